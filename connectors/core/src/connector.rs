@@ -1,0 +1,82 @@
+//! The trait every channel implements.
+
+use crate::error::{ConnectorError, WebhookError};
+use crate::order::OrderEvent;
+use crate::rate::RateLimit;
+use crate::stock::StockLevel;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// What a connector can do; the runtime honours it for every platform the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The platform sends signed order webhooks.
+    pub webhooks: bool,
+    /// Orders can be pulled by cursor.
+    pub polling: bool,
+    /// The most stock levels one [`Connector::push_stock`] call may carry.
+    pub max_stock_batch: usize,
+    /// The platform's documented limit for stock-update calls.
+    pub rate_limit: Option<RateLimit>,
+    /// The platform can refuse an update whose expected current quantity is stale.
+    pub compare_and_set: bool,
+}
+
+/// One page of orders pulled from a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPage {
+    pub orders: Vec<OrderEvent>,
+    /// The position to resume from; the runtime persists it after booking `orders`. Opaque to
+    /// everything but the connector that made it.
+    pub next_cursor: Option<String>,
+    /// More orders are waiting after this page: pull again at once with `next_cursor`.
+    pub has_more: bool,
+}
+
+/// An incoming webhook request, as the HTTP layer received it.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest<'a> {
+    /// Header names in lower case.
+    pub headers: &'a BTreeMap<String, String>,
+    /// The raw body, byte for byte: signatures are computed over it.
+    pub body: &'a [u8],
+}
+
+/// The outcome of a stock push for one listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushResult {
+    /// The channel now shows `quantity`.
+    Confirmed { listing_id: String, quantity: i64 },
+    /// The channel refused this listing; the rest of the batch is unaffected.
+    Rejected {
+        listing_id: String,
+        error: ConnectorError,
+    },
+}
+
+/// An I/O adapter for one platform. Implementations translate between the platform's wire
+/// format and the normalized types and classify errors; they never sleep, retry, rate-limit
+/// or touch the database.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The kind this connector implements (`"sim"`, `"shopify"` …).
+    fn kind(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Orders changed at or after the position in `cursor` (`None`: from the start of the
+    /// channel's configured history), oldest first, one page.
+    async fn pull_orders(&self, cursor: Option<&str>) -> Result<OrderPage, ConnectorError>;
+
+    /// Verifies the webhook's signature and turns it into order events.
+    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<Vec<OrderEvent>, WebhookError>;
+
+    /// Sets absolute quantities; `levels.len()` never exceeds
+    /// [`Capabilities::max_stock_batch`]. A call-level failure is an `Err`; per-listing
+    /// refusals are `PushResult::Rejected`.
+    async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError>;
+
+    /// The quantities the channel shows now, for reconciliation. Listings the channel does not
+    /// know are left out of the answer.
+    async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError>;
+}
