@@ -1,1 +1,13 @@
+//! omnistock: one inventory ledger, every sales channel in sync.
+//!
+//! See ARCHITECTURE.md for the map of modules and the path of an order and of a stock change.
 
+pub mod app;
+pub mod bus;
+pub mod http;
+pub mod ledger;
+pub mod metrics;
+pub mod registry;
+pub mod settings;
+pub mod sync;
+pub mod telemetry;

@@ -1,1 +1,136 @@
-fn main() {}
+//! The `omnistock` command: parses the command line, loads the settings, starts logging and
+//! hands over to [`omnistock::app`].
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use omnistock::app::{self, App};
+use omnistock::settings::Settings;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Configuration, last wins:
+  1. built-in defaults (an SQLite file ./omnistock.db, the in-process bus, 127.0.0.1:8080)
+  2. the TOML file given by --config or OMNISTOCK_CONFIG (see config/omnistock.toml)
+  3. environment variables OMNISTOCK__SECTION__KEY, e.g. OMNISTOCK__HTTP__LISTEN=0.0.0.0:8080
+
+Examples:
+  omnistock check-config --config config/omnistock.toml
+  omnistock migrate --config /etc/omnistock/omnistock.toml
+  OMNISTOCK__DATABASE__URL=postgres://omnistock@db/omnistock omnistock serve";
+
+/// omnistock keeps the stock of every sales channel in step with one inventory ledger: it books
+/// each channel's orders against the ledger and pushes the resulting stock to all other channels.
+#[derive(Debug, Parser)]
+#[command(name = "omnistock", version, after_help = EXAMPLES)]
+struct Cli {
+    /// TOML configuration file; without it, defaults and environment variables apply.
+    #[arg(long, global = true, env = "OMNISTOCK_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: connect the ledger, migrate it (unless database.migrate_on_start is
+    /// false), serve HTTP (webhooks, /healthz, /readyz) until SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply pending database migrations, then exit (for deployments that migrate before
+    /// starting the new version).
+    Migrate,
+    /// Validate the configuration and print the effective settings as TOML, secrets redacted;
+    /// exits non-zero with the offending key if anything is wrong.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, whatever they contain: operators grep for it and
+/// scripts show it whole. A cause already quoted by the message before it (sqlx and io errors
+/// often repeat their source) is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if message.contains(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", settings.to_redacted_toml()?);
+            Ok(())
+        }
+        Command::Migrate => {
+            omnistock::telemetry::init(&settings.log)?;
+            runtime()?.block_on(async {
+                app::connect_ledger(&settings, true).await?;
+                anyhow::Ok(())
+            })
+        }
+        Command::Serve => {
+            omnistock::telemetry::init(&settings.log)?;
+            runtime()?.block_on(async {
+                let app = App::build(settings).await?;
+                app.run_until_stopped(shutdown_signal()).await?;
+                anyhow::Ok(())
+            })
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Completes on the first SIGTERM (systemd, Docker, Kubernetes) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    let signal = tokio::select! {
+        () = interrupt => "SIGINT",
+        () = terminate => "SIGTERM",
+    };
+    tracing::info!(signal, "shutdown requested, finishing in-flight requests");
+}

@@ -5,6 +5,7 @@
 //! platform's wire format. A connector translates and classifies errors; it never retries,
 //! sleeps, rate-limits or touches the database (the runtime does that, once for every platform).
 
+pub mod conformance;
 pub mod connector;
 pub mod error;
 pub mod order;

@@ -1,0 +1,323 @@
+//! `SimConnector`: the sim seen through the `Connector` trait, over HTTP only. It translates
+//! and classifies errors; it never sleeps or retries.
+
+use crate::config::{SimChannelConfig, SimConfigError};
+use crate::signature;
+use crate::wire::{
+    ErrorBody, OrdersResponse, SimOrder, StockReadResponse, StockUpdate, StockUpdateRequest,
+    StockUpdateResponse, WebhookPayload, HEADER_DELIVERY_ID, HEADER_SIGNATURE, HEADER_TOPIC,
+    TOPIC_ORDER_CANCELLED, TOPIC_ORDER_CREATED, TOPIC_ORDER_FULFILLED,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use omnistock_connector::{
+    Capabilities, Connector, ConnectorError, OrderEvent, OrderLine, OrderPage, OrderStatus,
+    PushResult, StockLevel, WebhookError, WebhookRequest,
+};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// The kind name of the sim connector in the daemon's configuration.
+pub const SIM_KIND: &str = "sim";
+
+/// The one field read from a webhook whose topic header is missing.
+#[derive(Debug, serde::Deserialize)]
+struct TopicOnly {
+    topic: Option<String>,
+}
+
+/// A connector for one sim channel.
+#[derive(Debug, Clone)]
+pub struct SimConnector {
+    config: SimChannelConfig,
+    base_url: String,
+    client: reqwest::Client,
+}
+
+impl SimConnector {
+    pub fn new(config: SimChannelConfig) -> Result<Self, SimConfigError> {
+        config.validate()?;
+        let client = reqwest::Client::builder()
+            .timeout(config.request_timeout())
+            .build()
+            .map_err(|error| SimConfigError::Client(error.to_string()))?;
+        Ok(Self {
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            config,
+            client,
+        })
+    }
+
+    pub fn config(&self) -> &SimChannelConfig {
+        &self.config
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ConnectorError> {
+        let response = request
+            .bearer_auth(self.config.api_token.expose())
+            .send()
+            .await
+            .map_err(classify_transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let text = response.text().await.unwrap_or_default();
+            return Err(classify_status(status, retry_after, &text));
+        }
+        response.json::<T>().await.map_err(|error| {
+            // A cut or garbled answer is usually a passing fault of the network or a proxy.
+            ConnectorError::transient(format!("unreadable sim answer: {error}"))
+        })
+    }
+}
+
+/// Maps a refused request to the runtime's error classes.
+pub fn classify_status(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &str,
+) -> ConnectorError {
+    let detail = match serde_json::from_str::<ErrorBody>(body) {
+        Ok(error) => format!("{} {}: {}", status.as_u16(), error.error, error.message),
+        Err(_) => format!(
+            "{} {}",
+            status.as_u16(),
+            body.chars().take(200).collect::<String>()
+        ),
+    };
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => ConnectorError::RateLimited {
+            message: detail,
+            retry_after,
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ConnectorError::Configuration(detail),
+        StatusCode::REQUEST_TIMEOUT => ConnectorError::Transient {
+            message: detail,
+            retry_after,
+        },
+        status if status.is_server_error() => ConnectorError::Transient {
+            message: detail,
+            retry_after,
+        },
+        _ => ConnectorError::Permanent(detail),
+    }
+}
+
+/// Maps a request that got no answer (timeout, refused connection …).
+fn classify_transport(error: reqwest::Error) -> ConnectorError {
+    if error.is_builder() {
+        return ConnectorError::Configuration(format!("invalid sim request: {error}"));
+    }
+    ConnectorError::transient(format!("sim unreachable: {error}"))
+}
+
+/// `Retry-After` in seconds (the sim never sends the HTTP-date form).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Turns a sim order into the normalized snapshot.
+pub fn order_event(order: &SimOrder, delivery_id: Option<String>) -> Result<OrderEvent, String> {
+    let status = OrderStatus::parse(&order.status)
+        .ok_or_else(|| format!("order {}: unknown status {:?}", order.id, order.status))?;
+    let updated_at = DateTime::parse_from_rfc3339(&order.updated_at)
+        .map(|stamp| stamp.with_timezone(&Utc))
+        .map_err(|error| format!("order {}: updated_at: {error}", order.id))?;
+    Ok(OrderEvent {
+        external_order_id: order.id.clone(),
+        delivery_id,
+        status,
+        updated_at,
+        currency: Some(order.currency.clone()),
+        lines: order
+            .lines
+            .iter()
+            .map(|line| OrderLine {
+                line_id: line.id.clone(),
+                listing_id: Some(line.listing_id.clone()),
+                sku: Some(line.sku.clone()),
+                quantity: line.quantity,
+                cancelled_quantity: line.cancelled_quantity,
+                fulfilled_quantity: line.fulfilled_quantity,
+                returned_quantity: 0,
+                unit_price_minor: Some(line.unit_price_minor),
+            })
+            .collect(),
+    })
+}
+
+#[async_trait]
+impl Connector for SimConnector {
+    fn kind(&self) -> &'static str {
+        SIM_KIND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            webhooks: true,
+            polling: true,
+            max_stock_batch: self.config.max_batch(),
+            rate_limit: self.config.rate_limit,
+            compare_and_set: false,
+        }
+    }
+
+    async fn pull_orders(&self, cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {
+        let mut request = self.client.get(self.url("/api/orders"));
+        if let Some(cursor) = cursor {
+            request = request.query(&[("updated_since", cursor)]);
+        }
+        let answer: OrdersResponse = self.send(request).await?;
+        let orders = answer
+            .orders
+            .iter()
+            .map(|order| order_event(order, None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ConnectorError::Permanent(format!("unreadable order: {reason}")))?;
+        Ok(OrderPage {
+            orders,
+            next_cursor: answer.next_cursor,
+            has_more: answer.has_more,
+        })
+    }
+
+    fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<Vec<OrderEvent>, WebhookError> {
+        let signature = request
+            .headers
+            .get(HEADER_SIGNATURE)
+            .ok_or_else(|| WebhookError::BadSignature(format!("no {HEADER_SIGNATURE} header")))?;
+        if !signature::verify(self.config.webhook_secret.expose(), request.body, signature) {
+            return Err(WebhookError::BadSignature(
+                "signature does not match the body".into(),
+            ));
+        }
+        let topic = match request.headers.get(HEADER_TOPIC) {
+            Some(topic) => topic.clone(),
+            None => serde_json::from_slice::<TopicOnly>(request.body)
+                .map_err(|error| WebhookError::Malformed(format!("body: {error}")))?
+                .topic
+                .ok_or_else(|| WebhookError::Malformed(format!("no {HEADER_TOPIC} header")))?,
+        };
+        // Other topics need not carry an order, so they are dropped before the body is read.
+        if ![
+            TOPIC_ORDER_CREATED,
+            TOPIC_ORDER_CANCELLED,
+            TOPIC_ORDER_FULFILLED,
+        ]
+        .contains(&topic.as_str())
+        {
+            return Err(WebhookError::IgnoredTopic(topic));
+        }
+        let payload: WebhookPayload = serde_json::from_slice(request.body)
+            .map_err(|error| WebhookError::Malformed(format!("body: {error}")))?;
+        let delivery_id = request.headers.get(HEADER_DELIVERY_ID).cloned();
+        let event = order_event(&payload.order, delivery_id).map_err(WebhookError::Malformed)?;
+        Ok(vec![event])
+    }
+
+    async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
+        let body = StockUpdateRequest {
+            updates: levels
+                .iter()
+                .map(|level| StockUpdate {
+                    listing_id: level.listing_id.clone(),
+                    quantity: level.quantity,
+                })
+                .collect(),
+        };
+        let request = self.client.post(self.url("/api/stock")).json(&body);
+        let answer: StockUpdateResponse = self.send(request).await?;
+        Ok(answer
+            .results
+            .into_iter()
+            .map(|result| match (result.status.as_str(), result.quantity) {
+                ("ok", Some(quantity)) => PushResult::Confirmed {
+                    listing_id: result.listing_id,
+                    quantity,
+                },
+                _ => {
+                    let code = result.error.unwrap_or_else(|| "unknown_error".into());
+                    let message = result.message.unwrap_or_default();
+                    PushResult::Rejected {
+                        listing_id: result.listing_id,
+                        error: ConnectorError::Permanent(format!("{code}: {message}")),
+                    }
+                }
+            })
+            .collect())
+    }
+
+    async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
+        if listing_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = self
+            .client
+            .get(self.url("/api/stock"))
+            .query(&[("listing_ids", listing_ids.join(","))]);
+        let answer: StockReadResponse = self.send(request).await?;
+        Ok(answer
+            .levels
+            .into_iter()
+            .map(|level| StockLevel {
+                listing_id: level.listing_id,
+                sku: level.sku,
+                quantity: level.quantity,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_error_classes() {
+        let body = r#"{"error":"rate_limited","message":"slow down"}"#;
+        let limited = classify_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(2)),
+            body,
+        );
+        assert_eq!(
+            limited,
+            ConnectorError::RateLimited {
+                message: "429 rate_limited: slow down".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            }
+        );
+        assert!(matches!(
+            classify_status(StatusCode::SERVICE_UNAVAILABLE, None, ""),
+            ConnectorError::Transient { .. }
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::UNAUTHORIZED, None, ""),
+            ConnectorError::Configuration(_)
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::FORBIDDEN, None, ""),
+            ConnectorError::Configuration(_)
+        ));
+        assert!(matches!(
+            classify_status(StatusCode::PAYLOAD_TOO_LARGE, None, ""),
+            ConnectorError::Permanent(_)
+        ));
+    }
+}

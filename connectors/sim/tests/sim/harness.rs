@@ -1,0 +1,166 @@
+//! The sim as the conformance kit's fake platform, and small helpers for the other tests.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use omnistock_connector::conformance::{
+    ConformanceHarness, HarnessError, SignedWebhook, WebhookSigning,
+};
+use omnistock_connector::{Connector, RateLimit};
+use omnistock_sim::wire::{
+    HEADER_DELIVERY_ID, HEADER_SIGNATURE, HEADER_TOPIC, TOPIC_ORDER_CREATED,
+};
+use omnistock_sim::{signature, NewOrderLine, SimConnector, SimHandle, SimOptions, SimServer};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Orders per page in tests: small, so that pagination shows with a handful of orders.
+pub const TEST_PAGE_SIZE: usize = 5;
+
+pub async fn start_sim() -> SimHandle {
+    SimServer::start(SimOptions {
+        default_page_size: TEST_PAGE_SIZE,
+        ..SimOptions::for_tests()
+    })
+    .await
+    .expect("sim starts")
+}
+
+pub fn lines(lines: &[(String, i64)]) -> Vec<NewOrderLine> {
+    lines
+        .iter()
+        .map(|(listing_id, quantity)| NewOrderLine {
+            listing_id: listing_id.clone(),
+            quantity: *quantity,
+            unit_price_minor: None,
+        })
+        .collect()
+}
+
+pub struct SimHarness {
+    pub sim: SimHandle,
+    connector: Arc<dyn Connector>,
+}
+
+impl SimHarness {
+    pub async fn start() -> Self {
+        let sim = start_sim().await;
+        let connector = Arc::new(sim.connector().expect("connector builds"));
+        Self { sim, connector }
+    }
+
+    /// A harness whose connector under test is made by `wrap` from a working one.
+    pub async fn start_with(wrap: impl FnOnce(SimConnector) -> Arc<dyn Connector>) -> Self {
+        let sim = start_sim().await;
+        let connector = wrap(sim.connector().expect("connector builds"));
+        Self { sim, connector }
+    }
+}
+
+fn harness_error(error: impl std::fmt::Display) -> HarnessError {
+    HarnessError(error.to_string())
+}
+
+#[async_trait]
+impl ConformanceHarness for SimHarness {
+    fn connector(&self) -> Arc<dyn Connector> {
+        Arc::clone(&self.connector)
+    }
+
+    fn orders_page_size(&self) -> usize {
+        self.sim.default_page_size()
+    }
+
+    fn platform_max_stock_batch(&self) -> Option<usize> {
+        Some(self.sim.max_batch())
+    }
+
+    fn signature_headers(&self) -> Vec<String> {
+        vec![HEADER_SIGNATURE.to_string()]
+    }
+
+    async fn create_listing(&self, sku: &str, quantity: i64) -> Result<String, HarnessError> {
+        self.sim
+            .create_listing(None, sku, quantity)
+            .map(|listing| listing.listing_id)
+            .map_err(harness_error)
+    }
+
+    async fn place_order(&self, order: &[(String, i64)]) -> Result<String, HarnessError> {
+        self.sim
+            .place_order(&lines(order))
+            .map(|order| order.id)
+            .map_err(harness_error)
+    }
+
+    async fn place_orders_at_one_instant(
+        &self,
+        orders: &[Vec<(String, i64)>],
+    ) -> Result<Vec<String>, HarnessError> {
+        self.sim.set_clock(Some(Utc::now()));
+        let placed: Result<Vec<String>, HarnessError> = orders
+            .iter()
+            .map(|order| {
+                self.sim
+                    .place_order(&lines(order))
+                    .map(|order| order.id)
+                    .map_err(harness_error)
+            })
+            .collect();
+        self.sim.set_clock(None);
+        placed
+    }
+
+    async fn cancel_order(&self, order_id: &str) -> Result<(), HarnessError> {
+        self.sim
+            .cancel_order(order_id)
+            .map(drop)
+            .map_err(harness_error)
+    }
+
+    async fn shown_quantity(&self, listing_id: &str) -> Result<Option<i64>, HarnessError> {
+        Ok(self.sim.shown_quantity(listing_id))
+    }
+
+    async fn webhook_for_order(
+        &self,
+        order_id: &str,
+        signing: WebhookSigning,
+    ) -> Result<SignedWebhook, HarnessError> {
+        let secret = match signing {
+            WebhookSigning::ChannelSecret => None,
+            WebhookSigning::WrongSecret => Some("not-the-channel-secret"),
+        };
+        let webhook = self
+            .sim
+            .webhook_for_order(order_id, secret)
+            .ok_or_else(|| HarnessError(format!("no order {order_id}")))?;
+        Ok(SignedWebhook {
+            headers: webhook.headers,
+            body: webhook.body,
+        })
+    }
+
+    async fn sign_raw_webhook(&self, body: &[u8]) -> Result<SignedWebhook, HarnessError> {
+        let headers = BTreeMap::from([
+            (HEADER_TOPIC.to_string(), TOPIC_ORDER_CREATED.to_string()),
+            (HEADER_DELIVERY_ID.to_string(), "raw-1".to_string()),
+            (
+                HEADER_SIGNATURE.to_string(),
+                signature::sign(self.sim.webhook_secret().expose(), body),
+            ),
+        ]);
+        Ok(SignedWebhook {
+            headers,
+            body: body.to_vec(),
+        })
+    }
+
+    async fn set_rate_limit(&self, limit: Option<RateLimit>) -> Result<(), HarnessError> {
+        self.sim.set_rate_limit(limit);
+        Ok(())
+    }
+
+    async fn stock_requests_seen(&self) -> Result<u64, HarnessError> {
+        Ok(self.sim.counters().stock_updates)
+    }
+}

@@ -1,0 +1,566 @@
+//! The RabbitMQ bus (lapin).
+//!
+//! Topology (every name prefixed by `bus.name_prefix`):
+//! - `<exchange>` (default `omnistock.stock`): durable topic exchange; routing key `stock.<sku>`.
+//! - `omnistock.push.<channel>`: one durable quorum queue per channel, bound with `#`, with
+//!   `x-single-active-consumer` (replicas never push to one channel at once) and
+//!   `x-delivery-limit` (`bus.delivery_limit`): the broker counts deliveries itself, so a
+//!   message that keeps crashing its consumer is dead-lettered even if no ack/nack ever arrives.
+//! - `<exchange>.dlx` (direct) and `omnistock.push.<channel>.dead`: where rejected and
+//!   over-the-limit messages go, for an operator to inspect.
+//!
+//! Publishing uses publisher confirms and persistent messages on a connection of its own; a lost
+//! connection is reopened on the next publish (the relay backs off between attempts). Each
+//! consumer owns a connection and reopens it with exponential backoff.
+
+use super::{BusConfig, BusError, StockChanged};
+use backoff::backoff::Backoff;
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// How long a publish waits for the broker's confirms before reporting the batch as not sent.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Persistent delivery mode: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+
+/// The RabbitMQ bus. Cheap to clone; clones share one publishing connection.
+#[derive(Clone)]
+pub struct AmqpBus {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AmqpBus {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AmqpBus")
+            .field("exchange", &self.shared.config.exchange_name())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    config: BusConfig,
+    publisher: tokio::sync::Mutex<Option<Publisher>>,
+}
+
+/// A connection with a channel in confirm mode.
+struct Publisher {
+    connection: Connection,
+    channel: Channel,
+}
+
+async fn open_connection(config: &BusConfig) -> Result<Connection, BusError> {
+    let properties = ConnectionProperties::default().with_connection_name("omnistock".into());
+    Connection::connect(config.url.expose(), properties)
+        .await
+        .map_err(BusError::amqp("connecting to the broker"))
+}
+
+async fn declare_exchanges(channel: &Channel, config: &BusConfig) -> Result<(), BusError> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            config.exchange_name().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BusError::amqp("declaring the stock exchange"))?;
+    channel
+        .exchange_declare(
+            config.dead_letter_exchange_name().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BusError::amqp("declaring the dead-letter exchange"))
+}
+
+fn quorum_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
+/// Declares the channel's queue, its dead-letter queue and their bindings (idempotent).
+async fn declare_channel_queue(
+    channel: &Channel,
+    config: &BusConfig,
+    channel_id: &str,
+) -> Result<(), BusError> {
+    declare_exchanges(channel, config).await?;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = config.channel_queue_name(channel_id);
+    let dead_queue = config.dead_letter_queue_name(channel_id);
+    channel
+        .queue_declare(dead_queue.as_str().into(), durable, quorum_arguments())
+        .await
+        .map_err(BusError::amqp("declaring a dead-letter queue"))?;
+    channel
+        .queue_bind(
+            dead_queue.as_str().into(),
+            config.dead_letter_exchange_name().into(),
+            dead_queue.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BusError::amqp("binding a dead-letter queue"))?;
+
+    let mut arguments = quorum_arguments();
+    arguments.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(config.dead_letter_exchange_name().as_str().into()),
+    );
+    arguments.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(dead_queue.as_str().into()),
+    );
+    arguments.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(i64::from(config.delivery_limit.max(1))),
+    );
+    channel
+        .queue_declare(queue.as_str().into(), durable, arguments)
+        .await
+        .map_err(BusError::amqp("declaring a channel queue"))?;
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            config.exchange_name().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BusError::amqp("binding a channel queue"))
+}
+
+/// `stock.<sku>`, cut to AMQP's 255-byte limit for short strings (consumers read the SKU from
+/// the payload; the routing key is for operators and for future topic filters).
+fn routing_key(sku: &str) -> String {
+    let mut key = format!("stock.{sku}");
+    if key.len() > 255 {
+        let mut end = 255;
+        while !key.is_char_boundary(end) {
+            end -= 1;
+        }
+        key.truncate(end);
+    }
+    key
+}
+
+impl AmqpBus {
+    /// Connects to the broker named by `config.url` and declares the exchanges.
+    pub async fn connect(config: BusConfig) -> Result<Self, BusError> {
+        let bus = Self {
+            shared: Arc::new(Shared {
+                config,
+                publisher: tokio::sync::Mutex::new(None),
+            }),
+        };
+        drop(bus.publisher().await?);
+        Ok(bus)
+    }
+
+    /// The publishing connection, reopened if it was lost.
+    async fn publisher(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Publisher>>, BusError> {
+        let mut guard = self.shared.publisher.lock().await;
+        let healthy = guard.as_ref().is_some_and(|publisher| {
+            publisher.connection.status().connected() && publisher.channel.status().connected()
+        });
+        if !healthy {
+            *guard = None;
+            let connection = open_connection(&self.shared.config).await?;
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(BusError::amqp("opening the publishing channel"))?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(BusError::amqp("enabling publisher confirms"))?;
+            declare_exchanges(&channel, &self.shared.config).await?;
+            info!(exchange = %self.shared.config.exchange_name(), "bus publisher connected");
+            *guard = Some(Publisher {
+                connection,
+                channel,
+            });
+        }
+        Ok(guard)
+    }
+
+    /// A short-lived channel for declarations: a refused declaration closes its channel, and it
+    /// must not be the publishing one.
+    async fn topology_channel(&self) -> Result<Channel, BusError> {
+        let guard = self.publisher().await?;
+        match guard.as_ref() {
+            Some(publisher) => publisher
+                .connection
+                .create_channel()
+                .await
+                .map_err(BusError::amqp("opening a topology channel")),
+            None => Err(BusError::DeliveryConnectionClosed),
+        }
+    }
+
+    /// Publishes persistently and waits for the broker's confirms. Any nack, timeout or
+    /// connection error is an `Err`, and the connection is reopened on the next call.
+    pub async fn publish(&self, messages: &[StockChanged]) -> Result<(), BusError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let payloads = messages
+            .iter()
+            .map(|message| message.to_json().map_err(BusError::Encode))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut guard = self.publisher().await?;
+        let Some(publisher) = guard.as_ref() else {
+            return Err(BusError::DeliveryConnectionClosed);
+        };
+        let result = self
+            .publish_on(&publisher.channel, messages, &payloads)
+            .await;
+        if result.is_err() {
+            // Whatever state the channel is in, a fresh one is the safe start for the retry.
+            *guard = None;
+        }
+        result
+    }
+
+    async fn publish_on(
+        &self,
+        channel: &Channel,
+        messages: &[StockChanged],
+        payloads: &[Vec<u8>],
+    ) -> Result<(), BusError> {
+        let exchange = self.shared.config.exchange_name();
+        let mut confirms = Vec::with_capacity(messages.len());
+        for (message, payload) in messages.iter().zip(payloads) {
+            let properties = BasicProperties::default()
+                .with_delivery_mode(PERSISTENT)
+                .with_content_type("application/json".into());
+            let confirm = channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    routing_key(&message.sku).into(),
+                    BasicPublishOptions::default(),
+                    payload,
+                    properties,
+                )
+                .await
+                .map_err(BusError::amqp("publishing a stock change"))?;
+            confirms.push(confirm);
+        }
+        let wait_all = async {
+            let mut refused = 0;
+            for confirm in confirms {
+                let confirmation = confirm
+                    .await
+                    .map_err(BusError::amqp("waiting for a publisher confirm"))?;
+                if !confirmation.is_ack() {
+                    refused += 1;
+                }
+            }
+            Ok::<usize, BusError>(refused)
+        };
+        let refused = tokio::time::timeout(CONFIRM_TIMEOUT, wait_all)
+            .await
+            .map_err(|_| BusError::ConfirmTimeout {
+                seconds: CONFIRM_TIMEOUT.as_secs(),
+            })??;
+        if refused > 0 {
+            return Err(BusError::NotConfirmed { count: refused });
+        }
+        debug!(count = messages.len(), "stock changes published");
+        Ok(())
+    }
+
+    /// Declares the channel's queue and dead-letter queue (idempotent).
+    pub async fn ensure_channel_queue(&self, channel_id: &str) -> Result<(), BusError> {
+        let channel = self.topology_channel().await?;
+        declare_channel_queue(&channel, &self.shared.config, channel_id).await
+    }
+
+    /// Deletes the channel's queue and dead-letter queue.
+    pub async fn delete_channel_queue(&self, channel_id: &str) -> Result<(), BusError> {
+        let channel = self.topology_channel().await?;
+        for queue in [
+            self.shared.config.channel_queue_name(channel_id),
+            self.shared.config.dead_letter_queue_name(channel_id),
+        ] {
+            channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await
+                .map_err(BusError::amqp("deleting a queue"))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the stock and dead-letter exchanges (tests, and uninstalling).
+    pub async fn delete_exchanges(&self) -> Result<(), BusError> {
+        let channel = self.topology_channel().await?;
+        for exchange in [
+            self.shared.config.exchange_name(),
+            self.shared.config.dead_letter_exchange_name(),
+        ] {
+            channel
+                .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+                .await
+                .map_err(BusError::amqp("deleting an exchange"))?;
+        }
+        Ok(())
+    }
+
+    /// How many messages wait in the channel's dead-letter queue.
+    pub async fn dead_letter_count(&self, channel_id: &str) -> Result<u64, BusError> {
+        self.ready_count(self.shared.config.dead_letter_queue_name(channel_id))
+            .await
+    }
+
+    /// How many messages are ready in the channel's queue (delivered, unacknowledged ones are
+    /// not counted).
+    pub async fn pending_count(&self, channel_id: &str) -> Result<u64, BusError> {
+        self.ready_count(self.shared.config.channel_queue_name(channel_id))
+            .await
+    }
+
+    async fn ready_count(&self, queue: String) -> Result<u64, BusError> {
+        let channel = self.topology_channel().await?;
+        let queue = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(BusError::amqp("inspecting a queue"))?;
+        Ok(u64::from(queue.message_count()))
+    }
+
+    /// A consumer of the channel's queue on a connection of its own (declaring the queue).
+    /// Fails if the broker cannot be reached now; once running, it reconnects by itself.
+    pub async fn consume(&self, channel_id: &str) -> Result<AmqpConsumer, BusError> {
+        let session = ConsumerSession::open(&self.shared.config, channel_id).await?;
+        Ok(AmqpConsumer {
+            config: self.shared.config.clone(),
+            channel_id: channel_id.to_owned(),
+            session: Some(session),
+        })
+    }
+}
+
+/// One connection's consumption of a channel queue.
+struct ConsumerSession {
+    _connection: Connection,
+    _channel: Channel,
+    consumer: lapin::Consumer,
+}
+
+impl ConsumerSession {
+    async fn open(config: &BusConfig, channel_id: &str) -> Result<Self, BusError> {
+        let connection = open_connection(config).await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(BusError::amqp("opening a consumer channel"))?;
+        declare_channel_queue(&channel, config, channel_id).await?;
+        channel
+            .basic_qos(config.prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(BusError::amqp("setting the prefetch"))?;
+        let consumer = channel
+            .basic_consume(
+                config.channel_queue_name(channel_id).into(),
+                String::new().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(BusError::amqp("starting a consumer"))?;
+        debug!(channel = %channel_id, "bus consumer subscribed");
+        Ok(Self {
+            _connection: connection,
+            _channel: channel,
+            consumer,
+        })
+    }
+}
+
+/// Consumes one channel queue; reconnects with exponential backoff when the connection drops.
+/// Dropping it closes its connection, and the broker redelivers what it had not acknowledged.
+pub struct AmqpConsumer {
+    config: BusConfig,
+    channel_id: String,
+    session: Option<ConsumerSession>,
+}
+
+impl std::fmt::Debug for AmqpConsumer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AmqpConsumer")
+            .field("channel", &self.channel_id)
+            .field("connected", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpConsumer {
+    /// Waits for the next decodable message. Undecodable payloads are dead-lettered and skipped;
+    /// connection losses are retried forever with backoff (logged at warn).
+    pub async fn next(&mut self) -> Result<AmqpDelivery, BusError> {
+        loop {
+            let session = match self.session.as_mut() {
+                Some(session) => session,
+                None => self.session.insert(self.reconnect().await),
+            };
+            match session.consumer.next().await {
+                Some(Ok(delivery)) => match StockChanged::from_json(&delivery.data) {
+                    Ok(message) => {
+                        return Ok(AmqpDelivery {
+                            channel_id: self.channel_id.clone(),
+                            message,
+                            delivery,
+                        })
+                    }
+                    Err(error) => {
+                        warn!(channel = %self.channel_id, error = %error,
+                            "undecodable bus message, dead-lettering it");
+                        let rejected = delivery
+                            .acker
+                            .reject(BasicRejectOptions { requeue: false })
+                            .await;
+                        if let Err(error) = rejected {
+                            warn!(channel = %self.channel_id, error = %error,
+                                "could not dead-letter an undecodable message");
+                        }
+                    }
+                },
+                Some(Err(error)) => {
+                    warn!(channel = %self.channel_id, error = %error,
+                        "bus consumer connection lost, reconnecting");
+                    self.session = None;
+                }
+                None => {
+                    warn!(channel = %self.channel_id, "bus consumer cancelled, reconnecting");
+                    self.session = None;
+                }
+            }
+        }
+    }
+
+    async fn reconnect(&self) -> ConsumerSession {
+        let mut backoff = backoff::ExponentialBackoffBuilder::new()
+            .with_initial_interval(Duration::from_millis(200))
+            .with_max_interval(Duration::from_secs(30))
+            .with_max_elapsed_time(None)
+            .build();
+        loop {
+            match ConsumerSession::open(&self.config, &self.channel_id).await {
+                Ok(session) => {
+                    info!(channel = %self.channel_id, "bus consumer reconnected");
+                    return session;
+                }
+                Err(error) => {
+                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
+                    warn!(channel = %self.channel_id, error = %error,
+                        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "bus consumer could not reconnect");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// One message from the broker.
+pub struct AmqpDelivery {
+    channel_id: String,
+    message: StockChanged,
+    delivery: lapin::message::Delivery,
+}
+
+impl std::fmt::Debug for AmqpDelivery {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AmqpDelivery")
+            .field("channel", &self.channel_id)
+            .field("message", &self.message)
+            .field("redelivered", &self.delivery.redelivered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AmqpDelivery {
+    /// The message.
+    pub fn message(&self) -> &StockChanged {
+        &self.message
+    }
+
+    /// Whether the broker delivered this message before.
+    pub fn redelivered(&self) -> bool {
+        self.delivery.redelivered
+    }
+
+    /// Acknowledges the message: the broker forgets it.
+    pub async fn ack(self) -> Result<(), BusError> {
+        let sent = self
+            .delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(BusError::amqp("acknowledging a message"))?;
+        settled(sent)
+    }
+
+    /// Returns the message to the queue (`requeue`) or dead-letters it.
+    pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
+        if !requeue {
+            warn!(channel = %self.channel_id, sku = %self.message.sku,
+                outbox_id = self.message.outbox_id, "message dead-lettered");
+        }
+        let sent = self
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .map_err(BusError::amqp("rejecting a message"))?;
+        settled(sent)
+    }
+}
+
+/// lapin reports `false` when the delivery's channel is gone: nothing reached the broker.
+fn settled(sent: bool) -> Result<(), BusError> {
+    if sent {
+        Ok(())
+    } else {
+        Err(BusError::DeliveryConnectionClosed)
+    }
+}

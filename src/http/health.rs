@@ -1,0 +1,46 @@
+//! Liveness and readiness for load balancers and orchestrators.
+//!
+//! `/healthz` answers 200 as long as the process serves requests. `/readyz` answers 200 only
+//! when the ledger's database answers, and 503 with a short JSON reason otherwise, so traffic
+//! is routed away from a replica that cannot book orders.
+
+use crate::app::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::time::Duration;
+
+/// A readiness probe must answer before the orchestrator's own timeout, even when the database
+/// hangs instead of refusing.
+const DATABASE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let reason = match tokio::time::timeout(DATABASE_PING_TIMEOUT, state.ledger.ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, "readiness check: database ping failed");
+            "database unreachable"
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?DATABASE_PING_TIMEOUT, "readiness check: database ping timed out");
+            "database did not answer in time"
+        }
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unavailable", "reason": reason })),
+    )
+}

@@ -1,0 +1,118 @@
+//! `POST /webhooks/{channel_id}`: signed order webhooks from the channels.
+//!
+//! The answer tells the platform whether to deliver again, so it is chosen with care: 2xx only
+//! once the booking is durable; 401 for a bad signature (nothing stored); 400 with the reason
+//! for a body that cannot be understood; 404 for a channel that is not configured; 413 for a
+//! body over `http.max_body_bytes`; 503 when the ledger cannot book (the platform retries).
+
+use crate::app::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use omnistock_connector::{WebhookError, WebhookRequest};
+use serde_json::json;
+use std::collections::BTreeMap;
+use tracing::{info, warn};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/webhooks/{channel_id}", post(receive_webhook))
+}
+
+async fn receive_webhook(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (status, reply) = handle(&state, &channel_id, &headers, body).await;
+    if state.channels.contains_key(&channel_id) {
+        state.metrics.webhook_response(&channel_id, status.as_u16());
+    }
+    (status, Json(reply)).into_response()
+}
+
+async fn handle(
+    state: &AppState,
+    channel_id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> (StatusCode, serde_json::Value) {
+    let Some(channel) = state.channels.get(channel_id) else {
+        warn!(channel = %channel_id, "webhook for an unknown channel refused");
+        return (
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("unknown channel {channel_id:?}") }),
+        );
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            warn!(channel = %channel_id, error = %rejection.body_text(), "webhook body refused");
+            return (
+                rejection.status(),
+                json!({ "error": rejection.body_text() }),
+            );
+        }
+    };
+    let lowercase_headers: BTreeMap<String, String> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let value = value.to_str().ok()?;
+            Some((name.as_str().to_ascii_lowercase(), value.to_string()))
+        })
+        .collect();
+    let request = WebhookRequest {
+        headers: &lowercase_headers,
+        body: &body,
+    };
+    let events = match channel.connector.parse_webhook(&request) {
+        Ok(events) => events,
+        Err(WebhookError::BadSignature(reason)) => {
+            warn!(channel = %channel_id, reason = %reason, "webhook with a bad signature refused");
+            return (
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "bad signature" }),
+            );
+        }
+        Err(WebhookError::Malformed(reason)) => {
+            warn!(channel = %channel_id, reason = %reason, "malformed webhook refused");
+            return (StatusCode::BAD_REQUEST, json!({ "error": reason }));
+        }
+        Err(WebhookError::IgnoredTopic(topic)) => {
+            info!(channel = %channel_id, topic = %topic, "webhook topic ignored");
+            return (
+                StatusCode::OK,
+                json!({ "status": "ignored", "topic": topic }),
+            );
+        }
+    };
+    match state.intake.book(channel, &events).await {
+        Ok(outcomes) => {
+            let results: Vec<serde_json::Value> = events
+                .iter()
+                .zip(&outcomes)
+                .map(|(event, outcome)| {
+                    json!({
+                        "order": event.external_order_id,
+                        "result": format!("{:?}", outcome.result).to_ascii_lowercase(),
+                    })
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                json!({ "status": "booked", "orders": results }),
+            )
+        }
+        Err(error) => {
+            warn!(channel = %channel_id, error = %error, "webhook could not be booked; asking the platform to retry");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "the ledger is unavailable; retry later" }),
+            )
+        }
+    }
+}

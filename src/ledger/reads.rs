@@ -1,0 +1,278 @@
+//! Reads of balances, orders and the journal.
+
+use omnistock_connector::OrderStatus;
+use sqlx::AnyConnection;
+
+use super::error::DatabaseContext;
+use super::types::{from_millis, Balance, Movement, OrderLineRecord, OrderRecord};
+use super::{Ledger, LedgerError};
+
+type OrderRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+);
+type LineRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+);
+type MovementRow = (
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+impl Ledger {
+    /// The balance of `sku` at `location` (zero when nothing was booked there yet).
+    pub async fn balance(&self, sku: &str, location: &str) -> Result<Balance, LedgerError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT on_hand, reserved FROM balances WHERE sku = $1 AND location = $2",
+        )
+        .bind(sku)
+        .bind(location)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a balance")?;
+        if let Some((on_hand, reserved)) = row {
+            return Ok(Balance {
+                sku: sku.to_string(),
+                location: location.to_string(),
+                on_hand,
+                reserved,
+            });
+        }
+        let item: Option<(String,)> = sqlx::query_as("SELECT sku FROM items WHERE sku = $1")
+            .bind(sku)
+            .fetch_optional(&self.pool)
+            .await
+            .context("looking up an item")?;
+        if item.is_none() {
+            return Err(LedgerError::UnknownSku(sku.to_string()));
+        }
+        let known: Option<(String,)> = sqlx::query_as("SELECT code FROM locations WHERE code = $1")
+            .bind(location)
+            .fetch_optional(&self.pool)
+            .await
+            .context("looking up a location")?;
+        if known.is_none() {
+            return Err(LedgerError::UnknownLocation(location.to_string()));
+        }
+        Ok(Balance {
+            sku: sku.to_string(),
+            location: location.to_string(),
+            on_hand: 0,
+            reserved: 0,
+        })
+    }
+
+    /// The balances of `sku` at every location that has one.
+    pub async fn balances(&self, sku: &str) -> Result<Vec<Balance>, LedgerError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT location, on_hand, reserved FROM balances WHERE sku = $1 ORDER BY location",
+        )
+        .bind(sku)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading balances")?;
+        Ok(rows
+            .into_iter()
+            .map(|(location, on_hand, reserved)| Balance {
+                sku: sku.to_string(),
+                location,
+                on_hand,
+                reserved,
+            })
+            .collect())
+    }
+
+    /// Available units of `sku` summed over all locations (negative when oversold).
+    pub async fn available(&self, sku: &str) -> Result<i64, LedgerError> {
+        let (available,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(on_hand - reserved), 0) AS BIGINT) FROM balances \
+             WHERE sku = $1",
+        )
+        .bind(sku)
+        .fetch_one(&self.pool)
+        .await
+        .context("reading availability")?;
+        Ok(available)
+    }
+
+    /// The booked order with its lines, if the ledger knows it.
+    pub async fn order(
+        &self,
+        channel_id: &str,
+        external_order_id: &str,
+    ) -> Result<Option<OrderRecord>, LedgerError> {
+        // One transaction, so the lines belong to the order row as read.
+        let mut transaction = self.pool.begin().await.context("reading an order")?;
+        let order = read_order(&mut transaction, channel_id, external_order_id).await?;
+        transaction.commit().await.context("reading an order")?;
+        Ok(order)
+    }
+
+    /// Up to `limit` journal rows of `sku` with an id above `after_id`, oldest first.
+    pub async fn movements(
+        &self,
+        sku: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Movement>, LedgerError> {
+        let rows: Vec<MovementRow> = sqlx::query_as(
+            "SELECT id, sku, location, on_hand_delta, reserved_delta, reason, reference, \
+             idempotency_key, actor, note, created_at FROM movements \
+             WHERE sku = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(sku)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading movements")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    sku,
+                    location,
+                    on_hand_delta,
+                    reserved_delta,
+                    reason,
+                    reference,
+                    key,
+                    actor,
+                    note,
+                    created_at,
+                )| {
+                    Movement {
+                        id,
+                        sku,
+                        location,
+                        on_hand_delta,
+                        reserved_delta,
+                        reason,
+                        reference,
+                        idempotency_key: key,
+                        actor,
+                        note,
+                        created_at: from_millis(created_at),
+                    }
+                },
+            )
+            .collect())
+    }
+}
+
+pub(crate) async fn read_order(
+    connection: &mut AnyConnection,
+    channel_id: &str,
+    external_order_id: &str,
+) -> Result<Option<OrderRecord>, LedgerError> {
+    let row: Option<OrderRow> = sqlx::query_as(
+        "SELECT id, channel_id, external_order_id, status, location, platform_updated_at, \
+         revision, oversold, currency FROM orders \
+         WHERE channel_id = $1 AND external_order_id = $2",
+    )
+    .bind(channel_id)
+    .bind(external_order_id)
+    .fetch_optional(&mut *connection)
+    .await
+    .context("reading an order")?;
+    let Some((
+        id,
+        channel_id,
+        external_order_id,
+        status,
+        location,
+        updated_at,
+        revision,
+        oversold,
+        currency,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let status = OrderStatus::parse(&status)
+        .ok_or_else(|| LedgerError::Corrupt(format!("order {id} has status {status:?}")))?;
+    let lines = read_order_lines(connection, id).await?;
+    Ok(Some(OrderRecord {
+        id,
+        channel_id,
+        external_order_id,
+        status,
+        location,
+        platform_updated_at: from_millis(updated_at),
+        revision,
+        oversold: oversold != 0,
+        currency,
+        lines,
+    }))
+}
+
+pub(crate) async fn read_order_lines(
+    connection: &mut AnyConnection,
+    order_id: i64,
+) -> Result<Vec<OrderLineRecord>, LedgerError> {
+    let rows: Vec<LineRow> = sqlx::query_as(
+        "SELECT line_id, listing_id, sku, location, multiplier, quantity, open_quantity, \
+         committed_quantity, returned_quantity, unit_price_minor FROM order_lines \
+         WHERE order_id = $1 ORDER BY line_id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *connection)
+    .await
+    .context("reading order lines")?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                line_id,
+                listing_id,
+                sku,
+                location,
+                multiplier,
+                quantity,
+                open,
+                committed,
+                returned,
+                price,
+            )| {
+                OrderLineRecord {
+                    line_id,
+                    listing_id,
+                    sku,
+                    location,
+                    multiplier,
+                    quantity,
+                    open_quantity: open,
+                    committed_quantity: committed,
+                    returned_quantity: returned,
+                    unit_price_minor: price,
+                }
+            },
+        )
+        .collect())
+}

@@ -1,0 +1,247 @@
+//! Operator stock operations: receive, adjust, count (set on hand) and transfer.
+
+use tracing::{debug, info};
+
+use super::types::{Application, Balance, MovementMeta, StockOutcome, TransferOutcome};
+use super::write::{MovementDraft, WriteTx};
+use super::{Ledger, LedgerError};
+
+impl Ledger {
+    /// Adds `quantity` (> 0) received units to on hand.
+    pub async fn receive(
+        &self,
+        sku: &str,
+        location: &str,
+        quantity: i64,
+        meta: &MovementMeta,
+    ) -> Result<StockOutcome, LedgerError> {
+        if quantity <= 0 {
+            return Err(LedgerError::InvalidQuantity {
+                quantity,
+                reason: "a receipt must be positive",
+            });
+        }
+        self.change_on_hand(sku, location, quantity, "receive", meta)
+            .await
+    }
+
+    /// Adds `delta` (≠ 0) to on hand, for damage, loss or found stock; say why in `meta.note`.
+    pub async fn adjust(
+        &self,
+        sku: &str,
+        location: &str,
+        delta: i64,
+        meta: &MovementMeta,
+    ) -> Result<StockOutcome, LedgerError> {
+        if delta == 0 {
+            return Err(LedgerError::InvalidQuantity {
+                quantity: delta,
+                reason: "an adjustment must not be zero",
+            });
+        }
+        self.change_on_hand(sku, location, delta, "adjust", meta)
+            .await
+    }
+
+    /// Sets on hand to a counted quantity; the journal records the difference.
+    pub async fn set_on_hand(
+        &self,
+        sku: &str,
+        location: &str,
+        counted: i64,
+        meta: &MovementMeta,
+    ) -> Result<StockOutcome, LedgerError> {
+        if counted < 0 {
+            return Err(LedgerError::InvalidQuantity {
+                quantity: counted,
+                reason: "a counted quantity must not be negative",
+            });
+        }
+        let mut transaction = WriteTx::begin(self).await?;
+        transaction.ensure_item(sku).await?;
+        transaction.ensure_location(location).await?;
+        // The row stays locked until commit, so the difference is computed from a stable count.
+        let before = transaction.lock_balance(sku, location).await?;
+        let delta = counted - before.on_hand;
+        let recorded = transaction
+            .record(&MovementDraft {
+                sku,
+                location,
+                on_hand_delta: delta,
+                reserved_delta: 0,
+                reason: "count",
+                reference: None,
+                idempotency_key: &meta.idempotency_key,
+                actor: meta.actor.as_deref(),
+                note: meta.note.as_deref(),
+            })
+            .await?;
+        self.finish_stock_change(transaction, recorded, sku, location, "count", meta)
+            .await
+    }
+
+    /// Moves `quantity` (> 0) on hand from one location to another.
+    pub async fn transfer(
+        &self,
+        sku: &str,
+        from: &str,
+        to: &str,
+        quantity: i64,
+        meta: &MovementMeta,
+    ) -> Result<TransferOutcome, LedgerError> {
+        if quantity <= 0 {
+            return Err(LedgerError::InvalidQuantity {
+                quantity,
+                reason: "a transfer must be positive",
+            });
+        }
+        if from == to {
+            return Err(LedgerError::InvalidQuantity {
+                quantity,
+                reason: "a transfer needs two different locations",
+            });
+        }
+        let mut transaction = WriteTx::begin(self).await?;
+        transaction.ensure_item(sku).await?;
+        transaction.ensure_location(from).await?;
+        transaction.ensure_location(to).await?;
+        let incoming_key = format!("{}:in", meta.idempotency_key);
+        let outgoing = MovementDraft {
+            sku,
+            location: from,
+            on_hand_delta: -quantity,
+            reserved_delta: 0,
+            reason: "transfer_out",
+            reference: Some(to),
+            idempotency_key: &meta.idempotency_key,
+            actor: meta.actor.as_deref(),
+            note: meta.note.as_deref(),
+        };
+        let incoming = MovementDraft {
+            sku,
+            location: to,
+            on_hand_delta: quantity,
+            reserved_delta: 0,
+            reason: "transfer_in",
+            reference: Some(from),
+            idempotency_key: &incoming_key,
+            actor: meta.actor.as_deref(),
+            note: meta.note.as_deref(),
+        };
+        // Rows are locked in location order so that opposite transfers cannot deadlock.
+        let (first, second) = if from < to {
+            (&outgoing, &incoming)
+        } else {
+            (&incoming, &outgoing)
+        };
+        let Some(first_balance) = transaction.record(first).await? else {
+            transaction.rollback().await?;
+            debug!(sku = %sku, key = %meta.idempotency_key, "transfer already applied");
+            return Ok(TransferOutcome {
+                application: Application::AlreadyApplied,
+                from: self.balance(sku, from).await?,
+                to: self.balance(sku, to).await?,
+            });
+        };
+        let second_balance = transaction.record(second).await?.ok_or_else(|| {
+            LedgerError::Corrupt(format!(
+                "the incoming movement of transfer {:?} exists without its outgoing one",
+                meta.idempotency_key
+            ))
+        })?;
+        let (from_balance, to_balance) = if from < to {
+            (first_balance, second_balance)
+        } else {
+            (second_balance, first_balance)
+        };
+        if from_balance.on_hand < 0 {
+            transaction.rollback().await?;
+            return Err(LedgerError::NegativeOnHand {
+                sku: sku.to_string(),
+                location: from.to_string(),
+                on_hand: from_balance.on_hand + quantity,
+                delta: -quantity,
+            });
+        }
+        transaction.commit().await?;
+        info!(sku = %sku, from = %from, to = %to, quantity, key = %meta.idempotency_key, "stock transferred");
+        Ok(TransferOutcome {
+            application: Application::Applied,
+            from: from_balance,
+            to: to_balance,
+        })
+    }
+
+    async fn change_on_hand(
+        &self,
+        sku: &str,
+        location: &str,
+        delta: i64,
+        reason: &'static str,
+        meta: &MovementMeta,
+    ) -> Result<StockOutcome, LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        transaction.ensure_item(sku).await?;
+        transaction.ensure_location(location).await?;
+        let recorded = transaction
+            .record(&MovementDraft {
+                sku,
+                location,
+                on_hand_delta: delta,
+                reserved_delta: 0,
+                reason,
+                reference: None,
+                idempotency_key: &meta.idempotency_key,
+                actor: meta.actor.as_deref(),
+                note: meta.note.as_deref(),
+            })
+            .await?;
+        if let Some(balance) = &recorded {
+            // Orders may ship stock that was never counted in; an operator may still add to a
+            // negative on hand, but never take it (further) below zero.
+            if delta < 0 && balance.on_hand < 0 {
+                let on_hand = balance.on_hand - delta;
+                transaction.rollback().await?;
+                return Err(LedgerError::NegativeOnHand {
+                    sku: sku.to_string(),
+                    location: location.to_string(),
+                    on_hand,
+                    delta,
+                });
+            }
+        }
+        self.finish_stock_change(transaction, recorded, sku, location, reason, meta)
+            .await
+    }
+
+    async fn finish_stock_change(
+        &self,
+        transaction: WriteTx<'_>,
+        recorded: Option<Balance>,
+        sku: &str,
+        location: &str,
+        reason: &'static str,
+        meta: &MovementMeta,
+    ) -> Result<StockOutcome, LedgerError> {
+        match recorded {
+            Some(balance) => {
+                transaction.commit().await?;
+                info!(sku = %sku, location = %location, reason, on_hand = balance.on_hand,
+                    key = %meta.idempotency_key, "stock changed");
+                Ok(StockOutcome {
+                    application: Application::Applied,
+                    balance,
+                })
+            }
+            None => {
+                transaction.rollback().await?;
+                debug!(sku = %sku, location = %location, reason, key = %meta.idempotency_key,
+                    "stock change already applied");
+                Ok(StockOutcome {
+                    application: Application::AlreadyApplied,
+                    balance: self.balance(sku, location).await?,
+                })
+            }
+        }
+    }
+}

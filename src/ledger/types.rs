@@ -1,0 +1,253 @@
+//! The values the ledger's operations take and return.
+
+use chrono::{DateTime, Utc};
+use omnistock_connector::OrderStatus;
+
+/// The stock of one SKU at one location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub sku: String,
+    pub location: String,
+    pub on_hand: i64,
+    /// Units held by open order lines.
+    pub reserved: i64,
+}
+
+impl Balance {
+    /// What may still be sold: on hand minus reserved (negative when oversold).
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+}
+
+/// Whether an idempotent operation changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Application {
+    /// Applied now.
+    Applied,
+    /// An earlier call with the same idempotency key applied it; nothing changed now.
+    AlreadyApplied,
+}
+
+/// Who asks for an operator stock change and under which key; the key makes it idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovementMeta {
+    /// Unique per intended change: a second call with the same key changes nothing.
+    pub idempotency_key: String,
+    pub actor: Option<String>,
+    pub note: Option<String>,
+}
+
+impl MovementMeta {
+    pub fn new(idempotency_key: impl Into<String>) -> Self {
+        Self {
+            idempotency_key: idempotency_key.into(),
+            actor: None,
+            note: None,
+        }
+    }
+
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// The result of receive, adjust and set_on_hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockOutcome {
+    pub application: Application,
+    /// The balance after the operation (the current one when already applied).
+    pub balance: Balance,
+}
+
+/// The result of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferOutcome {
+    pub application: Application,
+    pub from: Balance,
+    pub to: Balance,
+}
+
+/// One row of the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub id: i64,
+    pub sku: String,
+    pub location: String,
+    pub on_hand_delta: i64,
+    pub reserved_delta: i64,
+    /// receive, adjust, count, transfer_out, transfer_in, reserve, release, commit, restock.
+    pub reason: String,
+    /// The order (`channel/external id`) or other document behind the change.
+    pub reference: Option<String>,
+    pub idempotency_key: String,
+    pub actor: Option<String>,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What book_order did with a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingResult {
+    /// The snapshot differed from what was booked; the difference is booked now.
+    Applied,
+    /// This delivery id was booked before; nothing changed.
+    Duplicate,
+    /// The snapshot is older than the one booked; nothing changed.
+    Stale,
+    /// The snapshot equals what is booked.
+    Unchanged,
+}
+
+/// A snapshot line whose listing is not bound and whose sku is not a known item: the line is
+/// kept (with no sku) and books nothing until it can be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLine {
+    pub line_id: String,
+    pub listing_id: Option<String>,
+    pub sku: Option<String>,
+}
+
+/// The result of book_order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingOutcome {
+    /// The ledger's id of the order; `None` only for a duplicate delivery of an unknown order.
+    pub order_id: Option<i64>,
+    pub result: BookingResult,
+    /// SKUs whose availability changed (their new level must be pushed to channels).
+    pub changed_skus: Vec<String>,
+    /// SKUs whose available quantity went below zero by this booking.
+    pub oversold_skus: Vec<String>,
+    pub unknown_lines: Vec<UnknownLine>,
+}
+
+/// A listing of a SKU on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub channel_id: String,
+    pub listing_id: String,
+    pub sku: String,
+    /// Stock units one unit of the listing consumes (a 6-pack listing of a single-unit SKU: 6).
+    pub multiplier: i64,
+    pub sync_enabled: bool,
+    pub last_pushed_quantity: Option<i64>,
+    pub last_pushed_at: Option<DateTime<Utc>>,
+}
+
+/// A configured sales channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: String,
+    pub kind: String,
+    pub paused: bool,
+}
+
+/// A booked order with its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub id: i64,
+    pub channel_id: String,
+    pub external_order_id: String,
+    pub status: OrderStatus,
+    pub location: String,
+    pub platform_updated_at: DateTime<Utc>,
+    /// Incremented by every booking or line operation that changed the order.
+    pub revision: i64,
+    pub oversold: bool,
+    pub currency: Option<String>,
+    pub lines: Vec<OrderLineRecord>,
+}
+
+/// A booked order line; quantities other than `quantity` are stock units booked in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLineRecord {
+    pub line_id: String,
+    pub listing_id: Option<String>,
+    /// `None` for an unknown line (nothing booked).
+    pub sku: Option<String>,
+    pub location: String,
+    pub multiplier: i64,
+    /// Units ordered, in the platform's units.
+    pub quantity: i64,
+    pub open_quantity: i64,
+    pub committed_quantity: i64,
+    pub returned_quantity: i64,
+    pub unit_price_minor: Option<i64>,
+}
+
+/// Names one booked order line for an operator line operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRef {
+    pub channel_id: String,
+    pub external_order_id: String,
+    pub line_id: String,
+}
+
+/// What an operator does to a booked line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineOperation {
+    /// Hold more units for the line.
+    Reserve,
+    /// Stop holding units (at most the open quantity).
+    Release,
+    /// Ship open units: they leave on hand and the reservation.
+    Commit,
+    /// Put shipped units back on hand (at most shipped minus already returned).
+    Restock,
+}
+
+impl LineOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineOperation::Reserve => "reserve",
+            LineOperation::Release => "release",
+            LineOperation::Commit => "commit",
+            LineOperation::Restock => "restock",
+        }
+    }
+}
+
+/// The result of a line operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineOutcome {
+    pub application: Application,
+    pub balance: Balance,
+    pub line: OrderLineRecord,
+}
+
+/// One outbox row: the availability of `sku` changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub sku: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A balance that disagrees with its journal or with its order lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvariantViolation {
+    pub sku: String,
+    pub location: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    /// Σ on_hand_delta of the journal.
+    pub journal_on_hand: i64,
+    /// Σ reserved_delta of the journal.
+    pub journal_reserved: i64,
+    /// Σ open_quantity of the order lines.
+    pub open_quantity: i64,
+}
+
+pub(crate) fn from_millis(millis: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+pub(crate) fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}

@@ -1,0 +1,252 @@
+//! The process's Prometheus metrics, served on `GET /metrics` in the text exposition format.
+//!
+//! One `Metrics` value is built at start and shared (it is cheap to clone); every subsystem
+//! records through its typed methods, so metric names and labels are defined in this one place.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    channel: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    channel: String,
+    kind: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~32 s: stock pushes are expected well under a second, retries can take long.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+struct Families {
+    orders_booked: Family<ChannelLabel, Counter>,
+    oversold_orders: Family<ChannelLabel, Counter>,
+    unknown_listing_lines: Family<ChannelLabel, Counter>,
+    webhook_responses: Family<WebhookLabels, Counter>,
+    pushes: Family<ChannelLabel, Counter>,
+    pushed_listings: Family<ChannelLabel, Counter>,
+    push_failures: Family<FailureLabels, Counter>,
+    push_latency: Family<ChannelLabel, Histogram, fn() -> Histogram>,
+    queue_lag: Family<ChannelLabel, Histogram, fn() -> Histogram>,
+    push_backlog: Family<ChannelLabel, Gauge>,
+    outbox_backlog: Gauge,
+}
+
+/// Shared handle to every metric of the process.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    families: Arc<Families>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let families = Families {
+            orders_booked: Family::default(),
+            oversold_orders: Family::default(),
+            unknown_listing_lines: Family::default(),
+            webhook_responses: Family::default(),
+            pushes: Family::default(),
+            pushed_listings: Family::default(),
+            push_failures: Family::default(),
+            push_latency: Family::new_with_constructor(latency_histogram),
+            queue_lag: Family::new_with_constructor(latency_histogram),
+            push_backlog: Family::default(),
+            outbox_backlog: Gauge::default(),
+        };
+        let mut registry = Registry::with_prefix("omnistock");
+        registry.register(
+            "orders_booked",
+            "Order events booked in the ledger, per channel",
+            families.orders_booked.clone(),
+        );
+        registry.register(
+            "oversold_orders",
+            "Orders booked for more than was available, per channel",
+            families.oversold_orders.clone(),
+        );
+        registry.register(
+            "unknown_listing_lines",
+            "Order lines whose listing is bound to no item, per channel",
+            families.unknown_listing_lines.clone(),
+        );
+        registry.register(
+            "webhook_responses",
+            "Webhook requests answered, per channel and HTTP status",
+            families.webhook_responses.clone(),
+        );
+        registry.register(
+            "stock_pushes",
+            "Stock-update calls that the channel confirmed",
+            families.pushes.clone(),
+        );
+        registry.register(
+            "stock_pushed_listings",
+            "Listings whose quantity a channel confirmed",
+            families.pushed_listings.clone(),
+        );
+        registry.register(
+            "stock_push_failures",
+            "Stock-update calls or listings that failed, per channel and error class",
+            families.push_failures.clone(),
+        );
+        registry.register(
+            "stock_push_latency_seconds",
+            "Time from the stock change being queued until the channel confirmed it",
+            families.push_latency.clone(),
+        );
+        registry.register(
+            "queue_lag_seconds",
+            "Age of a stock-change message when the channel's pusher took it",
+            families.queue_lag.clone(),
+        );
+        registry.register(
+            "push_backlog_skus",
+            "SKUs waiting to be pushed to a channel",
+            families.push_backlog.clone(),
+        );
+        registry.register(
+            "outbox_backlog",
+            "Stock-change events written by the ledger and not yet on the bus",
+            families.outbox_backlog.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            families: Arc::new(families),
+        }
+    }
+
+    fn channel(channel: &str) -> ChannelLabel {
+        ChannelLabel {
+            channel: channel.to_string(),
+        }
+    }
+
+    pub fn order_booked(&self, channel: &str) {
+        self.families
+            .orders_booked
+            .get_or_create(&Self::channel(channel))
+            .inc();
+    }
+
+    pub fn order_oversold(&self, channel: &str) {
+        self.families
+            .oversold_orders
+            .get_or_create(&Self::channel(channel))
+            .inc();
+    }
+
+    pub fn unknown_listing_lines(&self, channel: &str, lines: u64) {
+        self.families
+            .unknown_listing_lines
+            .get_or_create(&Self::channel(channel))
+            .inc_by(lines);
+    }
+
+    pub fn webhook_response(&self, channel: &str, status: u16) {
+        self.families
+            .webhook_responses
+            .get_or_create(&WebhookLabels {
+                channel: channel.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    pub fn push_confirmed(&self, channel: &str, listings: u64) {
+        let label = Self::channel(channel);
+        self.families.pushes.get_or_create(&label).inc();
+        self.families
+            .pushed_listings
+            .get_or_create(&label)
+            .inc_by(listings);
+    }
+
+    /// `kind` is the error class: `transient`, `rate_limited`, `permanent`, `configuration`.
+    pub fn push_failed(&self, channel: &str, kind: &str) {
+        self.families
+            .push_failures
+            .get_or_create(&FailureLabels {
+                channel: channel.to_string(),
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn push_latency(&self, channel: &str, latency: Duration) {
+        self.families
+            .push_latency
+            .get_or_create(&Self::channel(channel))
+            .observe(latency.as_secs_f64());
+    }
+
+    pub fn queue_lag(&self, channel: &str, lag: Duration) {
+        self.families
+            .queue_lag
+            .get_or_create(&Self::channel(channel))
+            .observe(lag.as_secs_f64());
+    }
+
+    pub fn push_backlog(&self, channel: &str, skus: usize) {
+        self.families
+            .push_backlog
+            .get_or_create(&Self::channel(channel))
+            .set(i64::try_from(skus).unwrap_or(i64::MAX));
+    }
+
+    pub fn outbox_backlog(&self, entries: usize) {
+        self.families
+            .outbox_backlog
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn recorded_values_appear_in_the_exposition() {
+        let metrics = Metrics::new();
+        metrics.order_booked("shop");
+        metrics.order_booked("shop");
+        metrics.webhook_response("shop", 401);
+        metrics.push_latency("amazon", Duration::from_millis(20));
+        metrics.outbox_backlog(7);
+        let text = metrics.encode().unwrap();
+        assert!(text.contains("omnistock_orders_booked_total{channel=\"shop\"} 2"), "{text}");
+        assert!(text.contains("omnistock_webhook_responses_total{channel=\"shop\",status=\"401\"} 1"), "{text}");
+        assert!(text.contains("omnistock_stock_push_latency_seconds_count{channel=\"amazon\"} 1"), "{text}");
+        assert!(text.contains("omnistock_outbox_backlog 7"), "{text}");
+    }
+}

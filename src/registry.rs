@@ -1,0 +1,165 @@
+//! Connectors by kind: the one place that knows which platforms exist, how their channel
+//! options are checked and how a connector is built from them.
+
+use omnistock_connector::Connector;
+use omnistock_sim::{SimChannelConfig, SimConnector, SIM_KIND};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Every channel kind the daemon can run.
+pub const KNOWN_KINDS: &[&str] = &[SIM_KIND];
+
+/// Why a connector cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("unknown channel kind {kind:?} (known: {known})", known = KNOWN_KINDS.join(", "))]
+    UnknownKind { kind: String },
+    #[error("invalid {kind} options: {reason}")]
+    InvalidOptions { kind: String, reason: String },
+}
+
+/// Checks a channel's options against its kind's settings; the error names the offending key
+/// (`webhook_secret: missing`, ``unknown field `foo` ``, `max_batch: invalid type …`).
+pub fn validate_channel_options(kind: &str, options: &Map<String, Value>) -> Result<(), String> {
+    match kind {
+        SIM_KIND => sim_config(options).map(drop),
+        _ => Err(format!(
+            "unknown channel kind {kind:?} (known: {})",
+            KNOWN_KINDS.join(", ")
+        )),
+    }
+}
+
+/// Builds the connector of a channel from its kind and options.
+pub fn build_connector(
+    kind: &str,
+    options: &Map<String, Value>,
+) -> Result<Arc<dyn Connector>, RegistryError> {
+    let invalid = |reason: String| RegistryError::InvalidOptions {
+        kind: kind.to_string(),
+        reason,
+    };
+    match kind {
+        SIM_KIND => {
+            let config = sim_config(options).map_err(invalid)?;
+            let connector = SimConnector::new(config).map_err(|e| invalid(e.to_string()))?;
+            Ok(Arc::new(connector))
+        }
+        _ => Err(RegistryError::UnknownKind {
+            kind: kind.to_string(),
+        }),
+    }
+}
+
+fn sim_config(options: &Map<String, Value>) -> Result<SimChannelConfig, String> {
+    let config: SimChannelConfig = parse_options(options)?;
+    config.validate().map_err(|error| error.to_string())?;
+    Ok(config)
+}
+
+/// Deserializes options into a kind's settings with errors that name the key. serde reports
+/// missing and unknown fields by name but type errors without one, so a type error is
+/// pinned on its key by parsing each key alone.
+fn parse_options<T: DeserializeOwned>(options: &Map<String, Value>) -> Result<T, String> {
+    let error = match serde_json::from_value::<T>(Value::Object(options.clone())) {
+        Ok(config) => return Ok(config),
+        Err(error) => error.to_string(),
+    };
+    if let Some(field) = quoted_after(&error, "missing field `") {
+        return Err(format!("{field}: missing"));
+    }
+    if let Some(field) = quoted_after(&error, "unknown field `") {
+        return Err(format!("unknown field `{field}`"));
+    }
+    for (key, value) in options {
+        let alone = Map::from_iter([(key.clone(), value.clone())]);
+        if let Err(alone_error) = serde_json::from_value::<T>(Value::Object(alone)) {
+            let alone_error = alone_error.to_string();
+            if !alone_error.starts_with("missing field") {
+                return Err(format!("{key}: {alone_error}"));
+            }
+        }
+    }
+    Err(error)
+}
+
+/// The text between `prefix` and the next backtick.
+fn quoted_after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let start = text.find(prefix)? + prefix.len();
+    let rest = &text[start..];
+    rest.find('`').map(|end| &rest[..end])
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn options(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn sim_options() -> Map<String, Value> {
+        options(json!({
+            "base_url": "http://127.0.0.1:8081",
+            "api_token": "token",
+            "webhook_secret": "secret",
+        }))
+    }
+
+    #[test]
+    fn valid_sim_options_build_a_sim_connector() {
+        assert_eq!(validate_channel_options("sim", &sim_options()), Ok(()));
+        let connector = build_connector("sim", &sim_options()).unwrap();
+        assert_eq!(connector.kind(), "sim");
+        assert_eq!(
+            connector.capabilities().max_stock_batch,
+            omnistock_sim::DEFAULT_MAX_BATCH
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut missing = sim_options();
+        missing.remove("webhook_secret");
+        assert_eq!(
+            validate_channel_options("sim", &missing),
+            Err("webhook_secret: missing".to_string())
+        );
+
+        let mut unknown = sim_options();
+        unknown.insert("foo".into(), json!(1));
+        assert_eq!(
+            validate_channel_options("sim", &unknown),
+            Err("unknown field `foo`".to_string())
+        );
+
+        let mut wrong_type = sim_options();
+        wrong_type.insert("max_batch".into(), json!("many"));
+        let error = validate_channel_options("sim", &wrong_type).unwrap_err();
+        assert!(error.starts_with("max_batch: invalid type"), "{error}");
+
+        let mut bad_rate = sim_options();
+        bad_rate.insert("rate_limit".into(), json!("fast"));
+        let error = validate_channel_options("sim", &bad_rate).unwrap_err();
+        assert!(error.starts_with("rate_limit: "), "{error}");
+
+        let mut bad_url = sim_options();
+        bad_url.insert("base_url".into(), json!("not a url"));
+        let error = validate_channel_options("sim", &bad_url).unwrap_err();
+        assert!(error.starts_with("base_url: "), "{error}");
+    }
+
+    #[test]
+    fn unknown_kinds_are_refused() {
+        assert!(validate_channel_options("ebay", &sim_options())
+            .unwrap_err()
+            .contains("unknown channel kind \"ebay\""));
+        assert!(matches!(
+            build_connector("ebay", &sim_options()),
+            Err(RegistryError::UnknownKind { .. })
+        ));
+    }
+}

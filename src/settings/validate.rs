@@ -1,0 +1,61 @@
+//! Checks that need more than one key or the registry: run once after the layers are merged.
+
+use super::{redact, Settings, SettingsError};
+use crate::registry;
+use std::collections::HashMap;
+
+pub fn check(settings: &Settings) -> Result<(), SettingsError> {
+    check_bus_url(settings)?;
+    check_channels(settings)
+}
+
+fn check_bus_url(settings: &Settings) -> Result<(), SettingsError> {
+    let url = settings.bus.url.expose();
+    if url == "memory://" || url.starts_with("amqp://") {
+        return Ok(());
+    }
+    Err(SettingsError::Invalid {
+        key: "bus.url".to_string(),
+        message: format!(
+            "expected \"memory://\" or an \"amqp://…\" URL, got \"{}\"",
+            redact::redact_url(url)
+        ),
+    })
+}
+
+fn check_channels(settings: &Settings) -> Result<(), SettingsError> {
+    let mut first_index_of_id = HashMap::new();
+    for (index, channel) in settings.channels.iter().enumerate() {
+        let invalid = |field: &str, message: String| SettingsError::Invalid {
+            key: if field.is_empty() {
+                format!("channels[{index}]")
+            } else {
+                format!("channels[{index}].{field}")
+            },
+            message,
+        };
+        if let Some(first) = first_index_of_id.get(channel.id.as_str()) {
+            return Err(invalid(
+                "id",
+                format!("\"{}\" is already the id of channels[{first}]", channel.id),
+            ));
+        }
+        first_index_of_id.insert(channel.id.as_str(), index);
+        if !registry::KNOWN_KINDS.contains(&channel.kind.as_str()) {
+            return Err(invalid(
+                "kind",
+                format!(
+                    "unknown kind \"{}\", expected one of: {}",
+                    channel.kind,
+                    registry::KNOWN_KINDS.join(", ")
+                ),
+            ));
+        }
+        if channel.location.trim().is_empty() {
+            return Err(invalid("location", "must not be empty".to_string()));
+        }
+        registry::validate_channel_options(&channel.kind, &channel.options.0)
+            .map_err(|message| invalid("", format!("{} channel: {message}", channel.kind)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! A configured channel as the sync runtime uses it: its connector and its settings.
+
+use omnistock_connector::{Capabilities, Connector, RateLimit};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One channel, built once at start from its settings and the connector registry.
+#[derive(Clone)]
+pub struct ChannelRuntime {
+    pub id: String,
+    pub kind: String,
+    pub connector: Arc<dyn Connector>,
+    /// The location whose stock an order from this channel reserves.
+    pub location: String,
+    /// The stricter of the platform's documented limit and the configured one.
+    pub rate_limit: Option<RateLimit>,
+    /// How often orders are pulled; `None` when the channel is not polled.
+    pub poll_interval: Option<Duration>,
+    pub capabilities: Capabilities,
+}
+
+impl ChannelRuntime {
+    pub fn new(
+        id: String,
+        connector: Arc<dyn Connector>,
+        location: String,
+        configured_rate_limit: Option<RateLimit>,
+        poll_interval: Option<Duration>,
+    ) -> Self {
+        let capabilities = connector.capabilities();
+        let rate_limit = match (capabilities.rate_limit, configured_rate_limit) {
+            (Some(documented), Some(configured)) => Some(documented.min(configured)),
+            (documented, configured) => documented.or(configured),
+        };
+        let poll_interval = poll_interval.filter(|_| capabilities.polling);
+        Self {
+            id,
+            kind: connector.kind().to_string(),
+            connector,
+            location,
+            rate_limit,
+            poll_interval,
+            capabilities,
+        }
+    }
+}
+
+impl std::fmt::Debug for ChannelRuntime {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ChannelRuntime")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("location", &self.location)
+            .field("rate_limit", &self.rate_limit)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,76 @@
+//! Polling: the safety net under webhooks. Each polled channel is read from its stored cursor
+//! on its interval; the cursor advances only after the page's orders are booked.
+
+use crate::ledger::{Ledger, LedgerError};
+use crate::sync::channel::ChannelRuntime;
+use crate::sync::intake::Intake;
+use omnistock_connector::ConnectorError;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("pulling orders failed: {0}")]
+    Connector(#[from] ConnectorError),
+    #[error("booking polled orders failed: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+/// The most pages read in one poll, so that a channel with a huge backlog still yields to
+/// shutdown and to the interval's rhythm; the next poll resumes from the stored cursor.
+const MAX_PAGES_PER_POLL: usize = 100;
+
+/// Reads every page of orders changed since the stored cursor and books them. Returns the
+/// number of orders read.
+pub async fn poll_once(
+    channel: &ChannelRuntime,
+    intake: &Intake,
+    ledger: &Ledger,
+) -> Result<usize, PollError> {
+    let mut cursor = ledger.load_cursor(&channel.id).await?;
+    let mut orders_read = 0;
+    for _ in 0..MAX_PAGES_PER_POLL {
+        let page = channel.connector.pull_orders(cursor.as_deref()).await?;
+        orders_read += page.orders.len();
+        intake.book(channel, &page.orders).await?;
+        if let Some(next_cursor) = page.next_cursor {
+            if cursor.as_deref() != Some(next_cursor.as_str()) {
+                ledger.store_cursor(&channel.id, &next_cursor).await?;
+                cursor = Some(next_cursor);
+            }
+        }
+        if !page.has_more {
+            break;
+        }
+    }
+    Ok(orders_read)
+}
+
+/// Polls `channel` every `interval` until `shutdown` turns true. A failed poll is logged and
+/// tried again at the next tick (sooner never: the platform's limits apply to polling too),
+/// or after the platform's Retry-After when it is longer.
+pub async fn run_poller(
+    channel: ChannelRuntime,
+    interval: Duration,
+    intake: Intake,
+    ledger: Ledger,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let mut wait = interval;
+        match poll_once(&channel, &intake, &ledger).await {
+            Ok(orders) => debug!(channel = %channel.id, orders, "orders polled"),
+            Err(error) => {
+                if let PollError::Connector(connector_error) = &error {
+                    wait = wait.max(connector_error.retry_after().unwrap_or_default());
+                }
+                warn!(channel = %channel.id, error = %error, "order poll failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = crate::sync::stop_requested(&mut shutdown) => break,
+        }
+    }
+}

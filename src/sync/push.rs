@@ -1,0 +1,238 @@
+//! The stock push to one channel: take stock-changed messages from the channel's queue,
+//! coalesce them by SKU, compute each listing's quantity from the ledger *at push time*, skip
+//! what the channel already shows, batch, throttle, retry, and only then acknowledge.
+//!
+//! Because quantities are read from the ledger when the push happens, a stale, duplicated or
+//! reordered message is harmless: it only says "look at this SKU again".
+
+use crate::bus::{BusError, Consumer, Delivery};
+use crate::ledger::{Ledger, LedgerError, PushTarget};
+use crate::metrics::Metrics;
+use crate::sync::channel::ChannelRuntime;
+use crate::sync::retry::{channel_backoff, classify, error_class};
+use crate::sync::throttle::Throttle;
+use omnistock_connector::{ConnectorError, PushResult, StockLevel};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+/// How long the first message of a batch waits for more changes to coalesce with. Short
+/// enough to stay far inside the one-second promise, long enough to merge a burst.
+pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_millis(25);
+
+/// The pause after a flush that failed for good, so that requeued messages coming straight
+/// back do not hammer a channel that is down or misconfigured.
+const FAILED_FLUSH_PAUSE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("reading the ledger failed: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("the channel refused the stock update: {0}")]
+    Connector(#[from] ConnectorError),
+    #[error("the stock queue failed: {0}")]
+    Bus(#[from] BusError),
+}
+
+/// Pushes stock to one channel.
+pub struct ChannelPusher {
+    channel: ChannelRuntime,
+    ledger: Ledger,
+    throttle: Throttle,
+    metrics: Metrics,
+    coalesce_window: Duration,
+}
+
+/// The result of one flush, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FlushReport {
+    pub calls: usize,
+    pub confirmed: usize,
+    pub rejected: usize,
+    pub skipped_unchanged: usize,
+}
+
+impl ChannelPusher {
+    pub fn new(channel: ChannelRuntime, ledger: Ledger, metrics: Metrics) -> Self {
+        let throttle = Throttle::new(channel.rate_limit);
+        Self {
+            channel,
+            ledger,
+            throttle,
+            metrics,
+            coalesce_window: DEFAULT_COALESCE_WINDOW,
+        }
+    }
+
+    pub fn with_coalesce_window(mut self, window: Duration) -> Self {
+        self.coalesce_window = window;
+        self
+    }
+
+    /// Consumes the channel's queue until `shutdown` turns true.
+    pub async fn run(self, mut consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
+        let channel_id = self.channel.id.clone();
+        // A first sweep pushes whatever changed while the daemon was down or while this
+        // channel was unreachable, so the channel converges even if a message was lost.
+        match self.sweep().await {
+            Ok(report) => info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done"),
+            Err(error) => warn!(channel = %channel_id, error = %error, "start-up stock sweep failed"),
+        }
+        let mut pending_skus = BTreeSet::new();
+        let mut deliveries: Vec<Delivery> = Vec::new();
+        let mut flush_at: Option<tokio::time::Instant> = None;
+        loop {
+            let deadline = flush_at;
+            tokio::select! {
+                biased;
+                _ = crate::sync::stop_requested(&mut shutdown) => break,
+                _ = sleep_until_some(deadline) => {
+                    self.flush_deliveries(&mut pending_skus, &mut deliveries).await;
+                    flush_at = None;
+                }
+                next = consumer.next() => match next {
+                    Ok(delivery) => {
+                        let lag = chrono::Utc::now().timestamp_millis() - delivery.message().changed_at_ms;
+                        self.metrics.queue_lag(&channel_id, Duration::from_millis(lag.max(0) as u64));
+                        pending_skus.insert(delivery.message().sku.clone());
+                        deliveries.push(delivery);
+                        self.metrics.push_backlog(&channel_id, pending_skus.len());
+                        if flush_at.is_none() {
+                            flush_at = Some(tokio::time::Instant::now() + self.coalesce_window);
+                        }
+                    }
+                    Err(error) => {
+                        // The consumer reconnects by itself; an error here is one it cannot
+                        // fix, so the pusher stops and the supervisor reports it.
+                        warn!(channel = %channel_id, error = %error, "stock queue failed; pusher stops");
+                        break;
+                    }
+                },
+            }
+        }
+        // Unacknowledged deliveries go back to the queue when the consumer is dropped.
+        debug!(channel = %channel_id, unacked = deliveries.len(), "stock pusher stopped");
+    }
+
+    async fn flush_deliveries(
+        &self,
+        pending_skus: &mut BTreeSet<String>,
+        deliveries: &mut Vec<Delivery>,
+    ) {
+        let skus: Vec<String> = std::mem::take(pending_skus).into_iter().collect();
+        let taken = std::mem::take(deliveries);
+        let oldest_change = taken
+            .iter()
+            .map(|delivery| delivery.message().changed_at_ms)
+            .min();
+        match self.push_skus(&skus).await {
+            Ok(report) => {
+                if let Some(changed_at_ms) = oldest_change.filter(|_| report.confirmed > 0) {
+                    let latency = chrono::Utc::now().timestamp_millis() - changed_at_ms;
+                    self.metrics
+                        .push_latency(&self.channel.id, Duration::from_millis(latency.max(0) as u64));
+                }
+                for delivery in taken {
+                    if let Err(error) = delivery.ack().await {
+                        warn!(channel = %self.channel.id, error = %error, "acknowledging a stock message failed");
+                    }
+                }
+            }
+            Err(error) => {
+                warn!(channel = %self.channel.id, skus = skus.len(), error = %error, "stock push failed; messages requeued");
+                for delivery in taken {
+                    if let Err(error) = delivery.nack(true).await {
+                        warn!(channel = %self.channel.id, error = %error, "requeueing a stock message failed");
+                    }
+                }
+                tokio::time::sleep(FAILED_FLUSH_PAUSE).await;
+            }
+        }
+        self.metrics.push_backlog(&self.channel.id, 0);
+    }
+
+    /// Pushes every listing of this channel whose computed quantity differs from the last one
+    /// the channel confirmed.
+    pub async fn sweep(&self) -> Result<FlushReport, PushError> {
+        let skus = self.ledger.channel_skus(&self.channel.id).await?;
+        self.push_skus(&skus).await
+    }
+
+    /// Pushes the current quantity of every listing bound to `skus`, skipping unchanged ones.
+    pub async fn push_skus(&self, skus: &[String]) -> Result<FlushReport, PushError> {
+        let mut report = FlushReport::default();
+        if skus.is_empty() {
+            return Ok(report);
+        }
+        let targets = self.ledger.push_targets(&self.channel.id, skus).await?;
+        let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = targets
+            .into_iter()
+            .partition(|target| target.last_pushed_quantity != Some(target.quantity));
+        report.skipped_unchanged = unchanged.len();
+        let batch_size = self.channel.capabilities.max_stock_batch.max(1);
+        for batch in changed.chunks(batch_size) {
+            let levels: Vec<StockLevel> = batch
+                .iter()
+                .map(|target| StockLevel {
+                    listing_id: target.listing_id.clone(),
+                    sku: target.sku.clone(),
+                    quantity: target.quantity,
+                })
+                .collect();
+            let results = self.push_batch(&levels).await?;
+            report.calls += 1;
+            let mut confirmed = Vec::new();
+            for result in results {
+                match result {
+                    PushResult::Confirmed {
+                        listing_id,
+                        quantity,
+                    } => confirmed.push((listing_id, quantity)),
+                    PushResult::Rejected { listing_id, error } => {
+                        report.rejected += 1;
+                        self.metrics.push_failed(&self.channel.id, error_class(&error));
+                        warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
+                    }
+                }
+            }
+            report.confirmed += confirmed.len();
+            self.ledger
+                .record_pushed(&self.channel.id, &confirmed)
+                .await?;
+            self.metrics
+                .push_confirmed(&self.channel.id, confirmed.len() as u64);
+            debug!(channel = %self.channel.id, listings = levels.len(), confirmed = confirmed.len(), "stock batch pushed");
+        }
+        Ok(report)
+    }
+
+    /// One stock-update call, throttled, retried with backoff on transient failures and
+    /// never sooner than the platform's Retry-After.
+    async fn push_batch(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
+        let channel_id = self.channel.id.as_str();
+        backoff::future::retry_notify(
+            channel_backoff(),
+            || async {
+                self.throttle.until_ready().await;
+                self.channel
+                    .connector
+                    .push_stock(levels)
+                    .await
+                    .map_err(classify)
+            },
+            |error: ConnectorError, wait: Duration| {
+                self.metrics.push_failed(channel_id, error_class(&error));
+                warn!(channel = %channel_id, error = %error, retry_in_ms = wait.as_millis() as u64, "stock push failed; retrying");
+            },
+        )
+        .await
+    }
+}
+
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

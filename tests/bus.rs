@@ -1,0 +1,685 @@
+//! The stock-change bus against real services: the memory bus on SQLite and PostgreSQL (a fresh
+//! database per test) and the RabbitMQ bus (unique exchange and queue names per test).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use omnistock::bus::{
+    AmqpBus, Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, StockChanged,
+};
+use omnistock::ledger::{Ledger, MovementMeta};
+use omnistock_connector::Secret;
+use sqlx::{AnyPool, Connection};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Generous: only reached when the behaviour under test is broken.
+const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
+/// How long we watch for something that must not arrive.
+const QUIET_FOR: Duration = Duration::from_millis(1500);
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+/// A fresh, migrated ledger database; a PostgreSQL one is dropped on drop.
+struct TestDb {
+    url: String,
+    ledger: Ledger,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        let ledger = open_ledger(&url).await;
+        Self {
+            url,
+            ledger,
+            postgres_name: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> Self {
+        let name = format!("test_bus_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let ledger = open_ledger(&url).await;
+        Self {
+            url,
+            ledger,
+            postgres_name: Some(name),
+            _dir: None,
+        }
+    }
+
+    fn pool(&self) -> &AnyPool {
+        self.ledger.pool()
+    }
+
+    /// The url to `LISTEN` on, for PostgreSQL.
+    fn listen_url(&self) -> Option<Secret> {
+        self.postgres_name
+            .as_ref()
+            .map(|_| Secret::new(self.url.clone()))
+    }
+
+    /// A change of availability, written by the ledger with its outbox row.
+    async fn receive_stock(&self, sku: &str) {
+        self.ledger.upsert_item(sku, sku).await.unwrap();
+        self.ledger.upsert_location("main", "Main").await.unwrap();
+        let key = format!("receipt-{}", uuid::Uuid::new_v4());
+        self.ledger
+            .receive(sku, "main", 5, &MovementMeta::new(key))
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop may run inside the test's runtime, so the cleanup gets a thread and runtime of
+        // its own; WITH (FORCE) closes the pools' connections.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+async fn open_ledger(url: &str) -> Ledger {
+    let ledger = Ledger::connect(url).await.unwrap();
+    ledger.migrate().await.unwrap();
+    ledger
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn change(sku: &str, outbox_id: i64) -> StockChanged {
+    StockChanged {
+        sku: sku.to_owned(),
+        outbox_id,
+        changed_at_ms: 1_700_000_000_000 + outbox_id,
+    }
+}
+
+fn memory_config() -> BusConfig {
+    BusConfig {
+        url: Secret::new("memory://"),
+        poll_interval_ms: 50,
+        ..BusConfig::default()
+    }
+}
+
+async fn memory_bus(pool: &AnyPool) -> Bus {
+    Bus::connect(&memory_config(), pool).await.unwrap()
+}
+
+async fn next(consumer: &mut Consumer) -> Delivery {
+    tokio::time::timeout(ARRIVES_WITHIN, consumer.next())
+        .await
+        .expect("a delivery should arrive")
+        .unwrap()
+}
+
+async fn assert_quiet(consumer: &mut Consumer) {
+    if let Ok(delivery) = tokio::time::timeout(QUIET_FOR, consumer.next()).await {
+        panic!(
+            "expected no delivery, got {:?}",
+            delivery.map(|d| d.message().clone())
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios, run on every backend
+
+async fn published_message_reaches_every_channel_queue(bus: Bus) {
+    bus.ensure_channel_queue("shop-a").await.unwrap();
+    bus.ensure_channel_queue("shop-b").await.unwrap();
+    bus.publish(&[change("SKU-1", 1), change("SKU-2", 2)])
+        .await
+        .unwrap();
+    for channel in ["shop-a", "shop-b"] {
+        let mut consumer = bus.consume(channel).await.unwrap();
+        let mut skus = Vec::new();
+        for _ in 0..2 {
+            let delivery = next(&mut consumer).await;
+            skus.push(delivery.message().sku.clone());
+            assert!(!delivery.redelivered());
+            delivery.ack().await.unwrap();
+        }
+        skus.sort();
+        assert_eq!(skus, ["SKU-1", "SKU-2"], "channel {channel}");
+        assert_quiet(&mut consumer).await;
+    }
+}
+
+async fn ack_removes_and_nack_redelivers(bus: Bus) {
+    bus.ensure_channel_queue("shop").await.unwrap();
+    let mut consumer = bus.consume("shop").await.unwrap();
+    bus.publish(&[change("SKU-1", 7)]).await.unwrap();
+
+    let first = next(&mut consumer).await;
+    assert_eq!(first.message(), &change("SKU-1", 7));
+    first.nack(true).await.unwrap();
+
+    let again = next(&mut consumer).await;
+    assert_eq!(again.message(), &change("SKU-1", 7));
+    assert!(again.redelivered());
+    again.ack().await.unwrap();
+
+    assert_quiet(&mut consumer).await;
+    assert_eq!(bus.pending_count("shop").await.unwrap(), 0);
+    assert_eq!(bus.dead_letter_count("shop").await.unwrap(), 0);
+}
+
+async fn rejected_message_is_dead_lettered(bus: Bus) {
+    bus.ensure_channel_queue("shop").await.unwrap();
+    let mut consumer = bus.consume("shop").await.unwrap();
+    bus.publish(&[change("POISON", 1), change("SKU-2", 2)])
+        .await
+        .unwrap();
+
+    let poison = next(&mut consumer).await;
+    assert_eq!(poison.message().sku, "POISON");
+    poison.reject().await.unwrap();
+    let healthy = next(&mut consumer).await;
+    assert_eq!(healthy.message().sku, "SKU-2");
+    healthy.ack().await.unwrap();
+    assert_quiet(&mut consumer).await;
+
+    // Dead-lettering is asynchronous on the broker.
+    let mut dead = 0;
+    for _ in 0..100 {
+        dead = bus.dead_letter_count("shop").await.unwrap();
+        if dead == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead, 1);
+}
+
+async fn only_one_consumer_per_channel_is_active(bus: Bus) {
+    bus.ensure_channel_queue("shop").await.unwrap();
+    let mut first = bus.consume("shop").await.unwrap();
+    // The first consumer is registered (and so active) before the second subscribes.
+    bus.publish(&[change("SKU-0", 1)]).await.unwrap();
+    next(&mut first).await.ack().await.unwrap();
+
+    let mut second = bus.consume("shop").await.unwrap();
+    bus.publish(&[change("SKU-1", 2)]).await.unwrap();
+    let held = next(&mut first).await;
+    assert_eq!(held.message().sku, "SKU-1");
+    assert_quiet(&mut second).await;
+
+    // The active consumer goes away without acknowledging: the other one takes over and gets
+    // the message again.
+    drop(held);
+    drop(first);
+    let taken_over = next(&mut second).await;
+    assert_eq!(taken_over.message().sku, "SKU-1");
+    assert!(taken_over.redelivered());
+    taken_over.ack().await.unwrap();
+}
+
+async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &TestDb) {
+    bus.ensure_channel_queue("shop").await.unwrap();
+    db.receive_stock("SKU-1").await;
+    db.receive_stock("SKU-2").await;
+    assert_eq!(db.ledger.outbox_len().await.unwrap(), 2);
+
+    let relay = OutboxRelay::new(
+        Arc::new(db.ledger.clone()),
+        bus.clone(),
+        RelayConfig {
+            batch_size: 1, // several round trips
+            poll_interval: Duration::from_millis(100),
+            postgres_listen_url: db.listen_url(),
+        },
+    );
+    let stats = relay.stats();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(relay.run(shutdown));
+
+    let mut consumer = bus.consume("shop").await.unwrap();
+    let mut skus = Vec::new();
+    for _ in 0..2 {
+        let delivery = next(&mut consumer).await;
+        skus.push(delivery.message().sku.clone());
+        delivery.ack().await.unwrap();
+    }
+    skus.sort();
+    assert_eq!(skus, ["SKU-1", "SKU-2"]);
+
+    // A change made while the relay runs is picked up too, also when another process (here:
+    // another ledger on the same database, so no in-process wake-up) makes it.
+    db.ledger.upsert_item("SKU-3", "SKU-3").await.unwrap();
+    let other_replica = Ledger::connect(&db.url).await.unwrap();
+    other_replica
+        .receive("SKU-3", "main", 1, &MovementMeta::new("other-replica"))
+        .await
+        .unwrap();
+    let delivery = next(&mut consumer).await;
+    assert_eq!(delivery.message().sku, "SKU-3");
+    delivery.ack().await.unwrap();
+
+    // The consumer may see a message before the relay deleted its row (deletion follows the
+    // confirm), so wait for the outbox to empty.
+    let mut left = db.ledger.outbox_len().await.unwrap();
+    for _ in 0..200 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = db.ledger.outbox_len().await.unwrap();
+    }
+    assert_eq!(left, 0);
+    stop.send(true).unwrap();
+    tokio::time::timeout(ARRIVES_WITHIN, task)
+        .await
+        .expect("the relay stops on shutdown")
+        .unwrap();
+    assert_eq!(stats.published_total.load(Ordering::Relaxed), 3);
+    other_replica.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory bus only
+
+async fn unacked_messages_survive_a_restart(db: TestDb) {
+    let bus = memory_bus(db.pool()).await;
+    bus.ensure_channel_queue("shop").await.unwrap();
+    bus.publish(&[change("SKU-1", 1), change("SKU-2", 2)])
+        .await
+        .unwrap();
+    let mut consumer = bus.consume("shop").await.unwrap();
+    let in_flight = next(&mut consumer).await;
+    assert_eq!(in_flight.message().sku, "SKU-1");
+    // The process dies: nothing is settled, the pool goes away.
+    std::mem::forget(in_flight);
+    drop(consumer);
+    drop(bus);
+    db.ledger.close().await;
+
+    let restarted = open_ledger(&db.url).await;
+    let bus = memory_bus(restarted.pool()).await;
+    let mut consumer = bus.consume("shop").await.unwrap();
+    let first = next(&mut consumer).await;
+    assert_eq!(first.message(), &change("SKU-1", 1));
+    assert!(first.redelivered());
+    first.ack().await.unwrap();
+    let second = next(&mut consumer).await;
+    assert_eq!(second.message(), &change("SKU-2", 2));
+    assert!(!second.redelivered());
+    second.ack().await.unwrap();
+    assert_eq!(bus.pending_count("shop").await.unwrap(), 0);
+    restarted.close().await;
+}
+
+async fn message_over_the_delivery_limit_is_dead_lettered(db: TestDb) {
+    let config = BusConfig {
+        delivery_limit: 2,
+        ..memory_config()
+    };
+    let bus = Bus::connect(&config, db.pool()).await.unwrap();
+    bus.ensure_channel_queue("shop").await.unwrap();
+    bus.publish(&[change("SKU-1", 1)]).await.unwrap();
+    let mut consumer = bus.consume("shop").await.unwrap();
+    for _ in 0..2 {
+        next(&mut consumer).await.nack(true).await.unwrap();
+    }
+    assert_quiet(&mut consumer).await;
+    assert_eq!(bus.dead_letter_count("shop").await.unwrap(), 1);
+}
+
+async fn relay_keeps_outbox_rows_while_publishing_fails(db: TestDb) {
+    // A bus whose database has no bus tables: every publish fails.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let unmigrated = Ledger::connect(&format!(
+        "sqlite://{}",
+        elsewhere.path().join("empty.db").display()
+    ))
+    .await
+    .unwrap();
+    let broken_bus = memory_bus(unmigrated.pool()).await;
+    db.receive_stock("SKU-1").await;
+
+    let relay = OutboxRelay::new(
+        Arc::new(db.ledger.clone()),
+        broken_bus,
+        RelayConfig {
+            poll_interval: Duration::from_millis(50),
+            ..RelayConfig::default()
+        },
+    );
+    let stats = relay.stats();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(relay.run(shutdown));
+    for _ in 0..200 {
+        if stats.failures_total.load(Ordering::Relaxed) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stats.failures_total.load(Ordering::Relaxed) >= 2);
+    stop.send(true).unwrap();
+    tokio::time::timeout(ARRIVES_WITHIN, task)
+        .await
+        .expect("the relay stops on shutdown")
+        .unwrap();
+    assert_eq!(
+        db.ledger.outbox_len().await.unwrap(),
+        1,
+        "the row must stay until published"
+    );
+    assert_eq!(stats.published_total.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.outbox_backlog.load(Ordering::Relaxed), 1);
+}
+
+macro_rules! memory_bus_suite {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn published_message_reaches_every_channel_queue() {
+                let db = TestDb::$backend().await;
+                super::published_message_reaches_every_channel_queue(memory_bus(db.pool()).await)
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn ack_removes_and_nack_redelivers() {
+                let db = TestDb::$backend().await;
+                super::ack_removes_and_nack_redelivers(memory_bus(db.pool()).await).await;
+            }
+
+            #[tokio::test]
+            async fn rejected_message_is_dead_lettered() {
+                let db = TestDb::$backend().await;
+                super::rejected_message_is_dead_lettered(memory_bus(db.pool()).await).await;
+            }
+
+            #[tokio::test]
+            async fn only_one_consumer_per_channel_is_active() {
+                let db = TestDb::$backend().await;
+                super::only_one_consumer_per_channel_is_active(memory_bus(db.pool()).await).await;
+            }
+
+            #[tokio::test]
+            async fn relay_moves_outbox_rows_and_deletes_them_after_publish() {
+                let db = TestDb::$backend().await;
+                let bus = memory_bus(db.pool()).await;
+                super::relay_moves_outbox_rows_and_deletes_them_after_publish(bus, &db).await;
+            }
+
+            #[tokio::test]
+            async fn unacked_messages_survive_a_restart() {
+                super::unacked_messages_survive_a_restart(TestDb::$backend().await).await;
+            }
+
+            #[tokio::test]
+            async fn message_over_the_delivery_limit_is_dead_lettered() {
+                super::message_over_the_delivery_limit_is_dead_lettered(TestDb::$backend().await)
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn relay_keeps_outbox_rows_while_publishing_fails() {
+                super::relay_keeps_outbox_rows_while_publishing_fails(TestDb::$backend().await)
+                    .await;
+            }
+        }
+    };
+}
+
+memory_bus_suite!(sqlite);
+memory_bus_suite!(postgres);
+
+// ---------------------------------------------------------------------------------------------
+// RabbitMQ
+
+/// A bus with exchange and queue names of its own, deleted on drop (also when a test fails).
+struct TestBroker {
+    bus: Bus,
+    config: BusConfig,
+    channels: Vec<&'static str>,
+}
+
+/// The memory pool `Bus::connect` takes is not used by the RabbitMQ bus.
+fn unused_pool() -> AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .connect_lazy("sqlite::memory:")
+        .unwrap()
+}
+
+impl TestBroker {
+    async fn new(channels: Vec<&'static str>) -> Self {
+        let config = BusConfig {
+            url: Secret::new(AMQP_URL),
+            name_prefix: format!("test_{}.", uuid::Uuid::new_v4().simple()),
+            ..BusConfig::default()
+        };
+        let bus = Bus::connect(&config, &unused_pool()).await.unwrap();
+        Self {
+            bus,
+            config,
+            channels,
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let channels = self.channels.clone();
+        // A runtime of its own: this may run while the test's runtime unwinds.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let bus = AmqpBus::connect(config).await.unwrap();
+                for channel in channels {
+                    bus.delete_channel_queue(channel).await.unwrap();
+                }
+                bus.delete_exchanges().await.unwrap();
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+mod rabbitmq {
+    use super::*;
+
+    #[tokio::test]
+    async fn published_message_reaches_every_channel_queue() {
+        let broker = TestBroker::new(vec!["shop-a", "shop-b"]).await;
+        super::published_message_reaches_every_channel_queue(broker.bus.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn ack_removes_and_nack_redelivers() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::ack_removes_and_nack_redelivers(broker.bus.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn rejected_message_is_dead_lettered() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::rejected_message_is_dead_lettered(broker.bus.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn only_one_consumer_per_channel_is_active() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::only_one_consumer_per_channel_is_active(broker.bus.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn relay_moves_outbox_rows_and_deletes_them_after_publish() {
+        let db = TestDb::postgres().await;
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::relay_moves_outbox_rows_and_deletes_them_after_publish(broker.bus.clone(), &db)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn unacked_messages_survive_a_consumer_restart() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        broker.bus.ensure_channel_queue("shop").await.unwrap();
+        broker.bus.publish(&[change("SKU-1", 1)]).await.unwrap();
+        let mut consumer = broker.bus.consume("shop").await.unwrap();
+        let unsettled = next(&mut consumer).await;
+        drop(unsettled);
+        drop(consumer);
+        let mut consumer = broker.bus.consume("shop").await.unwrap();
+        let again = next(&mut consumer).await;
+        assert_eq!(again.message(), &change("SKU-1", 1));
+        assert!(again.redelivered());
+        again.ack().await.unwrap();
+        drop(consumer);
+    }
+
+    #[tokio::test]
+    async fn message_over_the_delivery_limit_is_dead_lettered() {
+        let mut broker = TestBroker::new(vec!["shop"]).await;
+        broker.config.delivery_limit = 1;
+        broker.bus = Bus::connect(&broker.config, &unused_pool()).await.unwrap();
+        broker.bus.ensure_channel_queue("shop").await.unwrap();
+        let mut consumer = broker.bus.consume("shop").await.unwrap();
+        broker.bus.publish(&[change("POISON", 1)]).await.unwrap();
+        let mut deliveries = 0;
+        while let Ok(delivery) = tokio::time::timeout(QUIET_FOR, consumer.next()).await {
+            deliveries += 1;
+            assert!(
+                deliveries <= 3,
+                "the broker keeps redelivering past the limit"
+            );
+            delivery.unwrap().nack(true).await.unwrap();
+        }
+        assert!(deliveries >= 1);
+        let mut dead = 0;
+        for _ in 0..100 {
+            dead = broker.bus.dead_letter_count("shop").await.unwrap();
+            if dead == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(dead, 1);
+    }
+
+    #[tokio::test]
+    async fn consumer_resubscribes_after_the_broker_cancelled_it() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        broker.bus.ensure_channel_queue("shop").await.unwrap();
+        let mut consumer = broker.bus.consume("shop").await.unwrap();
+        // Deleting the queue cancels the consumer; it must come back and declare it again.
+        broker.bus.delete_channel_queue("shop").await.unwrap();
+        let receiving = tokio::spawn(async move {
+            let delivery = consumer.next().await.unwrap();
+            let sku = delivery.message().sku.clone();
+            delivery.ack().await.unwrap();
+            sku
+        });
+        // What is published before the queue is back has nowhere to go, so keep publishing.
+        let mut outbox_id = 0;
+        while !receiving.is_finished() {
+            outbox_id += 1;
+            assert!(outbox_id < 200, "the consumer did not come back");
+            broker
+                .bus
+                .publish(&[change("SKU-1", outbox_id)])
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(receiving.await.unwrap(), "SKU-1");
+    }
+
+    #[tokio::test]
+    async fn failed_publish_is_an_error_and_the_publisher_recovers() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        broker.bus.ensure_channel_queue("shop").await.unwrap();
+        let Bus::Amqp(amqp) = &broker.bus else {
+            panic!("expected the RabbitMQ bus");
+        };
+        // The broker closes a channel that publishes to a missing exchange.
+        amqp.delete_exchanges().await.unwrap();
+        let error = broker.bus.publish(&[change("SKU-1", 1)]).await.unwrap_err();
+        assert!(matches!(error, BusError::Amqp { .. }), "{error}");
+
+        // The next calls reopen the publisher (declaring the exchanges again).
+        broker.bus.ensure_channel_queue("shop").await.unwrap();
+        broker.bus.publish(&[change("SKU-2", 2)]).await.unwrap();
+        let mut consumer = broker.bus.consume("shop").await.unwrap();
+        let delivery = next(&mut consumer).await;
+        assert_eq!(delivery.message().sku, "SKU-2");
+        delivery.ack().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unreachable_broker_is_an_error() {
+        let config = BusConfig {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"),
+            ..BusConfig::default()
+        };
+        let error = Bus::connect(&config, &unused_pool()).await.unwrap_err();
+        assert!(matches!(error, BusError::Amqp { .. }), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_bus_scheme_is_refused() {
+    let config = BusConfig {
+        url: Secret::new("kafka://broker:9092"),
+        ..BusConfig::default()
+    };
+    let error = Bus::connect(&config, &unused_pool()).await.unwrap_err();
+    assert!(matches!(error, BusError::UnsupportedUrl { ref scheme } if scheme == "kafka"));
+}
+
+#[test]
+fn stock_changed_round_trips_as_json() {
+    let message = change("SKU-ü", 42);
+    let json = message.to_json().unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(value["sku"], "SKU-ü");
+    assert_eq!(value["outbox_id"], 42);
+    assert_eq!(StockChanged::from_json(&json).unwrap(), message);
+}

@@ -1,0 +1,1147 @@
+//! One ledger test suite, run against SQLite and PostgreSQL (the way quickwit's
+//! `metastore_test_suite!` runs one suite against each metastore).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::{TestBackend, TestDatabase};
+use omnistock::ledger::{
+    Application, Backend, BookingResult, Ledger, LedgerError, LineRef, MovementMeta,
+};
+use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+const CHANNEL: &str = "sim";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async fn assert_invariants(ledger: &Ledger) {
+    let checked = ledger.check_invariants().await.expect("invariant query");
+    assert_eq!(checked, Ok(()), "ledger invariants violated");
+}
+
+/// A migrated ledger with items A and B, locations default and east, channel `sim`.
+async fn seeded(database: &TestDatabase) -> Ledger {
+    let ledger = database.ledger().await;
+    ledger.upsert_item("A", "Item A").await.unwrap();
+    ledger.upsert_item("B", "Item B").await.unwrap();
+    ledger
+        .upsert_location("east", "East warehouse")
+        .await
+        .unwrap();
+    ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
+    ledger
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+}
+
+fn line(line_id: &str, sku: &str, ordered: i64) -> OrderLine {
+    OrderLine {
+        line_id: line_id.to_string(),
+        listing_id: None,
+        sku: Some(sku.to_string()),
+        quantity: ordered,
+        cancelled_quantity: 0,
+        fulfilled_quantity: 0,
+        returned_quantity: 0,
+        unit_price_minor: Some(1250),
+    }
+}
+
+fn order(id: &str, seconds: i64, status: OrderStatus, lines: Vec<OrderLine>) -> OrderEvent {
+    OrderEvent {
+        external_order_id: id.to_string(),
+        delivery_id: None,
+        status,
+        updated_at: at(seconds),
+        currency: Some("EUR".to_string()),
+        lines,
+    }
+}
+
+async fn receive(ledger: &Ledger, sku: &str, location: &str, quantity: i64) {
+    let key = format!("receive-{}", uuid::Uuid::new_v4());
+    ledger
+        .receive(sku, location, quantity, &MovementMeta::new(key))
+        .await
+        .unwrap();
+}
+
+async fn on_hand_and_reserved(ledger: &Ledger, sku: &str, location: &str) -> (i64, i64) {
+    let balance = ledger.balance(sku, location).await.unwrap();
+    (balance.on_hand, balance.reserved)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite: each function runs once per backend.
+
+async fn operator_operations_apply_once_per_key(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let meta = MovementMeta::new("receipt-1").actor("alice").note("po 17");
+    let first = ledger.receive("A", "default", 10, &meta).await.unwrap();
+    let second = ledger.receive("A", "default", 10, &meta).await.unwrap();
+    assert_eq!(first.application, Application::Applied);
+    assert_eq!(second.application, Application::AlreadyApplied);
+    assert_eq!(second.balance.on_hand, 10);
+    assert_invariants(&ledger).await;
+
+    let adjust = MovementMeta::new("damage-1").note("dropped a box");
+    ledger.adjust("A", "default", -3, &adjust).await.unwrap();
+    let again = ledger.adjust("A", "default", -3, &adjust).await.unwrap();
+    assert_eq!(again.application, Application::AlreadyApplied);
+    assert_eq!(again.balance.on_hand, 7);
+    assert_invariants(&ledger).await;
+
+    let count = MovementMeta::new("count-1");
+    let counted = ledger.set_on_hand("A", "default", 4, &count).await.unwrap();
+    assert_eq!(counted.balance.on_hand, 4);
+    ledger
+        .receive("A", "default", 1, &MovementMeta::new("receipt-2"))
+        .await
+        .unwrap();
+    let recount = ledger.set_on_hand("A", "default", 4, &count).await.unwrap();
+    assert_eq!(recount.application, Application::AlreadyApplied);
+    assert_eq!(
+        recount.balance.on_hand, 5,
+        "a replayed count must not reset later changes"
+    );
+    assert_invariants(&ledger).await;
+
+    let transfer = MovementMeta::new("transfer-1");
+    let moved = ledger
+        .transfer("A", "default", "east", 2, &transfer)
+        .await
+        .unwrap();
+    assert_eq!((moved.from.on_hand, moved.to.on_hand), (3, 2));
+    let replayed = ledger
+        .transfer("A", "default", "east", 2, &transfer)
+        .await
+        .unwrap();
+    assert_eq!(replayed.application, Application::AlreadyApplied);
+    assert_eq!((replayed.from.on_hand, replayed.to.on_hand), (3, 2));
+    assert_invariants(&ledger).await;
+
+    let journal = ledger.movements("A", 0, 100).await.unwrap();
+    let reasons: Vec<&str> = journal.iter().map(|m| m.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "receive",
+            "adjust",
+            "count",
+            "receive",
+            "transfer_out",
+            "transfer_in"
+        ]
+    );
+    assert_eq!(journal[0].actor.as_deref(), Some("alice"));
+    assert_eq!(journal[2].on_hand_delta, -3);
+    let after_first = ledger.movements("A", journal[0].id, 2).await.unwrap();
+    assert_eq!(after_first.len(), 2);
+    assert_eq!(after_first[0].id, journal[1].id);
+    assert_eq!(ledger.available("A").await.unwrap(), 5);
+}
+
+async fn operator_operations_refuse_negative_on_hand(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 2).await;
+    let adjusted = ledger
+        .adjust("A", "default", -3, &MovementMeta::new("too-much"))
+        .await;
+    assert!(matches!(
+        adjusted,
+        Err(LedgerError::NegativeOnHand {
+            on_hand: 2,
+            delta: -3,
+            ..
+        })
+    ));
+    let transferred = ledger
+        .transfer("A", "default", "east", 5, &MovementMeta::new("too-far"))
+        .await;
+    assert!(matches!(
+        transferred,
+        Err(LedgerError::NegativeOnHand { .. })
+    ));
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (2, 0));
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "east").await, (0, 0));
+    // A refused change leaves its key unused.
+    ledger
+        .receive("A", "default", 5, &MovementMeta::new("top-up"))
+        .await
+        .unwrap();
+    let retried = ledger
+        .adjust("A", "default", -3, &MovementMeta::new("too-much"))
+        .await
+        .unwrap();
+    assert_eq!(retried.application, Application::Applied);
+    assert_eq!(retried.balance.on_hand, 4);
+    assert!(matches!(
+        ledger
+            .receive("A", "default", 0, &MovementMeta::new("zero"))
+            .await,
+        Err(LedgerError::InvalidQuantity { .. })
+    ));
+    assert_invariants(&ledger).await;
+}
+
+async fn unknown_sku_and_location_are_named(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let meta = MovementMeta::new("k");
+    match ledger.receive("NOPE", "default", 1, &meta).await {
+        Err(error @ LedgerError::UnknownSku(_)) => assert!(error.to_string().contains("NOPE")),
+        other => panic!("expected an unknown sku, got {other:?}"),
+    }
+    match ledger.receive("A", "moon", 1, &meta).await {
+        Err(error @ LedgerError::UnknownLocation(_)) => {
+            assert!(error.to_string().contains("moon"))
+        }
+        other => panic!("expected an unknown location, got {other:?}"),
+    }
+    assert!(matches!(
+        ledger.balance("NOPE", "default").await,
+        Err(LedgerError::UnknownSku(_))
+    ));
+    assert!(matches!(
+        ledger
+            .book_order(
+                "nochannel",
+                "default",
+                &order("1", 0, OrderStatus::Open, vec![])
+            )
+            .await,
+        Err(LedgerError::UnknownChannel(_))
+    ));
+    assert!(matches!(
+        ledger
+            .book_order(CHANNEL, "moon", &order("1", 0, OrderStatus::Open, vec![]))
+            .await,
+        Err(LedgerError::UnknownLocation(_))
+    ));
+    assert_invariants(&ledger).await;
+}
+
+async fn order_booked_twice_books_once(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    let event = order(
+        "100",
+        0,
+        OrderStatus::Open,
+        vec![line("1", "A", 3), line("2", "B", 1)],
+    );
+    let first = ledger.book_order(CHANNEL, "default", &event).await.unwrap();
+    assert_eq!(first.result, BookingResult::Applied);
+    assert_eq!(first.changed_skus, vec!["A".to_string(), "B".to_string()]);
+    let second = ledger.book_order(CHANNEL, "default", &event).await.unwrap();
+    assert_eq!(second.result, BookingResult::Unchanged);
+    assert_eq!(second.order_id, first.order_id);
+    assert!(second.changed_skus.is_empty());
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (10, 3));
+    let booked = ledger.order(CHANNEL, "100").await.unwrap().unwrap();
+    assert_eq!(booked.revision, 1);
+    assert_eq!(booked.lines.len(), 2);
+    assert_eq!(booked.lines[0].open_quantity, 3);
+    assert_eq!(booked.currency.as_deref(), Some("EUR"));
+    assert_invariants(&ledger).await;
+}
+
+async fn duplicate_delivery_changes_nothing(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let mut event = order("200", 0, OrderStatus::Open, vec![line("1", "A", 2)]);
+    event.delivery_id = Some("delivery-1".to_string());
+    let first = ledger.book_order(CHANNEL, "default", &event).await.unwrap();
+    assert_eq!(first.result, BookingResult::Applied);
+    // Same delivery id with different content: dropped without looking at it.
+    let mut redelivered = order("200", 5, OrderStatus::Cancelled, vec![line("1", "A", 2)]);
+    redelivered.delivery_id = Some("delivery-1".to_string());
+    let second = ledger
+        .book_order(CHANNEL, "default", &redelivered)
+        .await
+        .unwrap();
+    assert_eq!(second.result, BookingResult::Duplicate);
+    assert_eq!(second.order_id, first.order_id);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (0, 2));
+    assert_invariants(&ledger).await;
+}
+
+async fn stale_snapshot_is_ignored(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let newer = order("300", 10, OrderStatus::Cancelled, vec![line("1", "A", 2)]);
+    ledger.book_order(CHANNEL, "default", &newer).await.unwrap();
+    let older = order("300", 5, OrderStatus::Open, vec![line("1", "A", 2)]);
+    let outcome = ledger.book_order(CHANNEL, "default", &older).await.unwrap();
+    assert_eq!(outcome.result, BookingResult::Stale);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (0, 0));
+    let booked = ledger.order(CHANNEL, "300").await.unwrap().unwrap();
+    assert_eq!(booked.status, OrderStatus::Cancelled);
+    assert_eq!(booked.platform_updated_at, at(10));
+    assert_invariants(&ledger).await;
+}
+
+async fn cancelling_releases_the_reservation(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 5).await;
+    let open = order("400", 0, OrderStatus::Open, vec![line("1", "A", 4)]);
+    ledger.book_order(CHANNEL, "default", &open).await.unwrap();
+    assert_eq!(ledger.available("A").await.unwrap(), 1);
+    let cancelled = order("400", 1, OrderStatus::Cancelled, vec![line("1", "A", 4)]);
+    let outcome = ledger
+        .book_order(CHANNEL, "default", &cancelled)
+        .await
+        .unwrap();
+    assert_eq!(outcome.result, BookingResult::Applied);
+    assert_eq!(outcome.changed_skus, vec!["A".to_string()]);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (5, 0));
+    assert_invariants(&ledger).await;
+}
+
+async fn partial_shipment_commits_what_shipped(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("500", 0, OrderStatus::Open, vec![line("1", "A", 5)]),
+        )
+        .await
+        .unwrap();
+    let mut shipped = line("1", "A", 5);
+    shipped.fulfilled_quantity = 2;
+    shipped.cancelled_quantity = 1;
+    let outcome = ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("500", 1, OrderStatus::Open, vec![shipped]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.result, BookingResult::Applied);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (8, 2));
+    let booked = ledger.order(CHANNEL, "500").await.unwrap().unwrap();
+    assert_eq!(booked.lines[0].committed_quantity, 2);
+    assert_eq!(booked.lines[0].open_quantity, 2);
+    assert_eq!(booked.revision, 2);
+    assert_invariants(&ledger).await;
+}
+
+async fn returned_units_are_restocked(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 6).await;
+    let mut fulfilled = line("1", "A", 3);
+    fulfilled.fulfilled_quantity = 3;
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("600", 0, OrderStatus::Fulfilled, vec![fulfilled.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (3, 0));
+    fulfilled.returned_quantity = 2;
+    let outcome = ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("600", 1, OrderStatus::Fulfilled, vec![fulfilled]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.changed_skus, vec!["A".to_string()]);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (5, 0));
+    assert_invariants(&ledger).await;
+}
+
+async fn unknown_listing_line_is_kept_and_reported(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let mut unknown = line("1", "GHOST", 2);
+    unknown.listing_id = Some("listing-9".to_string());
+    let event = order(
+        "700",
+        0,
+        OrderStatus::Open,
+        vec![unknown.clone(), line("2", "A", 1)],
+    );
+    let outcome = ledger.book_order(CHANNEL, "default", &event).await.unwrap();
+    assert_eq!(outcome.result, BookingResult::Applied);
+    assert_eq!(outcome.unknown_lines.len(), 1);
+    assert_eq!(outcome.unknown_lines[0].line_id, "1");
+    assert_eq!(
+        outcome.unknown_lines[0].listing_id.as_deref(),
+        Some("listing-9")
+    );
+    let booked = ledger.order(CHANNEL, "700").await.unwrap().unwrap();
+    assert_eq!(booked.lines.len(), 2);
+    assert_eq!(booked.lines[0].sku, None);
+    assert_eq!(booked.lines[0].quantity, 2);
+    assert_invariants(&ledger).await;
+
+    // Once the listing is bound (a 2-pack of B), the next snapshot books the line.
+    ledger
+        .bind_listing(CHANNEL, "listing-9", "B", 2)
+        .await
+        .unwrap();
+    let listing = ledger.listing(CHANNEL, "listing-9").await.unwrap().unwrap();
+    assert_eq!((listing.sku.as_str(), listing.multiplier), ("B", 2));
+    let later = order(
+        "700",
+        1,
+        OrderStatus::Open,
+        vec![unknown, line("2", "A", 1)],
+    );
+    let outcome = ledger.book_order(CHANNEL, "default", &later).await.unwrap();
+    assert!(outcome.unknown_lines.is_empty());
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 4));
+    assert_invariants(&ledger).await;
+}
+
+async fn oversold_order_is_booked_and_flagged(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 1).await;
+    let outcome = ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("800", 0, OrderStatus::Open, vec![line("1", "A", 3)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.result, BookingResult::Applied);
+    assert_eq!(outcome.oversold_skus, vec!["A".to_string()]);
+    assert_eq!(ledger.available("A").await.unwrap(), -2);
+    assert!(
+        ledger
+            .order(CHANNEL, "800")
+            .await
+            .unwrap()
+            .unwrap()
+            .oversold
+    );
+    assert_invariants(&ledger).await;
+}
+
+async fn lines_missing_from_a_snapshot_are_released(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 5).await;
+    receive(&ledger, "B", "default", 5).await;
+    let mut shipped_b = line("2", "B", 2);
+    shipped_b.fulfilled_quantity = 1;
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order(
+                "900",
+                0,
+                OrderStatus::Open,
+                vec![line("1", "A", 2), shipped_b],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (4, 1));
+    let outcome = ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("900", 1, OrderStatus::Open, vec![line("1", "A", 2)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.result, BookingResult::Applied);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (5, 2));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (4, 0));
+    assert_invariants(&ledger).await;
+}
+
+async fn line_operations_apply_once_per_key(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "east", 10).await;
+    ledger
+        .book_order(
+            CHANNEL,
+            "east",
+            &order("1000", 0, OrderStatus::Open, vec![line("1", "A", 4)]),
+        )
+        .await
+        .unwrap();
+    let target = LineRef {
+        channel_id: CHANNEL.to_string(),
+        external_order_id: "1000".to_string(),
+        line_id: "1".to_string(),
+    };
+    let ship = MovementMeta::new("ship-1").actor("bob");
+    let shipped = ledger.commit_line(&target, 3, &ship).await.unwrap();
+    assert_eq!(shipped.application, Application::Applied);
+    assert_eq!((shipped.balance.on_hand, shipped.balance.reserved), (7, 1));
+    let again = ledger.commit_line(&target, 3, &ship).await.unwrap();
+    assert_eq!(again.application, Application::AlreadyApplied);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "east").await, (7, 1));
+    assert_invariants(&ledger).await;
+
+    let restock = MovementMeta::new("return-1");
+    ledger.restock_line(&target, 1, &restock).await.unwrap();
+    ledger.restock_line(&target, 1, &restock).await.unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "east").await, (8, 1));
+    let release = MovementMeta::new("release-1");
+    ledger.release_line(&target, 1, &release).await.unwrap();
+    ledger.release_line(&target, 1, &release).await.unwrap();
+    let reserve = MovementMeta::new("reserve-1");
+    ledger.reserve_line(&target, 2, &reserve).await.unwrap();
+    let line_now = ledger.reserve_line(&target, 2, &reserve).await.unwrap();
+    assert_eq!(line_now.application, Application::AlreadyApplied);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "east").await, (8, 2));
+    assert!(matches!(
+        ledger
+            .release_line(&target, 3, &MovementMeta::new("release-2"))
+            .await,
+        Err(LedgerError::InvalidQuantity { .. })
+    ));
+    let missing = LineRef {
+        line_id: "9".to_string(),
+        ..target.clone()
+    };
+    assert!(matches!(
+        ledger
+            .commit_line(&missing, 1, &MovementMeta::new("x"))
+            .await,
+        Err(LedgerError::UnknownOrderLine { .. })
+    ));
+    let booked = ledger.order(CHANNEL, "1000").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            booked.lines[0].open_quantity,
+            booked.lines[0].committed_quantity,
+            booked.lines[0].returned_quantity
+        ),
+        (2, 3, 1)
+    );
+    assert_invariants(&ledger).await;
+}
+
+async fn outbox_records_changed_skus_and_signals(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let mut listener = match ledger.backend() {
+        Backend::Postgres => {
+            let mut listener = sqlx::postgres::PgListener::connect(&database.url)
+                .await
+                .unwrap();
+            listener
+                .listen(omnistock::ledger::OUTBOX_NOTIFY_CHANNEL)
+                .await
+                .unwrap();
+            Some(listener)
+        }
+        Backend::Sqlite => None,
+    };
+    let signal = ledger.outbox_signal();
+    receive(&ledger, "A", "default", 3).await;
+    tokio::time::timeout(Duration::from_secs(10), signal.notified())
+        .await
+        .expect("the in-process outbox signal fires");
+    if let Some(listener) = listener.as_mut() {
+        let notification = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .expect("pg_notify arrives")
+            .unwrap();
+        assert_eq!(
+            notification.channel(),
+            omnistock::ledger::OUTBOX_NOTIFY_CHANNEL
+        );
+    }
+    // A shipment of reserved stock does not change availability: no outbox row.
+    let mut shipped = line("1", "A", 1);
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("1100", 0, OrderStatus::Open, vec![shipped.clone()]),
+        )
+        .await
+        .unwrap();
+    shipped.fulfilled_quantity = 1;
+    let outcome = ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("1100", 1, OrderStatus::Fulfilled, vec![shipped]),
+        )
+        .await
+        .unwrap();
+    assert!(outcome.changed_skus.is_empty());
+
+    let entries = ledger.outbox_fetch(10).await.unwrap();
+    let skus: Vec<&str> = entries.iter().map(|entry| entry.sku.as_str()).collect();
+    assert_eq!(skus, ["A", "A"]);
+    assert_eq!(ledger.outbox_len().await.unwrap(), 2);
+    ledger.outbox_delete(&[entries[0].id]).await.unwrap();
+    let left = ledger.outbox_fetch(10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, entries[1].id);
+    ledger.outbox_delete(&[left[0].id]).await.unwrap();
+    assert_eq!(ledger.outbox_len().await.unwrap(), 0);
+}
+
+async fn cursors_round_trip(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    assert_eq!(ledger.load_cursor(CHANNEL).await.unwrap(), None);
+    ledger.store_cursor(CHANNEL, "page-1").await.unwrap();
+    ledger.store_cursor(CHANNEL, "page-2").await.unwrap();
+    assert_eq!(
+        ledger.load_cursor(CHANNEL).await.unwrap().as_deref(),
+        Some("page-2")
+    );
+    ledger.ping().await.unwrap();
+}
+
+async fn push_targets_show_whole_listing_units(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 7).await;
+    receive(&ledger, "A", "east", 6).await;
+    ledger
+        .bind_listing(CHANNEL, "single", "A", 1)
+        .await
+        .unwrap();
+    ledger
+        .bind_listing(CHANNEL, "six-pack", "A", 6)
+        .await
+        .unwrap();
+    ledger.bind_listing(CHANNEL, "b", "B", 1).await.unwrap();
+    ledger.set_listing_sync(CHANNEL, "b", false).await.unwrap();
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("1200", 0, OrderStatus::Open, vec![line("1", "A", 2)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.channel_skus(CHANNEL).await.unwrap(),
+        vec!["A".to_string()]
+    );
+    let skus = vec!["A".to_string(), "B".to_string()];
+    let targets = ledger.push_targets(CHANNEL, &skus).await.unwrap();
+    let shown: Vec<(&str, i64, Option<i64>)> = targets
+        .iter()
+        .map(|target| {
+            (
+                target.listing_id.as_str(),
+                target.quantity,
+                target.last_pushed_quantity,
+            )
+        })
+        .collect();
+    assert_eq!(shown, [("single", 11, None), ("six-pack", 1, None)]);
+    ledger
+        .record_pushed(CHANNEL, &[("single".to_string(), 11)])
+        .await
+        .unwrap();
+    let listing = ledger.listing(CHANNEL, "single").await.unwrap().unwrap();
+    assert_eq!(listing.last_pushed_quantity, Some(11));
+    assert!(listing.last_pushed_at.is_some());
+    assert_eq!(ledger.listings_for_sku("A").await.unwrap().len(), 2);
+    // Oversold stock shows as zero, never negative.
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("1201", 0, OrderStatus::Open, vec![line("1", "A", 20)]),
+        )
+        .await
+        .unwrap();
+    let targets = ledger.push_targets(CHANNEL, &skus).await.unwrap();
+    assert!(targets.iter().all(|target| target.quantity == 0));
+}
+
+async fn same_order_booked_concurrently_books_once(database: &TestDatabase) {
+    let first = seeded(database).await;
+    let second = database.ledger().await;
+    for round in 0..6 {
+        let event = order(
+            &format!("c{round}"),
+            0,
+            OrderStatus::Open,
+            vec![line("1", "A", 2)],
+        );
+        let (left, right) = tokio::join!(
+            first.book_order(CHANNEL, "default", &event),
+            second.book_order(CHANNEL, "default", &event)
+        );
+        let mut results = [left.unwrap().result, right.unwrap().result];
+        results.sort_by_key(|result| *result == BookingResult::Unchanged);
+        assert_eq!(results, [BookingResult::Applied, BookingResult::Unchanged]);
+    }
+    assert_eq!(on_hand_and_reserved(&first, "A", "default").await, (0, 12));
+    assert_invariants(&first).await;
+}
+
+async fn distinct_orders_booked_concurrently_all_count(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let mut tasks = Vec::new();
+    for index in 0..16_i64 {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            let event = order(
+                &format!("p{index}"),
+                0,
+                OrderStatus::Open,
+                vec![line("1", "A", index % 3 + 1), line("2", "B", 1)],
+            );
+            ledger.book_order(CHANNEL, "default", &event).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().result, BookingResult::Applied);
+    }
+    let expected: i64 = (0..16_i64).map(|index| index % 3 + 1).sum();
+    assert_eq!(
+        on_hand_and_reserved(&ledger, "A", "default").await,
+        (0, expected)
+    );
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 16));
+    assert_invariants(&ledger).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random operation sequences against an in-memory model.
+
+const LOCATIONS: [&str; 2] = ["default", "east"];
+
+#[derive(Debug, Clone)]
+enum Operation {
+    Receive {
+        sku: usize,
+        location: usize,
+        quantity: i64,
+    },
+    Adjust {
+        sku: usize,
+        location: usize,
+        delta: i64,
+    },
+    Count {
+        sku: usize,
+        location: usize,
+        counted: i64,
+    },
+    Transfer {
+        sku: usize,
+        from: usize,
+        quantity: i64,
+    },
+    Book {
+        order: usize,
+        seconds: i64,
+        status: OrderStatus,
+        lines: Vec<Option<[i64; 4]>>,
+    },
+    RepeatPrevious,
+}
+
+fn operation() -> impl Strategy<Value = Operation> {
+    let place = (0..2_usize, 0..2_usize);
+    let quantities = prop::option::weighted(0.7, [0..5_i64, 0..3_i64, 0..5_i64, 0..3_i64]);
+    prop_oneof![
+        2 => (place.clone(), 1..6_i64).prop_map(|((sku, location), quantity)| Operation::Receive {
+            sku,
+            location,
+            quantity
+        }),
+        1 => (place.clone(), prop_oneof![-4..0_i64, 1..5_i64]).prop_map(|((sku, location), delta)| {
+            Operation::Adjust {
+                sku,
+                location,
+                delta,
+            }
+        }),
+        1 => (place, 0..8_i64).prop_map(|((sku, location), counted)| Operation::Count {
+            sku,
+            location,
+            counted
+        }),
+        1 => (0..2_usize, 0..2_usize, 1..4_i64).prop_map(|(sku, from, quantity)| Operation::Transfer {
+            sku,
+            from,
+            quantity
+        }),
+        5 => (
+            0..3_usize,
+            0..5_i64,
+            prop_oneof![
+                Just(OrderStatus::Open),
+                Just(OrderStatus::Cancelled),
+                Just(OrderStatus::Fulfilled)
+            ],
+            prop::collection::vec(quantities, 2),
+        )
+            .prop_map(|(order, seconds, status, lines)| Operation::Book {
+                order,
+                seconds,
+                status,
+                lines
+            }),
+        1 => Just(Operation::RepeatPrevious),
+    ]
+}
+
+/// The booked (open, committed, returned) of an order's lines by sku index.
+type ModelLines = BTreeMap<usize, (i64, i64, i64)>;
+
+/// What the ledger should hold: operator on-hand changes per (sku index, location index) plus,
+/// per order, the time of its booked snapshot and its lines.
+#[derive(Default)]
+struct Model {
+    operator_on_hand: BTreeMap<(usize, usize), i64>,
+    orders: BTreeMap<usize, (i64, ModelLines)>,
+    applied_keys: BTreeSet<String>,
+}
+
+impl Model {
+    fn order_location(order: usize) -> usize {
+        order % 2
+    }
+
+    fn on_hand(&self, sku: usize, location: usize) -> i64 {
+        let mut on_hand = self
+            .operator_on_hand
+            .get(&(sku, location))
+            .copied()
+            .unwrap_or(0);
+        for (order, (_, lines)) in &self.orders {
+            if Self::order_location(*order) == location {
+                if let Some((_, committed, returned)) = lines.get(&sku) {
+                    on_hand += returned - committed;
+                }
+            }
+        }
+        on_hand
+    }
+
+    fn reserved(&self, sku: usize, location: usize) -> i64 {
+        self.orders
+            .iter()
+            .filter(|(order, _)| Self::order_location(**order) == location)
+            .filter_map(|(_, (_, lines))| lines.get(&sku).map(|(open, _, _)| *open))
+            .sum()
+    }
+}
+
+fn snapshot_line(sku: usize, quantities: [i64; 4], skus: &[String]) -> OrderLine {
+    let [ordered, cancelled, fulfilled, returned] = quantities;
+    OrderLine {
+        line_id: format!("line-{sku}"),
+        listing_id: None,
+        sku: Some(skus[sku].clone()),
+        quantity: ordered,
+        cancelled_quantity: cancelled,
+        fulfilled_quantity: fulfilled,
+        returned_quantity: returned,
+        unit_price_minor: None,
+    }
+}
+
+async fn run_operations(ledger: &Ledger, operations: Vec<Operation>) -> Result<(), TestCaseError> {
+    let case = uuid::Uuid::new_v4().simple().to_string();
+    let skus: Vec<String> = (0..2).map(|index| format!("{case}-{index}")).collect();
+    for sku in &skus {
+        ledger.upsert_item(sku, "random").await.unwrap();
+    }
+    let mut model = Model::default();
+    let mut previous: Option<(Operation, String)> = None;
+    for (index, generated) in operations.into_iter().enumerate() {
+        let (operation, key) = match (&generated, &previous) {
+            (Operation::RepeatPrevious, Some(previous)) => previous.clone(),
+            (Operation::RepeatPrevious, None) => continue,
+            _ => (generated.clone(), format!("{case}:{index}")),
+        };
+        let meta = MovementMeta::new(key.clone());
+        let seen = model.applied_keys.contains(&key);
+        match &operation {
+            Operation::Receive {
+                sku,
+                location,
+                quantity,
+            } => {
+                let outcome = ledger
+                    .receive(&skus[*sku], LOCATIONS[*location], *quantity, &meta)
+                    .await
+                    .unwrap();
+                if !seen {
+                    *model.operator_on_hand.entry((*sku, *location)).or_default() += quantity;
+                }
+                prop_assert_eq!(outcome.application == Application::AlreadyApplied, seen);
+                model.applied_keys.insert(key.clone());
+            }
+            Operation::Adjust {
+                sku,
+                location,
+                delta,
+            } => {
+                let result = ledger
+                    .adjust(&skus[*sku], LOCATIONS[*location], *delta, &meta)
+                    .await;
+                if seen {
+                    prop_assert_eq!(result.unwrap().application, Application::AlreadyApplied);
+                } else if *delta < 0 && model.on_hand(*sku, *location) + delta < 0 {
+                    let refused = matches!(result, Err(LedgerError::NegativeOnHand { .. }));
+                    prop_assert!(refused, "expected a refusal");
+                } else {
+                    prop_assert_eq!(result.unwrap().application, Application::Applied);
+                    *model.operator_on_hand.entry((*sku, *location)).or_default() += delta;
+                    model.applied_keys.insert(key.clone());
+                }
+            }
+            Operation::Count {
+                sku,
+                location,
+                counted,
+            } => {
+                let outcome = ledger
+                    .set_on_hand(&skus[*sku], LOCATIONS[*location], *counted, &meta)
+                    .await
+                    .unwrap();
+                if !seen {
+                    let delta = counted - model.on_hand(*sku, *location);
+                    *model.operator_on_hand.entry((*sku, *location)).or_default() += delta;
+                }
+                prop_assert_eq!(outcome.application == Application::AlreadyApplied, seen);
+                model.applied_keys.insert(key.clone());
+            }
+            Operation::Transfer {
+                sku,
+                from,
+                quantity,
+            } => {
+                let to = 1 - from;
+                let result = ledger
+                    .transfer(
+                        &skus[*sku],
+                        LOCATIONS[*from],
+                        LOCATIONS[to],
+                        *quantity,
+                        &meta,
+                    )
+                    .await;
+                if seen {
+                    prop_assert_eq!(result.unwrap().application, Application::AlreadyApplied);
+                } else if model.on_hand(*sku, *from) - quantity < 0 {
+                    let refused = matches!(result, Err(LedgerError::NegativeOnHand { .. }));
+                    prop_assert!(refused, "expected a refusal");
+                } else {
+                    prop_assert_eq!(result.unwrap().application, Application::Applied);
+                    *model.operator_on_hand.entry((*sku, *from)).or_default() -= quantity;
+                    *model.operator_on_hand.entry((*sku, to)).or_default() += quantity;
+                    model.applied_keys.insert(key.clone());
+                }
+            }
+            Operation::Book {
+                order,
+                seconds,
+                status,
+                lines,
+            } => {
+                let snapshot: Vec<OrderLine> = lines
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(sku, quantities)| {
+                        quantities.map(|q| snapshot_line(sku, q, &skus))
+                    })
+                    .collect();
+                let event = OrderEvent {
+                    external_order_id: format!("{case}-order-{order}"),
+                    delivery_id: None,
+                    status: *status,
+                    updated_at: at(*seconds),
+                    currency: None,
+                    lines: snapshot.clone(),
+                };
+                let outcome = ledger
+                    .book_order(CHANNEL, LOCATIONS[Model::order_location(*order)], &event)
+                    .await
+                    .unwrap();
+                let booked_time = model.orders.get(order).map(|(time, _)| *time);
+                if booked_time.is_some_and(|time| *seconds < time) {
+                    prop_assert_eq!(outcome.result, BookingResult::Stale);
+                } else {
+                    prop_assert_ne!(outcome.result, BookingResult::Stale);
+                    let entry = model
+                        .orders
+                        .entry(*order)
+                        .or_insert_with(|| (*seconds, BTreeMap::new()));
+                    entry.0 = *seconds;
+                    for (_, (open, _, _)) in entry.1.iter_mut() {
+                        *open = 0;
+                    }
+                    for (sku, quantities) in lines.iter().enumerate() {
+                        if let Some(quantities) = quantities {
+                            let state =
+                                snapshot_line(sku, *quantities, &skus).target_state(*status);
+                            entry
+                                .1
+                                .insert(sku, (state.open, state.committed, state.returned));
+                        }
+                    }
+                }
+            }
+            Operation::RepeatPrevious => unreachable!("replaced by the previous operation"),
+        }
+        previous = Some((operation, key));
+    }
+    for (sku, sku_name) in skus.iter().enumerate() {
+        for (location, location_name) in LOCATIONS.iter().enumerate() {
+            let balance = ledger.balance(sku_name, location_name).await.unwrap();
+            prop_assert_eq!(
+                (balance.on_hand, balance.reserved),
+                (model.on_hand(sku, location), model.reserved(sku, location)),
+                "sku {} at {}",
+                sku,
+                location_name
+            );
+        }
+    }
+    let checked = ledger.check_invariants().await.unwrap();
+    prop_assert_eq!(checked, Ok(()));
+    Ok(())
+}
+
+fn random_operations_match_the_model(backend: TestBackend, cases: u32) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(TestDatabase::create(backend));
+    let ledger = Arc::new(runtime.block_on(async {
+        let ledger = database.ledger().await;
+        ledger.upsert_location("east", "East").await.unwrap();
+        ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
+        ledger
+    }));
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&prop::collection::vec(operation(), 1..32), |operations| {
+        runtime.block_on(run_operations(&ledger, operations))
+    });
+    runtime.block_on(ledger.close());
+    drop(ledger);
+    drop(runtime);
+    drop(database);
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expansion per backend.
+
+macro_rules! backend_suite {
+    ($module:ident, $backend:expr, $cases:expr, [$($test:ident),* $(,)?]) => {
+        mod $module {
+            use super::*;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let database = TestDatabase::create($backend).await;
+                    super::$test(&database).await;
+                }
+            )*
+
+            #[test]
+            fn random_operations_match_the_model() {
+                super::random_operations_match_the_model($backend, $cases);
+            }
+        }
+    };
+}
+
+macro_rules! ledger_suite {
+    ($($test:ident),* $(,)?) => {
+        backend_suite!(sqlite, TestBackend::Sqlite, 24, [$($test),*]);
+        backend_suite!(postgres, TestBackend::Postgres, 12, [$($test),*]);
+    };
+}
+
+ledger_suite!(
+    operator_operations_apply_once_per_key,
+    operator_operations_refuse_negative_on_hand,
+    unknown_sku_and_location_are_named,
+    order_booked_twice_books_once,
+    duplicate_delivery_changes_nothing,
+    stale_snapshot_is_ignored,
+    cancelling_releases_the_reservation,
+    partial_shipment_commits_what_shipped,
+    returned_units_are_restocked,
+    unknown_listing_line_is_kept_and_reported,
+    oversold_order_is_booked_and_flagged,
+    lines_missing_from_a_snapshot_are_released,
+    line_operations_apply_once_per_key,
+    outbox_records_changed_skus_and_signals,
+    cursors_round_trip,
+    push_targets_show_whole_listing_units,
+    same_order_booked_concurrently_books_once,
+    distinct_orders_booked_concurrently_all_count,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Backend-independent.
+
+#[tokio::test]
+async fn unsupported_scheme_is_named() {
+    let error = Ledger::connect("mysql://root@localhost/stock")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LedgerError::UnsupportedUrl { .. }));
+    assert!(error.to_string().contains("mysql"), "{error}");
+}
+
+#[tokio::test]
+async fn unreachable_database_is_named_without_its_password() {
+    let error = Ledger::connect("postgres://omnistock:hunter2@127.0.0.1:1/stock")
+        .await
+        .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(matches!(error, LedgerError::Unreachable { .. }));
+    assert!(shown.contains("127.0.0.1:1/stock"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_with_durable_settings() {
+    let database = TestDatabase::sqlite();
+    let ledger = database.ledger().await;
+    assert_eq!(ledger.backend(), Backend::Sqlite);
+    let mut connection = ledger.pool().acquire().await.unwrap();
+    let (journal_mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    let (foreign_keys,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    assert_eq!(journal_mode.to_lowercase(), "wal");
+    assert_eq!((synchronous, foreign_keys), (2, 1));
+    // Migrating twice is harmless (every replica migrates at start).
+    ledger.migrate().await.unwrap();
+}
