@@ -4,8 +4,15 @@
 //! listener) so that `serve` fails fast with one clear error; [`App::run_until_stopped`] then
 //! serves until the shutdown future completes. Tests build an `App` on port 0 and spawn it.
 
-use crate::ledger::Ledger;
+use crate::bus::{Bus, BusError, RelayConfig};
+use crate::ledger::{Backend, Ledger, PoolSettings};
+use crate::metrics::Metrics;
+use crate::registry::{self, RegistryError};
 use crate::settings::Settings;
+use crate::sync::runtime::SyncStartError;
+use crate::sync::{ChannelRuntime, Intake, SyncRuntime};
+use omnistock_connector::Secret;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +25,13 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The inventory ledger (a handle to its pool).
     pub ledger: Ledger,
-    // The bus, the metrics and the channel registry join here as their subsystems land.
+    /// The stock-change bus.
+    pub bus: Bus,
+    /// The enabled channels by id, with their connectors.
+    pub channels: Arc<BTreeMap<String, ChannelRuntime>>,
+    /// Books order events from webhooks and polling.
+    pub intake: Intake,
+    pub metrics: Metrics,
 }
 
 /// Why the daemon could not start or stopped with an error.
@@ -34,6 +47,16 @@ pub enum AppError {
     },
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    #[error("bus.url: {0}")]
+    Bus(#[from] BusError),
+    #[error("channels[{index}] ({channel}): {source}")]
+    Channel {
+        index: usize,
+        channel: String,
+        source: RegistryError,
+    },
+    #[error(transparent)]
+    Sync(#[from] SyncStartError),
 }
 
 /// A built daemon, bound to its address and ready to run.
@@ -41,6 +64,7 @@ pub struct App {
     address: SocketAddr,
     listener: TcpListener,
     state: AppState,
+    sync: SyncRuntime,
 }
 
 impl App {
@@ -48,6 +72,10 @@ impl App {
     /// `http.listen` (port 0 picks a free port; see [`App::address`]).
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
         let ledger = connect_ledger(&settings, settings.database.migrate_on_start).await?;
+        let metrics = Metrics::new();
+        let channels = build_channels(&settings)?;
+        let bus = Bus::connect(&settings.bus, ledger.pool()).await?;
+        let intake = Intake::new(ledger.clone(), metrics.clone());
         let listener = TcpListener::bind(settings.http.listen)
             .await
             .map_err(|source| AppError::Bind {
@@ -58,16 +86,34 @@ impl App {
             address: settings.http.listen,
             source,
         })?;
-        // Background subsystems (outbox relay, channel intake and push workers) are started
-        // here, from `state`, and stopped by the same shutdown future as the server.
+        let relay_config = RelayConfig {
+            postgres_listen_url: (ledger.backend() == Backend::Postgres)
+                .then(|| Secret::new(settings.database.url.expose())),
+            ..RelayConfig::default()
+        };
+        let channel_list: Vec<ChannelRuntime> = channels.values().cloned().collect();
+        let sync = SyncRuntime::start(
+            &ledger,
+            &bus,
+            &channel_list,
+            &intake,
+            &metrics,
+            relay_config,
+        )
+        .await?;
         let state = AppState {
             settings: Arc::new(settings),
             ledger,
+            bus,
+            channels: Arc::new(channels),
+            intake,
+            metrics,
         };
         Ok(Self {
             address,
             listener,
             state,
+            sync,
         })
     }
 
@@ -100,6 +146,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve)?;
+        self.sync.stop().await;
         tracing::info!("omnistock stopped");
         Ok(())
     }
@@ -109,9 +156,41 @@ impl App {
 /// one place the daemon opens its database, shared by `serve` and `migrate`.
 pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger, AppError> {
     let url = &settings.database.url;
-    let ledger = Ledger::connect(url.expose()).await?;
+    let pool_settings = PoolSettings {
+        max_connections: settings.database.max_connections,
+        ..PoolSettings::default()
+    };
+    let ledger = Ledger::connect_with(url.expose(), pool_settings).await?;
     if migrate {
         ledger.migrate().await?;
     }
     Ok(ledger)
+}
+
+/// Builds the connector of every enabled channel, keyed by channel id.
+fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime>, AppError> {
+    let mut channels = BTreeMap::new();
+    for (index, channel) in settings.channels.iter().enumerate() {
+        if !channel.enabled {
+            tracing::info!(channel = %channel.id, "channel disabled in the configuration");
+            continue;
+        }
+        let connector =
+            registry::build_connector(&channel.kind, &channel.options.0).map_err(|source| {
+                AppError::Channel {
+                    index,
+                    channel: channel.id.to_string(),
+                    source,
+                }
+            })?;
+        let runtime = ChannelRuntime::new(
+            channel.id.to_string(),
+            connector,
+            channel.location.clone(),
+            channel.rate_limit,
+            channel.poll_interval,
+        );
+        channels.insert(channel.id.to_string(), runtime);
+    }
+    Ok(channels)
 }

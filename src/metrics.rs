@@ -244,9 +244,18 @@ mod tests {
         metrics.push_latency("amazon", Duration::from_millis(20));
         metrics.outbox_backlog(7);
         let text = metrics.encode().unwrap();
-        assert!(text.contains("omnistock_orders_booked_total{channel=\"shop\"} 2"), "{text}");
-        assert!(text.contains("omnistock_webhook_responses_total{channel=\"shop\",status=\"401\"} 1"), "{text}");
-        assert!(text.contains("omnistock_stock_push_latency_seconds_count{channel=\"amazon\"} 1"), "{text}");
+        assert!(
+            text.contains("omnistock_orders_booked_total{channel=\"shop\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("omnistock_webhook_responses_total{channel=\"shop\",status=\"401\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("omnistock_stock_push_latency_seconds_count{channel=\"amazon\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("omnistock_outbox_backlog 7"), "{text}");
     }
 }

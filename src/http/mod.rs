@@ -6,7 +6,10 @@
 //! Later routers (webhooks under `/webhooks/{channel}`, the admin API under `/admin`, metrics on
 //! `/metrics`) take the same [`AppState`] and are merged in [`router`].
 
+pub mod admin;
 pub mod health;
+pub mod metrics;
+pub mod webhooks;
 
 use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -18,7 +21,10 @@ pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.settings.http.max_body_bytes;
     Router::new()
         .merge(health::router())
-        // Merge the webhook, admin and metrics routers here.
+        .merge(webhooks::router())
+        .merge(metrics::router())
+        // `.nest("/admin", admin::router(state.clone()))` joins once the first admin route exists
+        // (axum refuses a route layer on an empty router).
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

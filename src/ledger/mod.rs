@@ -81,10 +81,34 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
+/// How the ledger's connection pool is sized and how long a caller waits for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long connecting at start, or waiting for a free connection, may take before the
+    /// call fails (a database that refuses connections fails at once).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 impl Ledger {
+    /// Connects to the database named by `url` with the default pool settings.
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
     /// Connects to the database named by `url` (`sqlite://path`, created when missing, or
     /// `postgres://…`). Does not migrate; call [`Ledger::migrate`].
-    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+    pub async fn connect_with(url: &str, pool_settings: PoolSettings) -> Result<Self, LedgerError> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = Backend::from_url(url)?;
         let database: Arc<str> = redact_database_url(url).into();
@@ -97,8 +121,8 @@ impl Ledger {
                 let options = AnyConnectOptions::from_str(&sqlite_url_creating_file(url))
                     .map_err(unreachable)?;
                 AnyPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(pool_settings.max_connections)
+                    .acquire_timeout(pool_settings.acquire_timeout)
                     .after_connect(|connection, _meta| {
                         Box::pin(async move {
                             for pragma in SQLITE_PRAGMAS {
@@ -114,8 +138,8 @@ impl Ledger {
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url).map_err(unreachable)?;
                 AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .max_connections(pool_settings.max_connections)
+                    .acquire_timeout(pool_settings.acquire_timeout)
                     .connect_with(options)
                     .await
                     .map_err(unreachable)?

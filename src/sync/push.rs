@@ -76,8 +76,12 @@ impl ChannelPusher {
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost.
         match self.sweep().await {
-            Ok(report) => info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done"),
-            Err(error) => warn!(channel = %channel_id, error = %error, "start-up stock sweep failed"),
+            Ok(report) => {
+                info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done")
+            }
+            Err(error) => {
+                warn!(channel = %channel_id, error = %error, "start-up stock sweep failed")
+            }
         }
         let mut pending_skus = BTreeSet::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
@@ -130,8 +134,10 @@ impl ChannelPusher {
             Ok(report) => {
                 if let Some(changed_at_ms) = oldest_change.filter(|_| report.confirmed > 0) {
                     let latency = chrono::Utc::now().timestamp_millis() - changed_at_ms;
-                    self.metrics
-                        .push_latency(&self.channel.id, Duration::from_millis(latency.max(0) as u64));
+                    self.metrics.push_latency(
+                        &self.channel.id,
+                        Duration::from_millis(latency.max(0) as u64),
+                    );
                 }
                 for delivery in taken {
                     if let Err(error) = delivery.ack().await {
@@ -191,7 +197,8 @@ impl ChannelPusher {
                     } => confirmed.push((listing_id, quantity)),
                     PushResult::Rejected { listing_id, error } => {
                         report.rejected += 1;
-                        self.metrics.push_failed(&self.channel.id, error_class(&error));
+                        self.metrics
+                            .push_failed(&self.channel.id, error_class(&error));
                         warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
                     }
                 }

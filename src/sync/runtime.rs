@@ -72,7 +72,11 @@ impl SyncRuntime {
         let mut tasks = JoinSet::new();
 
         let relay = OutboxRelay::new(Arc::new(ledger.clone()), bus.clone(), relay_config);
-        tasks.spawn(report_outbox_backlog(relay.stats(), metrics.clone(), stopped.clone()));
+        tasks.spawn(report_outbox_backlog(
+            relay.stats(),
+            metrics.clone(),
+            stopped.clone(),
+        ));
         tasks.spawn(relay.run(stopped.clone()));
 
         for channel in channels {

@@ -1,0 +1,527 @@
+//! Stock: `inventorySetQuantities` out (absolute `available`, compare-and-set) and the
+//! `available` quantity read back for reconciliation.
+//!
+//! Compare-and-set needs the quantity Shopify shows before the change. The connector keeps
+//! the last quantity it read or set per listing ([`LevelCache`]); a listing it has not seen
+//! yet is read first (which also resolves a variant to its inventory item). When Shopify
+//! answers that a compare quantity is stale — the quantity changed on Shopify's side, by a
+//! sale, a merchant's edit or another app — the connector re-reads that listing (a read, not
+//! a second write), remembers the fresh quantity for the next push, and reports the listing
+//! as `Rejected` with a transient error, or as `Confirmed` if Shopify already shows the
+//! target. It never overwrites blindly and never retries the write itself: the runtime
+//! decides when to push again, from the ledger's quantity at that time.
+
+use crate::connector::ShopifyConnector;
+use crate::gid::numeric_id;
+use crate::queries;
+use crate::version::CompareForm;
+use omnistock_connector::{ConnectorError, PushResult, StockLevel};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use tracing::{debug, warn};
+
+/// Ids per stock read: about 4 points each, so a read requests about 200 points.
+pub const READ_CHUNK: usize = 50;
+
+/// What the connector knows about one listing at the configured location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownLevel {
+    pub inventory_item_id: String,
+    pub sku: Option<String>,
+    /// `None`: the item is not stocked at the location.
+    pub available: Option<i64>,
+}
+
+/// The last known level of every listing this connector read or set.
+#[derive(Debug, Default)]
+pub struct LevelCache(Mutex<HashMap<String, KnownLevel>>);
+
+impl LevelCache {
+    pub fn get(&self, listing_id: &str) -> Option<KnownLevel> {
+        self.0.lock().ok()?.get(listing_id).cloned()
+    }
+
+    fn insert(&self, listing_id: &str, level: KnownLevel) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(listing_id.to_string(), level);
+        }
+    }
+
+    fn set_available(&self, listing_id: &str, available: Option<i64>) {
+        if let Ok(mut map) = self.0.lock() {
+            if let Some(level) = map.get_mut(listing_id) {
+                level.available = available;
+            }
+        }
+    }
+
+    fn remove(&self, listing_id: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(listing_id);
+        }
+    }
+}
+
+/// Whether `id` is a gid the stock calls understand.
+pub fn is_stock_listing_id(id: &str) -> bool {
+    numeric_id(id, "ProductVariant").is_some() || numeric_id(id, "InventoryItem").is_some()
+}
+
+#[derive(Debug, Deserialize)]
+struct NodesData {
+    nodes: Vec<Option<StockNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "__typename")]
+enum StockNode {
+    #[serde(rename_all = "camelCase")]
+    ProductVariant {
+        id: String,
+        sku: Option<String>,
+        inventory_item: ItemLevel,
+    },
+    #[serde(rename_all = "camelCase")]
+    InventoryItem {
+        id: String,
+        sku: Option<String>,
+        inventory_level: Option<Quantities>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemLevel {
+    id: String,
+    inventory_level: Option<Quantities>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Quantities {
+    quantities: Vec<NamedQuantity>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NamedQuantity {
+    name: String,
+    quantity: i64,
+}
+
+impl Quantities {
+    fn available(&self) -> Option<i64> {
+        self.quantities
+            .iter()
+            .find(|quantity| quantity.name == "available")
+            .map(|quantity| quantity.quantity)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetData {
+    inventory_set_quantities: Option<SetPayload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetPayload {
+    inventory_adjustment_group: Option<Value>,
+    #[serde(default)]
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct UserError {
+    code: Option<String>,
+    #[serde(default)]
+    field: Option<Vec<String>>,
+    message: String,
+}
+
+impl UserError {
+    /// The index into `quantities` this error is about, if it is about one.
+    fn quantity_index(&self) -> Option<usize> {
+        let field = self.field.as_ref()?;
+        let position = field.iter().position(|part| part == "quantities")?;
+        field.get(position + 1)?.parse().ok()
+    }
+
+    fn code(&self) -> &str {
+        self.code.as_deref().unwrap_or("")
+    }
+}
+
+/// One listing going into the mutation.
+struct Planned {
+    position: usize,
+    inventory_item_id: String,
+    expected: i64,
+}
+
+impl ShopifyConnector {
+    /// Reads the levels of `listing_ids` (valid gids only) and remembers them.
+    async fn read_levels(
+        &self,
+        listing_ids: &[String],
+    ) -> Result<HashMap<String, KnownLevel>, ConnectorError> {
+        let mut found = HashMap::new();
+        for chunk in listing_ids.chunks(READ_CHUNK) {
+            let data: NodesData = self
+                .client
+                .execute(
+                    queries::STOCK_OPERATION,
+                    queries::STOCK_QUERY,
+                    json!({ "ids": chunk, "locationId": self.config.location_id }),
+                )
+                .await?;
+            for node in data.nodes.into_iter().flatten() {
+                let (id, level) = match node {
+                    StockNode::ProductVariant {
+                        id,
+                        sku,
+                        inventory_item,
+                    } => (
+                        id,
+                        KnownLevel {
+                            inventory_item_id: inventory_item.id,
+                            sku,
+                            available: inventory_item
+                                .inventory_level
+                                .as_ref()
+                                .and_then(Quantities::available),
+                        },
+                    ),
+                    StockNode::InventoryItem {
+                        id,
+                        sku,
+                        inventory_level,
+                    } => (
+                        id.clone(),
+                        KnownLevel {
+                            inventory_item_id: id,
+                            sku,
+                            available: inventory_level.as_ref().and_then(Quantities::available),
+                        },
+                    ),
+                    StockNode::Other => continue,
+                };
+                self.levels.insert(&id, level.clone());
+                found.insert(id, level);
+            }
+        }
+        Ok(found)
+    }
+
+    pub(crate) async fn read_available(
+        &self,
+        listing_ids: &[String],
+    ) -> Result<Vec<StockLevel>, ConnectorError> {
+        let wanted: Vec<String> = listing_ids
+            .iter()
+            .filter(|id| is_stock_listing_id(id))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found = self.read_levels(&wanted).await?;
+        Ok(listing_ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|id| {
+                let level = found.get(id)?;
+                Some(StockLevel {
+                    listing_id: id.clone(),
+                    sku: level.sku.clone().unwrap_or_default(),
+                    quantity: level.available?,
+                })
+            })
+            .collect())
+    }
+
+    pub(crate) async fn set_available(
+        &self,
+        levels: &[StockLevel],
+    ) -> Result<Vec<PushResult>, ConnectorError> {
+        let mut results: Vec<Option<PushResult>> = vec![None; levels.len()];
+        let reject = |level: &StockLevel, error: ConnectorError| PushResult::Rejected {
+            listing_id: level.listing_id.clone(),
+            error,
+        };
+
+        // Refuse locally what Shopify would refuse for the whole call.
+        let mut seen = BTreeSet::new();
+        let mut candidates = Vec::new();
+        for (position, level) in levels.iter().enumerate() {
+            let problem = if !is_stock_listing_id(&level.listing_id) {
+                Some("not a shopify product variant or inventory item gid")
+            } else if level.quantity < 0 {
+                Some("negative quantity")
+            } else if !seen.insert(level.listing_id.as_str()) {
+                Some("the listing appears twice in one batch")
+            } else {
+                None
+            };
+            match problem {
+                Some(problem) => {
+                    results[position] = Some(reject(
+                        level,
+                        ConnectorError::Permanent(format!("{}: {problem}", level.listing_id)),
+                    ))
+                }
+                None => candidates.push(position),
+            }
+        }
+
+        // Resolve and read what this connector has not seen yet.
+        let unknown: Vec<String> = candidates
+            .iter()
+            .map(|&position| &levels[position].listing_id)
+            .filter(|id| self.levels.get(id).is_none())
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            self.read_levels(&unknown).await?;
+        }
+        let mut planned = Vec::new();
+        for position in candidates {
+            let level = &levels[position];
+            match self.levels.get(&level.listing_id) {
+                None => {
+                    results[position] = Some(reject(
+                        level,
+                        ConnectorError::Permanent(format!(
+                            "{}: shopify has no such listing",
+                            level.listing_id
+                        )),
+                    ))
+                }
+                Some(KnownLevel {
+                    available: None, ..
+                }) => {
+                    results[position] = Some(reject(
+                        level,
+                        ConnectorError::Permanent(format!(
+                            "{}: not stocked at location {}",
+                            level.listing_id, self.config.location_id
+                        )),
+                    ))
+                }
+                Some(KnownLevel {
+                    inventory_item_id,
+                    available: Some(expected),
+                    ..
+                }) => planned.push(Planned {
+                    position,
+                    inventory_item_id,
+                    expected,
+                }),
+            }
+        }
+        if planned.is_empty() {
+            return Ok(results.into_iter().flatten().collect());
+        }
+
+        let payload = self.send_set(levels, &planned).await?;
+        let mut errors_by_item: HashMap<usize, UserError> = HashMap::new();
+        let mut call_errors = Vec::new();
+        for error in payload.user_errors {
+            match error.quantity_index().filter(|index| *index < planned.len()) {
+                Some(index) => {
+                    errors_by_item.entry(index).or_insert(error);
+                }
+                None => call_errors.push(error),
+            }
+        }
+        if !call_errors.is_empty() {
+            return Err(classify_call_errors(&call_errors));
+        }
+        let applied = errors_by_item.is_empty() || payload.inventory_adjustment_group.is_some();
+
+        let mut stale = Vec::new();
+        for (index, plan) in planned.iter().enumerate() {
+            let level = &levels[plan.position];
+            let result = match errors_by_item.get(&index) {
+                None if applied => {
+                    self.levels
+                        .set_available(&level.listing_id, Some(level.quantity));
+                    PushResult::Confirmed {
+                        listing_id: level.listing_id.clone(),
+                        quantity: level.quantity,
+                    }
+                }
+                None => reject(
+                    level,
+                    ConnectorError::transient(format!(
+                        "{}: not applied, shopify refused the call for other listings in it; push again",
+                        level.listing_id
+                    )),
+                ),
+                Some(error)
+                    if matches!(
+                        error.code(),
+                        "COMPARE_QUANTITY_STALE" | "CHANGE_FROM_QUANTITY_STALE"
+                    ) =>
+                {
+                    stale.push(index);
+                    continue;
+                }
+                Some(error) => {
+                    match error.code() {
+                        "INVALID_INVENTORY_ITEM" => self.levels.remove(&level.listing_id),
+                        "ITEM_NOT_STOCKED_AT_LOCATION" => {
+                            self.levels.set_available(&level.listing_id, None)
+                        }
+                        _ => {}
+                    }
+                    reject(
+                        level,
+                        ConnectorError::Permanent(format!(
+                            "{}: {} ({})",
+                            level.listing_id,
+                            error.message,
+                            error.code()
+                        )),
+                    )
+                }
+            };
+            results[plan.position] = Some(result);
+        }
+
+        if !stale.is_empty() {
+            let stale_ids: Vec<String> = stale
+                .iter()
+                .map(|&index| levels[planned[index].position].listing_id.clone())
+                .collect();
+            let fresh = match self.read_levels(&stale_ids).await {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    // Forget what is known to be wrong: the next push reads first.
+                    warn!(shop = %self.shop_domain, error = %error, "re-reading stale stock failed");
+                    stale_ids.iter().for_each(|id| self.levels.remove(id));
+                    HashMap::new()
+                }
+            };
+            for index in stale {
+                let plan = &planned[index];
+                let level = &levels[plan.position];
+                let shown = fresh.get(&level.listing_id).and_then(|known| known.available);
+                debug!(shop = %self.shop_domain, listing = %level.listing_id, expected = plan.expected, shown = ?shown, "compare quantity stale");
+                results[plan.position] = Some(if shown == Some(level.quantity) {
+                    PushResult::Confirmed {
+                        listing_id: level.listing_id.clone(),
+                        quantity: level.quantity,
+                    }
+                } else {
+                    reject(
+                        level,
+                        ConnectorError::transient(format!(
+                            "{}: changed on shopify meanwhile (expected {}, shopify shows {}); not overwritten, push again",
+                            level.listing_id,
+                            plan.expected,
+                            shown.map_or_else(|| "nothing".to_string(), |q| q.to_string())
+                        )),
+                    )
+                });
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    async fn send_set(
+        &self,
+        levels: &[StockLevel],
+        planned: &[Planned],
+    ) -> Result<SetPayload, ConnectorError> {
+        let form = self.version.compare_form();
+        let quantities: Vec<Value> = planned
+            .iter()
+            .map(|plan| {
+                let compare_key = match form {
+                    CompareForm::CompareQuantity => "compareQuantity",
+                    CompareForm::ChangeFromQuantity => "changeFromQuantity",
+                };
+                json!({
+                    "inventoryItemId": plan.inventory_item_id,
+                    "locationId": self.config.location_id,
+                    "quantity": levels[plan.position].quantity,
+                    compare_key: plan.expected,
+                })
+            })
+            .collect();
+        let push_id = uuid::Uuid::new_v4();
+        let input = json!({
+            "name": "available",
+            "reason": self.config.inventory_reason(),
+            "referenceDocumentUri": format!("gid://omnistock/StockPush/{push_id}"),
+            "quantities": quantities,
+        });
+        let variables = match form {
+            CompareForm::CompareQuantity => json!({ "input": input }),
+            CompareForm::ChangeFromQuantity => {
+                json!({ "input": input, "idempotencyKey": push_id.to_string() })
+            }
+        };
+        let data: SetData = self
+            .client
+            .execute(
+                queries::SET_OPERATION,
+                queries::set_quantities_mutation(form),
+                variables,
+            )
+            .await?;
+        data.inventory_set_quantities.ok_or_else(|| {
+            ConnectorError::Permanent("inventorySetQuantities returned no payload".into())
+        })
+    }
+}
+
+/// User errors about the call as a whole (not one quantity).
+fn classify_call_errors(errors: &[UserError]) -> ConnectorError {
+    let message = errors
+        .iter()
+        .map(|error| format!("{} ({})", error.message, error.code()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let message = format!("inventorySetQuantities: {message}");
+    if errors
+        .iter()
+        .any(|error| error.code().starts_with("IDEMPOTENCY_CONCURRENT"))
+    {
+        return ConnectorError::transient(message);
+    }
+    ConnectorError::Configuration(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_error_fields_point_at_a_quantity() {
+        let error = UserError {
+            code: Some("COMPARE_QUANTITY_STALE".into()),
+            field: Some(vec![
+                "input".into(),
+                "quantities".into(),
+                "3".into(),
+                "compareQuantity".into(),
+            ]),
+            message: "stale".into(),
+        };
+        assert_eq!(error.quantity_index(), Some(3));
+        let call = UserError {
+            code: Some("INVALID_REASON".into()),
+            field: Some(vec!["input".into(), "reason".into()]),
+            message: "bad".into(),
+        };
+        assert_eq!(call.quantity_index(), None);
+        assert!(is_stock_listing_id("gid://shopify/ProductVariant/1"));
+        assert!(is_stock_listing_id("gid://shopify/InventoryItem/1"));
+        assert!(!is_stock_listing_id("gid://shopify/Order/1"));
+    }
+}

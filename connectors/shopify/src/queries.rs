@@ -1,0 +1,127 @@
+//! Every GraphQL document the connector sends. The contract test validates each of them
+//! against the Admin schema.
+
+use crate::version::CompareForm;
+
+/// The order fields omnistock maps, shared by the page query and the single-order query.
+pub const ORDER_FRAGMENT: &str = r#"
+fragment OmnistockOrder on Order {
+  id
+  updatedAt
+  cancelledAt
+  displayFinancialStatus
+  displayFulfillmentStatus
+  currencyCode
+  lineItems(first: $lineItems) {
+    pageInfo { hasNextPage }
+    nodes { id quantity currentQuantity sku variant { id } }
+  }
+  fulfillments(first: $fulfillments) {
+    status
+    fulfillmentLineItems(first: $nestedLines) {
+      pageInfo { hasNextPage }
+      nodes { quantity lineItem { id } }
+    }
+  }
+  refunds(first: $refunds) {
+    refundLineItems(first: $nestedLines) {
+      pageInfo { hasNextPage }
+      nodes { quantity restockType lineItem { id } }
+    }
+  }
+}
+"#;
+
+pub const ORDERS_OPERATION: &str = "OmnistockOrders";
+
+/// One page of orders, oldest update first.
+pub fn orders_query() -> String {
+    format!(
+        r#"query OmnistockOrders($first: Int!, $after: String, $query: String, $lineItems: Int!, $fulfillments: Int!, $refunds: Int!, $nestedLines: Int!) {{
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{ ...OmnistockOrder }}
+  }}
+}}
+{ORDER_FRAGMENT}"#
+    )
+}
+
+pub const ORDER_OPERATION: &str = "OmnistockOrder";
+
+/// One order with larger nested pages, for an order the page query truncated.
+pub fn order_query() -> String {
+    format!(
+        r#"query OmnistockOrder($id: ID!, $lineItems: Int!, $fulfillments: Int!, $refunds: Int!, $nestedLines: Int!) {{
+  order(id: $id) {{ ...OmnistockOrder }}
+}}
+{ORDER_FRAGMENT}"#
+    )
+}
+
+pub const STOCK_OPERATION: &str = "OmnistockStock";
+
+/// The `available` quantity at one location of variants or inventory items.
+pub const STOCK_QUERY: &str = r#"query OmnistockStock($ids: [ID!]!, $locationId: ID!) {
+  nodes(ids: $ids) {
+    __typename
+    ... on ProductVariant {
+      id
+      sku
+      inventoryItem {
+        id
+        inventoryLevel(locationId: $locationId) {
+          quantities(names: ["available"]) { name quantity }
+        }
+      }
+    }
+    ... on InventoryItem {
+      id
+      sku
+      inventoryLevel(locationId: $locationId) {
+        quantities(names: ["available"]) { name quantity }
+      }
+    }
+  }
+}"#;
+
+pub const SET_OPERATION: &str = "OmnistockSetAvailable";
+
+/// Sets absolute `available` quantities, compare-and-set, in the form of the API version.
+pub fn set_quantities_mutation(form: CompareForm) -> &'static str {
+    match form {
+        CompareForm::CompareQuantity => {
+            r#"mutation OmnistockSetAvailable($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) {
+    inventoryAdjustmentGroup { id }
+    userErrors { code field message }
+  }
+}"#
+        }
+        CompareForm::ChangeFromQuantity => {
+            r#"mutation OmnistockSetAvailable($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup { id }
+    userErrors { code field message }
+  }
+}"#
+        }
+    }
+}
+
+/// Every document with its operation name, for the contract test.
+pub fn all_documents() -> Vec<(&'static str, String)> {
+    vec![
+        (ORDERS_OPERATION, orders_query()),
+        (ORDER_OPERATION, order_query()),
+        (STOCK_OPERATION, STOCK_QUERY.to_string()),
+        (
+            SET_OPERATION,
+            set_quantities_mutation(CompareForm::CompareQuantity).to_string(),
+        ),
+        (
+            SET_OPERATION,
+            set_quantities_mutation(CompareForm::ChangeFromQuantity).to_string(),
+        ),
+    ]
+}

@@ -1,0 +1,20 @@
+//! The admin API under `/admin`, for operators and the CLI. Every route sits behind
+//! [`auth::require_admin_token`].
+//!
+//! Each group of endpoints is its own module with its own `router()`, merged in [`router`].
+
+pub mod auth;
+
+use crate::app::AppState;
+use axum::middleware;
+use axum::Router;
+
+/// Every admin route, behind the Bearer token of `admin.token`.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        // Merge the admin endpoint groups here.
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            auth::require_admin_token,
+        ))
+}
