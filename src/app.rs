@@ -91,6 +91,14 @@ impl App {
                 .then(|| Secret::new(settings.database.url.expose())),
             ..RelayConfig::default()
         };
+        // Booking reads the channel's return rule from the ledger, so it is stored before any
+        // order of the channel can arrive.
+        for channel in channels.values() {
+            ledger.upsert_channel(&channel.id, &channel.kind).await?;
+            ledger
+                .set_channel_policy(&channel.id, &channel.policy)
+                .await?;
+        }
         let channel_list: Vec<ChannelRuntime> = channels.values().cloned().collect();
         let sync = SyncRuntime::start(
             &ledger,
@@ -189,7 +197,8 @@ fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime
             channel.location.clone(),
             channel.rate_limit,
             channel.poll_interval,
-        );
+        )
+        .with_policy(channel.stock_policy.clone());
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

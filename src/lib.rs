@@ -4,9 +4,12 @@
 
 pub mod app;
 pub mod bus;
+pub mod cli;
+pub mod demo;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod policy;
 pub mod registry;
 pub mod settings;
 pub mod sync;

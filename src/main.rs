@@ -43,6 +43,17 @@ enum Command {
     /// Validate the configuration and print the effective settings as TOML, secrets redacted;
     /// exits non-zero with the offending key if anything is wrong.
     CheckConfig,
+    /// Bulk stock operations: import counted quantities from CSV, export the balances.
+    #[command(subcommand)]
+    Stock(omnistock::cli::StockCommand),
+    /// Bulk listing operations: bind channel listings (multipacks, bundles) from CSV.
+    #[command(subcommand)]
+    Listings(omnistock::cli::ListingsCommand),
+    /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
+    Sim(omnistock::demo::SimArgs),
+    /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
+    /// marketplaces, orders flowing in and stock converging everywhere, then a summary.
+    Demo(omnistock::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,12 +91,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", settings.to_redacted_toml()?);
             Ok(())
         }
+        Command::Stock(command) => {
+            let summary = runtime()?.block_on(omnistock::cli::run_stock(&settings, command))?;
+            if !summary.is_empty() {
+                eprintln!("{summary}");
+            }
+            Ok(())
+        }
+        Command::Listings(command) => {
+            let summary = runtime()?.block_on(omnistock::cli::run_listings(&settings, command))?;
+            eprintln!("{summary}");
+            Ok(())
+        }
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {
                 app::connect_ledger(&settings, true).await?;
                 anyhow::Ok(())
             })
+        }
+        Command::Sim(args) => {
+            omnistock::telemetry::init(&settings.log)?;
+            runtime()?.block_on(omnistock::demo::run_sim(&args))?;
+            Ok(())
+        }
+        Command::Demo(args) => {
+            omnistock::demo::init_logging();
+            let report = runtime()?.block_on(omnistock::demo::run(&args))?;
+            anyhow::ensure!(
+                report.converged,
+                "the marketplaces did not converge on the ledger's stock in time"
+            );
+            Ok(())
         }
         Command::Serve => {
             omnistock::telemetry::init(&settings.log)?;

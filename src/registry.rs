@@ -2,13 +2,14 @@
 //! options are checked and how a connector is built from them.
 
 use omnistock_connector::Connector;
+use omnistock_shopify::{ShopifyChannelConfig, ShopifyConnector, SHOPIFY_KIND};
 use omnistock_sim::{SimChannelConfig, SimConnector, SIM_KIND};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// Every channel kind the daemon can run.
-pub const KNOWN_KINDS: &[&str] = &[SIM_KIND];
+pub const KNOWN_KINDS: &[&str] = &[SIM_KIND, SHOPIFY_KIND];
 
 /// Why a connector cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,7 @@ pub enum RegistryError {
 pub fn validate_channel_options(kind: &str, options: &Map<String, Value>) -> Result<(), String> {
     match kind {
         SIM_KIND => sim_config(options).map(drop),
+        SHOPIFY_KIND => shopify_config(options).map(drop),
         _ => Err(format!(
             "unknown channel kind {kind:?} (known: {})",
             KNOWN_KINDS.join(", ")
@@ -46,6 +48,11 @@ pub fn build_connector(
             let connector = SimConnector::new(config).map_err(|e| invalid(e.to_string()))?;
             Ok(Arc::new(connector))
         }
+        SHOPIFY_KIND => {
+            let config = shopify_config(options).map_err(invalid)?;
+            let connector = ShopifyConnector::new(config).map_err(|e| invalid(e.to_string()))?;
+            Ok(Arc::new(connector))
+        }
         _ => Err(RegistryError::UnknownKind {
             kind: kind.to_string(),
         }),
@@ -54,6 +61,12 @@ pub fn build_connector(
 
 fn sim_config(options: &Map<String, Value>) -> Result<SimChannelConfig, String> {
     let config: SimChannelConfig = parse_options(options)?;
+    config.validate().map_err(|error| error.to_string())?;
+    Ok(config)
+}
+
+fn shopify_config(options: &Map<String, Value>) -> Result<ShopifyChannelConfig, String> {
+    let config: ShopifyChannelConfig = parse_options(options)?;
     config.validate().map_err(|error| error.to_string())?;
     Ok(config)
 }
@@ -150,6 +163,36 @@ mod tests {
         bad_url.insert("base_url".into(), json!("not a url"));
         let error = validate_channel_options("sim", &bad_url).unwrap_err();
         assert!(error.starts_with("base_url: "), "{error}");
+    }
+
+    fn shopify_options() -> Map<String, Value> {
+        options(json!({
+            "shop": "demo-store",
+            "access_token": "shpat_x",
+            "client_secret": "secret",
+            "location_id": "gid://shopify/Location/1",
+        }))
+    }
+
+    #[test]
+    fn valid_shopify_options_build_a_shopify_connector() {
+        assert_eq!(
+            validate_channel_options("shopify", &shopify_options()),
+            Ok(())
+        );
+        let connector = build_connector("shopify", &shopify_options()).unwrap();
+        assert_eq!(connector.kind(), "shopify");
+        assert_eq!(connector.capabilities().max_stock_batch, 250);
+        let mut missing = shopify_options();
+        missing.remove("location_id");
+        assert_eq!(
+            validate_channel_options("shopify", &missing),
+            Err("location_id: missing".to_string())
+        );
+        let mut bad = shopify_options();
+        bad.insert("api_version".into(), json!("latest"));
+        let error = validate_channel_options("shopify", &bad).unwrap_err();
+        assert!(error.starts_with("api_version: "), "{error}");
     }
 
     #[test]

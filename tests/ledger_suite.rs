@@ -11,8 +11,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{TestBackend, TestDatabase};
 use omnistock::ledger::{
-    Application, Backend, BookingResult, Ledger, LedgerError, LineRef, MovementMeta,
+    Application, Backend, BookingResult, Ledger, LedgerError, LineRef, ListingComponent,
+    MovementMeta,
 };
+use omnistock::policy::{ListingPolicy, StockPolicy};
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -633,7 +635,10 @@ async fn push_targets_show_whole_listing_units(database: &TestDatabase) {
         vec!["A".to_string()]
     );
     let skus = vec!["A".to_string(), "B".to_string()];
-    let targets = ledger.push_targets(CHANNEL, &skus).await.unwrap();
+    let targets = ledger
+        .push_targets(CHANNEL, &skus, &StockPolicy::default())
+        .await
+        .unwrap();
     let shown: Vec<(&str, i64, Option<i64>)> = targets
         .iter()
         .map(|target| {
@@ -662,7 +667,10 @@ async fn push_targets_show_whole_listing_units(database: &TestDatabase) {
         )
         .await
         .unwrap();
-    let targets = ledger.push_targets(CHANNEL, &skus).await.unwrap();
+    let targets = ledger
+        .push_targets(CHANNEL, &skus, &StockPolicy::default())
+        .await
+        .unwrap();
     assert!(targets.iter().all(|target| target.quantity == 0));
 }
 
@@ -713,6 +721,861 @@ async fn distinct_orders_booked_concurrently_all_count(database: &TestDatabase) 
     );
     assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 16));
     assert_invariants(&ledger).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stock rules: policies, bundles, the lifecycle out of order, returns, bulk import.
+
+fn listing_line(line_id: &str, listing_id: &str, ordered: i64) -> OrderLine {
+    OrderLine {
+        listing_id: Some(listing_id.to_string()),
+        sku: None,
+        ..line(line_id, "unused", ordered)
+    }
+}
+
+async fn shown(ledger: &Ledger, skus: &[&str], policy: &StockPolicy) -> Vec<(String, i64)> {
+    let skus: Vec<String> = skus.iter().map(|sku| sku.to_string()).collect();
+    ledger
+        .push_targets(CHANNEL, &skus, policy)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|target| (target.listing_id, target.quantity))
+        .collect()
+}
+
+fn pairs(expected: &[(&str, i64)]) -> Vec<(String, i64)> {
+    expected
+        .iter()
+        .map(|(listing, quantity)| (listing.to_string(), *quantity))
+        .collect()
+}
+
+async fn policy_rules_shape_what_each_listing_shows(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 20).await;
+    receive(&ledger, "A", "east", 100).await;
+    ledger.bind_listing(CHANNEL, "a", "A", 1).await.unwrap();
+    ledger
+        .bind_listing(CHANNEL, "a-pair", "A", 2)
+        .await
+        .unwrap();
+    let everything = StockPolicy::default();
+    assert_eq!(
+        shown(&ledger, &["A"], &everything).await,
+        pairs(&[("a", 120), ("a-pair", 60)])
+    );
+    let west_only = StockPolicy {
+        locations: vec!["default".to_string()],
+        ..StockPolicy::default()
+    };
+    assert_eq!(
+        shown(&ledger, &["A"], &west_only).await,
+        pairs(&[("a", 20), ("a-pair", 10)])
+    );
+    // Buffer 4 per item, then 50 %, then the pack size; the single listing is capped at 7.
+    let shaped = StockPolicy {
+        locations: vec!["default".to_string()],
+        safety_buffer: 4,
+        percentage: Some(50),
+        max_quantity: Some(7),
+        ..StockPolicy::default()
+    };
+    assert_eq!(
+        shown(&ledger, &["A"], &shaped).await,
+        pairs(&[("a", 7), ("a-pair", 4)])
+    );
+    let threshold = StockPolicy {
+        locations: vec!["default".to_string()],
+        show_zero_below: 11,
+        ..StockPolicy::default()
+    };
+    assert_eq!(
+        shown(&ledger, &["A"], &threshold).await,
+        pairs(&[("a", 20), ("a-pair", 0)])
+    );
+    // Per-listing overrides win rule by rule; a fixed quantity ignores the stock.
+    ledger
+        .set_listing_policy(
+            CHANNEL,
+            "a",
+            &ListingPolicy {
+                fixed_quantity: Some(3),
+                ..ListingPolicy::default()
+            },
+        )
+        .await
+        .unwrap();
+    ledger
+        .set_listing_policy(
+            CHANNEL,
+            "a-pair",
+            &ListingPolicy {
+                locations: Some(vec!["east".to_string()]),
+                max_quantity: Some(30),
+                ..ListingPolicy::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown(&ledger, &["A"], &west_only).await,
+        pairs(&[("a", 3), ("a-pair", 30)])
+    );
+    let listing = ledger.listing(CHANNEL, "a-pair").await.unwrap().unwrap();
+    assert_eq!(listing.policy.max_quantity, Some(30));
+    // Removing the overrides restores the channel's rules; sync off hides the listing.
+    ledger
+        .set_listing_policy(CHANNEL, "a", &ListingPolicy::default())
+        .await
+        .unwrap();
+    ledger
+        .set_listing_sync(CHANNEL, "a-pair", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        shown(&ledger, &["A"], &west_only).await,
+        pairs(&[("a", 20)])
+    );
+    assert!(matches!(
+        ledger
+            .set_listing_policy(CHANNEL, "nope", &ListingPolicy::default())
+            .await,
+        Err(LedgerError::UnknownListing { .. })
+    ));
+}
+
+async fn bundle_shows_its_scarcest_component_and_follows_each(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    receive(&ledger, "B", "default", 3).await;
+    ledger
+        .bind_bundle(
+            CHANNEL,
+            "kit",
+            &[ListingComponent::new("A", 2), ListingComponent::new("B", 1)],
+        )
+        .await
+        .unwrap();
+    ledger.bind_listing(CHANNEL, "b", "B", 1).await.unwrap();
+    let policy = StockPolicy::default();
+    assert_eq!(
+        shown(&ledger, &["A"], &policy).await,
+        pairs(&[("kit", 3)]),
+        "a change of A re-pushes the kit"
+    );
+    assert_eq!(
+        shown(&ledger, &["B"], &policy).await,
+        pairs(&[("b", 3), ("kit", 3)])
+    );
+    assert_eq!(
+        ledger.channel_skus(CHANNEL).await.unwrap(),
+        vec!["A".to_string(), "B".to_string()]
+    );
+    let with_b: Vec<String> = ledger
+        .listings_for_sku("B")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|listing| listing.listing_id)
+        .collect();
+    assert_eq!(with_b, ["b", "kit"]);
+    let kit = ledger.listing(CHANNEL, "kit").await.unwrap().unwrap();
+    assert_eq!(
+        kit.components,
+        vec![ListingComponent::new("A", 2), ListingComponent::new("B", 1)]
+    );
+    // A component's stock change writes an outbox row that finds the kit.
+    let before = ledger.outbox_fetch(1000).await.unwrap().len();
+    ledger
+        .adjust("A", "default", -5, &MovementMeta::new("broken"))
+        .await
+        .unwrap();
+    let outbox = ledger.outbox_fetch(1000).await.unwrap();
+    assert_eq!(outbox.len(), before + 1);
+    assert_eq!(outbox.last().unwrap().sku, "A");
+    assert_eq!(shown(&ledger, &["A"], &policy).await, pairs(&[("kit", 2)]));
+    assert!(matches!(
+        ledger
+            .bind_bundle(
+                CHANNEL,
+                "bad",
+                &[ListingComponent::new("A", 1), ListingComponent::new("A", 2)]
+            )
+            .await,
+        Err(LedgerError::InvalidQuantity { .. })
+    ));
+}
+
+async fn selling_a_bundle_books_its_components(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    receive(&ledger, "B", "default", 3).await;
+    ledger
+        .bind_bundle(
+            CHANNEL,
+            "kit",
+            &[ListingComponent::new("A", 2), ListingComponent::new("B", 1)],
+        )
+        .await
+        .unwrap();
+    let open = order(
+        "b1",
+        0,
+        OrderStatus::Open,
+        vec![listing_line("1", "kit", 2)],
+    );
+    let outcome = ledger.book_order(CHANNEL, "default", &open).await.unwrap();
+    assert_eq!(outcome.changed_skus, vec!["A".to_string(), "B".to_string()]);
+    assert!(outcome.oversold_skus.is_empty());
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (10, 4));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (3, 2));
+    let booked = ledger.order(CHANNEL, "b1").await.unwrap().unwrap();
+    let lines: Vec<(&str, Option<&str>, i64)> = booked
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.line_id.as_str(),
+                l.parent_line_id.as_deref(),
+                l.open_quantity,
+            )
+        })
+        .collect();
+    assert_eq!(lines, [("1#A", Some("1"), 4), ("1#B", Some("1"), 2)]);
+    assert_invariants(&ledger).await;
+    // Replaying changes nothing; a partial shipment commits both components.
+    let replay = ledger.book_order(CHANNEL, "default", &open).await.unwrap();
+    assert_eq!(replay.result, BookingResult::Unchanged);
+    let mut shipped = listing_line("1", "kit", 2);
+    shipped.fulfilled_quantity = 1;
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("b1", 1, OrderStatus::Open, vec![shipped.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (8, 2));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (2, 1));
+    // Rebinding the kit later does not change what this order booked.
+    ledger.bind_listing(CHANNEL, "kit", "A", 1).await.unwrap();
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("b1", 2, OrderStatus::Cancelled, vec![shipped]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (8, 0));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (2, 0));
+    assert_invariants(&ledger).await;
+    // A second kit sold beyond B's stock is booked and flagged.
+    ledger
+        .bind_bundle(
+            CHANNEL,
+            "kit2",
+            &[ListingComponent::new("A", 1), ListingComponent::new("B", 1)],
+        )
+        .await
+        .unwrap();
+    let big = order(
+        "b2",
+        0,
+        OrderStatus::Open,
+        vec![listing_line("1", "kit2", 5)],
+    );
+    let outcome = ledger.book_order(CHANNEL, "default", &big).await.unwrap();
+    assert_eq!(outcome.oversold_skus, vec!["B".to_string()]);
+    assert!(ledger.order(CHANNEL, "b2").await.unwrap().unwrap().oversold);
+    assert_eq!(ledger.available("B").await.unwrap(), -3);
+    // The platform dropping the line releases every component.
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("b2", 1, OrderStatus::Open, vec![]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (2, 0));
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (8, 0));
+    assert_invariants(&ledger).await;
+}
+
+async fn unknown_line_later_bound_to_a_bundle_books_its_components(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let event = order(
+        "u1",
+        0,
+        OrderStatus::Open,
+        vec![listing_line("1", "later", 1)],
+    );
+    let outcome = ledger.book_order(CHANNEL, "default", &event).await.unwrap();
+    assert_eq!(outcome.unknown_lines.len(), 1);
+    ledger
+        .bind_bundle(
+            CHANNEL,
+            "later",
+            &[ListingComponent::new("A", 1), ListingComponent::new("B", 3)],
+        )
+        .await
+        .unwrap();
+    let rebooked = order(
+        "u1",
+        1,
+        OrderStatus::Open,
+        vec![listing_line("1", "later", 1)],
+    );
+    ledger
+        .book_order(CHANNEL, "default", &rebooked)
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (0, 1));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 3));
+    let booked = ledger.order(CHANNEL, "u1").await.unwrap().unwrap();
+    assert_eq!(booked.lines.len(), 2, "{:?}", booked.lines);
+    assert_invariants(&ledger).await;
+}
+
+async fn returns_restock_only_when_the_channel_says_so(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    ledger
+        .set_channel_policy(
+            CHANNEL,
+            &StockPolicy {
+                restock_returns: false,
+                ..StockPolicy::default()
+            },
+        )
+        .await
+        .unwrap();
+    receive(&ledger, "A", "default", 6).await;
+    let mut returned = line("1", "A", 3);
+    returned.fulfilled_quantity = 3;
+    returned.returned_quantity = 2;
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("r1", 0, OrderStatus::Fulfilled, vec![returned.clone()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (3, 0));
+    let booked = ledger.order(CHANNEL, "r1").await.unwrap().unwrap();
+    assert_eq!(booked.lines[0].returned_quantity, 0);
+    // With restocking on, the next snapshot puts the returns back.
+    ledger
+        .set_channel_policy(CHANNEL, &StockPolicy::default())
+        .await
+        .unwrap();
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("r1", 1, OrderStatus::Fulfilled, vec![returned]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (5, 0));
+    assert!(matches!(
+        ledger
+            .set_channel_policy("nope", &StockPolicy::default())
+            .await,
+        Err(LedgerError::UnknownChannel(_))
+    ));
+    assert_invariants(&ledger).await;
+}
+
+/// The booked state of an order: status and (line, open, committed, returned).
+async fn order_state(ledger: &Ledger, id: &str) -> (OrderStatus, Vec<(String, i64, i64, i64)>) {
+    let booked = ledger.order(CHANNEL, id).await.unwrap().unwrap();
+    let lines = booked
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.line_id.clone(),
+                l.open_quantity,
+                l.committed_quantity,
+                l.returned_quantity,
+            )
+        })
+        .collect();
+    (booked.status, lines)
+}
+
+fn permutations(count: usize) -> Vec<Vec<usize>> {
+    if count == 0 {
+        return vec![vec![]];
+    }
+    let mut all = Vec::new();
+    for rest in permutations(count - 1) {
+        for position in 0..=rest.len() {
+            let mut permutation = rest.clone();
+            permutation.insert(position, count - 1);
+            all.push(permutation);
+        }
+    }
+    all
+}
+
+async fn events_out_of_order_end_as_in_order(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 100).await;
+    receive(&ledger, "B", "default", 100).await;
+    let mut shipped = line("1", "A", 3);
+    shipped.fulfilled_quantity = 2;
+    let mut cancelled_line = line("2", "B", 2);
+    cancelled_line.cancelled_quantity = 2;
+    // created, paid (same content, later), partly shipped with line 2 cancelled, then the
+    // whole order cancelled.
+    let lifecycle = [
+        (
+            0,
+            OrderStatus::Open,
+            vec![line("1", "A", 3), line("2", "B", 2)],
+        ),
+        (
+            1,
+            OrderStatus::Open,
+            vec![line("1", "A", 3), line("2", "B", 2)],
+        ),
+        (
+            2,
+            OrderStatus::Open,
+            vec![shipped.clone(), cancelled_line.clone()],
+        ),
+        (3, OrderStatus::Cancelled, vec![shipped, cancelled_line]),
+    ];
+    // Platforms stamp to the second: "created" and "cancelled" in the same second.
+    let same_second = [
+        (5, OrderStatus::Open, vec![line("1", "A", 1)]),
+        (5, OrderStatus::Cancelled, vec![line("1", "A", 1)]),
+    ];
+    for (name, events) in [("life", &lifecycle[..]), ("tie", &same_second[..])] {
+        let in_order = format!("{name}-in-order");
+        for (seconds, status, lines) in events {
+            ledger
+                .book_order(
+                    CHANNEL,
+                    "default",
+                    &order(&in_order, *seconds, *status, lines.clone()),
+                )
+                .await
+                .unwrap();
+        }
+        let expected = order_state(&ledger, &in_order).await;
+        for (index, permutation) in permutations(events.len()).into_iter().enumerate() {
+            let id = format!("{name}-{index}");
+            for event in &permutation {
+                let (seconds, status, lines) = &events[*event];
+                ledger
+                    .book_order(
+                        CHANNEL,
+                        "default",
+                        &order(&id, *seconds, *status, lines.clone()),
+                    )
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(
+                order_state(&ledger, &id).await,
+                expected,
+                "{name} in the order {permutation:?}"
+            );
+        }
+    }
+    // Every copy of the lifecycle shipped 2 A; everything else is released.
+    let copies = 1 + permutations(lifecycle.len()).len() as i64;
+    assert_eq!(
+        on_hand_and_reserved(&ledger, "A", "default").await,
+        (100 - 2 * copies, 0)
+    );
+    assert_eq!(
+        on_hand_and_reserved(&ledger, "B", "default").await,
+        (100, 0)
+    );
+    assert_invariants(&ledger).await;
+}
+
+async fn stock_import_applies_everything_or_nothing(database: &TestDatabase) {
+    use omnistock::cli::stock::{export, import, ImportOptions};
+    use omnistock::cli::CliError;
+    let ledger = seeded(database).await;
+    let options = ImportOptions {
+        actor: "carol".to_string(),
+        reason: "year-end count".to_string(),
+        idempotency_key: "count-2026".to_string(),
+    };
+    let bad = "sku,location,on_hand\nA,default,5\nB,moon,2\nNEW,east,x\nA,default,6\n,east,1\n";
+    match import(&ledger, "bad.csv", bad.as_bytes(), &options).await {
+        Err(CliError::Rows { errors, .. }) => {
+            let found: Vec<(u64, &str)> = errors
+                .iter()
+                .map(|error| (error.line, error.column.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [(3, "location"), (4, "on_hand"), (5, "sku"), (6, "sku")],
+                "{errors:?}"
+            );
+        }
+        other => panic!("expected row errors, got {other:?}"),
+    }
+    assert!(!ledger.item_exists("NEW").await.unwrap());
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (0, 0));
+    let header = import(&ledger, "h.csv", "sku,where,on_hand\n".as_bytes(), &options).await;
+    assert!(matches!(header, Err(CliError::Rows { ref errors, .. }) if errors[0].line == 1));
+
+    let good = "sku,location,on_hand\nA,default,5\nA,east,2\nNEW,east,7\n";
+    let report = import(&ledger, "good.csv", good.as_bytes(), &options)
+        .await
+        .unwrap();
+    assert_eq!((report.rows, report.applied), (3, 3));
+    assert!(ledger.item_exists("NEW").await.unwrap());
+    assert_eq!(on_hand_and_reserved(&ledger, "NEW", "east").await, (7, 0));
+    let replay = import(&ledger, "good.csv", good.as_bytes(), &options)
+        .await
+        .unwrap();
+    assert_eq!(replay.applied, 0, "the same key imports once");
+    let journal = ledger.movements("A", 0, 10).await.unwrap();
+    assert_eq!(journal[0].reason, "count");
+    assert_eq!(journal[0].actor.as_deref(), Some("carol"));
+    assert_eq!(journal[0].note.as_deref(), Some("year-end count"));
+
+    let mut exported = Vec::new();
+    let rows = export(&ledger, &mut exported).await.unwrap();
+    assert_eq!(rows, 3);
+    let text = String::from_utf8(exported).unwrap();
+    assert_eq!(
+        text,
+        "sku,location,on_hand,reserved,available\nA,default,5,0,5\nA,east,2,0,2\nNEW,east,7,0,7\n"
+    );
+    // What export writes, import reads back (as a new count under a new key).
+    let again = ImportOptions {
+        idempotency_key: "count-2027".to_string(),
+        ..options
+    };
+    let round_trip = import(&ledger, "export.csv", text.as_bytes(), &again)
+        .await
+        .unwrap();
+    assert_eq!(round_trip.rows, 3);
+    assert_invariants(&ledger).await;
+}
+
+async fn listings_import_binds_everything_or_nothing(database: &TestDatabase) {
+    use omnistock::cli::listings::import;
+    use omnistock::cli::CliError;
+    let ledger = seeded(database).await;
+    let bad = "channel,listing_id,sku,multiplier,bundle\n\
+               sim,one,A,,\n\
+               shop,two,A,,\n\
+               sim,three,A,0,\n\
+               sim,four,,,A:2|GHOST:1\n\
+               sim,one,B,,\n\
+               sim,five,A,,B:1\n";
+    match import(&ledger, "bad.csv", bad.as_bytes()).await {
+        Err(CliError::Rows { errors, .. }) => {
+            let found: Vec<(u64, &str)> = errors
+                .iter()
+                .map(|error| (error.line, error.column.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    (3, "channel"),
+                    (4, "multiplier"),
+                    (5, "bundle"),
+                    (6, "listing_id"),
+                    (7, "bundle")
+                ],
+                "{errors:?}"
+            );
+        }
+        other => panic!("expected row errors, got {other:?}"),
+    }
+    assert!(ledger.listing(CHANNEL, "one").await.unwrap().is_none());
+    let good = "channel,listing_id,sku,multiplier,bundle,sync\n\
+                sim,one,A,,,\n\
+                sim,six-pack,A,6,,\n\
+                sim,kit,,,A:2|B,\n\
+                sim,hidden,B,,,false\n";
+    assert_eq!(
+        import(&ledger, "good.csv", good.as_bytes()).await.unwrap(),
+        4
+    );
+    let kit = ledger.listing(CHANNEL, "kit").await.unwrap().unwrap();
+    assert_eq!(
+        kit.components,
+        vec![ListingComponent::new("A", 2), ListingComponent::new("B", 1)]
+    );
+    let pack = ledger.listing(CHANNEL, "six-pack").await.unwrap().unwrap();
+    assert_eq!((pack.sku.as_str(), pack.multiplier), ("A", 6));
+    assert!(
+        !ledger
+            .listing(CHANNEL, "hidden")
+            .await
+            .unwrap()
+            .unwrap()
+            .sync_enabled
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random interleavings of orders (single, multipack and bundle listings) and stock operations
+// under a random policy: the invariants hold and no listing shows more than the policy allows.
+
+#[derive(Debug, Clone)]
+enum PolicyStep {
+    Receive {
+        sku: usize,
+        location: usize,
+        quantity: i64,
+    },
+    Adjust {
+        sku: usize,
+        location: usize,
+        delta: i64,
+    },
+    Transfer {
+        sku: usize,
+        from: usize,
+        quantity: i64,
+    },
+    Book {
+        order: usize,
+        seconds: i64,
+        status: OrderStatus,
+        lines: Vec<(usize, [i64; 4])>,
+    },
+}
+
+const POLICY_LISTINGS: [&str; 3] = ["single", "pack", "kit"];
+
+fn policy_step() -> impl Strategy<Value = PolicyStep> {
+    let place = (0..2_usize, 0..2_usize);
+    let quantities = (0..4_i64, 0..2_i64, 0..3_i64, 0..2_i64).prop_map(
+        |(ordered, cancelled, fulfilled, returned)| [ordered, cancelled, fulfilled, returned],
+    );
+    prop_oneof![
+        3 => (place.clone(), 1..12_i64).prop_map(|((sku, location), quantity)| PolicyStep::Receive { sku, location, quantity }),
+        1 => (place, -5..5_i64).prop_map(|((sku, location), delta)| PolicyStep::Adjust { sku, location, delta }),
+        1 => (0..2_usize, 0..2_usize, 1..5_i64).prop_map(|(sku, from, quantity)| PolicyStep::Transfer { sku, from, quantity }),
+        4 => (
+            0..4_usize,
+            0..4_i64,
+            prop_oneof![Just(OrderStatus::Open), Just(OrderStatus::Cancelled), Just(OrderStatus::Fulfilled)],
+            prop::collection::vec((0..3_usize, quantities), 1..3),
+        )
+            .prop_map(|(order, seconds, status, lines)| PolicyStep::Book { order, seconds, status, lines }),
+    ]
+}
+
+fn random_policy() -> impl Strategy<Value = StockPolicy> {
+    (
+        0..4_u32,
+        prop::option::of(20..=100_u8),
+        prop::option::of(1..15_u32),
+        0..3_u32,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(safety_buffer, percentage, max_quantity, show_zero_below, restock_returns)| {
+                StockPolicy {
+                    locations: vec!["default".to_string()],
+                    safety_buffer,
+                    percentage,
+                    max_quantity,
+                    show_zero_below,
+                    fixed_quantity: None,
+                    restock_returns,
+                }
+            },
+        )
+}
+
+async fn run_policy_steps(
+    ledger: &Ledger,
+    policy: StockPolicy,
+    steps: Vec<PolicyStep>,
+) -> Result<(), TestCaseError> {
+    let case = uuid::Uuid::new_v4().simple().to_string();
+    let channel = format!("c{case}");
+    let skus: Vec<String> = (0..2).map(|index| format!("{case}-{index}")).collect();
+    for sku in &skus {
+        ledger.upsert_item(sku, "random").await.unwrap();
+    }
+    ledger.upsert_channel(&channel, "sim").await.unwrap();
+    ledger.set_channel_policy(&channel, &policy).await.unwrap();
+    let listing = |index: usize| format!("{case}-{}", POLICY_LISTINGS[index]);
+    ledger
+        .bind_listing(&channel, &listing(0), &skus[0], 1)
+        .await
+        .unwrap();
+    ledger
+        .bind_listing(&channel, &listing(1), &skus[0], 3)
+        .await
+        .unwrap();
+    ledger
+        .bind_bundle(
+            &channel,
+            &listing(2),
+            &[
+                ListingComponent::new(&skus[0], 1),
+                ListingComponent::new(&skus[1], 2),
+            ],
+        )
+        .await
+        .unwrap();
+    let per_unit: [Vec<(usize, i64)>; 3] = [vec![(0, 1)], vec![(0, 3)], vec![(0, 1), (1, 2)]];
+    for (index, step) in steps.into_iter().enumerate() {
+        let meta = MovementMeta::new(format!("{case}:{index}"));
+        match step {
+            PolicyStep::Receive {
+                sku,
+                location,
+                quantity,
+            } => {
+                ledger
+                    .receive(&skus[sku], LOCATIONS[location], quantity, &meta)
+                    .await
+                    .unwrap();
+            }
+            PolicyStep::Adjust {
+                sku,
+                location,
+                delta,
+            } => {
+                // Refusals (zero, below zero on hand) are part of the game.
+                let _ = ledger
+                    .adjust(&skus[sku], LOCATIONS[location], delta, &meta)
+                    .await;
+            }
+            PolicyStep::Transfer {
+                sku,
+                from,
+                quantity,
+            } => {
+                let _ = ledger
+                    .transfer(
+                        &skus[sku],
+                        LOCATIONS[from],
+                        LOCATIONS[1 - from],
+                        quantity,
+                        &meta,
+                    )
+                    .await;
+            }
+            PolicyStep::Book {
+                order,
+                seconds,
+                status,
+                lines,
+            } => {
+                let lines = lines
+                    .iter()
+                    .enumerate()
+                    .map(
+                        |(
+                            line_index,
+                            (listing_index, [ordered, cancelled, fulfilled, returned]),
+                        )| OrderLine {
+                            line_id: format!("{line_index}"),
+                            listing_id: Some(listing(*listing_index)),
+                            sku: None,
+                            quantity: *ordered,
+                            cancelled_quantity: *cancelled,
+                            fulfilled_quantity: *fulfilled,
+                            returned_quantity: *returned,
+                            unit_price_minor: None,
+                        },
+                    )
+                    .collect();
+                let event = OrderEvent {
+                    external_order_id: format!("{case}-{order}"),
+                    delivery_id: None,
+                    status,
+                    updated_at: at(seconds),
+                    currency: None,
+                    lines,
+                };
+                ledger
+                    .book_order(&channel, LOCATIONS[order % 2], &event)
+                    .await
+                    .unwrap();
+            }
+        }
+        let checked = ledger.check_invariants().await.unwrap();
+        prop_assert_eq!(checked, Ok(()));
+        let targets = ledger.push_targets(&channel, &skus, &policy).await.unwrap();
+        prop_assert_eq!(targets.len(), 3);
+        for target in targets {
+            let listing_index = POLICY_LISTINGS
+                .iter()
+                .position(|name| target.listing_id.ends_with(name))
+                .unwrap();
+            prop_assert!(target.quantity >= 0);
+            if let Some(max) = policy.max_quantity {
+                prop_assert!(target.quantity <= i64::from(max));
+            }
+            for (sku, units) in &per_unit[listing_index] {
+                // Only the policy's location feeds the channel.
+                let available = ledger
+                    .balance(&skus[*sku], "default")
+                    .await
+                    .unwrap()
+                    .available();
+                let allowed = (available - i64::from(policy.safety_buffer)).max(0)
+                    * i64::from(policy.percentage.unwrap_or(100))
+                    / 100
+                    / units;
+                prop_assert!(
+                    target.quantity <= allowed,
+                    "{} shows {} but {} allows {}",
+                    target.listing_id,
+                    target.quantity,
+                    skus[*sku],
+                    allowed
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn random_interleavings_respect_the_policy(backend: TestBackend, cases: u32) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(TestDatabase::create(backend));
+    let ledger = Arc::new(runtime.block_on(async {
+        let ledger = database.ledger().await;
+        ledger.upsert_location("east", "East").await.unwrap();
+        ledger
+    }));
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(
+        &(random_policy(), prop::collection::vec(policy_step(), 1..16)),
+        |(policy, steps)| runtime.block_on(run_policy_steps(&ledger, policy, steps)),
+    );
+    runtime.block_on(ledger.close());
+    drop(ledger);
+    drop(runtime);
+    drop(database);
+    if let Err(error) = result {
+        panic!("{error}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -807,6 +1670,16 @@ struct Model {
     operator_on_hand: BTreeMap<(usize, usize), i64>,
     orders: BTreeMap<usize, (i64, ModelLines)>,
     applied_keys: BTreeSet<String>,
+    /// The rank of each order's booked status: at the same time, a less advanced status is stale.
+    statuses: BTreeMap<usize, u8>,
+}
+
+fn status_rank(status: OrderStatus) -> u8 {
+    match status {
+        OrderStatus::Open => 0,
+        OrderStatus::Fulfilled => 1,
+        OrderStatus::Cancelled => 2,
+    }
 }
 
 impl Model {
@@ -972,8 +1845,12 @@ async fn run_operations(ledger: &Ledger, operations: Vec<Operation>) -> Result<(
                     .book_order(CHANNEL, LOCATIONS[Model::order_location(*order)], &event)
                     .await
                     .unwrap();
-                let booked_time = model.orders.get(order).map(|(time, _)| *time);
-                if booked_time.is_some_and(|time| *seconds < time) {
+                let booked = model.orders.get(order).map(|(time, _)| *time);
+                let booked_rank = model.statuses.get(order).copied().unwrap_or(0);
+                let stale = booked.is_some_and(|time| {
+                    *seconds < time || (*seconds == time && status_rank(*status) < booked_rank)
+                });
+                if stale {
                     prop_assert_eq!(outcome.result, BookingResult::Stale);
                 } else {
                     prop_assert_ne!(outcome.result, BookingResult::Stale);
@@ -982,6 +1859,7 @@ async fn run_operations(ledger: &Ledger, operations: Vec<Operation>) -> Result<(
                         .entry(*order)
                         .or_insert_with(|| (*seconds, BTreeMap::new()));
                     entry.0 = *seconds;
+                    model.statuses.insert(*order, status_rank(*status));
                     for (_, (open, _, _)) in entry.1.iter_mut() {
                         *open = 0;
                     }
@@ -1067,6 +1945,11 @@ macro_rules! backend_suite {
             fn random_operations_match_the_model() {
                 super::random_operations_match_the_model($backend, $cases);
             }
+
+            #[test]
+            fn random_interleavings_respect_the_policy() {
+                super::random_interleavings_respect_the_policy($backend, $cases / 2);
+            }
         }
     };
 }
@@ -1097,6 +1980,14 @@ ledger_suite!(
     push_targets_show_whole_listing_units,
     same_order_booked_concurrently_books_once,
     distinct_orders_booked_concurrently_all_count,
+    policy_rules_shape_what_each_listing_shows,
+    bundle_shows_its_scarcest_component_and_follows_each,
+    selling_a_bundle_books_its_components,
+    unknown_line_later_bound_to_a_bundle_books_its_components,
+    returns_restock_only_when_the_channel_says_so,
+    events_out_of_order_end_as_in_order,
+    stock_import_applies_everything_or_nothing,
+    listings_import_binds_everything_or_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------

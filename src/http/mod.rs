@@ -2,6 +2,7 @@
 //!
 //! Each concern is its own router in its own file, merged here:
 //! - [`health`]: `GET /healthz` (liveness) and `GET /readyz` (readiness: the ledger answers).
+//! - [`admin`]: the operator's API under `/admin`, behind the Bearer token of `admin.token`.
 //!
 //! Later routers (webhooks under `/webhooks/{channel}`, the admin API under `/admin`, metrics on
 //! `/metrics`) take the same [`AppState`] and are merged in [`router`].
@@ -23,8 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(metrics::router())
-        // `.nest("/admin", admin::router(state.clone()))` joins once the first admin route exists
-        // (axum refuses a route layer on an empty router).
+        .nest("/admin", admin::router(state.clone()))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use omnistock_connector::{LineState, OrderEvent, OrderLine};
+use omnistock_connector::{LineState, OrderEvent, OrderLine, OrderStatus};
 use tracing::{debug, info, warn};
 
 use super::error::DatabaseContext;
@@ -98,7 +98,7 @@ impl Ledger {
     ) -> Result<BookingOutcome, LedgerError> {
         let external_order_id = event.external_order_id.as_str();
         let mut transaction = WriteTx::begin(self).await?;
-        transaction.ensure_channel(channel_id).await?;
+        let restock_returns = channel_restocks_returns(&mut transaction, channel_id).await?;
         transaction.ensure_location(location).await?;
         let now = transaction.now;
 
@@ -153,7 +153,12 @@ impl Ledger {
         .await
         .context("upserting an order")?;
 
-        if platform_updated_at < booked_updated_at {
+        // Two snapshots stamped with the same time (platforms often have one-second clocks) are
+        // ordered by how far the order got, so "cancelled" then "open" ends cancelled either way.
+        let older_at_same_time = platform_updated_at == booked_updated_at
+            && revision > 0
+            && status_rank(event.status) < status_rank_text(&stored_status);
+        if platform_updated_at < booked_updated_at || older_at_same_time {
             transaction.commit().await?;
             debug!(channel = %channel_id, order = %external_order_id, "stale order snapshot ignored");
             return Ok(outcome(Some(order_id), BookingResult::Stale));
@@ -165,6 +170,14 @@ impl Ledger {
                 .into_iter()
                 .map(|line| (line.line_id.clone(), line))
                 .collect();
+        // The booked lines by the platform line they stand for (a bundle line books several).
+        let mut booked_groups: HashMap<String, Vec<&OrderLineRecord>> = HashMap::new();
+        for record in booked_lines.values() {
+            booked_groups
+                .entry(platform_line_id(record).to_string())
+                .or_default()
+                .push(record);
+        }
         let new_revision = revision + 1;
         let mut snapshot: BTreeMap<&str, &OrderLine> = BTreeMap::new();
         for line in &event.lines {
@@ -178,62 +191,109 @@ impl Ledger {
         let mut unknown_lines = Vec::new();
         let mut lines_changed = false;
         for (line_id, line) in &snapshot {
-            let booked = booked_lines.get(*line_id);
-            let booked_sku = booked.and_then(|record| record.sku.clone());
-            let resolved = match (&booked_sku, booked) {
-                (Some(sku), Some(record)) => Some((sku.clone(), record.multiplier)),
-                _ => resolve_line(&mut transaction, channel_id, line).await?,
+            let group = booked_groups.get(*line_id);
+            // A line booked against SKUs keeps them, whatever the listing is bound to now.
+            let booked_components: Option<Vec<(String, i64)>> = group
+                .filter(|records| records.iter().all(|record| record.sku.is_some()))
+                .map(|records| {
+                    records
+                        .iter()
+                        .filter_map(|record| record.sku.clone().map(|sku| (sku, record.multiplier)))
+                        .collect()
+                });
+            let components = match booked_components {
+                Some(components) => Some(components),
+                None => resolve_line(&mut transaction, channel_id, line).await?,
             };
-            let line_location = booked
+            let line_location = group
+                .and_then(|records| records.first())
                 .map(|record| record.location.clone())
                 .unwrap_or_else(|| order_location.clone());
-            let booked_state = match (&booked_sku, booked) {
-                (Some(_), Some(record)) => booked_state(record),
-                _ => LineState::default(),
-            };
-            let (sku, multiplier, target) = match resolved {
-                Some((sku, multiplier)) => {
-                    let target = scaled(line.target_state(event.status), multiplier);
-                    for change in plan_line_changes(booked_state, target) {
-                        line_changes.push(LineChange {
-                            sku: sku.clone(),
-                            location: line_location.clone(),
-                            line_id: line_id.to_string(),
-                            change,
-                        });
-                    }
-                    (Some(sku), multiplier, target)
+            let Some(mut components) = components else {
+                unknown_lines.push(UnknownLine {
+                    line_id: line_id.to_string(),
+                    listing_id: line.listing_id.clone(),
+                    sku: line.sku.clone(),
+                });
+                let record = OrderLineRecord {
+                    line_id: line_id.to_string(),
+                    parent_line_id: None,
+                    listing_id: line.listing_id.clone(),
+                    sku: None,
+                    location: line_location,
+                    multiplier: 1,
+                    quantity: line.quantity,
+                    open_quantity: 0,
+                    committed_quantity: 0,
+                    returned_quantity: 0,
+                    unit_price_minor: line.unit_price_minor,
+                };
+                if booked_lines.get(*line_id) != Some(&record) {
+                    upsert_line(&mut transaction, order_id, &record).await?;
+                    lines_changed = true;
                 }
-                None => {
-                    unknown_lines.push(UnknownLine {
-                        line_id: line_id.to_string(),
-                        listing_id: line.listing_id.clone(),
-                        sku: line.sku.clone(),
+                continue;
+            };
+            components.sort();
+            let bundle = components.len() > 1;
+            if bundle {
+                // The line was kept unknown before and now resolves to a bundle: its
+                // components replace it.
+                if booked_lines
+                    .get(*line_id)
+                    .is_some_and(|record| record.sku.is_none())
+                {
+                    delete_line(&mut transaction, order_id, line_id).await?;
+                    lines_changed = true;
+                }
+            }
+            for (sku, per_unit) in components {
+                let record_id = if bundle {
+                    format!("{line_id}#{sku}")
+                } else {
+                    line_id.to_string()
+                };
+                let booked = booked_lines
+                    .get(&record_id)
+                    .filter(|record| record.sku.is_some());
+                let booked_state = booked.map(booked_state).unwrap_or_default();
+                let mut target = scaled(line.target_state(event.status), per_unit);
+                if !restock_returns {
+                    // Returns stay where the operator inspects them; what was restocked before
+                    // (while the channel restocked returns) stays restocked.
+                    target.returned = booked_state.returned.min(target.committed);
+                }
+                for change in plan_line_changes(booked_state, target) {
+                    line_changes.push(LineChange {
+                        sku: sku.clone(),
+                        location: line_location.clone(),
+                        line_id: record_id.clone(),
+                        change,
                     });
-                    (None, 1, LineState::default())
                 }
-            };
-            let record = OrderLineRecord {
-                line_id: line_id.to_string(),
-                listing_id: line.listing_id.clone(),
-                sku,
-                location: line_location,
-                multiplier,
-                quantity: line.quantity,
-                open_quantity: target.open,
-                committed_quantity: target.committed,
-                returned_quantity: target.returned,
-                unit_price_minor: line.unit_price_minor,
-            };
-            if booked != Some(&record) {
-                upsert_line(&mut transaction, order_id, &record).await?;
-                lines_changed = true;
+                let record = OrderLineRecord {
+                    line_id: record_id.clone(),
+                    parent_line_id: bundle.then(|| line_id.to_string()),
+                    listing_id: line.listing_id.clone(),
+                    sku: Some(sku),
+                    location: line_location.clone(),
+                    multiplier: per_unit,
+                    quantity: line.quantity,
+                    open_quantity: target.open,
+                    committed_quantity: target.committed,
+                    returned_quantity: target.returned,
+                    unit_price_minor: line.unit_price_minor,
+                };
+                if booked_lines.get(&record_id) != Some(&record) {
+                    upsert_line(&mut transaction, order_id, &record).await?;
+                    lines_changed = true;
+                }
             }
         }
         // A line the platform no longer reports holds nothing; what shipped stays shipped.
         let mut dropped: Vec<&OrderLineRecord> = booked_lines
             .values()
-            .filter(|record| !snapshot.contains_key(record.line_id.as_str()))
+            .filter(|record| !snapshot.contains_key(platform_line_id(record)))
             .filter(|record| record.sku.is_some() && record.open_quantity != 0)
             .collect();
         dropped.sort_by(|a, b| a.line_id.cmp(&b.line_id));
@@ -376,24 +436,26 @@ fn outcome(order_id: Option<i64>, result: BookingResult) -> BookingOutcome {
     }
 }
 
-/// The SKU and multiplier of a line: its channel listing's binding, else its own sku when that
-/// is a known item, else `None` (unknown).
+/// The SKUs a line takes and how many units of each per unit sold: its channel listing's
+/// components (one for a single item or multipack, several for a bundle), else its own sku
+/// when that is a known item, else `None` (unknown).
 async fn resolve_line(
     transaction: &mut WriteTx<'_>,
     channel_id: &str,
     line: &OrderLine,
-) -> Result<Option<(String, i64)>, LedgerError> {
+) -> Result<Option<Vec<(String, i64)>>, LedgerError> {
     if let Some(listing_id) = &line.listing_id {
-        let bound: Option<(String, i64)> = sqlx::query_as(
-            "SELECT sku, multiplier FROM listings WHERE channel_id = $1 AND listing_id = $2",
+        let components: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT sku, quantity FROM listing_components \
+             WHERE channel_id = $1 AND listing_id = $2 ORDER BY sku",
         )
         .bind(channel_id)
         .bind(listing_id)
-        .fetch_optional(transaction.connection())
+        .fetch_all(transaction.connection())
         .await
         .context("resolving a listing")?;
-        if bound.is_some() {
-            return Ok(bound);
+        if !components.is_empty() {
+            return Ok(Some(components));
         }
     }
     if let Some(sku) = &line.sku {
@@ -402,9 +464,57 @@ async fn resolve_line(
             .fetch_optional(transaction.connection())
             .await
             .context("resolving a line's sku")?;
-        return Ok(item.map(|(sku,)| (sku, 1)));
+        return Ok(item.map(|(sku,)| vec![(sku, 1)]));
     }
     Ok(None)
+}
+
+/// The platform's id of the line a booked line stands for.
+fn platform_line_id(record: &OrderLineRecord) -> &str {
+    record
+        .parent_line_id
+        .as_deref()
+        .unwrap_or(record.line_id.as_str())
+}
+
+fn status_rank(status: OrderStatus) -> u8 {
+    match status {
+        OrderStatus::Open => 0,
+        OrderStatus::Fulfilled => 1,
+        OrderStatus::Cancelled => 2,
+    }
+}
+
+fn status_rank_text(status: &str) -> u8 {
+    OrderStatus::parse(status).map(status_rank).unwrap_or(0)
+}
+
+/// Whether the channel puts returned units back on hand; refuses an unknown channel.
+async fn channel_restocks_returns(
+    transaction: &mut WriteTx<'_>,
+    channel_id: &str,
+) -> Result<bool, LedgerError> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT restock_returns FROM channels WHERE id = $1")
+        .bind(channel_id)
+        .fetch_optional(transaction.connection())
+        .await
+        .context("looking up a channel")?;
+    row.map(|(restock,)| restock != 0)
+        .ok_or_else(|| LedgerError::UnknownChannel(channel_id.to_string()))
+}
+
+async fn delete_line(
+    transaction: &mut WriteTx<'_>,
+    order_id: i64,
+    line_id: &str,
+) -> Result<(), LedgerError> {
+    sqlx::query("DELETE FROM order_lines WHERE order_id = $1 AND line_id = $2")
+        .bind(order_id)
+        .bind(line_id)
+        .execute(transaction.connection())
+        .await
+        .context("replacing an unknown order line")?;
+    Ok(())
 }
 
 pub(crate) async fn upsert_line(
@@ -414,9 +524,11 @@ pub(crate) async fn upsert_line(
 ) -> Result<(), LedgerError> {
     sqlx::query(
         "INSERT INTO order_lines (order_id, line_id, listing_id, sku, location, multiplier, \
-         quantity, open_quantity, committed_quantity, returned_quantity, unit_price_minor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         quantity, open_quantity, committed_quantity, returned_quantity, unit_price_minor, \
+         parent_line_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (order_id, line_id) DO UPDATE SET listing_id = excluded.listing_id, \
+         parent_line_id = excluded.parent_line_id, \
          sku = excluded.sku, location = excluded.location, multiplier = excluded.multiplier, \
          quantity = excluded.quantity, open_quantity = excluded.open_quantity, \
          committed_quantity = excluded.committed_quantity, \
@@ -434,6 +546,7 @@ pub(crate) async fn upsert_line(
     .bind(line.committed_quantity)
     .bind(line.returned_quantity)
     .bind(line.unit_price_minor)
+    .bind(line.parent_line_id.as_deref())
     .execute(transaction.connection())
     .await
     .context("writing an order line")?;

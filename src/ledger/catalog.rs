@@ -1,28 +1,177 @@
 //! Items, locations, channels and the listings that bind a channel's offers to SKUs.
 
-use tracing::{debug, info};
+use std::collections::BTreeMap;
+
+use sqlx::AnyConnection;
+use tracing::{debug, info, warn};
 
 use super::error::DatabaseContext;
-use super::types::{from_millis, now_millis, Channel, Listing};
+use super::types::{from_millis, now_millis, Channel, Listing, ListingBinding, ListingComponent};
 use super::write::WriteTx;
 use super::{Ledger, LedgerError};
+use crate::policy::{ListingPolicy, StockPolicy};
 
-type ListingRow = (String, String, String, i64, i64, Option<i64>, Option<i64>);
+type ListingRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
 
-const LISTING_COLUMNS: &str = "channel_id, listing_id, sku, multiplier, sync_enabled, \
-                               last_pushed_quantity, last_pushed_at";
+const LISTING_COLUMNS: &str = "l.channel_id, l.listing_id, l.sku, l.multiplier, l.sync_enabled, \
+                               l.last_pushed_quantity, l.last_pushed_at, l.policy_override";
 
-fn listing_from_row(row: ListingRow) -> Listing {
-    let (channel_id, listing_id, sku, multiplier, sync_enabled, quantity, pushed_at) = row;
+fn listing_from_row(row: ListingRow, components: Vec<ListingComponent>) -> Listing {
+    let (channel_id, listing_id, sku, multiplier, sync_enabled, quantity, pushed_at, policy) = row;
     Listing {
         channel_id,
         listing_id,
         sku,
         multiplier,
+        components,
+        policy: parse_listing_policy(policy.as_deref()),
         sync_enabled: sync_enabled != 0,
         last_pushed_quantity: quantity,
         last_pushed_at: pushed_at.map(from_millis),
     }
+}
+
+/// A stored override; one the ledger cannot read (written by a newer version, say) counts as none
+/// rather than blocking every push of the channel.
+pub(crate) fn parse_listing_policy(text: Option<&str>) -> ListingPolicy {
+    match text {
+        Some(text) => serde_json::from_str(text).unwrap_or_else(|error| {
+            warn!(error = %error, "ignoring an unreadable listing policy override");
+            ListingPolicy::default()
+        }),
+        None => ListingPolicy::default(),
+    }
+}
+
+/// Checks a listing's components: at least one, each quantity at least 1, no SKU twice.
+fn check_components(components: &[ListingComponent]) -> Result<(), LedgerError> {
+    if components.is_empty() {
+        return Err(LedgerError::InvalidQuantity {
+            quantity: 0,
+            reason: "a listing needs at least one component",
+        });
+    }
+    for component in components {
+        if component.quantity < 1 {
+            return Err(LedgerError::InvalidQuantity {
+                quantity: component.quantity,
+                reason: "a listing's multiplier must be at least 1",
+            });
+        }
+    }
+    let mut skus: Vec<&str> = components.iter().map(|c| c.sku.as_str()).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    if skus.len() != components.len() {
+        return Err(LedgerError::InvalidQuantity {
+            quantity: components.len() as i64,
+            reason: "a bundle names one sku twice",
+        });
+    }
+    Ok(())
+}
+
+/// Binds (or rebinds) a listing inside `transaction`; marks its SKUs changed so it gets pushed.
+pub(crate) async fn bind_in(
+    transaction: &mut WriteTx<'_>,
+    binding: &ListingBinding,
+) -> Result<(), LedgerError> {
+    check_components(&binding.components)?;
+    transaction.ensure_channel(&binding.channel_id).await?;
+    for component in &binding.components {
+        transaction.ensure_item(&component.sku).await?;
+    }
+    let first = &binding.components[0];
+    sqlx::query(
+        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (channel_id, listing_id) DO UPDATE SET \
+         sku = excluded.sku, multiplier = excluded.multiplier",
+    )
+    .bind(&binding.channel_id)
+    .bind(&binding.listing_id)
+    .bind(&first.sku)
+    .bind(first.quantity)
+    .bind(i64::from(binding.sync_enabled.unwrap_or(true)))
+    .execute(transaction.connection())
+    .await
+    .context("binding a listing")?;
+    if let Some(enabled) = binding.sync_enabled {
+        sqlx::query(
+            "UPDATE listings SET sync_enabled = $1 WHERE channel_id = $2 AND listing_id = $3",
+        )
+        .bind(i64::from(enabled))
+        .bind(&binding.channel_id)
+        .bind(&binding.listing_id)
+        .execute(transaction.connection())
+        .await
+        .context("changing a listing's sync")?;
+    }
+    sqlx::query("DELETE FROM listing_components WHERE channel_id = $1 AND listing_id = $2")
+        .bind(&binding.channel_id)
+        .bind(&binding.listing_id)
+        .execute(transaction.connection())
+        .await
+        .context("replacing a listing's components")?;
+    for component in &binding.components {
+        sqlx::query(
+            "INSERT INTO listing_components (channel_id, listing_id, sku, quantity) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&binding.channel_id)
+        .bind(&binding.listing_id)
+        .bind(&component.sku)
+        .bind(component.quantity)
+        .execute(transaction.connection())
+        .await
+        .context("writing a listing component")?;
+        transaction.mark_changed(&component.sku);
+    }
+    Ok(())
+}
+
+/// The components of the given listings of one channel, by listing id.
+pub(crate) async fn read_components(
+    connection: &mut AnyConnection,
+    channel_id: &str,
+    listing_ids: &[String],
+) -> Result<BTreeMap<String, Vec<ListingComponent>>, LedgerError> {
+    let mut components: BTreeMap<String, Vec<ListingComponent>> = BTreeMap::new();
+    // Placeholders are numbered here because the Any driver cannot bind arrays.
+    for chunk in listing_ids.chunks(500) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2)
+            .map(|index| format!("${index}"))
+            .collect();
+        let sql = format!(
+            "SELECT listing_id, sku, quantity FROM listing_components \
+             WHERE channel_id = $1 AND listing_id IN ({}) ORDER BY listing_id, sku",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql).bind(channel_id);
+        for listing_id in chunk {
+            query = query.bind(listing_id);
+        }
+        for (listing_id, sku, quantity) in query
+            .fetch_all(&mut *connection)
+            .await
+            .context("reading listing components")?
+        {
+            components
+                .entry(listing_id)
+                .or_default()
+                .push(ListingComponent { sku, quantity });
+        }
+    }
+    Ok(components)
 }
 
 impl Ledger {
@@ -114,31 +263,111 @@ impl Ledger {
         sku: &str,
         multiplier: i64,
     ) -> Result<(), LedgerError> {
-        if multiplier < 1 {
-            return Err(LedgerError::InvalidQuantity {
-                quantity: multiplier,
-                reason: "a listing's multiplier must be at least 1",
-            });
-        }
-        let mut transaction = WriteTx::begin(self).await?;
-        transaction.ensure_channel(channel_id).await?;
-        transaction.ensure_item(sku).await?;
-        sqlx::query(
-            "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
-             VALUES ($1, $2, $3, $4, 1) \
-             ON CONFLICT (channel_id, listing_id) DO UPDATE SET \
-             sku = excluded.sku, multiplier = excluded.multiplier",
+        self.bind_bundle(
+            channel_id,
+            listing_id,
+            &[ListingComponent::new(sku, multiplier)],
         )
+        .await
+    }
+
+    /// Binds a listing to a bundle (kit): one unit of it takes `quantity` units of each
+    /// component. A multipack is a bundle of one component. Rebinding replaces the components.
+    pub async fn bind_bundle(
+        &self,
+        channel_id: &str,
+        listing_id: &str,
+        components: &[ListingComponent],
+    ) -> Result<(), LedgerError> {
+        let binding = ListingBinding {
+            channel_id: channel_id.to_string(),
+            listing_id: listing_id.to_string(),
+            components: components.to_vec(),
+            sync_enabled: None,
+        };
+        let mut transaction = WriteTx::begin(self).await?;
+        bind_in(&mut transaction, &binding).await?;
+        transaction.commit().await?;
+        info!(channel = %channel_id, listing = %listing_id, components = ?components, "listing bound");
+        Ok(())
+    }
+
+    /// Binds every listing in one transaction: all of them or, on the first error, none.
+    pub async fn bind_listings(&self, bindings: &[ListingBinding]) -> Result<(), LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        for binding in bindings {
+            if let Err(error) = bind_in(&mut transaction, binding).await {
+                transaction.rollback().await?;
+                return Err(error);
+            }
+        }
+        transaction.commit().await?;
+        info!(listings = bindings.len(), "listings bound");
+        Ok(())
+    }
+
+    /// Stores a listing's overrides of its channel's stock policy (an empty one removes them)
+    /// and asks for the listing to be pushed again.
+    pub async fn set_listing_policy(
+        &self,
+        channel_id: &str,
+        listing_id: &str,
+        policy: &ListingPolicy,
+    ) -> Result<(), LedgerError> {
+        let stored = if policy.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(policy).map_err(|error| {
+                LedgerError::Corrupt(format!("cannot encode a listing policy: {error}"))
+            })?)
+        };
+        let mut transaction = WriteTx::begin(self).await?;
+        let updated = sqlx::query(
+            "UPDATE listings SET policy_override = $1 WHERE channel_id = $2 AND listing_id = $3",
+        )
+        .bind(stored)
         .bind(channel_id)
         .bind(listing_id)
-        .bind(sku)
-        .bind(multiplier)
         .execute(transaction.connection())
         .await
-        .context("binding a listing")?;
-        transaction.mark_changed(sku);
+        .context("storing a listing's policy")?;
+        if updated.rows_affected() == 0 {
+            transaction.rollback().await?;
+            return Err(LedgerError::UnknownListing {
+                channel_id: channel_id.to_string(),
+                listing_id: listing_id.to_string(),
+            });
+        }
+        let skus = read_components(
+            transaction.connection(),
+            channel_id,
+            &[listing_id.to_string()],
+        )
+        .await?;
+        for component in skus.into_values().flatten() {
+            transaction.mark_changed(&component.sku);
+        }
         transaction.commit().await?;
-        info!(channel = %channel_id, listing = %listing_id, sku = %sku, multiplier, "listing bound");
+        info!(channel = %channel_id, listing = %listing_id, policy = ?policy, "listing policy set");
+        Ok(())
+    }
+
+    /// Stores the parts of a channel's stock policy that booking needs (whether returns are
+    /// restocked). The channel must exist ([`Ledger::upsert_channel`]).
+    pub async fn set_channel_policy(
+        &self,
+        channel_id: &str,
+        policy: &StockPolicy,
+    ) -> Result<(), LedgerError> {
+        let updated = sqlx::query("UPDATE channels SET restock_returns = $1 WHERE id = $2")
+            .bind(i64::from(policy.restock_returns))
+            .bind(channel_id)
+            .execute(&self.pool)
+            .await
+            .context("storing a channel's policy")?;
+        if updated.rows_affected() == 0 {
+            return Err(LedgerError::UnknownChannel(channel_id.to_string()));
+        }
         Ok(())
     }
 
@@ -166,27 +395,24 @@ impl Ledger {
         channel_id: &str,
         listing_id: &str,
     ) -> Result<Option<Listing>, LedgerError> {
-        let row: Option<ListingRow> = sqlx::query_as(&format!(
-            "SELECT {LISTING_COLUMNS} FROM listings WHERE channel_id = $1 AND listing_id = $2"
-        ))
-        .bind(channel_id)
-        .bind(listing_id)
-        .fetch_optional(&self.pool)
-        .await
-        .context("reading a listing")?;
-        Ok(row.map(listing_from_row))
+        let listings = self
+            .read_listings(
+                "l.channel_id = $1 AND l.listing_id = $2",
+                &[channel_id, listing_id],
+            )
+            .await?;
+        Ok(listings.into_iter().next())
     }
 
-    /// Every listing of `sku`, on every channel.
+    /// Every listing that takes stock of `sku` (alone, as a multipack or in a bundle), on
+    /// every channel.
     pub async fn listings_for_sku(&self, sku: &str) -> Result<Vec<Listing>, LedgerError> {
-        let rows: Vec<ListingRow> = sqlx::query_as(&format!(
-            "SELECT {LISTING_COLUMNS} FROM listings WHERE sku = $1 ORDER BY channel_id, listing_id"
-        ))
-        .bind(sku)
-        .fetch_all(&self.pool)
+        self.read_listings(
+            "EXISTS (SELECT 1 FROM listing_components c WHERE c.channel_id = l.channel_id \
+             AND c.listing_id = l.listing_id AND c.sku = $1)",
+            &[sku],
+        )
         .await
-        .context("reading the listings of a sku")?;
-        Ok(rows.into_iter().map(listing_from_row).collect())
     }
 
     /// Every listing of a channel.
@@ -194,13 +420,50 @@ impl Ledger {
         &self,
         channel_id: &str,
     ) -> Result<Vec<Listing>, LedgerError> {
-        let rows: Vec<ListingRow> = sqlx::query_as(&format!(
-            "SELECT {LISTING_COLUMNS} FROM listings WHERE channel_id = $1 ORDER BY listing_id"
-        ))
-        .bind(channel_id)
-        .fetch_all(&self.pool)
-        .await
-        .context("reading the listings of a channel")?;
-        Ok(rows.into_iter().map(listing_from_row).collect())
+        self.read_listings("l.channel_id = $1", &[channel_id]).await
+    }
+
+    async fn read_listings(
+        &self,
+        condition: &str,
+        binds: &[&str],
+    ) -> Result<Vec<Listing>, LedgerError> {
+        let mut connection = self.pool.acquire().await.context("reading listings")?;
+        let sql = format!(
+            "SELECT {LISTING_COLUMNS} FROM listings l WHERE {condition} \
+             ORDER BY l.channel_id, l.listing_id"
+        );
+        let mut query = sqlx::query_as::<_, ListingRow>(&sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        let rows = query
+            .fetch_all(&mut *connection)
+            .await
+            .context("reading listings")?;
+        let mut by_channel: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            by_channel
+                .entry(row.0.clone())
+                .or_default()
+                .push(row.1.clone());
+        }
+        let mut components: BTreeMap<(String, String), Vec<ListingComponent>> = BTreeMap::new();
+        for (channel_id, listing_ids) in by_channel {
+            for (listing_id, parts) in
+                read_components(&mut connection, &channel_id, &listing_ids).await?
+            {
+                components.insert((channel_id.clone(), listing_id), parts);
+            }
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let parts = components
+                    .remove(&(row.0.clone(), row.1.clone()))
+                    .unwrap_or_default();
+                listing_from_row(row, parts)
+            })
+            .collect())
     }
 }

@@ -23,6 +23,11 @@ pub enum LedgerError {
     UnknownLocation(String),
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
+    #[error("unknown listing {listing_id:?} on channel {channel_id:?}")]
+    UnknownListing {
+        channel_id: String,
+        listing_id: String,
+    },
     #[error("unknown order {external_order_id:?} on channel {channel_id:?}")]
     UnknownOrder {
         channel_id: String,

@@ -41,8 +41,9 @@ pub use error::LedgerError;
 pub use push_targets::PushTarget;
 pub use types::{
     Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
-    LineOperation, LineOutcome, LineRef, Listing, Movement, MovementMeta, OrderLineRecord,
-    OrderRecord, OutboxEntry, StockOutcome, TransferOutcome, UnknownLine,
+    LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,
+    MovementMeta, OrderLineRecord, OrderRecord, OutboxEntry, Reservation, StockCount, StockOutcome,
+    TransferOutcome, UnknownLine,
 };
 
 /// The PostgreSQL notification channel written after outbox rows were added.

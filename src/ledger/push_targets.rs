@@ -1,32 +1,41 @@
 //! What each listing of a channel should show: the quantities the stock push sends.
+//!
+//! The ledger reads the state (listings, their components, balances per location) and
+//! [`crate::policy::shown_quantity`] turns it into a quantity; nothing else decides it.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::debug;
 
+use super::catalog::{parse_listing_policy, read_components};
 use super::error::DatabaseContext;
-use super::types::now_millis;
+use super::types::{now_millis, ListingComponent};
 use super::{Ledger, LedgerError};
+use crate::policy::{shown_quantity, ComponentStock, StockPolicy};
 
 /// A sync-enabled listing with the quantity it should show now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushTarget {
     pub listing_id: String,
+    /// The listing's first component (the only one unless it is a bundle).
     pub sku: String,
     pub multiplier: i64,
-    /// Whole listing units available now: the SKU's availability summed over all locations,
-    /// divided by the multiplier, never below zero.
+    /// Whole listing units the channel's policy (with the listing's overrides) lets it show,
+    /// from the stock at the policy's locations; never below zero.
     pub quantity: i64,
     /// The quantity the channel last confirmed for this listing.
     pub last_pushed_quantity: Option<i64>,
 }
 
-type TargetRow = (String, String, i64, Option<i64>, i64);
+type TargetRow = (String, String, i64, Option<i64>, Option<String>);
 
 impl Ledger {
-    /// The SKUs with at least one sync-enabled listing on `channel_id`.
+    /// The SKUs taken by at least one sync-enabled listing on `channel_id`.
     pub async fn channel_skus(&self, channel_id: &str) -> Result<Vec<String>, LedgerError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT sku FROM listings WHERE channel_id = $1 AND sync_enabled = 1 \
-             ORDER BY sku",
+            "SELECT DISTINCT c.sku FROM listing_components c JOIN listings l \
+             ON l.channel_id = c.channel_id AND l.listing_id = c.listing_id \
+             WHERE c.channel_id = $1 AND l.sync_enabled = 1 ORDER BY c.sku",
         )
         .bind(channel_id)
         .fetch_all(&self.pool)
@@ -35,14 +44,17 @@ impl Ledger {
         Ok(rows.into_iter().map(|(sku,)| sku).collect())
     }
 
-    /// The sync-enabled listings of `channel_id` bound to one of `skus`, with the quantity each
-    /// should show, read now (so a late or repeated stock message is harmless).
+    /// The sync-enabled listings of `channel_id` that take stock of one of `skus` (alone, as a
+    /// multipack or in a bundle), with the quantity each should show under `policy`, read now
+    /// (so a late or repeated stock message is harmless).
     pub async fn push_targets(
         &self,
         channel_id: &str,
         skus: &[String],
+        policy: &StockPolicy,
     ) -> Result<Vec<PushTarget>, LedgerError> {
-        let mut targets = Vec::new();
+        let mut connection = self.pool.acquire().await.context("reading push targets")?;
+        let mut rows: BTreeMap<String, TargetRow> = BTreeMap::new();
         // Placeholders are numbered here because the Any driver cannot bind arrays.
         for chunk in skus.chunks(500) {
             let placeholders: Vec<String> = (2..chunk.len() + 2)
@@ -50,29 +62,48 @@ impl Ledger {
                 .collect();
             let sql = format!(
                 "SELECT l.listing_id, l.sku, l.multiplier, l.last_pushed_quantity, \
-                 CAST(COALESCE((SELECT SUM(b.on_hand - b.reserved) FROM balances b \
-                 WHERE b.sku = l.sku), 0) AS BIGINT) \
-                 FROM listings l WHERE l.channel_id = $1 AND l.sync_enabled = 1 \
-                 AND l.sku IN ({}) ORDER BY l.listing_id",
+                 l.policy_override FROM listings l \
+                 WHERE l.channel_id = $1 AND l.sync_enabled = 1 AND EXISTS \
+                 (SELECT 1 FROM listing_components c WHERE c.channel_id = l.channel_id \
+                 AND c.listing_id = l.listing_id AND c.sku IN ({}))",
                 placeholders.join(", ")
             );
             let mut query = sqlx::query_as::<_, TargetRow>(&sql).bind(channel_id);
             for sku in chunk {
                 query = query.bind(sku);
             }
-            let rows = query
-                .fetch_all(&self.pool)
+            for row in query
+                .fetch_all(&mut *connection)
                 .await
-                .context("reading push targets")?;
-            targets.extend(rows.into_iter().map(
-                |(listing_id, sku, multiplier, last_pushed_quantity, available)| PushTarget {
-                    listing_id,
-                    sku,
-                    multiplier,
-                    quantity: available.max(0) / multiplier.max(1),
-                    last_pushed_quantity,
-                },
-            ));
+                .context("reading push targets")?
+            {
+                rows.insert(row.0.clone(), row);
+            }
+        }
+        let listing_ids: Vec<String> = rows.keys().cloned().collect();
+        let components = read_components(&mut connection, channel_id, &listing_ids).await?;
+        let component_skus: BTreeSet<String> = components
+            .values()
+            .flatten()
+            .map(|component| component.sku.clone())
+            .collect();
+        let stock = read_available_by_location(&mut connection, &component_skus).await?;
+
+        let mut targets = Vec::with_capacity(rows.len());
+        for (listing_id, (_, sku, multiplier, last_pushed_quantity, policy_override)) in rows {
+            let policy = policy.with_override(&parse_listing_policy(policy_override.as_deref()));
+            let parts = components
+                .get(&listing_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let quantity = shown_quantity(&component_stock(parts, &stock, &policy), &policy);
+            targets.push(PushTarget {
+                listing_id,
+                sku,
+                multiplier,
+                quantity,
+                last_pushed_quantity,
+            });
         }
         debug!(channel = %channel_id, skus = skus.len(), targets = targets.len(), "push targets read");
         Ok(targets)
@@ -112,4 +143,59 @@ impl Ledger {
             .context("committing recorded pushes")?;
         Ok(())
     }
+}
+
+/// Available (on hand minus reserved) per SKU and location.
+type StockByLocation = BTreeMap<String, Vec<(String, i64)>>;
+
+async fn read_available_by_location(
+    connection: &mut sqlx::AnyConnection,
+    skus: &BTreeSet<String>,
+) -> Result<StockByLocation, LedgerError> {
+    let skus: Vec<&String> = skus.iter().collect();
+    let mut stock: StockByLocation = BTreeMap::new();
+    for chunk in skus.chunks(500) {
+        let placeholders: Vec<String> =
+            (1..=chunk.len()).map(|index| format!("${index}")).collect();
+        let sql = format!(
+            "SELECT sku, location, on_hand - reserved FROM balances WHERE sku IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        for sku in chunk {
+            query = query.bind(*sku);
+        }
+        for (sku, location, available) in query
+            .fetch_all(&mut *connection)
+            .await
+            .context("reading availability by location")?
+        {
+            stock.entry(sku).or_default().push((location, available));
+        }
+    }
+    Ok(stock)
+}
+
+/// Each component's availability summed over the locations that feed the policy's channel.
+pub(crate) fn component_stock(
+    components: &[ListingComponent],
+    stock: &StockByLocation,
+    policy: &StockPolicy,
+) -> Vec<ComponentStock> {
+    components
+        .iter()
+        .map(|component| ComponentStock {
+            available: stock
+                .get(&component.sku)
+                .map(|places| {
+                    places
+                        .iter()
+                        .filter(|(location, _)| policy.feeds_from(location))
+                        .map(|(_, available)| *available)
+                        .sum()
+                })
+                .unwrap_or(0),
+            per_unit: component.quantity,
+        })
+        .collect()
 }

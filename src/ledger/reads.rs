@@ -4,7 +4,7 @@ use omnistock_connector::OrderStatus;
 use sqlx::AnyConnection;
 
 use super::error::DatabaseContext;
-use super::types::{from_millis, Balance, Movement, OrderLineRecord, OrderRecord};
+use super::types::{from_millis, Balance, Movement, OrderLineRecord, OrderRecord, Reservation};
 use super::{Ledger, LedgerError};
 
 type OrderRow = (
@@ -20,6 +20,7 @@ type OrderRow = (
 );
 type LineRow = (
     String,
+    Option<String>,
     Option<String>,
     Option<String>,
     String,
@@ -118,6 +119,69 @@ impl Ledger {
         .await
         .context("reading availability")?;
         Ok(available)
+    }
+
+    /// Whether the ledger knows the item.
+    pub async fn item_exists(&self, sku: &str) -> Result<bool, LedgerError> {
+        let item: Option<(String,)> = sqlx::query_as("SELECT sku FROM items WHERE sku = $1")
+            .bind(sku)
+            .fetch_optional(&self.pool)
+            .await
+            .context("looking up an item")?;
+        Ok(item.is_some())
+    }
+
+    /// The codes of every location.
+    pub async fn locations(&self) -> Result<Vec<String>, LedgerError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT code FROM locations ORDER BY code")
+            .fetch_all(&self.pool)
+            .await
+            .context("listing locations")?;
+        Ok(rows.into_iter().map(|(code,)| code).collect())
+    }
+
+    /// Every balance, by SKU then location (for the stock export).
+    pub async fn all_balances(&self) -> Result<Vec<Balance>, LedgerError> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT sku, location, on_hand, reserved FROM balances ORDER BY sku, location",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading balances")?;
+        Ok(rows
+            .into_iter()
+            .map(|(sku, location, on_hand, reserved)| Balance {
+                sku,
+                location,
+                on_hand,
+                reserved,
+            })
+            .collect())
+    }
+
+    /// The open order lines holding stock of `sku`, oldest order first.
+    pub async fn open_reservations(&self, sku: &str) -> Result<Vec<Reservation>, LedgerError> {
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT o.channel_id, o.external_order_id, l.line_id, l.location, l.open_quantity \
+             FROM order_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE l.sku = $1 AND l.open_quantity <> 0 ORDER BY o.id, l.line_id",
+        )
+        .bind(sku)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading open reservations")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(channel_id, external_order_id, line_id, location, quantity)| Reservation {
+                    channel_id,
+                    external_order_id,
+                    line_id,
+                    location,
+                    quantity,
+                },
+            )
+            .collect())
     }
 
     /// The booked order with its lines, if the ledger knows it.
@@ -237,8 +301,8 @@ pub(crate) async fn read_order_lines(
     order_id: i64,
 ) -> Result<Vec<OrderLineRecord>, LedgerError> {
     let rows: Vec<LineRow> = sqlx::query_as(
-        "SELECT line_id, listing_id, sku, location, multiplier, quantity, open_quantity, \
-         committed_quantity, returned_quantity, unit_price_minor FROM order_lines \
+        "SELECT line_id, parent_line_id, listing_id, sku, location, multiplier, quantity, \
+         open_quantity, committed_quantity, returned_quantity, unit_price_minor FROM order_lines \
          WHERE order_id = $1 ORDER BY line_id",
     )
     .bind(order_id)
@@ -250,6 +314,7 @@ pub(crate) async fn read_order_lines(
         .map(
             |(
                 line_id,
+                parent_line_id,
                 listing_id,
                 sku,
                 location,
@@ -262,6 +327,7 @@ pub(crate) async fn read_order_lines(
             )| {
                 OrderLineRecord {
                     line_id,
+                    parent_line_id,
                     listing_id,
                     sku,
                     location,

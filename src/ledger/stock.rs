@@ -2,7 +2,7 @@
 
 use tracing::{debug, info};
 
-use super::types::{Application, Balance, MovementMeta, StockOutcome, TransferOutcome};
+use super::types::{Application, Balance, MovementMeta, StockCount, StockOutcome, TransferOutcome};
 use super::write::{MovementDraft, WriteTx};
 use super::{Ledger, LedgerError};
 
@@ -172,6 +172,42 @@ impl Ledger {
         })
     }
 
+    /// Sets every counted quantity in one transaction (a bulk stock-take): items not known yet
+    /// are created (titled by their SKU), locations must exist. Each row is journaled as a
+    /// `count` under `<key prefix>:<index>`, so replaying the same import changes nothing. On
+    /// any error nothing is applied. Returns how many rows were applied now.
+    pub async fn import_counts(
+        &self,
+        counts: &[StockCount],
+        key_prefix: &str,
+        actor: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<usize, LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        let mut applied = 0;
+        for (index, count) in counts.iter().enumerate() {
+            match import_count(
+                &mut transaction,
+                count,
+                &format!("{key_prefix}:{index}"),
+                actor,
+                note,
+            )
+            .await
+            {
+                Ok(true) => applied += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    transaction.rollback().await?;
+                    return Err(error);
+                }
+            }
+        }
+        transaction.commit().await?;
+        info!(rows = counts.len(), applied, key = %key_prefix, "stock counts imported");
+        Ok(applied)
+    }
+
     async fn change_on_hand(
         &self,
         sku: &str,
@@ -244,4 +280,38 @@ impl Ledger {
             }
         }
     }
+}
+
+async fn import_count(
+    transaction: &mut WriteTx<'_>,
+    count: &StockCount,
+    key: &str,
+    actor: Option<&str>,
+    note: Option<&str>,
+) -> Result<bool, LedgerError> {
+    if count.on_hand < 0 {
+        return Err(LedgerError::InvalidQuantity {
+            quantity: count.on_hand,
+            reason: "a counted quantity must not be negative",
+        });
+    }
+    transaction.ensure_location(&count.location).await?;
+    transaction.create_item_if_missing(&count.sku).await?;
+    let before = transaction
+        .lock_balance(&count.sku, &count.location)
+        .await?;
+    let recorded = transaction
+        .record(&MovementDraft {
+            sku: &count.sku,
+            location: &count.location,
+            on_hand_delta: count.on_hand - before.on_hand,
+            reserved_delta: 0,
+            reason: "count",
+            reference: None,
+            idempotency_key: key,
+            actor,
+            note,
+        })
+        .await?;
+    Ok(recorded.is_some())
 }

@@ -2,6 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use omnistock_connector::OrderStatus;
+use serde::{Deserialize, Serialize};
+
+use crate::policy::ListingPolicy;
 
 /// The stock of one SKU at one location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,12 +135,61 @@ pub struct BookingOutcome {
 pub struct Listing {
     pub channel_id: String,
     pub listing_id: String,
+    /// The first component's SKU (the only one unless the listing is a bundle).
     pub sku: String,
     /// Stock units one unit of the listing consumes (a 6-pack listing of a single-unit SKU: 6).
     pub multiplier: i64,
+    /// What one unit of the listing takes from stock, by SKU (one entry unless a bundle).
+    pub components: Vec<ListingComponent>,
+    /// This listing's overrides of its channel's stock policy.
+    pub policy: ListingPolicy,
     pub sync_enabled: bool,
     pub last_pushed_quantity: Option<i64>,
     pub last_pushed_at: Option<DateTime<Utc>>,
+}
+
+/// One item a listing unit takes from stock: `quantity` units of `sku`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ListingComponent {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+impl ListingComponent {
+    pub fn new(sku: impl Into<String>, quantity: i64) -> Self {
+        Self {
+            sku: sku.into(),
+            quantity,
+        }
+    }
+}
+
+/// A listing to bind in a bulk import: the listing and what one unit of it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingBinding {
+    pub channel_id: String,
+    pub listing_id: String,
+    pub components: Vec<ListingComponent>,
+    /// `None` leaves the listing's sync switch as it is (on for a new listing).
+    pub sync_enabled: Option<bool>,
+}
+
+/// A counted quantity to set in a bulk stock import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockCount {
+    pub sku: String,
+    pub location: String,
+    pub on_hand: i64,
+}
+
+/// An open order line holding stock of a SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub channel_id: String,
+    pub external_order_id: String,
+    pub line_id: String,
+    pub location: String,
+    pub quantity: i64,
 }
 
 /// A configured sales channel.
@@ -168,6 +220,8 @@ pub struct OrderRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLineRecord {
     pub line_id: String,
+    /// For one component of a bundle line: the line the platform reported.
+    pub parent_line_id: Option<String>,
     pub listing_id: Option<String>,
     /// `None` for an unknown line (nothing booked).
     pub sku: Option<String>,

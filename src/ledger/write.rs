@@ -62,6 +62,21 @@ impl<'l> WriteTx<'l> {
             .ok_or_else(|| LedgerError::UnknownSku(sku.to_string()))
     }
 
+    /// Creates the item, titled by its SKU, unless it exists.
+    pub async fn create_item_if_missing(&mut self, sku: &str) -> Result<(), LedgerError> {
+        let now = self.now;
+        sqlx::query(
+            "INSERT INTO items (sku, title, created_at) VALUES ($1, $1, $2) \
+             ON CONFLICT (sku) DO NOTHING",
+        )
+        .bind(sku)
+        .bind(now)
+        .execute(self.connection())
+        .await
+        .context("creating an item")?;
+        Ok(())
+    }
+
     pub async fn ensure_location(&mut self, location: &str) -> Result<(), LedgerError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT code FROM locations WHERE code = $1")
             .bind(location)

@@ -14,6 +14,7 @@ pub use duration::{format_duration, parse_duration};
 pub use load::{SettingsError, ENVIRONMENT_PREFIX};
 
 use crate::bus::BusConfig;
+use crate::policy::StockPolicy;
 use omnistock_connector::{RateLimit, Secret};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -174,6 +175,11 @@ pub struct ChannelSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub poll_interval: Option<Duration>,
+    /// `[channels.stock_policy]`: how much of the stock this channel is shown (locations,
+    /// safety buffer, percentage, maximum, show-zero-below, fixed quantity) and whether its
+    /// returns are restocked. Listings may override it in the ledger.
+    #[serde(default)]
+    pub stock_policy: StockPolicy,
     /// The kind's own keys (base URL, tokens, …).
     #[serde(flatten)]
     pub options: ChannelOptions,

@@ -54,6 +54,10 @@ fn check_channels(settings: &Settings) -> Result<(), SettingsError> {
         if channel.location.trim().is_empty() {
             return Err(invalid("location", "must not be empty".to_string()));
         }
+        channel
+            .stock_policy
+            .check()
+            .map_err(|(field, message)| invalid(&format!("stock_policy.{field}"), message))?;
         registry::validate_channel_options(&channel.kind, &channel.options.0)
             .map_err(|message| invalid("", format!("{} channel: {message}", channel.kind)))?;
     }

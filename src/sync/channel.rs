@@ -1,5 +1,6 @@
 //! A configured channel as the sync runtime uses it: its connector and its settings.
 
+use crate::policy::StockPolicy;
 use omnistock_connector::{Capabilities, Connector, RateLimit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,8 @@ pub struct ChannelRuntime {
     /// How often orders are pulled; `None` when the channel is not polled.
     pub poll_interval: Option<Duration>,
     pub capabilities: Capabilities,
+    /// How much of the stock this channel is shown (`[channels.stock_policy]`).
+    pub policy: StockPolicy,
 }
 
 impl ChannelRuntime {
@@ -41,7 +44,14 @@ impl ChannelRuntime {
             rate_limit,
             poll_interval,
             capabilities,
+            policy: StockPolicy::default(),
         }
+    }
+
+    /// This channel with its configured stock policy.
+    pub fn with_policy(mut self, policy: StockPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 

@@ -171,7 +171,10 @@ impl ChannelPusher {
         if skus.is_empty() {
             return Ok(report);
         }
-        let targets = self.ledger.push_targets(&self.channel.id, skus).await?;
+        let targets = self
+            .ledger
+            .push_targets(&self.channel.id, skus, &self.channel.policy)
+            .await?;
         let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = targets
             .into_iter()
             .partition(|target| target.last_pushed_quantity != Some(target.quantity));

@@ -11,6 +11,12 @@ use std::time::Duration;
 /// Spaces calls evenly at the channel's rate. Bursts are deliberately not allowed: a platform
 /// that counts requests in a sliding window would refuse a burst followed by steady traffic,
 /// and a 429 costs more than the few milliseconds an even spacing gives away.
+///
+/// The spacing is [`SPACING_MARGIN`] wider than the limit: the platform counts when calls
+/// arrive, and network jitter can bring two calls closer together than they left.
+/// How much wider than the limit calls are spaced.
+const SPACING_MARGIN: f64 = 1.05;
+
 #[derive(Clone)]
 pub struct Throttle {
     limiter: Option<Arc<RateLimiter<NotKeyed, InMemoryState, DefaultClock>>>,
@@ -21,7 +27,10 @@ impl Throttle {
     /// `None` means the channel has no limit.
     pub fn new(limit: Option<RateLimit>) -> Self {
         let limiter = limit.and_then(|limit| {
-            let spacing = limit.period.checked_div(limit.requests)?;
+            let spacing = limit
+                .period
+                .checked_div(limit.requests)?
+                .mul_f64(SPACING_MARGIN);
             let quota = Quota::with_period(spacing.max(Duration::from_micros(1)))?
                 .allow_burst(NonZeroU32::MIN);
             Some(Arc::new(RateLimiter::direct(quota)))

@@ -33,13 +33,13 @@ pub enum TestDatabase {
 }
 
 impl TestDatabase {
-    fn sqlite() -> (Self, String) {
+    pub fn sqlite() -> (Self, String) {
         let folder = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", folder.path().join("ledger.db").display());
         (Self::Sqlite(folder), url)
     }
 
-    async fn postgres() -> (Self, String) {
+    pub async fn postgres() -> (Self, String) {
         let name = format!("omnistock_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await.unwrap();
         admin

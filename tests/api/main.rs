@@ -1,5 +1,9 @@
 //! The daemon's HTTP API, against a real app on port 0 with its own fresh database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod health;
 mod helpers;
+mod sync;
+mod sync_load;
+mod sync_world;

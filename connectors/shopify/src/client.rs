@@ -125,12 +125,7 @@ impl GraphqlClient {
         self.record(cost.as_ref());
 
         if !status.is_success() {
-            return Err(self.classify_status(
-                operation_name,
-                status,
-                retry_after_header,
-                &text,
-            ));
+            return Err(self.classify_status(operation_name, status, retry_after_header, &text));
         }
         let envelope = envelope.ok_or_else(|| {
             ConnectorError::transient(format!(
@@ -174,17 +169,13 @@ impl GraphqlClient {
                 "{message} (check access_token and the app's access scopes)"
             )),
             402 => ConnectorError::Configuration(format!("{message} (the shop is frozen)")),
-            404 => ConnectorError::Configuration(format!(
-                "{message} (check shop and api_version)"
-            )),
+            404 => ConnectorError::Configuration(format!("{message} (check shop and api_version)")),
             423 => ConnectorError::Configuration(format!("{message} (the shop is locked)")),
             429 => {
                 let estimate = self.throttle_status().map(|status| status.wait_for(50.0));
                 ConnectorError::RateLimited {
                     message,
-                    retry_after: retry_after
-                        .or(estimate)
-                        .or(Some(Duration::from_secs(1))),
+                    retry_after: retry_after.or(estimate).or(Some(Duration::from_secs(1))),
                 }
             }
             500..=599 => ConnectorError::Transient {
@@ -214,9 +205,7 @@ fn classify_errors(
         };
     }
     if has("ACCESS_DENIED") {
-        return ConnectorError::Configuration(format!(
-            "{message} (the app lacks an access scope)"
-        ));
+        return ConnectorError::Configuration(format!("{message} (the app lacks an access scope)"));
     }
     if has("MAX_COST_EXCEEDED") {
         return ConnectorError::Permanent(message);

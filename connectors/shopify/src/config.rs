@@ -13,8 +13,8 @@ pub const DEFAULT_API_VERSION: &str = "2025-01";
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
 /// Orders per polled page unless configured otherwise. A page's requested query cost grows
 /// with it (about 180 points per order with the nested line items, fulfillments and refunds),
-/// and Shopify refuses a single query above 1000 points.
-pub const DEFAULT_ORDERS_PAGE_SIZE: usize = 5;
+/// and Shopify refuses a single query above 1000 points: 4 leaves a margin.
+pub const DEFAULT_ORDERS_PAGE_SIZE: usize = 4;
 /// The largest page that stays under Shopify's 1000-point limit for one query.
 pub const MAX_ORDERS_PAGE_SIZE: usize = 5;
 /// The `reason` sent with `inventorySetQuantities` unless configured otherwise.
@@ -68,7 +68,7 @@ pub struct ShopifyChannelConfig {
     /// The location whose `available` quantity omnistock sets and reads,
     /// `gid://shopify/Location/<id>`.
     pub location_id: String,
-    /// Orders per polled page, 1 to 5; 5 when left out.
+    /// Orders per polled page, 1 to 5; 4 when left out.
     #[serde(default)]
     pub orders_page_size: Option<usize>,
     /// The first poll imports orders updated at or after this instant (RFC 3339); every order
@@ -185,7 +185,10 @@ impl ShopifyChannelConfig {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         {
-            return Err(invalid("shop", "expected a domain like your-store.myshopify.com"));
+            return Err(invalid(
+                "shop",
+                "expected a domain like your-store.myshopify.com",
+            ));
         }
         if self.access_token.is_empty() {
             return Err(invalid("access_token", "must not be empty"));
@@ -283,6 +286,9 @@ mod tests {
             "shop": "a", "access_token": "a", "client_secret": "b",
             "location_id": "gid://shopify/Location/1", "foo": 1
         }));
-        assert!(parsed.unwrap_err().to_string().contains("unknown field `foo`"));
+        assert!(parsed
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `foo`"));
     }
 }

@@ -81,7 +81,9 @@ impl ShopifyConnector {
     /// The `available` quantity this connector last saw or set for a listing: the compare
     /// value of its next stock update.
     pub fn known_available(&self, listing_id: &str) -> Option<i64> {
-        self.levels.get(listing_id).and_then(|level| level.available)
+        self.levels
+            .get(listing_id)
+            .and_then(|level| level.available)
     }
 
     fn order_variables(sizes: NestedSizes) -> serde_json::Map<String, serde_json::Value> {
@@ -94,7 +96,10 @@ impl ShopifyConnector {
     }
 
     /// One order with larger nested pages.
-    async fn fetch_order(&self, id: &str) -> Result<Option<crate::orders::GqlOrder>, ConnectorError> {
+    async fn fetch_order(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::orders::GqlOrder>, ConnectorError> {
         let mut variables = Self::order_variables(SINGLE_ORDER_SIZES);
         variables.insert("id".into(), json!(id));
         let data: OrderData = self

@@ -19,7 +19,10 @@ mod tests {
 
     #[test]
     fn parses_only_its_type() {
-        assert_eq!(numeric_id("gid://shopify/Location/12", "Location"), Some("12"));
+        assert_eq!(
+            numeric_id("gid://shopify/Location/12", "Location"),
+            Some("12")
+        );
         assert_eq!(numeric_id("gid://shopify/Location/12", "Order"), None);
         assert_eq!(numeric_id("gid://shopify/Location/", "Location"), None);
         assert_eq!(numeric_id("gid://shopify/Location/1x", "Location"), None);

@@ -330,15 +330,32 @@ impl ShopifyConnector {
         let mut errors_by_item: HashMap<usize, UserError> = HashMap::new();
         let mut call_errors = Vec::new();
         for error in payload.user_errors {
-            match error.quantity_index().filter(|index| *index < planned.len()) {
+            match error
+                .quantity_index()
+                .filter(|index| *index < planned.len())
+            {
                 Some(index) => {
                     errors_by_item.entry(index).or_insert(error);
                 }
                 None => call_errors.push(error),
             }
         }
+        let is_stale = |error: &UserError| {
+            matches!(
+                error.code(),
+                "COMPARE_QUANTITY_STALE" | "CHANGE_FROM_QUANTITY_STALE"
+            )
+        };
         if !call_errors.is_empty() {
-            return Err(classify_call_errors(&call_errors));
+            if !call_errors.iter().all(is_stale) {
+                return Err(classify_call_errors(&call_errors));
+            }
+            // A stale answer that does not say which quantity: every one may be.
+            for index in 0..planned.len() {
+                errors_by_item
+                    .entry(index)
+                    .or_insert_with(|| call_errors[0].clone());
+            }
         }
         let applied = errors_by_item.is_empty() || payload.inventory_adjustment_group.is_some();
 
@@ -361,12 +378,7 @@ impl ShopifyConnector {
                         level.listing_id
                     )),
                 ),
-                Some(error)
-                    if matches!(
-                        error.code(),
-                        "COMPARE_QUANTITY_STALE" | "CHANGE_FROM_QUANTITY_STALE"
-                    ) =>
-                {
+                Some(error) if is_stale(error) => {
                     stale.push(index);
                     continue;
                 }
@@ -409,7 +421,9 @@ impl ShopifyConnector {
             for index in stale {
                 let plan = &planned[index];
                 let level = &levels[plan.position];
-                let shown = fresh.get(&level.listing_id).and_then(|known| known.available);
+                let shown = fresh
+                    .get(&level.listing_id)
+                    .and_then(|known| known.available);
                 debug!(shop = %self.shop_domain, listing = %level.listing_id, expected = plan.expected, shown = ?shown, "compare quantity stale");
                 results[plan.position] = Some(if shown == Some(level.quantity) {
                     PushResult::Confirmed {

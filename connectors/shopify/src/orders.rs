@@ -265,7 +265,7 @@ pub struct NestedSizes {
     pub nested_lines: usize,
 }
 
-/// Sizes for a page of orders: with 5 orders a page requests about 900 points.
+/// Sizes for a page of orders: about 185 points per order, so a page of 4 requests about 740.
 pub const PAGE_SIZES: NestedSizes = NestedSizes {
     line_items: 20,
     fulfillments: 3,
@@ -273,12 +273,12 @@ pub const PAGE_SIZES: NestedSizes = NestedSizes {
     nested_lines: 10,
 };
 
-/// Sizes for one order the page truncated: about 830 points.
+/// Sizes for one order the page truncated: about 730 points.
 pub const SINGLE_ORDER_SIZES: NestedSizes = NestedSizes {
     line_items: 100,
     fulfillments: 5,
     refunds: 5,
-    nested_lines: 30,
+    nested_lines: 25,
 };
 
 impl GqlOrder {
@@ -372,7 +372,14 @@ mod tests {
     fn new_order_holds_everything() {
         let (status, line) = state(snapshot(3, 3));
         assert_eq!(status, OrderStatus::Open);
-        assert_eq!(line, LineState { open: 3, committed: 0, returned: 0 });
+        assert_eq!(
+            line,
+            LineState {
+                open: 3,
+                committed: 0,
+                returned: 0
+            }
+        );
     }
 
     #[test]
@@ -382,7 +389,14 @@ mod tests {
         order.refunded = vec![("L".into(), 1, Restock::Return)];
         let (status, line) = state(order);
         assert_eq!(status, OrderStatus::Fulfilled);
-        assert_eq!(line, LineState { open: 0, committed: 3, returned: 1 });
+        assert_eq!(
+            line,
+            LineState {
+                open: 0,
+                committed: 3,
+                returned: 1
+            }
+        );
     }
 
     #[test]
@@ -391,7 +405,14 @@ mod tests {
         order.refunded = vec![("L".into(), 2, Restock::Cancel)];
         // 5 ordered, 2 refunded with restock, 1 removed by an edit: 2 still held.
         let (_, line) = state(order);
-        assert_eq!(line, LineState { open: 2, committed: 0, returned: 0 });
+        assert_eq!(
+            line,
+            LineState {
+                open: 2,
+                committed: 0,
+                returned: 0
+            }
+        );
     }
 
     #[test]
@@ -399,13 +420,27 @@ mod tests {
         let mut order = snapshot(3, 2);
         order.refunded = vec![("L".into(), 1, Restock::NoRestock)];
         let (_, line) = state(order);
-        assert_eq!(line, LineState { open: 2, committed: 1, returned: 0 });
+        assert_eq!(
+            line,
+            LineState {
+                open: 2,
+                committed: 1,
+                returned: 0
+            }
+        );
         // After shipping everything, a no-restock refund is of a shipped unit.
         let mut order = snapshot(3, 2);
         order.shipped = vec![("L".into(), 3)];
         order.refunded = vec![("L".into(), 1, Restock::NoRestock)];
         let (_, line) = state(order);
-        assert_eq!(line, LineState { open: 0, committed: 3, returned: 0 });
+        assert_eq!(
+            line,
+            LineState {
+                open: 0,
+                committed: 3,
+                returned: 0
+            }
+        );
     }
 
     #[test]

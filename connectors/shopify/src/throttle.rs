@@ -71,7 +71,9 @@ pub fn refill_time(missing: f64, restore_rate: f64) -> Duration {
 /// The wait a `THROTTLED` refusal asks for: until the bucket holds the requested cost.
 pub fn throttled_wait(cost: &QueryCost) -> Option<Duration> {
     let bucket = cost.throttle_status?;
-    let requested = cost.requested_query_cost.unwrap_or(bucket.maximum_available);
+    let requested = cost
+        .requested_query_cost
+        .unwrap_or(bucket.maximum_available);
     let missing = requested.min(bucket.maximum_available) - bucket.currently_available;
     Some(refill_time(missing, bucket.restore_rate))
 }
@@ -100,11 +102,14 @@ mod tests {
         );
         // Never zero, even when the bucket says it had enough (another client spent it).
         assert_eq!(throttled_wait(&cost(10.0, 20.0, 50.0)), Some(MIN_WAIT));
-        assert_eq!(throttled_wait(&QueryCost {
-            requested_query_cost: Some(1.0),
-            actual_query_cost: None,
-            throttle_status: None,
-        }), None);
+        assert_eq!(
+            throttled_wait(&QueryCost {
+                requested_query_cost: Some(1.0),
+                actual_query_cost: None,
+                throttle_status: None,
+            }),
+            None
+        );
     }
 
     #[test]

@@ -39,7 +39,12 @@ impl ApiVersion {
     }
 
     pub fn compare_form(self) -> CompareForm {
-        if self >= (Self::Release { year: 2026, month: 1 }) {
+        if self
+            >= (Self::Release {
+                year: 2026,
+                month: 1,
+            })
+        {
             CompareForm::ChangeFromQuantity
         } else {
             CompareForm::CompareQuantity

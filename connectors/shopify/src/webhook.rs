@@ -89,9 +89,20 @@ pub fn parse(
     let delivery_id = header(HEADER_EVENT_ID)
         .or_else(|| header(HEADER_WEBHOOK_ID))
         .map(str::to_string);
-    let order: RestOrder = serde_json::from_slice(request.body)
+    let mut order: RestOrder = serde_json::from_slice(request.body)
         .map_err(|error| WebhookError::Malformed(format!("{topic} payload: {error}")))?;
-    Ok(vec![order.into_snapshot().into_event(delivery_id)])
+    if order.updated_at.is_none() {
+        // Without the order's own stamp, the time Shopify triggered the delivery orders it.
+        order.updated_at = header(HEADER_TRIGGERED_AT)
+            .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+            .map(|time| time.with_timezone(&Utc));
+    }
+    let snapshot = order.into_snapshot().ok_or_else(|| {
+        WebhookError::Malformed(format!(
+            "{topic} payload has neither updated_at nor {HEADER_TRIGGERED_AT}"
+        ))
+    })?;
+    Ok(vec![snapshot.into_event(delivery_id)])
 }
 
 /// The REST-style order of a webhook payload (the fields omnistock reads).
@@ -100,7 +111,8 @@ pub struct RestOrder {
     pub id: u64,
     #[serde(default)]
     pub admin_graphql_api_id: Option<String>,
-    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -155,7 +167,9 @@ pub struct RestRefundLine {
 }
 
 impl RestOrder {
-    pub fn into_snapshot(self) -> OrderSnapshot {
+    /// The snapshot, or `None` without an `updated_at`.
+    pub fn into_snapshot(self) -> Option<OrderSnapshot> {
+        let updated_at = self.updated_at?;
         let lines = self
             .line_items
             .into_iter()
@@ -189,17 +203,17 @@ impl RestOrder {
                 (gid("LineItem", line.line_item_id), line.quantity, restock)
             })
             .collect();
-        OrderSnapshot {
+        Some(OrderSnapshot {
             id: self
                 .admin_graphql_api_id
                 .unwrap_or_else(|| gid("Order", self.id)),
-            updated_at: self.updated_at,
+            updated_at,
             cancelled: self.cancelled_at.is_some(),
             currency: self.currency,
             lines,
             shipped,
             refunded,
-        }
+        })
     }
 }
 

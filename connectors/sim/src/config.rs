@@ -9,6 +9,9 @@ use std::time::Duration;
 /// How long one request to the sim may take unless configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 
+/// How far before its cursor a poll re-reads unless configured otherwise.
+pub const DEFAULT_POLL_OVERLAP_MS: u64 = 2_000;
+
 /// Settings of a `sim` channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +33,12 @@ pub struct SimChannelConfig {
     /// `"N/min"`); the runtime paces pushes to it.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// How far before the stored cursor each poll starts reading again, in milliseconds;
+    /// 2000 when left out, 0 turns it off. An order stamped just before the cursor but made
+    /// visible just after the previous poll (a slow write on the platform's side) is then
+    /// still read; the copies read twice book once.
+    #[serde(default)]
+    pub poll_overlap_ms: Option<u64>,
 }
 
 /// Why a sim channel's settings are unusable.
@@ -51,6 +60,10 @@ impl SimChannelConfig {
             self.request_timeout_ms
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS),
         )
+    }
+
+    pub fn poll_overlap(&self) -> Duration {
+        Duration::from_millis(self.poll_overlap_ms.unwrap_or(DEFAULT_POLL_OVERLAP_MS))
     }
 
     /// Checks what serde cannot: a usable URL, non-empty secrets, positive numbers.
@@ -92,6 +105,7 @@ mod tests {
             max_batch: None,
             request_timeout_ms: None,
             rate_limit: None,
+            poll_overlap_ms: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! and classifies errors; it never sleeps or retries.
 
 use crate::config::{SimChannelConfig, SimConfigError};
+use crate::cursor::OrderCursor;
 use crate::signature;
 use crate::wire::{
     ErrorBody, OrdersResponse, SimOrder, StockReadResponse, StockUpdate, StockUpdateRequest,
@@ -162,6 +163,91 @@ pub fn order_event(order: &SimOrder, delivery_id: Option<String>) -> Result<Orde
     })
 }
 
+/// The cursor the sim connector hands the runtime. At the end of a poll it is the position
+/// of the last order read (`<millis>-<sequence>`), and the next poll starts the overlap window
+/// before it; between the pages of one poll it is `more:<millis>-<sequence>`, read on exactly
+/// from there, so that a window holding more than a page still makes progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PollCursor {
+    /// Where the last poll ended: re-read the overlap before it.
+    Resume(OrderCursor),
+    /// The next page of the running poll: no overlap.
+    NextPage(OrderCursor),
+}
+
+const NEXT_PAGE_PREFIX: &str = "more:";
+
+impl PollCursor {
+    fn parse(text: &str) -> Result<Self, ConnectorError> {
+        let unreadable =
+            || ConnectorError::Permanent(format!("unreadable sim order cursor {text:?}"));
+        match text.strip_prefix(NEXT_PAGE_PREFIX) {
+            Some(rest) => OrderCursor::parse(rest)
+                .map(Self::NextPage)
+                .ok_or_else(unreadable),
+            None => OrderCursor::parse(text)
+                .map(Self::Resume)
+                .ok_or_else(unreadable),
+        }
+    }
+
+    fn position(self) -> OrderCursor {
+        match self {
+            Self::Resume(position) | Self::NextPage(position) => position,
+        }
+    }
+
+    /// The `updated_since` sent to the sim.
+    fn request_cursor(self, overlap: Duration) -> OrderCursor {
+        match self {
+            Self::NextPage(position) => position,
+            Self::Resume(position) if overlap.is_zero() => position,
+            Self::Resume(position) => OrderCursor {
+                updated_at_millis: position
+                    .updated_at_millis
+                    .saturating_sub(i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX)),
+                sequence: 0,
+            },
+        }
+    }
+
+    /// The cursor after a page. Between pages it follows the sim's answer, even inside the
+    /// overlap window; at the end of a poll it is never behind where the poll started (an
+    /// overlap that found nothing new must not move the cursor back).
+    fn next(
+        previous: Option<&Self>,
+        answer: &OrdersResponse,
+    ) -> Result<Option<Self>, ConnectorError> {
+        let answered = answer
+            .next_cursor
+            .as_deref()
+            .map(|text| {
+                OrderCursor::parse(text).ok_or_else(|| {
+                    ConnectorError::Permanent(format!("sim answered an unreadable cursor {text:?}"))
+                })
+            })
+            .transpose()?;
+        let previous = previous.map(|cursor| cursor.position());
+        if answer.has_more {
+            return Ok(answered.or(previous).map(Self::NextPage));
+        }
+        let position = match (previous, answered) {
+            (Some(previous), Some(answered)) => Some(previous.max(answered)),
+            (previous, answered) => previous.or(answered),
+        };
+        Ok(position.map(Self::Resume))
+    }
+}
+
+impl std::fmt::Display for PollCursor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Resume(position) => write!(formatter, "{position}"),
+            Self::NextPage(position) => write!(formatter, "{NEXT_PAGE_PREFIX}{position}"),
+        }
+    }
+}
+
 #[async_trait]
 impl Connector for SimConnector {
     fn kind(&self) -> &'static str {
@@ -179,11 +265,14 @@ impl Connector for SimConnector {
     }
 
     async fn pull_orders(&self, cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {
+        let position = cursor.map(PollCursor::parse).transpose()?;
         let mut request = self.client.get(self.url("/api/orders"));
-        if let Some(cursor) = cursor {
-            request = request.query(&[("updated_since", cursor)]);
+        if let Some(position) = &position {
+            let since = position.request_cursor(self.config.poll_overlap());
+            request = request.query(&[("updated_since", since.to_string())]);
         }
         let answer: OrdersResponse = self.send(request).await?;
+        let next_cursor = PollCursor::next(position.as_ref(), &answer)?;
         let orders = answer
             .orders
             .iter()
@@ -192,7 +281,7 @@ impl Connector for SimConnector {
             .map_err(|reason| ConnectorError::Permanent(format!("unreadable order: {reason}")))?;
         Ok(OrderPage {
             orders,
-            next_cursor: answer.next_cursor,
+            next_cursor: next_cursor.map(|cursor| cursor.to_string()),
             has_more: answer.has_more,
         })
     }

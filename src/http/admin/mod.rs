@@ -4,6 +4,9 @@
 //! Each group of endpoints is its own module with its own `router()`, merged in [`router`].
 
 pub mod auth;
+pub mod error;
+pub mod items;
+pub mod stock;
 
 use crate::app::AppState;
 use axum::middleware;
@@ -12,7 +15,8 @@ use axum::Router;
 /// Every admin route, behind the Bearer token of `admin.token`.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        // Merge the admin endpoint groups here.
+        .merge(items::router())
+        .merge(stock::router())
         .route_layer(middleware::from_fn_with_state(
             state,
             auth::require_admin_token,

@@ -219,10 +219,15 @@ impl SimServer {
     }
 }
 
-/// Runs a sim until Ctrl-C: what `omnistock sim --listen ADDR` calls.
+/// Runs a sim until Ctrl-C: what `omnistock sim --listen ADDR` calls. Prints the base URL
+/// on standard output once it listens (never the token or the secret).
 pub async fn run_standalone(options: SimOptions) -> Result<(), SimError> {
     let handle = SimServer::start(options).await?;
     tracing::info!(base_url = %handle.base_url(), "simulated marketplace listening");
+    println!(
+        "simulated marketplace listening on {} (Ctrl-C stops it)",
+        handle.base_url()
+    );
     tokio::signal::ctrl_c().await.map_err(SimError::Serve)?;
     tracing::info!("simulated marketplace stopping");
     handle.shutdown().await;
@@ -273,6 +278,7 @@ impl SimHandle {
             max_batch: Some(self.shared.max_batch),
             request_timeout_ms: None,
             rate_limit: self.rate_limit(),
+            poll_overlap_ms: None,
         }
     }
 

@@ -138,3 +138,52 @@ async fn signed_webhooks_of_other_topics_are_ignored() {
         Err(WebhookError::IgnoredTopic("listings/updated".into()))
     );
 }
+
+/// Every page of orders from `cursor` on, as a poll reads them: the orders and the last cursor.
+async fn poll(connector: &SimConnector, cursor: Option<String>) -> (Vec<String>, Option<String>) {
+    let mut cursor = cursor;
+    let mut orders = Vec::new();
+    for _ in 0..100 {
+        let page = connector.pull_orders(cursor.as_deref()).await.unwrap();
+        orders.extend(page.orders.into_iter().map(|order| order.external_order_id));
+        cursor = page.next_cursor.or(cursor);
+        if !page.has_more {
+            return (orders, cursor);
+        }
+    }
+    panic!("the poll never ended");
+}
+
+#[tokio::test]
+async fn a_poll_rereads_the_overlap_window_and_never_moves_the_cursor_back() {
+    let sim = start_sim().await;
+    sim.create_listing(Some("L-1"), "SKU", 100).unwrap();
+    let connector = SimConnector::new(SimChannelConfig {
+        poll_overlap_ms: Some(60_000),
+        ..sim.channel_config()
+    })
+    .unwrap();
+    // More orders than a page, so the re-read window spans several pages.
+    let placed: Vec<String> = (0..12)
+        .map(|_| {
+            sim.place_order(&crate::harness::lines(&[("L-1".to_string(), 1)]))
+                .unwrap()
+                .id
+        })
+        .collect();
+
+    let (first, cursor) = poll(&connector, None).await;
+    assert_eq!(first, placed);
+    let (again, cursor_again) = poll(&connector, cursor.clone()).await;
+    assert_eq!(again, placed, "the overlap re-reads the recent orders");
+    assert_eq!(cursor_again, cursor, "re-reading does not move the cursor");
+
+    let exact = SimConnector::new(SimChannelConfig {
+        poll_overlap_ms: Some(0),
+        ..sim.channel_config()
+    })
+    .unwrap();
+    let (none, cursor_exact) = poll(&exact, cursor.clone()).await;
+    assert!(none.is_empty(), "{none:?}");
+    assert_eq!(cursor_exact, cursor);
+}

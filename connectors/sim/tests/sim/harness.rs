@@ -9,7 +9,9 @@ use omnistock_connector::{Connector, RateLimit};
 use omnistock_sim::wire::{
     HEADER_DELIVERY_ID, HEADER_SIGNATURE, HEADER_TOPIC, TOPIC_ORDER_CREATED,
 };
-use omnistock_sim::{signature, NewOrderLine, SimConnector, SimHandle, SimOptions, SimServer};
+use omnistock_sim::{
+    signature, NewOrderLine, SimChannelConfig, SimConnector, SimHandle, SimOptions, SimServer,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,16 +46,26 @@ pub struct SimHarness {
 impl SimHarness {
     pub async fn start() -> Self {
         let sim = start_sim().await;
-        let connector = Arc::new(sim.connector().expect("connector builds"));
+        let connector = Arc::new(exact_connector(&sim));
         Self { sim, connector }
     }
 
     /// A harness whose connector under test is made by `wrap` from a working one.
     pub async fn start_with(wrap: impl FnOnce(SimConnector) -> Arc<dyn Connector>) -> Self {
         let sim = start_sim().await;
-        let connector = wrap(sim.connector().expect("connector builds"));
+        let connector = wrap(exact_connector(&sim));
         Self { sim, connector }
     }
+}
+
+/// A connector without the poll overlap: the kit checks that a cursor resumes exactly where
+/// it stopped, while the overlap deliberately re-reads (tested in `connector.rs`).
+fn exact_connector(sim: &SimHandle) -> SimConnector {
+    SimConnector::new(SimChannelConfig {
+        poll_overlap_ms: Some(0),
+        ..sim.channel_config()
+    })
+    .expect("connector builds")
 }
 
 fn harness_error(error: impl std::fmt::Display) -> HarnessError {

@@ -1,0 +1,194 @@
+use crate::harness::{connector, request, start_fake};
+use omnistock_connector::{Connector, OrderEvent, OrderStatus};
+use omnistock_shopify::fake::now_seconds;
+use std::collections::BTreeSet;
+
+async fn pull_everything(
+    connector: &dyn Connector,
+    mut cursor: Option<String>,
+) -> (Option<String>, Vec<OrderEvent>) {
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        let page = connector.pull_orders(cursor.as_deref()).await.unwrap();
+        events.extend(page.orders);
+        cursor = page.next_cursor.or(cursor);
+        if !page.has_more {
+            return (cursor, events);
+        }
+    }
+    panic!("has_more never turned false");
+}
+
+fn without_delivery(event: &OrderEvent) -> OrderEvent {
+    OrderEvent {
+        delivery_id: None,
+        ..event.clone()
+    }
+}
+
+async fn polled(connector: &dyn Connector, order: &str) -> OrderEvent {
+    let (_, events) = pull_everything(connector, None).await;
+    let found: Vec<_> = events
+        .iter()
+        .filter(|event| event.external_order_id == order)
+        .collect();
+    assert_eq!(found.len(), 1, "order {order} pulled {} times", found.len());
+    found[0].clone()
+}
+
+#[tokio::test]
+async fn webhook_and_poll_map_identically_through_an_orders_life() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let shirt = fake.create_listing("SHIRT", 20);
+    let mug = fake.create_listing("MUG", 20);
+    let order = fake
+        .place_order(&[(shirt.clone(), 3), (mug.clone(), 2)])
+        .unwrap();
+    let lines = fake.line_items(&order).unwrap();
+    let secret = fake.options().client_secret.clone();
+
+    let check = |topic: &'static str| {
+        let delivery = fake.webhook(&order, topic, &secret).unwrap();
+        (topic, delivery)
+    };
+    let mut steps = vec![check("orders/create")];
+    let created = connector
+        .parse_webhook(&request(&steps[0].1).request())
+        .unwrap();
+    assert_eq!(created[0].status, OrderStatus::Open);
+    assert_eq!(
+        created[0].lines[0].listing_id.as_deref(),
+        Some(shirt.as_str())
+    );
+    assert_eq!(created[0].lines[0].sku.as_deref(), Some("SHIRT"));
+
+    let compare = |delivery: &omnistock_shopify::fake::Delivery, polled: &OrderEvent| {
+        let events = connector
+            .parse_webhook(&request(delivery).request())
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(without_delivery(&events[0]), without_delivery(polled));
+        events[0].clone()
+    };
+    let first = polled(connector.as_ref(), &order).await;
+    compare(&steps[0].1, &first);
+
+    // Ship 2 shirts and every mug; refund one shipped shirt as a return and cancel the third.
+    fake.fulfill(&order, &lines[0], 2).unwrap();
+    fake.fulfill(&order, &lines[1], 2).unwrap();
+    steps.push(check("orders/partially_fulfilled"));
+    let partial = compare(&steps[1].1, &polled(connector.as_ref(), &order).await);
+    assert_eq!(partial.status, OrderStatus::Open);
+    assert_eq!(partial.lines[0].fulfilled_quantity, 2);
+
+    fake.refund(&order, &lines[0], 1, "RETURN").unwrap();
+    fake.refund(&order, &lines[0], 1, "CANCEL").unwrap();
+    steps.push(check("orders/updated"));
+    let settled = compare(&steps[2].1, &polled(connector.as_ref(), &order).await);
+    assert_eq!(settled.status, OrderStatus::Fulfilled);
+    let shirt_line = &settled.lines[0];
+    assert_eq!(
+        (
+            shirt_line.quantity,
+            shirt_line.fulfilled_quantity,
+            shirt_line.cancelled_quantity,
+            shirt_line.returned_quantity
+        ),
+        (3, 2, 1, 1)
+    );
+    assert!(settled.updated_at >= first.updated_at);
+}
+
+#[tokio::test]
+async fn a_cancelled_order_maps_to_cancelled_by_both_paths() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let listing = fake.create_listing("CANCEL-ME", 5);
+    let order = fake.place_order(&[(listing, 2)]).unwrap();
+    fake.cancel_order(&order).unwrap();
+    let delivery = fake
+        .webhook(&order, "orders/cancelled", &fake.options().client_secret)
+        .unwrap();
+    let by_webhook = connector
+        .parse_webhook(&request(&delivery).request())
+        .unwrap();
+    let by_poll = polled(connector.as_ref(), &order).await;
+    assert_eq!(without_delivery(&by_webhook[0]), without_delivery(&by_poll));
+    assert_eq!(by_poll.status, OrderStatus::Cancelled);
+    let state = by_poll.lines[0].target_state(by_poll.status);
+    assert_eq!(state.open, 0);
+}
+
+#[tokio::test]
+async fn orders_sharing_one_updated_at_are_neither_skipped_nor_repeated() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let listing = fake.create_listing("SAME-SECOND", 100);
+    let at = now_seconds();
+    let placed: Vec<String> = (0..12)
+        .map(|_| fake.place_order_at(&[(listing.clone(), 1)], at).unwrap())
+        .collect();
+    let (cursor, events) = pull_everything(connector.as_ref(), None).await;
+    let ids: Vec<String> = events.iter().map(|e| e.external_order_id.clone()).collect();
+    assert_eq!(
+        ids, placed,
+        "12 orders over pages of 5, in order, once each"
+    );
+
+    // Resuming with nothing new gives nothing, however often.
+    let (cursor, again) = pull_everything(connector.as_ref(), cursor).await;
+    assert!(again.is_empty(), "{again:?}");
+    let (cursor, again) = pull_everything(connector.as_ref(), cursor).await;
+    assert!(again.is_empty(), "{again:?}");
+
+    // A new order stamped with the same second still comes, alone.
+    let late = fake.place_order_at(&[(listing.clone(), 1)], at).unwrap();
+    let (cursor, found) = pull_everything(connector.as_ref(), cursor).await;
+    assert_eq!(
+        found
+            .iter()
+            .map(|e| &e.external_order_id)
+            .collect::<Vec<_>>(),
+        vec![&late]
+    );
+    let (_, found) = pull_everything(connector.as_ref(), cursor).await;
+    assert!(found.is_empty());
+
+    // Every query filtered with the inclusive compound position and sorted by UPDATED_AT.
+    let queries: BTreeSet<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.operation_name.as_deref() == Some("OmnistockOrders"))
+        .map(|r| {
+            r.variables["query"]
+                .as_str()
+                .unwrap_or("<none>")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        queries.iter().any(|q| q.starts_with("updated_at:>='")),
+        "{queries:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_order_larger_than_one_page_query_is_read_whole() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let lines: Vec<(String, i64)> = (0..25)
+        .map(|index| (fake.create_listing(&format!("BIG-{index}"), 5), 1))
+        .collect();
+    let order = fake.place_order(&lines).unwrap();
+    let event = polled(connector.as_ref(), &order).await;
+    assert_eq!(event.lines.len(), 25);
+    let records = fake.requests();
+    assert!(records
+        .iter()
+        .any(|r| r.operation_name.as_deref() == Some("OmnistockOrder")));
+    assert!(
+        records.iter().all(|r| r.requested_cost <= 1000.0),
+        "a query exceeded the single-query limit"
+    );
+}

@@ -1,0 +1,374 @@
+//! The world of the load scenarios: simulated marketplaces, a catalog listed on all of them, and
+//! the daemon in-process on the chosen database and bus.
+
+use super::setup::{Backends, BenchBus, BenchDatabase};
+use super::BenchError;
+use crate::app::{App, AppError};
+use crate::ledger::{Ledger, ListingBinding, ListingComponent, StockCount};
+use crate::settings::{ChannelOptions, ChannelSettings, DatabaseUrl, Settings};
+use chrono::{DateTime, Utc};
+use omnistock_connector::RateLimit;
+use omnistock_sim::{NewOrderLine, SimHandle, SimOptions, SimServer, StockRequestOutcome};
+use serde_json::{json, Map};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Catalog rows written per ledger transaction while the world is built.
+const CATALOG_CHUNK: usize = 2_000;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct WorldPlan {
+    pub channels: usize,
+    /// The sims' limit on stock updates, also given to the daemon as the platform's limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Stock updates per call the sims accept.
+    pub max_batch: usize,
+    pub skus: usize,
+    /// Units on hand in the ledger for every SKU.
+    pub on_hand: i64,
+    /// What the sims show for every listing before the daemon's first push.
+    pub shown_before: i64,
+}
+
+/// One marketplace: its channel id and its sim.
+pub struct Market {
+    pub channel: String,
+    pub sim: SimHandle,
+}
+
+/// A running world.
+pub struct World {
+    pub markets: Vec<Market>,
+    pub skus: Vec<String>,
+    pub ledger: Ledger,
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    /// When `App::build` was called and when it returned (the daemon serves from then on).
+    pub started_at: DateTime<Utc>,
+    pub build_time: Duration,
+    pub max_batch: usize,
+    database: Option<BenchDatabase>,
+    bus: Option<BenchBus>,
+    shutdown: Option<oneshot::Sender<()>>,
+    daemon: Option<JoinHandle<Result<(), AppError>>>,
+}
+
+/// The listing id of `sku` on every sim.
+pub fn listing_of(sku: &str) -> String {
+    format!("L-{sku}")
+}
+
+/// The channel id of marketplace `index`: `bench-a`, `bench-b`, …
+pub fn channel_id(index: usize) -> String {
+    let letter = char::from(b'a' + u8::try_from(index % 26).unwrap_or(0));
+    if index < 26 {
+        format!("bench-{letter}")
+    } else {
+        format!("bench-{letter}{}", index / 26)
+    }
+}
+
+impl World {
+    /// Creates the database and the bus names, starts the sims, writes the catalog into the
+    /// ledger (so the daemon's start-up sweep pushes it), then starts the daemon.
+    pub async fn start(backends: &Backends, plan: &WorldPlan) -> Result<Self, BenchError> {
+        if plan.channels == 0 || plan.skus == 0 || plan.max_batch == 0 {
+            return Err(BenchError::InvalidOption(
+                "channels, skus and max batch must be positive".to_string(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|error| BenchError::Http(error.to_string()))?;
+        let channels: Vec<String> = (0..plan.channels).map(channel_id).collect();
+        let bus = BenchBus::new(&backends.bus, &channels)?;
+        let database = BenchDatabase::create(&backends.database).await?;
+        match Self::build(database, bus, channels, client, plan).await {
+            Ok(world) => Ok(world),
+            Err((error, database, bus)) => {
+                bus.remove().await;
+                database.remove().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn build(
+        database: BenchDatabase,
+        bus: BenchBus,
+        channels: Vec<String>,
+        client: reqwest::Client,
+        plan: &WorldPlan,
+    ) -> Result<Self, (BenchError, BenchDatabase, BenchBus)> {
+        let markets = match start_markets(&channels, plan).await {
+            Ok(markets) => markets,
+            Err(error) => return Err((error, database, bus)),
+        };
+        let skus: Vec<String> = (1..=plan.skus).map(|index| format!("B{index:07}")).collect();
+        if let Err(error) = write_catalog(database.url(), &markets, &skus, plan).await {
+            return Err((error, database, bus));
+        }
+        let mut settings = Settings::default();
+        settings.database.url = DatabaseUrl::new(database.url());
+        settings.bus = bus.config.clone();
+        settings.http.listen = ([127, 0, 0, 1], 0).into();
+        for market in &markets {
+            match channel_settings(market, plan) {
+                Ok(channel) => settings.channels.push(channel),
+                Err(error) => return Err((error, database, bus)),
+            }
+        }
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let app = match App::build(settings).await {
+            Ok(app) => app,
+            Err(error) => return Err((error.into(), database, bus)),
+        };
+        let build_time = clock.elapsed();
+        let address = app.address();
+        let ledger = app.state().ledger.clone();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let daemon = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            markets,
+            skus,
+            ledger,
+            address,
+            client,
+            started_at,
+            build_time,
+            max_batch: plan.max_batch,
+            database: Some(database),
+            bus: Some(bus),
+            shutdown: Some(shutdown),
+            daemon: Some(daemon),
+        })
+    }
+
+    /// Waits until every sim received a stock update for every listing of the catalog (the
+    /// daemon's start-up sweep); returns when the last one arrived.
+    pub async fn wait_first_push(&self, patience: Duration) -> Result<DateTime<Utc>, BenchError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let mut last = None;
+            let mut complete = true;
+            for market in &self.markets {
+                let mut seen = BTreeSet::new();
+                for record in market.sim.stock_log() {
+                    if record.outcome == StockRequestOutcome::Applied {
+                        seen.extend(record.listing_ids);
+                        last = last.max(Some(record.received_at));
+                    }
+                }
+                complete &= seen.len() >= self.skus.len();
+            }
+            if complete {
+                return Ok(last.unwrap_or_else(Utc::now));
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Timeout {
+                    what: "push the catalog to every channel".to_string(),
+                    seconds: patience.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A buyer orders one unit of each of `skus` on marketplace `market`; returns the order id.
+    pub fn place_order(&self, market: usize, skus: &[&str]) -> Result<String, BenchError> {
+        let lines: Vec<NewOrderLine> = skus
+            .iter()
+            .map(|sku| NewOrderLine {
+                listing_id: listing_of(sku),
+                quantity: 1,
+                unit_price_minor: None,
+            })
+            .collect();
+        Ok(self.markets[market].sim.place_order(&lines)?.id)
+    }
+
+    /// The signed webhook of `order_id` as marketplace `market` would send it, ready to post.
+    pub fn webhook_request(&self, market: usize, order_id: &str) -> Option<reqwest::RequestBuilder> {
+        let market = &self.markets[market];
+        let webhook = market.sim.webhook_for_order(order_id, None)?;
+        let mut request = self
+            .client
+            .post(format!("http://{}/webhooks/{}", self.address, market.channel));
+        for (name, value) in &webhook.headers {
+            request = request.header(name, value);
+        }
+        Some(request.body(webhook.body))
+    }
+
+    /// True when every sim shows the ledger's availability of every SKU.
+    pub async fn converged(&self) -> Result<bool, BenchError> {
+        for sku in &self.skus {
+            let available = self.ledger.available(sku).await?.max(0);
+            for market in &self.markets {
+                if market.sim.shown_quantity(&listing_of(sku)) != Some(available) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits until [`World::converged`]; false after `patience`.
+    pub async fn wait_converged(&self, patience: Duration) -> Result<bool, BenchError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            if self.converged().await? {
+                return Ok(true);
+            }
+            if Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the daemon and the sims, then removes the database and the bus names.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(daemon) = self.daemon.take() {
+            match daemon.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(error = %error, "the daemon stopped with an error"),
+                Err(error) => tracing::warn!(error = %error, "the daemon task failed"),
+            }
+        }
+        self.ledger.close().await;
+        for market in std::mem::take(&mut self.markets) {
+            market.sim.shutdown().await;
+        }
+        if let Some(bus) = self.bus.take() {
+            bus.remove().await;
+        }
+        if let Some(database) = self.database.take() {
+            database.remove().await;
+        }
+    }
+}
+
+async fn start_markets(channels: &[String], plan: &WorldPlan) -> Result<Vec<Market>, BenchError> {
+    let mut markets = Vec::with_capacity(channels.len());
+    for channel in channels {
+        let sim = SimServer::start(SimOptions {
+            rate_limit: plan.rate_limit,
+            max_batch: plan.max_batch,
+            ..SimOptions::default()
+        })
+        .await?;
+        markets.push(Market {
+            channel: channel.clone(),
+            sim,
+        });
+    }
+    Ok(markets)
+}
+
+/// Items with stock, listed on every sim and bound in the ledger, written before the daemon
+/// starts so that its start-up sweep is the first push.
+async fn write_catalog(
+    database_url: &str,
+    markets: &[Market],
+    skus: &[String],
+    plan: &WorldPlan,
+) -> Result<(), BenchError> {
+    let ledger = Ledger::connect(database_url).await?;
+    let written = async {
+        ledger.migrate().await?;
+        for market in markets {
+            ledger.upsert_channel(&market.channel, omnistock_sim::SIM_KIND).await?;
+        }
+        for (index, chunk) in skus.chunks(CATALOG_CHUNK).enumerate() {
+            let counts: Vec<StockCount> = chunk
+                .iter()
+                .map(|sku| StockCount {
+                    sku: sku.clone(),
+                    location: "default".to_string(),
+                    on_hand: plan.on_hand,
+                })
+                .collect();
+            ledger
+                .import_counts(&counts, &format!("bench-catalog-{index}"), Some("bench"), None)
+                .await?;
+            for market in markets {
+                let bindings: Vec<ListingBinding> = chunk
+                    .iter()
+                    .map(|sku| ListingBinding {
+                        channel_id: market.channel.clone(),
+                        listing_id: listing_of(sku),
+                        components: vec![ListingComponent::new(sku, 1)],
+                        sync_enabled: None,
+                    })
+                    .collect();
+                ledger.bind_listings(&bindings).await?;
+            }
+        }
+        Ok::<(), BenchError>(())
+    }
+    .await;
+    ledger.close().await;
+    written?;
+    for market in markets {
+        for sku in skus {
+            market
+                .sim
+                .create_listing(Some(&listing_of(sku)), sku, plan.shown_before)?;
+        }
+    }
+    Ok(())
+}
+
+fn channel_settings(market: &Market, plan: &WorldPlan) -> Result<ChannelSettings, BenchError> {
+    let mut options = Map::new();
+    options.insert("base_url".into(), json!(market.sim.base_url()));
+    options.insert("api_token".into(), json!(market.sim.api_token().expose()));
+    options.insert(
+        "webhook_secret".into(),
+        json!(market.sim.webhook_secret().expose()),
+    );
+    options.insert("max_batch".into(), json!(plan.max_batch));
+    if let Some(limit) = plan.rate_limit {
+        options.insert("rate_limit".into(), json!(limit.to_string()));
+    }
+    Ok(ChannelSettings {
+        id: market.channel.parse().map_err(BenchError::InvalidOption)?,
+        kind: omnistock_sim::SIM_KIND.to_string(),
+        enabled: true,
+        location: "default".to_string(),
+        rate_limit: None,
+        poll_interval: None,
+        stock_policy: Default::default(),
+        options: ChannelOptions(options),
+    })
+}
+
+/// Sends a webhook; returns the HTTP status (0 when there was no request or it failed) and how
+/// long the answer took.
+pub async fn send(request: Option<reqwest::RequestBuilder>) -> (u16, Duration) {
+    let Some(request) = request else {
+        return (0, Duration::ZERO);
+    };
+    let clock = Instant::now();
+    let status = match request.send().await {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => {
+            tracing::warn!(error = %error, "benchmark webhook failed");
+            0
+        }
+    };
+    (status, clock.elapsed())
+}

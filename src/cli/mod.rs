@@ -1,0 +1,177 @@
+//! Operator commands beside the daemon: `omnistock stock import|export` and
+//! `omnistock listings import`. Each validates the whole file first and then applies it in one
+//! ledger transaction, so a file is applied entirely or not at all.
+
+mod csv_rows;
+pub mod listings;
+pub mod stock;
+
+pub use csv_rows::RowError;
+
+use crate::app::{self, AppError};
+use crate::ledger::{Ledger, LedgerError};
+use crate::settings::Settings;
+use std::path::PathBuf;
+
+/// `omnistock stock …`
+#[derive(Debug, clap::Subcommand)]
+pub enum StockCommand {
+    /// Set counted quantities from a CSV file with the columns sku, location, on_hand (a
+    /// stock-take; `reserved` and `available` columns, as `stock export` writes, are ignored).
+    /// Unknown SKUs are created; locations must exist. All rows are applied or none.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Who imports (journaled with every change); default: $USER.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Why (journaled with every change); default: "stock import FILE".
+        #[arg(long)]
+        reason: Option<String>,
+        /// Makes a retried import a no-op: rows are journaled as KEY:row; default: new per run.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Write every balance as CSV (sku, location, on_hand, reserved, available).
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `omnistock listings …`
+#[derive(Debug, clap::Subcommand)]
+pub enum ListingsCommand {
+    /// Bind channel listings from a CSV file with the columns channel, listing_id and either
+    /// sku (with an optional multiplier, for multipacks) or bundle ("SKU:QTY|SKU:QTY"); an
+    /// optional sync column (true/false) turns pushes on or off. All rows apply or none.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+/// Why a bulk command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {count} row(s) refused, nothing imported: {}", join(.errors))]
+    Rows {
+        path: String,
+        count: usize,
+        errors: Vec<RowError>,
+    },
+    #[error("writing the export failed: {0}")]
+    Export(String),
+}
+
+fn join(errors: &[RowError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Connects the configured ledger (migrating it as `serve` would) and registers the configured
+/// channels, so that imports work before the daemon first ran.
+async fn ledger(settings: &Settings) -> Result<Ledger, CliError> {
+    let ledger = app::connect_ledger(settings, settings.database.migrate_on_start).await?;
+    for channel in settings.channels.iter().filter(|channel| channel.enabled) {
+        ledger
+            .upsert_location(&channel.location, &channel.location)
+            .await?;
+        ledger
+            .upsert_channel(channel.id.as_str(), &channel.kind)
+            .await?;
+    }
+    Ok(ledger)
+}
+
+/// Runs a `stock` command; returns the summary line to print.
+pub async fn run_stock(settings: &Settings, command: StockCommand) -> Result<String, CliError> {
+    let ledger = ledger(settings).await?;
+    let result = match command {
+        StockCommand::Import {
+            file,
+            actor,
+            reason,
+            idempotency_key,
+        } => {
+            let options = stock::ImportOptions {
+                actor: actor
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "cli".to_string()),
+                reason: reason.unwrap_or_else(|| format!("stock import {}", file.display())),
+                idempotency_key: idempotency_key
+                    .unwrap_or_else(|| format!("stock-import:{}", uuid::Uuid::now_v7().simple())),
+            };
+            let text = read_file(&file)?;
+            stock::import(
+                &ledger,
+                &file.display().to_string(),
+                text.as_bytes(),
+                &options,
+            )
+            .await
+            .map(|report| {
+                format!(
+                    "{} row(s) read, {} applied ({} already applied before)",
+                    report.rows,
+                    report.applied,
+                    report.rows - report.applied
+                )
+            })
+        }
+        StockCommand::Export { output } => match output {
+            Some(path) => {
+                let file = std::fs::File::create(&path).map_err(|source| CliError::File {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                stock::export(&ledger, file)
+                    .await
+                    .map(|rows| format!("{rows} balance(s) written to {}", path.display()))
+            }
+            None => stock::export(&ledger, std::io::stdout().lock())
+                .await
+                .map(|_| String::new()),
+        },
+    };
+    ledger.close().await;
+    result
+}
+
+/// Runs a `listings` command; returns the summary line to print.
+pub async fn run_listings(
+    settings: &Settings,
+    command: ListingsCommand,
+) -> Result<String, CliError> {
+    let ledger = ledger(settings).await?;
+    let result = match command {
+        ListingsCommand::Import { file } => {
+            let text = read_file(&file)?;
+            listings::import(&ledger, &file.display().to_string(), text.as_bytes())
+                .await
+                .map(|count| format!("{count} listing(s) bound"))
+        }
+    };
+    ledger.close().await;
+    result
+}
+
+fn read_file(path: &std::path::Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::File {
+        path: path.display().to_string(),
+        source,
+    })
+}

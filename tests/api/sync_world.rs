@@ -1,0 +1,426 @@
+//! A daemon with simulated marketplaces around it, on either set-up: what the sync scenarios
+//! run against. Each scenario is written once as a function of [`Setup`]; `both_setups!` runs
+//! it on the embedded set-up (SQLite + memory bus) and on production (PostgreSQL + RabbitMQ).
+#![allow(dead_code)]
+
+use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
+use omnistock::bus::{AmqpBus, BusConfig};
+use omnistock::ledger::MovementMeta;
+use omnistock::settings::{ChannelOptions, ChannelSettings};
+use omnistock_connector::{RateLimit, Secret};
+use omnistock_sim::{NewOrderLine, SimHandle, SimOptions, SimServer};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// The test RabbitMQ broker.
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// How long a scenario waits for something that should happen before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// SQLite file + memory bus.
+    Embedded,
+    /// PostgreSQL database + RabbitMQ.
+    Production,
+}
+
+/// Runs a scenario `async fn name(setup: Setup)` on both set-ups, as two tests in a module
+/// named after it.
+macro_rules! both_setups {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn embedded() {
+                    super::$scenario($crate::sync_world::Setup::Embedded).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn production() {
+                    super::$scenario($crate::sync_world::Setup::Production).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_setups;
+
+/// One channel of the world: how its sim is started and how the daemon is told about it.
+#[derive(Debug, Clone)]
+pub struct ChannelPlan {
+    pub id: &'static str,
+    /// The sim's own limit on stock updates (also given to the daemon, as a platform documents
+    /// it).
+    pub rate_limit: Option<RateLimit>,
+    pub max_batch: usize,
+    /// Order polling; `None` relies on webhooks alone.
+    pub poll_interval: Option<Duration>,
+    pub poll_overlap_ms: u64,
+}
+
+impl ChannelPlan {
+    pub fn new(id: &'static str) -> Self {
+        Self {
+            id,
+            rate_limit: None,
+            max_batch: 50,
+            poll_interval: None,
+            // Short: tests poll far more often than a daemon would, and every poll re-reads
+            // the overlap.
+            poll_overlap_ms: 500,
+        }
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct WorldPlan {
+    pub channels: Vec<ChannelPlan>,
+    pub max_body_bytes: Option<usize>,
+}
+
+impl Default for WorldPlan {
+    /// Three channels, `sim-a`, `sim-b`, `sim-c`, on webhooks only.
+    fn default() -> Self {
+        Self {
+            channels: ["sim-a", "sim-b", "sim-c"]
+                .into_iter()
+                .map(ChannelPlan::new)
+                .collect(),
+            max_body_bytes: None,
+        }
+    }
+}
+
+impl WorldPlan {
+    /// Changes one channel's plan.
+    pub fn channel(mut self, id: &str, change: impl FnOnce(&mut ChannelPlan)) -> Self {
+        if let Some(plan) = self.channels.iter_mut().find(|plan| plan.id == id) {
+            change(plan);
+        }
+        self
+    }
+
+    /// Polls every channel at `interval` (as the safety net under webhooks).
+    pub fn polling_every(mut self, interval: Duration) -> Self {
+        for plan in &mut self.channels {
+            plan.poll_interval = Some(interval);
+        }
+        self
+    }
+}
+
+/// RabbitMQ names of one test, deleted on drop.
+struct BrokerNames {
+    config: BusConfig,
+    channels: Vec<String>,
+}
+
+impl Drop for BrokerNames {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let channels = self.channels.clone();
+        // A runtime of its own: this may run while the test's runtime unwinds.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(bus) = AmqpBus::connect(config).await {
+                    for channel in channels {
+                        let _ = bus.delete_channel_queue(&channel).await;
+                    }
+                    let _ = bus.delete_exchanges().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The daemon, its sims and the catalog the scenario created.
+pub struct World {
+    pub setup: Setup,
+    pub app: TestApp,
+    /// The sims by channel id.
+    pub sims: BTreeMap<&'static str, SimHandle>,
+    /// The skus the catalog holds.
+    pub skus: Vec<String>,
+    broker: Option<BrokerNames>,
+}
+
+/// The listing id of `sku` on every sim.
+pub fn listing_of(sku: &str) -> String {
+    format!("L-{sku}")
+}
+
+/// The options of a sim channel as a configuration file would give them.
+pub fn sim_channel_options(sim: &SimHandle, plan: &ChannelPlan) -> Map<String, Value> {
+    let mut options = Map::new();
+    options.insert("base_url".into(), json!(sim.base_url()));
+    options.insert("api_token".into(), json!(sim.api_token().expose()));
+    options.insert(
+        "webhook_secret".into(),
+        json!(sim.webhook_secret().expose()),
+    );
+    options.insert("max_batch".into(), json!(plan.max_batch));
+    options.insert("poll_overlap_ms".into(), json!(plan.poll_overlap_ms));
+    options.insert("request_timeout_ms".into(), json!(5_000));
+    if let Some(limit) = plan.rate_limit {
+        options.insert("rate_limit".into(), json!(limit.to_string()));
+    }
+    options
+}
+
+/// Starts one sim per planned channel.
+pub async fn start_sims(plan: &WorldPlan) -> BTreeMap<&'static str, SimHandle> {
+    let mut sims = BTreeMap::new();
+    for channel in &plan.channels {
+        let sim = SimServer::start(SimOptions {
+            rate_limit: channel.rate_limit,
+            max_batch: channel.max_batch,
+            ..SimOptions::for_tests()
+        })
+        .await
+        .unwrap();
+        sims.insert(channel.id, sim);
+    }
+    sims
+}
+
+impl World {
+    /// Starts the sims, then the daemon configured with them on `setup`, then points every
+    /// sim's webhooks at the daemon.
+    pub async fn start(setup: Setup, plan: WorldPlan) -> Self {
+        let sims = start_sims(&plan).await;
+        let (database, url) = match setup {
+            Setup::Embedded => TestDatabase::sqlite(),
+            Setup::Production => TestDatabase::postgres().await,
+        };
+        let mut settings = test_settings(&url);
+        // Short enough that a missed wake-up does not slow a scenario down.
+        settings.bus.poll_interval_ms = 200;
+        let broker = match setup {
+            Setup::Embedded => None,
+            Setup::Production => {
+                settings.bus = BusConfig {
+                    url: Secret::new(AMQP_URL),
+                    name_prefix: format!("test_{}.", uuid::Uuid::new_v4().simple()),
+                    ..BusConfig::default()
+                };
+                Some(BrokerNames {
+                    config: settings.bus.clone(),
+                    channels: plan.channels.iter().map(|c| c.id.to_string()).collect(),
+                })
+            }
+        };
+        if let Some(limit) = plan.max_body_bytes {
+            settings.http.max_body_bytes = limit;
+        }
+        for channel in &plan.channels {
+            settings.channels.push(ChannelSettings {
+                id: channel.id.parse().unwrap(),
+                kind: "sim".into(),
+                enabled: true,
+                location: "default".into(),
+                rate_limit: None,
+                poll_interval: channel.poll_interval,
+                stock_policy: Default::default(),
+                options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
+            });
+        }
+        let app = spawn_app_with(settings, database).await;
+        for (channel, sim) in &sims {
+            sim.set_webhook_target(Some(app.url(&format!("/webhooks/{channel}"))));
+        }
+        Self {
+            setup,
+            app,
+            sims,
+            skus: Vec::new(),
+            broker,
+        }
+    }
+
+    pub fn sim(&self, channel: &str) -> &SimHandle {
+        &self.sims[channel]
+    }
+
+    /// Adds items with `on_hand` units each, lists them on every sim with that quantity and
+    /// binds the listings in the ledger.
+    pub async fn add_catalog(&mut self, skus: &[String], on_hand: i64) {
+        let ledger = &self.app.ledger;
+        for sku in skus {
+            ledger.upsert_item(sku, sku).await.unwrap();
+            ledger
+                .receive(
+                    sku,
+                    "default",
+                    on_hand,
+                    &MovementMeta::new(format!("initial-{sku}")),
+                )
+                .await
+                .unwrap();
+            for (channel, sim) in &self.sims {
+                sim.create_listing(Some(&listing_of(sku)), sku, on_hand)
+                    .unwrap();
+                ledger
+                    .bind_listing(channel, &listing_of(sku), sku, 1)
+                    .await
+                    .unwrap();
+            }
+            self.skus.push(sku.clone());
+        }
+    }
+
+    /// A buyer orders `quantity` of `sku` on `channel`; returns the sim's order id.
+    pub fn order(&self, channel: &str, sku: &str, quantity: i64) -> String {
+        self.sim(channel)
+            .place_order(&[NewOrderLine {
+                listing_id: listing_of(sku),
+                quantity,
+                unit_price_minor: None,
+            }])
+            .unwrap()
+            .id
+    }
+
+    /// Differences between what each sim shows and what the ledger says, empty when every
+    /// channel equals the ledger.
+    pub async fn differences(&self) -> Vec<String> {
+        let mut differences = Vec::new();
+        for sku in &self.skus {
+            let available = match self.app.ledger.available(sku).await {
+                Ok(available) => available.max(0),
+                Err(error) => {
+                    differences.push(format!("reading {sku} failed: {error}"));
+                    continue;
+                }
+            };
+            for (channel, sim) in &self.sims {
+                let shown = sim.shown_quantity(&listing_of(sku));
+                if shown != Some(available) {
+                    differences.push(format!(
+                        "{channel} shows {shown:?} of {sku}, the ledger {available}"
+                    ));
+                }
+            }
+        }
+        differences
+    }
+
+    /// Waits until every channel equals the ledger; fails after [`PATIENCE`].
+    pub async fn wait_converged(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let differences = self.differences().await;
+            if differences.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{:?}: not converged after {PATIENCE:?}: {differences:?}",
+                    self.setup
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the ledger's availability of `sku` is `expected`.
+    pub async fn wait_available(&self, sku: &str, expected: i64) {
+        let ledger = self.app.ledger.clone();
+        let sku = sku.to_string();
+        wait_until(&format!("{sku} available {expected}"), || {
+            let ledger = ledger.clone();
+            let sku = sku.clone();
+            // A ledger busy with a burst may time a read out: that is "not yet", not a failure.
+            async move { ledger.available(&sku).await.ok() == Some(expected) }
+        })
+        .await;
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.app.get("/metrics").await.text().await.unwrap()
+    }
+
+    /// Posts a webhook as a sim would (headers and raw body) to `/webhooks/{channel}`.
+    pub async fn post_webhook(
+        &self,
+        channel: &str,
+        headers: &BTreeMap<String, String>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .app
+            .client
+            .post(self.app.url(&format!("/webhooks/{channel}")));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.body(body).send().await.unwrap()
+    }
+
+    /// How many webhook deliveries the ledger recorded (the idempotency keys of webhooks).
+    pub async fn stored_deliveries(&self) -> i64 {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries")
+                .fetch_one(self.app.ledger.pool())
+                .await
+                .unwrap();
+        count
+    }
+
+    /// How many orders the ledger holds.
+    pub async fn stored_orders(&self) -> i64 {
+        let (count,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM orders")
+            .fetch_one(self.app.ledger.pool())
+            .await
+            .unwrap();
+        count
+    }
+
+    /// Stops the daemon and the sims; the database and broker names go when `self` is dropped.
+    pub async fn stop(self) {
+        let Self {
+            app, sims, broker, ..
+        } = self;
+        app.stop().await.unwrap();
+        for (_, sim) in sims {
+            sim.shutdown().await;
+        }
+        drop(broker);
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds; fails after [`PATIENCE`].
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition().await {
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {PATIENCE:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of one sample line of a Prometheus text exposition (`name{labels} value`), 0 when
+/// absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+            value.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0.0)
+}
