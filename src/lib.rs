@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of modules and the path of an order and of a stock change.
 
 pub mod app;
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod demo;

@@ -54,6 +54,9 @@ enum Command {
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
     /// marketplaces, orders flowing in and stock converging everywhere, then a summary.
     Demo(omnistock::demo::DemoArgs),
+    /// Measure omnistock against simulated marketplaces (propagation, ingest, burst, resync,
+    /// footprint); prints a table and, last, one JSON line with the figures.
+    Bench(omnistock::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -124,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Bench(args) => Ok(omnistock::bench::main(&args)?),
         Command::Serve => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {

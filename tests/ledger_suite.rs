@@ -1324,6 +1324,34 @@ async fn listings_import_binds_everything_or_nothing(database: &TestDatabase) {
             .unwrap()
             .sync_enabled
     );
+    // Policy columns override the channel's rules per listing; an empty cell inherits.
+    receive(&ledger, "A", "default", 40).await;
+    receive(&ledger, "A", "east", 5).await;
+    let overrides = "channel,listing_id,sku,locations,safety_buffer,percentage,max_quantity\n\
+                     sim,one,A,east,1,,\n\
+                     sim,six-pack,A,,,50,2\n";
+    assert_eq!(
+        import(&ledger, "policy.csv", overrides.as_bytes())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        shown(&ledger, &["A"], &StockPolicy::default()).await,
+        pairs(&[("kit", 0), ("one", 4), ("six-pack", 2)])
+    );
+    let bad = "channel,listing_id,sku,percentage\nsim,one,A,101\n";
+    match import(&ledger, "bad-policy.csv", bad.as_bytes()).await {
+        Err(CliError::Rows { errors, .. }) => assert_eq!(errors[0].column, "percentage"),
+        other => panic!("expected row errors, got {other:?}"),
+    }
+    // Without policy columns, a re-import keeps the overrides.
+    let plain = "channel,listing_id,sku\nsim,one,A\n";
+    import(&ledger, "plain.csv", plain.as_bytes())
+        .await
+        .unwrap();
+    let one = ledger.listing(CHANNEL, "one").await.unwrap().unwrap();
+    assert_eq!(one.policy.safety_buffer, Some(1));
 }
 
 // ---------------------------------------------------------------------------------------------

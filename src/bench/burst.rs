@@ -5,6 +5,7 @@ use super::report::{round2, BenchReport};
 use super::setup::Backends;
 use super::world::{send, World, WorldPlan};
 use super::{BenchError, Dice};
+use crate::sync::push::DEFAULT_COALESCE_WINDOW;
 use chrono::{DateTime, Utc};
 use omnistock_connector::RateLimit;
 use omnistock_sim::{StockRequestOutcome, StockRequestRecord};
@@ -77,18 +78,25 @@ async fn measure(world: &World, args: &BurstArgs) -> Result<BenchReport, BenchEr
     for index in 0..args.orders {
         ticker.tick().await;
         let market = index % world.markets.len();
-        let sku = world.skus[dice.roll(world.skus.len())].as_str();
+        let sku_index = dice.roll(world.skus.len());
+        let sku = world.skus[sku_index].as_str();
         ordered.insert(sku);
         let order_id = world.place_order(market, &[sku])?;
-        requests.spawn(send(world.webhook_request(market, &order_id)));
+        let request = world.webhook_request(market, &order_id);
+        let sent_at = clock.elapsed();
+        requests.spawn(async move { (sku_index, sent_at, send(request).await) });
     }
     let burst_time = clock.elapsed();
     let mut accepted = 0;
+    // When each SKU changed, as far as the benchmark can tell: when its webhook was answered.
+    let mut changes: Vec<(Duration, &str)> = Vec::with_capacity(args.orders);
     while let Some(result) = requests.join_next().await {
-        if matches!(result, Ok((200, _))) {
+        if let Ok((sku_index, sent_at, (200, took))) = result {
             accepted += 1;
+            changes.push((sent_at + took, world.skus[sku_index].as_str()));
         }
     }
+    changes.sort();
     let drain_patience = Duration::from_secs_f64(
         (ordered.len().div_ceil(args.max_batch.max(1)) as f64 + 2.0) * world.markets.len() as f64
             / args.rate_limit.per_second_f64().max(1e-6)
@@ -97,7 +105,12 @@ async fn measure(world: &World, args: &BurstArgs) -> Result<BenchReport, BenchEr
     let converged = world.wait_converged(drain_patience).await?;
     let converged_after = (Utc::now() - burst_start).to_std().unwrap_or_default();
 
-    let mut report = BenchReport::new("burst", args.backends.database_kind(), args.backends.bus_kind());
+    let mut report = BenchReport::new(
+        "burst",
+        args.backends.database_kind(),
+        args.backends.bus_kind(),
+    );
+    report.value("database_name", world.database_name());
     report
         .figure("orders", args.orders, "orders", args.orders.to_string())
         .figure(
@@ -106,14 +119,40 @@ async fn measure(world: &World, args: &BurstArgs) -> Result<BenchReport, BenchEr
             "burst length",
             format!("{:.2} s", burst_time.as_secs_f64()),
         )
-        .figure("accepted", accepted, "webhooks answered 200", accepted.to_string())
-        .figure("distinct_skus", ordered.len(), "distinct items ordered", ordered.len().to_string())
-        .figure("max_batch", args.max_batch, "batch maximum", args.max_batch.to_string())
-        .figure("rate_limit", args.rate_limit.to_string(), "rate limit", args.rate_limit.to_string());
+        .figure(
+            "accepted",
+            accepted,
+            "webhooks answered 200",
+            accepted.to_string(),
+        )
+        .figure(
+            "distinct_skus",
+            ordered.len(),
+            "distinct items ordered",
+            ordered.len().to_string(),
+        )
+        .figure(
+            "max_batch",
+            args.max_batch,
+            "batch maximum",
+            args.max_batch.to_string(),
+        )
+        .figure(
+            "rate_limit",
+            args.rate_limit.to_string(),
+            "rate limit",
+            args.rate_limit.to_string(),
+        );
     let mut total_calls = 0;
     let mut total_ideal = 0;
     let mut total_429 = 0;
     let mut channels = Vec::new();
+    let spacing = args
+        .rate_limit
+        .period
+        .checked_div(args.rate_limit.requests)
+        .unwrap_or_default();
+    let (ideal, flushes) = ideal_calls(&changes, DEFAULT_COALESCE_WINDOW, spacing, args.max_batch);
     for market in &world.markets {
         let log: Vec<StockRequestRecord> = market
             .sim
@@ -121,17 +160,15 @@ async fn measure(world: &World, args: &BurstArgs) -> Result<BenchReport, BenchEr
             .into_iter()
             .filter(|record| record.received_at >= burst_start)
             .collect();
-        let tally = tally(&log, args.max_batch, burst_start);
+        let tally = tally(&log, burst_start);
         total_calls += tally.calls;
-        total_ideal += tally.ideal;
+        total_ideal += ideal;
         total_429 += tally.rate_limited;
         report.text(
             &format!("{} calls", market.channel),
             format!(
-                "{} (ideal {}, {} flushes; {} listings, {:.1} per call; {} refused 429; last at +{} ms)",
+                "{} (ideal {ideal} in {flushes} flushes; {} listings, {:.1} per call; {} refused 429; last at +{} ms)",
                 tally.calls,
-                tally.ideal,
-                tally.flushes,
                 tally.listings,
                 tally.listings as f64 / tally.applied.max(1) as f64,
                 tally.rate_limited,
@@ -141,8 +178,8 @@ async fn measure(world: &World, args: &BurstArgs) -> Result<BenchReport, BenchEr
         channels.push(serde_json::json!({
             "channel": market.channel,
             "calls": tally.calls,
-            "ideal": tally.ideal,
-            "flushes": tally.flushes,
+            "ideal": ideal,
+            "ideal_flushes": flushes,
             "listings": tally.listings,
             "rate_limited": tally.rate_limited,
         }));
@@ -155,19 +192,46 @@ async fn measure(world: &World, args: &BurstArgs) -> Result<BenchReport, BenchEr
             "calls",
             total_calls,
             "calls, all channels",
-            format!("{total_calls} (ideal {total_ideal}; one single flush would need {lower_bound})"),
+            format!(
+                "{total_calls} (ideal {total_ideal}; one single flush would need {lower_bound})"
+            ),
         )
-        .figure("ideal_calls", total_ideal, "ideal calls", total_ideal.to_string())
-        .figure("single_flush_calls", lower_bound, "single-flush calls", lower_bound.to_string())
-        .figure("calls_vs_ideal", round2(ratio), "calls / ideal", format!("{ratio:.2}"))
-        .figure("rate_limited", total_429, "429 answers", total_429.to_string())
+        .figure(
+            "ideal_calls",
+            total_ideal,
+            "ideal calls",
+            total_ideal.to_string(),
+        )
+        .figure(
+            "single_flush_calls",
+            lower_bound,
+            "single-flush calls",
+            lower_bound.to_string(),
+        )
+        .figure(
+            "calls_vs_ideal",
+            round2(ratio),
+            "calls / ideal",
+            format!("{ratio:.2}"),
+        )
+        .figure(
+            "rate_limited",
+            total_429,
+            "429 answers",
+            total_429.to_string(),
+        )
         .figure(
             "converged_after_ms",
             converged_after.as_millis() as u64,
             "converged after",
             format!("{} ms from the burst's start", converged_after.as_millis()),
         )
-        .figure("converged", converged, "converged", if converged { "yes" } else { "NO" });
+        .figure(
+            "converged",
+            converged,
+            "converged",
+            if converged { "yes" } else { "NO" },
+        );
     Ok(report)
 }
 
@@ -178,49 +242,60 @@ struct Tally {
     applied: usize,
     rate_limited: usize,
     listings: usize,
-    flushes: usize,
-    /// Σ over flushes of ceil(distinct listings in the flush ÷ batch maximum).
-    ideal: usize,
     last_call_ms: i64,
 }
 
-/// Reconstructs the pusher's flushes from the calls a channel received: within one flush every
-/// call but the last is full and no listing repeats, so a call that is not full closes a flush
-/// and a call that repeats a listing of the open flush starts a new one.
-fn tally(log: &[StockRequestRecord], max_batch: usize, since: DateTime<Utc>) -> Tally {
+fn tally(log: &[StockRequestRecord], since: DateTime<Utc>) -> Tally {
     let mut tally = Tally::default();
-    let mut open: BTreeSet<&str> = BTreeSet::new();
-    let mut close = |open: &mut BTreeSet<&str>, tally: &mut Tally| {
-        if !open.is_empty() {
-            tally.flushes += 1;
-            tally.ideal += open.len().div_ceil(max_batch.max(1));
-            open.clear();
-        }
-    };
     for record in log {
         tally.calls += 1;
         tally.last_call_ms = (record.received_at - since).num_milliseconds();
-        if record.outcome == StockRequestOutcome::RateLimited {
-            tally.rate_limited += 1;
-            continue;
-        }
-        if record.outcome != StockRequestOutcome::Applied {
-            continue;
-        }
-        tally.applied += 1;
-        tally.listings += record.listing_ids.len();
-        if record.listing_ids.iter().any(|id| open.contains(id.as_str())) {
-            close(&mut open, &mut tally);
-        }
-        for id in &record.listing_ids {
-            open.insert(id.as_str());
-        }
-        if record.listing_ids.len() < max_batch {
-            close(&mut open, &mut tally);
+        match record.outcome {
+            StockRequestOutcome::RateLimited => tally.rate_limited += 1,
+            StockRequestOutcome::Applied => {
+                tally.applied += 1;
+                tally.listings += record.listing_ids.len();
+            }
+            StockRequestOutcome::InjectedError | StockRequestOutcome::BatchTooLarge => {}
         }
     }
-    close(&mut open, &mut tally);
     tally
+}
+
+/// The calls an ideal pusher makes for `changes` (when each SKU changed, in order): the first
+/// change waits one coalescing `window`; then every distinct SKU changed by then goes out in
+/// ceil(distinct ÷ `max_batch`) calls, spaced `spacing` apart as the rate limit demands;
+/// changes arriving meanwhile wait for the next flush, which starts as soon as this one ends.
+/// That is ceil(distinct SKUs ÷ batch maximum) per flush, with as few flushes as the window
+/// and the limit allow.
+pub fn ideal_calls(
+    changes: &[(Duration, &str)],
+    window: Duration,
+    spacing: Duration,
+    max_batch: usize,
+) -> (usize, usize) {
+    let mut calls = 0;
+    let mut flushes = 0;
+    let mut index = 0;
+    let mut busy_until = Duration::ZERO;
+    let mut next_call = Duration::ZERO;
+    while index < changes.len() {
+        let flush_at = changes[index].0.max(busy_until) + window;
+        let mut dirty = BTreeSet::new();
+        while index < changes.len() && changes[index].0 <= flush_at {
+            dirty.insert(changes[index].1);
+            index += 1;
+        }
+        flushes += 1;
+        let batches = dirty.len().div_ceil(max_batch.max(1));
+        for _ in 0..batches {
+            let at = flush_at.max(next_call);
+            next_call = at + spacing;
+            busy_until = at;
+        }
+        calls += batches;
+    }
+    (calls, flushes)
 }
 
 #[cfg(test)]
@@ -237,31 +312,45 @@ mod tests {
     }
 
     #[test]
-    fn flushes_are_told_apart_by_short_calls_and_repeated_listings() {
+    fn calls_refusals_and_listings_are_counted() {
         let since = DateTime::<Utc>::from_timestamp_millis(0).unwrap_or_default();
         let log = vec![
-            call(&["a", "b"], StockRequestOutcome::Applied), // full: flush 1 goes on
-            call(&["c"], StockRequestOutcome::Applied),      // short: flush 1 ends (3 listings, 2 calls)
+            call(&["a", "b"], StockRequestOutcome::Applied),
             call(&["a"], StockRequestOutcome::RateLimited),
-            call(&["a", "d"], StockRequestOutcome::Applied), // full
-            call(&["a", "e"], StockRequestOutcome::Applied), // repeats a: flush 2 ends
+            call(&["c"], StockRequestOutcome::Applied),
         ];
-        let tally = tally(&log, 2, since);
-        assert_eq!(tally.calls, 5);
+        let tally = tally(&log, since);
+        assert_eq!(tally.calls, 3);
+        assert_eq!(tally.applied, 2);
         assert_eq!(tally.rate_limited, 1);
-        assert_eq!(tally.flushes, 3);
-        assert_eq!(tally.ideal, 2 + 1 + 1);
+        assert_eq!(tally.listings, 3);
+        assert_eq!(tally.last_call_ms, 1_000);
+    }
+
+    fn ms(value: u64) -> Duration {
+        Duration::from_millis(value)
     }
 
     #[test]
-    fn one_call_per_listing_is_far_from_ideal() {
-        let since = DateTime::<Utc>::from_timestamp_millis(0).unwrap_or_default();
-        let log: Vec<_> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|id| call(&[id], StockRequestOutcome::Applied))
-            .collect();
-        let tally = tally(&log, 50, since);
-        assert_eq!(tally.calls, 4);
-        assert_eq!(tally.ideal, 4);
+    fn changes_within_one_window_make_one_flush() {
+        let changes = [(ms(0), "a"), (ms(10), "b"), (ms(20), "a")];
+        assert_eq!(ideal_calls(&changes, ms(25), ms(200), 50), (1, 1));
+        // Three distinct SKUs with a batch maximum of two: two calls in one flush.
+        let changes = [(ms(0), "a"), (ms(10), "b"), (ms(20), "c")];
+        assert_eq!(ideal_calls(&changes, ms(25), ms(200), 2), (2, 1));
+    }
+
+    #[test]
+    fn changes_during_a_throttled_flush_wait_for_the_next_one() {
+        // Flush 1 at 25 ms makes two calls (at 25 and 225 ms); everything that changed until
+        // then goes out in flush 2 at 250 ms, whose single call waits for 425 ms.
+        let changes = [
+            (ms(0), "a"),
+            (ms(1), "b"),
+            (ms(2), "c"),
+            (ms(100), "d"),
+            (ms(200), "e"),
+        ];
+        assert_eq!(ideal_calls(&changes, ms(25), ms(200), 2), (3, 2));
     }
 }

@@ -47,7 +47,9 @@ pub async fn run(args: &IngestArgs) -> Result<BenchReport, BenchError> {
         ));
     }
     if args.lines > args.skus {
-        return Err(BenchError::InvalidOption("--lines must not exceed --skus".to_string()));
+        return Err(BenchError::InvalidOption(
+            "--lines must not exceed --skus".to_string(),
+        ));
     }
     // Enough that no order ever finds an item sold out.
     let on_hand = 1_000_000_000;
@@ -68,6 +70,7 @@ pub async fn run(args: &IngestArgs) -> Result<BenchReport, BenchError> {
 async fn measure(world: &World, args: &IngestArgs) -> Result<BenchReport, BenchError> {
     world.wait_first_push(Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let path_before = world.stock_path_snapshot().await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.seconds);
     let budget = std::sync::atomic::AtomicUsize::new(args.max_orders);
@@ -122,19 +125,55 @@ async fn measure(world: &World, args: &IngestArgs) -> Result<BenchReport, BenchE
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let lines_per_second = lines_booked as f64 / seconds;
 
-    let mut report = BenchReport::new("ingest", args.backends.database_kind(), args.backends.bus_kind());
+    let mut report = BenchReport::new(
+        "ingest",
+        args.backends.database_kind(),
+        args.backends.bus_kind(),
+    );
+    report.value("database_name", world.database_name());
     report
-        .figure("senders", args.senders, "concurrent senders", args.senders.to_string())
-        .figure("channels", world.markets.len(), "channels", world.markets.len().to_string())
-        .figure("lines_per_order", args.lines, "lines per order", args.lines.to_string())
-        .figure("seconds", round2(seconds), "sending time", format!("{seconds:.1} s"))
+        .figure(
+            "senders",
+            args.senders,
+            "concurrent senders",
+            args.senders.to_string(),
+        )
+        .figure(
+            "channels",
+            world.markets.len(),
+            "channels",
+            world.markets.len().to_string(),
+        )
+        .figure(
+            "lines_per_order",
+            args.lines,
+            "lines per order",
+            args.lines.to_string(),
+        )
+        .figure(
+            "seconds",
+            round2(seconds),
+            "sending time",
+            format!("{seconds:.1} s"),
+        )
         .figure("orders", orders, "webhooks posted", orders.to_string())
-        .figure("orders_booked", booked_orders, "answered 200", booked_orders.to_string())
+        .figure(
+            "orders_booked",
+            booked_orders,
+            "answered 200",
+            booked_orders.to_string(),
+        )
         .figure(
             "other_answers",
             orders - booked_orders,
             "other answers",
-            format!("{:?}", statuses.iter().filter(|(status, _)| **status != 200).collect::<Vec<_>>()),
+            format!(
+                "{:?}",
+                statuses
+                    .iter()
+                    .filter(|(status, _)| **status != 200)
+                    .collect::<Vec<_>>()
+            ),
         )
         .figure(
             "orders_per_s",
@@ -149,7 +188,13 @@ async fn measure(world: &World, args: &IngestArgs) -> Result<BenchReport, BenchE
             format!("{lines_per_second:.0}/s"),
         );
     responses.add_to(&mut report, "webhook", "webhook response");
-    report.figure("converged", converged, "converged afterwards", if converged { "yes" } else { "NO" });
+    world.add_stock_path_means(&mut report, &path_before).await;
+    report.figure(
+        "converged",
+        converged,
+        "converged afterwards",
+        if converged { "yes" } else { "NO" },
+    );
     Ok(report)
 }
 

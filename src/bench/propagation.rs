@@ -67,8 +67,13 @@ async fn measure(
     world.wait_first_push(Duration::from_secs(60)).await?;
     // Let the start-up sweep's leftovers (messages of the catalog's bindings) drain.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let path_before = world.stock_path_snapshot().await;
     let mut dice = Dice::from_clock();
-    let mut levels: HashMap<&str, i64> = world.skus.iter().map(|sku| (sku.as_str(), on_hand)).collect();
+    let mut levels: HashMap<&str, i64> = world
+        .skus
+        .iter()
+        .map(|sku| (sku.as_str(), on_hand))
+        .collect();
     let mut posted = Vec::with_capacity(args.orders);
     let mut requests = JoinSet::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
@@ -97,8 +102,11 @@ async fn measure(
         responses.push(took);
     }
     let converged = world.wait_converged(Duration::from_secs(60)).await?;
-    let logs: Vec<Vec<StockRequestRecord>> =
-        world.markets.iter().map(|market| market.sim.stock_log()).collect();
+    let logs: Vec<Vec<StockRequestRecord>> = world
+        .markets
+        .iter()
+        .map(|market| market.sim.stock_log())
+        .collect();
     let (delays, unmeasured) = delays(&posted, &logs);
     let delays = Distribution::new(delays);
     let responses = Distribution::new(responses);
@@ -108,11 +116,22 @@ async fn measure(
         args.backends.database_kind(),
         args.backends.bus_kind(),
     );
+    report.value("database_name", world.database_name());
     let achieved = args.orders as f64 / sending.as_secs_f64().max(1e-9);
     report
-        .figure("channels", world.markets.len(), "channels", world.markets.len().to_string())
+        .figure(
+            "channels",
+            world.markets.len(),
+            "channels",
+            world.markets.len().to_string(),
+        )
         .figure("skus", args.skus, "items", args.skus.to_string())
-        .figure("orders", args.orders, "orders posted", args.orders.to_string())
+        .figure(
+            "orders",
+            args.orders,
+            "orders posted",
+            args.orders.to_string(),
+        )
         .figure(
             "rate_per_s",
             round2(achieved),
@@ -129,10 +148,14 @@ async fn measure(
             "measured",
             delays.len(),
             "orders measured",
-            format!("{} ({unmeasured} never reached every other channel)", delays.len()),
+            format!(
+                "{} ({unmeasured} never reached every other channel)",
+                delays.len()
+            ),
         );
     delays.add_to(&mut report, "propagation", "propagation");
     responses.add_to(&mut report, "webhook", "webhook response");
+    world.add_stock_path_means(&mut report, &path_before).await;
     report.figure(
         "converged",
         converged,
@@ -150,7 +173,10 @@ fn delays(posted: &[Posted], logs: &[Vec<StockRequestRecord>]) -> (Vec<Duration>
         .iter()
         .map(|log| {
             let mut by_listing: HashMap<&str, Vec<(DateTime<Utc>, i64)>> = HashMap::new();
-            for record in log.iter().filter(|r| r.outcome == StockRequestOutcome::Applied) {
+            for record in log
+                .iter()
+                .filter(|r| r.outcome == StockRequestOutcome::Applied)
+            {
                 for (listing, quantity) in record.listing_ids.iter().zip(&record.quantities) {
                     by_listing
                         .entry(listing.as_str())

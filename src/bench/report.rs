@@ -56,7 +56,12 @@ impl BenchReport {
 
     /// The table, then the JSON line.
     pub fn print(&self) {
-        let width = self.rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+        let width = self
+            .rows
+            .iter()
+            .map(|(label, _)| label.len())
+            .max()
+            .unwrap_or(0);
         println!("omnistock bench {}", self.scenario);
         for (label, shown) in &self.rows {
             println!("  {label:<width$}  {shown}");
@@ -91,7 +96,9 @@ impl Distribution {
             return None;
         }
         let rank = (fraction * self.sorted.len() as f64).ceil() as usize;
-        self.sorted.get(rank.clamp(1, self.sorted.len()) - 1).copied()
+        self.sorted
+            .get(rank.clamp(1, self.sorted.len()) - 1)
+            .copied()
     }
 
     pub fn max(&self) -> Option<Duration> {
@@ -100,6 +107,10 @@ impl Distribution {
 
     /// Adds p50, p95, p99 and max as `<key>_p50_ms` … to the report.
     pub fn add_to(&self, report: &mut BenchReport, key: &str, label: &str) {
+        report.value(&format!("{key}_samples"), self.len());
+        if self.is_empty() {
+            report.text(label, "no samples");
+        }
         for (name, value) in [
             ("p50", self.percentile(0.50)),
             ("p95", self.percentile(0.95)),
@@ -135,8 +146,14 @@ mod tests {
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let distribution = Distribution::new((1..=100).rev().map(Duration::from_millis).collect());
-        assert_eq!(distribution.percentile(0.5), Some(Duration::from_millis(50)));
-        assert_eq!(distribution.percentile(0.99), Some(Duration::from_millis(99)));
+        assert_eq!(
+            distribution.percentile(0.5),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(
+            distribution.percentile(0.99),
+            Some(Duration::from_millis(99))
+        );
         assert_eq!(distribution.max(), Some(Duration::from_millis(100)));
         assert_eq!(Distribution::default().percentile(0.5), None);
     }
@@ -144,7 +161,9 @@ mod tests {
     #[test]
     fn the_json_line_holds_every_figure() {
         let mut report = BenchReport::new("x", "sqlite", "memory");
-        report.figure("rate", 12.5, "rate", "12.5/s").value("extra", 1);
+        report
+            .figure("rate", 12.5, "rate", "12.5/s")
+            .value("extra", 1);
         let json = report.json();
         assert_eq!(json["scenario"], "x");
         assert_eq!(json["rate"], 12.5);

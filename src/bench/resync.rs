@@ -54,12 +54,37 @@ async fn measure(world: &World, args: &ResyncArgs) -> Result<BenchReport, BenchE
     let total = (finished - world.started_at).to_std().unwrap_or_default();
     let limit = args.rate_limit.per_second_f64();
 
-    let mut report = BenchReport::new("resync", args.backends.database_kind(), args.backends.bus_kind());
+    let mut report = BenchReport::new(
+        "resync",
+        args.backends.database_kind(),
+        args.backends.bus_kind(),
+    );
+    report.value("database_name", world.database_name());
     report
-        .figure("skus", args.skus, "items (listings per channel)", args.skus.to_string())
-        .figure("channels", world.markets.len(), "channels", world.markets.len().to_string())
-        .figure("rate_limit", args.rate_limit.to_string(), "rate limit", args.rate_limit.to_string())
-        .figure("max_batch", args.max_batch, "batch maximum", args.max_batch.to_string())
+        .figure(
+            "skus",
+            args.skus,
+            "items (listings per channel)",
+            args.skus.to_string(),
+        )
+        .figure(
+            "channels",
+            world.markets.len(),
+            "channels",
+            world.markets.len().to_string(),
+        )
+        .figure(
+            "rate_limit",
+            args.rate_limit.to_string(),
+            "rate limit",
+            args.rate_limit.to_string(),
+        )
+        .figure(
+            "max_batch",
+            args.max_batch,
+            "batch maximum",
+            args.max_batch.to_string(),
+        )
         .figure(
             "daemon_start_ms",
             milliseconds(world.build_time),
@@ -83,7 +108,9 @@ async fn measure(world: &World, args: &ResyncArgs) -> Result<BenchReport, BenchE
         // The rate between the first and the last call: n calls make n - 1 intervals.
         let rate = match (applied.first(), applied.last()) {
             (Some(first), Some(last)) if applied.len() > 1 => {
-                let span = (last.received_at - first.received_at).to_std().unwrap_or_default();
+                let span = (last.received_at - first.received_at)
+                    .to_std()
+                    .unwrap_or_default();
                 (applied.len() - 1) as f64 / span.as_secs_f64().max(1e-9)
             }
             _ => f64::NAN,
@@ -108,7 +135,11 @@ async fn measure(world: &World, args: &ResyncArgs) -> Result<BenchReport, BenchE
             "rate_limited": refused,
         }));
     }
-    let worst = if worst_fraction.is_finite() { Some(round2(worst_fraction)) } else { None };
+    let worst = if worst_fraction.is_finite() {
+        Some(round2(worst_fraction))
+    } else {
+        None
+    };
     report
         .value("per_channel", serde_json::Value::Array(per_channel))
         .figure(
@@ -119,7 +150,12 @@ async fn measure(world: &World, args: &ResyncArgs) -> Result<BenchReport, BenchE
                 format!("{:.1} %", worst * 100.0)
             }),
         )
-        .figure("rate_limited", total_429, "429 answers", total_429.to_string())
+        .figure(
+            "rate_limited",
+            total_429,
+            "429 answers",
+            total_429.to_string(),
+        )
         .figure(
             "full_push_ms",
             milliseconds(total),

@@ -55,8 +55,15 @@ fn is_postgres(url: &str) -> bool {
 
 /// A database made for one run.
 pub enum BenchDatabase {
-    Sqlite { folder: PathBuf, url: String },
-    Postgres { server_url: String, name: String, url: String },
+    Sqlite {
+        folder: PathBuf,
+        url: String,
+    },
+    Postgres {
+        server_url: String,
+        name: String,
+        url: String,
+    },
 }
 
 impl BenchDatabase {
@@ -119,7 +126,9 @@ impl BenchDatabase {
             } => match PgConnection::connect(&server_url).await {
                 Ok(mut admin) => {
                     let dropped = admin
-                        .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                        .execute(
+                            format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str(),
+                        )
                         .await;
                     if let Err(error) = dropped {
                         tracing::warn!(database = %name, error = %error, "cannot drop the benchmark database");
@@ -194,7 +203,9 @@ impl BenchBus {
                     tracing::warn!(error = %error, "cannot delete the benchmark exchanges");
                 }
             }
-            Err(error) => tracing::warn!(error = %error, "cannot clean up the benchmark's RabbitMQ names"),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot clean up the benchmark's RabbitMQ names")
+            }
         }
     }
 }
@@ -213,6 +224,9 @@ mod tests {
             replace_database_name("postgres://u:p@h/db?sslmode=disable", "b"),
             "postgres://u:p@h/b?sslmode=disable"
         );
-        assert_eq!(replace_database_name("postgres://h:5432", "b"), "postgres://h:5432/b");
+        assert_eq!(
+            replace_database_name("postgres://h:5432", "b"),
+            "postgres://h:5432/b"
+        );
     }
 }

@@ -19,6 +19,16 @@ use tokio::task::JoinHandle;
 /// Catalog rows written per ledger transaction while the world is built.
 const CATALOG_CHUNK: usize = 2_000;
 
+const QUEUE_LAG: &str = "omnistock_queue_lag_seconds";
+const PUSH_LATENCY: &str = "omnistock_stock_push_latency_seconds";
+
+/// Sums and counts of the daemon's stock-path histograms at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StockPathSnapshot {
+    queue_lag: (f64, f64),
+    push_latency: (f64, f64),
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct WorldPlan {
@@ -50,7 +60,6 @@ pub struct World {
     /// When `App::build` was called and when it returned (the daemon serves from then on).
     pub started_at: DateTime<Utc>,
     pub build_time: Duration,
-    pub max_batch: usize,
     database: Option<BenchDatabase>,
     bus: Option<BenchBus>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -110,7 +119,9 @@ impl World {
             Ok(markets) => markets,
             Err(error) => return Err((error, database, bus)),
         };
-        let skus: Vec<String> = (1..=plan.skus).map(|index| format!("B{index:07}")).collect();
+        let skus: Vec<String> = (1..=plan.skus)
+            .map(|index| format!("B{index:07}"))
+            .collect();
         if let Err(error) = write_catalog(database.url(), &markets, &skus, plan).await {
             return Err((error, database, bus));
         }
@@ -145,12 +156,19 @@ impl World {
             client,
             started_at,
             build_time,
-            max_batch: plan.max_batch,
             database: Some(database),
             bus: Some(bus),
             shutdown: Some(shutdown),
             daemon: Some(daemon),
         })
+    }
+
+    /// The database's name (PostgreSQL) or file (SQLite), for the JSON line.
+    pub fn database_name(&self) -> String {
+        self.database
+            .as_ref()
+            .map(BenchDatabase::name)
+            .unwrap_or_default()
     }
 
     /// Waits until every sim received a stock update for every listing of the catalog (the
@@ -197,16 +215,83 @@ impl World {
     }
 
     /// The signed webhook of `order_id` as marketplace `market` would send it, ready to post.
-    pub fn webhook_request(&self, market: usize, order_id: &str) -> Option<reqwest::RequestBuilder> {
+    pub fn webhook_request(
+        &self,
+        market: usize,
+        order_id: &str,
+    ) -> Option<reqwest::RequestBuilder> {
         let market = &self.markets[market];
         let webhook = market.sim.webhook_for_order(order_id, None)?;
-        let mut request = self
-            .client
-            .post(format!("http://{}/webhooks/{}", self.address, market.channel));
+        let mut request = self.client.post(format!(
+            "http://{}/webhooks/{}",
+            self.address, market.channel
+        ));
         for (name, value) in &webhook.headers {
             request = request.header(name, value);
         }
         Some(request.body(webhook.body))
+    }
+
+    /// The sum and count of a histogram of `/metrics` over every channel, e.g.
+    /// `omnistock_queue_lag_seconds`.
+    pub async fn histogram_totals(&self, name: &str) -> (f64, f64) {
+        let text = match self
+            .client
+            .get(format!("http://{}/metrics", self.address))
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let total = |suffix: &str| -> f64 {
+            let prefix = format!("{name}_{suffix}{{");
+            text.lines()
+                .filter(|line| line.starts_with(&prefix))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        (total("sum"), total("count"))
+    }
+
+    /// The daemon's own view of the stock path, to be read before and after a measurement.
+    pub async fn stock_path_snapshot(&self) -> StockPathSnapshot {
+        StockPathSnapshot {
+            queue_lag: self.histogram_totals(QUEUE_LAG).await,
+            push_latency: self.histogram_totals(PUSH_LATENCY).await,
+        }
+    }
+
+    /// Adds to `report` the means, between `before` and now, of how old messages were when a
+    /// pusher took them and of how long from the outbox to a channel's confirmation.
+    pub async fn add_stock_path_means(&self, report: &mut super::BenchReport, before: &StockPathSnapshot) {
+        let after = self.stock_path_snapshot().await;
+        for (key, label, (sum_before, count_before), (sum_after, count_after)) in [
+            (
+                "queue_lag_mean_ms",
+                "queue lag (mean, daemon's metric)",
+                before.queue_lag,
+                after.queue_lag,
+            ),
+            (
+                "push_latency_mean_ms",
+                "outbox to confirmed (mean, daemon's metric)",
+                before.push_latency,
+                after.push_latency,
+            ),
+        ] {
+            let count = count_after - count_before;
+            let mean = (count > 0.0)
+                .then(|| Duration::from_secs_f64(((sum_after - sum_before) / count).max(0.0)));
+            report.figure(
+                key,
+                mean.map(super::report::milliseconds),
+                label,
+                mean.map_or("n/a".to_string(), |mean| {
+                    format!("{:.1} ms", super::report::milliseconds(mean))
+                }),
+            );
+        }
     }
 
     /// True when every sim shows the ledger's availability of every SKU.
@@ -244,7 +329,9 @@ impl World {
         if let Some(daemon) = self.daemon.take() {
             match daemon.await {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(error = %error, "the daemon stopped with an error"),
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error, "the daemon stopped with an error")
+                }
                 Err(error) => tracing::warn!(error = %error, "the daemon task failed"),
             }
         }
@@ -290,7 +377,9 @@ async fn write_catalog(
     let written = async {
         ledger.migrate().await?;
         for market in markets {
-            ledger.upsert_channel(&market.channel, omnistock_sim::SIM_KIND).await?;
+            ledger
+                .upsert_channel(&market.channel, omnistock_sim::SIM_KIND)
+                .await?;
         }
         for (index, chunk) in skus.chunks(CATALOG_CHUNK).enumerate() {
             let counts: Vec<StockCount> = chunk
@@ -302,7 +391,12 @@ async fn write_catalog(
                 })
                 .collect();
             ledger
-                .import_counts(&counts, &format!("bench-catalog-{index}"), Some("bench"), None)
+                .import_counts(
+                    &counts,
+                    &format!("bench-catalog-{index}"),
+                    Some("bench"),
+                    None,
+                )
                 .await?;
             for market in markets {
                 let bindings: Vec<ListingBinding> = chunk
@@ -312,6 +406,7 @@ async fn write_catalog(
                         listing_id: listing_of(sku),
                         components: vec![ListingComponent::new(sku, 1)],
                         sync_enabled: None,
+                        policy: None,
                     })
                     .collect();
                 ledger.bind_listings(&bindings).await?;

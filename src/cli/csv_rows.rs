@@ -45,6 +45,11 @@ impl Row {
             .filter(|cell| !cell.is_empty())
     }
 
+    /// Whether the file has this column.
+    pub fn has_column(&self, column: &str) -> bool {
+        self.cells.contains_key(column)
+    }
+
     pub fn error(&self, column: &str, reason: impl Into<String>) -> RowError {
         RowError {
             line: self.line,

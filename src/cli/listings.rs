@@ -3,6 +3,7 @@
 use super::csv_rows::{read_rows, Row, RowError};
 use super::CliError;
 use crate::ledger::{Ledger, ListingBinding, ListingComponent};
+use crate::policy::ListingPolicy;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
@@ -35,6 +36,59 @@ pub fn parse_bundle(spec: &str) -> Result<Vec<ListingComponent>, String> {
     Ok(components)
 }
 
+/// The policy-override columns of a listings file.
+const POLICY_COLUMNS: [&str; 6] = [
+    "locations",
+    "safety_buffer",
+    "percentage",
+    "max_quantity",
+    "show_zero_below",
+    "fixed_quantity",
+];
+
+/// A listing's overrides from the row's policy columns (an empty cell keeps the channel's
+/// rule); `None` when the file has none of these columns.
+fn parse_policy(
+    row: &Row,
+    has_policy_columns: bool,
+    errors: &mut Vec<RowError>,
+) -> Option<ListingPolicy> {
+    if !has_policy_columns {
+        return None;
+    }
+    let count = |column: &str, errors: &mut Vec<RowError>| -> Option<u32> {
+        let value = row.number(column, 0, errors).flatten()?;
+        match u32::try_from(value) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                errors.push(row.error(column, "is too large"));
+                None
+            }
+        }
+    };
+    let percentage = count("percentage", errors).and_then(|value| match u8::try_from(value) {
+        Ok(value) if value <= 100 => Some(value),
+        _ => {
+            errors.push(row.error("percentage", "must be between 0 and 100"));
+            None
+        }
+    });
+    Some(ListingPolicy {
+        locations: row.get("locations").map(|codes| {
+            codes
+                .split('|')
+                .map(|code| code.trim().to_string())
+                .filter(|code| !code.is_empty())
+                .collect()
+        }),
+        safety_buffer: count("safety_buffer", errors),
+        percentage,
+        max_quantity: count("max_quantity", errors),
+        show_zero_below: count("show_zero_below", errors),
+        fixed_quantity: count("fixed_quantity", errors),
+    })
+}
+
 fn parse_sync(row: &Row, errors: &mut Vec<RowError>) -> Option<bool> {
     match row.get("sync").map(str::to_lowercase).as_deref() {
         None => None,
@@ -55,12 +109,12 @@ pub async fn import(ledger: &Ledger, origin: &str, reader: impl Read) -> Result<
         count: errors.len(),
         errors,
     };
-    let rows = read_rows(
-        reader,
-        &["channel", "listing_id"],
-        &["sku", "multiplier", "bundle", "sync"],
-    )
-    .map_err(refused)?;
+    let mut optional = vec!["sku", "multiplier", "bundle", "sync"];
+    optional.extend(POLICY_COLUMNS);
+    let rows = read_rows(reader, &["channel", "listing_id"], &optional).map_err(refused)?;
+    let has_policy_columns = rows
+        .first()
+        .is_some_and(|row| POLICY_COLUMNS.iter().any(|column| row.has_column(column)));
     let channels: BTreeSet<String> = ledger
         .channels()
         .await?
@@ -75,6 +129,7 @@ pub async fn import(ledger: &Ledger, origin: &str, reader: impl Read) -> Result<
         let channel = row.required("channel", &mut errors);
         let listing_id = row.required("listing_id", &mut errors);
         let sync_enabled = parse_sync(row, &mut errors);
+        let policy = parse_policy(row, has_policy_columns, &mut errors);
         if let Some(channel) = &channel {
             if !channels.contains(channel) {
                 errors.push(row.error("channel", format!("unknown channel {channel:?}")));
@@ -143,6 +198,7 @@ pub async fn import(ledger: &Ledger, origin: &str, reader: impl Read) -> Result<
             listing_id,
             components,
             sync_enabled,
+            policy,
         });
     }
     if !errors.is_empty() {
@@ -153,6 +209,7 @@ pub async fn import(ledger: &Ledger, origin: &str, reader: impl Read) -> Result<
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

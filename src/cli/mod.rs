@@ -45,7 +45,10 @@ pub enum StockCommand {
 pub enum ListingsCommand {
     /// Bind channel listings from a CSV file with the columns channel, listing_id and either
     /// sku (with an optional multiplier, for multipacks) or bundle ("SKU:QTY|SKU:QTY"); an
-    /// optional sync column (true/false) turns pushes on or off. All rows apply or none.
+    /// optional sync column (true/false) turns pushes on or off; optional columns locations
+    /// ("a|b"), safety_buffer, percentage, max_quantity, show_zero_below and fixed_quantity
+    /// override the channel's stock policy for the listing (empty: the channel's rule). All
+    /// rows apply or none.
     Import {
         /// The CSV file.
         file: PathBuf,

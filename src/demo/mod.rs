@@ -81,6 +81,9 @@ pub struct DemoReport {
     /// Every order booked and every marketplace showing the ledger's stock.
     pub converged: bool,
     pub convergence_wait: Duration,
+    /// When not converged: what differs (marketplaces against the ledger, the ledger against
+    /// the orders placed).
+    pub differences: Vec<String>,
 }
 
 /// How often the display is redrawn.
@@ -169,6 +172,18 @@ async fn drive(
         tokio::time::sleep(REDRAW_EVERY).await;
     };
     let convergence_wait = waited_from.elapsed();
+    let mut differences = Vec::new();
+    if !converged {
+        differences = world.differences().await?;
+        for (sku, expected) in &shopper.expected {
+            let available = world.ledger.available(sku).await?;
+            if available != *expected {
+                differences.push(format!(
+                    "the ledger has {available} of {sku} available, the orders placed leave {expected}"
+                ));
+            }
+        }
+    }
     let logs: Vec<_> = world
         .markets
         .iter()
@@ -188,6 +203,7 @@ async fn drive(
         propagation: Propagation::measure(&shopper.orders, &logs),
         converged,
         convergence_wait,
+        differences,
     })
 }
 
@@ -283,5 +299,8 @@ fn print_summary(report: &DemoReport) {
             "  converged             NO: not every marketplace shows the ledger's stock after {} s",
             CONVERGENCE_PATIENCE.as_secs()
         );
+        for difference in report.differences.iter().take(10) {
+            println!("                        {difference}");
+        }
     }
 }

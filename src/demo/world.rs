@@ -143,6 +143,26 @@ impl DemoWorld {
             .collect())
     }
 
+    /// What differs between the marketplaces and the ledger, for people (`market-a shows 7 of
+    /// DEMO-003, the ledger 6`).
+    pub async fn differences(&self) -> Result<Vec<String>, DemoError> {
+        let mut differences = Vec::new();
+        for sku in &self.skus {
+            let available = self.ledger.available(sku).await?.max(0);
+            for market in &self.markets {
+                let shown = market.sim.shown_quantity(&listing_of(sku));
+                if shown != Some(available) {
+                    let shown = shown.map_or("nothing".to_string(), |shown| shown.to_string());
+                    differences.push(format!(
+                        "{} shows {shown} of {sku}, the ledger {available}",
+                        market.channel
+                    ));
+                }
+            }
+        }
+        Ok(differences)
+    }
+
     /// Stops the daemon and the sims and removes the temporary database.
     pub async fn stop(mut self) -> Result<(), DemoError> {
         if let Some(shutdown) = self.shutdown.take() {

@@ -52,6 +52,16 @@ pub(crate) fn parse_listing_policy(text: Option<&str>) -> ListingPolicy {
     }
 }
 
+/// The stored form of a listing's overrides: JSON, or NULL when there are none.
+fn encode_listing_policy(policy: &ListingPolicy) -> Result<Option<String>, LedgerError> {
+    if policy.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(policy)
+        .map(Some)
+        .map_err(|error| LedgerError::Corrupt(format!("cannot encode a listing policy: {error}")))
+}
+
 /// Checks a listing's components: at least one, each quantity at least 1, no SKU twice.
 fn check_components(components: &[ListingComponent]) -> Result<(), LedgerError> {
     if components.is_empty() {
@@ -115,6 +125,17 @@ pub(crate) async fn bind_in(
         .execute(transaction.connection())
         .await
         .context("changing a listing's sync")?;
+    }
+    if let Some(policy) = &binding.policy {
+        sqlx::query(
+            "UPDATE listings SET policy_override = $1 WHERE channel_id = $2 AND listing_id = $3",
+        )
+        .bind(encode_listing_policy(policy)?)
+        .bind(&binding.channel_id)
+        .bind(&binding.listing_id)
+        .execute(transaction.connection())
+        .await
+        .context("storing a listing's policy")?;
     }
     sqlx::query("DELETE FROM listing_components WHERE channel_id = $1 AND listing_id = $2")
         .bind(&binding.channel_id)
@@ -284,6 +305,7 @@ impl Ledger {
             listing_id: listing_id.to_string(),
             components: components.to_vec(),
             sync_enabled: None,
+            policy: None,
         };
         let mut transaction = WriteTx::begin(self).await?;
         bind_in(&mut transaction, &binding).await?;
@@ -314,13 +336,7 @@ impl Ledger {
         listing_id: &str,
         policy: &ListingPolicy,
     ) -> Result<(), LedgerError> {
-        let stored = if policy.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(policy).map_err(|error| {
-                LedgerError::Corrupt(format!("cannot encode a listing policy: {error}"))
-            })?)
-        };
+        let stored = encode_listing_policy(policy)?;
         let mut transaction = WriteTx::begin(self).await?;
         let updated = sqlx::query(
             "UPDATE listings SET policy_override = $1 WHERE channel_id = $2 AND listing_id = $3",

@@ -5,6 +5,11 @@
 //! outbox row there, so the push path never misses one. Orders are booked as snapshots: the
 //! ledger compares a snapshot with what it booked before and applies only the difference.
 //!
+//! A listing takes stock of one item, N of one item (a multipack) or several items (a bundle,
+//! `listing_components`); a bundle order line is booked as one line per component, so every
+//! rule below holds per item. What a listing shows is computed at push time by
+//! [`crate::policy::shown_quantity`] from these balances and the channel's policy.
+//!
 //! One implementation serves both backends through sqlx's `Any` driver; the url's scheme picks
 //! SQLite (embedded) or PostgreSQL (several replicas). The ledger never calls the network
 //! beyond its database.

@@ -143,6 +143,35 @@ impl Ledger {
             .context("committing recorded pushes")?;
         Ok(())
     }
+
+    /// Forgets what a channel last confirmed for these listings: the channel changed them
+    /// itself (a sale or a cancellation there moves its shown stock), so the next push must
+    /// not be skipped as "unchanged".
+    pub async fn forget_pushed(
+        &self,
+        channel_id: &str,
+        listing_ids: &[String],
+    ) -> Result<(), LedgerError> {
+        for chunk in listing_ids.chunks(500) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2)
+                .map(|index| format!("${index}"))
+                .collect();
+            let sql = format!(
+                "UPDATE listings SET last_pushed_quantity = NULL \
+                 WHERE channel_id = $1 AND listing_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(channel_id);
+            for listing_id in chunk {
+                query = query.bind(listing_id);
+            }
+            query
+                .execute(&self.pool)
+                .await
+                .context("forgetting pushed quantities")?;
+        }
+        Ok(())
+    }
 }
 
 /// Available (on hand minus reserved) per SKU and location.

@@ -172,6 +172,9 @@ pub struct ListingBinding {
     pub components: Vec<ListingComponent>,
     /// `None` leaves the listing's sync switch as it is (on for a new listing).
     pub sync_enabled: Option<bool>,
+    /// `None` leaves the listing's policy overrides as they are; `Some` replaces them (an empty
+    /// one removes them).
+    pub policy: Option<ListingPolicy>,
 }
 
 /// A counted quantity to set in a bulk stock import.

@@ -155,6 +155,7 @@ pub fn shown_quantity(components: &[ComponentStock], policy: &StockPolicy) -> i6
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

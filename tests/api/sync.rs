@@ -21,6 +21,7 @@ both_setups!(
     a_polled_copy_and_a_webhook_copy_book_once,
     polling_books_orders_whose_webhooks_never_arrived,
     cancellations_release_stock_everywhere,
+    a_sale_and_a_cancellation_that_cancel_out_still_reach_the_selling_channels,
     unknown_listing_lines_are_kept_and_counted,
     metrics_expose_the_sync_spine,
 );
@@ -349,5 +350,43 @@ async fn metrics_expose_the_sync_spine(setup: Setup) {
         "{metrics}"
     );
     assert!(metrics.contains("omnistock_outbox_backlog "), "{metrics}");
+    world.stop().await;
+}
+
+/// A sale on A and a cancellation on C that leave the ledger where it was: A and C changed their
+/// shown stock themselves, so both must still be pushed the ledger's level, although it equals
+/// what they last confirmed.
+async fn a_sale_and_a_cancellation_that_cancel_out_still_reach_the_selling_channels(setup: Setup) {
+    let mut world = World::start(setup, WorldPlan::default()).await;
+    world.add_catalog(&skus(1), 10).await;
+    let earlier = world.order("sim-c", "SKU-01", 2);
+    world.wait_available("SKU-01", 8).await;
+    world.wait_converged().await;
+    world.sim("sim-a").set_webhook_target(None);
+    world.sim("sim-c").set_webhook_target(None);
+
+    let sale = world.order("sim-a", "SKU-01", 2);
+    world.sim("sim-c").cancel_order(&earlier).unwrap();
+    assert_eq!(world.sim("sim-a").shown_quantity("L-SKU-01"), Some(6));
+    assert_eq!(world.sim("sim-c").shown_quantity("L-SKU-01"), Some(10));
+    let sale_webhook = world.sim("sim-a").webhook_for_order(&sale, None).unwrap();
+    let cancel_webhook = world
+        .sim("sim-c")
+        .webhook_for_order(&earlier, None)
+        .unwrap();
+    // Both booked within one coalescing window: the ledger goes 8 -> 6 -> 8.
+    let (sold, cancelled) = tokio::join!(
+        world.post_webhook("sim-a", &sale_webhook.headers, sale_webhook.body.clone()),
+        world.post_webhook(
+            "sim-c",
+            &cancel_webhook.headers,
+            cancel_webhook.body.clone()
+        ),
+    );
+    assert_eq!(sold.status(), StatusCode::OK);
+    assert_eq!(cancelled.status(), StatusCode::OK);
+
+    world.wait_available("SKU-01", 8).await;
+    world.wait_converged().await;
     world.stop().await;
 }

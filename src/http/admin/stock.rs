@@ -5,7 +5,7 @@
 use super::error::{parse_body, AdminError};
 use super::items::BalanceView;
 use crate::app::AppState;
-use crate::ledger::{Application, MovementMeta};
+use crate::ledger::{Application, LedgerError, MovementMeta};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -183,11 +183,6 @@ async fn transfer(
         &request.actor,
         &request.reason,
     )?;
-    // An unknown location is named by the field that holds it.
-    let location_field = match state.ledger.locations().await {
-        Ok(known) if !known.contains(&request.from) => "from",
-        _ => "to",
-    };
     let outcome = state
         .ledger
         .transfer(
@@ -198,7 +193,14 @@ async fn transfer(
             &meta,
         )
         .await
-        .map_err(|error| AdminError::from_ledger(error, "quantity", location_field))?;
+        .map_err(|error| {
+            // An unknown location is named by the field that holds it.
+            let location_field = match &error {
+                LedgerError::UnknownLocation(code) if *code == request.from => "from",
+                _ => "to",
+            };
+            AdminError::from_ledger(error, "quantity", location_field)
+        })?;
     Ok((
         status(outcome.application),
         Json(TransferResponse {

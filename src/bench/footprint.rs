@@ -1,0 +1,424 @@
+//! `bench footprint`: the daemon's resident memory idle and with a large catalog listed on
+//! every channel, and its time from start to ready.
+//!
+//! The daemon runs as a child process (`omnistock serve`), so that its memory is its own: the
+//! benchmark, its sims and its database loader live in this process. The catalog is written
+//! with bulk SQL (the ledger API would take hours for a million items) and already marked as
+//! confirmed by every channel, as after a restart of a synced installation: the start-up
+//! sweep then reads every listing and pushes nothing.
+
+use super::report::{milliseconds, BenchReport};
+use super::setup::{Backends, BenchBus, BenchDatabase};
+use super::world::{channel_id, listing_of};
+use super::BenchError;
+use crate::ledger::Ledger;
+use omnistock_sim::{SimHandle, SimOptions, SimServer};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FootprintArgs {
+    /// Items in the large catalog, each listed on every channel.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub skus: usize,
+    /// Simulated marketplaces.
+    #[arg(long, default_value_t = 4)]
+    pub channels: usize,
+    /// The omnistock binary to run as the daemon; this program by default.
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
+    /// How long to let the daemon settle before reading its memory, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub settle: f64,
+    #[command(flatten)]
+    pub backends: Backends,
+}
+
+/// Units on hand, and last confirmed on every channel, for every item of the catalog.
+const ON_HAND: i64 = 10;
+
+/// What one run of the daemon showed.
+#[derive(Debug, Clone, Copy)]
+struct DaemonRun {
+    ready: Duration,
+    /// From ready until every channel's start-up sweep was done.
+    sweep: Duration,
+    rss_kib: Option<u64>,
+    peak_kib: Option<u64>,
+}
+
+pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
+    let binary = match &args.binary {
+        Some(binary) => binary.clone(),
+        None => std::env::current_exe().map_err(BenchError::io("finding this program"))?,
+    };
+    let channels: Vec<String> = (0..args.channels.max(1)).map(channel_id).collect();
+    let bus = BenchBus::new(&args.backends.bus, &channels)?;
+    let database = BenchDatabase::create(&args.backends.database).await?;
+    let folder = std::env::temp_dir().join(format!(
+        "omnistock-bench-footprint-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut sims = Vec::new();
+    let outcome = async {
+        std::fs::create_dir_all(&folder)
+            .map_err(BenchError::io(format!("creating {}", folder.display())))?;
+        for _ in &channels {
+            sims.push(SimServer::start(SimOptions::default()).await?);
+        }
+        measure(args, &binary, &database, &bus, &channels, &sims, &folder).await
+    }
+    .await;
+    for sim in sims {
+        sim.shutdown().await;
+    }
+    bus.remove().await;
+    database.remove().await;
+    let _ = std::fs::remove_dir_all(&folder);
+    outcome
+}
+
+async fn measure(
+    args: &FootprintArgs,
+    binary: &Path,
+    database: &BenchDatabase,
+    bus: &BenchBus,
+    channels: &[String],
+    sims: &[SimHandle],
+    folder: &Path,
+) -> Result<BenchReport, BenchError> {
+    let ledger = Ledger::connect(database.url()).await?;
+    let prepared = async {
+        ledger.migrate().await?;
+        for channel in channels {
+            ledger
+                .upsert_channel(channel, omnistock_sim::SIM_KIND)
+                .await?;
+        }
+        Ok::<(), BenchError>(())
+    }
+    .await;
+    if let Err(error) = prepared {
+        ledger.close().await;
+        return Err(error);
+    }
+    let settle = Duration::from_secs_f64(args.settle.max(0.0));
+    let daemon = Daemon {
+        binary,
+        folder,
+        database_url: database.url(),
+        bus,
+        channels,
+        sims,
+        settle,
+    };
+    let idle = daemon.run("idle", Duration::from_secs(60)).await;
+    let idle = match idle {
+        Ok(idle) => idle,
+        Err(error) => {
+            ledger.close().await;
+            return Err(error);
+        }
+    };
+    let clock = Instant::now();
+    let loaded = load_catalog(&ledger, channels, args.skus).await;
+    ledger.close().await;
+    loaded?;
+    let load_time = clock.elapsed();
+    let large = daemon.run("catalog", Duration::from_secs(1_800)).await?;
+
+    let mut report = BenchReport::new(
+        "footprint",
+        args.backends.database_kind(),
+        args.backends.bus_kind(),
+    );
+    report.value("database_name", database.name());
+    report
+        .figure(
+            "channels",
+            channels.len(),
+            "channels",
+            channels.len().to_string(),
+        )
+        .figure(
+            "skus",
+            args.skus,
+            "items in the large catalog",
+            args.skus.to_string(),
+        )
+        .figure(
+            "listings",
+            args.skus * channels.len(),
+            "listings",
+            (args.skus * channels.len()).to_string(),
+        )
+        .figure(
+            "catalog_load_ms",
+            milliseconds(load_time),
+            "catalog written in (bulk SQL)",
+            format!("{:.1} s", load_time.as_secs_f64()),
+        );
+    add_run(&mut report, "idle", "idle", &idle);
+    add_run(&mut report, "catalog", "with the catalog", &large);
+    Ok(report)
+}
+
+fn add_run(report: &mut BenchReport, key: &str, label: &str, run: &DaemonRun) {
+    let mib = |kib: Option<u64>| kib.map(|kib| (kib as f64 / 1024.0 * 10.0).round() / 10.0);
+    let shown = |kib: Option<u64>| {
+        mib(kib).map_or("n/a (no /proc)".to_string(), |mib| format!("{mib:.1} MiB"))
+    };
+    report
+        .figure(
+            &format!("{key}_ready_ms"),
+            milliseconds(run.ready),
+            &format!("{label}: start to ready"),
+            format!("{:.0} ms", milliseconds(run.ready)),
+        )
+        .figure(
+            &format!("{key}_sweep_ms"),
+            milliseconds(run.sweep),
+            &format!("{label}: ready to start-up sweeps done"),
+            format!("{:.0} ms", milliseconds(run.sweep)),
+        )
+        .figure(
+            &format!("{key}_rss_mib"),
+            mib(run.rss_kib),
+            &format!("{label}: resident memory (VmRSS)"),
+            shown(run.rss_kib),
+        )
+        .figure(
+            &format!("{key}_peak_rss_mib"),
+            mib(run.peak_kib),
+            &format!("{label}: peak resident memory (VmHWM)"),
+            shown(run.peak_kib),
+        );
+}
+
+/// How to start the daemon against the prepared database.
+struct Daemon<'a> {
+    binary: &'a Path,
+    folder: &'a Path,
+    database_url: &'a str,
+    bus: &'a BenchBus,
+    channels: &'a [String],
+    sims: &'a [SimHandle],
+    settle: Duration,
+}
+
+impl Daemon<'_> {
+    /// Starts `omnistock serve`, waits until `/readyz` answers 200 and every channel's start-up
+    /// sweep is done, lets it settle, reads its memory and kills it.
+    async fn run(&self, label: &str, patience: Duration) -> Result<DaemonRun, BenchError> {
+        let port = free_port()?;
+        let config = self.folder.join(format!("omnistock-{label}.toml"));
+        std::fs::write(&config, self.config(port)?)
+            .map_err(BenchError::io(format!("writing {}", config.display())))?;
+        let log_path = self.folder.join(format!("omnistock-{label}.log"));
+        let log = std::fs::File::create(&log_path)
+            .map_err(BenchError::io(format!("creating {}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(BenchError::io(format!("opening {}", log_path.display())))?;
+        let mut command = tokio::process::Command::new(self.binary);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OMNISTOCK") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn,omnistock::sync::push=info")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let mut child = command.spawn().map_err(BenchError::io(format!(
+            "starting {}",
+            self.binary.display()
+        )))?;
+        let measured = self
+            .observe(&mut child, port, &log_path, started, patience)
+            .await;
+        let _ = child.kill().await;
+        measured
+    }
+
+    async fn observe(
+        &self,
+        child: &mut tokio::process::Child,
+        port: u16,
+        log_path: &Path,
+        started: Instant,
+        patience: Duration,
+    ) -> Result<DaemonRun, BenchError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|error| BenchError::Http(error.to_string()))?;
+        let readyz = format!("http://127.0.0.1:{port}/readyz");
+        let exited = |status: std::process::ExitStatus| {
+            let tail = std::fs::read_to_string(log_path).unwrap_or_default();
+            let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+            BenchError::Io {
+                what: format!(
+                    "the daemon exited ({status}) before it was ready; its log ends: {tail}"
+                ),
+                source: std::io::Error::other("daemon exited"),
+            }
+        };
+        let ready = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(exited(status));
+            }
+            if let Ok(response) = client.get(&readyz).send().await {
+                if response.status().is_success() {
+                    break started.elapsed();
+                }
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(BenchError::Timeout {
+                    what: "answer /readyz".to_string(),
+                    seconds: 60,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(exited(status));
+            }
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            if log.matches("start-up stock sweep").count() >= self.channels.len() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Timeout {
+                    what: "finish its start-up sweeps".to_string(),
+                    seconds: patience.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sweep = started.elapsed().saturating_sub(ready);
+        tokio::time::sleep(self.settle).await;
+        let pid = child.id();
+        Ok(DaemonRun {
+            ready,
+            sweep,
+            rss_kib: pid.and_then(|pid| proc_status_kib(pid, "VmRSS")),
+            peak_kib: pid.and_then(|pid| proc_status_kib(pid, "VmHWM")),
+        })
+    }
+
+    /// The daemon's configuration file.
+    fn config(&self, port: u16) -> Result<String, BenchError> {
+        let mut root = toml::Table::new();
+        let mut database = toml::Table::new();
+        database.insert("url".into(), self.database_url.into());
+        root.insert("database".into(), database.into());
+        let mut bus = toml::Table::new();
+        bus.insert("url".into(), self.bus.config.url.expose().into());
+        bus.insert(
+            "name_prefix".into(),
+            self.bus.config.name_prefix.as_str().into(),
+        );
+        root.insert("bus".into(), bus.into());
+        let mut http = toml::Table::new();
+        http.insert("listen".into(), format!("127.0.0.1:{port}").into());
+        root.insert("http".into(), http.into());
+        let mut log = toml::Table::new();
+        log.insert("format".into(), "json".into());
+        root.insert("log".into(), log.into());
+        let mut channels = Vec::new();
+        for (channel, sim) in self.channels.iter().zip(self.sims) {
+            let mut table = toml::Table::new();
+            table.insert("id".into(), channel.as_str().into());
+            table.insert("kind".into(), omnistock_sim::SIM_KIND.into());
+            table.insert("base_url".into(), sim.base_url().into());
+            table.insert("api_token".into(), sim.api_token().expose().into());
+            table.insert(
+                "webhook_secret".into(),
+                sim.webhook_secret().expose().into(),
+            );
+            channels.push(toml::Value::Table(table));
+        }
+        root.insert("channels".into(), toml::Value::Array(channels));
+        toml::to_string(&root).map_err(|error| BenchError::InvalidOption(error.to_string()))
+    }
+}
+
+/// A port that was free a moment ago (the daemon binds it right after).
+fn free_port() -> Result<u16, BenchError> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(BenchError::io("finding a free port"))?;
+    let port = listener
+        .local_addr()
+        .map_err(BenchError::io("finding a free port"))?
+        .port();
+    Ok(port)
+}
+
+/// A `kB` line of `/proc/<pid>/status`, e.g. `VmRSS`.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Writes `count` items with stock, listed on every channel and confirmed there, with bulk
+/// statements that PostgreSQL and SQLite both understand.
+async fn load_catalog(
+    ledger: &Ledger,
+    channels: &[String],
+    count: usize,
+) -> Result<(), BenchError> {
+    let pool = ledger.pool();
+    let run = |sql: String| async move {
+        sqlx::query(&sql)
+            .execute(pool)
+            .await
+            .map_err(|error| BenchError::Database(format!("loading the catalog: {error}")))
+    };
+    // Item numbers come from a recursive CTE; nothing user-given is spliced into the SQL.
+    run(format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+         INSERT INTO items (sku, title, created_at) \
+         SELECT 'F' || CAST(i AS TEXT), 'Item ' || CAST(i AS TEXT), 0 FROM n"
+    ))
+    .await?;
+    run(format!(
+        "INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
+         SELECT sku, 'default', {ON_HAND}, 0, 0 FROM items"
+    ))
+    .await?;
+    run(format!(
+        "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
+         idempotency_key, created_at) \
+         SELECT sku, 'default', {ON_HAND}, 0, 'receive', 'bench-' || sku, 0 FROM items"
+    ))
+    .await?;
+    let listing_prefix = listing_of("");
+    for channel in channels {
+        // Channel ids come from `channel_id` (a-z, digits, '-'), safe to splice.
+        run(format!(
+            "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled, \
+             last_pushed_quantity, last_pushed_at) \
+             SELECT '{channel}', '{listing_prefix}' || sku, sku, 1, 1, {ON_HAND}, 0 FROM items"
+        ))
+        .await?;
+        run(format!(
+            "INSERT INTO listing_components (channel_id, listing_id, sku, quantity) \
+             SELECT channel_id, listing_id, sku, 1 FROM listings WHERE channel_id = '{channel}'"
+        ))
+        .await?;
+    }
+    Ok(())
+}
