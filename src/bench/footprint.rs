@@ -54,7 +54,7 @@ pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
         None => std::env::current_exe().map_err(BenchError::io("finding this program"))?,
     };
     let channels: Vec<String> = (0..args.channels.max(1)).map(channel_id).collect();
-    let bus = BenchBus::new(&args.backends.bus, &channels)?;
+    let bus = BenchBus::new(&args.backends.bus, &channels, &crate::bus::BusConfig::default())?;
     let database = BenchDatabase::create(&args.backends.database).await?;
     let folder = std::env::temp_dir().join(format!(
         "omnistock-bench-footprint-{}",

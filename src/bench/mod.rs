@@ -54,6 +54,8 @@ pub enum Scenario {
 pub enum BenchError {
     #[error("--database: {0}")]
     Database(String),
+    #[error("settings from the environment: {0}")]
+    Settings(#[from] crate::settings::SettingsError),
     #[error("--bus: {0}")]
     Bus(String),
     #[error("simulated marketplace: {0}")]

@@ -167,15 +167,20 @@ pub struct BenchBus {
 }
 
 impl BenchBus {
-    pub fn new(bus: &str, channels: &[String]) -> Result<Self, BenchError> {
+    /// `base` gives the tuning (prefetch, delivery limit, …), `bus` the URL.
+    pub fn new(bus: &str, channels: &[String], base: &BusConfig) -> Result<Self, BenchError> {
         let mut config = BusConfig {
             url: Secret::new(bus),
             // Short, so that a missed wake-up does not show as latency.
-            poll_interval_ms: 200,
-            ..BusConfig::default()
+            poll_interval_ms: base.poll_interval_ms.min(200),
+            ..base.clone()
         };
         if bus.starts_with("amqp://") || bus.starts_with("amqps://") {
-            config.name_prefix = format!("bench_{}.", uuid::Uuid::new_v4().simple());
+            config.name_prefix = format!(
+                "{}bench_{}.",
+                base.name_prefix,
+                uuid::Uuid::new_v4().simple()
+            );
         } else if bus != "memory://" {
             return Err(BenchError::Bus(
                 "expected memory:// or an amqp:// URL".to_string(),

@@ -96,9 +96,12 @@ impl World {
             .build()
             .map_err(|error| BenchError::Http(error.to_string()))?;
         let channels: Vec<String> = (0..plan.channels).map(channel_id).collect();
-        let bus = BenchBus::new(&backends.bus, &channels)?;
+        // OMNISTOCK__… variables tune the daemon (e.g. OMNISTOCK__BUS__PREFETCH=64); the
+        // database, the bus URL, the listener and the channels are the benchmark's own.
+        let base = Settings::load(None)?;
+        let bus = BenchBus::new(&backends.bus, &channels, &base.bus)?;
         let database = BenchDatabase::create(&backends.database).await?;
-        match Self::build(database, bus, channels, client, plan).await {
+        match Self::build(base, database, bus, channels, client, plan).await {
             Ok(world) => Ok(world),
             Err((error, database, bus)) => {
                 bus.remove().await;
@@ -109,6 +112,7 @@ impl World {
     }
 
     async fn build(
+        mut settings: Settings,
         database: BenchDatabase,
         bus: BenchBus,
         channels: Vec<String>,
@@ -125,7 +129,7 @@ impl World {
         if let Err(error) = write_catalog(database.url(), &markets, &skus, plan).await {
             return Err((error, database, bus));
         }
-        let mut settings = Settings::default();
+        settings.channels.clear();
         settings.database.url = DatabaseUrl::new(database.url());
         settings.bus = bus.config.clone();
         settings.http.listen = ([127, 0, 0, 1], 0).into();
