@@ -32,6 +32,8 @@ pub struct AppState {
     /// Books order events from webhooks and polling.
     pub intake: Intake,
     pub metrics: Metrics,
+    /// Pause/resume, resync jobs, dead letters, channel activity.
+    pub operations: crate::ops::Operations,
 }
 
 /// Why the daemon could not start or stopped with an error.
@@ -100,6 +102,20 @@ impl App {
                 .await?;
         }
         let channel_list: Vec<ChannelRuntime> = channels.values().cloned().collect();
+        let channels = Arc::new(channels);
+        let reconcile_intervals = settings
+            .channels
+            .iter()
+            .filter(|channel| channel.enabled)
+            .filter_map(|channel| Some((channel.id.to_string(), channel.reconcile_interval?)))
+            .collect();
+        let operations = crate::ops::Operations::start(
+            ledger.clone(),
+            metrics.clone(),
+            channels.clone(),
+            reconcile_intervals,
+        )
+        .await?;
         let sync = SyncRuntime::start(
             &ledger,
             &bus,
@@ -113,9 +129,10 @@ impl App {
             settings: Arc::new(settings),
             ledger,
             bus,
-            channels: Arc::new(channels),
+            channels,
             intake,
             metrics,
+            operations,
         };
         Ok(Self {
             address,
@@ -154,6 +171,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve)?;
+        self.state.operations.stop().await;
         self.sync.stop().await;
         tracing::info!("omnistock stopped");
         Ok(())

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod ledger;
 pub mod metrics;
+pub mod ops;
 pub mod policy;
 pub mod registry;
 pub mod settings;

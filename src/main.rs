@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use omnistock::app::{self, App};
+use omnistock::cli::admin_client::AdminCommand;
 use omnistock::settings::Settings;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,17 @@ enum Command {
     /// Bulk listing operations: bind channel listings (multipacks, bundles) from CSV.
     #[command(subcommand)]
     Listings(omnistock::cli::ListingsCommand),
+    /// Start a resync job on the running daemon (push every listing, or reconcile: read the
+    /// channel and push only what differs) and follow it with a progress bar.
+    Resync(omnistock::cli::admin_client::ResyncArgs),
+    /// Show every channel of the running daemon: state, order intake, push backlog, rate-limit
+    /// budget, last reconciliation, dead letters.
+    Channels(omnistock::cli::admin_client::ChannelsArgs),
+    /// Pause or resume stock pushes to a channel of the running daemon.
+    #[command(subcommand)]
+    Channel(omnistock::cli::admin_client::ChannelCommand),
+    /// List the running daemon's dead letters, or retry or discard one.
+    DeadLetters(omnistock::cli::admin_client::DeadLettersArgs),
     /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
     Sim(omnistock::demo::SimArgs),
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
@@ -106,6 +118,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("{summary}");
             Ok(())
         }
+        Command::Resync(args) => admin(&settings, AdminCommand::Resync(args)),
+        Command::Channels(args) => admin(&settings, AdminCommand::Channels(args)),
+        Command::Channel(command) => admin(&settings, AdminCommand::Channel(command)),
+        Command::DeadLetters(args) => admin(&settings, AdminCommand::DeadLetters(args)),
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {
@@ -137,6 +153,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// Runs one of the commands that talk to the running daemon's admin API.
+fn admin(settings: &Settings, command: AdminCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(omnistock::cli::admin_client::run(settings, command))?;
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -46,6 +46,9 @@ struct Families {
     queue_lag: Family<ChannelLabel, Histogram, fn() -> Histogram>,
     push_backlog: Family<ChannelLabel, Gauge>,
     outbox_backlog: Gauge,
+    reconcile_drifts: Family<ChannelLabel, Counter>,
+    dead_letters_parked: Family<ChannelLabel, Counter>,
+    dead_letters: Family<ChannelLabel, Gauge>,
 }
 
 /// Shared handle to every metric of the process.
@@ -75,6 +78,9 @@ impl Metrics {
             queue_lag: Family::new_with_constructor(latency_histogram),
             push_backlog: Family::default(),
             outbox_backlog: Gauge::default(),
+            reconcile_drifts: Family::default(),
+            dead_letters_parked: Family::default(),
+            dead_letters: Family::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -131,6 +137,21 @@ impl Metrics {
             "outbox_backlog",
             "Stock-change events written by the ledger and not yet on the bus",
             families.outbox_backlog.clone(),
+        );
+        registry.register(
+            "reconcile_drifts",
+            "Listings whose shown stock differed from the ledger's when reconciled, per channel",
+            families.reconcile_drifts.clone(),
+        );
+        registry.register(
+            "dead_letters_parked",
+            "Listing updates a channel refused for good and that were parked, per channel",
+            families.dead_letters_parked.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Parked listing updates waiting for an operator, per channel",
+            families.dead_letters.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -220,6 +241,27 @@ impl Metrics {
         self.families
             .outbox_backlog
             .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    pub fn reconcile_drift(&self, channel: &str) {
+        self.families
+            .reconcile_drifts
+            .get_or_create(&Self::channel(channel))
+            .inc();
+    }
+
+    pub fn dead_letter_parked(&self, channel: &str) {
+        self.families
+            .dead_letters_parked
+            .get_or_create(&Self::channel(channel))
+            .inc();
+    }
+
+    pub fn dead_letters(&self, channel: &str, count: i64) {
+        self.families
+            .dead_letters
+            .get_or_create(&Self::channel(channel))
+            .set(count);
     }
 
     /// The Prometheus text exposition of every metric.

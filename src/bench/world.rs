@@ -450,6 +450,7 @@ fn channel_settings(market: &Market, plan: &WorldPlan) -> Result<ChannelSettings
         location: "default".to_string(),
         rate_limit: None,
         poll_interval: None,
+        reconcile_interval: None,
         stock_policy: Default::default(),
         options: ChannelOptions(options),
     })

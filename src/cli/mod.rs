@@ -2,6 +2,7 @@
 //! `omnistock listings import`. Each validates the whole file first and then applies it in one
 //! ledger transaction, so a file is applied entirely or not at all.
 
+pub mod admin_client;
 mod csv_rows;
 pub mod listings;
 pub mod stock;

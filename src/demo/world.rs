@@ -205,6 +205,7 @@ fn channel_settings(market: &Market) -> Result<ChannelSettings, DemoError> {
         location: "default".to_string(),
         rate_limit: None,
         poll_interval: Some(POLL_INTERVAL),
+        reconcile_interval: None,
         stock_policy: Default::default(),
         options: ChannelOptions(options),
     })

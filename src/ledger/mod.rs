@@ -24,6 +24,7 @@ mod database_url;
 mod error;
 mod invariants;
 mod line_ops;
+pub mod operations;
 mod outbox;
 mod push_targets;
 mod reads;

@@ -175,6 +175,14 @@ pub struct ChannelSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub poll_interval: Option<Duration>,
+    /// How often a `reconcile` job reads this channel's stock and puts drift right, e.g.
+    /// `"6h"`; absent means no scheduled reconciliation (an operator can still start one).
+    #[serde(
+        default,
+        with = "duration::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reconcile_interval: Option<Duration>,
     /// `[channels.stock_policy]`: how much of the stock this channel is shown (locations,
     /// safety buffer, percentage, maximum, show-zero-below, fixed quantity) and whether its
     /// returns are restocked. Listings may override it in the ledger.

@@ -20,6 +20,8 @@ pub struct ChannelRuntime {
     pub capabilities: Capabilities,
     /// How much of the stock this channel is shown (`[channels.stock_policy]`).
     pub policy: StockPolicy,
+    /// Pause, resync work and recent push activity, shared with the admin API.
+    pub control: crate::ops::ChannelControl,
 }
 
 impl ChannelRuntime {
@@ -45,6 +47,7 @@ impl ChannelRuntime {
             poll_interval,
             capabilities,
             policy: StockPolicy::default(),
+            control: crate::ops::ChannelControl::new(),
         }
     }
 

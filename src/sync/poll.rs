@@ -44,6 +44,7 @@ pub async fn poll_once(
             break;
         }
     }
+    ledger.record_poll(&channel.id).await?;
     Ok(orders_read)
 }
 

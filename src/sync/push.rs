@@ -73,9 +73,12 @@ impl ChannelPusher {
     /// Consumes the channel's queue until `shutdown` turns true.
     pub async fn run(self, mut consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
         let channel_id = self.channel.id.clone();
+        let control = self.channel.control.clone();
+        let mut paused = control.watch_paused();
         // A first sweep pushes whatever changed while the daemon was down or while this
-        // channel was unreachable, so the channel converges even if a message was lost.
-        match self.sweep().await {
+        // channel was unreachable, so the channel converges even if a message was lost. A
+        // paused channel is swept when it is resumed instead.
+        match crate::ops::pause::start_up_sweep(&self).await {
             Ok(report) => {
                 info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done")
             }
@@ -91,8 +94,15 @@ impl ChannelPusher {
             tokio::select! {
                 biased;
                 _ = crate::sync::stop_requested(&mut shutdown) => break,
+                Ok(()) = paused.changed() => {
+                    crate::ops::pause::pause_changed(&self, &mut shutdown).await;
+                }
                 _ = sleep_until_some(deadline) => {
-                    self.flush_deliveries(&mut pending_skus, &mut deliveries).await;
+                    if control.is_paused() {
+                        crate::ops::pause::hold(&self, &mut pending_skus, &mut deliveries).await;
+                    } else {
+                        self.flush_deliveries(&mut pending_skus, &mut deliveries).await;
+                    }
                     flush_at = None;
                 }
                 next = consumer.next() => match next {
@@ -102,6 +112,7 @@ impl ChannelPusher {
                         pending_skus.insert(delivery.message().sku.clone());
                         deliveries.push(delivery);
                         self.metrics.push_backlog(&channel_id, pending_skus.len());
+                        control.add_backlog(pending_skus.iter().cloned());
                         if flush_at.is_none() {
                             flush_at = Some(tokio::time::Instant::now() + self.coalesce_window);
                         }
@@ -113,6 +124,10 @@ impl ChannelPusher {
                         break;
                     }
                 },
+                // Resync work only when no live change waits: live pushes go first.
+                Some(work) = control.next_work(), if pending_skus.is_empty() && !control.is_paused() => {
+                    crate::ops::resync::perform(&self, work).await;
+                }
             }
         }
         // Unacknowledged deliveries go back to the queue when the consumer is dropped.
@@ -146,6 +161,7 @@ impl ChannelPusher {
                 }
             }
             Err(error) => {
+                self.channel.control.note_push_error(&error.to_string());
                 warn!(channel = %self.channel.id, skus = skus.len(), error = %error, "stock push failed; messages requeued");
                 for delivery in taken {
                     if let Err(error) = delivery.nack(true).await {
@@ -156,6 +172,7 @@ impl ChannelPusher {
             }
         }
         self.metrics.push_backlog(&self.channel.id, 0);
+        self.channel.control.clear_backlog();
     }
 
     /// Pushes every listing of this channel whose computed quantity differs from the last one
@@ -171,14 +188,34 @@ impl ChannelPusher {
         if skus.is_empty() {
             return Ok(report);
         }
-        let targets = self
-            .ledger
-            .push_targets(&self.channel.id, skus, &self.channel.policy)
-            .await?;
+        let targets = self.live_targets(skus).await?;
         let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = targets
             .into_iter()
             .partition(|target| target.last_pushed_quantity != Some(target.quantity));
         report.skipped_unchanged = unchanged.len();
+        self.push_listings(&changed, &mut report).await?;
+        Ok(report)
+    }
+
+    /// The listings bound to `skus` with the quantity each should show now, leaving out those
+    /// parked as dead letters (the channel refused them for good; an operator retries them).
+    pub async fn live_targets(&self, skus: &[String]) -> Result<Vec<PushTarget>, PushError> {
+        let mut targets = self
+            .ledger
+            .push_targets(&self.channel.id, skus, &self.channel.policy)
+            .await?;
+        let parked = self.ledger.dead_lettered_listings(&self.channel.id).await?;
+        targets.retain(|target| !parked.contains(&target.listing_id));
+        Ok(targets)
+    }
+
+    /// Pushes these listings' quantities, whatever was pushed before, in batches; adds to
+    /// `report`. Listings the channel refuses for good are parked as dead letters.
+    pub async fn push_listings(
+        &self,
+        changed: &[PushTarget],
+        report: &mut FlushReport,
+    ) -> Result<(), PushError> {
         let batch_size = self.channel.capabilities.max_stock_batch.max(1);
         for batch in changed.chunks(batch_size) {
             let levels: Vec<StockLevel> = batch
@@ -203,6 +240,8 @@ impl ChannelPusher {
                         self.metrics
                             .push_failed(&self.channel.id, error_class(&error));
                         warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
+                        crate::ops::dead_letters::park_if_permanent(self, batch, &listing_id, &error)
+                            .await?;
                     }
                 }
             }
@@ -212,9 +251,28 @@ impl ChannelPusher {
                 .await?;
             self.metrics
                 .push_confirmed(&self.channel.id, confirmed.len() as u64);
+            if !confirmed.is_empty() {
+                self.channel.control.note_push_confirmed();
+            }
             debug!(channel = %self.channel.id, listings = levels.len(), confirmed = confirmed.len(), "stock batch pushed");
         }
-        Ok(report)
+        Ok(())
+    }
+
+    pub fn channel(&self) -> &ChannelRuntime {
+        &self.channel
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// One stock-update call, throttled, retried with backoff on transient failures and
@@ -225,6 +283,7 @@ impl ChannelPusher {
             channel_backoff(),
             || async {
                 self.throttle.until_ready().await;
+                self.channel.control.note_call();
                 self.channel
                     .connector
                     .push_stock(levels)

@@ -67,6 +67,7 @@ async fn spawn(postgres: bool) -> (TestApp, SimHandle) {
         location: "default".into(),
         rate_limit: None,
         poll_interval: None,
+        reconcile_interval: None,
         stock_policy: StockPolicy {
             max_quantity: Some(4),
             ..StockPolicy::default()

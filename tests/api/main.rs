@@ -4,6 +4,7 @@
 mod admin;
 mod health;
 mod helpers;
+mod operations;
 mod sync;
 mod sync_load;
 mod sync_world;

@@ -17,6 +17,9 @@ use std::time::Duration;
 /// The test RabbitMQ broker.
 pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
+/// The admin API's Bearer token in every world.
+pub const ADMIN_TOKEN: &str = "world-admin-token";
+
 /// How long a scenario waits for something that should happen before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -60,6 +63,8 @@ pub struct ChannelPlan {
     /// Order polling; `None` relies on webhooks alone.
     pub poll_interval: Option<Duration>,
     pub poll_overlap_ms: u64,
+    /// Scheduled reconciliation; `None` for none.
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl ChannelPlan {
@@ -72,6 +77,7 @@ impl ChannelPlan {
             // Short: tests poll far more often than a daemon would, and every poll re-reads
             // the overlap.
             poll_overlap_ms: 500,
+            reconcile_interval: None,
         }
     }
 }
@@ -219,6 +225,7 @@ impl World {
                 })
             }
         };
+        settings.admin.token = Some(Secret::new(ADMIN_TOKEN));
         if let Some(limit) = plan.max_body_bytes {
             settings.http.max_body_bytes = limit;
         }
@@ -230,6 +237,7 @@ impl World {
                 location: "default".into(),
                 rate_limit: None,
                 poll_interval: channel.poll_interval,
+                reconcile_interval: channel.reconcile_interval,
                 stock_policy: Default::default(),
                 options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
             });

@@ -19,18 +19,19 @@ pub fn router() -> Router<AppState> {
         .route("/items/{sku}/movements", get(movements))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ItemView {
     sku: String,
     balances: Vec<BalanceView>,
     /// Summed over every location.
     available: i64,
+    #[schema(value_type = Vec<Object>)]
     reservations: Vec<Reservation>,
     /// For each enabled channel, its listings taking stock of this item.
     channels: Vec<ChannelView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct BalanceView {
     location: String,
     on_hand: i64,
@@ -49,13 +50,13 @@ impl From<Balance> for BalanceView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ChannelView {
     channel: String,
     listings: Vec<ListingView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ListingView {
     listing_id: String,
     /// What the channel's policy lets the listing show now.
@@ -64,6 +65,15 @@ struct ListingView {
     last_confirmed: Option<i64>,
 }
 
+/// An item's stock, open reservations and what each channel's listings should show.
+#[utoipa::path(
+    get, path = "/admin/items/{sku}", tag = "stock",
+    params(("sku" = String, Path, description = "The item's SKU")),
+    responses(
+        (status = 200, description = "The item", body = ItemView),
+        (status = 404, description = "Unknown SKU"),
+    )
+)]
 async fn item(
     State(state): State<AppState>,
     Path(sku): Path<String>,
@@ -102,14 +112,14 @@ async fn item(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct PageQuery {
     /// Rows with an id above this one (the `next_after` of the previous page).
     after: Option<String>,
     limit: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MovementPage {
     sku: String,
     movements: Vec<MovementView>,
@@ -117,7 +127,7 @@ struct MovementPage {
     next_after: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MovementView {
     id: i64,
     location: String,
@@ -169,6 +179,16 @@ fn query_number(
     Ok(value)
 }
 
+/// The item's journal, oldest first, paged.
+#[utoipa::path(
+    get, path = "/admin/items/{sku}/movements", tag = "stock",
+    params(("sku" = String, Path, description = "The item's SKU"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the journal", body = MovementPage),
+        (status = 400, description = "A bad `after` or `limit`"),
+        (status = 404, description = "Unknown SKU"),
+    )
+)]
 async fn movements(
     State(state): State<AppState>,
     Path(sku): Path<String>,

@@ -4,8 +4,13 @@
 //! Each group of endpoints is its own module with its own `router()`, merged in [`router`].
 
 pub mod auth;
+pub mod channels;
+pub mod dead_letters;
 pub mod error;
 pub mod items;
+pub mod jobs;
+pub mod openapi;
+pub mod resync;
 pub mod stock;
 
 use crate::app::AppState;
@@ -17,6 +22,11 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(items::router())
         .merge(stock::router())
+        .merge(channels::router())
+        .merge(resync::router())
+        .merge(jobs::router())
+        .merge(dead_letters::router())
+        .merge(openapi::router())
         .route_layer(middleware::from_fn_with_state(
             state,
             auth::require_admin_token,

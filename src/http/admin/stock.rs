@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 
 /// A change of on hand at one location: either `delta` (found, damaged, lost…) or `counted` (a
 /// stock-take), never both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AdjustmentRequest {
     sku: String,
@@ -40,7 +40,7 @@ struct AdjustmentRequest {
     idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferRequest {
     sku: String,
@@ -53,13 +53,13 @@ struct TransferRequest {
     idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AdjustmentResponse {
     applied: bool,
     balance: BalanceView,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TransferResponse {
     applied: bool,
     from: BalanceView,
@@ -118,6 +118,19 @@ fn status(application: Application) -> StatusCode {
     }
 }
 
+/// Changes on hand at one location (`delta`, or `counted` for a stock-take), journaled.
+#[utoipa::path(
+    post, path = "/admin/stock/adjustments", tag = "stock",
+    request_body = AdjustmentRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The client's key, if not in the body")),
+    responses(
+        (status = 201, description = "Applied now", body = AdjustmentResponse),
+        (status = 200, description = "Applied before under this key", body = AdjustmentResponse),
+        (status = 400, description = "A bad request, naming the field"),
+        (status = 404, description = "Unknown SKU"),
+        (status = 409, description = "On hand would become negative"),
+    )
+)]
 async fn adjust(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -165,6 +178,19 @@ async fn adjust(
     ))
 }
 
+/// Moves on-hand stock between two locations, journaled.
+#[utoipa::path(
+    post, path = "/admin/stock/transfers", tag = "stock",
+    request_body = TransferRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The client's key, if not in the body")),
+    responses(
+        (status = 201, description = "Applied now", body = TransferResponse),
+        (status = 200, description = "Applied before under this key", body = TransferResponse),
+        (status = 400, description = "A bad request, naming the field"),
+        (status = 404, description = "Unknown SKU"),
+        (status = 409, description = "Not enough on hand at `from`"),
+    )
+)]
 async fn transfer(
     State(state): State<AppState>,
     headers: HeaderMap,

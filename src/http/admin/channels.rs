@@ -1,0 +1,251 @@
+//! `GET /admin/channels` (each channel's state and recent activity) and
+//! `POST /admin/channels/{id}/pause` / `…/resume` (persisted; orders are still booked while a
+//! channel is paused, and resuming pushes what accumulated, coalesced).
+
+use super::error::AdminError;
+use crate::app::AppState;
+use crate::ledger::LedgerError;
+use crate::ops::control::BUDGET_WINDOW;
+use crate::ops::PauseError;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/channels", get(list_channels))
+        .route("/channels/{id}/pause", post(pause))
+        .route("/channels/{id}/resume", post(resume))
+}
+
+/// One channel's state and recent activity.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelStatus {
+    pub id: String,
+    pub kind: String,
+    /// Disabled in the configuration: neither polled nor pushed to.
+    pub enabled: bool,
+    /// Pushes stopped by an operator.
+    pub paused: bool,
+    pub orders: OrderIntakeStatus,
+    /// Webhooks this process answered in the last hour, by HTTP status.
+    pub webhooks_last_hour: BTreeMap<String, u64>,
+    pub push: PushStatus,
+    pub rate_limit: RateBudget,
+    /// The last reconciliation; `null` before the first.
+    pub reconciliation: Option<ReconciliationStatus>,
+    /// Listing updates parked as dead letters.
+    pub dead_letters: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderIntakeStatus {
+    /// Whether orders are polled (besides webhooks).
+    pub polled: bool,
+    /// The last successful order poll.
+    pub last_pull_at: Option<DateTime<Utc>>,
+    /// Seconds since the poll cursor last moved.
+    pub cursor_age_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushStatus {
+    /// SKUs taken from the queue and not yet pushed (held, while paused).
+    pub backlog_skus: usize,
+    /// Listings whose computed quantity differs from what the channel last confirmed.
+    pub listings_out_of_date: usize,
+    pub last_confirmed_at: Option<DateTime<Utc>>,
+    pub last_error: Option<PushErrorStatus>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushErrorStatus {
+    pub at: DateTime<Utc>,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RateBudget {
+    /// The effective limit, e.g. `"2/s"`; `null` when the channel has none.
+    pub limit: Option<String>,
+    /// Calls made to the channel in the last minute.
+    pub calls_last_minute: usize,
+    /// Calls the limit still allows in a minute; `null` without a limit.
+    pub remaining_per_minute: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReconciliationStatus {
+    pub finished_at: DateTime<Utc>,
+    pub drifts: i64,
+}
+
+/// The answer to a pause or resume.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PauseResponse {
+    pub id: String,
+    pub paused: bool,
+}
+
+fn time(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+/// Every configured channel with its state and recent activity.
+#[utoipa::path(
+    get, path = "/admin/channels", tag = "channels",
+    responses((status = 200, description = "Every configured channel", body = [ChannelStatus]))
+)]
+pub async fn list_channels(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ChannelStatus>>, AdminError> {
+    let ledger = &state.ledger;
+    let stored: BTreeMap<String, bool> = ledger
+        .channels()
+        .await?
+        .into_iter()
+        .map(|channel| (channel.id, channel.paused))
+        .collect();
+    let polls = ledger.poll_records().await?;
+    let reconciliations = ledger.reconciliations().await?;
+    let dead_letters = ledger.dead_letter_counts().await?;
+    let now = Utc::now().timestamp_millis();
+    let mut statuses = Vec::new();
+    for configured in &state.settings.channels {
+        let id = configured.id.to_string();
+        let runtime = state.channels.get(&id);
+        let activity = runtime.map(|channel| channel.control.snapshot());
+        let poll = polls.get(&id).copied().unwrap_or_default();
+        let listings_out_of_date = match runtime {
+            Some(channel) => out_of_date(&state, channel).await?,
+            None => 0,
+        };
+        let limit = runtime.and_then(|channel| channel.rate_limit);
+        let calls_last_minute = activity
+            .as_ref()
+            .map_or(0, |activity| activity.recent_calls.len());
+        let per_minute = limit.map(|limit| {
+            (f64::from(limit.requests) * BUDGET_WINDOW.as_secs_f64()
+                / limit.period.as_secs_f64().max(f64::EPSILON)) as i64
+        });
+        statuses.push(ChannelStatus {
+            kind: configured.kind.clone(),
+            enabled: runtime.is_some(),
+            paused: stored.get(&id).copied().unwrap_or(false),
+            orders: OrderIntakeStatus {
+                polled: runtime.is_some_and(|channel| channel.poll_interval.is_some()),
+                last_pull_at: poll.polled_at.map(time),
+                cursor_age_seconds: poll
+                    .cursor_moved_at
+                    .map(|moved| (now - moved).max(0) / 1000),
+            },
+            webhooks_last_hour: state
+                .operations
+                .webhooks
+                .counts(&id)
+                .into_iter()
+                .map(|(status, count)| (status.to_string(), count))
+                .collect(),
+            push: PushStatus {
+                backlog_skus: activity
+                    .as_ref()
+                    .map_or(0, |activity| activity.backlog.len()),
+                listings_out_of_date,
+                last_confirmed_at: activity
+                    .as_ref()
+                    .and_then(|activity| activity.last_push_confirmed)
+                    .map(time),
+                last_error: activity
+                    .as_ref()
+                    .and_then(|activity| activity.last_push_error.clone())
+                    .map(|(at, error)| PushErrorStatus {
+                        at: time(at),
+                        error,
+                    }),
+            },
+            rate_limit: RateBudget {
+                limit: limit.map(|limit| limit.to_string()),
+                calls_last_minute,
+                remaining_per_minute: per_minute
+                    .map(|per_minute| (per_minute - calls_last_minute as i64).max(0)),
+            },
+            reconciliation: reconciliations
+                .get(&id)
+                .map(|record| ReconciliationStatus {
+                    finished_at: time(record.finished_at),
+                    drifts: record.drifts,
+                }),
+            dead_letters: dead_letters.get(&id).copied().unwrap_or(0),
+            id,
+        });
+    }
+    Ok(Json(statuses))
+}
+
+/// Listings of the channel whose computed quantity is not what the channel last confirmed.
+async fn out_of_date(
+    state: &AppState,
+    channel: &crate::sync::ChannelRuntime,
+) -> Result<usize, LedgerError> {
+    let skus = state.ledger.channel_skus(&channel.id).await?;
+    let parked = state.ledger.dead_lettered_listings(&channel.id).await?;
+    let targets = state
+        .ledger
+        .push_targets(&channel.id, &skus, &channel.policy)
+        .await?;
+    Ok(targets
+        .iter()
+        .filter(|target| !parked.contains(&target.listing_id))
+        .filter(|target| target.last_pushed_quantity != Some(target.quantity))
+        .count())
+}
+
+/// Stops stock pushes to the channel (persisted). Its orders are still booked.
+#[utoipa::path(
+    post, path = "/admin/channels/{id}/pause", tag = "channels",
+    params(("id" = String, Path, description = "The channel id")),
+    responses(
+        (status = 200, description = "The channel is paused", body = PauseResponse),
+        (status = 404, description = "No such enabled channel"),
+    )
+)]
+pub async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PauseResponse>, AdminError> {
+    set_paused(&state, id, true).await
+}
+
+/// Resumes stock pushes: what accumulated while paused is pushed, one quantity per listing.
+#[utoipa::path(
+    post, path = "/admin/channels/{id}/resume", tag = "channels",
+    params(("id" = String, Path, description = "The channel id")),
+    responses(
+        (status = 200, description = "The channel is resumed", body = PauseResponse),
+        (status = 404, description = "No such enabled channel"),
+    )
+)]
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PauseResponse>, AdminError> {
+    set_paused(&state, id, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    id: String,
+    paused: bool,
+) -> Result<Json<PauseResponse>, AdminError> {
+    match state.operations.set_paused(&id, paused).await {
+        Ok(()) => Ok(Json(PauseResponse { id, paused })),
+        Err(PauseError::UnknownChannel(id)) => {
+            Err(AdminError::NotFound(format!("unknown channel {id:?}")))
+        }
+        Err(PauseError::Ledger(error)) => Err(AdminError::Internal(error)),
+    }
+}

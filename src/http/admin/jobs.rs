@@ -1,0 +1,177 @@
+//! `GET /admin/jobs` (recent resync jobs), `GET /admin/jobs/{id}` (one job's state and
+//! progress) and `POST /admin/jobs/{id}/restart` (a new job of an ended job's scope).
+
+use super::error::AdminError;
+use super::resync::start_error;
+use crate::app::AppState;
+use crate::ledger::operations::JobRecord;
+use crate::ops::ResyncMode;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+const DEFAULT_JOBS: i64 = 20;
+const MAX_JOBS: i64 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(job))
+        .route("/jobs/{id}/restart", post(restart))
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    /// Ended with errors (see `errors` and `last_error`).
+    Failed,
+    /// Its process stopped before it ended; restart it with `POST /admin/jobs/{id}/restart`.
+    Interrupted,
+}
+
+impl JobState {
+    fn parse(text: &str) -> Self {
+        match text {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "interrupted" => Self::Interrupted,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// A resync job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    /// `null`: every channel.
+    pub channel: Option<String>,
+    /// `null`: every SKU.
+    pub skus: Option<Vec<String>>,
+    pub mode: ResyncMode,
+    /// `api` (an operator) or `schedule` (the channel's `reconcile_interval`).
+    pub trigger: String,
+    pub state: JobState,
+    /// Listings in scope.
+    pub total: i64,
+    /// Listings looked at so far.
+    pub done: i64,
+    /// Listings whose quantity the channel confirmed.
+    pub pushed: i64,
+    /// Listings whose shown quantity differed (reconcile).
+    pub drifts: i64,
+    pub errors: i64,
+    pub last_error: Option<String>,
+    /// The job this one restarted.
+    pub restarted_from: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn time(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+impl From<JobRecord> for JobView {
+    fn from(job: JobRecord) -> Self {
+        let scope = crate::ops::jobs::scope_of(&job);
+        Self {
+            id: job.id,
+            channel: job.channel_id,
+            skus: scope.skus,
+            mode: scope.mode,
+            trigger: job.trigger_kind,
+            state: JobState::parse(&job.state),
+            total: job.total,
+            done: job.done,
+            pushed: job.pushed,
+            drifts: job.drifts,
+            errors: job.errors,
+            last_error: job.last_error,
+            restarted_from: job.restarted_from,
+            created_at: time(job.created_at),
+            started_at: job.started_at.map(time),
+            finished_at: job.finished_at.map(time),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct JobsQuery {
+    /// How many jobs, newest first (1–500, default 20).
+    pub limit: Option<i64>,
+}
+
+/// Recent resync jobs, newest first.
+#[utoipa::path(
+    get, path = "/admin/jobs", tag = "resync",
+    params(JobsQuery),
+    responses(
+        (status = 200, description = "Recent jobs", body = [JobView]),
+        (status = 400, description = "A bad limit"),
+    )
+)]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Query(query): Query<JobsQuery>,
+) -> Result<Json<Vec<JobView>>, AdminError> {
+    let limit = query.limit.unwrap_or(DEFAULT_JOBS);
+    if !(1..=MAX_JOBS).contains(&limit) {
+        return Err(AdminError::bad_request(
+            "limit",
+            format!("must be between 1 and {MAX_JOBS}"),
+        ));
+    }
+    let jobs = state.ledger.recent_jobs(limit).await?;
+    Ok(Json(jobs.into_iter().map(JobView::from).collect()))
+}
+
+/// One job's state, progress and times.
+#[utoipa::path(
+    get, path = "/admin/jobs/{id}", tag = "resync",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job"),
+    )
+)]
+pub async fn job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, AdminError> {
+    match state.ledger.job(&id).await? {
+        Some(job) => Ok(Json(job.into())),
+        None => Err(AdminError::NotFound(format!("unknown job {id:?}"))),
+    }
+}
+
+/// Starts a new job with the scope of an ended (interrupted, failed or succeeded) one.
+#[utoipa::path(
+    post, path = "/admin/jobs/{id}/restart", tag = "resync",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 202, description = "The new job", body = JobView),
+        (status = 404, description = "No such job"),
+        (status = 409, description = "The job is still active, or an overlapping job runs", body = super::resync::ConflictBody),
+    )
+)]
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<JobView>), Response> {
+    match state.operations.jobs.restart(&id).await {
+        Ok(job) => Ok((StatusCode::ACCEPTED, Json(job.into()))),
+        Err(error) => Err(start_error(error)),
+    }
+}

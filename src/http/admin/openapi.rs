@@ -1,0 +1,63 @@
+//! `GET /admin/openapi.json`: the OpenAPI description of the whole admin API, generated from
+//! the handlers' `#[utoipa::path]` annotations and the response types' `ToSchema` derives, so
+//! it changes with the code. A test compares its paths with the router's routes.
+
+use super::{channels, dead_letters, items, jobs, resync, stock};
+use crate::app::AppState;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "omnistock admin API",
+        description = "The operator's API of the omnistock daemon. Every route needs `Authorization: Bearer <admin.token>`."
+    ),
+    paths(
+        items::item,
+        items::movements,
+        stock::adjust,
+        stock::transfer,
+        channels::list_channels,
+        channels::pause,
+        channels::resume,
+        resync::start_resync,
+        jobs::list_jobs,
+        jobs::job,
+        jobs::restart,
+        dead_letters::list_dead_letters,
+        dead_letters::retry,
+        dead_letters::discard,
+        openapi_json,
+    ),
+    modifiers(&BearerToken),
+    security(("bearer" = []))
+)]
+pub struct AdminApi;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/admin/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 description of the admin API", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(AdminApi::openapi())
+}

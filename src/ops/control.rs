@@ -1,0 +1,149 @@
+//! What operators can change and see of one channel's pusher while it runs: whether it is
+//! paused, the resync work waiting for it, and its recent push activity.
+//!
+//! One `ChannelControl` exists per configured channel (it travels in the channel's
+//! `ChannelRuntime`); the admin API and the resync jobs write to it, the pusher reads it.
+
+use super::resync::ResyncWork;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How far back the push calls counted against the rate-limit budget go.
+pub const BUDGET_WINDOW: Duration = Duration::from_secs(60);
+
+/// Shared handle to one channel's controls. Cheap to clone.
+#[derive(Clone)]
+pub struct ChannelControl {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    paused: watch::Sender<bool>,
+    work_sender: mpsc::UnboundedSender<ResyncWork>,
+    work_receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<ResyncWork>>,
+    activity: Mutex<Activity>,
+}
+
+/// The pusher's recent activity, as the channel status shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Activity {
+    /// SKUs waiting to be pushed (taken from the queue, or held while paused).
+    pub backlog: BTreeSet<String>,
+    /// The last failure of a push call or of a listing, with when it happened (unix ms).
+    pub last_push_error: Option<(i64, String)>,
+    /// When the channel last confirmed a push (unix ms).
+    pub last_push_confirmed: Option<i64>,
+    /// When each recent call to the channel was made.
+    pub recent_calls: VecDeque<Instant>,
+}
+
+impl Default for ChannelControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for ChannelControl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ChannelControl")
+            .field("paused", &self.is_paused())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelControl {
+    pub fn new() -> Self {
+        let (paused, _) = watch::channel(false);
+        let (work_sender, work_receiver) = mpsc::unbounded_channel();
+        Self {
+            inner: Arc::new(Inner {
+                paused,
+                work_sender,
+                work_receiver: tokio::sync::Mutex::new(work_receiver),
+                activity: Mutex::new(Activity::default()),
+            }),
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.inner.paused.borrow()
+    }
+
+    /// Sets the pause; returns whether it changed.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        self.inner.paused.send_if_modified(|current| {
+            let changed = *current != paused;
+            *current = paused;
+            changed
+        })
+    }
+
+    /// A receiver that sees every change of the pause.
+    pub fn watch_paused(&self) -> watch::Receiver<bool> {
+        self.inner.paused.subscribe()
+    }
+
+    /// Hands resync work to the channel's pusher. `false` when no pusher can take it.
+    pub fn submit(&self, work: ResyncWork) -> bool {
+        self.inner.work_sender.send(work).is_ok()
+    }
+
+    /// The next resync work for the pusher; waits until there is some.
+    pub async fn next_work(&self) -> Option<ResyncWork> {
+        self.inner.work_receiver.lock().await.recv().await
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        // A poisoned lock only means a panic mid-update of plain counters: keep using them.
+        self.inner
+            .activity
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A copy of the recent activity.
+    pub fn snapshot(&self) -> Activity {
+        let mut activity = self.activity();
+        prune_calls(&mut activity.recent_calls);
+        activity.clone()
+    }
+
+    pub fn set_backlog(&self, skus: &BTreeSet<String>) {
+        self.activity().backlog = skus.clone();
+    }
+
+    pub fn add_backlog(&self, skus: impl IntoIterator<Item = String>) {
+        self.activity().backlog.extend(skus);
+    }
+
+    pub fn clear_backlog(&self) {
+        self.activity().backlog.clear();
+    }
+
+    pub fn note_push_error(&self, error: &str) {
+        self.activity().last_push_error = Some((chrono::Utc::now().timestamp_millis(), error.into()));
+    }
+
+    pub fn note_push_confirmed(&self) {
+        self.activity().last_push_confirmed = Some(chrono::Utc::now().timestamp_millis());
+    }
+
+    /// Counts one call against the rate-limit budget.
+    pub fn note_call(&self) {
+        let mut activity = self.activity();
+        activity.recent_calls.push_back(Instant::now());
+        prune_calls(&mut activity.recent_calls);
+    }
+}
+
+fn prune_calls(calls: &mut VecDeque<Instant>) {
+    while calls
+        .front()
+        .is_some_and(|call| call.elapsed() > BUDGET_WINDOW)
+    {
+        calls.pop_front();
+    }
+}

@@ -1,0 +1,336 @@
+//! Resync jobs: tracked in the ledger's database, run as a task that hands its work chunk by
+//! chunk to each channel's pusher (which does live pushes first), with progress written as it
+//! goes.
+//!
+//! Restart behaviour: a job does not resume. When its process stops, the job is marked
+//! `interrupted` (at once on a graceful stop; after its heartbeat went stale on a crash, or at
+//! the next start on SQLite, where only one process runs), and `POST /admin/jobs/{id}/restart`
+//! starts a new job of the same scope. A resync is idempotent, so restarting from the
+//! beginning costs calls, never correctness.
+
+use crate::ledger::operations::{JobProgress, JobRecord};
+use crate::ledger::{Ledger, LedgerError};
+use crate::ops::resync::{ResyncMode, ResyncWork};
+use crate::sync::ChannelRuntime;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tracing::{info, warn};
+
+/// How often a running job proves it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
+/// A job whose heartbeat is older than this lost its process.
+pub const STALE_AFTER: Duration = Duration::from_secs(15);
+
+/// What a resync covers and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResyncScope {
+    /// `None`: every enabled channel.
+    pub channel: Option<String>,
+    /// `None`: every SKU listed on the channel.
+    pub skus: Option<Vec<String>>,
+    pub mode: ResyncMode,
+}
+
+/// Why a job could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartJobError {
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    #[error("a resync of an overlapping scope is running: job {0}")]
+    Overlap(String),
+    #[error("job {0} cannot be restarted: it is {1}")]
+    NotRestartable(String, String),
+    #[error("unknown job {0}")]
+    UnknownJob(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// Starts and runs resync jobs. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    ledger: Ledger,
+    channels: Arc<BTreeMap<String, ChannelRuntime>>,
+    /// Serializes the overlap check and the insert of this process's jobs.
+    starting: Arc<tokio::sync::Mutex<()>>,
+    /// Jobs this process runs.
+    running: Arc<Mutex<BTreeSet<String>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Jobs {
+    pub fn new(
+        ledger: Ledger,
+        channels: Arc<BTreeMap<String, ChannelRuntime>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            ledger,
+            channels,
+            starting: Arc::default(),
+            running: Arc::default(),
+            shutdown,
+        }
+    }
+
+    /// Records a job for `scope` and starts it; refused when an active job overlaps.
+    pub async fn start(
+        &self,
+        scope: ResyncScope,
+        trigger: &str,
+        restarted_from: Option<String>,
+    ) -> Result<JobRecord, StartJobError> {
+        if let Some(channel) = &scope.channel {
+            if !self.channels.contains_key(channel) {
+                return Err(StartJobError::UnknownChannel(channel.clone()));
+            }
+        }
+        let _starting = self.starting.lock().await;
+        for active in self.ledger.active_jobs().await? {
+            if overlaps(&scope, &scope_of(&active)) {
+                return Err(StartJobError::Overlap(active.id));
+            }
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let record = JobRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            channel_id: scope.channel.clone(),
+            skus: scope
+                .skus
+                .as_ref()
+                .map(|skus| serde_json::to_string(skus).unwrap_or_default()),
+            mode: scope.mode.as_str().to_string(),
+            trigger_kind: trigger.to_string(),
+            state: "queued".to_string(),
+            total: 0,
+            done: 0,
+            pushed: 0,
+            drifts: 0,
+            errors: 0,
+            last_error: None,
+            restarted_from,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            heartbeat_at: now,
+        };
+        self.ledger.insert_job(&record).await?;
+        self.lock_running().insert(record.id.clone());
+        info!(job = %record.id, channel = ?scope.channel, mode = scope.mode.as_str(), trigger, "resync job started");
+        let jobs = self.clone();
+        let id = record.id.clone();
+        tokio::spawn(async move {
+            let outcome = jobs.run(&id, &scope).await;
+            let (state, error) = match outcome {
+                Ok(RunEnd::Done { errors: 0 }) => ("succeeded", None),
+                Ok(RunEnd::Done { .. }) => ("failed", None),
+                Ok(RunEnd::Stopped) => ("interrupted", Some("the daemon stopped".to_string())),
+                Err(error) => ("failed", Some(error.to_string())),
+            };
+            if let Err(finish_error) = jobs.ledger.finish_job(&id, state, error.as_deref()).await {
+                warn!(job = %id, error = %finish_error, "recording the end of a resync job failed");
+            }
+            jobs.lock_running().remove(&id);
+            info!(job = %id, state, "resync job ended");
+        });
+        Ok(record)
+    }
+
+    /// Starts a new job with the scope of an interrupted or failed one.
+    pub async fn restart(&self, id: &str) -> Result<JobRecord, StartJobError> {
+        let job = self
+            .ledger
+            .job(id)
+            .await?
+            .ok_or_else(|| StartJobError::UnknownJob(id.to_string()))?;
+        if matches!(job.state.as_str(), "queued" | "running") {
+            return Err(StartJobError::NotRestartable(job.id, job.state));
+        }
+        self.start(scope_of(&job), "api", Some(job.id)).await
+    }
+
+    /// Marks this process's running jobs interrupted (graceful stop).
+    pub async fn interrupt_own(&self) {
+        let ids: Vec<String> = self.lock_running().iter().cloned().collect();
+        for id in ids {
+            if let Err(error) = self
+                .ledger
+                .finish_job(&id, "interrupted", Some("the daemon stopped"))
+                .await
+            {
+                warn!(job = %id, error = %error, "marking a resync job interrupted failed");
+            }
+        }
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn run(&self, id: &str, scope: &ResyncScope) -> Result<RunEnd, LedgerError> {
+        // Plan: every channel in scope, its listings in pusher-sized chunks.
+        let mut plan: Vec<(ChannelRuntime, Vec<String>, BTreeSet<String>)> = Vec::new();
+        let channels: Vec<&ChannelRuntime> = match &scope.channel {
+            Some(channel) => self.channels.get(channel).into_iter().collect(),
+            None => self.channels.values().collect(),
+        };
+        let mut progress = JobProgress::default();
+        for channel in channels {
+            let skus = match &scope.skus {
+                Some(skus) => skus.clone(),
+                None => self.ledger.channel_skus(&channel.id).await?,
+            };
+            let targets = self
+                .ledger
+                .push_targets(&channel.id, &skus, &channel.policy)
+                .await?;
+            progress.total += targets.len() as i64;
+            for chunk in targets.chunks(channel.capabilities.max_stock_batch.max(1)) {
+                let chunk_skus: BTreeSet<String> = chunk.iter().map(|t| t.sku.clone()).collect();
+                let listings: BTreeSet<String> =
+                    chunk.iter().map(|t| t.listing_id.clone()).collect();
+                plan.push((channel.clone(), chunk_skus.into_iter().collect(), listings));
+            }
+        }
+        self.ledger.start_job(id, progress.total).await?;
+        let mut drifts_by_channel: BTreeMap<String, i64> = BTreeMap::new();
+        let mut shutdown = self.shutdown.clone();
+        for (channel, skus, listings) in plan {
+            let chunk_size = listings.len() as i64;
+            let (reply, answer) = oneshot::channel();
+            let submitted = channel.control.submit(ResyncWork {
+                mode: scope.mode,
+                skus,
+                listing_ids: Some(listings),
+                reply,
+            });
+            let report = if submitted {
+                match self.await_answer(id, progress, answer, &mut shutdown).await? {
+                    Some(report) => report,
+                    None => return Ok(RunEnd::Stopped),
+                }
+            } else {
+                None
+            };
+            progress.done += chunk_size;
+            let mut last_error = None;
+            match report {
+                Some(report) => {
+                    progress.pushed += report.pushed as i64;
+                    progress.drifts += report.drifts.len() as i64;
+                    progress.errors += report.rejected as i64;
+                    *drifts_by_channel.entry(channel.id.clone()).or_default() +=
+                        report.drifts.len() as i64;
+                    if let Some(error) = report.error {
+                        progress.errors += 1;
+                        last_error = Some(format!("{}: {error}", channel.id));
+                    }
+                }
+                None => {
+                    progress.errors += 1;
+                    last_error = Some(format!("{}: the channel's pusher is gone", channel.id));
+                }
+            }
+            self.ledger
+                .record_job_progress(id, progress, last_error.as_deref())
+                .await?;
+        }
+        if scope.mode == ResyncMode::Reconcile {
+            let channel_ids: Vec<String> = match &scope.channel {
+                Some(channel) => vec![channel.clone()],
+                None => self.channels.keys().cloned().collect(),
+            };
+            for channel in channel_ids {
+                let drifts = drifts_by_channel.get(&channel).copied().unwrap_or(0);
+                self.ledger
+                    .record_reconciliation(&channel, id, drifts)
+                    .await?;
+            }
+        }
+        Ok(RunEnd::Done {
+            errors: progress.errors,
+        })
+    }
+
+    /// Waits for a chunk's answer, writing heartbeats meanwhile. `None` when the daemon stops;
+    /// `Some(None)` when the pusher dropped the work.
+    async fn await_answer(
+        &self,
+        id: &str,
+        progress: JobProgress,
+        mut answer: oneshot::Receiver<crate::ops::resync::WorkReport>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Option<crate::ops::resync::WorkReport>>, LedgerError> {
+        loop {
+            tokio::select! {
+                report = &mut answer => return Ok(Some(report.ok())),
+                _ = crate::sync::stop_requested(shutdown) => return Ok(None),
+                _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {
+                    self.ledger.record_job_progress(id, progress, None).await?;
+                }
+            }
+        }
+    }
+}
+
+enum RunEnd {
+    Done { errors: i64 },
+    Stopped,
+}
+
+/// The scope a stored job covers.
+pub fn scope_of(job: &JobRecord) -> ResyncScope {
+    ResyncScope {
+        channel: job.channel_id.clone(),
+        skus: job
+            .skus
+            .as_deref()
+            .and_then(|skus| serde_json::from_str(skus).ok()),
+        mode: ResyncMode::parse(&job.mode).unwrap_or(ResyncMode::Push),
+    }
+}
+
+/// Two scopes overlap when they share a channel and a SKU (`None` means all of them).
+pub fn overlaps(a: &ResyncScope, b: &ResyncScope) -> bool {
+    let channels = match (&a.channel, &b.channel) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    let skus = match (&a.skus, &b.skus) {
+        (Some(a), Some(b)) => a.iter().any(|sku| b.contains(sku)),
+        _ => true,
+    };
+    channels && skus
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(channel: Option<&str>, skus: Option<&[&str]>) -> ResyncScope {
+        ResyncScope {
+            channel: channel.map(str::to_string),
+            skus: skus.map(|skus| skus.iter().map(|s| s.to_string()).collect()),
+            mode: ResyncMode::Push,
+        }
+    }
+
+    #[test]
+    fn scopes_overlap_when_they_share_a_channel_and_a_sku() {
+        assert!(overlaps(&scope(Some("a"), None), &scope(Some("a"), Some(&["x"]))));
+        assert!(overlaps(&scope(None, None), &scope(Some("b"), None)));
+        assert!(!overlaps(&scope(Some("a"), None), &scope(Some("b"), None)));
+        assert!(!overlaps(
+            &scope(Some("a"), Some(&["x"])),
+            &scope(Some("a"), Some(&["y"]))
+        ));
+        assert!(overlaps(
+            &scope(Some("a"), Some(&["x", "y"])),
+            &scope(None, Some(&["y"]))
+        ));
+    }
+}

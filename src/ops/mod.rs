@@ -1,0 +1,136 @@
+//! Operators' controls over the running sync: pause and resume of a channel's pushes, resync
+//! jobs (`push` and `reconcile`), scheduled reconciliation, dead letters, and the recent
+//! activity the channel status shows.
+//!
+//! The pusher of each channel does the work (see `sync/push.rs`); this module decides what it
+//! is asked to do and keeps the records. The admin API (`http/admin/`) and the CLI reach it
+//! through [`Operations`].
+
+pub mod control;
+pub mod dead_letters;
+pub mod jobs;
+pub mod pause;
+pub mod resync;
+mod schedule;
+pub mod webhook_window;
+
+pub use control::ChannelControl;
+pub use jobs::{Jobs, ResyncScope, StartJobError};
+pub use resync::ResyncMode;
+
+use crate::ledger::{Backend, Ledger, LedgerError};
+use crate::metrics::Metrics;
+use crate::sync::ChannelRuntime;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+use webhook_window::WebhookWindow;
+
+/// The operators' side of the daemon. Cheap to clone.
+#[derive(Clone)]
+pub struct Operations {
+    pub jobs: Jobs,
+    pub webhooks: Arc<WebhookWindow>,
+    ledger: Ledger,
+    channels: Arc<BTreeMap<String, ChannelRuntime>>,
+    shutdown: Arc<watch::Sender<bool>>,
+    scheduler: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// Why a pause or resume failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PauseError {
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl Operations {
+    /// Loads every channel's pause into its control, marks jobs left over by a stopped
+    /// process interrupted, and starts the scheduler (scheduled reconciliation, pause refresh
+    /// from the database for other replicas' changes, dead-letter metric). Call it before the
+    /// pushers start, so that a paused channel is never pushed to at start.
+    pub async fn start(
+        ledger: Ledger,
+        metrics: Metrics,
+        channels: Arc<BTreeMap<String, ChannelRuntime>>,
+        reconcile_intervals: BTreeMap<String, Duration>,
+    ) -> Result<Self, LedgerError> {
+        for channel in ledger.channels().await? {
+            if let Some(runtime) = channels.get(&channel.id) {
+                runtime.control.set_paused(channel.paused);
+                if channel.paused {
+                    info!(channel = %channel.id, "channel is paused");
+                }
+            }
+        }
+        // One process owns an SQLite ledger, so whatever was running died with the last one.
+        let stale_before = match ledger.backend() {
+            Backend::Sqlite => i64::MAX,
+            Backend::Postgres => stale_cutoff(),
+        };
+        for id in ledger.interrupt_stale_jobs(stale_before).await? {
+            info!(job = %id, "resync job of a stopped process marked interrupted");
+        }
+        let (shutdown, stopped) = watch::channel(false);
+        let jobs = Jobs::new(ledger.clone(), channels.clone(), stopped.clone());
+        let operations = Self {
+            jobs,
+            webhooks: Arc::new(WebhookWindow::default()),
+            ledger,
+            channels,
+            shutdown: Arc::new(shutdown),
+            scheduler: Arc::default(),
+        };
+        let task = tokio::spawn(schedule::run(
+            operations.clone(),
+            metrics,
+            reconcile_intervals,
+            stopped,
+        ));
+        *operations.lock_scheduler() = Some(task);
+        Ok(operations)
+    }
+
+    pub fn channels(&self) -> &BTreeMap<String, ChannelRuntime> {
+        &self.channels
+    }
+
+    /// Pauses or resumes a channel's pushes, persisted, effective at once in this process
+    /// (other replicas follow within a second).
+    pub async fn set_paused(&self, channel_id: &str, paused: bool) -> Result<(), PauseError> {
+        let channel = self
+            .channels
+            .get(channel_id)
+            .ok_or_else(|| PauseError::UnknownChannel(channel_id.to_string()))?;
+        self.ledger.set_channel_paused(channel_id, paused).await?;
+        channel.control.set_paused(paused);
+        Ok(())
+    }
+
+    /// Stops the scheduler and marks this process's running jobs interrupted. Call it before
+    /// the pushers stop.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        let task = self.lock_scheduler().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.jobs.interrupt_own().await;
+    }
+
+    fn lock_scheduler(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Heartbeats older than this (unix ms) belong to jobs whose process is gone.
+fn stale_cutoff() -> i64 {
+    chrono::Utc::now().timestamp_millis() - jobs::STALE_AFTER.as_millis() as i64
+}

@@ -1,0 +1,77 @@
+//! The operators' background task: once a second it follows pause changes made on other
+//! replicas, marks jobs whose process died interrupted, starts the scheduled reconciliations
+//! that are due and refreshes the dead-letter metric.
+
+use super::jobs::{ResyncScope, StartJobError};
+use super::resync::ResyncMode;
+use super::{dead_letters, stale_cutoff, Operations};
+use crate::metrics::Metrics;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+const TICK: Duration = Duration::from_secs(1);
+
+pub async fn run(
+    operations: Operations,
+    metrics: Metrics,
+    reconcile_intervals: BTreeMap<String, Duration>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let started_at = chrono::Utc::now().timestamp_millis();
+    loop {
+        if let Err(error) = tick(&operations, &metrics, &reconcile_intervals, started_at).await {
+            warn!(error = %error, "operations tick failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = crate::sync::stop_requested(&mut stopped) => break,
+        }
+    }
+}
+
+async fn tick(
+    operations: &Operations,
+    metrics: &Metrics,
+    reconcile_intervals: &BTreeMap<String, Duration>,
+    started_at: i64,
+) -> Result<(), crate::ledger::LedgerError> {
+    let ledger = &operations.ledger;
+    for channel in ledger.channels().await? {
+        if let Some(runtime) = operations.channels.get(&channel.id) {
+            if runtime.control.set_paused(channel.paused) {
+                info!(channel = %channel.id, paused = channel.paused, "channel pause changed on another replica");
+            }
+        }
+    }
+    for id in ledger.interrupt_stale_jobs(stale_cutoff()).await? {
+        info!(job = %id, "resync job whose process stopped marked interrupted");
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    for (channel, interval) in reconcile_intervals {
+        // Without an earlier scheduled run the first one is due one interval after start, so
+        // that restarts do not each cost a full reconciliation.
+        let last = ledger
+            .last_job_created(channel, ResyncMode::Reconcile.as_str(), "schedule")
+            .await?
+            .unwrap_or(started_at);
+        if now - last < interval.as_millis() as i64 {
+            continue;
+        }
+        let scope = ResyncScope {
+            channel: Some(channel.clone()),
+            skus: None,
+            mode: ResyncMode::Reconcile,
+        };
+        match operations.jobs.start(scope, "schedule", None).await {
+            Ok(job) => info!(channel = %channel, job = %job.id, "scheduled reconciliation started"),
+            Err(StartJobError::Overlap(job)) => {
+                debug!(channel = %channel, job = %job, "scheduled reconciliation skipped: a resync is running")
+            }
+            Err(error) => warn!(channel = %channel, error = %error, "scheduled reconciliation could not start"),
+        }
+    }
+    let channel_ids: Vec<String> = operations.channels.keys().cloned().collect();
+    dead_letters::report_counts(ledger, metrics, &channel_ids).await
+}
