@@ -165,11 +165,13 @@ async fn measure(
     Ok(report)
 }
 
+/// Per listing, the applied updates a channel received in arrival order: (time, quantity).
+type UpdatesByListing<'a> = HashMap<&'a str, Vec<(DateTime<Utc>, i64)>>;
+
 /// Per order, the delay until the slowest other channel applied an update of its SKU at or
 /// below the level the order left; and how many orders never got there.
 fn delays(posted: &[Posted], logs: &[Vec<StockRequestRecord>]) -> (Vec<Duration>, usize) {
-    // Per channel and listing, the applied updates in arrival order: (time, quantity).
-    let indexed: Vec<HashMap<&str, Vec<(DateTime<Utc>, i64)>>> = logs
+    let indexed: Vec<UpdatesByListing> = logs
         .iter()
         .map(|log| {
             let mut by_listing: HashMap<&str, Vec<(DateTime<Utc>, i64)>> = HashMap::new();

@@ -91,6 +91,27 @@ async fn measure(world: &World, args: &ResyncArgs) -> Result<BenchReport, BenchE
             "daemon start (build)",
             format!("{:.0} ms", milliseconds(world.build_time)),
         );
+    let first_call = world
+        .markets
+        .iter()
+        .filter_map(|market| {
+            market
+                .sim
+                .stock_log()
+                .first()
+                .map(|record| record.received_at)
+        })
+        .min();
+    let until_first =
+        first_call.map(|first| (first - world.started_at).to_std().unwrap_or_default());
+    report.figure(
+        "first_call_ms",
+        until_first.map(milliseconds),
+        "first call after the daemon's start",
+        until_first.map_or("n/a".to_string(), |first| {
+            format!("{:.0} ms", milliseconds(first))
+        }),
+    );
     let mut worst_fraction = f64::INFINITY;
     let mut total_429 = 0;
     let mut per_channel = Vec::new();

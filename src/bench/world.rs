@@ -268,7 +268,11 @@ impl World {
 
     /// Adds to `report` the means, between `before` and now, of how old messages were when a
     /// pusher took them and of how long from the outbox to a channel's confirmation.
-    pub async fn add_stock_path_means(&self, report: &mut super::BenchReport, before: &StockPathSnapshot) {
+    pub async fn add_stock_path_means(
+        &self,
+        report: &mut super::BenchReport,
+        before: &StockPathSnapshot,
+    ) {
         let after = self.stock_path_snapshot().await;
         for (key, label, (sum_before, count_before), (sum_after, count_after)) in [
             (

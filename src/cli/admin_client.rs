@@ -27,7 +27,12 @@ pub struct Connection {
     #[arg(long, env = "OMNISTOCK_ADMIN_URL", value_name = "URL")]
     pub url: Option<String>,
     /// The admin token; default: `admin.token` of the configuration.
-    #[arg(long, env = "OMNISTOCK_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "OMNISTOCK_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
 }
 
@@ -237,7 +242,8 @@ impl AdminClient {
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             return Err(AdminClientError::Refused { status, message });
         }
-        serde_json::from_slice(&body).map_err(|error| AdminClientError::BadAnswer(error.to_string()))
+        serde_json::from_slice(&body)
+            .map_err(|error| AdminClientError::BadAnswer(error.to_string()))
     }
 }
 
@@ -326,7 +332,10 @@ async fn set_paused(
     Ok(())
 }
 
-async fn dead_letters(client: &AdminClient, args: &DeadLettersArgs) -> Result<(), AdminClientError> {
+async fn dead_letters(
+    client: &AdminClient,
+    args: &DeadLettersArgs,
+) -> Result<(), AdminClientError> {
     if let Some(id) = args.retry {
         let action: DeadLetterAction = client
             .post(&format!("/admin/dead-letters/{id}/retry"), json!({}))
@@ -407,7 +416,10 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            let budget = match (&channel.rate_limit.limit, channel.rate_limit.remaining_per_minute) {
+            let budget = match (
+                &channel.rate_limit.limit,
+                channel.rate_limit.remaining_per_minute,
+            ) {
                 (Some(limit), Some(remaining)) => format!("{limit} ({remaining}/min left)"),
                 _ => "none".to_string(),
             };
@@ -416,19 +428,25 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                 channel.kind.clone(),
                 state.to_string(),
                 or_dash(channel.orders.last_pull_at.map(|at| at.format("%H:%M:%S"))),
-                or_dash(channel.orders.cursor_age_seconds.map(|age| format!("{age}s"))),
+                or_dash(
+                    channel
+                        .orders
+                        .cursor_age_seconds
+                        .map(|age| format!("{age}s")),
+                ),
                 webhooks,
                 format!(
                     "{}/{}",
                     channel.push.backlog_skus, channel.push.listings_out_of_date
                 ),
                 budget,
-                or_dash(
-                    channel
-                        .reconciliation
-                        .as_ref()
-                        .map(|r| format!("{} ({} drift)", r.finished_at.format("%m-%d %H:%M"), r.drifts)),
-                ),
+                or_dash(channel.reconciliation.as_ref().map(|r| {
+                    format!(
+                        "{} ({} drift)",
+                        r.finished_at.format("%m-%d %H:%M"),
+                        r.drifts
+                    )
+                })),
                 channel.dead_letters.to_string(),
                 or_dash(channel.push.last_error.as_ref().map(|e| e.error.clone())),
             ]
@@ -471,7 +489,15 @@ pub fn jobs_table(jobs: &[JobView]) -> String {
         .collect();
     table(
         &[
-            "JOB", "CHANNEL", "MODE", "STATE", "DONE", "PUSHED", "DRIFTS", "ERRORS", "LAST ERROR",
+            "JOB",
+            "CHANNEL",
+            "MODE",
+            "STATE",
+            "DONE",
+            "PUSHED",
+            "DRIFTS",
+            "ERRORS",
+            "LAST ERROR",
         ],
         &rows,
     )
@@ -488,14 +514,24 @@ pub fn dead_letters_table(letters: &[DeadLetterView]) -> String {
                 letter.sku.clone(),
                 letter.quantity.to_string(),
                 letter.attempts.to_string(),
-                letter.last_failed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                letter
+                    .last_failed_at
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
                 letter.error.clone(),
             ]
         })
         .collect();
     table(
         &[
-            "ID", "CHANNEL", "LISTING", "SKU", "QUANTITY", "ATTEMPTS", "LAST FAILED", "ERROR",
+            "ID",
+            "CHANNEL",
+            "LISTING",
+            "SKU",
+            "QUANTITY",
+            "ATTEMPTS",
+            "LAST FAILED",
+            "ERROR",
         ],
         &rows,
     )
@@ -527,7 +563,10 @@ mod tests {
         }))
         .unwrap_or_else(|error| panic!("{error}"));
         let line = progress_line(&job);
-        assert!(line.starts_with(&format!("[{}{}]", "#".repeat(15), "-".repeat(15))), "{line}");
+        assert!(
+            line.starts_with(&format!("[{}{}]", "#".repeat(15), "-".repeat(15))),
+            "{line}"
+        );
         assert!(line.contains("5/10"), "{line}");
         assert!(line.ends_with("running"), "{line}");
     }

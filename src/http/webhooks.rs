@@ -31,7 +31,10 @@ async fn receive_webhook(
     let (status, reply) = handle(&state, &channel_id, &headers, body).await;
     if state.channels.contains_key(&channel_id) {
         state.metrics.webhook_response(&channel_id, status.as_u16());
-        state.operations.webhooks.record(&channel_id, status.as_u16());
+        state
+            .operations
+            .webhooks
+            .record(&channel_id, status.as_u16());
     }
     (status, Json(reply)).into_response()
 }

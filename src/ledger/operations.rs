@@ -219,7 +219,10 @@ impl Ledger {
 
     /// Marks `interrupted` every active job whose heartbeat is older than `stale_before`
     /// (unix ms): the process that ran it is gone. Returns their ids.
-    pub async fn interrupt_stale_jobs(&self, stale_before: i64) -> Result<Vec<String>, LedgerError> {
+    pub async fn interrupt_stale_jobs(
+        &self,
+        stale_before: i64,
+    ) -> Result<Vec<String>, LedgerError> {
         let stale: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM resync_jobs WHERE state IN ('queued', 'running') AND heartbeat_at < $1",
         )
@@ -229,8 +232,12 @@ impl Ledger {
         .context("finding stale resync jobs")?;
         let ids: Vec<String> = stale.into_iter().map(|(id,)| id).collect();
         for id in &ids {
-            self.finish_job(id, "interrupted", Some("the process running the job stopped"))
-                .await?;
+            self.finish_job(
+                id,
+                "interrupted",
+                Some("the process running the job stopped"),
+            )
+            .await?;
         }
         Ok(ids)
     }
@@ -260,12 +267,11 @@ impl Ledger {
     pub async fn reconciliations(
         &self,
     ) -> Result<BTreeMap<String, ReconciliationRecord>, LedgerError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT channel_id, finished_at, drifts FROM channel_reconciliations",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .context("reading reconciliations")?;
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT channel_id, finished_at, drifts FROM channel_reconciliations")
+                .fetch_all(&self.pool)
+                .await
+                .context("reading reconciliations")?;
         Ok(rows
             .into_iter()
             .map(|(channel, finished_at, drifts)| {

@@ -124,7 +124,8 @@ impl ChannelControl {
     }
 
     pub fn note_push_error(&self, error: &str) {
-        self.activity().last_push_error = Some((chrono::Utc::now().timestamp_millis(), error.into()));
+        self.activity().last_push_error =
+            Some((chrono::Utc::now().timestamp_millis(), error.into()));
     }
 
     pub fn note_push_confirmed(&self) {
@@ -145,5 +146,42 @@ fn prune_calls(calls: &mut VecDeque<Instant>) {
         .is_some_and(|call| call.elapsed() > BUDGET_WINDOW)
     {
         calls.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_is_reported_as_changed_only_when_it_changes() {
+        let control = ChannelControl::new();
+        let mut watcher = control.watch_paused();
+        assert!(!control.is_paused());
+        assert!(control.set_paused(true));
+        assert!(watcher.has_changed().unwrap_or(false));
+        watcher.mark_unchanged();
+        assert!(!control.set_paused(true), "pausing twice changes nothing");
+        assert!(!watcher.has_changed().unwrap_or(true));
+        assert!(control.set_paused(false));
+        assert!(!control.is_paused());
+    }
+
+    #[test]
+    fn the_backlog_and_calls_are_remembered() {
+        let control = ChannelControl::new();
+        control.add_backlog(["A".to_string(), "B".to_string()]);
+        control.add_backlog(["A".to_string()]);
+        control.note_call();
+        control.note_push_error("boom");
+        let activity = control.snapshot();
+        assert_eq!(activity.backlog.len(), 2);
+        assert_eq!(activity.recent_calls.len(), 1);
+        assert_eq!(
+            activity.last_push_error.map(|(_, error)| error),
+            Some("boom".into())
+        );
+        control.clear_backlog();
+        assert!(control.snapshot().backlog.is_empty());
     }
 }

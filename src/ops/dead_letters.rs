@@ -64,7 +64,10 @@ pub async fn retry(
     channel: Option<&ChannelRuntime>,
     id: i64,
 ) -> Result<DeadLetterRecord, DeadLetterError> {
-    let letter = ledger.dead_letter(id).await?.ok_or(DeadLetterError::Unknown(id))?;
+    let letter = ledger
+        .dead_letter(id)
+        .await?
+        .ok_or(DeadLetterError::Unknown(id))?;
     let channel = channel.ok_or_else(|| DeadLetterError::ChannelGone(letter.channel_id.clone()))?;
     ledger.delete_dead_letter(id).await?;
     let (reply, _ignored) = oneshot::channel();
@@ -80,7 +83,10 @@ pub async fn retry(
 
 /// Drops the dead letter; the listing is pushed again from the next change of its stock.
 pub async fn discard(ledger: &Ledger, id: i64) -> Result<DeadLetterRecord, DeadLetterError> {
-    let letter = ledger.dead_letter(id).await?.ok_or(DeadLetterError::Unknown(id))?;
+    let letter = ledger
+        .dead_letter(id)
+        .await?
+        .ok_or(DeadLetterError::Unknown(id))?;
     ledger.delete_dead_letter(id).await?;
     info!(channel = %letter.channel_id, listing = %letter.listing_id, "dead letter discarded");
     Ok(letter)

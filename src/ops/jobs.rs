@@ -209,7 +209,10 @@ impl Jobs {
                 reply,
             });
             let report = if submitted {
-                match self.await_answer(id, progress, answer, &mut shutdown).await? {
+                match self
+                    .await_answer(id, progress, answer, &mut shutdown)
+                    .await?
+                {
                     Some(report) => report,
                     None => return Ok(RunEnd::Stopped),
                 }
@@ -321,7 +324,10 @@ mod tests {
 
     #[test]
     fn scopes_overlap_when_they_share_a_channel_and_a_sku() {
-        assert!(overlaps(&scope(Some("a"), None), &scope(Some("a"), Some(&["x"]))));
+        assert!(overlaps(
+            &scope(Some("a"), None),
+            &scope(Some("a"), Some(&["x"]))
+        ));
         assert!(overlaps(&scope(None, None), &scope(Some("b"), None)));
         assert!(!overlaps(&scope(Some("a"), None), &scope(Some("b"), None)));
         assert!(!overlaps(

@@ -35,9 +35,7 @@ pub async fn hold(
     deliveries: &mut Vec<Delivery>,
 ) {
     let channel = pusher.channel();
-    channel
-        .control
-        .add_backlog(std::mem::take(pending_skus).into_iter());
+    channel.control.add_backlog(std::mem::take(pending_skus));
     for delivery in deliveries.drain(..) {
         if let Err(error) = delivery.ack().await {
             warn!(channel = %channel.id, error = %error, "acknowledging a held stock message failed");

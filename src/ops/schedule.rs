@@ -69,7 +69,9 @@ async fn tick(
             Err(StartJobError::Overlap(job)) => {
                 debug!(channel = %channel, job = %job, "scheduled reconciliation skipped: a resync is running")
             }
-            Err(error) => warn!(channel = %channel, error = %error, "scheduled reconciliation could not start"),
+            Err(error) => {
+                warn!(channel = %channel, error = %error, "scheduled reconciliation could not start")
+            }
         }
     }
     let channel_ids: Vec<String> = operations.channels.keys().cloned().collect();

@@ -43,10 +43,24 @@ impl WebhookWindow {
 }
 
 fn prune(queue: &mut VecDeque<(Instant, u16)>) {
-    while queue
-        .front()
-        .is_some_and(|(at, _)| at.elapsed() > WINDOW)
-    {
+    while queue.front().is_some_and(|(at, _)| at.elapsed() > WINDOW) {
         queue.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_counted_per_channel_and_status() {
+        let window = WebhookWindow::default();
+        window.record("shop", 200);
+        window.record("shop", 200);
+        window.record("shop", 401);
+        window.record("market", 503);
+        assert_eq!(window.counts("shop"), BTreeMap::from([(200, 2), (401, 1)]));
+        assert_eq!(window.counts("market"), BTreeMap::from([(503, 1)]));
+        assert!(window.counts("other").is_empty());
     }
 }

@@ -240,8 +240,13 @@ impl ChannelPusher {
                         self.metrics
                             .push_failed(&self.channel.id, error_class(&error));
                         warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
-                        crate::ops::dead_letters::park_if_permanent(self, batch, &listing_id, &error)
-                            .await?;
+                        crate::ops::dead_letters::park_if_permanent(
+                            self,
+                            batch,
+                            &listing_id,
+                            &error,
+                        )
+                        .await?;
                     }
                 }
             }

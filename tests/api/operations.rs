@@ -24,6 +24,7 @@ both_setups!(
     scheduled_reconciliation_runs_on_its_interval,
     channel_status_reports_each_channel,
     every_admin_route_is_in_the_openapi_document,
+    the_cli_drives_the_controls,
 );
 
 async fn admin_get(app: &TestApp, path: &str) -> (StatusCode, Value) {
@@ -79,10 +80,16 @@ async fn wait_dead_letters(app: &TestApp, count: usize, what: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let (_, letters) = admin_get(app, "/admin/dead-letters").await;
-        if letters.as_array().is_some_and(|letters| letters.len() == count) {
+        if letters
+            .as_array()
+            .is_some_and(|letters| letters.len() == count)
+        {
             return letters;
         }
-        assert!(tokio::time::Instant::now() < deadline, "waiting for {what}: {letters}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waiting for {what}: {letters}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -90,19 +97,32 @@ async fn wait_dead_letters(app: &TestApp, count: usize, what: &str) -> Value {
 /// Waits until every channel confirmed every listing's quantity (a channel can show the right
 /// number before its push arrived, and that push would then undo a change made meanwhile).
 async fn wait_settled(world: &World) {
+    wait_settled_channels(world, &["sim-a", "sim-b", "sim-c"]).await;
+}
+
+/// [`wait_settled`] for some channels. (A polled channel's duplicate copy of an order makes it
+/// forget what it confirmed for the order's listings, so it need not settle.)
+async fn wait_settled_channels(world: &World, ids: &[&str]) {
     world.wait_converged().await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let (_, channels) = admin_get(&world.app, "/admin/channels").await;
         let settled = channels.as_array().is_some_and(|channels| {
-            channels.iter().all(|channel| {
-                channel["push"]["listings_out_of_date"] == 0 && channel["push"]["backlog_skus"] == 0
-            })
+            channels
+                .iter()
+                .filter(|channel| ids.iter().any(|id| channel["id"] == *id))
+                .all(|channel| {
+                    channel["push"]["listings_out_of_date"] == 0
+                        && channel["push"]["backlog_skus"] == 0
+                })
         });
         if settled {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "not settled: {channels}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled: {channels}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -140,7 +160,10 @@ async fn reconcile_finds_stock_changed_behind_our_back_and_puts_it_right(setup: 
     assert_eq!(job["total"], 3, "{job}");
     assert_eq!(job["done"], 3, "{job}");
     assert_eq!(job["drifts"], 1, "{job}");
-    assert_eq!(job["pushed"], 1, "only the drifting listing is pushed: {job}");
+    assert_eq!(
+        job["pushed"], 1,
+        "only the drifting listing is pushed: {job}"
+    );
     assert!(job["started_at"].is_string() && job["finished_at"].is_string());
     assert_eq!(
         world.sim("sim-b").shown_quantity(&listing_of("SKU-02")),
@@ -175,7 +198,8 @@ async fn reconcile_finds_stock_changed_behind_our_back_and_puts_it_right(setup: 
 async fn a_paused_channel_receives_nothing_and_catches_up_on_resume(setup: Setup) {
     let mut world = World::start(setup, WorldPlan::default()).await;
     world.add_catalog(&skus(2), 10).await;
-    world.wait_converged().await;
+    // Settled: no push is in flight when the pause arrives (a flush under way finishes).
+    wait_settled(&world).await;
 
     let (status, body) = admin_post(&world.app, "/admin/channels/sim-b/pause", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -210,8 +234,7 @@ async fn a_paused_channel_receives_nothing_and_catches_up_on_resume(setup: Setup
         "sim-b is paused in the ledger"
     );
 
-    let (status, body) =
-        admin_post(&world.app, "/admin/channels/sim-b/resume", json!({})).await;
+    let (status, body) = admin_post(&world.app, "/admin/channels/sim-b/resume", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["paused"], false);
     world.wait_converged().await;
@@ -254,7 +277,10 @@ async fn a_permanently_refused_update_is_dead_lettered_and_can_be_retried(setup:
     assert_eq!(letter["sku"], "SKU-01");
     assert_eq!(letter["quantity"], 10);
     assert!(
-        letter["error"].as_str().unwrap().contains("unknown_listing"),
+        letter["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown_listing"),
         "{letter}"
     );
     wait_until("the dead-letter metric", || async {
@@ -377,8 +403,7 @@ async fn resync_jobs_push_everything_and_refuse_overlapping_scopes(setup: Setup)
         admin_post(&world.app, "/admin/resync", json!({ "mode": "sideways" })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "mode");
-    let (status, _) =
-        admin_post(&world.app, "/admin/resync", json!({ "channel": "nope" })).await;
+    let (status, _) = admin_post(&world.app, "/admin/resync", json!({ "channel": "nope" })).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = admin_get(&world.app, "/admin/jobs/not-a-job").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -431,7 +456,7 @@ async fn channel_status_reports_each_channel(setup: Setup) {
     world.order("sim-c", "SKU-02", 1);
     world.wait_available("SKU-01", 9).await;
     world.wait_available("SKU-02", 9).await;
-    wait_settled(&world).await;
+    wait_settled_channels(&world, &["sim-a", "sim-b"]).await;
     wait_until("sim-c polled past its order", || async {
         channel_status(&world.app, "sim-c").await["orders"]["cursor_age_seconds"].is_i64()
     })
@@ -503,22 +528,19 @@ async fn every_admin_route_is_in_the_openapi_document(setup: Setup) {
     let mut described = 0;
     for (path, operations) in paths {
         described += operations.as_object().unwrap().len();
-        assert!(
-            path.starts_with("/admin/"),
-            "{path} is not an admin route"
-        );
+        assert!(path.starts_with("/admin/"), "{path} is not an admin route");
     }
     for (method, path) in ADMIN_ROUTES {
         let operation = &document["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is not described");
         assert!(
-            operation["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
             "{method} {path} has no responses"
         );
         // Each described route is served (not 404/405) by the running daemon.
-        let concrete = path
-            .replace("{sku}", "SKU-NONE")
-            .replace("{id}", "0");
+        let concrete = path.replace("{sku}", "SKU-NONE").replace("{id}", "0");
         let request = match method {
             "get" => world.app.client.get(world.app.url(&concrete)),
             _ => world.app.client.post(world.app.url(&concrete)),
@@ -602,10 +624,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     assert_eq!(interrupted["state"], "interrupted", "{interrupted}");
     assert!(interrupted["finished_at"].is_string());
     // The pause survived the restart too: nothing was pushed.
-    assert_eq!(
-        sims["sim-a"].shown_quantity(&listing_of("SKU-01")),
-        Some(7)
-    );
+    assert_eq!(sims["sim-a"].shown_quantity(&listing_of("SKU-01")), Some(7));
     let (status, body) = admin_get(&app, "/admin/channels").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body[0]["paused"], true, "{body}");
@@ -617,12 +636,81 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     assert_eq!(restarted["restarted_from"], id.as_str());
     let ended = wait_job_ended(&app, restarted["id"].as_str().unwrap()).await;
     assert_eq!(ended["state"], "succeeded", "{ended}");
-    assert_eq!(
-        sims["sim-a"].shown_quantity(&listing_of("SKU-01")),
-        Some(0)
-    );
+    assert_eq!(sims["sim-a"].shown_quantity(&listing_of("SKU-01")), Some(0));
     app.stop().await.unwrap();
     for (_, sim) in sims {
         sim.shutdown().await;
     }
+}
+
+/// Runs the built `omnistock` with `args` against the world's daemon; returns (success, stdout,
+/// stderr).
+async fn omnistock_cli(world: &World, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_omnistock"))
+        .args(args)
+        .args(["--url", &world.app.url(""), "--token", ADMIN_TOKEN])
+        .env_remove("OMNISTOCK_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn the_cli_drives_the_controls(setup: Setup) {
+    let mut world = World::start(setup, WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    wait_settled(&world).await;
+    world
+        .sim("sim-b")
+        .create_listing(Some(&listing_of("SKU-01")), "SKU-01", 4)
+        .unwrap();
+
+    let (ok, stdout, stderr) = omnistock_cli(
+        &world,
+        &["resync", "--channel", "sim-b", "--mode", "reconcile"],
+    )
+    .await;
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.starts_with("JOB "), "{stdout}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(
+        stderr.contains("2/2"),
+        "the progress bar shows the work: {stderr}"
+    );
+    assert_eq!(
+        world.sim("sim-b").shown_quantity(&listing_of("SKU-01")),
+        Some(10)
+    );
+
+    let (ok, stdout, stderr) = omnistock_cli(&world, &["channel", "pause", "sim-a"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "channel sim-a paused\n");
+    let (ok, stdout, _) = omnistock_cli(&world, &["channels"]).await;
+    assert!(ok);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("CHANNEL"), "{stdout}");
+    assert!(
+        lines[1].starts_with("sim-a") && lines[1].contains("paused"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("sim-b") && lines[2].contains("active"),
+        "{stdout}"
+    );
+    assert!(lines[2].contains("(1 drift)"), "{stdout}");
+    let (ok, stdout, _) = omnistock_cli(&world, &["channel", "resume", "sim-a"]).await;
+    assert!(ok);
+    assert_eq!(stdout, "channel sim-a resumed\n");
+
+    let (ok, stdout, _) = omnistock_cli(&world, &["dead-letters"]).await;
+    assert!(ok);
+    assert_eq!(stdout.lines().count(), 1, "only the header: {stdout}");
+    let (ok, _, stderr) = omnistock_cli(&world, &["dead-letters", "--retry", "99"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("404"), "{stderr}");
+    world.stop().await;
 }

@@ -173,12 +173,10 @@ pub async fn list_channels(
                 remaining_per_minute: per_minute
                     .map(|per_minute| (per_minute - calls_last_minute as i64).max(0)),
             },
-            reconciliation: reconciliations
-                .get(&id)
-                .map(|record| ReconciliationStatus {
-                    finished_at: time(record.finished_at),
-                    drifts: record.drifts,
-                }),
+            reconciliation: reconciliations.get(&id).map(|record| ReconciliationStatus {
+                finished_at: time(record.finished_at),
+                drifts: record.drifts,
+            }),
             dead_letters: dead_letters.get(&id).copied().unwrap_or(0),
             id,
         });

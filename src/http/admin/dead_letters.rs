@@ -78,7 +78,9 @@ pub async fn list_dead_letters(
     Query(query): Query<DeadLettersQuery>,
 ) -> Result<Json<Vec<DeadLetterView>>, AdminError> {
     let letters = state.ledger.dead_letters(query.channel.as_deref()).await?;
-    Ok(Json(letters.into_iter().map(DeadLetterView::from).collect()))
+    Ok(Json(
+        letters.into_iter().map(DeadLetterView::from).collect(),
+    ))
 }
 
 fn map_error(error: DeadLetterError) -> AdminError {
