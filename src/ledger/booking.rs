@@ -6,6 +6,7 @@ use omnistock_connector::{LineState, OrderEvent, OrderLine, OrderStatus};
 use tracing::{debug, info, warn};
 
 use super::error::DatabaseContext;
+use super::push_targets::forget_pushed;
 use super::reads::read_order_lines;
 use super::types::{BookingOutcome, BookingResult, OrderLineRecord, UnknownLine};
 use super::write::{MovementDraft, WriteTx};
@@ -369,6 +370,16 @@ impl Ledger {
             || stored_status != event.status.as_str()
             || currency_now != currency;
         let oversold_now = oversold != 0 || !oversold_skus.is_empty();
+        if !line_changes.is_empty() {
+            let mut listing_ids: Vec<String> = event
+                .lines
+                .iter()
+                .filter_map(|line| line.listing_id.clone())
+                .collect();
+            listing_ids.sort();
+            listing_ids.dedup();
+            forget_pushed(transaction.connection(), channel_id, &listing_ids).await?;
+        }
         sqlx::query(
             "UPDATE orders SET status = $1, platform_updated_at = $2, revision = $3, \
              oversold = $4, currency = $5, updated_at = $6 WHERE id = $7",

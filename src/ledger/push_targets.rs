@@ -143,35 +143,6 @@ impl Ledger {
             .context("committing recorded pushes")?;
         Ok(())
     }
-
-    /// Forgets what a channel last confirmed for these listings: the channel changed them
-    /// itself (a sale or a cancellation there moves its shown stock), so the next push must
-    /// not be skipped as "unchanged".
-    pub async fn forget_pushed(
-        &self,
-        channel_id: &str,
-        listing_ids: &[String],
-    ) -> Result<(), LedgerError> {
-        for chunk in listing_ids.chunks(500) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2)
-                .map(|index| format!("${index}"))
-                .collect();
-            let sql = format!(
-                "UPDATE listings SET last_pushed_quantity = NULL \
-                 WHERE channel_id = $1 AND listing_id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(channel_id);
-            for listing_id in chunk {
-                query = query.bind(listing_id);
-            }
-            query
-                .execute(&self.pool)
-                .await
-                .context("forgetting pushed quantities")?;
-        }
-        Ok(())
-    }
 }
 
 /// Available (on hand minus reserved) per SKU and location.
@@ -227,4 +198,34 @@ pub(crate) fn component_stock(
             per_unit: component.quantity,
         })
         .collect()
+}
+
+/// Forgets what a channel last confirmed for these listings, inside the booking that changed
+/// them: a sale or a cancellation on a channel moves the stock that channel shows by itself,
+/// so its next push must not be skipped as "unchanged" — even when the ledger ends up where it
+/// was (a sale there and a cancellation elsewhere in one coalescing window).
+pub(crate) async fn forget_pushed(
+    connection: &mut sqlx::AnyConnection,
+    channel_id: &str,
+    listing_ids: &[String],
+) -> Result<(), LedgerError> {
+    for chunk in listing_ids.chunks(500) {
+        let placeholders: Vec<String> = (2..chunk.len() + 2)
+            .map(|index| format!("${index}"))
+            .collect();
+        let sql = format!(
+            "UPDATE listings SET last_pushed_quantity = NULL \
+             WHERE channel_id = $1 AND listing_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(channel_id);
+        for listing_id in chunk {
+            query = query.bind(listing_id);
+        }
+        query
+            .execute(&mut *connection)
+            .await
+            .context("forgetting pushed quantities")?;
+    }
+    Ok(())
 }

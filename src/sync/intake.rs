@@ -30,7 +30,6 @@ impl Intake {
     ) -> Result<Vec<BookingOutcome>, LedgerError> {
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
-            self.forget_shown_quantities(channel, event).await?;
             let outcome = self
                 .ledger
                 .book_order(&channel.id, &channel.location, event)
@@ -39,29 +38,6 @@ impl Intake {
             outcomes.push(outcome);
         }
         Ok(outcomes)
-    }
-
-    /// A sale or a cancellation on a channel changes the stock that channel shows, behind the
-    /// pusher's back. Before the order is booked (so that no push can be skipped as
-    /// "unchanged" in between), what the channel last confirmed for the order's listings is
-    /// forgotten: the next push of those SKUs goes to this channel too, even when the ledger
-    /// ends up where it was.
-    async fn forget_shown_quantities(
-        &self,
-        channel: &ChannelRuntime,
-        event: &OrderEvent,
-    ) -> Result<(), LedgerError> {
-        let mut listing_ids: Vec<String> = event
-            .lines
-            .iter()
-            .filter_map(|line| line.listing_id.clone())
-            .collect();
-        listing_ids.sort();
-        listing_ids.dedup();
-        if listing_ids.is_empty() {
-            return Ok(());
-        }
-        self.ledger.forget_pushed(&channel.id, &listing_ids).await
     }
 
     fn report(&self, channel: &ChannelRuntime, event: &OrderEvent, outcome: &BookingOutcome) {

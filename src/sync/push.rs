@@ -51,7 +51,14 @@ pub struct FlushReport {
     pub confirmed: usize,
     pub rejected: usize,
     pub skipped_unchanged: usize,
+    /// SKUs of listings the channel refused for now (a stale compare-and-set value, an item
+    /// not applied because its batch failed): pushed again with a fresh quantity.
+    pub retry_skus: BTreeSet<String>,
 }
+
+/// How many times one flush pushes again the listings a channel refused for now, before it
+/// gives the work back to the queue (which redelivers it after a pause).
+const ITEM_RETRY_ROUNDS: usize = 3;
 
 impl ChannelPusher {
     pub fn new(channel: ChannelRuntime, ledger: Ledger, metrics: Metrics) -> Self {
@@ -194,7 +201,24 @@ impl ChannelPusher {
             .partition(|target| target.last_pushed_quantity != Some(target.quantity));
         report.skipped_unchanged = unchanged.len();
         self.push_listings(&changed, &mut report).await?;
-        Ok(report)
+        for _ in 0..ITEM_RETRY_ROUNDS {
+            if report.retry_skus.is_empty() {
+                return Ok(report);
+            }
+            let skus: Vec<String> = std::mem::take(&mut report.retry_skus).into_iter().collect();
+            // Read again: the quantity may have moved, and the connector has re-read what
+            // the channel shows (its compare-and-set value) when it refused.
+            let targets = self.live_targets(&skus).await?;
+            self.push_listings(&targets, &mut report).await?;
+        }
+        if report.retry_skus.is_empty() {
+            Ok(report)
+        } else {
+            Err(PushError::Connector(ConnectorError::transient(format!(
+                "{} listing(s) still refused for now after {ITEM_RETRY_ROUNDS} rounds",
+                report.retry_skus.len()
+            ))))
+        }
     }
 
     /// The listings bound to `skus` with the quantity each should show now, leaving out those
@@ -237,6 +261,13 @@ impl ChannelPusher {
                     } => confirmed.push((listing_id, quantity)),
                     PushResult::Rejected { listing_id, error } => {
                         report.rejected += 1;
+                        if error.is_retryable() {
+                            if let Some(target) =
+                                batch.iter().find(|target| target.listing_id == listing_id)
+                            {
+                                report.retry_skus.insert(target.sku.clone());
+                            }
+                        }
                         self.metrics
                             .push_failed(&self.channel.id, error_class(&error));
                         warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");

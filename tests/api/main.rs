@@ -5,6 +5,7 @@ mod admin;
 mod health;
 mod helpers;
 mod operations;
+mod push_retry;
 mod sync;
 mod sync_load;
 mod sync_world;

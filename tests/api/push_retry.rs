@@ -1,0 +1,109 @@
+//! The push path pushes again the listings a channel refused *for now* (a stale
+//! compare-and-set value, say), with a fresh quantity, instead of leaving them wrong until the
+//! next stock change.
+
+use crate::helpers::TestDatabase;
+use async_trait::async_trait;
+use omnistock::ledger::{Ledger, MovementMeta};
+use omnistock::metrics::Metrics;
+use omnistock::sync::{ChannelPusher, ChannelRuntime};
+use omnistock_connector::{
+    Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, StockLevel,
+    WebhookError, WebhookRequest,
+};
+use std::sync::{Arc, Mutex};
+
+/// A channel that refuses each listing's first update as stale, then accepts.
+#[derive(Default)]
+struct RefusesFirstUpdate {
+    calls: Mutex<Vec<Vec<StockLevel>>>,
+}
+
+#[async_trait]
+impl Connector for RefusesFirstUpdate {
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            webhooks: false,
+            polling: false,
+            max_stock_batch: 10,
+            rate_limit: None,
+            compare_and_set: true,
+        }
+    }
+
+    async fn pull_orders(&self, _cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {
+        Err(ConnectorError::Permanent("not used".into()))
+    }
+
+    fn parse_webhook(
+        &self,
+        _request: &WebhookRequest<'_>,
+    ) -> Result<Vec<OrderEvent>, WebhookError> {
+        Err(WebhookError::Malformed("not used".into()))
+    }
+
+    async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
+        let mut calls = self.calls.lock().unwrap();
+        let first_call = calls.is_empty();
+        calls.push(levels.to_vec());
+        Ok(levels
+            .iter()
+            .map(|level| {
+                if first_call {
+                    PushResult::Rejected {
+                        listing_id: level.listing_id.clone(),
+                        error: ConnectorError::transient("compare quantity is stale"),
+                    }
+                } else {
+                    PushResult::Confirmed {
+                        listing_id: level.listing_id.clone(),
+                        quantity: level.quantity,
+                    }
+                }
+            })
+            .collect())
+    }
+
+    async fn read_stock(&self, _listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
+    let (_database, url) = TestDatabase::sqlite();
+    let ledger = Ledger::connect(&url).await.unwrap();
+    ledger.migrate().await.unwrap();
+    ledger.upsert_channel("shop", "scripted").await.unwrap();
+    ledger.upsert_item("MUG", "Mug").await.unwrap();
+    ledger
+        .receive("MUG", "default", 7, &MovementMeta::new("initial"))
+        .await
+        .unwrap();
+    ledger
+        .bind_listing("shop", "mug-1", "MUG", 1)
+        .await
+        .unwrap();
+
+    let connector = Arc::new(RefusesFirstUpdate::default());
+    let channel = ChannelRuntime::new(
+        "shop".into(),
+        connector.clone(),
+        "default".into(),
+        None,
+        None,
+    );
+    let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
+    let report = pusher.push_skus(&["MUG".to_string()]).await.unwrap();
+
+    assert_eq!(report.rejected, 1);
+    assert_eq!(report.confirmed, 1);
+    assert!(report.retry_skus.is_empty());
+    assert_eq!(connector.calls.lock().unwrap().len(), 2);
+    let listing = ledger.listing("shop", "mug-1").await.unwrap().unwrap();
+    assert_eq!(listing.last_pushed_quantity, Some(7));
+}
