@@ -36,7 +36,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: connect the ledger, migrate it (unless database.migrate_on_start is
-    /// false), serve HTTP (webhooks, /healthz, /readyz) until SIGTERM or Ctrl-C.
+    /// false), take orders from every channel (webhooks and polling), push stock to them, and
+    /// serve HTTP (webhooks, /admin, /metrics, /healthz, /readyz) until SIGTERM or Ctrl-C.
     Serve,
     /// Apply pending database migrations, then exit (for deployments that migrate before
     /// starting the new version).
