@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{TestBackend, TestDatabase};
 use omnistock::ledger::{
-    Application, Backend, BookingResult, Ledger, LedgerError, LineRef, ListingComponent,
-    MovementMeta,
+    Application, Backend, BookingResult, Ledger, LedgerError, LineRef, ListingBinding,
+    ListingComponent, MovementMeta,
 };
 use omnistock::policy::{ListingPolicy, StockPolicy};
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
@@ -1956,6 +1956,54 @@ fn random_operations_match_the_model(backend: TestBackend, cases: u32) {
 // ---------------------------------------------------------------------------------------------
 // Expansion per backend.
 
+/// The sweep pages through a channel's SKUs: the pages, in order, are exactly the channel's
+/// SKUs, each once, even with a bundle whose components fall on different pages.
+async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let skus: Vec<String> = (0..1_200).map(|index| format!("SKU-{index:04}")).collect();
+    let mut bindings: Vec<ListingBinding> = skus
+        .iter()
+        .map(|sku| ListingBinding {
+            channel_id: CHANNEL.to_string(),
+            listing_id: format!("listing-{sku}"),
+            components: vec![ListingComponent::new(sku.clone(), 1)],
+            sync_enabled: None,
+            policy: None,
+        })
+        .collect();
+    bindings.push(ListingBinding {
+        channel_id: CHANNEL.to_string(),
+        listing_id: "bundle".to_string(),
+        components: vec![
+            ListingComponent::new("SKU-0001", 1),
+            ListingComponent::new("SKU-1199", 2),
+        ],
+        sync_enabled: None,
+        policy: None,
+    });
+    for sku in &skus {
+        ledger.upsert_item(sku, sku).await.unwrap();
+    }
+    ledger.bind_listings(&bindings).await.unwrap();
+
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ledger
+            .channel_sku_page(CHANNEL, after.as_deref(), 500)
+            .await
+            .unwrap();
+        assert!(page.len() <= 500, "a page of {} skus", page.len());
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        paged.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(paged, ledger.channel_skus(CHANNEL).await.unwrap());
+    assert_eq!(paged, skus);
+}
+
 macro_rules! backend_suite {
     ($module:ident, $backend:expr, $cases:expr, [$($test:ident),* $(,)?]) => {
         mod $module {
@@ -1991,6 +2039,7 @@ macro_rules! ledger_suite {
 
 ledger_suite!(
     operator_operations_apply_once_per_key,
+    channel_sku_pages_cover_every_sku_once,
     operator_operations_refuse_negative_on_hand,
     unknown_sku_and_location_are_named,
     order_booked_twice_books_once,

@@ -3,13 +3,27 @@
 //!
 //! Meant for one process: the single-active-consumer rule and the in-flight bookkeeping live in
 //! this process's memory. Consumers are woken by an in-process `Notify` and poll as a fallback.
+//!
+//! Writes are batched, because on SQLite every commit is expensive: a consumer claims up to a
+//! prefetch window of rows in one statement (which counts the delivery attempt of each) and
+//! hands them out one by one from memory, and [`MemoryDelivery::ack_many`] deletes a whole
+//! flush's rows in one statement.
 
 use super::{BusConfig, BusError, StockChanged};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, OwnedMutexGuard};
 use tracing::{debug, warn};
+
+/// The most rows one claim takes. Bounds the statement's size; the prefetch window usually
+/// bounds it first.
+const CLAIM_BATCH: usize = 128;
+
+/// The most ids one `DELETE … WHERE id IN (…)` names (SQLite's historic limit on bound
+/// parameters is 999).
+const ACK_BATCH: usize = 500;
 
 /// The database-backed bus. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +43,13 @@ struct Shared {
     queues: Mutex<HashMap<String, Arc<QueueState>>>,
 }
 
+/// A row claimed (its attempt counted) and not yet handed to the consumer.
+struct Claimed {
+    id: i64,
+    message: StockChanged,
+    redelivered: bool,
+}
+
 /// What this process knows about one channel queue.
 #[derive(Default)]
 struct QueueState {
@@ -36,15 +57,30 @@ struct QueueState {
     wake: Notify,
     /// Held by the active consumer; other consumers of the queue wait for it.
     active: Arc<tokio::sync::Mutex<()>>,
-    /// Rows handed out and not yet settled.
-    in_flight: Mutex<HashSet<i64>>,
+    /// Which rows this process holds, so that a claim skips them.
+    holding: Mutex<Holding>,
+    /// Held while a claim runs: claims of the queue happen one after the other, each seeing
+    /// what the one before took.
+    claiming: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Holding {
+    /// Rows handed out and not yet settled (an ack's row stays here until it is deleted).
+    in_flight: HashSet<i64>,
+    /// Rows claimed and not yet handed out. Kept here rather than in the consumer, so that a
+    /// consumer taking over the queue hands them out instead of counting their attempt again.
+    claimed: VecDeque<Claimed>,
+    /// A delivery went back to the queue: the next `next` claims before handing out, so that
+    /// the returned row, older than the claimed ones, comes first again.
+    returned: bool,
 }
 
 impl QueueState {
-    fn in_flight(&self) -> MutexGuard<'_, HashSet<i64>> {
-        // A panic while holding this lock cannot leave the set inconsistent (single inserts and
-        // removes), so a poisoned lock is still usable.
-        self.in_flight
+    fn holding(&self) -> MutexGuard<'_, Holding> {
+        // A panic while holding this lock cannot leave the sets inconsistent (single inserts,
+        // removes and pops), so a poisoned lock is still usable.
+        self.holding
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -52,6 +88,14 @@ impl QueueState {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// `$first, $first+1, …` for `count` bound parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl MemoryBus {
@@ -151,7 +195,10 @@ impl MemoryBus {
         transaction
             .commit()
             .await
-            .map_err(BusError::database("committing queue delete"))
+            .map_err(BusError::database("committing queue delete"))?;
+        // Claimed rows are gone with the queue; handing them out would only ack nothing.
+        self.queue_state(channel_id).holding().claimed.clear();
+        Ok(())
     }
 
     /// How many of the channel's messages were dead-lettered.
@@ -234,71 +281,145 @@ impl MemoryConsumer {
     }
 
     async fn try_next(&mut self) -> Result<Option<MemoryDelivery>, BusError> {
-        let in_flight_now = self.state.in_flight().len();
-        let prefetch = usize::from(self.config.prefetch.max(1));
-        if in_flight_now >= prefetch {
-            return Ok(None);
+        let returned = self.state.holding().returned;
+        if !returned {
+            if let Some(delivery) = self.hand_out() {
+                return Ok(Some(delivery));
+            }
         }
-        let limit = i64::try_from(in_flight_now + 1).unwrap_or(i64::MAX);
-        let rows = sqlx::query(
-            "SELECT id, sku, outbox_id, changed_at_ms, attempts FROM bus_messages \
-             WHERE queue = $1 AND dead_at IS NULL ORDER BY id LIMIT $2",
-        )
-        .bind(&self.queue)
-        .bind(limit)
-        .fetch_all(&self.pool)
+        self.claim().await?;
+        Ok(self.hand_out())
+    }
+
+    /// The oldest claimed row, now in flight.
+    fn hand_out(&self) -> Option<MemoryDelivery> {
+        let mut holding = self.state.holding();
+        let claimed = holding.claimed.pop_front()?;
+        holding.in_flight.insert(claimed.id);
+        Some(MemoryDelivery {
+            pool: self.pool.clone(),
+            state: self.state.clone(),
+            queue: self.queue.clone(),
+            id: claimed.id,
+            message: claimed.message,
+            redelivered: claimed.redelivered,
+            settled: false,
+        })
+    }
+
+    /// Claims rows in a task of its own: `next` is awaited inside `select!` and may be
+    /// cancelled, and a claim cancelled after its statement ran would count attempts of rows
+    /// nobody holds (enough of that dead-letters healthy messages). The task always files what
+    /// it claimed.
+    async fn claim(&mut self) -> Result<(), BusError> {
+        let task = tokio::spawn(claim_rows(
+            self.pool.clone(),
+            self.queue.clone(),
+            self.state.clone(),
+            usize::from(self.config.prefetch.max(1)),
+            i64::from(self.config.delivery_limit.max(1)),
+        ));
+        match task.await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                // Only a panic or a runtime shutting down; the rows stay in the queue.
+                warn!(channel = %self.queue, error = %error, "claiming bus messages stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Claims the oldest live rows this process does not hold, as many as the prefetch window has
+/// room for, in one statement that also counts their delivery attempt, and files them as
+/// claimed. Rows past the delivery limit are dead-lettered instead.
+async fn claim_rows(
+    pool: AnyPool,
+    queue: String,
+    state: Arc<QueueState>,
+    prefetch: usize,
+    delivery_limit: i64,
+) -> Result<(), BusError> {
+    let _claiming = state.claiming.lock().await;
+    let held: Vec<i64> = {
+        let holding = state.holding();
+        holding
+            .in_flight
+            .iter()
+            .copied()
+            .chain(holding.claimed.iter().map(|claimed| claimed.id))
+            .collect()
+    };
+    let room = prefetch.saturating_sub(held.len()).min(CLAIM_BATCH);
+    if room == 0 {
+        return Ok(());
+    }
+    state.holding().returned = false;
+    // Claims take `claiming`, so the held set cannot grow between reading it and the claim.
+    let skip_held = if held.is_empty() {
+        String::new()
+    } else {
+        format!(" AND id NOT IN ({})", placeholders(3, held.len()))
+    };
+    let sql = format!(
+        "UPDATE bus_messages SET attempts = attempts + 1 WHERE id IN (\
+             SELECT id FROM bus_messages WHERE queue = $1 AND dead_at IS NULL{skip_held} \
+             ORDER BY id LIMIT $2) \
+         RETURNING id, sku, outbox_id, changed_at_ms, attempts"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(&queue)
+        .bind(i64::try_from(room).unwrap_or(i64::MAX));
+    for id in &held {
+        query = query.bind(*id);
+    }
+    let rows = query
+        .fetch_all(&pool)
         .await
-        .map_err(BusError::database("reading bus messages"))?;
-        for row in rows {
-            let id: i64 = row
-                .try_get("id")
-                .map_err(BusError::database("decoding bus message"))?;
-            if self.state.in_flight().contains(&id) {
-                continue;
-            }
-            let attempts: i64 = row
-                .try_get("attempts")
-                .map_err(BusError::database("decoding bus message"))?;
-            let message = StockChanged {
-                sku: row
-                    .try_get("sku")
-                    .map_err(BusError::database("decoding bus message"))?,
-                outbox_id: row
-                    .try_get("outbox_id")
-                    .map_err(BusError::database("decoding bus message"))?,
-                changed_at_ms: row
-                    .try_get("changed_at_ms")
-                    .map_err(BusError::database("decoding bus message"))?,
-            };
-            if attempts >= i64::from(self.config.delivery_limit.max(1)) {
-                warn!(channel = %self.queue, sku = %message.sku, outbox_id = message.outbox_id,
-                    attempts, "delivery limit reached, dead-lettering message");
-                mark_dead(&self.pool, id).await?;
-                continue;
-            }
-            let claimed = sqlx::query(
-                "UPDATE bus_messages SET attempts = attempts + 1 WHERE id = $1 AND dead_at IS NULL",
-            )
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(BusError::database("counting a delivery"))?;
-            if claimed.rows_affected() == 0 {
-                continue; // settled meanwhile
-            }
-            self.state.in_flight().insert(id);
-            return Ok(Some(MemoryDelivery {
-                pool: self.pool.clone(),
-                state: self.state.clone(),
-                queue: self.queue.clone(),
+        .map_err(BusError::database("claiming bus messages"))?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    let mut over_limit = Vec::new();
+    for row in &rows {
+        let (id, message, attempts) = decode(row)?;
+        if attempts > delivery_limit {
+            over_limit.push((id, message, attempts - 1));
+        } else {
+            claimed.push(Claimed {
                 id,
                 message,
-                redelivered: attempts > 0,
-                settled: false,
-            }));
+                redelivered: attempts > 1,
+            });
         }
-        Ok(None)
     }
+    {
+        // RETURNING does not promise an order, and a returned row is older than the claimed
+        // ones; the queue is oldest first.
+        let mut holding = state.holding();
+        holding.claimed.extend(claimed);
+        holding
+            .claimed
+            .make_contiguous()
+            .sort_by_key(|claimed| claimed.id);
+    }
+    for (id, message, attempts) in over_limit {
+        warn!(channel = %queue, sku = %message.sku, outbox_id = message.outbox_id, attempts,
+            "delivery limit reached, dead-lettering message");
+        mark_dead(&pool, id).await?;
+    }
+    Ok(())
+}
+
+/// A claimed row: its id, message and attempts counted so far (this one included).
+fn decode(row: &AnyRow) -> Result<(i64, StockChanged, i64), BusError> {
+    let decoding = || BusError::database("decoding bus message");
+    let id: i64 = row.try_get("id").map_err(decoding())?;
+    let attempts: i64 = row.try_get("attempts").map_err(decoding())?;
+    let message = StockChanged {
+        sku: row.try_get("sku").map_err(decoding())?,
+        outbox_id: row.try_get("outbox_id").map_err(decoding())?,
+        changed_at_ms: row.try_get("changed_at_ms").map_err(decoding())?,
+    };
+    Ok((id, message, attempts))
 }
 
 async fn mark_dead(pool: &AnyPool, id: i64) -> Result<(), BusError> {
@@ -308,6 +429,25 @@ async fn mark_dead(pool: &AnyPool, id: i64) -> Result<(), BusError> {
         .execute(pool)
         .await
         .map_err(BusError::database("dead-lettering a message"))?;
+    Ok(())
+}
+
+/// Deletes the rows in statements of at most [`ACK_BATCH`] ids each.
+async fn delete_rows(pool: &AnyPool, ids: &[i64]) -> Result<(), BusError> {
+    for chunk in ids.chunks(ACK_BATCH) {
+        let sql = format!(
+            "DELETE FROM bus_messages WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query
+            .execute(pool)
+            .await
+            .map_err(BusError::database("acknowledging messages"))?;
+    }
     Ok(())
 }
 
@@ -340,19 +480,44 @@ impl MemoryDelivery {
         &self.message
     }
 
-    /// Whether the message was handed out before (in this process or an earlier one).
+    /// Whether the message was claimed before (in this process or an earlier one): handed out,
+    /// or, like RabbitMQ's prefetched messages, taken by a consumer that went away first.
     pub fn redelivered(&self) -> bool {
         self.redelivered
     }
 
     /// Deletes the row: the message is done.
-    pub async fn ack(mut self) -> Result<(), BusError> {
-        sqlx::query("DELETE FROM bus_messages WHERE id = $1")
-            .bind(self.id)
-            .execute(&self.pool)
-            .await
-            .map_err(BusError::database("acknowledging a message"))?;
-        self.release();
+    pub async fn ack(self) -> Result<(), BusError> {
+        Self::ack_many(vec![self]).await
+    }
+
+    /// Deletes the rows of all these deliveries, in one statement per queue (and per
+    /// [`ACK_BATCH`] rows). Returns once they are deleted; on `Err` the deliveries not
+    /// deleted go back to their queue.
+    pub async fn ack_many(deliveries: Vec<MemoryDelivery>) -> Result<(), BusError> {
+        let mut by_queue: Vec<(Arc<QueueState>, AnyPool, Vec<MemoryDelivery>)> = Vec::new();
+        for delivery in deliveries {
+            match by_queue
+                .iter_mut()
+                .find(|(state, _, _)| Arc::ptr_eq(state, &delivery.state))
+            {
+                Some((_, _, group)) => group.push(delivery),
+                None => by_queue.push((
+                    delivery.state.clone(),
+                    delivery.pool.clone(),
+                    vec![delivery],
+                )),
+            }
+        }
+        for (_, pool, mut group) in by_queue {
+            let ids: Vec<i64> = group.iter().map(|delivery| delivery.id).collect();
+            // The rows stay held (in flight) until they are deleted, so no claim in between
+            // can hand them out again.
+            delete_rows(&pool, &ids).await?;
+            for delivery in &mut group {
+                delivery.release(false);
+            }
+        }
         Ok(())
     }
 
@@ -363,14 +528,19 @@ impl MemoryDelivery {
             warn!(channel = %self.queue, sku = %self.message.sku,
                 outbox_id = self.message.outbox_id, "message dead-lettered");
         }
-        self.release();
+        self.release(requeue);
         Ok(())
     }
 
-    fn release(&mut self) {
+    /// No longer held by this process: a live (`returned`) row is claimed again by the next
+    /// `next`.
+    fn release(&mut self, returned: bool) {
         if !self.settled {
             self.settled = true;
-            self.state.in_flight().remove(&self.id);
+            let mut holding = self.state.holding();
+            holding.in_flight.remove(&self.id);
+            holding.returned |= returned;
+            drop(holding);
             self.state.wake.notify_one();
         }
     }
@@ -378,6 +548,6 @@ impl MemoryDelivery {
 
 impl Drop for MemoryDelivery {
     fn drop(&mut self) {
-        self.release();
+        self.release(true);
     }
 }

@@ -168,6 +168,28 @@ impl Delivery {
         }
     }
 
+    /// Acknowledges all of them, as `ack` on each would, but cheaper: the memory bus deletes
+    /// one queue's rows in one statement. Every delivery is settled or, on `Err`, returned to
+    /// its queue (memory) or left to the broker; the first error is returned.
+    pub async fn ack_many(deliveries: Vec<Delivery>) -> Result<(), BusError> {
+        let mut memory = Vec::new();
+        let mut first_error = None;
+        for delivery in deliveries {
+            match delivery {
+                Self::Memory(delivery) => memory.push(delivery),
+                Self::Amqp(delivery) => {
+                    if let Err(error) = delivery.ack().await {
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+        }
+        if let Err(error) = MemoryDelivery::ack_many(memory).await {
+            first_error.get_or_insert(error);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// The work failed: deliver it again (`requeue`) or dead-letter it (`!requeue`).
     pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
         match self {

@@ -44,6 +44,44 @@ impl Ledger {
         Ok(rows.into_iter().map(|(sku,)| sku).collect())
     }
 
+    /// A keyset page of the SKUs taken by a listing on `channel_id`: in order, after `after`
+    /// (from the first when `None`), at most `limit`; empty when none are left. A sweep of a
+    /// large catalog reads it a page at a time instead of all at once. SKUs whose listings
+    /// are all sync-disabled may be among them ([`Ledger::push_targets`] leaves those out).
+    pub async fn channel_sku_page(
+        &self,
+        channel_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, LedgerError> {
+        let limit = limit.max(1);
+        // Rows of the (channel_id, sku, listing_id) index in order, without DISTINCT or a
+        // join, so the database can stop after `limit` rows even without statistics on a
+        // freshly loaded table.
+        let after_condition = if after.is_some() { " AND sku > $2" } else { "" };
+        let sql = format!(
+            "SELECT sku FROM listing_components WHERE channel_id = $1{after_condition} \
+             ORDER BY sku LIMIT {limit}"
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(channel_id);
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .context("reading a page of a channel's skus")?;
+        let full = rows.len() == limit;
+        let mut skus: Vec<String> = rows.into_iter().map(|(sku,)| sku).collect();
+        skus.dedup();
+        // A full page may have cut the last SKU's rows short; it opens the next page instead.
+        // (Alone on the page it stays: the push reads all its listings, wherever the cut is.)
+        if full && skus.len() > 1 {
+            skus.pop();
+        }
+        Ok(skus)
+    }
+
     /// The sync-enabled listings of `channel_id` that take stock of one of `skus` (alone, as a
     /// multipack or in a bundle), with the quantity each should show under `policy`, read now
     /// (so a late or repeated stock message is harmless).
@@ -54,29 +92,18 @@ impl Ledger {
         policy: &StockPolicy,
     ) -> Result<Vec<PushTarget>, LedgerError> {
         let mut connection = self.pool.acquire().await.context("reading push targets")?;
-        let mut rows: BTreeMap<String, TargetRow> = BTreeMap::new();
-        // Placeholders are numbered here because the Any driver cannot bind arrays.
+        // Two single-table lookups per chunk rather than one join: the listings taking these
+        // SKUs from the (channel_id, sku, listing_id) index, then those listings by primary
+        // key. A join leaves the planner free to scan the whole channel's listings for every
+        // chunk (it does on PostgreSQL without statistics, as after a bulk load).
+        let mut listing_ids: BTreeSet<String> = BTreeSet::new();
         for chunk in skus.chunks(500) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2)
-                .map(|index| format!("${index}"))
-                .collect();
-            let sql = format!(
-                "SELECT l.listing_id, l.sku, l.multiplier, l.last_pushed_quantity, \
-                 l.policy_override FROM listings l \
-                 WHERE l.channel_id = $1 AND l.sync_enabled = 1 AND EXISTS \
-                 (SELECT 1 FROM listing_components c WHERE c.channel_id = l.channel_id \
-                 AND c.listing_id = l.listing_id AND c.sku IN ({}))",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, TargetRow>(&sql).bind(channel_id);
-            for sku in chunk {
-                query = query.bind(sku);
-            }
-            for row in query
-                .fetch_all(&mut *connection)
-                .await
-                .context("reading push targets")?
-            {
+            listing_ids.extend(listings_taking(&mut connection, channel_id, chunk).await?);
+        }
+        let listing_ids: Vec<String> = listing_ids.into_iter().collect();
+        let mut rows: BTreeMap<String, TargetRow> = BTreeMap::new();
+        for chunk in listing_ids.chunks(500) {
+            for row in sync_enabled_listings(&mut connection, channel_id, chunk).await? {
                 rows.insert(row.0.clone(), row);
             }
         }
@@ -143,6 +170,55 @@ impl Ledger {
             .context("committing recorded pushes")?;
         Ok(())
     }
+}
+
+/// The listings of `channel_id` that take stock of one of `skus` (at most 500 of them),
+/// sync-enabled or not. Placeholders are numbered because the Any driver cannot bind arrays.
+async fn listings_taking(
+    connection: &mut sqlx::AnyConnection,
+    channel_id: &str,
+    skus: &[String],
+) -> Result<Vec<String>, LedgerError> {
+    let placeholders: Vec<String> = (2..skus.len() + 2)
+        .map(|index| format!("${index}"))
+        .collect();
+    let sql = format!(
+        "SELECT listing_id FROM listing_components WHERE channel_id = $1 AND sku IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(channel_id);
+    for sku in skus {
+        query = query.bind(sku);
+    }
+    let rows = query
+        .fetch_all(&mut *connection)
+        .await
+        .context("reading the listings of skus")?;
+    Ok(rows.into_iter().map(|(listing_id,)| listing_id).collect())
+}
+
+/// Those of `listing_ids` (at most 500) on `channel_id` that are sync-enabled, as target rows.
+async fn sync_enabled_listings(
+    connection: &mut sqlx::AnyConnection,
+    channel_id: &str,
+    listing_ids: &[String],
+) -> Result<Vec<TargetRow>, LedgerError> {
+    let placeholders: Vec<String> = (2..listing_ids.len() + 2)
+        .map(|index| format!("${index}"))
+        .collect();
+    let sql = format!(
+        "SELECT listing_id, sku, multiplier, last_pushed_quantity, policy_override \
+         FROM listings WHERE channel_id = $1 AND listing_id IN ({}) AND sync_enabled = 1",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, TargetRow>(&sql).bind(channel_id);
+    for listing_id in listing_ids {
+        query = query.bind(listing_id);
+    }
+    query
+        .fetch_all(&mut *connection)
+        .await
+        .context("reading push targets")
 }
 
 /// Available (on hand minus reserved) per SKU and location.

@@ -56,6 +56,10 @@ pub struct FlushReport {
     pub retry_skus: BTreeSet<String>,
 }
 
+/// How many listing components a sweep reads at a time: at most this many SKUs, so that a
+/// page is one `push_targets` chunk.
+const SWEEP_PAGE_SKUS: usize = 500;
+
 /// How many times one flush pushes again the listings a channel refused for now, before it
 /// gives the work back to the queue (which redelivers it after a pause).
 const ITEM_RETRY_ROUNDS: usize = 3;
@@ -161,10 +165,9 @@ impl ChannelPusher {
                         Duration::from_millis(latency.max(0) as u64),
                     );
                 }
-                for delivery in taken {
-                    if let Err(error) = delivery.ack().await {
-                        warn!(channel = %self.channel.id, error = %error, "acknowledging a stock message failed");
-                    }
+                // One acknowledgement for the whole flush: on the memory bus one write, not one per message.
+                if let Err(error) = Delivery::ack_many(taken).await {
+                    warn!(channel = %self.channel.id, error = %error, "acknowledging stock messages failed");
                 }
             }
             Err(error) => {
@@ -184,9 +187,32 @@ impl ChannelPusher {
 
     /// Pushes every listing of this channel whose computed quantity differs from the last one
     /// the channel confirmed.
+    ///
+    /// Goes through the channel's SKUs a page at a time, in order, pushing each page before
+    /// reading the next: memory stays bounded whatever the catalog, and the first pushes start
+    /// at once. A bundle whose components fall on two pages is read on both; the second time
+    /// it shows what was just confirmed, so it is skipped as unchanged.
     pub async fn sweep(&self) -> Result<FlushReport, PushError> {
-        let skus = self.ledger.channel_skus(&self.channel.id).await?;
-        self.push_skus(&skus).await
+        let mut report = FlushReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .ledger
+                .channel_sku_page(&self.channel.id, after.as_deref(), SWEEP_PAGE_SKUS)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            let page_report = self.push_skus(&page).await?;
+            report.calls += page_report.calls;
+            report.confirmed += page_report.confirmed;
+            report.rejected += page_report.rejected;
+            report.skipped_unchanged += page_report.skipped_unchanged;
+            report.retry_skus.extend(page_report.retry_skus);
+            debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last, confirmed = page_report.confirmed, "sweep page pushed");
+            after = Some(last);
+        }
+        Ok(report)
     }
 
     /// Pushes the current quantity of every listing bound to `skus`, skipping unchanged ones.
