@@ -36,10 +36,8 @@ pub async fn hold(
 ) {
     let channel = pusher.channel();
     channel.control.add_backlog(std::mem::take(pending_skus));
-    for delivery in deliveries.drain(..) {
-        if let Err(error) = delivery.ack().await {
-            warn!(channel = %channel.id, error = %error, "acknowledging a held stock message failed");
-        }
+    if let Err(error) = Delivery::ack_many(std::mem::take(deliveries)).await {
+        warn!(channel = %channel.id, error = %error, "acknowledging held stock messages failed");
     }
     pusher
         .metrics()
