@@ -82,28 +82,11 @@ async fn spawn(postgres: bool) -> (TestApp, SimHandle) {
 }
 
 async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.admin_get(TOKEN, path).await
 }
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.admin_post(TOKEN, path, body).await
 }
 
 async fn admin_requires_the_bearer_token(postgres: bool) {

@@ -28,28 +28,11 @@ both_setups!(
 );
 
 async fn admin_get(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.admin_get(ADMIN_TOKEN, path).await
 }
 
 async fn admin_post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.admin_post(ADMIN_TOKEN, path, body).await
 }
 
 /// Starts a resync and waits until its job ended; returns the ended job.
