@@ -581,6 +581,9 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
         });
     }
     let mut app = spawn_app_with(settings.clone(), database).await;
+    // Paused before the listing is bound, so that neither the binding's stock change nor the
+    // job reaches the channel: the job waits and is still running when the daemon stops.
+    admin_post(&app, "/admin/channels/sim-a/pause", json!({})).await;
     app.ledger.upsert_item("SKU-01", "SKU-01").await.unwrap();
     app.ledger
         .bind_listing("sim-a", &listing_of("SKU-01"), "SKU-01", 1)
@@ -589,8 +592,6 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     sims["sim-a"]
         .create_listing(Some(&listing_of("SKU-01")), "SKU-01", 7)
         .unwrap();
-    // Paused, so the job waits and is still running when the daemon stops.
-    admin_post(&app, "/admin/channels/sim-a/pause", json!({})).await;
     let (status, job) = admin_post(&app, "/admin/resync", json!({ "channel": "sim-a" })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
