@@ -9,6 +9,7 @@ use crate::ledger::{Backend, Ledger, PoolSettings};
 use crate::metrics::Metrics;
 use crate::registry::{self, RegistryError};
 use crate::settings::Settings;
+use crate::sync::intake::default_writers;
 use crate::sync::runtime::SyncStartError;
 use crate::sync::{ChannelRuntime, Intake, SyncRuntime};
 use omnistock_connector::Secret;
@@ -77,7 +78,11 @@ impl App {
         let metrics = Metrics::new();
         let channels = build_channels(&settings)?;
         let bus = Bus::connect(&settings.bus, ledger.pool()).await?;
-        let intake = Intake::new(ledger.clone(), metrics.clone());
+        let booking_writers = settings
+            .database
+            .booking_writers
+            .unwrap_or_else(|| default_writers(ledger.backend()));
+        let intake = Intake::new(ledger.clone(), metrics.clone(), booking_writers);
         let listener = TcpListener::bind(settings.http.listen)
             .await
             .map_err(|source| AppError::Bind {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{TestBackend, TestDatabase};
 use omnistock::ledger::{
-    Application, Backend, BookingResult, Ledger, LedgerError, LineRef, ListingBinding,
-    ListingComponent, MovementMeta,
+    Application, Backend, BookingRequest, BookingResult, Ledger, LedgerError, LineRef,
+    ListingBinding, ListingComponent, MovementMeta,
 };
 use omnistock::policy::{ListingPolicy, StockPolicy};
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
@@ -720,6 +720,154 @@ async fn distinct_orders_booked_concurrently_all_count(database: &TestDatabase) 
         (0, expected)
     );
     assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 16));
+    assert_invariants(&ledger).await;
+}
+
+async fn a_group_books_like_one_event_at_a_time(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 3).await;
+    let mut redelivered = order("g1", 0, OrderStatus::Open, vec![line("1", "A", 2)]);
+    redelivered.delivery_id = Some("delivery-g1".to_string());
+    let events = [
+        redelivered.clone(),
+        order(
+            "g2",
+            0,
+            OrderStatus::Open,
+            vec![line("1", "A", 2), line("2", "B", 1)],
+        ),
+        // The same order again within the group: its cancellation must see the booking above.
+        order(
+            "g2",
+            5,
+            OrderStatus::Cancelled,
+            vec![line("1", "A", 2), line("2", "B", 1)],
+        ),
+        redelivered,
+        order("g3", 0, OrderStatus::Open, vec![line("1", "A", 2)]),
+        order("g1", -5, OrderStatus::Cancelled, vec![line("1", "A", 2)]),
+    ];
+    let requests: Vec<BookingRequest<'_>> = events
+        .iter()
+        .map(|event| BookingRequest {
+            channel_id: CHANNEL,
+            location: "default",
+            event,
+        })
+        .collect();
+    let results: Vec<BookingResult> = ledger
+        .book_orders(&requests)
+        .await
+        .into_iter()
+        .map(|result| result.unwrap().result)
+        .collect();
+    assert_eq!(
+        results,
+        [
+            BookingResult::Applied,
+            BookingResult::Applied,
+            BookingResult::Applied,
+            BookingResult::Duplicate,
+            BookingResult::Applied,
+            BookingResult::Stale,
+        ]
+    );
+    // g1 and g3 hold 2 each of 3 on hand; g2 was cancelled. g1 was booked first, so g3 is
+    // the one that found too little.
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (3, 4));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 0));
+    let oversold = |id: &'static str| {
+        let ledger = ledger.clone();
+        async move { ledger.order(CHANNEL, id).await.unwrap().unwrap().oversold }
+    };
+    assert!(!oversold("g1").await);
+    assert!(oversold("g3").await);
+    assert_invariants(&ledger).await;
+}
+
+async fn a_bad_event_in_a_group_fails_alone(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let good = order("h1", 0, OrderStatus::Open, vec![line("1", "A", 1)]);
+    let also_good = order("h2", 0, OrderStatus::Open, vec![line("1", "B", 1)]);
+    let requests = [
+        BookingRequest {
+            channel_id: CHANNEL,
+            location: "default",
+            event: &good,
+        },
+        BookingRequest {
+            channel_id: "no-such-channel",
+            location: "default",
+            event: &good,
+        },
+        BookingRequest {
+            channel_id: CHANNEL,
+            location: "default",
+            event: &also_good,
+        },
+    ];
+    let results = ledger.book_orders(&requests).await;
+    assert_eq!(results[0].as_ref().unwrap().result, BookingResult::Applied);
+    assert!(
+        matches!(&results[1], Err(LedgerError::UnknownChannel(channel)) if channel == "no-such-channel"),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2].as_ref().unwrap().result, BookingResult::Applied);
+    assert_eq!(on_hand_and_reserved(&ledger, "A", "default").await, (0, 1));
+    assert_eq!(on_hand_and_reserved(&ledger, "B", "default").await, (0, 1));
+    assert_invariants(&ledger).await;
+}
+
+/// Groups booked side by side over the same items, in opposite orders, as the intake's writers
+/// do under load: none may deadlock or lose a unit.
+async fn concurrent_groups_over_shared_items_all_count(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let skus = ["A", "B", "C", "D", "E", "F"];
+    for sku in &skus[2..] {
+        ledger.upsert_item(sku, sku).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for writer in 0..4_usize {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            for group in 0..5_usize {
+                let events: Vec<OrderEvent> = (0..12_usize)
+                    .map(|index| {
+                        // Writers walk the items in opposite directions.
+                        let position = if writer % 2 == 0 { index } else { 11 - index };
+                        let first = skus[position % skus.len()];
+                        let second = skus[(position + 3) % skus.len()];
+                        order(
+                            &format!("w{writer}-g{group}-o{index}"),
+                            0,
+                            OrderStatus::Open,
+                            vec![line("1", first, 1), line("2", second, 1)],
+                        )
+                    })
+                    .collect();
+                let requests: Vec<BookingRequest<'_>> = events
+                    .iter()
+                    .map(|event| BookingRequest {
+                        channel_id: CHANNEL,
+                        location: "default",
+                        event,
+                    })
+                    .collect();
+                for result in ledger.book_orders(&requests).await {
+                    assert_eq!(result.unwrap().result, BookingResult::Applied);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut reserved = 0;
+    for sku in skus {
+        reserved += on_hand_and_reserved(&ledger, sku, "default").await.1;
+    }
+    assert_eq!(reserved, 4 * 5 * 12 * 2);
     assert_invariants(&ledger).await;
 }
 
@@ -2057,6 +2205,9 @@ ledger_suite!(
     push_targets_show_whole_listing_units,
     same_order_booked_concurrently_books_once,
     distinct_orders_booked_concurrently_all_count,
+    a_group_books_like_one_event_at_a_time,
+    a_bad_event_in_a_group_fails_alone,
+    concurrent_groups_over_shared_items_all_count,
     policy_rules_shape_what_each_listing_shows,
     bundle_shows_its_scarcest_component_and_follows_each,
     selling_a_bundle_books_its_components,

@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::{Notify, OwnedMutexGuard};
 use tracing::{debug, warn};
 
@@ -238,6 +239,10 @@ impl MemoryBus {
     }
 }
 
+/// The first pause after a failed claim; it doubles up to [`CLAIM_RETRY_MAX`].
+const CLAIM_RETRY_FIRST: Duration = Duration::from_millis(50);
+const CLAIM_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// Reads one channel queue's rows oldest first.
 pub struct MemoryConsumer {
     pool: AnyPool,
@@ -267,11 +272,25 @@ impl MemoryConsumer {
             debug!(channel = %self.queue, "memory bus consumer active");
         }
         let state = self.state.clone();
+        let mut failures: u32 = 0;
         loop {
             // Created before looking, so a wake-up that arrives meanwhile is kept as a permit.
             let woken = state.wake.notified();
-            if let Some(delivery) = self.try_next().await? {
-                return Ok(delivery);
+            match self.try_next().await {
+                Ok(Some(delivery)) => return Ok(delivery),
+                Ok(None) => failures = 0,
+                Err(error) => {
+                    // The queue is the ledger's own database: a busy or briefly unreachable
+                    // database is waited out, as the AMQP consumer waits out a broker.
+                    failures = failures.saturating_add(1);
+                    let wait = CLAIM_RETRY_FIRST
+                        .saturating_mul(2_u32.saturating_pow(failures.min(8)))
+                        .min(CLAIM_RETRY_MAX);
+                    warn!(channel = %self.queue, error = %error, retry_in_ms = wait.as_millis() as u64,
+                        "claiming bus messages failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
             }
             tokio::select! {
                 () = woken => {}

@@ -94,25 +94,9 @@ async fn handle(
             );
         }
     };
-    // The booking runs as a task of its own: a platform that hangs up (its timeout is often
-    // shorter than a busy ledger) must not cancel a booking half-way, and the booking's
-    // metrics and logs must not be lost with it. The redelivery then finds it done.
-    let booking = {
-        let intake = state.intake.clone();
-        let channel = channel.clone();
-        let events = events.clone();
-        tokio::spawn(async move { intake.book(&channel, &events).await })
-    };
-    let booked = match booking.await {
-        Ok(booked) => booked,
-        Err(error) => {
-            warn!(channel = %channel_id, error = %error, "webhook booking task failed; asking the platform to retry");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "the booking failed; retry later" }),
-            );
-        }
-    };
+    // The intake's writers finish a booking even if this request is dropped (a platform that
+    // hangs up), so a redelivery finds it done.
+    let booked = state.intake.book(channel, &events).await;
     match booked {
         Ok(outcomes) => {
             let results: Vec<serde_json::Value> = events

@@ -1,16 +1,17 @@
-//! Booking order snapshots: compare with what was booked for the order, apply the difference.
+//! Booking one order snapshot: compare it with what was booked for the order and plan the
+//! difference (the group in `booking_group.rs` applies it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use omnistock_connector::{LineState, OrderEvent, OrderLine, OrderStatus};
-use tracing::{debug, info, warn};
+use omnistock_connector::{LineState, OrderLine, OrderStatus};
+use tracing::{debug, warn};
 
+use super::booking_group::BookingRequest;
 use super::error::DatabaseContext;
-use super::push_targets::forget_pushed;
 use super::reads::read_order_lines;
 use super::types::{BookingOutcome, BookingResult, OrderLineRecord, UnknownLine};
-use super::write::{MovementDraft, WriteTx};
-use super::{Ledger, LedgerError};
+use super::write::WriteTx;
+use super::LedgerError;
 
 /// One balance change a booking plans for a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,366 +76,376 @@ fn booked_state(line: &OrderLineRecord) -> LineState {
     }
 }
 
-struct LineChange {
-    sku: String,
-    location: String,
-    line_id: String,
-    change: PlannedChange,
+/// One balance change a booking plans, with where and for which booked line.
+pub(crate) struct LineChange {
+    pub sku: String,
+    pub location: String,
+    pub line_id: String,
+    pub change: PlannedChange,
 }
 
 type OrderRow = (i64, String, String, i64, i64, i64, Option<String>);
 
-impl Ledger {
-    /// Books an order snapshot of `channel_id`; new lines hold stock at `location`.
-    ///
-    /// In one transaction: a delivery id seen before makes it a [`BookingResult::Duplicate`];
-    /// a snapshot older than the booked one is [`BookingResult::Stale`]; otherwise the
-    /// difference between the snapshot and the booked lines is journaled and applied. An order
-    /// that drives availability below zero is still booked, and flagged oversold.
-    pub async fn book_order(
-        &self,
-        channel_id: &str,
-        location: &str,
-        event: &OrderEvent,
-    ) -> Result<BookingOutcome, LedgerError> {
-        let external_order_id = event.external_order_id.as_str();
-        let mut transaction = WriteTx::begin(self).await?;
-        let restock_returns = channel_restocks_returns(&mut transaction, channel_id).await?;
-        transaction.ensure_location(location).await?;
-        let now = transaction.now;
+/// What is cached for the length of one booking transaction: the channels' return rules and
+/// the locations known to exist, read once however many orders the group books.
+#[derive(Default)]
+pub(crate) struct GroupContext {
+    restock_returns: HashMap<String, bool>,
+    known_locations: HashSet<String>,
+}
 
-        if let Some(delivery_id) = &event.delivery_id {
-            let first_time: Option<(String,)> = sqlx::query_as(
-                "INSERT INTO webhook_deliveries (channel_id, delivery_id, received_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (channel_id, delivery_id) DO NOTHING \
-                 RETURNING delivery_id",
-            )
-            .bind(channel_id)
-            .bind(delivery_id)
-            .bind(now)
-            .fetch_optional(transaction.connection())
-            .await
-            .context("recording a webhook delivery")?;
-            if first_time.is_none() {
-                transaction.rollback().await?;
-                let order_id = self.order_id(channel_id, external_order_id).await?;
-                debug!(channel = %channel_id, order = %external_order_id, delivery = %delivery_id,
-                    "duplicate delivery ignored");
-                return Ok(outcome(order_id, BookingResult::Duplicate));
-            }
+/// The first phase of booking one event: either it is done (duplicate, stale), or its order
+/// and lines are written and the balance changes it needs are planned, to be applied together
+/// with the rest of its group.
+pub(crate) enum Planned {
+    Done(BookingOutcome),
+    Changes(PlannedBooking),
+}
+
+/// An order event whose order row and lines are written, waiting for its balance changes and
+/// the final update of its order row.
+pub(crate) struct PlannedBooking {
+    pub order_id: i64,
+    pub new_revision: i64,
+    pub revision: i64,
+    /// Whether anything of the order changed (a new revision is written).
+    pub changed: bool,
+    pub already_oversold: bool,
+    pub currency: Option<String>,
+    pub line_changes: Vec<LineChange>,
+    pub unknown_lines: Vec<UnknownLine>,
+    /// The channel's listings the order's lines name (their confirmed quantities are forgotten
+    /// when stock moved).
+    pub listing_ids: Vec<String>,
+}
+
+impl PlannedBooking {
+    /// The SKUs whose availability this booking changes (on hand and reserved not moving
+    /// together).
+    pub fn changed_skus(&self) -> Vec<String> {
+        let skus: BTreeSet<String> = self
+            .line_changes
+            .iter()
+            .filter(|planned| planned.change.on_hand_delta != planned.change.reserved_delta)
+            .map(|planned| planned.sku.clone())
+            .collect();
+        skus.into_iter().collect()
+    }
+}
+
+/// Phase one of a booking (see [`Planned`]), inside the group's transaction.
+///
+/// A delivery id seen before makes the event a [`BookingResult::Duplicate`]; a snapshot older
+/// than the booked one is [`BookingResult::Stale`]; otherwise the difference between the
+/// snapshot and the booked lines is planned.
+pub(crate) async fn plan_booking(
+    transaction: &mut WriteTx<'_>,
+    context: &mut GroupContext,
+    request: &BookingRequest<'_>,
+) -> Result<Planned, LedgerError> {
+    let BookingRequest {
+        channel_id,
+        location,
+        event,
+    } = *request;
+    let external_order_id = event.external_order_id.as_str();
+    let restock_returns = match context.restock_returns.get(channel_id) {
+        Some(restock) => *restock,
+        None => {
+            let restock = channel_restocks_returns(transaction, channel_id).await?;
+            context
+                .restock_returns
+                .insert(channel_id.to_string(), restock);
+            restock
         }
+    };
+    if !context.known_locations.contains(location) {
+        transaction.ensure_location(location).await?;
+        context.known_locations.insert(location.to_string());
+    }
+    let now = transaction.now;
 
-        let platform_updated_at = event.updated_at.timestamp_millis();
-        // The no-op update makes the statement return (and, in PostgreSQL, lock) an existing
-        // row, so two connections booking the same order take turns.
-        let (
-            order_id,
-            stored_status,
-            order_location,
-            booked_updated_at,
-            revision,
-            oversold,
-            currency,
-        ): OrderRow = sqlx::query_as(
-            "INSERT INTO orders (channel_id, external_order_id, status, location, \
-                 platform_updated_at, revision, oversold, currency, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7, $7) \
-                 ON CONFLICT (channel_id, external_order_id) \
-                 DO UPDATE SET channel_id = excluded.channel_id \
-                 RETURNING id, status, location, platform_updated_at, revision, oversold, currency",
+    if let Some(delivery_id) = &event.delivery_id {
+        let first_time: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO webhook_deliveries (channel_id, delivery_id, received_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (channel_id, delivery_id) DO NOTHING \
+             RETURNING delivery_id",
         )
         .bind(channel_id)
-        .bind(external_order_id)
-        .bind(event.status.as_str())
-        .bind(location)
-        .bind(platform_updated_at)
-        .bind(event.currency.as_deref())
+        .bind(delivery_id)
         .bind(now)
-        .fetch_one(transaction.connection())
+        .fetch_optional(transaction.connection())
         .await
-        .context("upserting an order")?;
+        .context("recording a webhook delivery")?;
+        if first_time.is_none() {
+            let order_id = order_id(transaction, channel_id, external_order_id).await?;
+            debug!(channel = %channel_id, order = %external_order_id, delivery = %delivery_id,
+                "duplicate delivery ignored");
+            return Ok(Planned::Done(outcome(order_id, BookingResult::Duplicate)));
+        }
+    }
 
-        // Two snapshots stamped with the same time (platforms often have one-second clocks) are
-        // ordered by how far the order got, so "cancelled" then "open" ends cancelled either way.
-        let older_at_same_time = platform_updated_at == booked_updated_at
-            && revision > 0
-            && status_rank(event.status) < status_rank_text(&stored_status);
-        if platform_updated_at < booked_updated_at || older_at_same_time {
-            transaction.commit().await?;
-            debug!(channel = %channel_id, order = %external_order_id, "stale order snapshot ignored");
-            return Ok(outcome(Some(order_id), BookingResult::Stale));
-        }
+    let platform_updated_at = event.updated_at.timestamp_millis();
+    // The no-op update makes the statement return (and, in PostgreSQL, lock) an existing
+    // row, so two connections booking the same order take turns.
+    let (
+        order_id,
+        stored_status,
+        order_location,
+        booked_updated_at,
+        revision,
+        oversold,
+        currency,
+    ): OrderRow = sqlx::query_as(
+        "INSERT INTO orders (channel_id, external_order_id, status, location, \
+             platform_updated_at, revision, oversold, currency, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7, $7) \
+             ON CONFLICT (channel_id, external_order_id) \
+             DO UPDATE SET channel_id = excluded.channel_id \
+             RETURNING id, status, location, platform_updated_at, revision, oversold, currency",
+    )
+    .bind(channel_id)
+    .bind(external_order_id)
+    .bind(event.status.as_str())
+    .bind(location)
+    .bind(platform_updated_at)
+    .bind(event.currency.as_deref())
+    .bind(now)
+    .fetch_one(transaction.connection())
+    .await
+    .context("upserting an order")?;
 
-        let booked_lines: HashMap<String, OrderLineRecord> =
-            read_order_lines(transaction.connection(), order_id)
-                .await?
-                .into_iter()
-                .map(|line| (line.line_id.clone(), line))
-                .collect();
-        // The booked lines by the platform line they stand for (a bundle line books several).
-        let mut booked_groups: HashMap<String, Vec<&OrderLineRecord>> = HashMap::new();
-        for record in booked_lines.values() {
-            booked_groups
-                .entry(platform_line_id(record).to_string())
-                .or_default()
-                .push(record);
-        }
-        let new_revision = revision + 1;
-        let mut snapshot: BTreeMap<&str, &OrderLine> = BTreeMap::new();
-        for line in &event.lines {
-            if snapshot.insert(line.line_id.as_str(), line).is_some() {
-                warn!(channel = %channel_id, order = %external_order_id, line = %line.line_id,
-                    "order snapshot repeats a line id, the last one counts");
-            }
-        }
+    // Two snapshots stamped with the same time (platforms often have one-second clocks) are
+    // ordered by how far the order got, so "cancelled" then "open" ends cancelled either way.
+    let older_at_same_time = platform_updated_at == booked_updated_at
+        && revision > 0
+        && status_rank(event.status) < status_rank_text(&stored_status);
+    if platform_updated_at < booked_updated_at || older_at_same_time {
+        debug!(channel = %channel_id, order = %external_order_id, "stale order snapshot ignored");
+        return Ok(Planned::Done(outcome(Some(order_id), BookingResult::Stale)));
+    }
 
-        let mut line_changes: Vec<LineChange> = Vec::new();
-        let mut unknown_lines = Vec::new();
-        let mut lines_changed = false;
-        for (line_id, line) in &snapshot {
-            let group = booked_groups.get(*line_id);
-            // A line booked against SKUs keeps them, whatever the listing is bound to now.
-            let booked_components: Option<Vec<(String, i64)>> = group
-                .filter(|records| records.iter().all(|record| record.sku.is_some()))
-                .map(|records| {
-                    records
-                        .iter()
-                        .filter_map(|record| record.sku.clone().map(|sku| (sku, record.multiplier)))
-                        .collect()
-                });
-            let components = match booked_components {
-                Some(components) => Some(components),
-                None => resolve_line(&mut transaction, channel_id, line).await?,
-            };
-            let line_location = group
-                .and_then(|records| records.first())
-                .map(|record| record.location.clone())
-                .unwrap_or_else(|| order_location.clone());
-            let Some(mut components) = components else {
-                unknown_lines.push(UnknownLine {
-                    line_id: line_id.to_string(),
-                    listing_id: line.listing_id.clone(),
-                    sku: line.sku.clone(),
-                });
-                let record = OrderLineRecord {
-                    line_id: line_id.to_string(),
-                    parent_line_id: None,
-                    listing_id: line.listing_id.clone(),
-                    sku: None,
-                    location: line_location,
-                    multiplier: 1,
-                    quantity: line.quantity,
-                    open_quantity: 0,
-                    committed_quantity: 0,
-                    returned_quantity: 0,
-                    unit_price_minor: line.unit_price_minor,
-                };
-                if booked_lines.get(*line_id) != Some(&record) {
-                    upsert_line(&mut transaction, order_id, &record).await?;
-                    lines_changed = true;
-                }
-                continue;
-            };
-            components.sort();
-            let bundle = components.len() > 1;
-            if bundle {
-                // The line was kept unknown before and now resolves to a bundle: its
-                // components replace it.
-                if booked_lines
-                    .get(*line_id)
-                    .is_some_and(|record| record.sku.is_none())
-                {
-                    delete_line(&mut transaction, order_id, line_id).await?;
-                    lines_changed = true;
-                }
-            }
-            for (sku, per_unit) in components {
-                let record_id = if bundle {
-                    format!("{line_id}#{sku}")
-                } else {
-                    line_id.to_string()
-                };
-                let booked = booked_lines
-                    .get(&record_id)
-                    .filter(|record| record.sku.is_some());
-                let booked_state = booked.map(booked_state).unwrap_or_default();
-                let mut target = scaled(line.target_state(event.status), per_unit);
-                if !restock_returns {
-                    // Returns stay where the operator inspects them; what was restocked before
-                    // (while the channel restocked returns) stays restocked.
-                    target.returned = booked_state.returned.min(target.committed);
-                }
-                for change in plan_line_changes(booked_state, target) {
-                    line_changes.push(LineChange {
-                        sku: sku.clone(),
-                        location: line_location.clone(),
-                        line_id: record_id.clone(),
-                        change,
-                    });
-                }
-                let record = OrderLineRecord {
-                    line_id: record_id.clone(),
-                    parent_line_id: bundle.then(|| line_id.to_string()),
-                    listing_id: line.listing_id.clone(),
-                    sku: Some(sku),
-                    location: line_location.clone(),
-                    multiplier: per_unit,
-                    quantity: line.quantity,
-                    open_quantity: target.open,
-                    committed_quantity: target.committed,
-                    returned_quantity: target.returned,
-                    unit_price_minor: line.unit_price_minor,
-                };
-                if booked_lines.get(&record_id) != Some(&record) {
-                    upsert_line(&mut transaction, order_id, &record).await?;
-                    lines_changed = true;
-                }
-            }
-        }
-        // A line the platform no longer reports holds nothing; what shipped stays shipped.
-        let mut dropped: Vec<&OrderLineRecord> = booked_lines
-            .values()
-            .filter(|record| !snapshot.contains_key(platform_line_id(record)))
-            .filter(|record| record.sku.is_some() && record.open_quantity != 0)
+    let booked_lines: HashMap<String, OrderLineRecord> =
+        read_order_lines(transaction.connection(), order_id)
+            .await?
+            .into_iter()
+            .map(|line| (line.line_id.clone(), line))
             .collect();
-        dropped.sort_by(|a, b| a.line_id.cmp(&b.line_id));
-        for record in dropped {
-            if let Some(sku) = &record.sku {
-                line_changes.push(LineChange {
-                    sku: sku.clone(),
-                    location: record.location.clone(),
-                    line_id: record.line_id.clone(),
-                    change: PlannedChange {
-                        reason: "release",
-                        on_hand_delta: 0,
-                        reserved_delta: -record.open_quantity,
-                    },
-                });
-                let released = OrderLineRecord {
-                    open_quantity: 0,
-                    ..record.clone()
-                };
-                upsert_line(&mut transaction, order_id, &released).await?;
+    // The booked lines by the platform line they stand for (a bundle line books several).
+    let mut booked_groups: HashMap<String, Vec<&OrderLineRecord>> = HashMap::new();
+    for record in booked_lines.values() {
+        booked_groups
+            .entry(platform_line_id(record).to_string())
+            .or_default()
+            .push(record);
+    }
+    let mut snapshot: BTreeMap<&str, &OrderLine> = BTreeMap::new();
+    for line in &event.lines {
+        if snapshot.insert(line.line_id.as_str(), line).is_some() {
+            warn!(channel = %channel_id, order = %external_order_id, line = %line.line_id,
+                "order snapshot repeats a line id, the last one counts");
+        }
+    }
+
+    let mut line_changes: Vec<LineChange> = Vec::new();
+    let mut unknown_lines = Vec::new();
+    let mut lines_changed = false;
+    for (line_id, line) in &snapshot {
+        let group = booked_groups.get(*line_id);
+        // A line booked against SKUs keeps them, whatever the listing is bound to now.
+        let booked_components: Option<Vec<(String, i64)>> = group
+            .filter(|records| records.iter().all(|record| record.sku.is_some()))
+            .map(|records| {
+                records
+                    .iter()
+                    .filter_map(|record| record.sku.clone().map(|sku| (sku, record.multiplier)))
+                    .collect()
+            });
+        let components = match booked_components {
+            Some(components) => Some(components),
+            None => resolve_line(transaction, channel_id, line).await?,
+        };
+        let line_location = group
+            .and_then(|records| records.first())
+            .map(|record| record.location.clone())
+            .unwrap_or_else(|| order_location.clone());
+        let Some(mut components) = components else {
+            unknown_lines.push(UnknownLine {
+                line_id: line_id.to_string(),
+                listing_id: line.listing_id.clone(),
+                sku: line.sku.clone(),
+            });
+            let record = OrderLineRecord {
+                line_id: line_id.to_string(),
+                parent_line_id: None,
+                listing_id: line.listing_id.clone(),
+                sku: None,
+                location: line_location,
+                multiplier: 1,
+                quantity: line.quantity,
+                open_quantity: 0,
+                committed_quantity: 0,
+                returned_quantity: 0,
+                unit_price_minor: line.unit_price_minor,
+            };
+            if booked_lines.get(*line_id) != Some(&record) {
+                upsert_line(transaction, order_id, &record).await?;
+                lines_changed = true;
+            }
+            continue;
+        };
+        components.sort();
+        let bundle = components.len() > 1;
+        if bundle {
+            // The line was kept unknown before and now resolves to a bundle: its
+            // components replace it.
+            if booked_lines
+                .get(*line_id)
+                .is_some_and(|record| record.sku.is_none())
+            {
+                delete_line(transaction, order_id, line_id).await?;
                 lines_changed = true;
             }
         }
-
-        // Balance rows are locked in (sku, location) order so concurrent bookings cannot deadlock.
-        line_changes.sort_by(|a, b| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
-        let reference = format!("{channel_id}/{external_order_id}");
-        let mut reserved_balances: BTreeMap<(String, String), i64> = BTreeMap::new();
-        let mut last_available: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for planned in &line_changes {
-            let key = format!(
-                "order:{order_id}:r{new_revision}:{}:{}",
-                planned.line_id, planned.change.reason
-            );
-            let balance = transaction
-                .record(&MovementDraft {
-                    sku: &planned.sku,
-                    location: &planned.location,
-                    on_hand_delta: planned.change.on_hand_delta,
-                    reserved_delta: planned.change.reserved_delta,
-                    reason: planned.change.reason,
-                    reference: Some(&reference),
-                    idempotency_key: &key,
-                    actor: None,
-                    note: None,
-                })
-                .await?
-                .ok_or_else(|| {
-                    LedgerError::Corrupt(format!(
-                        "movement {key:?} exists for an unbooked revision"
-                    ))
-                })?;
-            let place = (planned.sku.clone(), planned.location.clone());
-            if planned.change.reserved_delta > 0 {
-                *reserved_balances.entry(place.clone()).or_default() += 1;
+        for (sku, per_unit) in components {
+            let record_id = if bundle {
+                format!("{line_id}#{sku}")
+            } else {
+                line_id.to_string()
+            };
+            let booked = booked_lines
+                .get(&record_id)
+                .filter(|record| record.sku.is_some());
+            let booked_state = booked.map(booked_state).unwrap_or_default();
+            let mut target = scaled(line.target_state(event.status), per_unit);
+            if !restock_returns {
+                // Returns stay where the operator inspects them; what was restocked before
+                // (while the channel restocked returns) stays restocked.
+                target.returned = booked_state.returned.min(target.committed);
             }
-            last_available.insert(place, balance.available());
-        }
-        let mut oversold_skus: Vec<String> = Vec::new();
-        for (place, available) in &last_available {
-            if *available < 0
-                && reserved_balances.contains_key(place)
-                && !oversold_skus.contains(&place.0)
-            {
-                oversold_skus.push(place.0.clone());
+            for change in plan_line_changes(booked_state, target) {
+                line_changes.push(LineChange {
+                    sku: sku.clone(),
+                    location: line_location.clone(),
+                    line_id: record_id.clone(),
+                    change,
+                });
+            }
+            let record = OrderLineRecord {
+                line_id: record_id.clone(),
+                parent_line_id: bundle.then(|| line_id.to_string()),
+                listing_id: line.listing_id.clone(),
+                sku: Some(sku),
+                location: line_location.clone(),
+                multiplier: per_unit,
+                quantity: line.quantity,
+                open_quantity: target.open,
+                committed_quantity: target.committed,
+                returned_quantity: target.returned,
+                unit_price_minor: line.unit_price_minor,
+            };
+            if booked_lines.get(&record_id) != Some(&record) {
+                upsert_line(transaction, order_id, &record).await?;
+                lines_changed = true;
             }
         }
-
-        let currency_now = event.currency.clone().or(currency.clone());
-        let changed = revision == 0
-            || lines_changed
-            || !line_changes.is_empty()
-            || stored_status != event.status.as_str()
-            || currency_now != currency;
-        let oversold_now = oversold != 0 || !oversold_skus.is_empty();
-        if !line_changes.is_empty() {
-            let mut listing_ids: Vec<String> = event
-                .lines
-                .iter()
-                .filter_map(|line| line.listing_id.clone())
-                .collect();
-            listing_ids.sort();
-            listing_ids.dedup();
-            forget_pushed(transaction.connection(), channel_id, &listing_ids).await?;
+    }
+    // A line the platform no longer reports holds nothing; what shipped stays shipped.
+    let mut dropped: Vec<&OrderLineRecord> = booked_lines
+        .values()
+        .filter(|record| !snapshot.contains_key(platform_line_id(record)))
+        .filter(|record| record.sku.is_some() && record.open_quantity != 0)
+        .collect();
+    dropped.sort_by(|a, b| a.line_id.cmp(&b.line_id));
+    for record in dropped {
+        if let Some(sku) = &record.sku {
+            line_changes.push(LineChange {
+                sku: sku.clone(),
+                location: record.location.clone(),
+                line_id: record.line_id.clone(),
+                change: PlannedChange {
+                    reason: "release",
+                    on_hand_delta: 0,
+                    reserved_delta: -record.open_quantity,
+                },
+            });
+            let released = OrderLineRecord {
+                open_quantity: 0,
+                ..record.clone()
+            };
+            upsert_line(transaction, order_id, &released).await?;
+            lines_changed = true;
         }
-        sqlx::query(
-            "UPDATE orders SET status = $1, platform_updated_at = $2, revision = $3, \
-             oversold = $4, currency = $5, updated_at = $6 WHERE id = $7",
-        )
-        .bind(event.status.as_str())
-        .bind(platform_updated_at)
-        .bind(if changed { new_revision } else { revision })
-        .bind(i64::from(oversold_now))
-        .bind(currency_now.as_deref())
-        .bind(now)
-        .bind(order_id)
-        .execute(transaction.connection())
-        .await
-        .context("updating an order")?;
-        let changed_skus = transaction.commit().await?;
-
-        for sku in &oversold_skus {
-            warn!(channel = %channel_id, order = %external_order_id, sku = %sku, "order oversold");
-        }
-        for line in &unknown_lines {
-            warn!(channel = %channel_id, order = %external_order_id, line = %line.line_id,
-                listing = ?line.listing_id, sku = ?line.sku, "order line has an unknown listing");
-        }
-        let result = if changed {
-            info!(channel = %channel_id, order = %external_order_id, order_id,
-                revision = new_revision, status = event.status.as_str(), "order booked");
-            BookingResult::Applied
-        } else {
-            debug!(channel = %channel_id, order = %external_order_id, "order snapshot unchanged");
-            BookingResult::Unchanged
-        };
-        Ok(BookingOutcome {
-            order_id: Some(order_id),
-            result,
-            changed_skus,
-            oversold_skus,
-            unknown_lines,
-        })
     }
 
-    async fn order_id(
-        &self,
-        channel_id: &str,
-        external_order_id: &str,
-    ) -> Result<Option<i64>, LedgerError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM orders WHERE channel_id = $1 AND external_order_id = $2",
-        )
-        .bind(channel_id)
-        .bind(external_order_id)
-        .fetch_optional(&self.pool)
-        .await
-        .context("looking up an order")?;
-        Ok(row.map(|(id,)| id))
-    }
+    let currency_now = event.currency.clone().or(currency.clone());
+    let changed = revision == 0
+        || lines_changed
+        || !line_changes.is_empty()
+        || stored_status != event.status.as_str()
+        || currency_now != currency;
+    let mut listing_ids: Vec<String> = event
+        .lines
+        .iter()
+        .filter_map(|line| line.listing_id.clone())
+        .collect();
+    listing_ids.sort();
+    listing_ids.dedup();
+    Ok(Planned::Changes(PlannedBooking {
+        order_id,
+        new_revision: revision + 1,
+        revision,
+        changed,
+        already_oversold: oversold != 0,
+        currency: currency_now,
+        line_changes,
+        unknown_lines,
+        listing_ids,
+    }))
+}
+
+/// Writes the order row's final state once its balance changes are applied.
+pub(crate) async fn finish_order(
+    transaction: &mut WriteTx<'_>,
+    request: &BookingRequest<'_>,
+    planned: &PlannedBooking,
+    oversold_now: bool,
+) -> Result<(), LedgerError> {
+    let now = transaction.now;
+    sqlx::query(
+        "UPDATE orders SET status = $1, platform_updated_at = $2, revision = $3, \
+         oversold = $4, currency = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(request.event.status.as_str())
+    .bind(request.event.updated_at.timestamp_millis())
+    .bind(if planned.changed {
+        planned.new_revision
+    } else {
+        planned.revision
+    })
+    .bind(i64::from(oversold_now))
+    .bind(planned.currency.as_deref())
+    .bind(now)
+    .bind(planned.order_id)
+    .execute(transaction.connection())
+    .await
+    .context("updating an order")?;
+    Ok(())
+}
+
+async fn order_id(
+    transaction: &mut WriteTx<'_>,
+    channel_id: &str,
+    external_order_id: &str,
+) -> Result<Option<i64>, LedgerError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM orders WHERE channel_id = $1 AND external_order_id = $2")
+            .bind(channel_id)
+            .bind(external_order_id)
+            .fetch_optional(transaction.connection())
+            .await
+            .context("looking up an order")?;
+    Ok(row.map(|(id,)| id))
 }
 
 fn outcome(order_id: Option<i64>, result: BookingResult) -> BookingOutcome {

@@ -19,6 +19,7 @@
 //! and the sum of the open quantity of the order lines booked there.
 
 mod booking;
+mod booking_group;
 mod catalog;
 mod database_url;
 mod error;
@@ -42,6 +43,7 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::Notify;
 use tracing::info;
 
+pub use booking_group::BookingRequest;
 pub use database_url::{redact_database_url, Backend};
 pub use error::LedgerError;
 pub use push_targets::PushTarget;

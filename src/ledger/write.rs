@@ -22,6 +22,9 @@ pub(crate) struct MovementDraft<'a> {
     pub note: Option<&'a str>,
 }
 
+/// The most outbox rows one INSERT writes (well under both databases' bind limits).
+const OUTBOX_ROWS_PER_STATEMENT: usize = 200;
+
 pub(crate) struct WriteTx<'l> {
     ledger: &'l Ledger,
     transaction: Transaction<'static, Any>,
@@ -132,6 +135,66 @@ impl<'l> WriteTx<'l> {
         &mut self,
         movement: &MovementDraft<'_>,
     ) -> Result<Option<Balance>, LedgerError> {
+        let balance = match self.ledger.backend {
+            Backend::Postgres => self.record_in_one_statement(movement).await?,
+            Backend::Sqlite => self.record_in_two_statements(movement).await?,
+        };
+        let Some((on_hand, reserved)) = balance else {
+            return Ok(None);
+        };
+        if movement.on_hand_delta != movement.reserved_delta {
+            self.changed_skus.insert(movement.sku.to_string());
+        }
+        Ok(Some(Balance {
+            sku: movement.sku.to_string(),
+            location: movement.location.to_string(),
+            on_hand,
+            reserved,
+        }))
+    }
+
+    /// PostgreSQL: the journal insert feeds the balance upsert in one statement (one round
+    /// trip instead of two on the hottest path); no journal row, no balance change.
+    async fn record_in_one_statement(
+        &mut self,
+        movement: &MovementDraft<'_>,
+    ) -> Result<Option<(i64, i64)>, LedgerError> {
+        let now = self.now;
+        sqlx::query_as(
+            "WITH movement AS ( \
+               INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
+               reference, idempotency_key, actor, note, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+               ON CONFLICT (idempotency_key) DO NOTHING \
+               RETURNING sku, location, on_hand_delta, reserved_delta, created_at) \
+             INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
+             SELECT sku, location, on_hand_delta, reserved_delta, created_at FROM movement \
+             ON CONFLICT (sku, location) DO UPDATE SET \
+             on_hand = balances.on_hand + excluded.on_hand, \
+             reserved = balances.reserved + excluded.reserved, \
+             updated_at = excluded.updated_at \
+             RETURNING on_hand, reserved",
+        )
+        .bind(movement.sku)
+        .bind(movement.location)
+        .bind(movement.on_hand_delta)
+        .bind(movement.reserved_delta)
+        .bind(movement.reason)
+        .bind(movement.reference)
+        .bind(movement.idempotency_key)
+        .bind(movement.actor)
+        .bind(movement.note)
+        .bind(now)
+        .fetch_optional(self.connection())
+        .await
+        .context("writing a movement and its balance")
+    }
+
+    /// SQLite (no writes inside WITH): the journal row, then the balance if it was new.
+    async fn record_in_two_statements(
+        &mut self,
+        movement: &MovementDraft<'_>,
+    ) -> Result<Option<(i64, i64)>, LedgerError> {
         let now = self.now;
         let inserted: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
@@ -156,7 +219,7 @@ impl<'l> WriteTx<'l> {
             return Ok(None);
         }
         // Added in the database, never read-modify-write, so concurrent writers lose nothing.
-        let (on_hand, reserved): (i64, i64) = sqlx::query_as(
+        let balance: (i64, i64) = sqlx::query_as(
             "INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (sku, location) DO UPDATE SET \
@@ -173,15 +236,7 @@ impl<'l> WriteTx<'l> {
         .fetch_one(self.connection())
         .await
         .context("updating a balance")?;
-        if movement.on_hand_delta != movement.reserved_delta {
-            self.changed_skus.insert(movement.sku.to_string());
-        }
-        Ok(Some(Balance {
-            sku: movement.sku.to_string(),
-            location: movement.location.to_string(),
-            on_hand,
-            reserved,
-        }))
+        Ok(Some(balance))
     }
 
     /// Asks for an outbox row for `sku` although no balance changed (a new listing, say).
@@ -194,13 +249,25 @@ impl<'l> WriteTx<'l> {
     pub async fn commit(mut self) -> Result<Vec<String>, LedgerError> {
         let now = self.now;
         let changed: Vec<String> = std::mem::take(&mut self.changed_skus).into_iter().collect();
-        for sku in &changed {
-            sqlx::query("INSERT INTO outbox (sku, created_at) VALUES ($1, $2)")
-                .bind(sku)
-                .bind(now)
+        // One statement per chunk of rows: a group of bookings writes its outbox at once.
+        for chunk in changed.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+            // Placeholders numbered in the order they appear: SQLite numbers `$N` by first
+            // appearance, not by N.
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|index| format!("(${}, ${})", 2 * index + 1, 2 * index + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO outbox (sku, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for sku in chunk {
+                query = query.bind(sku).bind(now);
+            }
+            query
                 .execute(self.connection())
                 .await
-                .context("writing an outbox row")?;
+                .context("writing outbox rows")?;
         }
         if !changed.is_empty() && self.ledger.backend == Backend::Postgres {
             // Delivered at commit, to the relays of every replica.

@@ -343,6 +343,14 @@ mod tests {
     }
 
     #[test]
+    fn booking_writers_must_be_at_least_one() {
+        let settings = load("[database]\nbooking_writers = 2\n", &[]).unwrap();
+        assert_eq!(settings.database.booking_writers, Some(2));
+        let error = load("[database]\nbooking_writers = 0\n", &[]).unwrap_err();
+        assert_eq!(error, "database.booking_writers: must be at least 1");
+    }
+
+    #[test]
     fn syntax_errors_give_the_file_and_line_on_one_line() {
         let error = load("[http]\nlisten = \n", &[]).unwrap_err();
         assert!(error.starts_with("test.toml: line 2: "), "{error}");

@@ -48,6 +48,9 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     /// Upper bound on the connections the ledger's pool opens.
     pub max_connections: u32,
+    /// Tasks that book incoming orders, each taking the orders waiting and booking them in one
+    /// transaction (group commit). Unset: 1 on SQLite (one write lock), 4 on PostgreSQL.
+    pub booking_writers: Option<usize>,
     /// Apply pending migrations when `serve` starts; when false, run `omnistock migrate` first.
     pub migrate_on_start: bool,
 }
@@ -57,6 +60,7 @@ impl Default for DatabaseSettings {
         Self {
             url: DatabaseUrl::new("sqlite://omnistock.db"),
             max_connections: 10,
+            booking_writers: None,
             migrate_on_start: true,
         }
     }

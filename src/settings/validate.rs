@@ -6,7 +6,18 @@ use std::collections::HashMap;
 
 pub fn check(settings: &Settings) -> Result<(), SettingsError> {
     check_bus_url(settings)?;
+    check_database(settings)?;
     check_channels(settings)
+}
+
+fn check_database(settings: &Settings) -> Result<(), SettingsError> {
+    if settings.database.booking_writers == Some(0) {
+        return Err(SettingsError::Invalid {
+            key: "database.booking_writers".to_string(),
+            message: "must be at least 1".to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn check_bus_url(settings: &Settings) -> Result<(), SettingsError> {

@@ -2,69 +2,213 @@
 //!
 //! Both paths end here, so a webhook copy and a polled copy of one order meet in the same
 //! idempotent booking (the ledger applies an order snapshot only once, and ignores older ones).
+//!
+//! Bookings are group-committed: every `book` call is queued, and a few writer tasks each take
+//! whatever is waiting (up to [`MAX_GROUP_EVENTS`]) and book it in one ledger transaction
+//! ([`Ledger::book_orders`]). Under load many webhooks share one commit; when idle a booking
+//! waits for nobody. A writer finishes a booking even if the webhook that asked for it hung up,
+//! so its metrics and logs are never lost and the platform's redelivery finds it done.
 
-use crate::ledger::{BookingOutcome, BookingResult, Ledger, LedgerError};
+use crate::ledger::{Backend, BookingOutcome, BookingRequest, BookingResult, Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use omnistock_connector::OrderEvent;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tracing::{debug, info, warn};
+
+/// The most order events one writer books in one transaction: large enough to share a commit
+/// among many webhooks, small enough to keep each transaction's locks short.
+pub const MAX_GROUP_EVENTS: usize = 256;
+
+/// The longest pause an SQLite writer takes between groups (see `run_writer`).
+const MAX_SQLITE_BREATH: Duration = Duration::from_millis(20);
+
+/// How many bookings may wait for a writer before `book` itself waits (back-pressure).
+const QUEUE_CAPACITY: usize = 4_096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("the booking writers have stopped")]
+    WritersStopped,
+}
+
+/// The booking writers for the backend when the settings leave it open: SQLite has one write
+/// lock, so one writer; PostgreSQL books groups side by side on several connections.
+pub fn default_writers(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    }
+}
+
+/// One `book` call waiting for a writer.
+struct BookingJob {
+    channel: ChannelRuntime,
+    events: Vec<OrderEvent>,
+    reply: oneshot::Sender<Result<Vec<BookingOutcome>, LedgerError>>,
+}
 
 #[derive(Clone)]
 pub struct Intake {
-    ledger: Ledger,
-    metrics: Metrics,
+    queue: mpsc::Sender<BookingJob>,
 }
 
 impl Intake {
-    pub fn new(ledger: Ledger, metrics: Metrics) -> Self {
-        Self { ledger, metrics }
+    /// Starts `writers` booking tasks (at least one); they stop when the last clone of the
+    /// intake is dropped, after booking what was queued.
+    pub fn new(ledger: Ledger, metrics: Metrics, writers: usize) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(run_writer(ledger.clone(), metrics.clone(), jobs.clone()));
+        }
+        Self { queue }
     }
 
     /// Books every event in order; each booking is durable when this returns `Ok`. On an error
-    /// the events after the failed one are not booked: the caller answers so that the platform
-    /// redelivers (webhooks) or keeps its cursor (polling), and the replay is harmless.
+    /// the caller answers so that the platform redelivers (webhooks) or keeps its cursor
+    /// (polling); the replay is harmless, including for the events that were booked.
     pub async fn book(
         &self,
         channel: &ChannelRuntime,
         events: &[OrderEvent],
-    ) -> Result<Vec<BookingOutcome>, LedgerError> {
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            let outcome = self
-                .ledger
-                .book_order(&channel.id, &channel.location, event)
-                .await?;
-            self.report(channel, event, &outcome);
-            outcomes.push(outcome);
+    ) -> Result<Vec<BookingOutcome>, IntakeError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(outcomes)
+        let (reply, answer) = oneshot::channel();
+        let job = BookingJob {
+            channel: channel.clone(),
+            events: events.to_vec(),
+            reply,
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| IntakeError::WritersStopped)?;
+        Ok(answer.await.map_err(|_| IntakeError::WritersStopped)??)
     }
+}
 
-    fn report(&self, channel: &ChannelRuntime, event: &OrderEvent, outcome: &BookingOutcome) {
-        let order = event.external_order_id.as_str();
-        match outcome.result {
-            BookingResult::Applied => {
-                self.metrics.order_booked(&channel.id);
-                info!(
-                    channel = %channel.id,
-                    order = %order,
-                    status = event.status.as_str(),
-                    skus = ?outcome.changed_skus,
-                    "order booked"
-                );
+/// Takes what waits in the queue, books it as one group, answers each job; until the queue
+/// closes.
+async fn run_writer(
+    ledger: Ledger,
+    metrics: Metrics,
+    jobs: Arc<Mutex<mpsc::Receiver<BookingJob>>>,
+) {
+    loop {
+        let group = {
+            let mut jobs = jobs.lock().await;
+            let Some(first) = jobs.recv().await else {
+                return;
+            };
+            let mut events = first.events.len();
+            let mut group = vec![first];
+            while events < MAX_GROUP_EVENTS {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        events += job.events.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
             }
-            BookingResult::Duplicate | BookingResult::Stale | BookingResult::Unchanged => {
-                debug!(channel = %channel.id, order = %order, result = ?outcome.result, "order event had nothing new");
+            group
+        };
+        let started = Instant::now();
+        book_group(&ledger, &metrics, group).await;
+        if ledger.backend() == Backend::Sqlite {
+            // SQLite's busy wait is not fair: a writer committing group after group would
+            // starve the bus and the pushers, which share the one write lock. A breath as
+            // long as the group took (capped) leaves them half of it; waiting orders only make
+            // the next group larger.
+            tokio::time::sleep(started.elapsed().min(MAX_SQLITE_BREATH)).await;
+        }
+    }
+}
+
+async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) {
+    let requests: Vec<BookingRequest<'_>> = group
+        .iter()
+        .flat_map(|job| {
+            job.events.iter().map(|event| BookingRequest {
+                channel_id: &job.channel.id,
+                location: &job.channel.location,
+                event,
+            })
+        })
+        .collect();
+    debug!(
+        jobs = group.len(),
+        events = requests.len(),
+        "booking a group"
+    );
+    let mut results = ledger.book_orders(&requests).await.into_iter();
+    drop(requests);
+    for job in group {
+        let mut outcomes = Vec::with_capacity(job.events.len());
+        let mut failure = None;
+        for event in &job.events {
+            match results.next() {
+                Some(Ok(outcome)) => {
+                    report(metrics, &job.channel, event, &outcome);
+                    outcomes.push(outcome);
+                }
+                Some(Err(error)) => {
+                    warn!(channel = %job.channel.id, order = %event.external_order_id,
+                        error = %error, "order event could not be booked");
+                    failure.get_or_insert(error);
+                }
+                None => {
+                    failure.get_or_insert(LedgerError::Corrupt(
+                        "a grouped booking gave too few results".to_string(),
+                    ));
+                }
             }
         }
-        if !outcome.oversold_skus.is_empty() {
-            self.metrics.order_oversold(&channel.id);
-            warn!(channel = %channel.id, order = %order, skus = ?outcome.oversold_skus, "order booked beyond available stock (oversold)");
+        let answer = match failure {
+            Some(error) => Err(error),
+            None => Ok(outcomes),
+        };
+        // The caller may have gone (a platform that hung up): the booking stands regardless.
+        let _ = job.reply.send(answer);
+    }
+}
+
+fn report(
+    metrics: &Metrics,
+    channel: &ChannelRuntime,
+    event: &OrderEvent,
+    outcome: &BookingOutcome,
+) {
+    let order = event.external_order_id.as_str();
+    match outcome.result {
+        BookingResult::Applied => {
+            metrics.order_booked(&channel.id);
+            info!(
+                channel = %channel.id,
+                order = %order,
+                order_id = ?outcome.order_id,
+                status = event.status.as_str(),
+                skus = ?outcome.changed_skus,
+                "order booked"
+            );
         }
-        if !outcome.unknown_lines.is_empty() {
-            self.metrics
-                .unknown_listing_lines(&channel.id, outcome.unknown_lines.len() as u64);
-            warn!(channel = %channel.id, order = %order, lines = ?outcome.unknown_lines, "order lines for listings bound to no item were kept without reserving stock");
+        BookingResult::Duplicate | BookingResult::Stale | BookingResult::Unchanged => {
+            debug!(channel = %channel.id, order = %order, result = ?outcome.result, "order event had nothing new");
         }
+    }
+    if !outcome.oversold_skus.is_empty() {
+        metrics.order_oversold(&channel.id);
+        warn!(channel = %channel.id, order = %order, skus = ?outcome.oversold_skus, "order booked beyond available stock (oversold)");
+    }
+    if !outcome.unknown_lines.is_empty() {
+        metrics.unknown_listing_lines(&channel.id, outcome.unknown_lines.len() as u64);
+        warn!(channel = %channel.id, order = %order, lines = ?outcome.unknown_lines, "order lines for listings bound to no item were kept without reserving stock");
     }
 }

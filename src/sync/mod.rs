@@ -12,7 +12,7 @@ pub mod runtime;
 pub mod throttle;
 
 pub use channel::ChannelRuntime;
-pub use intake::Intake;
+pub use intake::{Intake, IntakeError};
 pub use push::ChannelPusher;
 pub use runtime::SyncRuntime;
 

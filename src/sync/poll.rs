@@ -3,7 +3,7 @@
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::sync::channel::ChannelRuntime;
-use crate::sync::intake::Intake;
+use crate::sync::intake::{Intake, IntakeError};
 use omnistock_connector::ConnectorError;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -14,6 +14,8 @@ pub enum PollError {
     #[error("pulling orders failed: {0}")]
     Connector(#[from] ConnectorError),
     #[error("booking polled orders failed: {0}")]
+    Booking(#[from] IntakeError),
+    #[error("reading or storing the poll cursor failed: {0}")]
     Ledger(#[from] LedgerError),
 }
 
