@@ -49,6 +49,7 @@ struct Families {
     reconcile_drifts: Family<ChannelLabel, Counter>,
     dead_letters_parked: Family<ChannelLabel, Counter>,
     dead_letters: Family<ChannelLabel, Gauge>,
+    booking_group_events: Histogram,
 }
 
 /// Shared handle to every metric of the process.
@@ -81,6 +82,8 @@ impl Metrics {
             reconcile_drifts: Family::default(),
             dead_letters_parked: Family::default(),
             dead_letters: Family::default(),
+            // 1, 2, 4, … 256 events: the intake's largest group.
+            booking_group_events: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -153,6 +156,11 @@ impl Metrics {
             "Parked listing updates waiting for an operator, per channel",
             families.dead_letters.clone(),
         );
+        registry.register(
+            "booking_group_events",
+            "Order events booked together in one ledger transaction (group commit)",
+            families.booking_group_events.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             families: Arc::new(families),
@@ -163,6 +171,10 @@ impl Metrics {
         ChannelLabel {
             channel: channel.to_string(),
         }
+    }
+
+    pub fn booking_group(&self, events: usize) {
+        self.families.booking_group_events.observe(events as f64);
     }
 
     pub fn order_booked(&self, channel: &str) {

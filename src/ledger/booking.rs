@@ -225,12 +225,16 @@ pub(crate) async fn plan_booking(
         return Ok(Planned::Done(outcome(Some(order_id), BookingResult::Stale)));
     }
 
-    let booked_lines: HashMap<String, OrderLineRecord> =
+    // An order never booked (revision 0) has no lines yet: one round trip saved per new order.
+    let booked_lines: HashMap<String, OrderLineRecord> = if revision == 0 {
+        HashMap::new()
+    } else {
         read_order_lines(transaction.connection(), order_id)
             .await?
             .into_iter()
             .map(|line| (line.line_id.clone(), line))
-            .collect();
+            .collect()
+    };
     // The booked lines by the platform line they stand for (a bundle line books several).
     let mut booked_groups: HashMap<String, Vec<&OrderLineRecord>> = HashMap::new();
     for record in booked_lines.values() {

@@ -148,6 +148,7 @@ async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) 
         events = requests.len(),
         "booking a group"
     );
+    metrics.booking_group(requests.len());
     let mut results = ledger.book_orders(&requests).await.into_iter();
     drop(requests);
     for job in group {

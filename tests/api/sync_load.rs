@@ -90,6 +90,15 @@ async fn a_burst_of_orders_coalesces_into_few_pushes_and_converges(setup: Setup)
         .sum();
     assert_eq!(booked as usize, ORDERS, "{metrics}");
     assert_eq!(world.stored_orders().await, ORDERS as i64);
+    // Group commit: every event went through a group, and a burst of fifty webhooks at a time
+    // shares transactions.
+    let grouped_events = metric_value(&metrics, "omnistock_booking_group_events_sum");
+    let groups = metric_value(&metrics, "omnistock_booking_group_events_count");
+    assert!(grouped_events >= ORDERS as f64, "{metrics}");
+    assert!(
+        groups < grouped_events,
+        "no two events shared a transaction: {metrics}"
+    );
 
     for channel in &channels {
         let pushes = applied_pushes_per_listing(&world, channel, log_start[channel]);
