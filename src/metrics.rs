@@ -49,6 +49,7 @@ struct Families {
     reconcile_drifts: Family<ChannelLabel, Counter>,
     dead_letters_parked: Family<ChannelLabel, Counter>,
     dead_letters: Family<ChannelLabel, Gauge>,
+    sync_leader: Gauge,
 }
 
 /// Shared handle to every metric of the process.
@@ -81,6 +82,7 @@ impl Metrics {
             reconcile_drifts: Family::default(),
             dead_letters_parked: Family::default(),
             dead_letters: Family::default(),
+            sync_leader: Gauge::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -152,6 +154,11 @@ impl Metrics {
             "dead_letters",
             "Parked listing updates waiting for an operator, per channel",
             families.dead_letters.clone(),
+        );
+        registry.register(
+            "sync_leader",
+            "1 while this replica is the sync leader (pushes, polls, resync jobs), else 0",
+            families.sync_leader.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -262,6 +269,10 @@ impl Metrics {
             .dead_letters
             .get_or_create(&Self::channel(channel))
             .set(count);
+    }
+
+    pub fn sync_leader(&self, leader: bool) {
+        self.families.sync_leader.set(i64::from(leader));
     }
 
     /// The Prometheus text exposition of every metric.
