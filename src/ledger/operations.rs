@@ -513,8 +513,11 @@ impl Ledger {
         let mut counts: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
         for (channel, status, count) in rows {
             let status = u16::try_from(status).unwrap_or(0);
-            *counts.entry(channel).or_default().entry(status).or_default() +=
-                u64::try_from(count).unwrap_or(0);
+            *counts
+                .entry(channel)
+                .or_default()
+                .entry(status)
+                .or_default() += u64::try_from(count).unwrap_or(0);
         }
         Ok(counts)
     }

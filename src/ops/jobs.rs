@@ -163,7 +163,10 @@ impl Jobs {
             }
             self.lock_running().insert(job.id.clone());
             info!(job = %job.id, channel = ?job.channel_id, mode = %job.mode, "resync job started");
-            tasks.spawn(self.clone().execute(job.id.clone(), scope_of(&job), stop.clone()));
+            tasks.spawn(
+                self.clone()
+                    .execute(job.id.clone(), scope_of(&job), stop.clone()),
+            );
         }
         Ok(())
     }
@@ -232,10 +235,7 @@ impl Jobs {
                 reply,
             });
             let report = if submitted {
-                match self
-                    .await_answer(id, progress, answer, shutdown)
-                    .await?
-                {
+                match self.await_answer(id, progress, answer, shutdown).await? {
                     Some(report) => report,
                     None => return Ok(RunEnd::Stopped),
                 }

@@ -61,7 +61,8 @@ impl WebhookCounts {
     /// than the window. On failure the counts stay in memory for the next flush.
     pub async fn flush(&self) -> Result<(), LedgerError> {
         let _flushing = self.flushing.lock().await;
-        let taken: Vec<WebhookAnswerCount> = std::mem::take(&mut *self.lock()).into_iter().collect();
+        let taken: Vec<WebhookAnswerCount> =
+            std::mem::take(&mut *self.lock()).into_iter().collect();
         if taken.is_empty() {
             return Ok(());
         }

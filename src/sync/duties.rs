@@ -58,7 +58,10 @@ impl LeaderDuties {
                 _ = crate::sync::stop_requested(&mut stopped) => return,
                 still_open = leadership_is(&mut leader, true) => if !still_open { return },
             }
-            info!(channels = self.channels.len(), "starting the sync leader's work");
+            info!(
+                channels = self.channels.len(),
+                "starting the sync leader's work"
+            );
             let running = self.start();
             let stopping = tokio::select! {
                 biased;

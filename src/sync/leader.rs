@@ -68,7 +68,10 @@ impl LeaderElection {
                 metrics.sync_leader(false);
                 let task = tokio::spawn(campaign(
                     ledger.clone(),
-                    Announcer { sender, metrics: metrics.clone() },
+                    Announcer {
+                        sender,
+                        metrics: metrics.clone(),
+                    },
                     stopped,
                 ));
                 Self {
@@ -225,11 +228,10 @@ async fn try_lock(connection: &mut AnyConnection) -> Result<bool, sqlx::Error> {
 }
 
 async fn unlock(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    let _: (i64,) = sqlx::query_as(
-        "SELECT CAST(CASE WHEN pg_advisory_unlock($1) THEN 1 ELSE 0 END AS BIGINT)",
-    )
-    .bind(LEADER_LOCK_KEY)
-    .fetch_one(&mut *connection)
-    .await?;
+    let _: (i64,) =
+        sqlx::query_as("SELECT CAST(CASE WHEN pg_advisory_unlock($1) THEN 1 ELSE 0 END AS BIGINT)")
+            .bind(LEADER_LOCK_KEY)
+            .fetch_one(&mut *connection)
+            .await?;
     Ok(())
 }

@@ -508,9 +508,15 @@ async fn every_admin_route_is_in_the_openapi_document(setup: Setup) {
         .map(|(method, path)| (method.to_string(), path))
         .collect();
     let undocumented: Vec<_> = served.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "served but not documented: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "served but not documented: {undocumented:?}"
+    );
     let unserved: Vec<_> = documented.difference(&served).collect();
-    assert!(unserved.is_empty(), "documented but not served: {unserved:?}");
+    assert!(
+        unserved.is_empty(),
+        "documented but not served: {unserved:?}"
+    );
     assert!(served.len() >= 15, "{served:?}");
     for (method, path) in &served {
         // Each one reaches the running daemon's admin router (not 404/405).

@@ -7,9 +7,7 @@
 use crate::helpers::{TestApp, TestDatabase};
 use crate::operations::wait_job_ended;
 use crate::sync::skus;
-use crate::sync_world::{
-    metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE,
-};
+use crate::sync_world::{metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE};
 use omnistock::settings::Settings;
 use omnistock_connector::RateLimit;
 use reqwest::StatusCode;
@@ -126,7 +124,11 @@ async fn one_scope_sent_to_two_replicas_at_once_starts_one_job() {
         // Paused on the leader, so the accepted job stays active while the other request runs.
         let (status, body) = world
             .app
-            .admin_post(ADMIN_TOKEN, &format!("/admin/channels/{channel}/pause"), json!({}))
+            .admin_post(
+                ADMIN_TOKEN,
+                &format!("/admin/channels/{channel}/pause"),
+                json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let request = json!({ "channel": channel, "mode": "push" });
@@ -147,7 +149,11 @@ async fn one_scope_sent_to_two_replicas_at_once_starts_one_job() {
     for channel in ["sim-a", "sim-b", "sim-c"] {
         world
             .app
-            .admin_post(ADMIN_TOKEN, &format!("/admin/channels/{channel}/resume"), json!({}))
+            .admin_post(
+                ADMIN_TOKEN,
+                &format!("/admin/channels/{channel}/resume"),
+                json!({}),
+            )
             .await;
     }
     for id in &accepted_ids {

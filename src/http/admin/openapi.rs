@@ -3,16 +3,14 @@
 //! it changes with the code. A test compares its operations with [`super::served_routes`]
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
-use super::{channels, dead_letters, items, jobs, resync, stock};
 use super::AdminRoute;
+use super::{channels, dead_letters, items, jobs, resync, stock};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub fn routes() -> Vec<AdminRoute> {
-    vec![
-        AdminRoute::get("/openapi.json", openapi_json),
-    ]
+    vec![AdminRoute::get("/openapi.json", openapi_json)]
 }
 
 #[derive(OpenApi)]

@@ -17,9 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub fn routes() -> Vec<AdminRoute> {
-    vec![
-        AdminRoute::post("/resync", start_resync),
-    ]
+    vec![AdminRoute::post("/resync", start_resync)]
 }
 
 /// What to resync.
