@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::DatabaseContext;
+use super::push_targets::forget_pushed;
 use super::types::now_millis;
 use super::write::WriteTx;
 use super::{Backend, Ledger, LedgerError};
@@ -423,6 +424,38 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await
         .context("reading a dead letter")
+    }
+
+    /// Takes a dead letter out to send its update again: in one transaction the letter is
+    /// removed, what the channel last confirmed for its listing is forgotten, and an outbox row
+    /// for its SKU is written, so whichever replica is the sync leader pushes the listing at
+    /// its quantity then. `None` when there was no dead letter with this id.
+    pub async fn retry_dead_letter(
+        &self,
+        id: i64,
+    ) -> Result<Option<DeadLetterRecord>, LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        let letter: Option<DeadLetterRecord> = sqlx::query_as(
+            "DELETE FROM dead_letters WHERE id = $1 RETURNING id, channel_id, listing_id, sku, \
+             quantity, error, attempts, created_at, updated_at",
+        )
+        .bind(id)
+        .fetch_optional(transaction.connection())
+        .await
+        .context("taking out a dead letter")?;
+        let Some(letter) = letter else {
+            transaction.rollback().await?;
+            return Ok(None);
+        };
+        forget_pushed(
+            transaction.connection(),
+            &letter.channel_id,
+            std::slice::from_ref(&letter.listing_id),
+        )
+        .await?;
+        transaction.mark_changed(&letter.sku);
+        transaction.commit().await?;
+        Ok(Some(letter))
     }
 
     /// Removes a dead letter; `false` when there was none with this id.
