@@ -111,7 +111,7 @@ impl App {
             .filter_map(|channel| Some((channel.id.to_string(), channel.reconcile_interval?)))
             .collect();
         let election = LeaderElection::start(&ledger, &metrics);
-        let operations = crate::ops::Operations::start(
+        let operations = match crate::ops::Operations::start(
             ledger.clone(),
             metrics.clone(),
             channels.clone(),
@@ -119,7 +119,15 @@ impl App {
             election.watch(),
             settings.admin.webhook_counts_flush,
         )
-        .await?;
+        .await
+        {
+            Ok(operations) => operations,
+            Err(error) => {
+                // A daemon that fails to start must not keep (or take) the leader lock.
+                election.stop().await;
+                return Err(error.into());
+            }
+        };
         let duties = LeaderDuties {
             ledger: ledger.clone(),
             bus: bus.clone(),

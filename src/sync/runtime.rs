@@ -38,39 +38,22 @@ pub struct SyncRuntime {
 impl SyncRuntime {
     /// Registers every channel of `duties` in the ledger and on the bus, then starts the relay
     /// and the leader's work, which runs whenever `election` makes this replica the sync
-    /// leader.
+    /// leader. On error the election is stopped.
     pub async fn start(
         duties: LeaderDuties,
         relay_config: RelayConfig,
         election: LeaderElection,
     ) -> Result<Self, SyncStartError> {
+        if let Err(error) = register(&duties).await {
+            election.stop().await;
+            return Err(error);
+        }
         let LeaderDuties {
             ledger,
             bus,
             metrics,
             ..
         } = &duties;
-        for channel in &duties.channels {
-            let ledger_error = |source| SyncStartError::Ledger {
-                channel: channel.id.clone(),
-                source,
-            };
-            ledger
-                .upsert_location(&channel.location, &channel.location)
-                .await
-                .map_err(ledger_error)?;
-            ledger
-                .upsert_channel(&channel.id, &channel.kind)
-                .await
-                .map_err(ledger_error)?;
-            // The queue must exist before the relay publishes, or early messages miss it.
-            bus.ensure_channel_queue(&channel.id)
-                .await
-                .map_err(|source| SyncStartError::Bus {
-                    channel: channel.id.clone(),
-                    source,
-                })?;
-        }
         let (shutdown, stopped) = watch::channel(false);
         let mut relay_tasks = JoinSet::new();
         let relay = OutboxRelay::new(Arc::new(ledger.clone()), bus.clone(), relay_config);
@@ -114,6 +97,36 @@ impl SyncRuntime {
             self.relay.abort_all();
         }
     }
+}
+
+/// Stores every channel (and its location) in the ledger and makes sure its queue exists.
+async fn register(duties: &LeaderDuties) -> Result<(), SyncStartError> {
+    for channel in &duties.channels {
+        let ledger_error = |source| SyncStartError::Ledger {
+            channel: channel.id.clone(),
+            source,
+        };
+        duties
+            .ledger
+            .upsert_location(&channel.location, &channel.location)
+            .await
+            .map_err(ledger_error)?;
+        duties
+            .ledger
+            .upsert_channel(&channel.id, &channel.kind)
+            .await
+            .map_err(ledger_error)?;
+        // The queue must exist before the relay publishes, or early messages miss it.
+        duties
+            .bus
+            .ensure_channel_queue(&channel.id)
+            .await
+            .map_err(|source| SyncStartError::Bus {
+                channel: channel.id.clone(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Copies the relay's view of the outbox backlog into the metrics once a second.

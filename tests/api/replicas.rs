@@ -12,6 +12,7 @@ use omnistock::settings::Settings;
 use omnistock_connector::RateLimit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
 use std::time::Duration;
 
 async fn is_leader(app: &TestApp) -> bool {
@@ -197,6 +198,47 @@ async fn every_replica_counts_every_replicas_webhooks() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_lock_connection_dies_gives_way() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+    let TestDatabase::Postgres { name } = &world.app.database else {
+        unreachable!("replicas run on PostgreSQL")
+    };
+
+    // What a crash or a network failure does to the leader's lock: its session ends.
+    let mut admin = PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
+        .await
+        .unwrap();
+    let key = omnistock::sync::leader::LEADER_LOCK_KEY;
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1",
+    )
+    .bind(key >> 32)
+    .bind(key & 0xffff_ffff)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "one session holds the leader lock");
+
+    wait_until("the old leader gives leadership up", || async {
+        !is_leader(&world.app).await
+    })
+    .await;
+    wait_until("exactly one replica leads again", || async {
+        is_leader(&world.app).await != is_leader(&follower).await
+    })
+    .await;
+    world.order("sim-a", "SKU-01", 2);
+    world.wait_available("SKU-01", 8).await;
+    world.wait_converged().await;
     follower.stop().await.unwrap();
     world.stop().await;
 }
