@@ -468,6 +468,11 @@ async fn channel_status_reports_each_channel(setup: Setup) {
     assert!(a["rate_limit"]["calls_last_minute"].as_u64().unwrap() >= 1);
     assert_eq!(a["reconciliation"], Value::Null);
     assert_eq!(a["dead_letters"], 0);
+    // One replica, so it is the sync leader.
+    assert_eq!(
+        metric_value(&world.metrics().await, "omnistock_sync_leader"),
+        1.0
+    );
     let c = channel_status(&world.app, "sim-c").await;
     assert_eq!(c["orders"]["polled"], true, "{c}");
     assert!(c["orders"]["cursor_age_seconds"].is_i64(), "{c}");
