@@ -44,7 +44,7 @@ pub struct ResyncScope {
 pub enum StartJobError {
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
-    #[error("a resync of an overlapping scope is running: job {0}")]
+    #[error("a resync of an overlapping scope is queued or running: job {0}")]
     Overlap(String),
     #[error("job {0} cannot be restarted: it is {1}")]
     NotRestartable(String, String),

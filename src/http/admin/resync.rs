@@ -91,7 +91,9 @@ pub fn start_error(error: StartJobError) -> Response {
         StartJobError::Overlap(job_id) => (
             StatusCode::CONFLICT,
             Json(ConflictBody {
-                error: format!("a resync of an overlapping scope is running: job {job_id}"),
+                error: format!(
+                    "a resync of an overlapping scope is queued or running: job {job_id}"
+                ),
                 job_id: Some(job_id),
             }),
         )
