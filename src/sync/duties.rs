@@ -25,6 +25,9 @@ use tracing::{info, warn};
 /// Abandoned work is safe: unacknowledged messages are delivered again.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// The same when leadership is lost: short, because another replica may be leading already.
+const LOST_LEADERSHIP_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a pusher waits before it tries again to subscribe to its queue.
 const CONSUME_RETRY: Duration = Duration::from_secs(2);
 
@@ -68,10 +71,11 @@ impl LeaderDuties {
                 _ = crate::sync::stop_requested(&mut stopped) => true,
                 _ = leadership_is(&mut leader, false) => false,
             };
-            running.stop().await;
             if stopping {
+                running.stop(STOP_GRACE).await;
                 return;
             }
+            running.stop(LOST_LEADERSHIP_GRACE).await;
             info!("the sync leader's work stopped: leadership lost");
         }
     }
@@ -109,10 +113,10 @@ impl LeaderDuties {
 }
 
 impl Running {
-    /// Asks every task to stop and waits for them, at most [`STOP_GRACE`].
-    async fn stop(mut self) {
+    /// Asks every task to stop and waits for them, at most `grace`.
+    async fn stop(mut self, grace: Duration) {
         let _ = self.stop.send(true);
-        let drained = tokio::time::timeout(STOP_GRACE, async {
+        let drained = tokio::time::timeout(grace, async {
             while let Some(result) = self.tasks.join_next().await {
                 if let Err(error) = result {
                     warn!(error = %error, "a sync task ended abnormally");
