@@ -142,7 +142,11 @@ impl Jobs {
         for id in ids {
             if let Err(error) = self
                 .ledger
-                .finish_job(&id, "interrupted", Some("the daemon stopped"))
+                .finish_job(
+                    &id,
+                    "interrupted",
+                    Some("the daemon stopped or lost sync leadership"),
+                )
                 .await
             {
                 warn!(job = %id, error = %error, "marking a resync job interrupted failed");
@@ -177,7 +181,10 @@ impl Jobs {
         let (state, error) = match outcome {
             Ok(RunEnd::Done { errors: 0 }) => ("succeeded", None),
             Ok(RunEnd::Done { .. }) => ("failed", None),
-            Ok(RunEnd::Stopped) => ("interrupted", Some("the daemon stopped".to_string())),
+            Ok(RunEnd::Stopped) => (
+                "interrupted",
+                Some("the daemon stopped or lost sync leadership".to_string()),
+            ),
             Err(error) => ("failed", Some(error.to_string())),
         };
         if let Err(finish_error) = self.ledger.finish_job(&id, state, error.as_deref()).await {
