@@ -242,3 +242,45 @@ async fn a_leader_whose_lock_connection_dies_gives_way() {
     follower.stop().await.unwrap();
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_retried_on_the_follower_is_sent_by_the_leader() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(1), 10).await;
+    world.wait_converged().await;
+    // A listing bound in omnistock that the marketplace does not have: parked.
+    world
+        .app
+        .ledger
+        .bind_listing("sim-b", "L-GONE", "SKU-01", 1)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let letter = loop {
+        let (_, letters) = follower.admin_get(ADMIN_TOKEN, "/admin/dead-letters").await;
+        if let Some(letter) = letters.as_array().and_then(|letters| letters.first()) {
+            break letter.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    world
+        .sim("sim-b")
+        .create_listing(Some("L-GONE"), "SKU-01", 0)
+        .unwrap();
+    let (status, body) = follower
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/dead-letters/{}/retry", letter["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_until("the leader sends the retried listing", || async {
+        world.sim("sim-b").shown_quantity("L-GONE") == Some(10)
+    })
+    .await;
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
