@@ -1,8 +1,8 @@
 //! Several replicas of the daemon on one PostgreSQL database and one RabbitMQ: exactly one is
-//! the sync leader and does every push, whichever replica accepted a resync or a webhook; the
-//! other takes over when the leader stops; job starts are atomic across replicas; and every
-//! replica's channel status counts every replica's webhooks. (The embedded set-up is one
-//! process, always the leader.)
+//! the sync leader and does every push, whichever replica accepted a resync, a dead-letter
+//! retry or a webhook; the other takes over when the leader stops or its lock connection dies;
+//! job starts are atomic across replicas; and every replica's channel status counts every
+//! replica's webhooks. (The embedded set-up is one process, always the leader.)
 
 use crate::helpers::{TestApp, TestDatabase};
 use crate::operations::wait_job_ended;
