@@ -110,7 +110,7 @@ impl App {
             .filter(|channel| channel.enabled)
             .filter_map(|channel| Some((channel.id.to_string(), channel.reconcile_interval?)))
             .collect();
-        let election = LeaderElection::start(&ledger, &metrics);
+        let election = LeaderElection::start(&ledger, &metrics).await;
         let operations = match crate::ops::Operations::start(
             ledger.clone(),
             metrics.clone(),

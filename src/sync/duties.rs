@@ -8,7 +8,7 @@
 //! books idempotently and could run everywhere, but runs on the leader alone to spend each
 //! platform's API calls once.
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Consumer};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::ops::Jobs;
@@ -43,29 +43,44 @@ pub struct LeaderDuties {
 }
 
 /// The leader's tasks while they run.
-struct Running {
+pub struct Running {
     tasks: JoinSet<()>,
     stop: watch::Sender<bool>,
 }
 
 impl LeaderDuties {
-    /// Follows `leader`: runs the duties while it holds `true`, until `stopped`.
+    /// Starts the duties now when this replica leads already, so that a lone replica's
+    /// pushers are subscribed before it reports itself ready; [`LeaderDuties::follow`] takes
+    /// them over.
+    pub async fn start_if_leading(&self, leader: &watch::Receiver<bool>) -> Option<Running> {
+        let leading = *leader.borrow();
+        if leading {
+            Some(self.start().await)
+        } else {
+            None
+        }
+    }
+
+    /// Follows `leader`: runs the duties while it holds `true` (from `running`, if they were
+    /// started already), until `stopped`.
     pub async fn follow(
         self,
         mut leader: watch::Receiver<bool>,
+        mut running: Option<Running>,
         mut stopped: watch::Receiver<bool>,
     ) {
         loop {
-            tokio::select! {
-                biased;
-                _ = crate::sync::stop_requested(&mut stopped) => return,
-                still_open = leadership_is(&mut leader, true) => if !still_open { return },
-            }
-            info!(
-                channels = self.channels.len(),
-                "starting the sync leader's work"
-            );
-            let running = self.start();
+            let running = match running.take() {
+                Some(running) => running,
+                None => {
+                    tokio::select! {
+                        biased;
+                        _ = crate::sync::stop_requested(&mut stopped) => return,
+                        still_open = leadership_is(&mut leader, true) => if !still_open { return },
+                    }
+                    self.start().await
+                }
+            };
             let stopping = tokio::select! {
                 biased;
                 _ = crate::sync::stop_requested(&mut stopped) => true,
@@ -80,14 +95,27 @@ impl LeaderDuties {
         }
     }
 
-    fn start(&self) -> Running {
+    async fn start(&self) -> Running {
+        info!(
+            channels = self.channels.len(),
+            "starting the sync leader's work"
+        );
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(crate::ops::run_queued(self.jobs.clone(), stopped.clone()));
         for channel in &self.channels {
+            // Subscribed here, not in the task, so that the pushers consume once this returns.
+            let consumer = match self.bus.consume(&channel.id).await {
+                Ok(consumer) => Some(consumer),
+                Err(error) => {
+                    warn!(channel = %channel.id, error = %error, "subscribing to the stock queue failed; trying again");
+                    None
+                }
+            };
             tasks.spawn(push_channel(
                 self.bus.clone(),
                 ChannelPusher::new(channel.clone(), self.ledger.clone(), self.metrics.clone()),
+                consumer,
                 stopped.clone(),
             ));
             if let Some(interval) = channel.poll_interval {
@@ -132,19 +160,28 @@ impl Running {
     }
 }
 
-/// Subscribes to the channel's queue (trying again while the bus refuses) and runs the pusher.
-async fn push_channel(bus: Bus, pusher: ChannelPusher, mut stopped: watch::Receiver<bool>) {
+/// Runs the pusher on `consumer`, or first subscribes to the channel's queue (trying again
+/// while the bus refuses).
+async fn push_channel(
+    bus: Bus,
+    pusher: ChannelPusher,
+    consumer: Option<Consumer>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    if let Some(consumer) = consumer {
+        return pusher.run(consumer, stopped).await;
+    }
     let channel_id = pusher.channel().id.clone();
     loop {
+        tokio::select! {
+            _ = tokio::time::sleep(CONSUME_RETRY) => {}
+            _ = crate::sync::stop_requested(&mut stopped) => return,
+        }
         match bus.consume(&channel_id).await {
             Ok(consumer) => return pusher.run(consumer, stopped).await,
             Err(error) => {
                 warn!(channel = %channel_id, error = %error, retry_in_ms = CONSUME_RETRY.as_millis() as u64, "subscribing to the stock queue failed");
             }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(CONSUME_RETRY) => {}
-            _ = crate::sync::stop_requested(&mut stopped) => return,
         }
     }
 }

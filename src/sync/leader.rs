@@ -45,8 +45,9 @@ pub struct LeaderElection {
 }
 
 impl LeaderElection {
-    /// Starts competing for leadership (PostgreSQL) or takes it at once (SQLite).
-    pub fn start(ledger: &Ledger, metrics: &Metrics) -> Self {
+    /// Starts competing for leadership (PostgreSQL) or takes it at once (SQLite). The first
+    /// attempt is made before this returns, so that a lone replica leads as soon as it is built.
+    pub async fn start(ledger: &Ledger, metrics: &Metrics) -> Self {
         let (stop, stopped) = watch::channel(false);
         match ledger.backend() {
             Backend::Sqlite => {
@@ -66,13 +67,21 @@ impl LeaderElection {
             Backend::Postgres => {
                 let (sender, leader) = watch::channel(false);
                 metrics.sync_leader(false);
+                let announcer = Announcer {
+                    sender,
+                    metrics: metrics.clone(),
+                };
+                let mut connection = None;
+                let leading = attempt(ledger, &mut connection).await;
+                if leading {
+                    announcer.gained();
+                }
                 let task = tokio::spawn(campaign(
                     ledger.clone(),
-                    Announcer {
-                        sender,
-                        metrics: metrics.clone(),
-                    },
+                    announcer,
                     stopped,
+                    connection,
+                    leading,
                 ));
                 Self {
                     leader,
@@ -139,40 +148,29 @@ enum TermEnd {
     Stopped,
 }
 
-/// Tries to take the lock every [`RETRY_INTERVAL`]; while it is held, pings it.
-async fn campaign(ledger: Ledger, announcer: Announcer, mut stopped: watch::Receiver<bool>) {
-    let mut connection: Option<AnyConnection> = None;
+/// Leads while `leading` (holding the lock on `connection`), then tries to take the lock again
+/// every [`RETRY_INTERVAL`], until stopped.
+async fn campaign(
+    ledger: Ledger,
+    announcer: Announcer,
+    mut stopped: watch::Receiver<bool>,
+    mut connection: Option<AnyConnection>,
+    mut leading: bool,
+) {
     loop {
-        if connection.is_none() {
-            // A connection of its own next to the pool: the lock must not go back to the pool
-            // with a connection another task would then use.
-            match ledger.pool().connect_options().connect().await {
-                Ok(opened) => connection = Some(opened),
-                Err(error) => {
-                    warn!(database = %ledger.database(), error = %error, "leader election cannot connect")
-                }
-            }
-        }
-        if let Some(mut held) = connection.take() {
-            match try_lock(&mut held).await {
-                Ok(true) => {
-                    announcer.gained();
-                    match lead(&mut held, &mut stopped).await {
-                        TermEnd::Stopped => {
-                            announcer.released();
-                            let _ = held.close().await;
-                            return;
-                        }
-                        TermEnd::Lost => {
-                            announcer.lost();
-                            // Dropped, not reused: whatever state it is in, its lock goes with it.
-                            drop(held);
-                        }
+        if leading {
+            if let Some(mut held) = connection.take() {
+                match lead(&mut held, &mut stopped).await {
+                    TermEnd::Stopped => {
+                        announcer.released();
+                        let _ = held.close().await;
+                        return;
                     }
-                }
-                Ok(false) => connection = Some(held),
-                Err(error) => {
-                    warn!(database = %ledger.database(), error = %error, "taking the leader lock failed");
+                    TermEnd::Lost => {
+                        announcer.lost();
+                        // Dropped, not reused: whatever state it is in, its lock goes with it.
+                        drop(held);
+                    }
                 }
             }
         }
@@ -184,6 +182,37 @@ async fn campaign(ledger: Ledger, announcer: Announcer, mut stopped: watch::Rece
                 }
                 return;
             }
+        }
+        leading = attempt(&ledger, &mut connection).await;
+        if leading {
+            announcer.gained();
+        }
+    }
+}
+
+/// One try to take the lock, on `connection` (opened first if there is none; dropped when it
+/// fails). `true` when this replica now holds the lock.
+async fn attempt(ledger: &Ledger, connection: &mut Option<AnyConnection>) -> bool {
+    if connection.is_none() {
+        // A connection of its own next to the pool: the lock must not go back to the pool with
+        // a connection another task would then use.
+        match ledger.pool().connect_options().connect().await {
+            Ok(opened) => *connection = Some(opened),
+            Err(error) => {
+                warn!(database = %ledger.database(), error = %error, "leader election cannot connect");
+                return false;
+            }
+        }
+    }
+    let Some(held) = connection.as_mut() else {
+        return false;
+    };
+    match try_lock(held).await {
+        Ok(taken) => taken,
+        Err(error) => {
+            warn!(database = %ledger.database(), error = %error, "taking the leader lock failed");
+            *connection = None;
+            false
         }
     }
 }

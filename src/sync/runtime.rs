@@ -64,8 +64,10 @@ impl SyncRuntime {
         ));
         relay_tasks.spawn(relay.run(stopped.clone()));
 
+        let leader = election.watch();
+        let running = duties.start_if_leading(&leader).await;
         let mut duty_tasks = JoinSet::new();
-        duty_tasks.spawn(duties.follow(election.watch(), stopped));
+        duty_tasks.spawn(duties.follow(leader, running, stopped));
         Ok(Self {
             duties: duty_tasks,
             relay: relay_tasks,
