@@ -10,8 +10,9 @@ use crate::metrics::Metrics;
 use crate::registry::{self, RegistryError};
 use crate::settings::Settings;
 use crate::sync::intake::default_writers;
+use crate::sync::duties::LeaderDuties;
 use crate::sync::runtime::SyncStartError;
-use crate::sync::{ChannelRuntime, Intake, SyncRuntime};
+use crate::sync::{ChannelRuntime, Intake, LeaderElection, SyncRuntime};
 use omnistock_connector::Secret;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -114,22 +115,33 @@ impl App {
             .filter(|channel| channel.enabled)
             .filter_map(|channel| Some((channel.id.to_string(), channel.reconcile_interval?)))
             .collect();
-        let operations = crate::ops::Operations::start(
+        let election = LeaderElection::start(&ledger, &metrics).await;
+        let operations = match crate::ops::Operations::start(
             ledger.clone(),
             metrics.clone(),
             channels.clone(),
             reconcile_intervals,
+            election.watch(),
+            settings.admin.webhook_counts_flush,
         )
-        .await?;
-        let sync = SyncRuntime::start(
-            &ledger,
-            &bus,
-            &channel_list,
-            &intake,
-            &metrics,
-            relay_config,
-        )
-        .await?;
+        .await
+        {
+            Ok(operations) => operations,
+            Err(error) => {
+                // A daemon that fails to start must not keep (or take) the leader lock.
+                election.stop().await;
+                return Err(error.into());
+            }
+        };
+        let duties = LeaderDuties {
+            ledger: ledger.clone(),
+            bus: bus.clone(),
+            channels: channel_list,
+            intake: intake.clone(),
+            metrics: metrics.clone(),
+            jobs: operations.jobs.clone(),
+        };
+        let sync = SyncRuntime::start(duties, relay_config, election).await?;
         let state = AppState {
             settings: Arc::new(settings),
             ledger,

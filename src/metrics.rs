@@ -50,6 +50,7 @@ struct Families {
     dead_letters_parked: Family<ChannelLabel, Counter>,
     dead_letters: Family<ChannelLabel, Gauge>,
     booking_group_events: Histogram,
+    sync_leader: Gauge,
 }
 
 /// Shared handle to every metric of the process.
@@ -84,6 +85,7 @@ impl Metrics {
             dead_letters: Family::default(),
             // 1, 2, 4, … 256 events: the intake's largest group.
             booking_group_events: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            sync_leader: Gauge::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -160,6 +162,11 @@ impl Metrics {
             "booking_group_events",
             "Order events booked together in one ledger transaction (group commit)",
             families.booking_group_events.clone(),
+        );
+        registry.register(
+            "sync_leader",
+            "1 while this replica is the sync leader (pushes, polls, resync jobs), else 0",
+            families.sync_leader.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -274,6 +281,10 @@ impl Metrics {
             .dead_letters
             .get_or_create(&Self::channel(channel))
             .set(count);
+    }
+
+    pub fn sync_leader(&self, leader: bool) {
+        self.families.sync_leader.set(i64::from(leader));
     }
 
     /// The Prometheus text exposition of every metric.

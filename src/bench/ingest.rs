@@ -8,6 +8,9 @@ use super::{BenchError, Dice};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// The daemon's histogram of events per booking transaction (its group commit).
+const BOOKING_GROUPS: &str = "omnistock_booking_group_events";
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestArgs {
     /// Concurrent senders, each posting its next webhook as soon as the last was answered.
@@ -71,6 +74,7 @@ async fn measure(world: &World, args: &IngestArgs) -> Result<BenchReport, BenchE
     world.wait_first_push(Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let path_before = world.stock_path_snapshot().await;
+    let groups_before = world.histogram_totals(BOOKING_GROUPS).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.seconds);
     let budget = std::sync::atomic::AtomicUsize::new(args.max_orders);
@@ -188,6 +192,16 @@ async fn measure(world: &World, args: &IngestArgs) -> Result<BenchReport, BenchE
             format!("{lines_per_second:.0}/s"),
         );
     responses.add_to(&mut report, "webhook", "webhook response");
+    let groups_after = world.histogram_totals(BOOKING_GROUPS).await;
+    let transactions = groups_after.1 - groups_before.1;
+    let events_per_transaction =
+        (transactions > 0.0).then(|| (groups_after.0 - groups_before.0) / transactions);
+    report.figure(
+        "events_per_booking_transaction",
+        events_per_transaction.map(round2),
+        "order events per booking transaction (mean)",
+        events_per_transaction.map_or("n/a".to_string(), |mean| format!("{mean:.1}")),
+    );
     world.add_stock_path_means(&mut report, &path_before).await;
     report.figure(
         "converged",

@@ -249,9 +249,10 @@ impl World {
             Err(_) => String::new(),
         };
         let total = |suffix: &str| -> f64 {
-            let prefix = format!("{name}_{suffix}{{");
+            let labelled = format!("{name}_{suffix}{{");
+            let plain = format!("{name}_{suffix} ");
             text.lines()
-                .filter(|line| line.starts_with(&prefix))
+                .filter(|line| line.starts_with(&labelled) || line.starts_with(&plain))
                 .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum()
         };

@@ -6,8 +6,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::DatabaseContext;
+use super::push_targets::forget_pushed;
 use super::types::now_millis;
-use super::{Ledger, LedgerError};
+use super::write::WriteTx;
+use super::{Backend, Ledger, LedgerError};
+
+/// The advisory lock key that serializes resync job starts across replicas (the bytes of
+/// "omnijobs").
+pub const JOB_START_LOCK_KEY: i64 = 0x6f6d_6e69_6a6f_6273;
+
+/// Webhook answers counted in one minute: `(channel, minute since the epoch, HTTP status)` and
+/// how many.
+pub type WebhookAnswerCount = ((String, i64, u16), u64);
 
 /// A resync job as stored. Times are unix milliseconds UTC.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -81,8 +91,37 @@ const JOB_COLUMNS: &str = "id, channel_id, skus, mode, trigger_kind, state, tota
      drifts, errors, last_error, restarted_from, created_at, started_at, finished_at, heartbeat_at";
 
 impl Ledger {
-    /// Stores a new job in state `queued`.
-    pub async fn insert_job(&self, job: &JobRecord) -> Result<(), LedgerError> {
+    /// Stores `job` (state `queued`) unless an active job conflicts with it; returns the
+    /// conflicting job's id instead. Atomic across processes: on PostgreSQL the check and the
+    /// insert run under a transaction-level advisory lock, on SQLite under the write lock that
+    /// `BEGIN IMMEDIATE` takes, so two replicas can never both insert overlapping jobs.
+    pub async fn insert_job_unless(
+        &self,
+        job: &JobRecord,
+        conflicts: impl Fn(&JobRecord) -> bool,
+    ) -> Result<Option<String>, LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        if self.backend == Backend::Postgres {
+            // The lock function returns `void`, which the `Any` driver cannot decode: count it.
+            sqlx::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT pg_advisory_xact_lock($1)) AS locked",
+            )
+            .bind(JOB_START_LOCK_KEY)
+            .fetch_one(transaction.connection())
+            .await
+            .context("locking resync job starts")?;
+        }
+        let active: Vec<JobRecord> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM resync_jobs WHERE state IN ('queued', 'running') \
+             ORDER BY created_at"
+        ))
+        .fetch_all(transaction.connection())
+        .await
+        .context("listing active resync jobs")?;
+        if let Some(conflict) = active.into_iter().find(|active| conflicts(active)) {
+            transaction.rollback().await?;
+            return Ok(Some(conflict.id));
+        }
         sqlx::query(
             "INSERT INTO resync_jobs (id, channel_id, skus, mode, trigger_kind, state, \
              restarted_from, created_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -96,10 +135,11 @@ impl Ledger {
         .bind(&job.restarted_from)
         .bind(job.created_at)
         .bind(job.heartbeat_at)
-        .execute(&self.pool)
+        .execute(transaction.connection())
         .await
         .context("storing a resync job")?;
-        Ok(())
+        transaction.commit().await?;
+        Ok(None)
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, LedgerError> {
@@ -123,15 +163,14 @@ impl Ledger {
         .context("listing resync jobs")
     }
 
-    /// Jobs queued or running (on any process).
-    pub async fn active_jobs(&self) -> Result<Vec<JobRecord>, LedgerError> {
+    /// Jobs waiting for the sync leader, oldest first.
+    pub async fn queued_jobs(&self) -> Result<Vec<JobRecord>, LedgerError> {
         sqlx::query_as(&format!(
-            "SELECT {JOB_COLUMNS} FROM resync_jobs WHERE state IN ('queued', 'running') \
-             ORDER BY created_at"
+            "SELECT {JOB_COLUMNS} FROM resync_jobs WHERE state = 'queued' ORDER BY created_at, id"
         ))
         .fetch_all(&self.pool)
         .await
-        .context("listing active resync jobs")
+        .context("listing queued resync jobs")
     }
 
     /// When the last job of `mode` for `channel_id` started by `trigger_kind` was created.
@@ -154,19 +193,20 @@ impl Ledger {
         Ok(row.and_then(|(created_at,)| created_at))
     }
 
-    pub async fn start_job(&self, id: &str, total: i64) -> Result<(), LedgerError> {
+    /// Moves a queued job to `running`; `false` when it was not queued any more (another
+    /// process claimed it first, or it ended).
+    pub async fn claim_job(&self, id: &str) -> Result<bool, LedgerError> {
         let now = now_millis();
-        sqlx::query(
-            "UPDATE resync_jobs SET state = 'running', total = $1, started_at = $2, \
-             heartbeat_at = $2 WHERE id = $3",
+        let claimed = sqlx::query(
+            "UPDATE resync_jobs SET state = 'running', started_at = $1, heartbeat_at = $1 \
+             WHERE id = $2 AND state = 'queued'",
         )
-        .bind(total)
         .bind(now)
         .bind(id)
         .execute(&self.pool)
         .await
-        .context("starting a resync job")?;
-        Ok(())
+        .context("claiming a resync job")?;
+        Ok(claimed.rows_affected() == 1)
     }
 
     /// Writes progress and the heartbeat that says the job's process is alive.
@@ -217,14 +257,15 @@ impl Ledger {
         Ok(())
     }
 
-    /// Marks `interrupted` every active job whose heartbeat is older than `stale_before`
-    /// (unix ms): the process that ran it is gone. Returns their ids.
+    /// Marks `interrupted` every running job whose heartbeat is older than `stale_before`
+    /// (unix ms): the process that ran it is gone. Queued jobs wait for a leader and are left
+    /// alone. Returns their ids.
     pub async fn interrupt_stale_jobs(
         &self,
         stale_before: i64,
     ) -> Result<Vec<String>, LedgerError> {
         let stale: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM resync_jobs WHERE state IN ('queued', 'running') AND heartbeat_at < $1",
+            "SELECT id FROM resync_jobs WHERE state = 'running' AND heartbeat_at < $1",
         )
         .bind(stale_before)
         .fetch_all(&self.pool)
@@ -385,6 +426,38 @@ impl Ledger {
         .context("reading a dead letter")
     }
 
+    /// Takes a dead letter out to send its update again: in one transaction the letter is
+    /// removed, what the channel last confirmed for its listing is forgotten, and an outbox row
+    /// for its SKU is written, so whichever replica is the sync leader pushes the listing at
+    /// its quantity then. `None` when there was no dead letter with this id.
+    pub async fn retry_dead_letter(
+        &self,
+        id: i64,
+    ) -> Result<Option<DeadLetterRecord>, LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        let letter: Option<DeadLetterRecord> = sqlx::query_as(
+            "DELETE FROM dead_letters WHERE id = $1 RETURNING id, channel_id, listing_id, sku, \
+             quantity, error, attempts, created_at, updated_at",
+        )
+        .bind(id)
+        .fetch_optional(transaction.connection())
+        .await
+        .context("taking out a dead letter")?;
+        let Some(letter) = letter else {
+            transaction.rollback().await?;
+            return Ok(None);
+        };
+        forget_pushed(
+            transaction.connection(),
+            &letter.channel_id,
+            std::slice::from_ref(&letter.listing_id),
+        )
+        .await?;
+        transaction.mark_changed(&letter.sku);
+        transaction.commit().await?;
+        Ok(Some(letter))
+    }
+
     /// Removes a dead letter; `false` when there was none with this id.
     pub async fn delete_dead_letter(&self, id: i64) -> Result<bool, LedgerError> {
         let deleted = sqlx::query("DELETE FROM dead_letters WHERE id = $1")
@@ -428,5 +501,67 @@ impl Ledger {
             .await
             .context("reading a channel's pause")?;
         Ok(row.map(|(paused,)| paused != 0))
+    }
+}
+
+impl Ledger {
+    /// Adds webhook answer counts to the shared per-minute table, in one transaction.
+    pub async fn add_webhook_answer_counts(
+        &self,
+        counts: &[WebhookAnswerCount],
+    ) -> Result<(), LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        for ((channel_id, minute, status), count) in counts {
+            sqlx::query(
+                "INSERT INTO webhook_answer_counts (channel_id, minute, status, count) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (channel_id, minute, status) \
+                 DO UPDATE SET count = webhook_answer_counts.count + excluded.count",
+            )
+            .bind(channel_id)
+            .bind(*minute)
+            .bind(i64::from(*status))
+            .bind(i64::try_from(*count).unwrap_or(i64::MAX))
+            .execute(transaction.connection())
+            .await
+            .context("adding webhook answer counts")?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Webhook answers per channel and status counted from `since_minute` on (minutes since
+    /// the epoch), by every replica.
+    pub async fn webhook_answer_counts(
+        &self,
+        since_minute: i64,
+    ) -> Result<BTreeMap<String, BTreeMap<u16, u64>>, LedgerError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT channel_id, status, CAST(SUM(count) AS BIGINT) FROM webhook_answer_counts \
+             WHERE minute >= $1 GROUP BY channel_id, status",
+        )
+        .bind(since_minute)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading webhook answer counts")?;
+        let mut counts: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
+        for (channel, status, count) in rows {
+            let status = u16::try_from(status).unwrap_or(0);
+            *counts
+                .entry(channel)
+                .or_default()
+                .entry(status)
+                .or_default() += u64::try_from(count).unwrap_or(0);
+        }
+        Ok(counts)
+    }
+
+    /// Removes the webhook answer counts of minutes before `before_minute`.
+    pub async fn prune_webhook_answer_counts(&self, before_minute: i64) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM webhook_answer_counts WHERE minute < $1")
+            .bind(before_minute)
+            .execute(&self.pool)
+            .await
+            .context("pruning webhook answer counts")?;
+        Ok(())
     }
 }

@@ -6,12 +6,9 @@
 use crate::ledger::operations::DeadLetterRecord;
 use crate::ledger::{Ledger, LedgerError, PushTarget};
 use crate::metrics::Metrics;
-use crate::ops::resync::{ResyncMode, ResyncWork};
 use crate::sync::push::{ChannelPusher, PushError};
 use crate::sync::ChannelRuntime;
 use omnistock_connector::ConnectorError;
-use std::collections::BTreeSet;
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 /// Parks the refused listing when its error is permanent; transient refusals are left to the
@@ -56,9 +53,10 @@ pub enum DeadLetterError {
     Ledger(#[from] LedgerError),
 }
 
-/// Takes the dead letter out and sends its listing's update again through the channel's
-/// pusher (after live pushes; not before the channel is resumed if it is paused). A refusal
-/// parks it again. Returns the letter as it was.
+/// Takes the dead letter out and has its listing's update sent again, at the quantity of that
+/// moment, by the sync leader's pusher of the channel, whichever replica is asked (through the
+/// outbox, like a stock change: after the changes before it; not before the channel is
+/// resumed if it is paused). A refusal parks it again. Returns the letter as it was.
 pub async fn retry(
     ledger: &Ledger,
     channel: Option<&ChannelRuntime>,
@@ -68,15 +66,13 @@ pub async fn retry(
         .dead_letter(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
-    let channel = channel.ok_or_else(|| DeadLetterError::ChannelGone(letter.channel_id.clone()))?;
-    ledger.delete_dead_letter(id).await?;
-    let (reply, _ignored) = oneshot::channel();
-    channel.control.submit(ResyncWork {
-        mode: ResyncMode::Push,
-        skus: vec![letter.sku.clone()],
-        listing_ids: Some(BTreeSet::from([letter.listing_id.clone()])),
-        reply,
-    });
+    if channel.is_none() {
+        return Err(DeadLetterError::ChannelGone(letter.channel_id));
+    }
+    let letter = ledger
+        .retry_dead_letter(id)
+        .await?
+        .ok_or(DeadLetterError::Unknown(id))?;
     info!(channel = %letter.channel_id, listing = %letter.listing_id, "dead letter retried");
     Ok(letter)
 }

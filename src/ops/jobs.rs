@@ -1,12 +1,13 @@
-//! Resync jobs: tracked in the ledger's database, run as a task that hands its work chunk by
-//! chunk to each channel's pusher (which does live pushes first), with progress written as it
-//! goes.
+//! Resync jobs: recorded as `queued` by whichever replica accepted them, then claimed and run
+//! by the sync leader's [`run_queued`], which hands the work chunk by chunk to each channel's
+//! pusher (which does live pushes first), writing progress as it goes.
 //!
-//! Restart behaviour: a job does not resume. When its process stops, the job is marked
-//! `interrupted` (at once on a graceful stop; after its heartbeat went stale on a crash, or at
-//! the next start on SQLite, where only one process runs), and `POST /admin/jobs/{id}/restart`
-//! starts a new job of the same scope. A resync is idempotent, so restarting from the
-//! beginning costs calls, never correctness.
+//! Restart behaviour: a job does not resume. When the process running it stops or loses
+//! leadership, the job is marked `interrupted` (at once on a graceful stop; after its heartbeat
+//! went stale on a crash, or at the next start on SQLite, where only one process runs), and
+//! `POST /admin/jobs/{id}/restart` starts a new job of the same scope. A queued job simply
+//! waits for a leader. A resync is idempotent, so restarting from the beginning costs calls,
+//! never correctness.
 
 use crate::ledger::operations::{JobProgress, JobRecord};
 use crate::ledger::{Ledger, LedgerError};
@@ -15,13 +16,18 @@ use crate::sync::ChannelRuntime;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 /// How often a running job proves it is alive.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 /// A job whose heartbeat is older than this lost its process.
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
+/// How often the leader looks for jobs queued on other replicas.
+const QUEUE_TICK: Duration = Duration::from_secs(1);
+/// How long a stopping runner waits for its jobs to record that they were interrupted.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// What a resync covers and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +44,7 @@ pub struct ResyncScope {
 pub enum StartJobError {
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
-    #[error("a resync of an overlapping scope is running: job {0}")]
+    #[error("a resync of an overlapping scope is queued or running: job {0}")]
     Overlap(String),
     #[error("job {0} cannot be restarted: it is {1}")]
     NotRestartable(String, String),
@@ -48,34 +54,29 @@ pub enum StartJobError {
     Ledger(#[from] LedgerError),
 }
 
-/// Starts and runs resync jobs. Cheap to clone.
+/// Records and runs resync jobs. Cheap to clone.
 #[derive(Clone)]
 pub struct Jobs {
     ledger: Ledger,
     channels: Arc<BTreeMap<String, ChannelRuntime>>,
-    /// Serializes the overlap check and the insert of this process's jobs.
-    starting: Arc<tokio::sync::Mutex<()>>,
     /// Jobs this process runs.
     running: Arc<Mutex<BTreeSet<String>>>,
-    shutdown: watch::Receiver<bool>,
+    /// Wakes this process's runner when it accepted a job itself.
+    queued: Arc<Notify>,
 }
 
 impl Jobs {
-    pub fn new(
-        ledger: Ledger,
-        channels: Arc<BTreeMap<String, ChannelRuntime>>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
+    pub fn new(ledger: Ledger, channels: Arc<BTreeMap<String, ChannelRuntime>>) -> Self {
         Self {
             ledger,
             channels,
-            starting: Arc::default(),
             running: Arc::default(),
-            shutdown,
+            queued: Arc::default(),
         }
     }
 
-    /// Records a job for `scope` and starts it; refused when an active job overlaps.
+    /// Records a `queued` job for `scope`, refused when an active job on any replica overlaps.
+    /// The sync leader runs it.
     pub async fn start(
         &self,
         scope: ResyncScope,
@@ -85,12 +86,6 @@ impl Jobs {
         if let Some(channel) = &scope.channel {
             if !self.channels.contains_key(channel) {
                 return Err(StartJobError::UnknownChannel(channel.clone()));
-            }
-        }
-        let _starting = self.starting.lock().await;
-        for active in self.ledger.active_jobs().await? {
-            if overlaps(&scope, &scope_of(&active)) {
-                return Err(StartJobError::Overlap(active.id));
             }
         }
         let now = chrono::Utc::now().timestamp_millis();
@@ -116,25 +111,15 @@ impl Jobs {
             finished_at: None,
             heartbeat_at: now,
         };
-        self.ledger.insert_job(&record).await?;
-        self.lock_running().insert(record.id.clone());
-        info!(job = %record.id, channel = ?scope.channel, mode = scope.mode.as_str(), trigger, "resync job started");
-        let jobs = self.clone();
-        let id = record.id.clone();
-        tokio::spawn(async move {
-            let outcome = jobs.run(&id, &scope).await;
-            let (state, error) = match outcome {
-                Ok(RunEnd::Done { errors: 0 }) => ("succeeded", None),
-                Ok(RunEnd::Done { .. }) => ("failed", None),
-                Ok(RunEnd::Stopped) => ("interrupted", Some("the daemon stopped".to_string())),
-                Err(error) => ("failed", Some(error.to_string())),
-            };
-            if let Err(finish_error) = jobs.ledger.finish_job(&id, state, error.as_deref()).await {
-                warn!(job = %id, error = %finish_error, "recording the end of a resync job failed");
-            }
-            jobs.lock_running().remove(&id);
-            info!(job = %id, state, "resync job ended");
-        });
+        let conflict = self
+            .ledger
+            .insert_job_unless(&record, |active| overlaps(&scope, &scope_of(active)))
+            .await?;
+        if let Some(conflict) = conflict {
+            return Err(StartJobError::Overlap(conflict));
+        }
+        self.queued.notify_one();
+        info!(job = %record.id, channel = ?scope.channel, mode = scope.mode.as_str(), trigger, "resync job queued");
         Ok(record)
     }
 
@@ -151,18 +136,62 @@ impl Jobs {
         self.start(scope_of(&job), "api", Some(job.id)).await
     }
 
-    /// Marks this process's running jobs interrupted (graceful stop).
+    /// Marks this process's running jobs interrupted (it stops or lost leadership).
     pub async fn interrupt_own(&self) {
         let ids: Vec<String> = self.lock_running().iter().cloned().collect();
         for id in ids {
             if let Err(error) = self
                 .ledger
-                .finish_job(&id, "interrupted", Some("the daemon stopped"))
+                .finish_job(
+                    &id,
+                    "interrupted",
+                    Some("the daemon stopped or lost sync leadership"),
+                )
                 .await
             {
                 warn!(job = %id, error = %error, "marking a resync job interrupted failed");
             }
         }
+        self.lock_running().clear();
+    }
+
+    /// Claims every queued job this process can win and starts each as a task of `tasks`.
+    async fn claim_queued(
+        &self,
+        tasks: &mut JoinSet<()>,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), LedgerError> {
+        for job in self.ledger.queued_jobs().await? {
+            if !self.ledger.claim_job(&job.id).await? {
+                continue;
+            }
+            self.lock_running().insert(job.id.clone());
+            info!(job = %job.id, channel = ?job.channel_id, mode = %job.mode, "resync job started");
+            tasks.spawn(
+                self.clone()
+                    .execute(job.id.clone(), scope_of(&job), stop.clone()),
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs one claimed job to its end and records how it ended.
+    async fn execute(self, id: String, scope: ResyncScope, mut stop: watch::Receiver<bool>) {
+        let outcome = self.run(&id, &scope, &mut stop).await;
+        let (state, error) = match outcome {
+            Ok(RunEnd::Done { errors: 0 }) => ("succeeded", None),
+            Ok(RunEnd::Done { .. }) => ("failed", None),
+            Ok(RunEnd::Stopped) => (
+                "interrupted",
+                Some("the daemon stopped or lost sync leadership".to_string()),
+            ),
+            Err(error) => ("failed", Some(error.to_string())),
+        };
+        if let Err(finish_error) = self.ledger.finish_job(&id, state, error.as_deref()).await {
+            warn!(job = %id, error = %finish_error, "recording the end of a resync job failed");
+        }
+        self.lock_running().remove(&id);
+        info!(job = %id, state, "resync job ended");
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -171,7 +200,12 @@ impl Jobs {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn run(&self, id: &str, scope: &ResyncScope) -> Result<RunEnd, LedgerError> {
+    async fn run(
+        &self,
+        id: &str,
+        scope: &ResyncScope,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<RunEnd, LedgerError> {
         // Plan: every channel in scope, its listings in pusher-sized chunks.
         let mut plan: Vec<(ChannelRuntime, Vec<String>, BTreeSet<String>)> = Vec::new();
         let channels: Vec<&ChannelRuntime> = match &scope.channel {
@@ -196,9 +230,8 @@ impl Jobs {
                 plan.push((channel.clone(), chunk_skus.into_iter().collect(), listings));
             }
         }
-        self.ledger.start_job(id, progress.total).await?;
+        self.ledger.record_job_progress(id, progress, None).await?;
         let mut drifts_by_channel: BTreeMap<String, i64> = BTreeMap::new();
-        let mut shutdown = self.shutdown.clone();
         for (channel, skus, listings) in plan {
             let chunk_size = listings.len() as i64;
             let (reply, answer) = oneshot::channel();
@@ -209,10 +242,7 @@ impl Jobs {
                 reply,
             });
             let report = if submitted {
-                match self
-                    .await_answer(id, progress, answer, &mut shutdown)
-                    .await?
-                {
+                match self.await_answer(id, progress, answer, shutdown).await? {
                     Some(report) => report,
                     None => return Ok(RunEnd::Stopped),
                 }
@@ -278,6 +308,34 @@ impl Jobs {
             }
         }
     }
+}
+
+/// The sync leader's job runner: claims queued jobs (woken when this process accepted one, and
+/// every second for jobs accepted elsewhere) and runs them until `stop`; then its jobs end as
+/// `interrupted`.
+pub async fn run_queued(jobs: Jobs, mut stop: watch::Receiver<bool>) {
+    let mut tasks = JoinSet::new();
+    loop {
+        if let Err(error) = jobs.claim_queued(&mut tasks, &stop).await {
+            warn!(error = %error, "looking for queued resync jobs failed");
+        }
+        tokio::select! {
+            _ = crate::sync::stop_requested(&mut stop) => break,
+            _ = jobs.queued.notified() => {}
+            _ = tokio::time::sleep(QUEUE_TICK) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    // Each job sees `stop` and records itself interrupted; whatever does not in time is
+    // abandoned and marked here.
+    let drained = tokio::time::timeout(STOP_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    jobs.interrupt_own().await;
 }
 
 enum RunEnd {

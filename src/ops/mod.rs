@@ -12,10 +12,10 @@ pub mod jobs;
 pub mod pause;
 pub mod resync;
 mod schedule;
-pub mod webhook_window;
+pub mod webhook_counts;
 
 pub use control::ChannelControl;
-pub use jobs::{Jobs, ResyncScope, StartJobError};
+pub use jobs::{run_queued, Jobs, ResyncScope, StartJobError};
 pub use resync::ResyncMode;
 
 use crate::ledger::{Backend, Ledger, LedgerError};
@@ -27,17 +27,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
-use webhook_window::WebhookWindow;
+use webhook_counts::WebhookCounts;
 
 /// The operators' side of the daemon. Cheap to clone.
 #[derive(Clone)]
 pub struct Operations {
     pub jobs: Jobs,
-    pub webhooks: Arc<WebhookWindow>,
+    pub webhooks: Arc<WebhookCounts>,
     ledger: Ledger,
     channels: Arc<BTreeMap<String, ChannelRuntime>>,
     shutdown: Arc<watch::Sender<bool>>,
-    scheduler: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The scheduler and the webhook-count flusher.
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 /// Why a pause or resume failed.
@@ -51,14 +52,17 @@ pub enum PauseError {
 
 impl Operations {
     /// Loads every channel's pause into its control, marks jobs left over by a stopped
-    /// process interrupted, and starts the scheduler (scheduled reconciliation, pause refresh
-    /// from the database for other replicas' changes, dead-letter metric). Call it before the
+    /// process interrupted, and starts the scheduler (pause refresh from the database for other
+    /// replicas' changes, stale jobs, the dead-letter metric, and, while `leader` holds `true`,
+    /// scheduled reconciliation) and the flusher of webhook answer counts. Call it before the
     /// pushers start, so that a paused channel is never pushed to at start.
     pub async fn start(
         ledger: Ledger,
         metrics: Metrics,
         channels: Arc<BTreeMap<String, ChannelRuntime>>,
         reconcile_intervals: BTreeMap<String, Duration>,
+        leader: watch::Receiver<bool>,
+        webhook_counts_flush: Duration,
     ) -> Result<Self, LedgerError> {
         for channel in ledger.channels().await? {
             if let Some(runtime) = channels.get(&channel.id) {
@@ -77,22 +81,28 @@ impl Operations {
             info!(job = %id, "resync job of a stopped process marked interrupted");
         }
         let (shutdown, stopped) = watch::channel(false);
-        let jobs = Jobs::new(ledger.clone(), channels.clone(), stopped.clone());
+        let jobs = Jobs::new(ledger.clone(), channels.clone());
         let operations = Self {
             jobs,
-            webhooks: Arc::new(WebhookWindow::default()),
+            webhooks: Arc::new(WebhookCounts::new(ledger.clone())),
             ledger,
             channels,
             shutdown: Arc::new(shutdown),
-            scheduler: Arc::default(),
+            tasks: Arc::default(),
         };
-        let task = tokio::spawn(schedule::run(
+        let scheduler = tokio::spawn(schedule::run(
             operations.clone(),
             metrics,
             reconcile_intervals,
+            leader,
+            stopped.clone(),
+        ));
+        let flusher = tokio::spawn(webhook_counts::run_flusher(
+            operations.webhooks.clone(),
+            webhook_counts_flush,
             stopped,
         ));
-        *operations.lock_scheduler() = Some(task);
+        operations.lock_tasks().extend([scheduler, flusher]);
         Ok(operations)
     }
 
@@ -112,19 +122,18 @@ impl Operations {
         Ok(())
     }
 
-    /// Stops the scheduler and marks this process's running jobs interrupted. Call it before
-    /// the pushers stop.
+    /// Stops the scheduler and flushes the webhook answer counts. Call it before the sync
+    /// runtime stops (which interrupts this process's running jobs).
     pub async fn stop(&self) {
         let _ = self.shutdown.send(true);
-        let task = self.lock_scheduler().take();
-        if let Some(task) = task {
+        let tasks = std::mem::take(&mut *self.lock_tasks());
+        for task in tasks {
             let _ = task.await;
         }
-        self.jobs.interrupt_own().await;
     }
 
-    fn lock_scheduler(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
-        self.scheduler
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.tasks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

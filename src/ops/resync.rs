@@ -73,6 +73,10 @@ pub struct WorkReport {
 
 /// Does `work` and answers on its reply channel. Called by the pusher between live flushes.
 pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
+    // Its job ended (interrupted while the work waited, say): nobody wants the answer.
+    if work.reply.is_closed() {
+        return;
+    }
     let report = match execute(pusher, &work).await {
         Ok(report) => report,
         Err(error) => {

@@ -1,6 +1,7 @@
 //! The operators' background task: once a second it follows pause changes made on other
-//! replicas, marks jobs whose process died interrupted, starts the scheduled reconciliations
-//! that are due and refreshes the dead-letter metric.
+//! replicas, marks jobs whose process died interrupted, refreshes the dead-letter metric and,
+//! on the sync leader only, queues the scheduled reconciliations that are due (so that several
+//! replicas never each start one).
 
 use super::jobs::{ResyncScope, StartJobError};
 use super::resync::ResyncMode;
@@ -17,11 +18,18 @@ pub async fn run(
     operations: Operations,
     metrics: Metrics,
     reconcile_intervals: BTreeMap<String, Duration>,
+    leader: watch::Receiver<bool>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let started_at = chrono::Utc::now().timestamp_millis();
+    let none_scheduled = BTreeMap::new();
     loop {
-        if let Err(error) = tick(&operations, &metrics, &reconcile_intervals, started_at).await {
+        let intervals = if *leader.borrow() {
+            &reconcile_intervals
+        } else {
+            &none_scheduled
+        };
+        if let Err(error) = tick(&operations, &metrics, intervals, started_at).await {
             warn!(error = %error, "operations tick failed");
         }
         tokio::select! {
@@ -65,7 +73,7 @@ async fn tick(
             mode: ResyncMode::Reconcile,
         };
         match operations.jobs.start(scope, "schedule", None).await {
-            Ok(job) => info!(channel = %channel, job = %job.id, "scheduled reconciliation started"),
+            Ok(job) => info!(channel = %channel, job = %job.id, "scheduled reconciliation queued"),
             Err(StartJobError::Overlap(job)) => {
                 debug!(channel = %channel, job = %job, "scheduled reconciliation skipped: a resync is running")
             }

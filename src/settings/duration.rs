@@ -41,6 +41,20 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{milliseconds}ms")
 }
 
+/// `#[serde(with = "duration::required")]` for a `Duration` written as text.
+pub mod required {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_duration(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// `#[serde(with = "duration::optional")]` for an `Option<Duration>` written as text.
 pub mod optional {
     use super::*;

@@ -86,12 +86,25 @@ impl Default for HttpSettings {
 }
 
 /// `[admin]`: the operator's API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     /// Bearer token the admin API requires; without one the admin API is disabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<Secret>,
+    /// How often this replica adds the webhook answers it counted to the table the channel
+    /// status reads (so every replica's status shows every replica's webhooks), e.g. `"5s"`.
+    #[serde(with = "duration::required")]
+    pub webhook_counts_flush: Duration,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            webhook_counts_flush: Duration::from_secs(5),
+        }
+    }
 }
 
 /// `[log]`: what the process logs and how.

@@ -4,7 +4,9 @@
 //! cursors, coalescing, rate limits, retries, acknowledgements — lives here, once.
 
 pub mod channel;
+pub mod duties;
 pub mod intake;
+pub mod leader;
 pub mod poll;
 pub mod push;
 pub mod retry;
@@ -13,6 +15,7 @@ pub mod throttle;
 
 pub use channel::ChannelRuntime;
 pub use intake::{Intake, IntakeError};
+pub use leader::LeaderElection;
 pub use push::ChannelPusher;
 pub use runtime::SyncRuntime;
 

@@ -89,11 +89,22 @@ impl ChannelPusher {
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost. A
         // paused channel is swept when it is resumed instead.
-        match crate::ops::pause::start_up_sweep(&self).await {
-            Ok(report) => {
+        // It runs whenever this replica becomes the sync leader, and gives way at once when
+        // leadership is lost: nothing is acknowledged by a sweep, so stopping mid-way is safe.
+        let swept = tokio::select! {
+            biased;
+            _ = crate::sync::stop_requested(&mut shutdown) => None,
+            swept = crate::ops::pause::start_up_sweep(&self) => Some(swept),
+        };
+        match swept {
+            None => {
+                debug!(channel = %channel_id, "stock pusher stopped during its start-up sweep");
+                return;
+            }
+            Some(Ok(report)) => {
                 info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done")
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 warn!(channel = %channel_id, error = %error, "start-up stock sweep failed")
             }
         }

@@ -1,23 +1,18 @@
-//! Starts and stops the background work of the sync spine: the outbox relay, one stock pusher
-//! per channel and one poller per polled channel.
+//! Starts and stops the background work of the sync spine: the outbox relay on every replica,
+//! and the sync leader's work (pushers, pollers, resync jobs; see `duties.rs`) on the replica
+//! that holds leadership (see `leader.rs`).
 
-use crate::bus::{Bus, BusError, OutboxRelay, RelayConfig, RelayStats};
-use crate::ledger::{Ledger, LedgerError};
+use crate::bus::{BusError, OutboxRelay, RelayConfig, RelayStats};
+use crate::ledger::LedgerError;
 use crate::metrics::Metrics;
-use crate::sync::channel::ChannelRuntime;
-use crate::sync::intake::Intake;
-use crate::sync::poll::run_poller;
-use crate::sync::push::ChannelPusher;
+use crate::sync::duties::{LeaderDuties, STOP_GRACE};
+use crate::sync::leader::LeaderElection;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
-
-/// How long stopping waits for the tasks to finish what they are doing before abandoning them.
-/// Abandoned work is safe: unacknowledged messages are delivered again.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+use tracing::warn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncStartError {
@@ -32,89 +27,67 @@ pub enum SyncStartError {
 
 /// The running background tasks.
 pub struct SyncRuntime {
-    tasks: JoinSet<()>,
+    /// The sync leader's work, following leadership.
+    duties: JoinSet<()>,
+    /// The relay and its backlog reporter.
+    relay: JoinSet<()>,
     shutdown: watch::Sender<bool>,
+    election: LeaderElection,
 }
 
 impl SyncRuntime {
-    /// Registers every channel in the ledger and on the bus, then starts the relay, the
-    /// pushers and the pollers.
+    /// Registers every channel of `duties` in the ledger and on the bus, then starts the relay
+    /// and the leader's work, which runs whenever `election` makes this replica the sync
+    /// leader. On error the election is stopped.
     pub async fn start(
-        ledger: &Ledger,
-        bus: &Bus,
-        channels: &[ChannelRuntime],
-        intake: &Intake,
-        metrics: &Metrics,
+        duties: LeaderDuties,
         relay_config: RelayConfig,
+        election: LeaderElection,
     ) -> Result<Self, SyncStartError> {
-        for channel in channels {
-            let ledger_error = |source| SyncStartError::Ledger {
-                channel: channel.id.clone(),
-                source,
-            };
-            ledger
-                .upsert_location(&channel.location, &channel.location)
-                .await
-                .map_err(ledger_error)?;
-            ledger
-                .upsert_channel(&channel.id, &channel.kind)
-                .await
-                .map_err(ledger_error)?;
-            // The queue must exist before the relay publishes, or early messages miss it.
-            bus.ensure_channel_queue(&channel.id)
-                .await
-                .map_err(|source| SyncStartError::Bus {
-                    channel: channel.id.clone(),
-                    source,
-                })?;
+        if let Err(error) = register(&duties).await {
+            election.stop().await;
+            return Err(error);
         }
+        let LeaderDuties {
+            ledger,
+            bus,
+            metrics,
+            ..
+        } = &duties;
         let (shutdown, stopped) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-
+        let mut relay_tasks = JoinSet::new();
         let relay = OutboxRelay::new(Arc::new(ledger.clone()), bus.clone(), relay_config);
-        tasks.spawn(report_outbox_backlog(
+        relay_tasks.spawn(report_outbox_backlog(
             relay.stats(),
             metrics.clone(),
             stopped.clone(),
         ));
-        tasks.spawn(relay.run(stopped.clone()));
+        relay_tasks.spawn(relay.run(stopped.clone()));
 
-        for channel in channels {
-            let consumer =
-                bus.consume(&channel.id)
-                    .await
-                    .map_err(|source| SyncStartError::Bus {
-                        channel: channel.id.clone(),
-                        source,
-                    })?;
-            let pusher = ChannelPusher::new(channel.clone(), ledger.clone(), metrics.clone());
-            tasks.spawn(pusher.run(consumer, stopped.clone()));
-            if let Some(interval) = channel.poll_interval {
-                tasks.spawn(run_poller(
-                    channel.clone(),
-                    interval,
-                    intake.clone(),
-                    ledger.clone(),
-                    stopped.clone(),
-                ));
-            }
-            info!(
-                channel = %channel.id,
-                kind = %channel.kind,
-                location = %channel.location,
-                rate_limit = ?channel.rate_limit.map(|limit| limit.to_string()),
-                poll_interval_secs = ?channel.poll_interval.map(|interval| interval.as_secs()),
-                "channel sync started"
-            );
-        }
-        Ok(Self { tasks, shutdown })
+        let leader = election.watch();
+        let running = duties.start_if_leading(&leader).await;
+        let mut duty_tasks = JoinSet::new();
+        duty_tasks.spawn(duties.follow(leader, running, stopped));
+        Ok(Self {
+            duties: duty_tasks,
+            relay: relay_tasks,
+            shutdown,
+            election,
+        })
     }
 
-    /// Asks every task to stop and waits for them, at most [`STOP_GRACE`].
+    /// Stops the leader's work (bounded by its own grace), then gives leadership up, so that
+    /// the next leader never overlaps this one, then stops the relay (at most [`STOP_GRACE`]).
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
+        while let Some(result) = self.duties.join_next().await {
+            if let Err(error) = result {
+                warn!(error = %error, "the sync leader's work ended abnormally");
+            }
+        }
+        self.election.stop().await;
         let drained = tokio::time::timeout(STOP_GRACE, async {
-            while let Some(result) = self.tasks.join_next().await {
+            while let Some(result) = self.relay.join_next().await {
                 if let Err(error) = result {
                     warn!(error = %error, "a sync task ended abnormally");
                 }
@@ -122,10 +95,40 @@ impl SyncRuntime {
         })
         .await;
         if drained.is_err() {
-            warn!("sync tasks did not stop in time; abandoning them (their work is redelivered)");
-            self.tasks.abort_all();
+            warn!("the outbox relay did not stop in time; abandoning it (its rows stay in the outbox)");
+            self.relay.abort_all();
         }
     }
+}
+
+/// Stores every channel (and its location) in the ledger and makes sure its queue exists.
+async fn register(duties: &LeaderDuties) -> Result<(), SyncStartError> {
+    for channel in &duties.channels {
+        let ledger_error = |source| SyncStartError::Ledger {
+            channel: channel.id.clone(),
+            source,
+        };
+        duties
+            .ledger
+            .upsert_location(&channel.location, &channel.location)
+            .await
+            .map_err(ledger_error)?;
+        duties
+            .ledger
+            .upsert_channel(&channel.id, &channel.kind)
+            .await
+            .map_err(ledger_error)?;
+        // The queue must exist before the relay publishes, or early messages miss it.
+        duties
+            .bus
+            .ensure_channel_queue(&channel.id)
+            .await
+            .map_err(|source| SyncStartError::Bus {
+                channel: channel.id.clone(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Copies the relay's view of the outbox backlog into the metrics once a second.

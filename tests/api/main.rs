@@ -6,6 +6,7 @@ mod health;
 mod helpers;
 mod operations;
 mod push_retry;
+mod replicas;
 mod sync;
 mod sync_load;
 mod sync_world;

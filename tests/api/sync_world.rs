@@ -157,6 +157,8 @@ pub struct World {
     pub sims: BTreeMap<&'static str, SimHandle>,
     /// The skus the catalog holds.
     pub skus: Vec<String>,
+    /// The daemon's settings, for more replicas of it.
+    pub settings: omnistock::settings::Settings,
     broker: Option<BrokerNames>,
 }
 
@@ -203,6 +205,15 @@ impl World {
     /// Starts the sims, then the daemon configured with them on `setup`, then points every
     /// sim's webhooks at the daemon.
     pub async fn start(setup: Setup, plan: WorldPlan) -> Self {
+        Self::start_with(setup, plan, |_| {}).await
+    }
+
+    /// [`World::start`] with the daemon's settings changed by `change` first.
+    pub async fn start_with(
+        setup: Setup,
+        plan: WorldPlan,
+        change: impl FnOnce(&mut omnistock::settings::Settings),
+    ) -> Self {
         let sims = start_sims(&plan).await;
         let (database, url) = match setup {
             Setup::Embedded => TestDatabase::sqlite(),
@@ -242,7 +253,8 @@ impl World {
                 options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
             });
         }
-        let app = spawn_app_with(settings, database).await;
+        change(&mut settings);
+        let app = spawn_app_with(settings.clone(), database).await;
         for (channel, sim) in &sims {
             sim.set_webhook_target(Some(app.url(&format!("/webhooks/{channel}"))));
         }
@@ -251,8 +263,15 @@ impl World {
             app,
             sims,
             skus: Vec::new(),
+            settings,
             broker,
         }
+    }
+
+    /// Another replica of the daemon: the same database, bus names and channels, its own port.
+    /// The world's database stays owned by `self.app`.
+    pub async fn spawn_replica(&self) -> TestApp {
+        spawn_app_with(self.settings.clone(), TestDatabase::sqlite().0).await
     }
 
     pub fn sim(&self, channel: &str) -> &SimHandle {

@@ -3,23 +3,24 @@
 //! channel is paused, and resuming pushes what accumulated, coalesced).
 
 use super::error::AdminError;
+use super::AdminRoute;
 use crate::app::AppState;
 use crate::ledger::LedgerError;
 use crate::ops::control::BUDGET_WINDOW;
 use crate::ops::PauseError;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/channels", get(list_channels))
-        .route("/channels/{id}/pause", post(pause))
-        .route("/channels/{id}/resume", post(resume))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![
+        AdminRoute::get("/channels", list_channels),
+        AdminRoute::post("/channels/{id}/pause", pause),
+        AdminRoute::post("/channels/{id}/resume", resume),
+    ]
 }
 
 /// One channel's state and recent activity.
@@ -32,7 +33,8 @@ pub struct ChannelStatus {
     /// Pushes stopped by an operator.
     pub paused: bool,
     pub orders: OrderIntakeStatus,
-    /// Webhooks this process answered in the last hour, by HTTP status.
+    /// Webhooks answered in the last hour by every replica, by HTTP status (another replica's
+    /// appear within its `admin.webhook_counts_flush`).
     pub webhooks_last_hour: BTreeMap<String, u64>,
     pub push: PushStatus,
     pub rate_limit: RateBudget,
@@ -113,6 +115,7 @@ pub async fn list_channels(
     let polls = ledger.poll_records().await?;
     let reconciliations = ledger.reconciliations().await?;
     let dead_letters = ledger.dead_letter_counts().await?;
+    let mut webhooks = state.operations.webhooks.last_hour().await?;
     let now = Utc::now().timestamp_millis();
     let mut statuses = Vec::new();
     for configured in &state.settings.channels {
@@ -143,10 +146,9 @@ pub async fn list_channels(
                     .cursor_moved_at
                     .map(|moved| (now - moved).max(0) / 1000),
             },
-            webhooks_last_hour: state
-                .operations
-                .webhooks
-                .counts(&id)
+            webhooks_last_hour: webhooks
+                .remove(&id)
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(status, count)| (status.to_string(), count))
                 .collect(),

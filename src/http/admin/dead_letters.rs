@@ -2,22 +2,23 @@
 //! `POST /admin/dead-letters/{id}/retry` / `…/discard`.
 
 use super::error::AdminError;
+use super::AdminRoute;
 use crate::app::AppState;
 use crate::ledger::operations::DeadLetterRecord;
 use crate::ops::dead_letters::{self, DeadLetterError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dead-letters", get(list_dead_letters))
-        .route("/dead-letters/{id}/retry", post(retry))
-        .route("/dead-letters/{id}/discard", post(discard))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![
+        AdminRoute::get("/dead-letters", list_dead_letters),
+        AdminRoute::post("/dead-letters/{id}/retry", retry),
+        AdminRoute::post("/dead-letters/{id}/discard", discard),
+    ]
 }
 
 /// A parked listing update.

@@ -2,21 +2,22 @@
 //! `GET /admin/items/{sku}/movements` (the journal, paged).
 
 use super::error::AdminError;
+use super::AdminRoute;
 use crate::app::AppState;
 use crate::ledger::{Balance, Movement, Reservation};
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 /// The most journal rows one page returns.
 pub const MAX_PAGE_SIZE: i64 = 1000;
 const DEFAULT_PAGE_SIZE: i64 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/items/{sku}", get(item))
-        .route("/items/{sku}/movements", get(movements))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![
+        AdminRoute::get("/items/{sku}", item),
+        AdminRoute::get("/items/{sku}/movements", movements),
+    ]
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

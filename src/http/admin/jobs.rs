@@ -3,14 +3,14 @@
 
 use super::error::AdminError;
 use super::resync::start_error;
+use super::AdminRoute;
 use crate::app::AppState;
 use crate::ledger::operations::JobRecord;
 use crate::ops::ResyncMode;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,23 +18,27 @@ use utoipa::{IntoParams, ToSchema};
 const DEFAULT_JOBS: i64 = 20;
 const MAX_JOBS: i64 = 500;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", get(job))
-        .route("/jobs/{id}/restart", post(restart))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![
+        AdminRoute::get("/jobs", list_jobs),
+        AdminRoute::get("/jobs/{id}", job),
+        AdminRoute::post("/jobs/{id}/restart", restart),
+    ]
 }
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    /// Waiting for the sync leader to take it.
     Queued,
+    /// Running on the sync leader.
     Running,
     Succeeded,
     /// Ended with errors (see `errors` and `last_error`).
     Failed,
-    /// Its process stopped before it ended; restart it with `POST /admin/jobs/{id}/restart`.
+    /// Its process stopped (or lost leadership) before it ended; restart it with
+    /// `POST /admin/jobs/{id}/restart`.
     Interrupted,
 }
 

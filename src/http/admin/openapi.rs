@@ -1,16 +1,16 @@
 //! `GET /admin/openapi.json`: the OpenAPI description of the whole admin API, generated from
 //! the handlers' `#[utoipa::path]` annotations and the response types' `ToSchema` derives, so
-//! it changes with the code. A test compares its paths with the router's routes.
+//! it changes with the code. A test compares its operations with [`super::served_routes`]
+//! both ways, so a route can be neither served undocumented nor documented unserved.
 
+use super::AdminRoute;
 use super::{channels, dead_letters, items, jobs, resync, stock};
-use crate::app::AppState;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![AdminRoute::get("/openapi.json", openapi_json)]
 }
 
 #[derive(OpenApi)]

@@ -1,22 +1,23 @@
-//! `POST /admin/resync`: starts a resync job and answers 202 with it at once; the job's
-//! progress is at `GET /admin/jobs/{id}`. A job whose scope overlaps a running one is refused
-//! with 409 and the running job's id.
+//! `POST /admin/resync`: records a resync job (`queued`, run by the sync leader whichever
+//! replica accepted it) and answers 202 with it at once; the job's progress is at
+//! `GET /admin/jobs/{id}`. A job whose scope overlaps a queued or running one, on any replica,
+//! is refused with 409 and that job's id.
 
 use super::error::{parse_body, AdminError};
 use super::jobs::JobView;
+use super::AdminRoute;
 use crate::app::AppState;
 use crate::ops::{ResyncMode, ResyncScope, StartJobError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/resync", post(start_resync))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![AdminRoute::post("/resync", start_resync)]
 }
 
 /// What to resync.
@@ -42,7 +43,7 @@ fn default_mode() -> ResyncMode {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConflictBody {
     pub error: String,
-    /// The running job.
+    /// The queued or running job.
     pub job_id: Option<String>,
 }
 
@@ -51,7 +52,7 @@ pub struct ConflictBody {
     post, path = "/admin/resync", tag = "resync",
     request_body = ResyncRequest,
     responses(
-        (status = 202, description = "The job was started", body = JobView),
+        (status = 202, description = "The job was queued for the sync leader", body = JobView),
         (status = 400, description = "A bad request, naming the field"),
         (status = 404, description = "Unknown channel"),
         (status = 409, description = "An overlapping job runs", body = ConflictBody),
@@ -90,7 +91,9 @@ pub fn start_error(error: StartJobError) -> Response {
         StartJobError::Overlap(job_id) => (
             StatusCode::CONFLICT,
             Json(ConflictBody {
-                error: format!("a resync of an overlapping scope is running: job {job_id}"),
+                error: format!(
+                    "a resync of an overlapping scope is queued or running: job {job_id}"
+                ),
                 job_id: Some(job_id),
             }),
         )

@@ -4,23 +4,24 @@
 
 use super::error::{parse_body, AdminError};
 use super::items::BalanceView;
+use super::AdminRoute;
 use crate::app::AppState;
 use crate::ledger::{Application, LedgerError, MovementMeta};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 /// Client keys are journaled under this prefix, so they can never collide with the keys the
 /// ledger makes for order bookings.
 const CLIENT_KEY_PREFIX: &str = "api:";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/stock/adjustments", post(adjust))
-        .route("/stock/transfers", post(transfer))
+pub fn routes() -> Vec<AdminRoute> {
+    vec![
+        AdminRoute::post("/stock/adjustments", adjust),
+        AdminRoute::post("/stock/transfers", transfer),
+    ]
 }
 
 /// A change of on hand at one location: either `delta` (found, damaged, lost…) or `counted` (a

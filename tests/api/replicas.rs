@@ -1,0 +1,286 @@
+//! Several replicas of the daemon on one PostgreSQL database and one RabbitMQ: exactly one is
+//! the sync leader and does every push, whichever replica accepted a resync, a dead-letter
+//! retry or a webhook; the other takes over when the leader stops or its lock connection dies;
+//! job starts are atomic across replicas; and every replica's channel status counts every
+//! replica's webhooks. (The embedded set-up is one process, always the leader.)
+
+use crate::helpers::{TestApp, TestDatabase};
+use crate::operations::wait_job_ended;
+use crate::sync::skus;
+use crate::sync_world::{metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE};
+use omnistock::settings::Settings;
+use omnistock_connector::RateLimit;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+use std::time::Duration;
+
+async fn is_leader(app: &TestApp) -> bool {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    metric_value(&text, "omnistock_sync_leader") == 1.0
+}
+
+fn quick_webhook_counts(settings: &mut Settings) {
+    settings.admin.webhook_counts_flush = Duration::from_millis(200);
+}
+
+/// The world's daemon, leading, and a second replica beside it.
+async fn two_replicas(plan: WorldPlan) -> (World, TestApp) {
+    let world = World::start_with(Setup::Production, plan, quick_webhook_counts).await;
+    wait_until("the first replica leads", || is_leader(&world.app)).await;
+    let follower = world.spawn_replica().await;
+    (world, follower)
+}
+
+async fn channel_status(app: &TestApp, channel: &str) -> Value {
+    let (status, channels) = app.admin_get(ADMIN_TOKEN, "/admin/channels").await;
+    assert_eq!(status, StatusCode::OK, "{channels}");
+    channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|status| status["id"] == channel)
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resync_accepted_by_the_follower_runs_on_the_leader_within_the_rate_limit() {
+    let plan = WorldPlan::default().channel("sim-a", |plan| {
+        plan.rate_limit = Some(RateLimit::per_second(2));
+        // Small batches, so that the resync needs several calls.
+        plan.max_batch = 2;
+    });
+    let (mut world, follower) = two_replicas(plan).await;
+    world.add_catalog(&skus(8), 10).await;
+    world.wait_converged().await;
+    // The follower keeps trying; it never gets the lock while the leader holds it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(is_leader(&world.app).await);
+    assert!(!is_leader(&follower).await, "two leaders");
+
+    let (status, job) = follower
+        .admin_post(
+            ADMIN_TOKEN,
+            "/admin/resync",
+            json!({ "channel": "sim-a", "mode": "push" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["state"], "queued", "{job}");
+    let ended = wait_job_ended(&follower, job["id"].as_str().unwrap()).await;
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["total"], 8, "{ended}");
+    assert_eq!(ended["pushed"], 8, "{ended}");
+
+    let sim = world.sim("sim-a");
+    assert!(
+        sim.max_stock_requests_in_window(Duration::from_secs(1)) <= 2,
+        "more than 2 stock requests within a second: {:?}",
+        sim.stock_log()
+            .iter()
+            .map(|request| request.received_at)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(sim.counters().rate_limited, 0);
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_leader_stops_the_other_replica_takes_over() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+
+    // The follower becomes the world's daemon (and owner of its database); the leader stops.
+    let mut leader = std::mem::replace(&mut world.app, follower);
+    world.app.database = std::mem::replace(&mut leader.database, TestDatabase::sqlite().0);
+    for (channel, sim) in &world.sims {
+        sim.set_webhook_target(Some(world.app.url(&format!("/webhooks/{channel}"))));
+    }
+    leader.stop().await.unwrap();
+    let stopped_at = tokio::time::Instant::now();
+    wait_until("the survivor leads", || is_leader(&world.app)).await;
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "took over after {:?}",
+        stopped_at.elapsed()
+    );
+
+    world.order("sim-a", "SKU-01", 3);
+    world.wait_available("SKU-01", 7).await;
+    world.wait_converged().await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_scope_sent_to_two_replicas_at_once_starts_one_job() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+
+    let mut accepted_ids = Vec::new();
+    for channel in ["sim-a", "sim-b", "sim-c"] {
+        // Paused on the leader, so the accepted job stays active while the other request runs.
+        let (status, body) = world
+            .app
+            .admin_post(
+                ADMIN_TOKEN,
+                &format!("/admin/channels/{channel}/pause"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let request = json!({ "channel": channel, "mode": "push" });
+        let (on_leader, on_follower) = tokio::join!(
+            world
+                .app
+                .admin_post(ADMIN_TOKEN, "/admin/resync", request.clone()),
+            follower.admin_post(ADMIN_TOKEN, "/admin/resync", request.clone()),
+        );
+        let mut answers = [on_leader, on_follower];
+        answers.sort_by_key(|(status, _)| status.as_u16());
+        let [(accepted_status, accepted), (refused_status, refused)] = answers;
+        assert_eq!(accepted_status, StatusCode::ACCEPTED, "{accepted}");
+        assert_eq!(refused_status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["job_id"], accepted["id"], "{refused}");
+        accepted_ids.push(accepted["id"].as_str().unwrap().to_string());
+    }
+    for channel in ["sim-a", "sim-b", "sim-c"] {
+        world
+            .app
+            .admin_post(
+                ADMIN_TOKEN,
+                &format!("/admin/channels/{channel}/resume"),
+                json!({}),
+            )
+            .await;
+    }
+    for id in &accepted_ids {
+        let ended = wait_job_ended(&follower, id).await;
+        assert_eq!(ended["state"], "succeeded", "{ended}");
+    }
+    let (_, jobs) = follower.admin_get(ADMIN_TOKEN, "/admin/jobs").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 3, "{jobs}");
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_replica_counts_every_replicas_webhooks() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(1), 10).await;
+    world.wait_converged().await;
+    // sim-a's webhooks go to the leader, sim-b's to the follower.
+    world
+        .sim("sim-b")
+        .set_webhook_target(Some(follower.url("/webhooks/sim-b")));
+
+    world.order("sim-a", "SKU-01", 1);
+    world.order("sim-b", "SKU-01", 1);
+    world.wait_available("SKU-01", 8).await;
+
+    for (name, app) in [("leader", &world.app), ("follower", &follower)] {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let a = channel_status(app, "sim-a").await;
+            let b = channel_status(app, "sim-b").await;
+            if a["webhooks_last_hour"] == json!({ "200": 1 })
+                && b["webhooks_last_hour"] == json!({ "200": 1 })
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the {name}'s status misses webhooks: {a} {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_lock_connection_dies_gives_way() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+    let TestDatabase::Postgres { name } = &world.app.database else {
+        unreachable!("replicas run on PostgreSQL")
+    };
+
+    // What a crash or a network failure does to the leader's lock: its session ends.
+    let mut admin = PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
+        .await
+        .unwrap();
+    let key = omnistock::sync::leader::LEADER_LOCK_KEY;
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1",
+    )
+    .bind(key >> 32)
+    .bind(key & 0xffff_ffff)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "one session holds the leader lock");
+
+    wait_until("the old leader gives leadership up", || async {
+        !is_leader(&world.app).await
+    })
+    .await;
+    wait_until("exactly one replica leads again", || async {
+        is_leader(&world.app).await != is_leader(&follower).await
+    })
+    .await;
+    world.order("sim-a", "SKU-01", 2);
+    world.wait_available("SKU-01", 8).await;
+    world.wait_converged().await;
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_letter_retried_on_the_follower_is_sent_by_the_leader() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(1), 10).await;
+    world.wait_converged().await;
+    // A listing bound in omnistock that the marketplace does not have: parked.
+    world
+        .app
+        .ledger
+        .bind_listing("sim-b", "L-GONE", "SKU-01", 1)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let letter = loop {
+        let (_, letters) = follower.admin_get(ADMIN_TOKEN, "/admin/dead-letters").await;
+        if let Some(letter) = letters.as_array().and_then(|letters| letters.first()) {
+            break letter.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    world
+        .sim("sim-b")
+        .create_listing(Some("L-GONE"), "SKU-01", 0)
+        .unwrap();
+    let (status, body) = follower
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/dead-letters/{}/retry", letter["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_until("the leader sends the retried listing", || async {
+        world.sim("sim-b").shown_quantity("L-GONE") == Some(10)
+    })
+    .await;
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
