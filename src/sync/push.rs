@@ -56,6 +56,11 @@ pub struct FlushReport {
     pub retry_skus: BTreeSet<String>,
 }
 
+/// The pause before a failed start-up sweep is tried again; it doubles up to
+/// [`SWEEP_RETRY_MAX`].
+const SWEEP_RETRY_FIRST: Duration = Duration::from_secs(5);
+const SWEEP_RETRY_MAX: Duration = Duration::from_secs(300);
+
 /// How many listing components a sweep reads at a time: at most this many SKUs, so that a
 /// page is one `push_targets` chunk.
 const SWEEP_PAGE_SKUS: usize = 500;
@@ -91,6 +96,8 @@ impl ChannelPusher {
         // paused channel is swept when it is resumed instead.
         // It runs whenever this replica becomes the sync leader, and gives way at once when
         // leadership is lost: nothing is acknowledged by a sweep, so stopping mid-way is safe.
+        // Until a sweep succeeds, the pause before the next attempt (doubling, capped).
+        let mut sweep_retry: Option<Duration> = None;
         let swept = tokio::select! {
             biased;
             _ = crate::sync::stop_requested(&mut shutdown) => None,
@@ -105,9 +112,13 @@ impl ChannelPusher {
                 info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done")
             }
             Some(Err(error)) => {
-                warn!(channel = %channel_id, error = %error, "start-up stock sweep failed")
+                warn!(channel = %channel_id, error = %error, retry_in_s = SWEEP_RETRY_FIRST.as_secs(),
+                    "start-up stock sweep failed; it is tried again between live pushes");
+                control.note_push_error(&error.to_string());
+                sweep_retry = Some(SWEEP_RETRY_FIRST);
             }
         }
+        let mut sweep_retry_at = sweep_retry.map(|wait| tokio::time::Instant::now() + wait);
         let mut pending_skus = BTreeSet::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
         let mut flush_at: Option<tokio::time::Instant> = None;
@@ -146,6 +157,23 @@ impl ChannelPusher {
                         break;
                     }
                 },
+                // A sweep that failed (the channel or the ledger was down) is tried again, so
+                // that a change lost meanwhile still reaches the channel; live pushes go first.
+                _ = sleep_until_some(sweep_retry_at), if pending_skus.is_empty() && !control.is_paused() => {
+                    match self.sweep().await {
+                        Ok(report) => {
+                            info!(channel = %channel_id, pushed = report.confirmed, "stock sweep done after an earlier failure");
+                            sweep_retry = None;
+                        }
+                        Err(error) => {
+                            let wait = sweep_retry.map_or(SWEEP_RETRY_FIRST, |wait| (wait * 2).min(SWEEP_RETRY_MAX));
+                            warn!(channel = %channel_id, error = %error, retry_in_s = wait.as_secs(), "stock sweep failed again");
+                            control.note_push_error(&error.to_string());
+                            sweep_retry = Some(wait);
+                        }
+                    }
+                    sweep_retry_at = sweep_retry.map(|wait| tokio::time::Instant::now() + wait);
+                }
                 // Resync work only when no live change waits: live pushes go first.
                 Some(work) = control.next_work(), if pending_skus.is_empty() && !control.is_paused() => {
                     crate::ops::resync::perform(&self, work).await;

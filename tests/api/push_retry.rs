@@ -4,6 +4,7 @@
 
 use crate::helpers::TestDatabase;
 use async_trait::async_trait;
+use omnistock::bus::{Bus, BusConfig};
 use omnistock::ledger::{Ledger, MovementMeta};
 use omnistock::metrics::Metrics;
 use omnistock::sync::{ChannelPusher, ChannelRuntime};
@@ -12,6 +13,7 @@ use omnistock_connector::{
     WebhookError, WebhookRequest,
 };
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A channel that refuses each listing's first update as stale, then accepts.
 #[derive(Default)]
@@ -106,4 +108,104 @@ async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
     assert_eq!(connector.calls.lock().unwrap().len(), 2);
     let listing = ledger.listing("shop", "mug-1").await.unwrap().unwrap();
     assert_eq!(listing.last_pushed_quantity, Some(7));
+}
+
+/// A channel whose first call fails for a reason no retry fixes (revoked credentials, say),
+/// then works again once the operator fixed it.
+#[derive(Default)]
+struct FailsFirstCall {
+    calls: Mutex<Vec<Vec<StockLevel>>>,
+}
+
+#[async_trait]
+impl Connector for FailsFirstCall {
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        RefusesFirstUpdate::default().capabilities()
+    }
+
+    async fn pull_orders(&self, _cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {
+        Err(ConnectorError::Permanent("not used".into()))
+    }
+
+    fn parse_webhook(
+        &self,
+        _request: &WebhookRequest<'_>,
+    ) -> Result<Vec<OrderEvent>, WebhookError> {
+        Err(WebhookError::Malformed("not used".into()))
+    }
+
+    async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(levels.to_vec());
+        if calls.len() == 1 {
+            return Err(ConnectorError::Configuration("token revoked".into()));
+        }
+        Ok(levels
+            .iter()
+            .map(|level| PushResult::Confirmed {
+                listing_id: level.listing_id.clone(),
+                quantity: level.quantity,
+            })
+            .collect())
+    }
+
+    async fn read_stock(&self, _listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
+    let (_database, url) = TestDatabase::sqlite();
+    let ledger = Ledger::connect(&url).await.unwrap();
+    ledger.migrate().await.unwrap();
+    ledger.upsert_channel("shop", "scripted").await.unwrap();
+    ledger.upsert_item("MUG", "Mug").await.unwrap();
+    ledger
+        .receive("MUG", "default", 7, &MovementMeta::new("initial"))
+        .await
+        .unwrap();
+    ledger
+        .bind_listing("shop", "mug-1", "MUG", 1)
+        .await
+        .unwrap();
+    let bus = Bus::connect(&BusConfig::default(), ledger.pool())
+        .await
+        .unwrap();
+    bus.ensure_channel_queue("shop").await.unwrap();
+    let consumer = bus.consume("shop").await.unwrap();
+
+    let connector = Arc::new(FailsFirstCall::default());
+    let channel = ChannelRuntime::new(
+        "shop".into(),
+        connector.clone(),
+        "default".into(),
+        None,
+        None,
+    );
+    let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(pusher.run(consumer, stopped));
+
+    // Nothing is published: only a second sweep can bring the listing in step.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let listing = ledger.listing("shop", "mug-1").await.unwrap().unwrap();
+        if listing.last_pushed_quantity == Some(7) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed sweep was not tried again: {} call(s)",
+            connector.calls.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(connector.calls.lock().unwrap().len(), 2);
+    stop.send(true).unwrap();
+    running.await.unwrap();
 }
