@@ -19,6 +19,19 @@ pub const JOB_START_LOCK_KEY: i64 = 0x6f6d_6e69_6a6f_6273;
 /// how many.
 pub type WebhookAnswerCount = ((String, i64, u16), u64);
 
+/// A channel's push activity as the sync leader last published it. Times are unix
+/// milliseconds UTC.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PushActivityRecord {
+    pub channel_id: String,
+    pub backlog_skus: i64,
+    pub calls_last_minute: i64,
+    pub last_confirmed_at: Option<i64>,
+    pub last_error_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
 /// A resync job as stored. Times are unix milliseconds UTC.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobRecord {
@@ -491,6 +504,51 @@ impl Ledger {
         .await
         .context("counting dead letters")?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// Stores what the leader's pusher of a channel is doing (replacing what was stored).
+    pub async fn store_push_activity(
+        &self,
+        record: &PushActivityRecord,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO channel_push_activity (channel_id, backlog_skus, calls_last_minute, \
+             last_confirmed_at, last_error_at, last_error, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (channel_id) DO UPDATE SET backlog_skus = excluded.backlog_skus, \
+             calls_last_minute = excluded.calls_last_minute, \
+             last_confirmed_at = excluded.last_confirmed_at, \
+             last_error_at = excluded.last_error_at, last_error = excluded.last_error, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&record.channel_id)
+        .bind(record.backlog_skus)
+        .bind(record.calls_last_minute)
+        .bind(record.last_confirmed_at)
+        .bind(record.last_error_at)
+        .bind(record.last_error.as_deref())
+        .bind(record.updated_at)
+        .execute(&self.pool)
+        .await
+        .context("storing a channel's push activity")?;
+        Ok(())
+    }
+
+    /// The push activity the leader last published, per channel.
+    pub async fn push_activities(
+        &self,
+    ) -> Result<BTreeMap<String, PushActivityRecord>, LedgerError> {
+        let rows: Vec<PushActivityRecord> = sqlx::query_as(
+            "SELECT channel_id, backlog_skus, calls_last_minute, last_confirmed_at, \
+             last_error_at, last_error, updated_at FROM channel_push_activity",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the channels' push activity")?;
+        Ok(rows
+            .into_iter()
+            .map(|record| (record.channel_id.clone(), record))
+            .collect())
     }
 
     /// Whether pushes to the channel are paused; `None` for an unknown channel.

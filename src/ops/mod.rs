@@ -37,6 +37,8 @@ pub struct Operations {
     ledger: Ledger,
     channels: Arc<BTreeMap<String, ChannelRuntime>>,
     shutdown: Arc<watch::Sender<bool>>,
+    /// Whether this replica is the sync leader (whose pushers run here).
+    leader: watch::Receiver<bool>,
     /// The scheduler and the webhook-count flusher.
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -88,6 +90,7 @@ impl Operations {
             ledger,
             channels,
             shutdown: Arc::new(shutdown),
+            leader: leader.clone(),
             tasks: Arc::default(),
         };
         let scheduler = tokio::spawn(schedule::run(
@@ -104,6 +107,11 @@ impl Operations {
         ));
         operations.lock_tasks().extend([scheduler, flusher]);
         Ok(operations)
+    }
+
+    /// Whether this replica is the sync leader now: its pushers' activity is the live one.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
     }
 
     pub fn channels(&self) -> &BTreeMap<String, ChannelRuntime> {

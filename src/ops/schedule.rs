@@ -6,6 +6,7 @@
 use super::jobs::{ResyncScope, StartJobError};
 use super::resync::ResyncMode;
 use super::{dead_letters, stale_cutoff, Operations};
+use crate::ledger::operations::PushActivityRecord;
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +32,11 @@ pub async fn run(
         };
         if let Err(error) = tick(&operations, &metrics, intervals, started_at).await {
             warn!(error = %error, "operations tick failed");
+        }
+        if *leader.borrow() {
+            if let Err(error) = publish_push_activity(&operations).await {
+                warn!(error = %error, "publishing the channels' push activity failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
@@ -84,4 +90,28 @@ async fn tick(
     }
     let channel_ids: Vec<String> = operations.channels.keys().cloned().collect();
     dead_letters::report_counts(ledger, metrics, &channel_ids).await
+}
+
+/// Stores what this leader's pushers are doing, so that every replica's channel status shows
+/// it (the pushers run on the leader only).
+async fn publish_push_activity(operations: &Operations) -> Result<(), crate::ledger::LedgerError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    for (channel_id, runtime) in operations.channels.iter() {
+        let activity = runtime.control.snapshot();
+        let (last_error_at, last_error) = match activity.last_push_error {
+            Some((at, error)) => (Some(at), Some(error)),
+            None => (None, None),
+        };
+        let record = PushActivityRecord {
+            channel_id: channel_id.clone(),
+            backlog_skus: i64::try_from(activity.backlog.len()).unwrap_or(i64::MAX),
+            calls_last_minute: i64::try_from(activity.recent_calls.len()).unwrap_or(i64::MAX),
+            last_confirmed_at: activity.last_push_confirmed,
+            last_error_at,
+            last_error,
+            updated_at: now,
+        };
+        operations.ledger.store_push_activity(&record).await?;
+    }
+    Ok(())
 }

@@ -203,6 +203,34 @@ async fn every_replica_counts_every_replicas_webhooks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_followers_channel_status_shows_the_leaders_push_activity() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+    world.order("sim-a", "SKU-01", 1);
+    world.wait_available("SKU-01", 9).await;
+    world.wait_converged().await;
+
+    // The pushers run on the leader only; the follower shows what the leader published.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let status = channel_status(&follower, "sim-b").await;
+        if !status["push"]["last_confirmed_at"].is_null()
+            && status["rate_limit"]["calls_last_minute"].as_u64() > Some(0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the follower does not show the leader's pushes: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_whose_lock_connection_dies_gives_way() {
     let (mut world, follower) = two_replicas(WorldPlan::default()).await;
     world.add_catalog(&skus(2), 10).await;

@@ -5,8 +5,9 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::app::AppState;
+use crate::ledger::operations::PushActivityRecord;
 use crate::ledger::LedgerError;
-use crate::ops::control::BUDGET_WINDOW;
+use crate::ops::control::{Activity, BUDGET_WINDOW};
 use crate::ops::PauseError;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -116,21 +117,30 @@ pub async fn list_channels(
     let reconciliations = ledger.reconciliations().await?;
     let dead_letters = ledger.dead_letter_counts().await?;
     let mut webhooks = state.operations.webhooks.last_hour().await?;
+    // The pushers run on the sync leader: elsewhere their activity is what it last published.
+    let published = if state.operations.is_leader() {
+        BTreeMap::new()
+    } else {
+        ledger.push_activities().await?
+    };
     let now = Utc::now().timestamp_millis();
     let mut statuses = Vec::new();
     for configured in &state.settings.channels {
         let id = configured.id.to_string();
         let runtime = state.channels.get(&id);
-        let activity = runtime.map(|channel| channel.control.snapshot());
+        let activity = match published.get(&id) {
+            Some(record) => PushView::published(record),
+            None => runtime
+                .map(|channel| PushView::live(&channel.control.snapshot()))
+                .unwrap_or_default(),
+        };
+        let calls_last_minute = activity.calls_last_minute;
         let poll = polls.get(&id).copied().unwrap_or_default();
         let listings_out_of_date = match runtime {
             Some(channel) => out_of_date(&state, channel).await?,
             None => 0,
         };
         let limit = runtime.and_then(|channel| channel.rate_limit);
-        let calls_last_minute = activity
-            .as_ref()
-            .map_or(0, |activity| activity.recent_calls.len());
         let per_minute = limit.map(|limit| {
             (f64::from(limit.requests) * BUDGET_WINDOW.as_secs_f64()
                 / limit.period.as_secs_f64().max(f64::EPSILON)) as i64
@@ -153,21 +163,13 @@ pub async fn list_channels(
                 .map(|(status, count)| (status.to_string(), count))
                 .collect(),
             push: PushStatus {
-                backlog_skus: activity
-                    .as_ref()
-                    .map_or(0, |activity| activity.backlog.len()),
+                backlog_skus: activity.backlog_skus,
                 listings_out_of_date,
-                last_confirmed_at: activity
-                    .as_ref()
-                    .and_then(|activity| activity.last_push_confirmed)
-                    .map(time),
-                last_error: activity
-                    .as_ref()
-                    .and_then(|activity| activity.last_push_error.clone())
-                    .map(|(at, error)| PushErrorStatus {
-                        at: time(at),
-                        error,
-                    }),
+                last_confirmed_at: activity.last_confirmed_at.map(time),
+                last_error: activity.last_error.map(|(at, error)| PushErrorStatus {
+                    at: time(at),
+                    error,
+                }),
             },
             rate_limit: RateBudget {
                 limit: limit.map(|limit| limit.to_string()),
@@ -247,5 +249,35 @@ async fn set_paused(
             Err(AdminError::NotFound(format!("unknown channel {id:?}")))
         }
         Err(PauseError::Ledger(error)) => Err(AdminError::Internal(error)),
+    }
+}
+
+/// A channel's push activity: the live one on the sync leader, where the pushers run, or what
+/// the leader last published elsewhere.
+#[derive(Default)]
+struct PushView {
+    backlog_skus: usize,
+    calls_last_minute: usize,
+    last_confirmed_at: Option<i64>,
+    last_error: Option<(i64, String)>,
+}
+
+impl PushView {
+    fn live(activity: &Activity) -> Self {
+        Self {
+            backlog_skus: activity.backlog.len(),
+            calls_last_minute: activity.recent_calls.len(),
+            last_confirmed_at: activity.last_push_confirmed,
+            last_error: activity.last_push_error.clone(),
+        }
+    }
+
+    fn published(record: &PushActivityRecord) -> Self {
+        Self {
+            backlog_skus: usize::try_from(record.backlog_skus).unwrap_or(0),
+            calls_last_minute: usize::try_from(record.calls_last_minute).unwrap_or(0),
+            last_confirmed_at: record.last_confirmed_at,
+            last_error: record.last_error_at.zip(record.last_error.clone()),
+        }
     }
 }
