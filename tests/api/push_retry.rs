@@ -15,14 +15,62 @@ use omnistock_connector::{
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A channel that refuses each listing's first update as stale, then accepts.
-#[derive(Default)]
-struct RefusesFirstUpdate {
+/// How a scripted channel answers its `n`th stock call (from 0).
+type Answer = fn(usize, &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError>;
+
+/// A channel that answers stock calls as its script says and records them.
+struct Scripted {
+    answer: Answer,
     calls: Mutex<Vec<Vec<StockLevel>>>,
 }
 
+impl Scripted {
+    fn new(answer: Answer) -> Self {
+        Self {
+            answer,
+            calls: Mutex::default(),
+        }
+    }
+}
+
+fn confirm_all(levels: &[StockLevel]) -> Vec<PushResult> {
+    levels
+        .iter()
+        .map(|level| PushResult::Confirmed {
+            listing_id: level.listing_id.clone(),
+            quantity: level.quantity,
+        })
+        .collect()
+}
+
+/// Refuses each listing's first update as stale, then accepts.
+fn refuses_first_update(
+    call: usize,
+    levels: &[StockLevel],
+) -> Result<Vec<PushResult>, ConnectorError> {
+    if call > 0 {
+        return Ok(confirm_all(levels));
+    }
+    Ok(levels
+        .iter()
+        .map(|level| PushResult::Rejected {
+            listing_id: level.listing_id.clone(),
+            error: ConnectorError::transient("compare quantity is stale"),
+        })
+        .collect())
+}
+
+/// Fails its first call for a reason no retry fixes (revoked credentials, say), then works
+/// again once the operator fixed it.
+fn fails_first_call(call: usize, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
+    if call == 0 {
+        return Err(ConnectorError::Configuration("token revoked".into()));
+    }
+    Ok(confirm_all(levels))
+}
+
 #[async_trait]
-impl Connector for RefusesFirstUpdate {
+impl Connector for Scripted {
     fn kind(&self) -> &'static str {
         "scripted"
     }
@@ -50,24 +98,8 @@ impl Connector for RefusesFirstUpdate {
 
     async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
         let mut calls = self.calls.lock().unwrap();
-        let first_call = calls.is_empty();
         calls.push(levels.to_vec());
-        Ok(levels
-            .iter()
-            .map(|level| {
-                if first_call {
-                    PushResult::Rejected {
-                        listing_id: level.listing_id.clone(),
-                        error: ConnectorError::transient("compare quantity is stale"),
-                    }
-                } else {
-                    PushResult::Confirmed {
-                        listing_id: level.listing_id.clone(),
-                        quantity: level.quantity,
-                    }
-                }
-            })
-            .collect())
+        (self.answer)(calls.len() - 1, levels)
     }
 
     async fn read_stock(&self, _listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
@@ -91,7 +123,7 @@ async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
         .await
         .unwrap();
 
-    let connector = Arc::new(RefusesFirstUpdate::default());
+    let connector = Arc::new(Scripted::new(refuses_first_update));
     let channel = ChannelRuntime::new(
         "shop".into(),
         connector.clone(),
@@ -108,54 +140,6 @@ async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
     assert_eq!(connector.calls.lock().unwrap().len(), 2);
     let listing = ledger.listing("shop", "mug-1").await.unwrap().unwrap();
     assert_eq!(listing.last_pushed_quantity, Some(7));
-}
-
-/// A channel whose first call fails for a reason no retry fixes (revoked credentials, say),
-/// then works again once the operator fixed it.
-#[derive(Default)]
-struct FailsFirstCall {
-    calls: Mutex<Vec<Vec<StockLevel>>>,
-}
-
-#[async_trait]
-impl Connector for FailsFirstCall {
-    fn kind(&self) -> &'static str {
-        "scripted"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        RefusesFirstUpdate::default().capabilities()
-    }
-
-    async fn pull_orders(&self, _cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {
-        Err(ConnectorError::Permanent("not used".into()))
-    }
-
-    fn parse_webhook(
-        &self,
-        _request: &WebhookRequest<'_>,
-    ) -> Result<Vec<OrderEvent>, WebhookError> {
-        Err(WebhookError::Malformed("not used".into()))
-    }
-
-    async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
-        let mut calls = self.calls.lock().unwrap();
-        calls.push(levels.to_vec());
-        if calls.len() == 1 {
-            return Err(ConnectorError::Configuration("token revoked".into()));
-        }
-        Ok(levels
-            .iter()
-            .map(|level| PushResult::Confirmed {
-                listing_id: level.listing_id.clone(),
-                quantity: level.quantity,
-            })
-            .collect())
-    }
-
-    async fn read_stock(&self, _listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
-        Ok(Vec::new())
-    }
 }
 
 #[tokio::test]
@@ -179,7 +163,7 @@ async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
     bus.ensure_channel_queue("shop").await.unwrap();
     let consumer = bus.consume("shop").await.unwrap();
 
-    let connector = Arc::new(FailsFirstCall::default());
+    let connector = Arc::new(Scripted::new(fails_first_call));
     let channel = ChannelRuntime::new(
         "shop".into(),
         connector.clone(),
