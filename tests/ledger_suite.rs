@@ -723,6 +723,18 @@ async fn distinct_orders_booked_concurrently_all_count(database: &TestDatabase) 
     assert_invariants(&ledger).await;
 }
 
+/// The events as bookings of the channel `sim` at the default location.
+fn requests_of(events: &[OrderEvent]) -> Vec<BookingRequest<'_>> {
+    events
+        .iter()
+        .map(|event| BookingRequest {
+            channel_id: CHANNEL,
+            location: "default",
+            event,
+        })
+        .collect()
+}
+
 async fn a_group_books_like_one_event_at_a_time(database: &TestDatabase) {
     let ledger = seeded(database).await;
     receive(&ledger, "A", "default", 3).await;
@@ -747,14 +759,7 @@ async fn a_group_books_like_one_event_at_a_time(database: &TestDatabase) {
         order("g3", 0, OrderStatus::Open, vec![line("1", "A", 2)]),
         order("g1", -5, OrderStatus::Cancelled, vec![line("1", "A", 2)]),
     ];
-    let requests: Vec<BookingRequest<'_>> = events
-        .iter()
-        .map(|event| BookingRequest {
-            channel_id: CHANNEL,
-            location: "default",
-            event,
-        })
-        .collect();
+    let requests = requests_of(&events);
     let results: Vec<BookingResult> = ledger
         .book_orders(&requests)
         .await
@@ -846,14 +851,7 @@ async fn concurrent_groups_over_shared_items_all_count(database: &TestDatabase) 
                         )
                     })
                     .collect();
-                let requests: Vec<BookingRequest<'_>> = events
-                    .iter()
-                    .map(|event| BookingRequest {
-                        channel_id: CHANNEL,
-                        location: "default",
-                        event,
-                    })
-                    .collect();
+                let requests = requests_of(&events);
                 for result in ledger.book_orders(&requests).await {
                     assert_eq!(result.unwrap().result, BookingResult::Applied);
                 }

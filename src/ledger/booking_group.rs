@@ -42,15 +42,12 @@ impl Ledger {
         location: &str,
         event: &OrderEvent,
     ) -> Result<BookingOutcome, LedgerError> {
-        let request = BookingRequest {
+        self.book_alone(&BookingRequest {
             channel_id,
             location,
             event,
-        };
-        self.book_group(&[request])
-            .await?
-            .pop()
-            .ok_or_else(|| LedgerError::Corrupt("a booking gave no outcome".to_string()))
+        })
+        .await
     }
 
     /// Books every request as [`Ledger::book_order`] does, in one transaction when it can: one
@@ -59,8 +56,8 @@ impl Ledger {
         &self,
         requests: &[BookingRequest<'_>],
     ) -> Vec<Result<BookingOutcome, LedgerError>> {
-        if requests.len() == 1 {
-            return vec![self.book_group(requests).await.and_then(single_outcome)];
+        if let [request] = requests {
+            return vec![self.book_alone(request).await];
         }
         match self.book_group(requests).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
@@ -71,15 +68,22 @@ impl Ledger {
                     "grouped booking failed; booking each event alone");
                 let mut results = Vec::with_capacity(requests.len());
                 for request in requests {
-                    results.push(
-                        self.book_group(std::slice::from_ref(request))
-                            .await
-                            .and_then(single_outcome),
-                    );
+                    results.push(self.book_alone(request).await);
                 }
                 results
             }
         }
+    }
+
+    /// Books one request in a transaction of its own.
+    async fn book_alone(
+        &self,
+        request: &BookingRequest<'_>,
+    ) -> Result<BookingOutcome, LedgerError> {
+        self.book_group(std::slice::from_ref(request))
+            .await?
+            .pop()
+            .ok_or_else(no_outcome)
     }
 
     /// Books all `requests` in one transaction; nothing is booked unless all are.
@@ -132,17 +136,13 @@ impl Ledger {
         transaction.commit().await?;
         outcomes
             .into_iter()
-            .map(|outcome| {
-                outcome.ok_or_else(|| LedgerError::Corrupt("a booking gave no outcome".into()))
-            })
+            .map(|outcome| outcome.ok_or_else(no_outcome))
             .collect()
     }
 }
 
-fn single_outcome(mut outcomes: Vec<BookingOutcome>) -> Result<BookingOutcome, LedgerError> {
-    outcomes
-        .pop()
-        .ok_or_else(|| LedgerError::Corrupt("a booking gave no outcome".to_string()))
+fn no_outcome() -> LedgerError {
+    LedgerError::Corrupt("a booking gave no outcome".to_string())
 }
 
 /// Splits a group into rounds in which each order appears once, keeping each order's events in

@@ -22,6 +22,50 @@ pub(crate) struct MovementDraft<'a> {
     pub note: Option<&'a str>,
 }
 
+/// The journal insert of one movement ($1–$10, see [`bind_movement`]); nothing when its
+/// idempotency key exists.
+macro_rules! insert_movement {
+    () => {
+        "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
+         reference, idempotency_key, actor, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (idempotency_key) DO NOTHING"
+    };
+}
+
+/// Adds an inserted balance row's quantities to the existing one. Added in the database, never
+/// read-modify-write, so concurrent writers lose nothing.
+macro_rules! add_to_balance {
+    () => {
+        "ON CONFLICT (sku, location) DO UPDATE SET \
+         on_hand = balances.on_hand + excluded.on_hand, \
+         reserved = balances.reserved + excluded.reserved, \
+         updated_at = excluded.updated_at \
+         RETURNING on_hand, reserved"
+    };
+}
+
+type AnyQueryAs<'q, O> = sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the ten values of [`insert_movement!`].
+fn bind_movement<'q, O>(
+    query: AnyQueryAs<'q, O>,
+    movement: &MovementDraft<'q>,
+    now: i64,
+) -> AnyQueryAs<'q, O> {
+    query
+        .bind(movement.sku)
+        .bind(movement.location)
+        .bind(movement.on_hand_delta)
+        .bind(movement.reserved_delta)
+        .bind(movement.reason)
+        .bind(movement.reference)
+        .bind(movement.idempotency_key)
+        .bind(movement.actor)
+        .bind(movement.note)
+        .bind(now)
+}
+
 /// The most outbox rows one INSERT writes (well under both databases' bind limits).
 const OUTBOX_ROWS_PER_STATEMENT: usize = 200;
 
@@ -159,35 +203,18 @@ impl<'l> WriteTx<'l> {
         &mut self,
         movement: &MovementDraft<'_>,
     ) -> Result<Option<(i64, i64)>, LedgerError> {
-        let now = self.now;
-        sqlx::query_as(
-            "WITH movement AS ( \
-               INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
-               reference, idempotency_key, actor, note, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-               ON CONFLICT (idempotency_key) DO NOTHING \
-               RETURNING sku, location, on_hand_delta, reserved_delta, created_at) \
+        let query = sqlx::query_as(concat!(
+            "WITH movement AS (",
+            insert_movement!(),
+            " RETURNING sku, location, on_hand_delta, reserved_delta, created_at) \
              INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
-             SELECT sku, location, on_hand_delta, reserved_delta, created_at FROM movement \
-             ON CONFLICT (sku, location) DO UPDATE SET \
-             on_hand = balances.on_hand + excluded.on_hand, \
-             reserved = balances.reserved + excluded.reserved, \
-             updated_at = excluded.updated_at \
-             RETURNING on_hand, reserved",
-        )
-        .bind(movement.sku)
-        .bind(movement.location)
-        .bind(movement.on_hand_delta)
-        .bind(movement.reserved_delta)
-        .bind(movement.reason)
-        .bind(movement.reference)
-        .bind(movement.idempotency_key)
-        .bind(movement.actor)
-        .bind(movement.note)
-        .bind(now)
-        .fetch_optional(self.connection())
-        .await
-        .context("writing a movement and its balance")
+             SELECT sku, location, on_hand_delta, reserved_delta, created_at FROM movement ",
+            add_to_balance!()
+        ));
+        bind_movement(query, movement, self.now)
+            .fetch_optional(self.connection())
+            .await
+            .context("writing a movement and its balance")
     }
 
     /// SQLite (no writes inside WITH): the journal row, then the balance if it was new.
@@ -196,38 +223,19 @@ impl<'l> WriteTx<'l> {
         movement: &MovementDraft<'_>,
     ) -> Result<Option<(i64, i64)>, LedgerError> {
         let now = self.now;
-        let inserted: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
-             reference, idempotency_key, actor, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(movement.sku)
-        .bind(movement.location)
-        .bind(movement.on_hand_delta)
-        .bind(movement.reserved_delta)
-        .bind(movement.reason)
-        .bind(movement.reference)
-        .bind(movement.idempotency_key)
-        .bind(movement.actor)
-        .bind(movement.note)
-        .bind(now)
-        .fetch_optional(self.connection())
-        .await
-        .context("writing a movement")?;
+        let query = sqlx::query_as(concat!(insert_movement!(), " RETURNING id"));
+        let inserted: Option<(i64,)> = bind_movement(query, movement, now)
+            .fetch_optional(self.connection())
+            .await
+            .context("writing a movement")?;
         if inserted.is_none() {
             return Ok(None);
         }
-        // Added in the database, never read-modify-write, so concurrent writers lose nothing.
-        let balance: (i64, i64) = sqlx::query_as(
+        let balance: (i64, i64) = sqlx::query_as(concat!(
             "INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (sku, location) DO UPDATE SET \
-             on_hand = balances.on_hand + excluded.on_hand, \
-             reserved = balances.reserved + excluded.reserved, \
-             updated_at = excluded.updated_at \
-             RETURNING on_hand, reserved",
-        )
+             VALUES ($1, $2, $3, $4, $5) ",
+            add_to_balance!()
+        ))
         .bind(movement.sku)
         .bind(movement.location)
         .bind(movement.on_hand_delta)

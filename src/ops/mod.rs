@@ -90,14 +90,13 @@ impl Operations {
             ledger,
             channels,
             shutdown: Arc::new(shutdown),
-            leader: leader.clone(),
+            leader,
             tasks: Arc::default(),
         };
         let scheduler = tokio::spawn(schedule::run(
             operations.clone(),
             metrics,
             reconcile_intervals,
-            leader,
             stopped.clone(),
         ));
         let flusher = tokio::spawn(webhook_counts::run_flusher(

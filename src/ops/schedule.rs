@@ -19,13 +19,13 @@ pub async fn run(
     operations: Operations,
     metrics: Metrics,
     reconcile_intervals: BTreeMap<String, Duration>,
-    leader: watch::Receiver<bool>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let started_at = chrono::Utc::now().timestamp_millis();
     let none_scheduled = BTreeMap::new();
     loop {
-        let intervals = if *leader.borrow() {
+        let leading = operations.is_leader();
+        let intervals = if leading {
             &reconcile_intervals
         } else {
             &none_scheduled
@@ -33,7 +33,7 @@ pub async fn run(
         if let Err(error) = tick(&operations, &metrics, intervals, started_at).await {
             warn!(error = %error, "operations tick failed");
         }
-        if *leader.borrow() {
+        if leading {
             if let Err(error) = publish_push_activity(&operations).await {
                 warn!(error = %error, "publishing the channels' push activity failed");
             }

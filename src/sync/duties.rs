@@ -144,19 +144,25 @@ impl Running {
     /// Asks every task to stop and waits for them, at most `grace`.
     async fn stop(mut self, grace: Duration) {
         let _ = self.stop.send(true);
-        let drained = tokio::time::timeout(grace, async {
-            while let Some(result) = self.tasks.join_next().await {
-                if let Err(error) = result {
-                    warn!(error = %error, "a sync task ended abnormally");
-                }
+        drain(&mut self.tasks, grace, "sync tasks").await;
+    }
+}
+
+/// Waits for every task of `tasks`, at most `grace`, then abandons the rest (their work is
+/// safe to abandon: unacknowledged messages are delivered again, outbox rows stay).
+pub async fn drain(tasks: &mut JoinSet<()>, grace: Duration, what: &str) {
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(result) = tasks.join_next().await {
+            if let Err(error) = result {
+                warn!(tasks = what, error = %error, "a sync task ended abnormally");
             }
-        })
-        .await;
-        if drained.is_err() {
-            warn!("sync tasks did not stop in time; abandoning them (their work is redelivered)");
-            self.tasks.abort_all();
-            while self.tasks.join_next().await.is_some() {}
         }
+    })
+    .await;
+    if drained.is_err() {
+        warn!(tasks = what, "tasks did not stop in time; abandoning them");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
 }
 

@@ -98,10 +98,6 @@ impl LeaderElection {
         self.leader.clone()
     }
 
-    pub fn is_leader(&self) -> bool {
-        *self.leader.borrow()
-    }
-
     /// Gives leadership up (unlocking and closing the connection) and stops competing. Call it
     /// only after the leader's work stopped, so that the next leader never overlaps it.
     pub async fn stop(mut self) {

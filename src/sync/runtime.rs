@@ -5,7 +5,7 @@
 use crate::bus::{BusError, OutboxRelay, RelayConfig, RelayStats};
 use crate::ledger::LedgerError;
 use crate::metrics::Metrics;
-use crate::sync::duties::{LeaderDuties, STOP_GRACE};
+use crate::sync::duties::{drain, LeaderDuties, STOP_GRACE};
 use crate::sync::leader::LeaderElection;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -86,18 +86,7 @@ impl SyncRuntime {
             }
         }
         self.election.stop().await;
-        let drained = tokio::time::timeout(STOP_GRACE, async {
-            while let Some(result) = self.relay.join_next().await {
-                if let Err(error) = result {
-                    warn!(error = %error, "a sync task ended abnormally");
-                }
-            }
-        })
-        .await;
-        if drained.is_err() {
-            warn!("the outbox relay did not stop in time; abandoning it (its rows stay in the outbox)");
-            self.relay.abort_all();
-        }
+        drain(&mut self.relay, STOP_GRACE, "outbox relay").await;
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) async fn wait_job_ended(app: &TestApp, id: &str) -> Value {
 }
 
 /// Waits until there are `count` dead letters; returns them.
-async fn wait_dead_letters(app: &TestApp, count: usize, what: &str) -> Value {
+pub(crate) async fn wait_dead_letters(app: &TestApp, count: usize, what: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let (_, letters) = admin_get(app, "/admin/dead-letters").await;

@@ -107,9 +107,9 @@ impl Connector for Scripted {
     }
 }
 
-#[tokio::test]
-async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
-    let (_database, url) = TestDatabase::sqlite();
+/// A fresh SQLite ledger with 7 mugs, listed as `mug-1` on the channel `shop`.
+async fn seven_mugs_listed_on_shop() -> (TestDatabase, Ledger) {
+    let (database, url) = TestDatabase::sqlite();
     let ledger = Ledger::connect(&url).await.unwrap();
     ledger.migrate().await.unwrap();
     ledger.upsert_channel("shop", "scripted").await.unwrap();
@@ -122,6 +122,12 @@ async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
         .bind_listing("shop", "mug-1", "MUG", 1)
         .await
         .unwrap();
+    (database, ledger)
+}
+
+#[tokio::test]
+async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
+    let (_database, ledger) = seven_mugs_listed_on_shop().await;
 
     let connector = Arc::new(Scripted::new(refuses_first_update));
     let channel = ChannelRuntime::new(
@@ -144,19 +150,7 @@ async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
 
 #[tokio::test]
 async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
-    let (_database, url) = TestDatabase::sqlite();
-    let ledger = Ledger::connect(&url).await.unwrap();
-    ledger.migrate().await.unwrap();
-    ledger.upsert_channel("shop", "scripted").await.unwrap();
-    ledger.upsert_item("MUG", "Mug").await.unwrap();
-    ledger
-        .receive("MUG", "default", 7, &MovementMeta::new("initial"))
-        .await
-        .unwrap();
-    ledger
-        .bind_listing("shop", "mug-1", "MUG", 1)
-        .await
-        .unwrap();
+    let (_database, ledger) = seven_mugs_listed_on_shop().await;
     let bus = Bus::connect(&BusConfig::default(), ledger.pool())
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 //! replica's webhooks. (The embedded set-up is one process, always the leader.)
 
 use crate::helpers::{TestApp, TestDatabase};
-use crate::operations::wait_job_ended;
+use crate::operations::{wait_dead_letters, wait_job_ended};
 use crate::sync::skus;
 use crate::sync_world::{metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE};
 use omnistock::settings::Settings;
@@ -283,15 +283,8 @@ async fn a_dead_letter_retried_on_the_follower_is_sent_by_the_leader() {
         .bind_listing("sim-b", "L-GONE", "SKU-01", 1)
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let letter = loop {
-        let (_, letters) = follower.admin_get(ADMIN_TOKEN, "/admin/dead-letters").await;
-        if let Some(letter) = letters.as_array().and_then(|letters| letters.first()) {
-            break letter.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let letters = wait_dead_letters(&follower, 1, "a dead letter").await;
+    let letter = &letters[0];
 
     world
         .sim("sim-b")
