@@ -124,11 +124,7 @@ async fn open_ledger(url: &str) -> Ledger {
 // Helpers
 
 fn change(sku: &str, outbox_id: i64) -> StockChanged {
-    StockChanged {
-        sku: sku.to_owned(),
-        outbox_id,
-        changed_at_ms: 1_700_000_000_000 + outbox_id,
-    }
+    StockChanged::one(sku, outbox_id, 1_700_000_000_000 + outbox_id)
 }
 
 fn memory_config() -> BusConfig {
@@ -173,7 +169,7 @@ async fn published_message_reaches_every_channel_queue(bus: Bus) {
         let mut skus = Vec::new();
         for _ in 0..2 {
             let delivery = next(&mut consumer).await;
-            skus.push(delivery.message().sku.clone());
+            skus.push(delivery.message().skus[0].clone());
             assert!(!delivery.redelivered());
             delivery.ack().await.unwrap();
         }
@@ -210,10 +206,10 @@ async fn rejected_message_is_dead_lettered(bus: Bus) {
         .unwrap();
 
     let poison = next(&mut consumer).await;
-    assert_eq!(poison.message().sku, "POISON");
+    assert_eq!(poison.message().skus, ["POISON"]);
     poison.reject().await.unwrap();
     let healthy = next(&mut consumer).await;
-    assert_eq!(healthy.message().sku, "SKU-2");
+    assert_eq!(healthy.message().skus, ["SKU-2"]);
     healthy.ack().await.unwrap();
     assert_quiet(&mut consumer).await;
 
@@ -239,7 +235,7 @@ async fn only_one_consumer_per_channel_is_active(bus: Bus) {
     let mut second = bus.consume("shop").await.unwrap();
     bus.publish(&[change("SKU-1", 2)]).await.unwrap();
     let held = next(&mut first).await;
-    assert_eq!(held.message().sku, "SKU-1");
+    assert_eq!(held.message().skus, ["SKU-1"]);
     assert_quiet(&mut second).await;
 
     // The active consumer goes away without acknowledging: the other one takes over and gets
@@ -247,7 +243,7 @@ async fn only_one_consumer_per_channel_is_active(bus: Bus) {
     drop(held);
     drop(first);
     let taken_over = next(&mut second).await;
-    assert_eq!(taken_over.message().sku, "SKU-1");
+    assert_eq!(taken_over.message().skus, ["SKU-1"]);
     assert!(taken_over.redelivered());
     taken_over.ack().await.unwrap();
 }
@@ -261,7 +257,7 @@ async fn ack_many_removes_exactly_those_messages(bus: Bus) {
     let first = next(&mut consumer).await;
     let second = next(&mut consumer).await;
     let third = next(&mut consumer).await;
-    assert_eq!(third.message().sku, "SKU-3");
+    assert_eq!(third.message().skus, ["SKU-3"]);
     Delivery::ack_many(vec![first, second]).await.unwrap();
     third.nack(true).await.unwrap();
 
@@ -271,6 +267,77 @@ async fn ack_many_removes_exactly_those_messages(bus: Bus) {
     Delivery::ack_many(vec![again]).await.unwrap();
     assert_quiet(&mut consumer).await;
     assert_eq!(bus.pending_count("shop").await.unwrap(), 0);
+}
+
+/// A message queued by the version before messages named several SKUs is still delivered.
+async fn message_of_the_previous_version_is_delivered(db: TestDb) {
+    let bus = memory_bus(db.pool()).await;
+    bus.ensure_channel_queue("shop").await.unwrap();
+    sqlx::query(
+        "INSERT INTO bus_messages (queue, sku, outbox_id, changed_at_ms, created_at, attempts) \
+         VALUES ('shop', 'SKU-OLD', 9, 1700000000009, 1700000000009, 0)",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let mut consumer = bus.consume("shop").await.unwrap();
+    let delivery = next(&mut consumer).await;
+    assert_eq!(delivery.message(), &change("SKU-OLD", 9));
+    delivery.ack().await.unwrap();
+}
+
+async fn relay_publishes_a_batch_as_one_message(bus: Bus, db: &TestDb) {
+    bus.ensure_channel_queue("shop").await.unwrap();
+    for sku in ["SKU-2", "SKU-1", "SKU-2", "SKU-3"] {
+        db.receive_stock(sku).await;
+    }
+    let first_row = db.ledger.outbox_fetch(1).await.unwrap()[0].clone();
+    let relay = OutboxRelay::new(
+        Arc::new(db.ledger.clone()),
+        bus.clone(),
+        RelayConfig {
+            poll_interval: Duration::from_millis(100),
+            postgres_listen_url: db.listen_url(),
+            ..RelayConfig::default()
+        },
+    );
+    let stats = relay.stats();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(relay.run(shutdown));
+
+    let mut consumer = bus.consume("shop").await.unwrap();
+    let delivery = next(&mut consumer).await;
+    let message = delivery.message().clone();
+    delivery.ack().await.unwrap();
+    assert_eq!(message.skus, ["SKU-1", "SKU-2", "SKU-3"], "each SKU once");
+    assert_eq!(message.outbox_id, first_row.id);
+    assert_eq!(
+        message.changed_at_ms,
+        first_row.created_at.timestamp_millis()
+    );
+    for _ in 0..200 {
+        if stats.published_total.load(Ordering::Relaxed) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(ARRIVES_WITHIN, task)
+        .await
+        .expect("the relay stops on shutdown")
+        .unwrap();
+    assert_eq!(
+        stats.published_total.load(Ordering::Relaxed),
+        4,
+        "rows relayed"
+    );
+    assert_eq!(db.ledger.outbox_len().await.unwrap(), 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), consumer.next())
+            .await
+            .is_err(),
+        "one message for the batch"
+    );
 }
 
 async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &TestDb) {
@@ -296,7 +363,7 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
     let mut skus = Vec::new();
     for _ in 0..2 {
         let delivery = next(&mut consumer).await;
-        skus.push(delivery.message().sku.clone());
+        skus.push(delivery.message().skus[0].clone());
         delivery.ack().await.unwrap();
     }
     skus.sort();
@@ -311,7 +378,7 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
         .await
         .unwrap();
     let delivery = next(&mut consumer).await;
-    assert_eq!(delivery.message().sku, "SKU-3");
+    assert_eq!(delivery.message().skus, ["SKU-3"]);
     delivery.ack().await.unwrap();
 
     // The consumer may see a message before the relay deleted its row (deletion follows the
@@ -325,6 +392,14 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
         left = db.ledger.outbox_len().await.unwrap();
     }
     assert_eq!(left, 0);
+    // The counter follows the deletion: wait for it before stopping the relay, which would
+    // otherwise drop a round between the two.
+    for _ in 0..200 {
+        if stats.published_total.load(Ordering::Relaxed) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.send(true).unwrap();
     tokio::time::timeout(ARRIVES_WITHIN, task)
         .await
@@ -345,7 +420,7 @@ async fn unacked_messages_survive_a_restart(db: TestDb) {
         .unwrap();
     let mut consumer = bus.consume("shop").await.unwrap();
     let in_flight = next(&mut consumer).await;
-    assert_eq!(in_flight.message().sku, "SKU-1");
+    assert_eq!(in_flight.message().skus, ["SKU-1"]);
     // The process dies: nothing is settled, the pool goes away.
     std::mem::forget(in_flight);
     drop(consumer);
@@ -397,15 +472,15 @@ async fn consumer_holds_at_most_the_prefetch_window(db: TestDb) {
     let first = next(&mut consumer).await;
     let second = next(&mut consumer).await;
     assert_quiet(&mut consumer).await;
-    assert_eq!(first.message().sku, "SKU-1");
-    assert_eq!(second.message().sku, "SKU-2");
+    assert_eq!(first.message().skus, ["SKU-1"]);
+    assert_eq!(second.message().skus, ["SKU-2"]);
     Delivery::ack_many(vec![first, second]).await.unwrap();
     assert_eq!(bus.pending_count("shop").await.unwrap(), 3);
 
     // Claimed rows not yet handed out go to the consumer that takes over, in order, counted
     // once.
     let third = next(&mut consumer).await;
-    assert_eq!(third.message().sku, "SKU-3");
+    assert_eq!(third.message().skus, ["SKU-3"]);
     drop(third);
     drop(consumer);
     let mut successor = bus.consume("shop").await.unwrap();
@@ -509,6 +584,18 @@ macro_rules! memory_bus_suite {
                 let db = TestDb::$backend().await;
                 let bus = memory_bus(db.pool()).await;
                 super::relay_moves_outbox_rows_and_deletes_them_after_publish(bus, &db).await;
+            }
+
+            #[tokio::test]
+            async fn message_of_the_previous_version_is_delivered() {
+                super::message_of_the_previous_version_is_delivered(TestDb::$backend().await).await;
+            }
+
+            #[tokio::test]
+            async fn relay_publishes_a_batch_as_one_message() {
+                let db = TestDb::$backend().await;
+                let bus = memory_bus(db.pool()).await;
+                super::relay_publishes_a_batch_as_one_message(bus, &db).await;
             }
 
             #[tokio::test]
@@ -633,6 +720,13 @@ mod rabbitmq {
     }
 
     #[tokio::test]
+    async fn relay_publishes_a_batch_as_one_message() {
+        let db = TestDb::postgres().await;
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::relay_publishes_a_batch_as_one_message(broker.bus.clone(), &db).await;
+    }
+
+    #[tokio::test]
     async fn unacked_messages_survive_a_consumer_restart() {
         let broker = TestBroker::new(vec!["shop"]).await;
         broker.bus.ensure_channel_queue("shop").await.unwrap();
@@ -687,7 +781,7 @@ mod rabbitmq {
         broker.bus.delete_channel_queue("shop").await.unwrap();
         let receiving = tokio::spawn(async move {
             let delivery = consumer.next().await.unwrap();
-            let sku = delivery.message().sku.clone();
+            let sku = delivery.message().skus[0].clone();
             delivery.ack().await.unwrap();
             sku
         });
@@ -723,7 +817,7 @@ mod rabbitmq {
         broker.bus.publish(&[change("SKU-2", 2)]).await.unwrap();
         let mut consumer = broker.bus.consume("shop").await.unwrap();
         let delivery = next(&mut consumer).await;
-        assert_eq!(delivery.message().sku, "SKU-2");
+        assert_eq!(delivery.message().skus, ["SKU-2"]);
         delivery.ack().await.unwrap();
     }
 
@@ -753,7 +847,7 @@ fn stock_changed_round_trips_as_json() {
     let message = change("SKU-ü", 42);
     let json = message.to_json().unwrap();
     let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    assert_eq!(value["sku"], "SKU-ü");
+    assert_eq!(value["skus"][0], "SKU-ü");
     assert_eq!(value["outbox_id"], 42);
     assert_eq!(StockChanged::from_json(&json).unwrap(), message);
 }

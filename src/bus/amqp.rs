@@ -1,7 +1,8 @@
 //! The RabbitMQ bus (lapin).
 //!
 //! Topology (every name prefixed by `bus.name_prefix`):
-//! - `<exchange>` (default `omnistock.stock`): durable topic exchange; routing key `stock.<sku>`.
+//! - `<exchange>` (default `omnistock.stock`): durable topic exchange; routing key
+//!   `stock.changed` (a message names many SKUs).
 //! - `omnistock.push.<channel>`: one durable quorum queue per channel, bound with `#`, with
 //!   `x-single-active-consumer` (replicas never push to one channel at once) and
 //!   `x-delivery-limit` (`bus.delivery_limit`): the broker counts deliveries itself, so a
@@ -157,19 +158,8 @@ async fn declare_channel_queue(
         .map_err(BusError::amqp("binding a channel queue"))
 }
 
-/// `stock.<sku>`, cut to AMQP's 255-byte limit for short strings (consumers read the SKU from
-/// the payload; the routing key is for operators and for future topic filters).
-fn routing_key(sku: &str) -> String {
-    let mut key = format!("stock.{sku}");
-    if key.len() > 255 {
-        let mut end = 255;
-        while !key.is_char_boundary(end) {
-            end -= 1;
-        }
-        key.truncate(end);
-    }
-    key
-}
+/// The routing key of every stock message (consumers read the SKUs from the payload).
+const ROUTING_KEY: &str = "stock.changed";
 
 impl AmqpBus {
     /// Connects to the broker named by `config.url` and declares the exchanges.
@@ -239,9 +229,7 @@ impl AmqpBus {
         let Some(publisher) = guard.as_ref() else {
             return Err(BusError::DeliveryConnectionClosed);
         };
-        let result = self
-            .publish_on(&publisher.channel, messages, &payloads)
-            .await;
+        let result = self.publish_on(&publisher.channel, &payloads).await;
         if result.is_err() {
             // Whatever state the channel is in, a fresh one is the safe start for the retry.
             *guard = None;
@@ -249,22 +237,17 @@ impl AmqpBus {
         result
     }
 
-    async fn publish_on(
-        &self,
-        channel: &Channel,
-        messages: &[StockChanged],
-        payloads: &[Vec<u8>],
-    ) -> Result<(), BusError> {
+    async fn publish_on(&self, channel: &Channel, payloads: &[Vec<u8>]) -> Result<(), BusError> {
         let exchange = self.shared.config.exchange_name();
-        let mut confirms = Vec::with_capacity(messages.len());
-        for (message, payload) in messages.iter().zip(payloads) {
+        let mut confirms = Vec::with_capacity(payloads.len());
+        for payload in payloads {
             let properties = BasicProperties::default()
                 .with_delivery_mode(PERSISTENT)
                 .with_content_type("application/json".into());
             let confirm = channel
                 .basic_publish(
                     exchange.as_str().into(),
-                    routing_key(&message.sku).into(),
+                    ROUTING_KEY.into(),
                     BasicPublishOptions::default(),
                     payload,
                     properties,
@@ -293,7 +276,7 @@ impl AmqpBus {
         if refused > 0 {
             return Err(BusError::NotConfirmed { count: refused });
         }
-        debug!(count = messages.len(), "stock changes published");
+        debug!(count = payloads.len(), "stock messages published");
         Ok(())
     }
 
@@ -540,7 +523,7 @@ impl AmqpDelivery {
     /// Returns the message to the queue (`requeue`) or dead-letters it.
     pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
         if !requeue {
-            warn!(channel = %self.channel_id, sku = %self.message.sku,
+            warn!(channel = %self.channel_id, skus = ?self.message.skus,
                 outbox_id = self.message.outbox_id, "message dead-lettered");
         }
         let sent = self

@@ -133,11 +133,13 @@ impl MemoryBus {
             .await
             .map_err(BusError::database("beginning publish"))?;
         for message in messages {
+            let skus = serde_json::to_string(&message.skus).map_err(BusError::Encode)?;
             sqlx::query(
-                "INSERT INTO bus_messages (queue, sku, outbox_id, changed_at_ms, created_at, attempts) \
-                 SELECT queue, $1, $2, $3, $4, 0 FROM bus_queues",
+                "INSERT INTO bus_messages (queue, sku, skus, outbox_id, changed_at_ms, created_at, \
+                 attempts) SELECT queue, $1, $2, $3, $4, $5, 0 FROM bus_queues",
             )
-            .bind(&message.sku)
+            .bind(message.skus.first().map_or("", String::as_str))
+            .bind(skus)
             .bind(message.outbox_id)
             .bind(message.changed_at_ms)
             .bind(now)
@@ -384,7 +386,7 @@ async fn claim_rows(
         "UPDATE bus_messages SET attempts = attempts + 1 WHERE id IN (\
              SELECT id FROM bus_messages WHERE queue = $1 AND dead_at IS NULL{skip_held} \
              ORDER BY id LIMIT $2) \
-         RETURNING id, sku, outbox_id, changed_at_ms, attempts"
+         RETURNING id, sku, skus, outbox_id, changed_at_ms, attempts"
     );
     let mut query = sqlx::query(&sql)
         .bind(&queue)
@@ -421,7 +423,7 @@ async fn claim_rows(
             .sort_by_key(|claimed| claimed.id);
     }
     for (id, message, attempts) in over_limit {
-        warn!(channel = %queue, sku = %message.sku, outbox_id = message.outbox_id, attempts,
+        warn!(channel = %queue, skus = ?message.skus, outbox_id = message.outbox_id, attempts,
             "delivery limit reached, dead-lettering message");
         mark_dead(&pool, id).await?;
     }
@@ -433,8 +435,16 @@ fn decode(row: &AnyRow) -> Result<(i64, StockChanged, i64), BusError> {
     let decoding = || BusError::database("decoding bus message");
     let id: i64 = row.try_get("id").map_err(decoding())?;
     let attempts: i64 = row.try_get("attempts").map_err(decoding())?;
+    let skus: Option<String> = row.try_get("skus").map_err(decoding())?;
+    let skus = match skus {
+        Some(skus) => serde_json::from_str(&skus)
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))
+            .map_err(decoding())?,
+        // Written before messages named several SKUs.
+        None => vec![row.try_get("sku").map_err(decoding())?],
+    };
     let message = StockChanged {
-        sku: row.try_get("sku").map_err(decoding())?,
+        skus,
         outbox_id: row.try_get("outbox_id").map_err(decoding())?,
         changed_at_ms: row.try_get("changed_at_ms").map_err(decoding())?,
     };
@@ -544,7 +554,7 @@ impl MemoryDelivery {
     pub async fn nack(mut self, requeue: bool) -> Result<(), BusError> {
         if !requeue {
             mark_dead(&self.pool, self.id).await?;
-            warn!(channel = %self.queue, sku = %self.message.sku,
+            warn!(channel = %self.queue, skus = ?self.message.skus,
                 outbox_id = self.message.outbox_id, "message dead-lettered");
         }
         self.release(requeue);

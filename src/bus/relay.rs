@@ -1,6 +1,7 @@
 //! The outbox relay: moves the ledger's outbox rows onto the bus.
 //!
-//! loop { fetch a batch of outbox rows; publish; only after the bus confirmed, delete them }.
+//! loop { fetch a batch of outbox rows; publish it as one message; only after the bus confirmed,
+//! delete them }.
 //! A crash between publish and delete publishes the batch again, which is harmless (consumers
 //! recompute from the ledger); deleting before the confirm could lose a change, so it never
 //! happens. Several replicas may run a relay at once for the same reason.
@@ -9,9 +10,10 @@
 //! `LISTEN omnistock_outbox` (so other replicas' commits wake it too); polls as a fallback.
 
 use super::{Bus, BusError, StockChanged};
-use crate::ledger::{Ledger, LedgerError, OUTBOX_NOTIFY_CHANNEL};
+use crate::ledger::{Ledger, LedgerError, OutboxEntry, OUTBOX_NOTIFY_CHANNEL};
 use backoff::backoff::Backoff;
 use omnistock_connector::Secret;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use tracing::{debug, info, warn};
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync {
     /// Up to `limit` of the oldest outbox rows.
-    async fn fetch(&self, limit: usize) -> Result<Vec<StockChanged>, BusError>;
+    async fn fetch(&self, limit: usize) -> Result<Vec<OutboxEntry>, BusError>;
     /// Deletes the rows (after the bus confirmed them).
     async fn delete(&self, outbox_ids: &[i64]) -> Result<(), BusError>;
     /// How many rows wait in the outbox.
@@ -40,19 +42,10 @@ fn outbox_error(context: &'static str) -> impl FnOnce(LedgerError) -> BusError {
 
 #[async_trait::async_trait]
 impl Outbox for Ledger {
-    async fn fetch(&self, limit: usize) -> Result<Vec<StockChanged>, BusError> {
-        let entries = self
-            .outbox_fetch(i64::try_from(limit).unwrap_or(i64::MAX))
+    async fn fetch(&self, limit: usize) -> Result<Vec<OutboxEntry>, BusError> {
+        self.outbox_fetch(i64::try_from(limit).unwrap_or(i64::MAX))
             .await
-            .map_err(outbox_error("reading the outbox"))?;
-        Ok(entries
-            .into_iter()
-            .map(|entry| StockChanged {
-                sku: entry.sku,
-                outbox_id: entry.id,
-                changed_at_ms: entry.created_at.timestamp_millis(),
-            })
-            .collect())
+            .map_err(outbox_error("reading the outbox"))
     }
 
     async fn delete(&self, outbox_ids: &[i64]) -> Result<(), BusError> {
@@ -75,7 +68,7 @@ impl Outbox for Ledger {
 /// Settings of the relay.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Outbox rows published per round trip.
+    /// Outbox rows published per round trip, as one message.
     pub batch_size: usize,
     /// How often the outbox is read when nothing woke the relay.
     pub poll_interval: Duration,
@@ -228,13 +221,14 @@ impl OutboxRelay {
                 self.stats.outbox_backlog.store(0, Ordering::Relaxed);
                 return Ok(());
             };
-            let (first_id, last_id) = (first.outbox_id, last.outbox_id);
-            if let Err(error) = self.bus.publish(&batch).await {
+            let (first_id, last_id) = (first.id, last.id);
+            let message = message_of(&batch);
+            if let Err(error) = self.bus.publish(std::slice::from_ref(&message)).await {
                 warn!(count = batch.len(), first_outbox_id = first_id, last_outbox_id = last_id,
                     error = %error, "publishing stock changes failed, keeping outbox rows");
                 return Err(error);
             }
-            let ids: Vec<i64> = batch.iter().map(|message| message.outbox_id).collect();
+            let ids: Vec<i64> = batch.iter().map(|entry| entry.id).collect();
             self.outbox.delete(&ids).await?;
             let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
             self.stats
@@ -242,6 +236,7 @@ impl OutboxRelay {
                 .fetch_add(count, Ordering::Relaxed);
             debug!(
                 count,
+                skus = message.skus.len(),
                 first_outbox_id = first_id,
                 last_outbox_id = last_id,
                 "stock changes relayed"
@@ -251,6 +246,20 @@ impl OutboxRelay {
                 return Ok(());
             }
         }
+    }
+}
+
+/// One message for a batch of outbox rows: each SKU once, stamped with the oldest change.
+fn message_of(batch: &[OutboxEntry]) -> StockChanged {
+    let skus: BTreeSet<&str> = batch.iter().map(|entry| entry.sku.as_str()).collect();
+    StockChanged {
+        skus: skus.into_iter().map(str::to_string).collect(),
+        outbox_id: batch.first().map_or(0, |entry| entry.id),
+        changed_at_ms: batch
+            .iter()
+            .map(|entry| entry.created_at.timestamp_millis())
+            .min()
+            .unwrap_or_default(),
     }
 }
 

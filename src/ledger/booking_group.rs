@@ -9,14 +9,21 @@
 //! of deadlocking. If a group fails as a whole, each of its events is booked alone, so that one
 //! bad event fails alone and the others are still booked.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use omnistock_connector::OrderEvent;
+use omnistock_connector::{OrderEvent, OrderLine};
 use tracing::debug;
 
-use super::booking::{finish_order, plan_booking, GroupContext, Planned, PlannedBooking};
+use super::booking::{
+    is_stale, lines_to_resolve, plan_snapshot, LineChange, PlannedBooking, Resolutions,
+};
+use super::booking_rows::{
+    delete_line, ensure_locations, finish_orders, known_skus, listing_components, order_ids,
+    read_lines, record_deliveries, restock_rules, upsert_orders, write_lines, BookedOrder,
+    FinishedOrder, OrderUpsertRow,
+};
 use super::push_targets::forget_pushed;
-use super::types::{BookingOutcome, BookingResult};
+use super::types::{BookingOutcome, BookingResult, OrderLineRecord};
 use super::write::{MovementDraft, WriteTx};
 use super::{Ledger, LedgerError};
 
@@ -92,52 +99,288 @@ impl Ledger {
         requests: &[BookingRequest<'_>],
     ) -> Result<Vec<BookingOutcome>, LedgerError> {
         let mut transaction = WriteTx::begin(self).await?;
-        let mut context = GroupContext::default();
+        let channels: BTreeSet<&str> = requests.iter().map(|request| request.channel_id).collect();
+        let restock_rules = restock_rules(&mut transaction, &channels).await?;
+        let locations: BTreeSet<&str> = requests.iter().map(|request| request.location).collect();
+        ensure_locations(&mut transaction, &locations).await?;
         let mut outcomes: Vec<Option<BookingOutcome>> = vec![None; requests.len()];
+        let mut forget: BTreeSet<(&str, &str)> = BTreeSet::new();
         for round in rounds(requests) {
-            let mut planned: Vec<(usize, PlannedBooking)> = Vec::new();
-            for index in round {
-                match plan_booking(&mut transaction, &mut context, &requests[index]).await? {
-                    Planned::Done(outcome) => outcomes[index] = Some(outcome),
-                    Planned::Changes(booking) => planned.push((index, booking)),
-                }
-            }
-            let oversold = apply_balance_changes(&mut transaction, requests, &planned).await?;
-            let mut forget: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-            for ((index, booking), oversold_skus) in planned.into_iter().zip(oversold) {
-                let request = &requests[index];
-                let oversold_now = booking.already_oversold || !oversold_skus.is_empty();
-                finish_order(&mut transaction, request, &booking, oversold_now).await?;
-                if !booking.line_changes.is_empty() {
-                    forget
-                        .entry(request.channel_id)
-                        .or_default()
-                        .extend(booking.listing_ids.iter().cloned());
-                }
-                outcomes[index] = Some(BookingOutcome {
-                    order_id: Some(booking.order_id),
-                    result: if booking.changed {
-                        BookingResult::Applied
-                    } else {
-                        BookingResult::Unchanged
-                    },
-                    changed_skus: booking.changed_skus(),
-                    oversold_skus,
-                    unknown_lines: booking.unknown_lines,
-                });
-            }
-            // A platform changes its own shown stock when it sells or cancels: the next push
-            // of those listings must reach it even if the level equals the last one pushed.
-            for (channel_id, listing_ids) in forget {
-                let listing_ids: Vec<String> = listing_ids.into_iter().collect();
-                forget_pushed(transaction.connection(), channel_id, &listing_ids).await?;
+            let booked = book_round(&mut transaction, requests, &round, &restock_rules).await?;
+            for (index, outcome, listings) in booked {
+                outcomes[index] = Some(outcome);
+                forget.extend(listings);
             }
         }
+        // A platform changes its own shown stock when it sells or cancels: the next push of
+        // those listings must reach it even if the level equals the last one pushed.
+        forget_pushed(&mut transaction, &forget).await?;
         transaction.commit().await?;
         outcomes
             .into_iter()
             .map(|outcome| outcome.ok_or_else(no_outcome))
             .collect()
+    }
+}
+
+/// What a round gives back for one event: its index, its outcome and the (channel, listing)
+/// pairs whose last confirmed quantity the booking makes stale.
+type RoundOutcome<'r> = (usize, BookingOutcome, Vec<(&'r str, &'r str)>);
+
+/// Books one round (each order at most once), each phase one statement over the whole round.
+async fn book_round<'r>(
+    transaction: &mut WriteTx<'_>,
+    requests: &'r [BookingRequest<'r>],
+    round: &[usize],
+    restock_rules: &HashMap<String, bool>,
+) -> Result<Vec<RoundOutcome<'r>>, LedgerError> {
+    let mut done: Vec<RoundOutcome<'r>> = Vec::new();
+    let fresh = skip_duplicate_deliveries(transaction, requests, round, &mut done).await?;
+
+    // Order rows are created or locked in the round's order, (channel, order).
+    let upserts: Vec<OrderUpsertRow<'_>> = fresh
+        .iter()
+        .map(|&index| {
+            let BookingRequest {
+                channel_id,
+                location,
+                event,
+            } = requests[index];
+            OrderUpsertRow {
+                channel_id,
+                external_order_id: &event.external_order_id,
+                status: event.status.as_str(),
+                location,
+                platform_updated_at: event.updated_at.timestamp_millis(),
+                currency: event.currency.as_deref(),
+            }
+        })
+        .collect();
+    let mut orders = upsert_orders(transaction, &upserts).await?;
+    let mut current: Vec<(usize, BookedOrder)> = Vec::new();
+    for &index in &fresh {
+        let request = &requests[index];
+        let key = (
+            request.channel_id.to_string(),
+            request.event.external_order_id.clone(),
+        );
+        let order = orders
+            .remove(&key)
+            .ok_or_else(|| LedgerError::Corrupt(format!("order {key:?} was not upserted")))?;
+        if is_stale(request.event, &order) {
+            debug!(channel = %request.channel_id, order = %key.1, "stale order snapshot ignored");
+            done.push((
+                index,
+                outcome(Some(order.id), BookingResult::Stale),
+                Vec::new(),
+            ));
+        } else {
+            current.push((index, order));
+        }
+    }
+
+    // An order never booked (revision 0) has no lines yet.
+    let booked_before: Vec<i64> = current
+        .iter()
+        .filter(|(_, order)| order.revision > 0)
+        .map(|(_, order)| order.id)
+        .collect();
+    let mut booked_lines = read_lines(transaction, &booked_before).await?;
+    let resolutions = resolve_round(transaction, requests, &current, &booked_lines).await?;
+    let mut planned: Vec<(usize, PlannedBooking)> = Vec::with_capacity(current.len());
+    for (index, order) in &current {
+        let request = &requests[*index];
+        let restock = restock_rules
+            .get(request.channel_id)
+            .copied()
+            .ok_or_else(|| LedgerError::UnknownChannel(request.channel_id.to_string()))?;
+        let lines = booked_lines.remove(&order.id).unwrap_or_default();
+        planned.push((
+            *index,
+            plan_snapshot(request, order, lines, &resolutions, restock),
+        ));
+    }
+
+    for (_, booking) in &planned {
+        for line_id in &booking.line_deletes {
+            delete_line(transaction, booking.order_id, line_id).await?;
+        }
+    }
+    let line_writes: Vec<(i64, OrderLineRecord)> = planned
+        .iter()
+        .flat_map(|(_, booking)| {
+            booking
+                .line_writes
+                .iter()
+                .map(|line| (booking.order_id, line.clone()))
+        })
+        .collect();
+    write_lines(transaction, &line_writes).await?;
+    let oversold = apply_balance_changes(transaction, requests, &planned).await?;
+
+    let mut finished: Vec<FinishedOrder<'_>> = Vec::with_capacity(planned.len());
+    for ((index, booking), oversold_skus) in planned.iter().zip(&oversold) {
+        let event = requests[*index].event;
+        finished.push(FinishedOrder {
+            id: booking.order_id,
+            status: event.status.as_str(),
+            platform_updated_at: event.updated_at.timestamp_millis(),
+            revision: if booking.changed {
+                booking.new_revision
+            } else {
+                booking.revision
+            },
+            oversold: i64::from(booking.already_oversold || !oversold_skus.is_empty()),
+            currency: booking.currency.as_deref(),
+        });
+    }
+    finish_orders(transaction, &finished).await?;
+
+    for ((index, booking), oversold_skus) in planned.into_iter().zip(oversold) {
+        let request = &requests[index];
+        let listings: Vec<(&'r str, &'r str)> = if booking.line_changes.is_empty() {
+            Vec::new()
+        } else {
+            request
+                .event
+                .lines
+                .iter()
+                .filter_map(|line| line.listing_id.as_deref())
+                .map(|listing_id| (request.channel_id, listing_id))
+                .collect()
+        };
+        let outcome = BookingOutcome {
+            order_id: Some(booking.order_id),
+            result: if booking.changed {
+                BookingResult::Applied
+            } else {
+                BookingResult::Unchanged
+            },
+            changed_skus: booking.changed_skus(),
+            oversold_skus,
+            unknown_lines: booking.unknown_lines,
+        };
+        done.push((index, outcome, listings));
+    }
+    Ok(done)
+}
+
+/// Records the round's delivery ids; an event whose delivery was seen before (in an earlier
+/// transaction, an earlier round or earlier in this round) is done as a duplicate. Returns the
+/// other events, in the round's order.
+async fn skip_duplicate_deliveries<'r>(
+    transaction: &mut WriteTx<'_>,
+    requests: &'r [BookingRequest<'r>],
+    round: &[usize],
+    done: &mut Vec<RoundOutcome<'r>>,
+) -> Result<Vec<usize>, LedgerError> {
+    let mut deliveries: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut repeated: HashSet<usize> = HashSet::new();
+    for &index in round {
+        let request = &requests[index];
+        if let Some(delivery_id) = &request.event.delivery_id {
+            if !deliveries.insert((request.channel_id, delivery_id.as_str())) {
+                repeated.insert(index);
+            }
+        }
+    }
+    let recorded = record_deliveries(transaction, &deliveries).await?;
+    let duplicates: Vec<usize> = round
+        .iter()
+        .copied()
+        .filter(|index| {
+            let request = &requests[*index];
+            request
+                .event
+                .delivery_id
+                .as_ref()
+                .is_some_and(|delivery_id| {
+                    repeated.contains(index)
+                        || !recorded
+                            .contains(&(request.channel_id.to_string(), delivery_id.clone()))
+                })
+        })
+        .collect();
+    if !duplicates.is_empty() {
+        let orders: BTreeSet<(&str, &str)> = duplicates
+            .iter()
+            .map(|&index| {
+                let request = &requests[index];
+                (request.channel_id, request.event.external_order_id.as_str())
+            })
+            .collect();
+        let ids = order_ids(transaction, &orders).await?;
+        for &index in &duplicates {
+            let request = &requests[index];
+            let key = (
+                request.channel_id.to_string(),
+                request.event.external_order_id.clone(),
+            );
+            debug!(channel = %request.channel_id, order = %key.1,
+                delivery = ?request.event.delivery_id, "duplicate delivery ignored");
+            let order_id = ids.get(&key).copied();
+            done.push((
+                index,
+                outcome(order_id, BookingResult::Duplicate),
+                Vec::new(),
+            ));
+        }
+    }
+    Ok(round
+        .iter()
+        .copied()
+        .filter(|index| !duplicates.contains(index))
+        .collect())
+}
+
+/// Reads the listings' components and the items that the round's unbooked lines name.
+async fn resolve_round(
+    transaction: &mut WriteTx<'_>,
+    requests: &[BookingRequest<'_>],
+    current: &[(usize, BookedOrder)],
+    booked_lines: &HashMap<i64, Vec<OrderLineRecord>>,
+) -> Result<Resolutions, LedgerError> {
+    let mut unresolved: Vec<(&str, &OrderLine)> = Vec::new();
+    for (index, order) in current {
+        let request = &requests[*index];
+        let booked = booked_lines.get(&order.id).map_or(&[][..], Vec::as_slice);
+        for line in lines_to_resolve(request.event, booked) {
+            unresolved.push((request.channel_id, line));
+        }
+    }
+    let listings: BTreeSet<(&str, &str)> = unresolved
+        .iter()
+        .filter_map(|(channel_id, line)| {
+            line.listing_id
+                .as_deref()
+                .map(|listing_id| (*channel_id, listing_id))
+        })
+        .collect();
+    let components = listing_components(transaction, &listings).await?;
+    // A line's own sku counts only when its listing has no components.
+    let skus: BTreeSet<&str> = unresolved
+        .iter()
+        .filter(|(channel_id, line)| {
+            line.listing_id.as_ref().is_none_or(|listing_id| {
+                !components.contains_key(&(channel_id.to_string(), listing_id.clone()))
+            })
+        })
+        .filter_map(|(_, line)| line.sku.as_deref())
+        .collect();
+    let known_skus = known_skus(transaction, &skus).await?;
+    Ok(Resolutions {
+        components,
+        known_skus,
+    })
+}
+
+fn outcome(order_id: Option<i64>, result: BookingResult) -> BookingOutcome {
+    BookingOutcome {
+        order_id,
+        result,
+        changed_skus: Vec::new(),
+        oversold_skus: Vec::new(),
+        unknown_lines: Vec::new(),
     }
 }
 
@@ -180,63 +423,92 @@ async fn apply_balance_changes(
     requests: &[BookingRequest<'_>],
     planned: &[(usize, PlannedBooking)],
 ) -> Result<Vec<Vec<String>>, LedgerError> {
-    let mut changes: Vec<(usize, usize)> = planned
+    let mut changes: Vec<(usize, &LineChange)> = planned
         .iter()
         .enumerate()
-        .flat_map(|(booking, (_, plan))| (0..plan.line_changes.len()).map(move |c| (booking, c)))
+        .flat_map(|(booking, (_, plan))| plan.line_changes.iter().map(move |c| (booking, c)))
         .collect();
-    let place = |&(booking, change): &(usize, usize)| {
-        let line_change = &planned[booking].1.line_changes[change];
-        (line_change.sku.as_str(), line_change.location.as_str())
-    };
     // Stable: a booking's changes to one place keep their order, bookings keep theirs.
-    changes.sort_by(|a, b| place(a).cmp(&place(b)));
-
-    // Per booking and place: whether it reserved there, and availability after its last change.
-    let mut after: Vec<BTreeMap<(String, String), (bool, i64)>> =
-        vec![BTreeMap::new(); planned.len()];
-    for (booking, change) in changes {
-        let (index, plan) = &planned[booking];
-        let line_change = &plan.line_changes[change];
-        let request = &requests[*index];
-        let reference = format!("{}/{}", request.channel_id, request.event.external_order_id);
-        let key = format!(
-            "order:{}:r{}:{}:{}",
-            plan.order_id, plan.new_revision, line_change.line_id, line_change.change.reason
-        );
-        let balance = transaction
-            .record(&MovementDraft {
-                sku: &line_change.sku,
-                location: &line_change.location,
-                on_hand_delta: line_change.change.on_hand_delta,
-                reserved_delta: line_change.change.reserved_delta,
-                reason: line_change.change.reason,
-                reference: Some(&reference),
-                idempotency_key: &key,
-                actor: None,
-                note: None,
-            })
-            .await?
-            .ok_or_else(|| {
-                LedgerError::Corrupt(format!("movement {key:?} exists for an unbooked revision"))
-            })?;
-        let entry = after[booking]
-            .entry((line_change.sku.clone(), line_change.location.clone()))
-            .or_insert((false, 0));
-        entry.0 |= line_change.change.reserved_delta > 0;
-        entry.1 = balance.available();
+    changes.sort_by(|(_, a), (_, b)| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
+    if changes.is_empty() {
+        return Ok(vec![Vec::new(); planned.len()]);
     }
-    Ok(after
-        .into_iter()
-        .map(|places| {
-            let mut oversold: Vec<String> = places
-                .into_iter()
-                .filter(|(_, (reserved, available))| *reserved && *available < 0)
-                .map(|((sku, _), _)| sku)
-                .collect();
-            oversold.dedup();
-            oversold
+
+    let labels: Vec<(String, String)> = changes
+        .iter()
+        .map(|&(booking, line_change)| {
+            let (index, plan) = &planned[booking];
+            let request = &requests[*index];
+            let reference = format!("{}/{}", request.channel_id, request.event.external_order_id);
+            let key = format!(
+                "order:{}:r{}:{}:{}",
+                plan.order_id, plan.new_revision, line_change.line_id, line_change.change.reason
+            );
+            (reference, key)
         })
+        .collect();
+    let movements: Vec<MovementDraft<'_>> = changes
+        .iter()
+        .zip(&labels)
+        .map(|((_, line_change), (reference, key))| MovementDraft {
+            sku: &line_change.sku,
+            location: &line_change.location,
+            on_hand_delta: line_change.change.on_hand_delta,
+            reserved_delta: line_change.change.reserved_delta,
+            reason: line_change.change.reason,
+            reference: Some(reference),
+            idempotency_key: key,
+            actor: None,
+            note: None,
+        })
+        .collect();
+    let balances = transaction.record_all(&movements).await?.ok_or_else(|| {
+        LedgerError::Corrupt("the movements of a booking exist for an unbooked revision".into())
+    })?;
+
+    // Walking each place's changes backwards from its final balance gives the availability
+    // right after each change.
+    let mut available: HashMap<(&str, &str), i64> = balances
+        .iter()
+        .map(|balance| {
+            (
+                (balance.sku.as_str(), balance.location.as_str()),
+                balance.available(),
+            )
+        })
+        .collect();
+    let mut oversold: Vec<BTreeSet<String>> = vec![BTreeSet::new(); planned.len()];
+    let mut last_change_seen: HashSet<(usize, &str, &str)> = HashSet::new();
+    let mut reserved_at: HashSet<(usize, &str, &str)> = changes
+        .iter()
+        .filter(|(_, line_change)| line_change.change.reserved_delta > 0)
+        .map(|(booking, line_change)| {
+            (
+                *booking,
+                line_change.sku.as_str(),
+                line_change.location.as_str(),
+            )
+        })
+        .collect();
+    for &(booking, line_change) in changes.iter().rev() {
+        let place = (line_change.sku.as_str(), line_change.location.as_str());
+        let after = available
+            .get(&place)
+            .copied()
+            .ok_or_else(|| LedgerError::Corrupt(format!("no balance came back for {place:?}")))?;
+        // The booking's last change at this place is the first one met walking backwards.
+        if last_change_seen.insert((booking, place.0, place.1))
+            && reserved_at.remove(&(booking, place.0, place.1))
+            && after < 0
+        {
+            oversold[booking].insert(line_change.sku.clone());
+        }
+        let delta = line_change.change.on_hand_delta - line_change.change.reserved_delta;
+        available.insert(place, after - delta);
+    }
+    Ok(oversold
+        .into_iter()
+        .map(|skus| skus.into_iter().collect())
         .collect())
 }
 

@@ -2,7 +2,7 @@
 
 use tracing::{debug, info};
 
-use super::booking::upsert_line;
+use super::booking_rows::write_lines;
 use super::error::DatabaseContext;
 use super::reads::read_order_lines;
 use super::types::{Application, LineOperation, LineOutcome, LineRef, MovementMeta};
@@ -169,7 +169,7 @@ impl Ledger {
                 });
             }
         }
-        upsert_line(&mut transaction, order_id, &updated).await?;
+        write_lines(&mut transaction, &[(order_id, updated.clone())]).await?;
         sqlx::query("UPDATE orders SET revision = revision + 1 WHERE id = $1")
             .bind(order_id)
             .execute(transaction.connection())

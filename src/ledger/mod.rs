@@ -20,6 +20,7 @@
 
 mod booking;
 mod booking_group;
+mod booking_rows;
 mod catalog;
 mod database_url;
 mod error;
@@ -29,6 +30,7 @@ pub mod operations;
 mod outbox;
 mod push_targets;
 mod reads;
+mod row_set;
 mod stock;
 mod types;
 mod write;

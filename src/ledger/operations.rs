@@ -460,12 +460,8 @@ impl Ledger {
             transaction.rollback().await?;
             return Ok(None);
         };
-        forget_pushed(
-            transaction.connection(),
-            &letter.channel_id,
-            std::slice::from_ref(&letter.listing_id),
-        )
-        .await?;
+        let listing = (letter.channel_id.as_str(), letter.listing_id.as_str());
+        forget_pushed(&mut transaction, &BTreeSet::from([listing])).await?;
         transaction.mark_changed(&letter.sku);
         transaction.commit().await?;
         Ok(Some(letter))

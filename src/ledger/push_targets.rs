@@ -5,11 +5,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::Serialize;
 use tracing::debug;
 
 use super::catalog::{parse_listing_policy, read_components};
 use super::error::DatabaseContext;
+use super::row_set::{
+    rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, CHANNEL_KEY_COLUMNS,
+};
 use super::types::{now_millis, ListingComponent};
+use super::write::WriteTx;
 use super::{Ledger, LedgerError};
 use crate::policy::{shown_quantity, ComponentStock, StockPolicy};
 
@@ -146,31 +151,47 @@ impl Ledger {
             return Ok(());
         }
         let now = now_millis();
-        let mut transaction = self
-            .pool
-            .begin()
+        let rows: Vec<PushedRow<'_>> = confirmed
+            .iter()
+            .map(|(listing_id, quantity)| PushedRow {
+                channel_id,
+                key: listing_id,
+                quantity: *quantity,
+                now,
+            })
+            .collect();
+        // One statement, joined like `forget_pushed`'s, so both lock listing rows in one order.
+        let sql = format!(
+            "UPDATE listings SET last_pushed_quantity = p.quantity, last_pushed_at = p.now \
+             FROM {} WHERE listings.channel_id = p.channel_id AND listings.listing_id = p.key",
+            rows_table(self.backend, "p", PUSHED_COLUMNS)
+        );
+        let mut transaction = WriteTx::begin(self).await?;
+        sqlx::query(&sql)
+            .bind(rows_json(&rows)?)
+            .execute(transaction.connection())
             .await
-            .context("beginning to record pushes")?;
-        for (listing_id, quantity) in confirmed {
-            sqlx::query(
-                "UPDATE listings SET last_pushed_quantity = $1, last_pushed_at = $2 \
-                 WHERE channel_id = $3 AND listing_id = $4",
-            )
-            .bind(*quantity)
-            .bind(now)
-            .bind(channel_id)
-            .bind(listing_id)
-            .execute(&mut *transaction)
-            .await
-            .context("recording a listing push")?;
-        }
-        transaction
-            .commit()
-            .await
-            .context("committing recorded pushes")?;
+            .context("recording listing pushes")?;
+        transaction.commit().await?;
         Ok(())
     }
 }
+
+/// A quantity a channel confirmed for one of its listings.
+#[derive(Serialize)]
+struct PushedRow<'a> {
+    channel_id: &'a str,
+    key: &'a str,
+    quantity: i64,
+    now: i64,
+}
+
+const PUSHED_COLUMNS: Columns = &[
+    ("channel_id", ColumnType::Text),
+    ("key", ColumnType::Text),
+    ("quantity", ColumnType::BigInt),
+    ("now", ColumnType::BigInt),
+];
 
 /// The listings of `channel_id` that take stock of one of `skus` (at most 500 of them),
 /// sync-enabled or not. Placeholders are numbered because the Any driver cannot bind arrays.
@@ -281,27 +302,25 @@ pub(crate) fn component_stock(
 /// so its next push must not be skipped as "unchanged" — even when the ledger ends up where it
 /// was (a sale there and a cancellation elsewhere in one coalescing window).
 pub(crate) async fn forget_pushed(
-    connection: &mut sqlx::AnyConnection,
-    channel_id: &str,
-    listing_ids: &[String],
+    transaction: &mut WriteTx<'_>,
+    listings: &BTreeSet<(&str, &str)>,
 ) -> Result<(), LedgerError> {
-    for chunk in listing_ids.chunks(500) {
-        let placeholders: Vec<String> = (2..chunk.len() + 2)
-            .map(|index| format!("${index}"))
-            .collect();
-        let sql = format!(
-            "UPDATE listings SET last_pushed_quantity = NULL \
-             WHERE channel_id = $1 AND listing_id IN ({})",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query(&sql).bind(channel_id);
-        for listing_id in chunk {
-            query = query.bind(listing_id);
-        }
-        query
-            .execute(&mut *connection)
-            .await
-            .context("forgetting pushed quantities")?;
+    if listings.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<ChannelKeyRow<'_>> = listings
+        .iter()
+        .map(|&(channel_id, key)| ChannelKeyRow { channel_id, key })
+        .collect();
+    let sql = format!(
+        "UPDATE listings SET last_pushed_quantity = NULL FROM {} \
+         WHERE listings.channel_id = k.channel_id AND listings.listing_id = k.key",
+        rows_table(transaction.backend(), "k", CHANNEL_KEY_COLUMNS)
+    );
+    sqlx::query(&sql)
+        .bind(rows_json(&rows)?)
+        .execute(transaction.connection())
+        .await
+        .context("forgetting pushed quantities")?;
     Ok(())
 }

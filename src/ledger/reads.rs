@@ -18,19 +18,6 @@ type OrderRow = (
     i64,
     Option<String>,
 );
-type LineRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-);
 type MovementRow = (
     i64,
     String,
@@ -296,49 +283,19 @@ pub(crate) async fn read_order(
     }))
 }
 
+/// The columns of [`OrderLineRecord`], as `order_lines` names them.
+pub(crate) const LINE_COLUMNS: &str = "line_id, parent_line_id, listing_id, sku, location, \
+     multiplier, quantity, open_quantity, committed_quantity, returned_quantity, unit_price_minor";
+
 pub(crate) async fn read_order_lines(
     connection: &mut AnyConnection,
     order_id: i64,
 ) -> Result<Vec<OrderLineRecord>, LedgerError> {
-    let rows: Vec<LineRow> = sqlx::query_as(
-        "SELECT line_id, parent_line_id, listing_id, sku, location, multiplier, quantity, \
-         open_quantity, committed_quantity, returned_quantity, unit_price_minor FROM order_lines \
-         WHERE order_id = $1 ORDER BY line_id",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {LINE_COLUMNS} FROM order_lines WHERE order_id = $1 ORDER BY line_id"
+    ))
     .bind(order_id)
     .fetch_all(&mut *connection)
     .await
-    .context("reading order lines")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                line_id,
-                parent_line_id,
-                listing_id,
-                sku,
-                location,
-                multiplier,
-                quantity,
-                open,
-                committed,
-                returned,
-                price,
-            )| {
-                OrderLineRecord {
-                    line_id,
-                    parent_line_id,
-                    listing_id,
-                    sku,
-                    location,
-                    multiplier,
-                    quantity,
-                    open_quantity: open,
-                    committed_quantity: committed,
-                    returned_quantity: returned,
-                    unit_price_minor: price,
-                }
-            },
-        )
-        .collect())
+    .context("reading order lines")
 }

@@ -220,7 +220,7 @@ pub struct OrderRecord {
 }
 
 /// A booked order line; quantities other than `quantity` are stock units booked in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct OrderLineRecord {
     pub line_id: String,
     /// For one component of a bundle line: the line the platform reported.

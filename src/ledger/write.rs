@@ -3,9 +3,11 @@
 
 use std::collections::BTreeSet;
 
+use serde::Serialize;
 use sqlx::{Any, AnyConnection, Transaction};
 
 use super::error::DatabaseContext;
+use super::row_set::{byte_order, rows_json, rows_table, ColumnType, Columns};
 use super::types::{now_millis, Balance};
 use super::{Backend, Ledger, LedgerError, OUTBOX_NOTIFY_CHANNEL};
 
@@ -22,52 +24,89 @@ pub(crate) struct MovementDraft<'a> {
     pub note: Option<&'a str>,
 }
 
-/// The journal insert of one movement ($1–$10, see [`bind_movement`]); nothing when its
-/// idempotency key exists.
-macro_rules! insert_movement {
-    () => {
-        "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
-         reference, idempotency_key, actor, note, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (idempotency_key) DO NOTHING"
-    };
+/// One movement as a row of a row set (see [`row_set`](super::row_set)).
+#[derive(Serialize)]
+struct MovementRow<'a> {
+    /// The movement's place in the set: journal rows are written in this order.
+    n: usize,
+    sku: &'a str,
+    location: &'a str,
+    on_hand_delta: i64,
+    reserved_delta: i64,
+    reason: &'a str,
+    reference: Option<&'a str>,
+    idempotency_key: &'a str,
+    actor: Option<&'a str>,
+    note: Option<&'a str>,
+    created_at: i64,
 }
 
-/// Adds an inserted balance row's quantities to the existing one. Added in the database, never
-/// read-modify-write, so concurrent writers lose nothing.
-macro_rules! add_to_balance {
-    () => {
-        "ON CONFLICT (sku, location) DO UPDATE SET \
+const MOVEMENT_COLUMNS: Columns = &[
+    ("n", ColumnType::BigInt),
+    ("sku", ColumnType::Text),
+    ("location", ColumnType::Text),
+    ("on_hand_delta", ColumnType::BigInt),
+    ("reserved_delta", ColumnType::BigInt),
+    ("reason", ColumnType::Text),
+    ("reference", ColumnType::Text),
+    ("idempotency_key", ColumnType::Text),
+    ("actor", ColumnType::Text),
+    ("note", ColumnType::Text),
+    ("created_at", ColumnType::BigInt),
+];
+
+/// The journal insert of a row set of movements (`m`); nothing for a key that exists.
+fn insert_movements(backend: Backend) -> String {
+    format!(
+        "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
+         reference, idempotency_key, actor, note, created_at) \
+         SELECT m.sku, m.location, m.on_hand_delta, m.reserved_delta, m.reason, m.reference, \
+         m.idempotency_key, m.actor, m.note, m.created_at FROM {} WHERE true ORDER BY m.n \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        rows_table(backend, "m", MOVEMENT_COLUMNS)
+    )
+}
+
+/// Adds the summed changes of each place to its balance row, places in (SKU, location) byte
+/// order (the order every writer locks balance rows in). Added in the database, never
+/// read-modify-write, so concurrent writers lose nothing. `{source}` has the columns sku,
+/// location, on_hand_delta, reserved_delta and created_at.
+fn add_to_balances(backend: Backend, source: &str) -> String {
+    let order = byte_order(backend);
+    format!(
+        "INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
+         SELECT sku, location, CAST(SUM(on_hand_delta) AS BIGINT), \
+         CAST(SUM(reserved_delta) AS BIGINT), MAX(created_at) FROM {source} WHERE true \
+         GROUP BY sku, location ORDER BY sku {order}, location {order} \
+         ON CONFLICT (sku, location) DO UPDATE SET \
          on_hand = balances.on_hand + excluded.on_hand, \
          reserved = balances.reserved + excluded.reserved, \
          updated_at = excluded.updated_at \
-         RETURNING on_hand, reserved"
-    };
+         RETURNING sku, location, on_hand, reserved"
+    )
 }
 
-type AnyQueryAs<'q, O> = sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments<'q>>;
-
-/// Binds the ten values of [`insert_movement!`].
-fn bind_movement<'q, O>(
-    query: AnyQueryAs<'q, O>,
-    movement: &MovementDraft<'q>,
-    now: i64,
-) -> AnyQueryAs<'q, O> {
-    query
-        .bind(movement.sku)
-        .bind(movement.location)
-        .bind(movement.on_hand_delta)
-        .bind(movement.reserved_delta)
-        .bind(movement.reason)
-        .bind(movement.reference)
-        .bind(movement.idempotency_key)
-        .bind(movement.actor)
-        .bind(movement.note)
-        .bind(now)
+/// One outbox row of a row set.
+#[derive(Serialize)]
+struct OutboxRow<'a> {
+    sku: &'a str,
+    created_at: i64,
 }
 
-/// The most outbox rows one INSERT writes (well under both databases' bind limits).
-const OUTBOX_ROWS_PER_STATEMENT: usize = 200;
+const OUTBOX_COLUMNS: Columns = &[
+    ("sku", ColumnType::Text),
+    ("created_at", ColumnType::BigInt),
+];
+
+/// Write statements join a row set of a few rows (see [`row_set`](super::row_set)) to large
+/// tables by their keys. PostgreSQL's planner cannot see a row set's size (it assumes 100
+/// rows) and would hash or sort whole tables (every order, every listing) for a handful of
+/// rows; inside a write transaction it looks each row up by its index instead.
+const POSTGRES_BEGIN: &str =
+    "BEGIN; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+
+/// A balance row as written back: sku, location, on hand, reserved.
+type BalanceRow = (String, String, i64, i64);
 
 pub(crate) struct WriteTx<'l> {
     ledger: &'l Ledger,
@@ -79,11 +118,12 @@ pub(crate) struct WriteTx<'l> {
 
 impl<'l> WriteTx<'l> {
     /// Begins a write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so
-    /// two writers queue on the busy timeout instead of failing when a reader upgrades.
+    /// two writers queue on the busy timeout instead of failing when a reader upgrades;
+    /// PostgreSQL looks rows up by key (see [`POSTGRES_BEGIN`]).
     pub async fn begin(ledger: &'l Ledger) -> Result<Self, LedgerError> {
         let transaction = match ledger.backend {
             Backend::Sqlite => ledger.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => ledger.pool.begin().await,
+            Backend::Postgres => ledger.pool.begin_with(POSTGRES_BEGIN).await,
         }
         .context("beginning a ledger transaction")?;
         Ok(Self {
@@ -92,6 +132,10 @@ impl<'l> WriteTx<'l> {
             changed_skus: BTreeSet::new(),
             now: now_millis(),
         })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.ledger.backend
     }
 
     pub fn connection(&mut self) -> &mut AnyConnection {
@@ -179,72 +223,126 @@ impl<'l> WriteTx<'l> {
         &mut self,
         movement: &MovementDraft<'_>,
     ) -> Result<Option<Balance>, LedgerError> {
-        let balance = match self.ledger.backend {
-            Backend::Postgres => self.record_in_one_statement(movement).await?,
-            Backend::Sqlite => self.record_in_two_statements(movement).await?,
-        };
-        let Some((on_hand, reserved)) = balance else {
-            return Ok(None);
-        };
-        if movement.on_hand_delta != movement.reserved_delta {
-            self.changed_skus.insert(movement.sku.to_string());
-        }
-        Ok(Some(Balance {
-            sku: movement.sku.to_string(),
-            location: movement.location.to_string(),
-            on_hand,
-            reserved,
-        }))
+        Ok(self
+            .record_all(std::slice::from_ref(movement))
+            .await?
+            .and_then(|mut balances| balances.pop()))
     }
 
-    /// PostgreSQL: the journal insert feeds the balance upsert in one statement (one round
-    /// trip instead of two on the hottest path); no journal row, no balance change.
+    /// Writes the journal rows in order and adds their changes to the balances, in one round
+    /// trip on PostgreSQL and two on SQLite. Returns the balance of each place touched, after
+    /// all the movements, in (SKU, location) order; `None` (and nothing changed) when every
+    /// idempotency key exists already. Some keys existing and others not is an error after
+    /// which the transaction must not commit (dropping it rolls back).
+    pub async fn record_all(
+        &mut self,
+        movements: &[MovementDraft<'_>],
+    ) -> Result<Option<Vec<Balance>>, LedgerError> {
+        if movements.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let rows: Vec<MovementRow<'_>> = movements
+            .iter()
+            .enumerate()
+            .map(|(n, movement)| MovementRow {
+                n,
+                sku: movement.sku,
+                location: movement.location,
+                on_hand_delta: movement.on_hand_delta,
+                reserved_delta: movement.reserved_delta,
+                reason: movement.reason,
+                reference: movement.reference,
+                idempotency_key: movement.idempotency_key,
+                actor: movement.actor,
+                note: movement.note,
+                created_at: self.now,
+            })
+            .collect();
+        let rows = rows_json(&rows)?;
+        let (inserted, balances) = match self.ledger.backend {
+            Backend::Postgres => self.record_in_one_statement(rows).await?,
+            Backend::Sqlite => self.record_in_two_statements(rows, movements.len()).await?,
+        };
+        if inserted == 0 {
+            return Ok(None);
+        }
+        if inserted != movements.len() {
+            return Err(LedgerError::Corrupt(format!(
+                "{} of {} movements were journaled before",
+                movements.len() - inserted,
+                movements.len()
+            )));
+        }
+        for movement in movements {
+            if movement.on_hand_delta != movement.reserved_delta {
+                self.changed_skus.insert(movement.sku.to_string());
+            }
+        }
+        let mut balances: Vec<Balance> = balances
+            .into_iter()
+            .map(|(sku, location, on_hand, reserved)| Balance {
+                sku,
+                location,
+                on_hand,
+                reserved,
+            })
+            .collect();
+        balances.sort_by(|a, b| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
+        Ok(Some(balances))
+    }
+
+    /// PostgreSQL: the journal insert feeds the balance upsert in one statement; a movement
+    /// whose key exists changes no balance. Returns how many movements were new.
     async fn record_in_one_statement(
         &mut self,
-        movement: &MovementDraft<'_>,
-    ) -> Result<Option<(i64, i64)>, LedgerError> {
-        let query = sqlx::query_as(concat!(
-            "WITH movement AS (",
-            insert_movement!(),
-            " RETURNING sku, location, on_hand_delta, reserved_delta, created_at) \
-             INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
-             SELECT sku, location, on_hand_delta, reserved_delta, created_at FROM movement ",
-            add_to_balance!()
-        ));
-        bind_movement(query, movement, self.now)
-            .fetch_optional(self.connection())
+        rows: String,
+    ) -> Result<(usize, Vec<BalanceRow>), LedgerError> {
+        let sql = format!(
+            "WITH movement AS ({} RETURNING sku, location, on_hand_delta, reserved_delta, \
+             created_at), balance AS ({}) \
+             SELECT sku, location, on_hand, reserved, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM movement) FROM balance",
+            insert_movements(Backend::Postgres),
+            add_to_balances(Backend::Postgres, "movement")
+        );
+        let returned: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(&sql)
+            .bind(rows)
+            .fetch_all(self.connection())
             .await
-            .context("writing a movement and its balance")
+            .context("writing movements and their balances")?;
+        // No balance row back means no movement was new.
+        let inserted = returned.first().map_or(0, |row| row.4);
+        let balances = returned
+            .into_iter()
+            .map(|(sku, location, on_hand, reserved, _)| (sku, location, on_hand, reserved))
+            .collect();
+        Ok((usize::try_from(inserted).unwrap_or_default(), balances))
     }
 
-    /// SQLite (no writes inside WITH): the journal row, then the balance if it was new.
+    /// SQLite (no writes inside WITH): the journal rows, then the balances if all were new.
     async fn record_in_two_statements(
         &mut self,
-        movement: &MovementDraft<'_>,
-    ) -> Result<Option<(i64, i64)>, LedgerError> {
-        let now = self.now;
-        let query = sqlx::query_as(concat!(insert_movement!(), " RETURNING id"));
-        let inserted: Option<(i64,)> = bind_movement(query, movement, now)
-            .fetch_optional(self.connection())
-            .await
-            .context("writing a movement")?;
-        if inserted.is_none() {
-            return Ok(None);
-        }
-        let balance: (i64, i64) = sqlx::query_as(concat!(
-            "INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ",
-            add_to_balance!()
+        rows: String,
+        count: usize,
+    ) -> Result<(usize, Vec<BalanceRow>), LedgerError> {
+        let inserted: Vec<(i64,)> = sqlx::query_as(&format!(
+            "{} RETURNING id",
+            insert_movements(Backend::Sqlite)
         ))
-        .bind(movement.sku)
-        .bind(movement.location)
-        .bind(movement.on_hand_delta)
-        .bind(movement.reserved_delta)
-        .bind(now)
-        .fetch_one(self.connection())
+        .bind(&rows)
+        .fetch_all(self.connection())
         .await
-        .context("updating a balance")?;
-        Ok(Some(balance))
+        .context("writing movements")?;
+        if inserted.len() != count {
+            return Ok((inserted.len(), Vec::new()));
+        }
+        let source = rows_table(Backend::Sqlite, "m", MOVEMENT_COLUMNS);
+        let balances: Vec<BalanceRow> = sqlx::query_as(&add_to_balances(Backend::Sqlite, &source))
+            .bind(&rows)
+            .fetch_all(self.connection())
+            .await
+            .context("updating balances")?;
+        Ok((inserted.len(), balances))
     }
 
     /// Asks for an outbox row for `sku` although no balance changed (a new listing, say).
@@ -257,22 +355,21 @@ impl<'l> WriteTx<'l> {
     pub async fn commit(mut self) -> Result<Vec<String>, LedgerError> {
         let now = self.now;
         let changed: Vec<String> = std::mem::take(&mut self.changed_skus).into_iter().collect();
-        // One statement per chunk of rows: a group of bookings writes its outbox at once.
-        for chunk in changed.chunks(OUTBOX_ROWS_PER_STATEMENT) {
-            // Placeholders numbered in the order they appear: SQLite numbers `$N` by first
-            // appearance, not by N.
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|index| format!("(${}, ${})", 2 * index + 1, 2 * index + 2))
+        if !changed.is_empty() {
+            // One statement for the whole set: a group of bookings writes its outbox at once.
+            let rows: Vec<OutboxRow<'_>> = changed
+                .iter()
+                .map(|sku| OutboxRow {
+                    sku,
+                    created_at: now,
+                })
                 .collect();
             let sql = format!(
-                "INSERT INTO outbox (sku, created_at) VALUES {}",
-                rows.join(", ")
+                "INSERT INTO outbox (sku, created_at) SELECT o.sku, o.created_at FROM {}",
+                rows_table(self.ledger.backend, "o", OUTBOX_COLUMNS)
             );
-            let mut query = sqlx::query(&sql);
-            for sku in chunk {
-                query = query.bind(sku).bind(now);
-            }
-            query
+            sqlx::query(&sql)
+                .bind(rows_json(&rows)?)
                 .execute(self.connection())
                 .await
                 .context("writing outbox rows")?;

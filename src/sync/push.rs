@@ -142,7 +142,7 @@ impl ChannelPusher {
                     Ok(delivery) => {
                         let lag = chrono::Utc::now().timestamp_millis() - delivery.message().changed_at_ms;
                         self.metrics.queue_lag(&channel_id, Duration::from_millis(lag.max(0) as u64));
-                        pending_skus.insert(delivery.message().sku.clone());
+                        pending_skus.extend(delivery.message().skus.iter().cloned());
                         deliveries.push(delivery);
                         self.metrics.push_backlog(&channel_id, pending_skus.len());
                         control.add_backlog(pending_skus.iter().cloned());
