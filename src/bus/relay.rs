@@ -212,11 +212,19 @@ impl OutboxRelay {
 
     /// Publishes batches until the outbox is empty (or a batch comes back short).
     async fn drain(&self) -> Result<(), BusError> {
-        let backlog = self.outbox.backlog().await?;
-        self.stats.outbox_backlog.store(backlog, Ordering::Relaxed);
         let batch_size = self.config.batch_size.max(1);
+        let mut first_round = true;
         loop {
             let batch = self.outbox.fetch(batch_size).await?;
+            if std::mem::take(&mut first_round) {
+                // A short first batch is the whole backlog; only a full one needs counting.
+                let backlog = if batch.len() < batch_size {
+                    u64::try_from(batch.len()).unwrap_or(u64::MAX)
+                } else {
+                    self.outbox.backlog().await?
+                };
+                self.stats.outbox_backlog.store(backlog, Ordering::Relaxed);
+            }
             let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
                 self.stats.outbox_backlog.store(0, Ordering::Relaxed);
                 return Ok(());

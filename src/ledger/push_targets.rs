@@ -314,7 +314,8 @@ pub(crate) async fn forget_pushed(
         .collect();
     let sql = format!(
         "UPDATE listings SET last_pushed_quantity = NULL FROM {} \
-         WHERE listings.channel_id = k.channel_id AND listings.listing_id = k.key",
+         WHERE listings.channel_id = k.channel_id AND listings.listing_id = k.key \
+         AND listings.last_pushed_quantity IS NOT NULL",
         rows_table(transaction.backend(), "k", CHANNEL_KEY_COLUMNS)
     );
     sqlx::query(&sql)

@@ -37,11 +37,13 @@ pub enum IntakeError {
 }
 
 /// The booking writers for the backend when the settings leave it open: SQLite has one write
-/// lock, so one writer; PostgreSQL books groups side by side on several connections.
+/// lock, so one writer; PostgreSQL books groups side by side on two connections (measured on
+/// two cores: two writers book more than one, and more than two mostly wait for each other's
+/// balance rows while their groups shrink).
 pub fn default_writers(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 1,
-        Backend::Postgres => 4,
+        Backend::Postgres => 2,
     }
 }
 

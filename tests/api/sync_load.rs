@@ -105,9 +105,11 @@ async fn a_burst_of_orders_coalesces_into_few_pushes_and_converges(setup: Setup)
         for sku in &catalog {
             let count = pushes.get(&listing_of(sku)).copied().unwrap_or(0);
             let changes = ordered.get(sku).copied().unwrap_or(0) as usize;
-            // Coalescing: far fewer pushes than the SKU changed.
+            // Coalescing: far fewer pushes than the SKU changed. A flush pushes each changed
+            // SKU once, and the burst comes in twenty waves, so a pipeline that keeps up
+            // pushes about once per wave: at most half as often as the SKU changed.
             assert!(
-                count * 4 <= changes.max(8),
+                count * 2 <= changes.max(8),
                 "{setup:?}: {channel} got {count} pushes of {sku} for {changes} changes: {pushes:?}"
             );
         }
