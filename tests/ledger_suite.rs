@@ -872,6 +872,78 @@ async fn concurrent_groups_over_shared_items_all_count(database: &TestDatabase) 
 // ---------------------------------------------------------------------------------------------
 // Stock rules: policies, bundles, the lifecycle out of order, returns, bulk import.
 
+/// Bookings pass their rows to the database as JSON: quotes, backslashes, placeholders, JSON
+/// syntax, non-ASCII text and integers beyond a double's precision come back exactly.
+async fn awkward_text_and_large_numbers_round_trip(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    let sku = r#"Ü "q" \b 'c' $1 {"k":[1]} ✓"#;
+    let listing = r#"L\"1" $2 ?"#;
+    ledger.upsert_item(sku, "Awkward").await.unwrap();
+    receive(&ledger, sku, "default", 10).await;
+    ledger.bind_listing(CHANNEL, listing, sku, 2).await.unwrap();
+    let price = 9_007_199_254_740_993; // 2^53 + 1
+    let mut by_listing = listing_line(r#"line "1" \ #"#, listing, 2);
+    by_listing.unit_price_minor = Some(price);
+    let mut by_sku = line("line 'ß'", sku, 1);
+    by_sku.unit_price_minor = Some(i64::MAX);
+    let mut first = order(r#"ord "ü" \ $1"#, 0, OrderStatus::Open, vec![by_listing]);
+    first.delivery_id = Some(r#"dl "1" \ ∆"#.to_string());
+    let second = order("ord-2 ✓", 0, OrderStatus::Open, vec![by_sku]);
+    let events = [first.clone(), second];
+    let results = ledger.book_orders(&requests_of(&events)).await;
+    for result in &results {
+        assert_eq!(result.as_ref().unwrap().result, BookingResult::Applied);
+    }
+    assert_eq!(on_hand_and_reserved(&ledger, sku, "default").await, (10, 5));
+    let booked = ledger
+        .order(CHANNEL, &first.external_order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let lines: Vec<(&str, Option<&str>, Option<&str>, i64, Option<i64>)> = booked
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.line_id.as_str(),
+                l.listing_id.as_deref(),
+                l.sku.as_deref(),
+                l.open_quantity,
+                l.unit_price_minor,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [(r#"line "1" \ #"#, Some(listing), Some(sku), 4, Some(price))]
+    );
+    let booked = ledger.order(CHANNEL, "ord-2 ✓").await.unwrap().unwrap();
+    assert_eq!(booked.lines[0].unit_price_minor, Some(i64::MAX));
+    // The delivery id is recognised when it comes again.
+    let again = ledger.book_order(CHANNEL, "default", &first).await.unwrap();
+    assert_eq!(again.result, BookingResult::Duplicate);
+    // The outbox names the SKU; the channel's confirmation and its forgetting find the listing.
+    let outbox = ledger.outbox_fetch(10).await.unwrap();
+    assert!(outbox.iter().any(|entry| entry.sku == sku), "{outbox:?}");
+    ledger
+        .record_pushed(CHANNEL, &[(listing.to_string(), 2)])
+        .await
+        .unwrap();
+    let pushed = ledger.listing(CHANNEL, listing).await.unwrap().unwrap();
+    assert_eq!(pushed.last_pushed_quantity, Some(2));
+    let mut shipped = first.clone();
+    shipped.delivery_id = None;
+    shipped.updated_at = at(5);
+    shipped.lines[0].fulfilled_quantity = 1;
+    ledger
+        .book_order(CHANNEL, "default", &shipped)
+        .await
+        .unwrap();
+    let forgotten = ledger.listing(CHANNEL, listing).await.unwrap().unwrap();
+    assert_eq!(forgotten.last_pushed_quantity, None);
+    assert_invariants(&ledger).await;
+}
+
 fn listing_line(line_id: &str, listing_id: &str, ordered: i64) -> OrderLine {
     OrderLine {
         listing_id: Some(listing_id.to_string()),
@@ -2214,6 +2286,7 @@ ledger_suite!(
     events_out_of_order_end_as_in_order,
     stock_import_applies_everything_or_nothing,
     listings_import_binds_everything_or_nothing,
+    awkward_text_and_large_numbers_round_trip,
 );
 
 // ---------------------------------------------------------------------------------------------
