@@ -136,8 +136,22 @@ async fn book_round<'r>(
 ) -> Result<Vec<RoundOutcome<'r>>, LedgerError> {
     let mut done: Vec<RoundOutcome<'r>> = Vec::new();
     let fresh = skip_duplicate_deliveries(transaction, requests, round, &mut done).await?;
+    let current = lock_orders(transaction, requests, &fresh, &mut done).await?;
+    let planned = plan_round(transaction, requests, &current, restock_rules).await?;
+    write_planned_lines(transaction, &planned).await?;
+    let oversold = apply_balance_changes(transaction, requests, &planned).await?;
+    finish_round(transaction, requests, planned, oversold, &mut done).await?;
+    Ok(done)
+}
 
-    // Order rows are created or locked in the round's order, (channel, order).
+/// Creates or locks the order rows of the events, in the round's order (channel, order); a
+/// snapshot older than its booked order is done as stale. Returns the others with their rows.
+async fn lock_orders<'r>(
+    transaction: &mut WriteTx<'_>,
+    requests: &'r [BookingRequest<'r>],
+    fresh: &[usize],
+    done: &mut Vec<RoundOutcome<'r>>,
+) -> Result<Vec<(usize, BookedOrder)>, LedgerError> {
     let upserts: Vec<OrderUpsertRow<'_>> = fresh
         .iter()
         .map(|&index| {
@@ -157,8 +171,8 @@ async fn book_round<'r>(
         })
         .collect();
     let mut orders = upsert_orders(transaction, &upserts).await?;
-    let mut current: Vec<(usize, BookedOrder)> = Vec::new();
-    for &index in &fresh {
+    let mut current: Vec<(usize, BookedOrder)> = Vec::with_capacity(fresh.len());
+    for &index in fresh {
         let request = &requests[index];
         let key = (
             request.channel_id.to_string(),
@@ -169,16 +183,23 @@ async fn book_round<'r>(
             .ok_or_else(|| LedgerError::Corrupt(format!("order {key:?} was not upserted")))?;
         if is_stale(request.event, &order) {
             debug!(channel = %request.channel_id, order = %key.1, "stale order snapshot ignored");
-            done.push((
-                index,
-                outcome(Some(order.id), BookingResult::Stale),
-                Vec::new(),
-            ));
+            let stale = outcome(Some(order.id), BookingResult::Stale);
+            done.push((index, stale, Vec::new()));
         } else {
             current.push((index, order));
         }
     }
+    Ok(current)
+}
 
+/// Reads what the round's plans need (the booked lines of known orders, the listings and items
+/// of unbooked lines) and plans each event.
+async fn plan_round(
+    transaction: &mut WriteTx<'_>,
+    requests: &[BookingRequest<'_>],
+    current: &[(usize, BookedOrder)],
+    restock_rules: &HashMap<String, bool>,
+) -> Result<Vec<(usize, PlannedBooking)>, LedgerError> {
     // An order never booked (revision 0) has no lines yet.
     let booked_before: Vec<i64> = current
         .iter()
@@ -186,22 +207,27 @@ async fn book_round<'r>(
         .map(|(_, order)| order.id)
         .collect();
     let mut booked_lines = read_lines(transaction, &booked_before).await?;
-    let resolutions = resolve_round(transaction, requests, &current, &booked_lines).await?;
+    let resolutions = resolve_round(transaction, requests, current, &booked_lines).await?;
     let mut planned: Vec<(usize, PlannedBooking)> = Vec::with_capacity(current.len());
-    for (index, order) in &current {
+    for (index, order) in current {
         let request = &requests[*index];
         let restock = restock_rules
             .get(request.channel_id)
             .copied()
             .ok_or_else(|| LedgerError::UnknownChannel(request.channel_id.to_string()))?;
         let lines = booked_lines.remove(&order.id).unwrap_or_default();
-        planned.push((
-            *index,
-            plan_snapshot(request, order, lines, &resolutions, restock),
-        ));
+        let plan = plan_snapshot(request, order, lines, &resolutions, restock);
+        planned.push((*index, plan));
     }
+    Ok(planned)
+}
 
-    for (_, booking) in &planned {
+/// Writes the booked lines the plans changed.
+async fn write_planned_lines(
+    transaction: &mut WriteTx<'_>,
+    planned: &[(usize, PlannedBooking)],
+) -> Result<(), LedgerError> {
+    for (_, booking) in planned {
         for line_id in &booking.line_deletes {
             delete_line(transaction, booking.order_id, line_id).await?;
         }
@@ -215,25 +241,36 @@ async fn book_round<'r>(
                 .map(|line| (booking.order_id, line.clone()))
         })
         .collect();
-    write_lines(transaction, &line_writes).await?;
-    let oversold = apply_balance_changes(transaction, requests, &planned).await?;
+    write_lines(transaction, &line_writes).await
+}
 
-    let mut finished: Vec<FinishedOrder<'_>> = Vec::with_capacity(planned.len());
-    for ((index, booking), oversold_skus) in planned.iter().zip(&oversold) {
-        let event = requests[*index].event;
-        finished.push(FinishedOrder {
-            id: booking.order_id,
-            status: event.status.as_str(),
-            platform_updated_at: event.updated_at.timestamp_millis(),
-            revision: if booking.changed {
-                booking.new_revision
-            } else {
-                booking.revision
-            },
-            oversold: i64::from(booking.already_oversold || !oversold_skus.is_empty()),
-            currency: booking.currency.as_deref(),
-        });
-    }
+/// Writes each order row's final state and gives each planned event its outcome.
+async fn finish_round<'r>(
+    transaction: &mut WriteTx<'_>,
+    requests: &'r [BookingRequest<'r>],
+    planned: Vec<(usize, PlannedBooking)>,
+    oversold: Vec<Vec<String>>,
+    done: &mut Vec<RoundOutcome<'r>>,
+) -> Result<(), LedgerError> {
+    let finished: Vec<FinishedOrder<'_>> = planned
+        .iter()
+        .zip(&oversold)
+        .map(|((index, booking), oversold_skus)| {
+            let event = requests[*index].event;
+            FinishedOrder {
+                id: booking.order_id,
+                status: event.status.as_str(),
+                platform_updated_at: event.updated_at.timestamp_millis(),
+                revision: if booking.changed {
+                    booking.new_revision
+                } else {
+                    booking.revision
+                },
+                oversold: i64::from(booking.already_oversold || !oversold_skus.is_empty()),
+                currency: booking.currency.as_deref(),
+            }
+        })
+        .collect();
     finish_orders(transaction, &finished).await?;
 
     for ((index, booking), oversold_skus) in planned.into_iter().zip(oversold) {
@@ -262,7 +299,7 @@ async fn book_round<'r>(
         };
         done.push((index, outcome, listings));
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Records the round's delivery ids; an event whose delivery was seen before (in an earlier
