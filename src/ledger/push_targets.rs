@@ -14,7 +14,7 @@ use super::row_set::{
     rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, CHANNEL_KEY_COLUMNS,
 };
 use super::types::{now_millis, ListingComponent};
-use super::write::WriteTx;
+use super::write::{begin_key_lookups, WriteTx};
 use super::{Ledger, LedgerError};
 use crate::policy::{shown_quantity, ComponentStock, StockPolicy};
 
@@ -96,30 +96,33 @@ impl Ledger {
         skus: &[String],
         policy: &StockPolicy,
     ) -> Result<Vec<PushTarget>, LedgerError> {
-        let mut connection = self.pool.acquire().await.context("reading push targets")?;
+        // Key lookups even where the planner has no statistics yet (after a bulk import it
+        // would read every balance for each chunk of 500 SKUs).
+        let mut transaction = begin_key_lookups(self).await?;
+        let connection: &mut sqlx::AnyConnection = &mut transaction;
         // Two single-table lookups per chunk rather than one join: the listings taking these
         // SKUs from the (channel_id, sku, listing_id) index, then those listings by primary
         // key. A join leaves the planner free to scan the whole channel's listings for every
         // chunk (it does on PostgreSQL without statistics, as after a bulk load).
         let mut listing_ids: BTreeSet<String> = BTreeSet::new();
         for chunk in skus.chunks(500) {
-            listing_ids.extend(listings_taking(&mut connection, channel_id, chunk).await?);
+            listing_ids.extend(listings_taking(connection, channel_id, chunk).await?);
         }
         let listing_ids: Vec<String> = listing_ids.into_iter().collect();
         let mut rows: BTreeMap<String, TargetRow> = BTreeMap::new();
         for chunk in listing_ids.chunks(500) {
-            for row in sync_enabled_listings(&mut connection, channel_id, chunk).await? {
+            for row in sync_enabled_listings(connection, channel_id, chunk).await? {
                 rows.insert(row.0.clone(), row);
             }
         }
         let listing_ids: Vec<String> = rows.keys().cloned().collect();
-        let components = read_components(&mut connection, channel_id, &listing_ids).await?;
+        let components = read_components(connection, channel_id, &listing_ids).await?;
         let component_skus: BTreeSet<String> = components
             .values()
             .flatten()
             .map(|component| component.sku.clone())
             .collect();
-        let stock = read_available_by_location(&mut connection, &component_skus).await?;
+        let stock = read_available_by_location(connection, &component_skus).await?;
 
         let mut targets = Vec::with_capacity(rows.len());
         for (listing_id, (_, sku, multiplier, last_pushed_quantity, policy_override)) in rows {
@@ -138,6 +141,10 @@ impl Ledger {
             });
         }
         debug!(channel = %channel_id, skus = skus.len(), targets = targets.len(), "push targets read");
+        transaction
+            .commit()
+            .await
+            .context("ending a lookup transaction")?;
         Ok(targets)
     }
 

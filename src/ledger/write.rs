@@ -98,12 +98,25 @@ const OUTBOX_COLUMNS: Columns = &[
     ("created_at", ColumnType::BigInt),
 ];
 
-/// Write statements join a row set of a few rows (see [`row_set`](super::row_set)) to large
-/// tables by their keys. PostgreSQL's planner cannot see a row set's size (it assumes 100
-/// rows) and would hash or sort whole tables (every order, every listing) for a handful of
-/// rows; inside a write transaction it looks each row up by its index instead.
-const POSTGRES_BEGIN: &str =
-    "BEGIN; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+/// Write statements find their rows by key, most of them by joining a row set of a few rows
+/// (see [`row_set`](super::row_set)) to large tables. PostgreSQL's planner cannot see a row
+/// set's size (it assumes 100 rows), and its statistics may be missing or stale (after a bulk
+/// import, say): it would hash, sort or scan whole tables (every order, every listing) for a
+/// handful of rows. Inside a write transaction it looks each row up by its index instead.
+const POSTGRES_BEGIN: &str = "BEGIN; SET LOCAL enable_hashjoin = off; \
+     SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off";
+
+/// A read-only transaction whose reads find rows by key as a write transaction's do (see
+/// [`POSTGRES_BEGIN`]); on SQLite a plain read transaction (one snapshot for all its reads).
+pub(crate) async fn begin_key_lookups(
+    ledger: &Ledger,
+) -> Result<Transaction<'static, Any>, LedgerError> {
+    match ledger.backend {
+        Backend::Postgres => ledger.pool.begin_with(POSTGRES_BEGIN).await,
+        Backend::Sqlite => ledger.pool.begin().await,
+    }
+    .context("beginning a lookup transaction")
+}
 
 /// A balance row as written back: sku, location, on hand, reserved.
 type BalanceRow = (String, String, i64, i64);
