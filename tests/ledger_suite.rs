@@ -2377,7 +2377,10 @@ async fn postgres_bookings_read_no_table_whole() {
         .await
         .unwrap();
     assert_eq!(targets.len(), 1_200);
-    let page = ledger.channel_sku_page(CHANNEL, Some("S2"), 500).await.unwrap();
+    let page = ledger
+        .channel_sku_page(CHANNEL, Some("S2"), 500)
+        .await
+        .unwrap();
     assert!(!page.is_empty());
     ledger
         .record_pushed(CHANNEL, &[("L-S1".to_string(), 7)])
