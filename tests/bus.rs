@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use omnistock::bus::{
-    AmqpBus, Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, StockChanged,
+    AmqpBus, Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, RelayStats,
+    StockChanged,
 };
 use omnistock::ledger::{Ledger, MovementMeta};
 use omnistock_connector::Secret;
@@ -269,6 +270,27 @@ async fn ack_many_removes_exactly_those_messages(bus: Bus) {
     assert_eq!(bus.pending_count("shop").await.unwrap(), 0);
 }
 
+/// Stops a relay once its counter reached `count` (or after a while). The counter follows the
+/// deletion of the rows: stopping earlier would drop a round between the two.
+async fn stop_relay_once_published(
+    stats: &RelayStats,
+    count: u64,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+) {
+    for _ in 0..200 {
+        if stats.published_total.load(Ordering::Relaxed) >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(ARRIVES_WITHIN, task)
+        .await
+        .expect("the relay stops on shutdown")
+        .unwrap();
+}
+
 /// A message queued by the version before messages named several SKUs is still delivered.
 async fn message_of_the_previous_version_is_delivered(db: TestDb) {
     let bus = memory_bus(db.pool()).await;
@@ -315,17 +337,7 @@ async fn relay_publishes_a_batch_as_one_message(bus: Bus, db: &TestDb) {
         message.changed_at_ms,
         first_row.created_at.timestamp_millis()
     );
-    for _ in 0..200 {
-        if stats.published_total.load(Ordering::Relaxed) >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.send(true).unwrap();
-    tokio::time::timeout(ARRIVES_WITHIN, task)
-        .await
-        .expect("the relay stops on shutdown")
-        .unwrap();
+    stop_relay_once_published(&stats, 4, stop, task).await;
     assert_eq!(
         stats.published_total.load(Ordering::Relaxed),
         4,
@@ -392,19 +404,7 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
         left = db.ledger.outbox_len().await.unwrap();
     }
     assert_eq!(left, 0);
-    // The counter follows the deletion: wait for it before stopping the relay, which would
-    // otherwise drop a round between the two.
-    for _ in 0..200 {
-        if stats.published_total.load(Ordering::Relaxed) >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.send(true).unwrap();
-    tokio::time::timeout(ARRIVES_WITHIN, task)
-        .await
-        .expect("the relay stops on shutdown")
-        .unwrap();
+    stop_relay_once_published(&stats, 3, stop, task).await;
     assert_eq!(stats.published_total.load(Ordering::Relaxed), 3);
     other_replica.close().await;
 }

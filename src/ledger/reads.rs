@@ -129,21 +129,12 @@ impl Ledger {
 
     /// Every balance, by SKU then location (for the stock export).
     pub async fn all_balances(&self) -> Result<Vec<Balance>, LedgerError> {
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT sku, location, on_hand, reserved FROM balances ORDER BY sku, location",
         )
         .fetch_all(&self.pool)
         .await
-        .context("reading balances")?;
-        Ok(rows
-            .into_iter()
-            .map(|(sku, location, on_hand, reserved)| Balance {
-                sku,
-                location,
-                on_hand,
-                reserved,
-            })
-            .collect())
+        .context("reading balances")
     }
 
     /// The open order lines holding stock of `sku`, oldest order first.

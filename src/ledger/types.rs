@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::ListingPolicy;
 
 /// The stock of one SKU at one location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Balance {
     pub sku: String,
     pub location: String,

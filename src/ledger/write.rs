@@ -12,6 +12,7 @@ use super::types::{now_millis, Balance};
 use super::{Backend, Ledger, LedgerError, OUTBOX_NOTIFY_CHANNEL};
 
 /// One journal row to write, with the balance change it stands for.
+#[derive(Serialize)]
 pub(crate) struct MovementDraft<'a> {
     pub sku: &'a str,
     pub location: &'a str,
@@ -29,15 +30,8 @@ pub(crate) struct MovementDraft<'a> {
 struct MovementRow<'a> {
     /// The movement's place in the set: journal rows are written in this order.
     n: usize,
-    sku: &'a str,
-    location: &'a str,
-    on_hand_delta: i64,
-    reserved_delta: i64,
-    reason: &'a str,
-    reference: Option<&'a str>,
-    idempotency_key: &'a str,
-    actor: Option<&'a str>,
-    note: Option<&'a str>,
+    #[serde(flatten)]
+    movement: &'a MovementDraft<'a>,
     created_at: i64,
 }
 
@@ -118,8 +112,13 @@ pub(crate) async fn begin_key_lookups(
     .context("beginning a lookup transaction")
 }
 
-/// A balance row as written back: sku, location, on hand, reserved.
-type BalanceRow = (String, String, i64, i64);
+/// A balance written back with how many of the statement's movements were new.
+#[derive(sqlx::FromRow)]
+struct RecordedBalance {
+    #[sqlx(flatten)]
+    balance: Balance,
+    inserted: i64,
+}
 
 pub(crate) struct WriteTx<'l> {
     ledger: &'l Ledger,
@@ -259,15 +258,7 @@ impl<'l> WriteTx<'l> {
             .enumerate()
             .map(|(n, movement)| MovementRow {
                 n,
-                sku: movement.sku,
-                location: movement.location,
-                on_hand_delta: movement.on_hand_delta,
-                reserved_delta: movement.reserved_delta,
-                reason: movement.reason,
-                reference: movement.reference,
-                idempotency_key: movement.idempotency_key,
-                actor: movement.actor,
-                note: movement.note,
+                movement,
                 created_at: self.now,
             })
             .collect();
@@ -291,15 +282,7 @@ impl<'l> WriteTx<'l> {
                 self.changed_skus.insert(movement.sku.to_string());
             }
         }
-        let mut balances: Vec<Balance> = balances
-            .into_iter()
-            .map(|(sku, location, on_hand, reserved)| Balance {
-                sku,
-                location,
-                on_hand,
-                reserved,
-            })
-            .collect();
+        let mut balances = balances;
         balances.sort_by(|a, b| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
         Ok(Some(balances))
     }
@@ -309,26 +292,23 @@ impl<'l> WriteTx<'l> {
     async fn record_in_one_statement(
         &mut self,
         rows: String,
-    ) -> Result<(usize, Vec<BalanceRow>), LedgerError> {
+    ) -> Result<(usize, Vec<Balance>), LedgerError> {
         let sql = format!(
             "WITH movement AS ({} RETURNING sku, location, on_hand_delta, reserved_delta, \
              created_at), balance AS ({}) \
              SELECT sku, location, on_hand, reserved, \
-             (SELECT CAST(COUNT(*) AS BIGINT) FROM movement) FROM balance",
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM movement) AS inserted FROM balance",
             insert_movements(Backend::Postgres),
             add_to_balances(Backend::Postgres, "movement")
         );
-        let returned: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(&sql)
+        let returned: Vec<RecordedBalance> = sqlx::query_as(&sql)
             .bind(rows)
             .fetch_all(self.connection())
             .await
             .context("writing movements and their balances")?;
         // No balance row back means no movement was new.
-        let inserted = returned.first().map_or(0, |row| row.4);
-        let balances = returned
-            .into_iter()
-            .map(|(sku, location, on_hand, reserved, _)| (sku, location, on_hand, reserved))
-            .collect();
+        let inserted = returned.first().map_or(0, |row| row.inserted);
+        let balances = returned.into_iter().map(|row| row.balance).collect();
         Ok((usize::try_from(inserted).unwrap_or_default(), balances))
     }
 
@@ -337,7 +317,7 @@ impl<'l> WriteTx<'l> {
         &mut self,
         rows: String,
         count: usize,
-    ) -> Result<(usize, Vec<BalanceRow>), LedgerError> {
+    ) -> Result<(usize, Vec<Balance>), LedgerError> {
         let inserted: Vec<(i64,)> = sqlx::query_as(&format!(
             "{} RETURNING id",
             insert_movements(Backend::Sqlite)
@@ -350,7 +330,7 @@ impl<'l> WriteTx<'l> {
             return Ok((inserted.len(), Vec::new()));
         }
         let source = rows_table(Backend::Sqlite, "m", MOVEMENT_COLUMNS);
-        let balances: Vec<BalanceRow> = sqlx::query_as(&add_to_balances(Backend::Sqlite, &source))
+        let balances: Vec<Balance> = sqlx::query_as(&add_to_balances(Backend::Sqlite, &source))
             .bind(&rows)
             .fetch_all(self.connection())
             .await
