@@ -254,7 +254,7 @@ impl Daemon<'_> {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn,omnistock::sync::push=info")
+            .env("RUST_LOG", "warn,omnistock::sync::sweep=info")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -317,7 +317,7 @@ impl Daemon<'_> {
                 return Err(exited(status));
             }
             let log = std::fs::read_to_string(log_path).unwrap_or_default();
-            if log.matches("start-up stock sweep").count() >= self.channels.len() {
+            if log.matches("stock sweep done").count() >= self.channels.len() {
                 break Some(started.elapsed().saturating_sub(ready));
             }
             if Instant::now() > deadline {

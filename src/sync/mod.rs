@@ -11,6 +11,7 @@ pub mod poll;
 pub mod push;
 pub mod retry;
 pub mod runtime;
+pub mod sweep;
 pub mod throttle;
 
 pub use channel::ChannelRuntime;

@@ -10,11 +10,12 @@ use crate::ledger::{Ledger, LedgerError, PushTarget};
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::retry::{channel_backoff, classify, error_class};
+use crate::sync::sweep::{Sweep, SweepCause};
 use crate::sync::throttle::Throttle;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 /// How long the first message of a batch waits for more changes to coalesce with. Short
@@ -56,10 +57,16 @@ pub struct FlushReport {
     pub retry_skus: BTreeSet<String>,
 }
 
-/// The pause before a failed start-up sweep is tried again; it doubles up to
-/// [`SWEEP_RETRY_MAX`].
-const SWEEP_RETRY_FIRST: Duration = Duration::from_secs(5);
-const SWEEP_RETRY_MAX: Duration = Duration::from_secs(300);
+impl FlushReport {
+    /// Adds what `other` did to this report.
+    pub fn absorb(&mut self, other: FlushReport) {
+        self.calls += other.calls;
+        self.confirmed += other.confirmed;
+        self.rejected += other.rejected;
+        self.skipped_unchanged += other.skipped_unchanged;
+        self.retry_skus.extend(other.retry_skus);
+    }
+}
 
 /// How many listing components a sweep reads at a time: at most this many SKUs, so that a
 /// page is one `push_targets` chunk.
@@ -87,38 +94,24 @@ impl ChannelPusher {
     }
 
     /// Consumes the channel's queue until `shutdown` turns true.
-    pub async fn run(self, mut consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
         let channel_id = self.channel.id.clone();
         let control = self.channel.control.clone();
         let mut paused = control.watch_paused();
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost. A
-        // paused channel is swept when it is resumed instead.
-        // It runs whenever this replica becomes the sync leader, and gives way at once when
-        // leadership is lost: nothing is acknowledged by a sweep, so stopping mid-way is safe.
-        // Until a sweep succeeds, the pause before the next attempt (doubling, capped).
-        let mut sweep_retry: Option<Duration> = None;
-        let swept = tokio::select! {
-            biased;
-            _ = crate::sync::stop_requested(&mut shutdown) => None,
-            swept = crate::ops::pause::start_up_sweep(&self) => Some(swept),
+        // paused channel is swept when it is resumed instead. It runs whenever this replica
+        // becomes the sync leader, a page at a time between live pushes.
+        let mut sweep = if control.is_paused() {
+            info!(channel = %channel_id, "channel paused: its sweep waits for resume");
+            None
+        } else {
+            Some(Sweep::start(SweepCause::StartUp))
         };
-        match swept {
-            None => {
-                debug!(channel = %channel_id, "stock pusher stopped during its start-up sweep");
-                return;
-            }
-            Some(Ok(report)) => {
-                info!(channel = %channel_id, pushed = report.confirmed, "start-up stock sweep done")
-            }
-            Some(Err(error)) => {
-                warn!(channel = %channel_id, error = %error, retry_in_s = SWEEP_RETRY_FIRST.as_secs(),
-                    "start-up stock sweep failed; it is tried again between live pushes");
-                control.note_push_error(&error.to_string());
-                sweep_retry = Some(SWEEP_RETRY_FIRST);
-            }
-        }
-        let mut sweep_retry_at = sweep_retry.map(|wait| tokio::time::Instant::now() + wait);
+        // The queue is read by a task of its own, also while this one pushes, so that a live
+        // change is already waiting (and goes first) when a push or a sweep page is done.
+        let (forward, mut live) = mpsc::channel(1);
+        let forwarder = tokio::spawn(forward_deliveries(consumer, forward));
         let mut pending_skus = BTreeSet::new();
         let mut deliveries: Vec<Delivery> = Vec::new();
         let mut flush_at: Option<tokio::time::Instant> = None;
@@ -128,7 +121,9 @@ impl ChannelPusher {
                 biased;
                 _ = crate::sync::stop_requested(&mut shutdown) => break,
                 Ok(()) = paused.changed() => {
-                    crate::ops::pause::pause_changed(&self, &mut shutdown).await;
+                    if let Some(resume_sweep) = crate::ops::pause::pause_changed(&self) {
+                        sweep = Some(resume_sweep);
+                    }
                 }
                 _ = sleep_until_some(deadline) => {
                     if control.is_paused() {
@@ -138,8 +133,8 @@ impl ChannelPusher {
                     }
                     flush_at = None;
                 }
-                next = consumer.next() => match next {
-                    Ok(delivery) => {
+                next = live.recv() => match next {
+                    Some(Ok(delivery)) => {
                         let lag = chrono::Utc::now().timestamp_millis() - delivery.message().changed_at_ms;
                         self.metrics.queue_lag(&channel_id, Duration::from_millis(lag.max(0) as u64));
                         pending_skus.extend(delivery.message().skus.iter().cloned());
@@ -150,37 +145,40 @@ impl ChannelPusher {
                             flush_at = Some(tokio::time::Instant::now() + self.coalesce_window);
                         }
                     }
-                    Err(error) => {
+                    Some(Err(error)) => {
                         // The consumer reconnects by itself; an error here is one it cannot
                         // fix, so the pusher stops and the supervisor reports it.
                         warn!(channel = %channel_id, error = %error, "stock queue failed; pusher stops");
                         break;
                     }
-                },
-                // A sweep that failed (the channel or the ledger was down) is tried again, so
-                // that a change lost meanwhile still reaches the channel; live pushes go first.
-                _ = sleep_until_some(sweep_retry_at), if pending_skus.is_empty() && !control.is_paused() => {
-                    match self.sweep().await {
-                        Ok(report) => {
-                            info!(channel = %channel_id, pushed = report.confirmed, "stock sweep done after an earlier failure");
-                            sweep_retry = None;
-                        }
-                        Err(error) => {
-                            let wait = sweep_retry.map_or(SWEEP_RETRY_FIRST, |wait| (wait * 2).min(SWEEP_RETRY_MAX));
-                            warn!(channel = %channel_id, error = %error, retry_in_s = wait.as_secs(), "stock sweep failed again");
-                            control.note_push_error(&error.to_string());
-                            sweep_retry = Some(wait);
-                        }
+                    None => {
+                        warn!(channel = %channel_id, "stock queue reader ended; pusher stops");
+                        break;
                     }
-                    sweep_retry_at = sweep_retry.map(|wait| tokio::time::Instant::now() + wait);
-                }
+                },
                 // Resync work only when no live change waits: live pushes go first.
                 Some(work) = control.next_work(), if pending_skus.is_empty() && !control.is_paused() => {
                     crate::ops::resync::perform(&self, work).await;
                 }
+                // The sweep's next page when nothing else waits: live pushes and an operator's
+                // resync go first.
+                _ = sleep_until_some(sweep.as_ref().map(Sweep::next_page_at)),
+                    if pending_skus.is_empty() && !control.is_paused() =>
+                {
+                    if let Some(running) = sweep.as_mut() {
+                        if running.push_next_page(&self).await {
+                            if running.cause() == SweepCause::Resume {
+                                crate::ops::pause::caught_up(&self);
+                            }
+                            sweep = None;
+                        }
+                    }
+                }
             }
         }
         // Unacknowledged deliveries go back to the queue when the consumer is dropped.
+        forwarder.abort();
+        let _ = forwarder.await;
         debug!(channel = %channel_id, unacked = deliveries.len(), "stock pusher stopped");
     }
 
@@ -224,34 +222,27 @@ impl ChannelPusher {
         self.channel.control.clear_backlog();
     }
 
-    /// Pushes every listing of this channel whose computed quantity differs from the last one
-    /// the channel confirmed.
+    /// Pushes the listings of the next page of this channel's SKUs (after `after`, from the
+    /// first when `None`) whose computed quantity differs from the last one the channel
+    /// confirmed; the page's last SKU and what was done, or `None` when no SKU is left.
     ///
-    /// Goes through the channel's SKUs a page at a time, in order, pushing each page before
-    /// reading the next: memory stays bounded whatever the catalog, and the first pushes start
-    /// at once. A bundle whose components fall on two pages is read on both; the second time
-    /// it shows what was just confirmed, so it is skipped as unchanged.
-    pub async fn sweep(&self) -> Result<FlushReport, PushError> {
-        let mut report = FlushReport::default();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .ledger
-                .channel_sku_page(&self.channel.id, after.as_deref(), SWEEP_PAGE_SKUS)
-                .await?;
-            let Some(last) = page.last().cloned() else {
-                break;
-            };
-            let page_report = self.push_skus(&page).await?;
-            report.calls += page_report.calls;
-            report.confirmed += page_report.confirmed;
-            report.rejected += page_report.rejected;
-            report.skipped_unchanged += page_report.skipped_unchanged;
-            report.retry_skus.extend(page_report.retry_skus);
-            debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last, confirmed = page_report.confirmed, "sweep page pushed");
-            after = Some(last);
-        }
-        Ok(report)
+    /// Pages follow the SKUs' order, so memory stays bounded whatever the catalog. A bundle
+    /// whose components fall on two pages is read on both; the second time it shows what was
+    /// just confirmed, so it is skipped as unchanged.
+    pub async fn sweep_page(
+        &self,
+        after: Option<&str>,
+    ) -> Result<Option<(String, FlushReport)>, PushError> {
+        let page = self
+            .ledger
+            .channel_sku_page(&self.channel.id, after, SWEEP_PAGE_SKUS)
+            .await?;
+        let Some(last) = page.last().cloned() else {
+            return Ok(None);
+        };
+        let report = self.push_skus(&page).await?;
+        debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last, confirmed = report.confirmed, "sweep page pushed");
+        Ok(Some((last, report)))
     }
 
     /// Pushes the current quantity of every listing bound to `skus`, skipping unchanged ones.
@@ -397,6 +388,21 @@ impl ChannelPusher {
             },
         )
         .await
+    }
+}
+
+/// Hands the queue's deliveries to the pusher as they come, until the queue fails for good or
+/// the pusher is gone.
+async fn forward_deliveries(
+    mut consumer: Consumer,
+    pusher: mpsc::Sender<Result<Delivery, BusError>>,
+) {
+    loop {
+        let next = consumer.next().await;
+        let failed = next.is_err();
+        if pusher.send(next).await.is_err() || failed {
+            return;
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod helpers;
 mod operations;
 mod push_retry;
 mod replicas;
+mod sweep;
 mod sync;
 mod sync_load;
 mod sync_world;

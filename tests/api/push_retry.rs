@@ -16,24 +16,38 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How a scripted channel answers its `n`th stock call (from 0).
-type Answer = fn(usize, &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError>;
+pub(crate) type Answer = fn(usize, &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError>;
 
 /// A channel that answers stock calls as its script says and records them.
-struct Scripted {
+pub(crate) struct Scripted {
     answer: Answer,
-    calls: Mutex<Vec<Vec<StockLevel>>>,
+    /// How long each stock call takes (a slow or rate-limited platform).
+    call_time: Duration,
+    max_batch: usize,
+    pub(crate) calls: Mutex<Vec<Vec<StockLevel>>>,
 }
 
 impl Scripted {
-    fn new(answer: Answer) -> Self {
+    pub(crate) fn new(answer: Answer) -> Self {
         Self {
             answer,
+            call_time: Duration::ZERO,
+            max_batch: 10,
             calls: Mutex::default(),
+        }
+    }
+
+    /// Each stock call takes `call_time` and carries at most `max_batch` listings.
+    pub(crate) fn slow(answer: Answer, call_time: Duration, max_batch: usize) -> Self {
+        Self {
+            call_time,
+            max_batch,
+            ..Self::new(answer)
         }
     }
 }
 
-fn confirm_all(levels: &[StockLevel]) -> Vec<PushResult> {
+pub(crate) fn confirm_all(levels: &[StockLevel]) -> Vec<PushResult> {
     levels
         .iter()
         .map(|level| PushResult::Confirmed {
@@ -79,7 +93,7 @@ impl Connector for Scripted {
         Capabilities {
             webhooks: false,
             polling: false,
-            max_stock_batch: 10,
+            max_stock_batch: self.max_batch,
             rate_limit: None,
             compare_and_set: true,
         }
@@ -97,6 +111,7 @@ impl Connector for Scripted {
     }
 
     async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
+        tokio::time::sleep(self.call_time).await;
         let mut calls = self.calls.lock().unwrap();
         calls.push(levels.to_vec());
         (self.answer)(calls.len() - 1, levels)

@@ -1,0 +1,153 @@
+//! A sweep of a large catalog goes a page at a time between live pushes: a stock change made
+//! while a slow start-up sweep is under way reaches the channel long before the sweep is done.
+
+use crate::helpers::TestDatabase;
+use crate::push_retry::{confirm_all, Scripted};
+use omnistock::bus::{Bus, BusConfig, StockChanged};
+use omnistock::ledger::{Ledger, ListingBinding, ListingComponent, MovementMeta, StockCount};
+use omnistock::metrics::Metrics;
+use omnistock::sync::{ChannelPusher, ChannelRuntime};
+use omnistock_connector::{ConnectorError, PushResult, StockLevel};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ITEMS: usize = 1_200;
+/// Listings per stock call: the sweep of all items takes `ITEMS / BATCH` calls.
+const BATCH: usize = 50;
+
+fn confirms_every_call(
+    _call: usize,
+    levels: &[StockLevel],
+) -> Result<Vec<PushResult>, ConnectorError> {
+    Ok(confirm_all(levels))
+}
+
+fn sku(index: usize) -> String {
+    format!("SKU-{index:04}")
+}
+
+/// `ITEMS` items of 5 units each, listed on `shop` and never pushed.
+async fn catalog_never_pushed() -> (TestDatabase, Ledger) {
+    let (database, url) = TestDatabase::sqlite();
+    let ledger = Ledger::connect(&url).await.unwrap();
+    ledger.migrate().await.unwrap();
+    ledger.upsert_channel("shop", "scripted").await.unwrap();
+    let counts: Vec<StockCount> = (0..ITEMS)
+        .map(|index| StockCount {
+            sku: sku(index),
+            location: "default".to_string(),
+            on_hand: 5,
+        })
+        .collect();
+    ledger
+        .import_counts(&counts, "catalog", None, None)
+        .await
+        .unwrap();
+    let bindings: Vec<ListingBinding> = (0..ITEMS)
+        .map(|index| ListingBinding {
+            channel_id: "shop".to_string(),
+            listing_id: format!("listing-{index:04}"),
+            components: vec![ListingComponent {
+                sku: sku(index),
+                quantity: 1,
+            }],
+            sync_enabled: None,
+            policy: None,
+        })
+        .collect();
+    ledger.bind_listings(&bindings).await.unwrap();
+    (database, ledger)
+}
+
+#[tokio::test]
+async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
+    let (_database, ledger) = catalog_never_pushed().await;
+    let bus = Bus::connect(&BusConfig::default(), ledger.pool())
+        .await
+        .unwrap();
+    bus.ensure_channel_queue("shop").await.unwrap();
+    let consumer = bus.consume("shop").await.unwrap();
+    let connector = Arc::new(Scripted::slow(
+        confirms_every_call,
+        Duration::from_millis(60),
+        BATCH,
+    ));
+    let channel = ChannelRuntime::new(
+        "shop".into(),
+        connector.clone(),
+        "default".into(),
+        None,
+        None,
+    );
+    let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(pusher.run(consumer, stopped));
+
+    // Once the start-up sweep has begun, the last item (on the sweep's last page) is restocked.
+    wait_for(
+        || !connector.calls.lock().unwrap().is_empty(),
+        "the sweep's first call",
+    )
+    .await;
+    let last = sku(ITEMS - 1);
+    ledger
+        .receive(&last, "default", 3, &MovementMeta::new("restock"))
+        .await
+        .unwrap();
+    bus.publish(&[StockChanged::one(last.clone(), 1, 0)])
+        .await
+        .unwrap();
+
+    let is_live_push = |call: &Vec<StockLevel>| {
+        call.len() == 1 && call[0].listing_id == "listing-1199" && call[0].quantity == 8
+    };
+    wait_for(
+        || connector.calls.lock().unwrap().iter().any(is_live_push),
+        "the live push of the restocked item",
+    )
+    .await;
+    let sweep_calls = ITEMS / BATCH;
+    wait_for(
+        || {
+            let calls = connector.calls.lock().unwrap();
+            calls.iter().map(Vec::len).sum::<usize>() >= ITEMS
+        },
+        "the end of the sweep",
+    )
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+
+    let calls = connector.calls.lock().unwrap().clone();
+    let live = calls.iter().position(is_live_push).unwrap();
+    assert!(
+        calls.len() - live > sweep_calls / 2,
+        "the live push waited for the sweep: it was call {} of {}",
+        live + 1,
+        calls.len()
+    );
+    // The sweep found the restocked listing already in step and did not push it again.
+    let pushes_of_last = calls
+        .iter()
+        .flatten()
+        .filter(|level| level.listing_id == "listing-1199")
+        .count();
+    assert_eq!(pushes_of_last, 1);
+    let listing = ledger
+        .listing("shop", "listing-1199")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(listing.last_pushed_quantity, Some(8));
+}
+
+async fn wait_for(condition: impl Fn() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 60 s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
