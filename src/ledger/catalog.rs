@@ -6,9 +6,10 @@ use sqlx::AnyConnection;
 use tracing::{debug, info, warn};
 
 use super::error::DatabaseContext;
+use super::row_set::{rows_json, rows_table, ChannelKeyRow, CHANNEL_KEY_COLUMNS};
 use super::types::{from_millis, now_millis, Channel, Listing, ListingBinding, ListingComponent};
-use super::write::WriteTx;
-use super::{Ledger, LedgerError};
+use super::write::{begin_key_lookups, WriteTx};
+use super::{Backend, Ledger, LedgerError};
 use crate::policy::{ListingPolicy, StockPolicy};
 
 type ListingRow = (
@@ -160,37 +161,41 @@ pub(crate) async fn bind_in(
     Ok(())
 }
 
-/// The components of the given listings of one channel, by listing id.
+/// The components of the given listings of one channel, by listing id. Each listing is looked
+/// up by key where the transaction makes PostgreSQL do so (a [`WriteTx`] or
+/// [`begin_key_lookups`]), however many there are.
 pub(crate) async fn read_components(
     connection: &mut AnyConnection,
+    backend: Backend,
     channel_id: &str,
     listing_ids: &[String],
 ) -> Result<BTreeMap<String, Vec<ListingComponent>>, LedgerError> {
     let mut components: BTreeMap<String, Vec<ListingComponent>> = BTreeMap::new();
-    // Placeholders are numbered here because the Any driver cannot bind arrays.
-    for chunk in listing_ids.chunks(500) {
-        let placeholders: Vec<String> = (2..chunk.len() + 2)
-            .map(|index| format!("${index}"))
-            .collect();
-        let sql = format!(
-            "SELECT listing_id, sku, quantity FROM listing_components \
-             WHERE channel_id = $1 AND listing_id IN ({}) ORDER BY listing_id, sku",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql).bind(channel_id);
-        for listing_id in chunk {
-            query = query.bind(listing_id);
-        }
-        for (listing_id, sku, quantity) in query
-            .fetch_all(&mut *connection)
-            .await
-            .context("reading listing components")?
-        {
-            components
-                .entry(listing_id)
-                .or_default()
-                .push(ListingComponent { sku, quantity });
-        }
+    if listing_ids.is_empty() {
+        return Ok(components);
+    }
+    let rows: Vec<ChannelKeyRow<'_>> = listing_ids
+        .iter()
+        .map(|listing_id| ChannelKeyRow {
+            channel_id,
+            key: listing_id,
+        })
+        .collect();
+    let sql = format!(
+        "SELECT c.listing_id, c.sku, c.quantity FROM {} JOIN listing_components c \
+         ON c.channel_id = k.channel_id AND c.listing_id = k.key ORDER BY c.listing_id, c.sku",
+        rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
+    );
+    let found: Vec<(String, String, i64)> = sqlx::query_as(&sql)
+        .bind(rows_json(&rows)?)
+        .fetch_all(&mut *connection)
+        .await
+        .context("reading listing components")?;
+    for (listing_id, sku, quantity) in found {
+        components
+            .entry(listing_id)
+            .or_default()
+            .push(ListingComponent { sku, quantity });
     }
     Ok(components)
 }
@@ -354,8 +359,10 @@ impl Ledger {
                 listing_id: listing_id.to_string(),
             });
         }
+        let backend = transaction.backend();
         let skus = read_components(
             transaction.connection(),
+            backend,
             channel_id,
             &[listing_id.to_string()],
         )
@@ -444,7 +451,7 @@ impl Ledger {
         condition: &str,
         binds: &[&str],
     ) -> Result<Vec<Listing>, LedgerError> {
-        let mut connection = self.pool.acquire().await.context("reading listings")?;
+        let mut connection = begin_key_lookups(self).await?;
         let sql = format!(
             "SELECT {LISTING_COLUMNS} FROM listings l WHERE {condition} \
              ORDER BY l.channel_id, l.listing_id"
@@ -467,7 +474,7 @@ impl Ledger {
         let mut components: BTreeMap<(String, String), Vec<ListingComponent>> = BTreeMap::new();
         for (channel_id, listing_ids) in by_channel {
             for (listing_id, parts) in
-                read_components(&mut connection, &channel_id, &listing_ids).await?
+                read_components(&mut connection, self.backend, &channel_id, &listing_ids).await?
             {
                 components.insert((channel_id.clone(), listing_id), parts);
             }

@@ -11,11 +11,12 @@ use tracing::debug;
 use super::catalog::{parse_listing_policy, read_components};
 use super::error::DatabaseContext;
 use super::row_set::{
-    rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, CHANNEL_KEY_COLUMNS,
+    rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, KeyRow, CHANNEL_KEY_COLUMNS,
+    KEY_COLUMNS,
 };
 use super::types::{now_millis, ListingComponent};
 use super::write::{begin_key_lookups, WriteTx};
-use super::{Ledger, LedgerError};
+use super::{Backend, Ledger, LedgerError};
 use crate::policy::{shown_quantity, ComponentStock, StockPolicy};
 
 /// A sync-enabled listing with the quantity it should show now.
@@ -96,33 +97,27 @@ impl Ledger {
         skus: &[String],
         policy: &StockPolicy,
     ) -> Result<Vec<PushTarget>, LedgerError> {
-        // Key lookups even where the planner has no statistics yet (after a bulk import it
-        // would read every balance for each chunk of 500 SKUs).
+        // Each phase joins the keys, passed as one row set, to one table, inside a lookup
+        // transaction: PostgreSQL then finds every row by its index. An `IN` list of 500 keys
+        // instead, without statistics (after a bulk import), read the whole channel's listings
+        // once per 500 SKUs, which made a sweep of a large catalog take hours.
         let mut transaction = begin_key_lookups(self).await?;
         let connection: &mut sqlx::AnyConnection = &mut transaction;
-        // Two single-table lookups per chunk rather than one join: the listings taking these
-        // SKUs from the (channel_id, sku, listing_id) index, then those listings by primary
-        // key. A join leaves the planner free to scan the whole channel's listings for every
-        // chunk (it does on PostgreSQL without statistics, as after a bulk load).
-        let mut listing_ids: BTreeSet<String> = BTreeSet::new();
-        for chunk in skus.chunks(500) {
-            listing_ids.extend(listings_taking(connection, channel_id, chunk).await?);
-        }
-        let listing_ids: Vec<String> = listing_ids.into_iter().collect();
-        let mut rows: BTreeMap<String, TargetRow> = BTreeMap::new();
-        for chunk in listing_ids.chunks(500) {
-            for row in sync_enabled_listings(connection, channel_id, chunk).await? {
-                rows.insert(row.0.clone(), row);
-            }
-        }
+        let listing_ids = listings_taking(connection, self.backend, channel_id, skus).await?;
+        let rows: BTreeMap<String, TargetRow> =
+            sync_enabled_listings(connection, self.backend, channel_id, &listing_ids)
+                .await?
+                .into_iter()
+                .map(|row| (row.0.clone(), row))
+                .collect();
         let listing_ids: Vec<String> = rows.keys().cloned().collect();
-        let components = read_components(connection, channel_id, &listing_ids).await?;
+        let components = read_components(connection, self.backend, channel_id, &listing_ids).await?;
         let component_skus: BTreeSet<String> = components
             .values()
             .flatten()
             .map(|component| component.sku.clone())
             .collect();
-        let stock = read_available_by_location(connection, &component_skus).await?;
+        let stock = read_available_by_location(connection, self.backend, &component_skus).await?;
 
         let mut targets = Vec::with_capacity(rows.len());
         for (listing_id, (_, sku, multiplier, last_pushed_quantity, policy_override)) in rows {
@@ -200,53 +195,59 @@ const PUSHED_COLUMNS: Columns = &[
     ("now", ColumnType::BigInt),
 ];
 
-/// The listings of `channel_id` that take stock of one of `skus` (at most 500 of them),
-/// sync-enabled or not. Placeholders are numbered because the Any driver cannot bind arrays.
+/// The listings of `channel_id` that take stock of one of `skus`, sync-enabled or not.
 async fn listings_taking(
     connection: &mut sqlx::AnyConnection,
+    backend: Backend,
     channel_id: &str,
     skus: &[String],
 ) -> Result<Vec<String>, LedgerError> {
-    let placeholders: Vec<String> = (2..skus.len() + 2)
-        .map(|index| format!("${index}"))
-        .collect();
-    let sql = format!(
-        "SELECT listing_id FROM listing_components WHERE channel_id = $1 AND sku IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(channel_id);
-    for sku in skus {
-        query = query.bind(sku);
+    if skus.is_empty() {
+        return Ok(Vec::new());
     }
-    let rows = query
+    let sql = format!(
+        "SELECT DISTINCT c.listing_id FROM {} JOIN listing_components c \
+         ON c.channel_id = k.channel_id AND c.sku = k.key",
+        rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
+    );
+    let rows: Vec<(String,)> = sqlx::query_as(&sql)
+        .bind(channel_rows_json(channel_id, skus)?)
         .fetch_all(&mut *connection)
         .await
         .context("reading the listings of skus")?;
     Ok(rows.into_iter().map(|(listing_id,)| listing_id).collect())
 }
 
-/// Those of `listing_ids` (at most 500) on `channel_id` that are sync-enabled, as target rows.
+/// Those of `listing_ids` on `channel_id` that are sync-enabled, as target rows.
 async fn sync_enabled_listings(
     connection: &mut sqlx::AnyConnection,
+    backend: Backend,
     channel_id: &str,
     listing_ids: &[String],
 ) -> Result<Vec<TargetRow>, LedgerError> {
-    let placeholders: Vec<String> = (2..listing_ids.len() + 2)
-        .map(|index| format!("${index}"))
-        .collect();
-    let sql = format!(
-        "SELECT listing_id, sku, multiplier, last_pushed_quantity, policy_override \
-         FROM listings WHERE channel_id = $1 AND listing_id IN ({}) AND sync_enabled = 1",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query_as::<_, TargetRow>(&sql).bind(channel_id);
-    for listing_id in listing_ids {
-        query = query.bind(listing_id);
+    if listing_ids.is_empty() {
+        return Ok(Vec::new());
     }
-    query
+    let sql = format!(
+        "SELECT l.listing_id, l.sku, l.multiplier, l.last_pushed_quantity, l.policy_override \
+         FROM {} JOIN listings l ON l.channel_id = k.channel_id AND l.listing_id = k.key \
+         WHERE l.sync_enabled = 1",
+        rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
+    );
+    sqlx::query_as(&sql)
+        .bind(channel_rows_json(channel_id, listing_ids)?)
         .fetch_all(&mut *connection)
         .await
         .context("reading push targets")
+}
+
+/// `keys` of one channel as a row set (see [`CHANNEL_KEY_COLUMNS`]).
+fn channel_rows_json(channel_id: &str, keys: &[String]) -> Result<String, LedgerError> {
+    let rows: Vec<ChannelKeyRow<'_>> = keys
+        .iter()
+        .map(|key| ChannelKeyRow { channel_id, key })
+        .collect();
+    rows_json(&rows)
 }
 
 /// Available (on hand minus reserved) per SKU and location.
@@ -254,28 +255,25 @@ type StockByLocation = BTreeMap<String, Vec<(String, i64)>>;
 
 async fn read_available_by_location(
     connection: &mut sqlx::AnyConnection,
+    backend: Backend,
     skus: &BTreeSet<String>,
 ) -> Result<StockByLocation, LedgerError> {
-    let skus: Vec<&String> = skus.iter().collect();
     let mut stock: StockByLocation = BTreeMap::new();
-    for chunk in skus.chunks(500) {
-        let placeholders: Vec<String> =
-            (1..=chunk.len()).map(|index| format!("${index}")).collect();
-        let sql = format!(
-            "SELECT sku, location, on_hand - reserved FROM balances WHERE sku IN ({})",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
-        for sku in chunk {
-            query = query.bind(*sku);
-        }
-        for (sku, location, available) in query
-            .fetch_all(&mut *connection)
-            .await
-            .context("reading availability by location")?
-        {
-            stock.entry(sku).or_default().push((location, available));
-        }
+    if skus.is_empty() {
+        return Ok(stock);
+    }
+    let rows: Vec<KeyRow<'_>> = skus.iter().map(|sku| KeyRow { key: sku }).collect();
+    let sql = format!(
+        "SELECT b.sku, b.location, b.on_hand - b.reserved FROM {} JOIN balances b ON b.sku = k.key",
+        rows_table(backend, "k", KEY_COLUMNS)
+    );
+    let found: Vec<(String, String, i64)> = sqlx::query_as(&sql)
+        .bind(rows_json(&rows)?)
+        .fetch_all(&mut *connection)
+        .await
+        .context("reading availability by location")?;
+    for (sku, location, available) in found {
+        stock.entry(sku).or_default().push((location, available));
     }
     Ok(stock)
 }
