@@ -2321,6 +2321,22 @@ async fn table_scans(url: &str) -> BTreeMap<String, (i64, i64)> {
         .collect()
 }
 
+/// Index entries read so far, per table (over all its indexes).
+async fn index_entries_read(url: &str) -> BTreeMap<String, i64> {
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query_as::<_, (String, i64)>(
+        "SELECT relname::text, CAST(sum(idx_tup_read) AS bigint) FROM pg_stat_user_indexes \
+         GROUP BY relname",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
 /// Bookings, push targets and push records find every row they touch by its index, also right
 /// after a bulk import (no statistics yet): PostgreSQL's planner, which takes a row set for 100
 /// rows and an unknown key for 0.5 % of a table, would otherwise read whole tables (every
@@ -2372,11 +2388,27 @@ async fn postgres_bookings_read_no_table_whole() {
     for result in ledger.book_orders(&requests_of(&group)).await {
         assert_eq!(result.unwrap().result, BookingResult::Applied);
     }
+    // Push targets read each key's rows and no others: an `IN` list read the whole channel's
+    // listings for each 500 SKUs.
+    ledger.close().await;
+    let entries_before = index_entries_read(&database.url).await;
+    let ledger = database.ledger().await;
     let targets = ledger
         .push_targets(CHANNEL, &skus[..1_200], &StockPolicy::default())
         .await
         .unwrap();
     assert_eq!(targets.len(), 1_200);
+    ledger.close().await;
+    let entries_after = index_entries_read(&database.url).await;
+    for table in ["listings", "listing_components", "balances"] {
+        let read = entries_after[table] - entries_before.get(table).copied().unwrap_or_default();
+        // listing_components is read twice: the listings taking the SKUs, then their parts.
+        assert!(
+            (1_200..=2 * 1_200).contains(&read),
+            "{table}: {read} index entries read for 1,200 SKUs' push targets"
+        );
+    }
+    let ledger = database.ledger().await;
     let page = ledger
         .channel_sku_page(CHANNEL, Some("S2"), 500)
         .await

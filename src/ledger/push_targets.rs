@@ -111,7 +111,8 @@ impl Ledger {
                 .map(|row| (row.0.clone(), row))
                 .collect();
         let listing_ids: Vec<String> = rows.keys().cloned().collect();
-        let components = read_components(connection, self.backend, channel_id, &listing_ids).await?;
+        let components =
+            read_components(connection, self.backend, channel_id, &listing_ids).await?;
         let component_skus: BTreeSet<String> = components
             .values()
             .flatten()
