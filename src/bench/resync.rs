@@ -2,7 +2,7 @@
 //! start-up sweep over listings no channel has confirmed yet); the achieved call rate against
 //! the limit.
 
-use super::report::{milliseconds, round2, BenchReport};
+use super::report::{milliseconds, round2, round3, BenchReport};
 use super::setup::Backends;
 use super::world::{World, WorldPlan};
 use super::BenchError;
@@ -152,21 +152,18 @@ async fn measure(world: &World, args: &ResyncArgs) -> Result<BenchReport, BenchE
             "channel": market.channel,
             "calls": applied.len(),
             "rate_per_s": round2(rate),
-            "fraction_of_limit": round2(fraction),
+            "fraction_of_limit": round3(fraction),
             "rate_limited": refused,
         }));
     }
-    let worst = if worst_fraction.is_finite() {
-        Some(round2(worst_fraction))
-    } else {
-        None
-    };
+    let worst = worst_fraction.is_finite().then_some(worst_fraction);
     report
         .value("per_channel", serde_json::Value::Array(per_channel))
         .figure(
             "fraction_of_limit",
-            worst,
+            worst.map(round3),
             "achieved / limit (slowest channel)",
+            // Shown unrounded, as the channel rows are: 94.7 % must not read 95.0 %.
             worst.map_or("n/a (fewer than 2 calls)".to_string(), |worst| {
                 format!("{:.1} %", worst * 100.0)
             }),
