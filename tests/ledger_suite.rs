@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{TestBackend, TestDatabase};
 use omnistock::ledger::{
-    Application, Backend, BookingRequest, BookingResult, Ledger, LedgerError, LineRef,
-    ListingBinding, ListingComponent, MovementMeta,
+    Application, Backend, BookingRequest, BookingResult, ConfirmedPush, Ledger, LedgerError,
+    LineRef, ListingBinding, ListingComponent, MovementMeta,
 };
 use omnistock::policy::{ListingPolicy, StockPolicy};
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
@@ -608,6 +608,63 @@ async fn cursors_round_trip(database: &TestDatabase) {
     ledger.ping().await.unwrap();
 }
 
+/// A push read before a booking of a sale on its own channel does not record its confirmation
+/// afterwards: the channel moved its shown stock by itself, so the next push must not be
+/// skipped, even when the ledger is back where it was (a cancellation elsewhere).
+async fn a_push_read_before_a_sale_there_records_nothing(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    ledger
+        .bind_listing(CHANNEL, "single", "A", 1)
+        .await
+        .unwrap();
+    let skus = ["A".to_string()];
+    let policy = StockPolicy::default();
+    let first = ledger.push_targets(CHANNEL, &skus, &policy).await.unwrap();
+    ledger
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&first[0], 10)])
+        .await
+        .unwrap();
+    // A push reads the listing (10 to show) and is in flight ...
+    let in_flight = ledger.push_targets(CHANNEL, &skus, &policy).await.unwrap();
+    assert_eq!(in_flight[0].quantity, 10);
+    // ... when the channel sells one (it now shows 9 by itself) ...
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order(
+                "sale",
+                0,
+                OrderStatus::Open,
+                vec![listing_line("1", "single", 1)],
+            ),
+        )
+        .await
+        .unwrap();
+    // ... and an order elsewhere is cancelled: the ledger is back at 10.
+    receive(&ledger, "A", "default", 1).await;
+    let recorded = ledger
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&in_flight[0], 10)])
+        .await
+        .unwrap();
+    assert_eq!(recorded, 0);
+    let next = ledger.push_targets(CHANNEL, &skus, &policy).await.unwrap();
+    assert_eq!(next[0].quantity, 10);
+    assert_eq!(
+        next[0].last_pushed_quantity, None,
+        "the next push would be skipped"
+    );
+    // A push read after the sale records as usual.
+    let recorded = ledger
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&next[0], 10)])
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
+    let listing = ledger.listing(CHANNEL, "single").await.unwrap().unwrap();
+    assert_eq!(listing.last_pushed_quantity, Some(10));
+}
+
 async fn push_targets_show_whole_listing_units(database: &TestDatabase) {
     let ledger = seeded(database).await;
     receive(&ledger, "A", "default", 7).await;
@@ -651,7 +708,7 @@ async fn push_targets_show_whole_listing_units(database: &TestDatabase) {
         .collect();
     assert_eq!(shown, [("single", 11, None), ("six-pack", 1, None)]);
     ledger
-        .record_pushed(CHANNEL, &[("single".to_string(), 11)])
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&targets[0], 11)])
         .await
         .unwrap();
     let listing = ledger.listing(CHANNEL, "single").await.unwrap().unwrap();
@@ -915,8 +972,12 @@ async fn awkward_text_and_large_numbers_round_trip(database: &TestDatabase) {
     // The outbox names the SKU; the channel's confirmation and its forgetting find the listing.
     let outbox = ledger.outbox_fetch(10).await.unwrap();
     assert!(outbox.iter().any(|entry| entry.sku == sku), "{outbox:?}");
+    let targets = ledger
+        .push_targets(CHANNEL, &[sku.to_string()], &StockPolicy::default())
+        .await
+        .unwrap();
     ledger
-        .record_pushed(CHANNEL, &[(listing.to_string(), 2)])
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&targets[0], 2)])
         .await
         .unwrap();
     let pushed = ledger.listing(CHANNEL, listing).await.unwrap().unwrap();
@@ -2263,6 +2324,7 @@ ledger_suite!(
     outbox_records_changed_skus_and_signals,
     cursors_round_trip,
     push_targets_show_whole_listing_units,
+    a_push_read_before_a_sale_there_records_nothing,
     same_order_booked_concurrently_books_once,
     distinct_orders_booked_concurrently_all_count,
     a_group_books_like_one_event_at_a_time,
@@ -2415,7 +2477,7 @@ async fn postgres_bookings_read_no_table_whole() {
         .unwrap();
     assert!(!page.is_empty());
     ledger
-        .record_pushed(CHANNEL, &[("L-S1".to_string(), 7)])
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&targets[0], 7)])
         .await
         .unwrap();
     ledger.close().await;

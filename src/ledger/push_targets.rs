@@ -31,9 +31,39 @@ pub struct PushTarget {
     pub quantity: i64,
     /// The quantity the channel last confirmed for this listing.
     pub last_pushed_quantity: Option<i64>,
+    /// The listing's push generation when this was read (see [`ConfirmedPush`]).
+    pub pushed_generation: i64,
 }
 
-type TargetRow = (String, String, i64, Option<i64>, Option<String>);
+/// A quantity a channel confirmed for one of its listings, pushed from a [`PushTarget`].
+///
+/// A booking of a sale or a cancellation on the channel moves the stock the channel shows by
+/// itself, so it forgets the listing's last confirmed quantity and bumps its push generation.
+/// A confirmation is recorded only if the generation is still the one its target was read
+/// with: a push read before such a booking must not write back a quantity the channel no longer
+/// shows, or a net-zero change (a sale there, a cancellation elsewhere) would be skipped as
+/// "unchanged" and the channel would stay wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmedPush {
+    pub listing_id: String,
+    pub quantity: i64,
+    pub generation: i64,
+}
+
+impl ConfirmedPush {
+    /// `quantity` confirmed for `target`'s listing.
+    pub fn of(target: &PushTarget, quantity: i64) -> Self {
+        Self {
+            listing_id: target.listing_id.clone(),
+            quantity,
+            generation: target.pushed_generation,
+        }
+    }
+}
+
+/// A listing read for a push: id, SKU, multiplier, last confirmed quantity, policy overrides,
+/// push generation.
+type TargetRow = (String, String, i64, Option<i64>, Option<String>, i64);
 
 impl Ledger {
     /// The SKUs taken by at least one sync-enabled listing on `channel_id`.
@@ -121,7 +151,11 @@ impl Ledger {
         let stock = read_available_by_location(connection, self.backend, &component_skus).await?;
 
         let mut targets = Vec::with_capacity(rows.len());
-        for (listing_id, (_, sku, multiplier, last_pushed_quantity, policy_override)) in rows {
+        for (
+            listing_id,
+            (_, sku, multiplier, last_pushed_quantity, policy_override, pushed_generation),
+        ) in rows
+        {
             let policy = policy.with_override(&parse_listing_policy(policy_override.as_deref()));
             let parts = components
                 .get(&listing_id)
@@ -134,6 +168,7 @@ impl Ledger {
                 multiplier,
                 quantity,
                 last_pushed_quantity,
+                pushed_generation,
             });
         }
         debug!(channel = %channel_id, skus = skus.len(), targets = targets.len(), "push targets read");
@@ -144,39 +179,48 @@ impl Ledger {
         Ok(targets)
     }
 
-    /// Remembers the quantities a channel confirmed, as `(listing_id, quantity)` pairs.
+    /// Remembers the quantities a channel confirmed, unless a booking changed what the channel
+    /// shows since the target was read (see [`ConfirmedPush`]): such a listing keeps no
+    /// confirmed quantity, so its next push is never skipped. Returns how many were recorded.
     pub async fn record_pushed(
         &self,
         channel_id: &str,
-        confirmed: &[(String, i64)],
-    ) -> Result<(), LedgerError> {
+        confirmed: &[ConfirmedPush],
+    ) -> Result<u64, LedgerError> {
         if confirmed.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let now = now_millis();
         let rows: Vec<PushedRow<'_>> = confirmed
             .iter()
-            .map(|(listing_id, quantity)| PushedRow {
+            .map(|push| PushedRow {
                 channel_id,
-                key: listing_id,
-                quantity: *quantity,
+                key: &push.listing_id,
+                quantity: push.quantity,
+                generation: push.generation,
                 now,
             })
             .collect();
         // One statement, joined like `forget_pushed`'s, so both lock listing rows in one order.
         let sql = format!(
             "UPDATE listings SET last_pushed_quantity = p.quantity, last_pushed_at = p.now \
-             FROM {} WHERE listings.channel_id = p.channel_id AND listings.listing_id = p.key",
+             FROM {} WHERE listings.channel_id = p.channel_id AND listings.listing_id = p.key \
+             AND listings.pushed_generation = p.generation",
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
         let mut transaction = WriteTx::begin(self).await?;
-        sqlx::query(&sql)
+        let recorded = sqlx::query(&sql)
             .bind(rows_json(&rows)?)
             .execute(transaction.connection())
             .await
-            .context("recording listing pushes")?;
+            .context("recording listing pushes")?
+            .rows_affected();
         transaction.commit().await?;
-        Ok(())
+        if recorded < confirmed.len() as u64 {
+            debug!(channel = %channel_id, confirmed = confirmed.len(), recorded,
+                "a booking changed some pushed listings meanwhile; they are pushed again");
+        }
+        Ok(recorded)
     }
 }
 
@@ -186,6 +230,7 @@ struct PushedRow<'a> {
     channel_id: &'a str,
     key: &'a str,
     quantity: i64,
+    generation: i64,
     now: i64,
 }
 
@@ -193,6 +238,7 @@ const PUSHED_COLUMNS: Columns = &[
     ("channel_id", ColumnType::Text),
     ("key", ColumnType::Text),
     ("quantity", ColumnType::BigInt),
+    ("generation", ColumnType::BigInt),
     ("now", ColumnType::BigInt),
 ];
 
@@ -230,8 +276,8 @@ async fn sync_enabled_listings(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT l.listing_id, l.sku, l.multiplier, l.last_pushed_quantity, l.policy_override \
-         FROM {} JOIN listings l ON l.channel_id = k.channel_id AND l.listing_id = k.key \
+        "SELECT l.listing_id, l.sku, l.multiplier, l.last_pushed_quantity, l.policy_override, \
+         l.pushed_generation FROM {} JOIN listings l ON l.channel_id = k.channel_id AND l.listing_id = k.key \
          WHERE l.sync_enabled = 1",
         rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
     );
@@ -306,7 +352,9 @@ pub(crate) fn component_stock(
 /// Forgets what a channel last confirmed for these listings, inside the booking that changed
 /// them: a sale or a cancellation on a channel moves the stock that channel shows by itself,
 /// so its next push must not be skipped as "unchanged" — even when the ledger ends up where it
-/// was (a sale there and a cancellation elsewhere in one coalescing window).
+/// was (a sale there and a cancellation elsewhere in one coalescing window). The push
+/// generation moves on as well, also for a listing already forgotten, so that a push in flight
+/// does not record its confirmation afterwards (see [`ConfirmedPush`]).
 pub(crate) async fn forget_pushed(
     transaction: &mut WriteTx<'_>,
     listings: &BTreeSet<(&str, &str)>,
@@ -319,9 +367,9 @@ pub(crate) async fn forget_pushed(
         .map(|&(channel_id, key)| ChannelKeyRow { channel_id, key })
         .collect();
     let sql = format!(
-        "UPDATE listings SET last_pushed_quantity = NULL FROM {} \
-         WHERE listings.channel_id = k.channel_id AND listings.listing_id = k.key \
-         AND listings.last_pushed_quantity IS NOT NULL",
+        "UPDATE listings SET last_pushed_quantity = NULL, \
+         pushed_generation = listings.pushed_generation + 1 FROM {} \
+         WHERE listings.channel_id = k.channel_id AND listings.listing_id = k.key",
         rows_table(transaction.backend(), "k", CHANNEL_KEY_COLUMNS)
     );
     sqlx::query(&sql)

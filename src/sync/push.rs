@@ -6,7 +6,7 @@
 //! reordered message is harmless: it only says "look at this SKU again".
 
 use crate::bus::{BusError, Consumer, Delivery};
-use crate::ledger::{Ledger, LedgerError, PushTarget};
+use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget};
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::retry::{channel_backoff, classify, error_class};
@@ -314,7 +314,14 @@ impl ChannelPusher {
                     PushResult::Confirmed {
                         listing_id,
                         quantity,
-                    } => confirmed.push((listing_id, quantity)),
+                    } => {
+                        // A listing the batch did not hold has nothing to record.
+                        if let Some(target) =
+                            batch.iter().find(|target| target.listing_id == listing_id)
+                        {
+                            confirmed.push(ConfirmedPush::of(target, quantity));
+                        }
+                    }
                     PushResult::Rejected { listing_id, error } => {
                         report.rejected += 1;
                         if error.is_retryable() {
