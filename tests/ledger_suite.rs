@@ -665,6 +665,47 @@ async fn a_push_read_before_a_sale_there_records_nothing(database: &TestDatabase
     assert_eq!(listing.last_pushed_quantity, Some(10));
 }
 
+/// A channel that names a sold item by SKU only moves what every listing of it taking that SKU
+/// shows: their last confirmed quantities are forgotten, other listings' are kept.
+async fn a_sale_by_sku_forgets_the_channels_listings_of_it(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 12).await;
+    receive(&ledger, "B", "default", 5).await;
+    for (listing, sku, multiplier) in [("single", "A", 1), ("six-pack", "A", 6), ("b", "B", 1)] {
+        ledger
+            .bind_listing(CHANNEL, listing, sku, multiplier)
+            .await
+            .unwrap();
+    }
+    let skus = ["A".to_string(), "B".to_string()];
+    let targets = ledger
+        .push_targets(CHANNEL, &skus, &StockPolicy::default())
+        .await
+        .unwrap();
+    let confirmed: Vec<ConfirmedPush> = targets
+        .iter()
+        .map(|target| ConfirmedPush::of(target, target.quantity))
+        .collect();
+    assert_eq!(ledger.record_pushed(CHANNEL, &confirmed).await.unwrap(), 3);
+    ledger
+        .book_order(
+            CHANNEL,
+            "default",
+            &order("by-sku", 0, OrderStatus::Open, vec![line("1", "A", 1)]),
+        )
+        .await
+        .unwrap();
+    let mut confirmed_now = Vec::new();
+    for listing in ["b", "single", "six-pack"] {
+        let found = ledger.listing(CHANNEL, listing).await.unwrap().unwrap();
+        confirmed_now.push((listing, found.last_pushed_quantity));
+    }
+    assert_eq!(
+        confirmed_now,
+        [("b", Some(5)), ("single", None), ("six-pack", None)]
+    );
+}
+
 async fn push_targets_show_whole_listing_units(database: &TestDatabase) {
     let ledger = seeded(database).await;
     receive(&ledger, "A", "default", 7).await;
@@ -2325,6 +2366,7 @@ ledger_suite!(
     cursors_round_trip,
     push_targets_show_whole_listing_units,
     a_push_read_before_a_sale_there_records_nothing,
+    a_sale_by_sku_forgets_the_channels_listings_of_it,
     same_order_booked_concurrently_books_once,
     distinct_orders_booked_concurrently_all_count,
     a_group_books_like_one_event_at_a_time,

@@ -9,7 +9,7 @@
 //! of deadlocking. If a group fails as a whole, each of its events is booked alone, so that one
 //! bad event fails alone and the others are still booked.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use omnistock_connector::{OrderEvent, OrderLine};
 use tracing::debug;
@@ -22,7 +22,7 @@ use super::booking_rows::{
     read_lines, record_deliveries, restock_rules, upsert_orders, write_lines, BookedOrder,
     FinishedOrder, OrderUpsertRow,
 };
-use super::push_targets::forget_pushed;
+use super::push_targets::{forget_pushed, listings_taking};
 use super::types::{BookingOutcome, BookingResult, OrderLineRecord};
 use super::write::{MovementDraft, WriteTx};
 use super::{Ledger, LedgerError};
@@ -105,15 +105,37 @@ impl Ledger {
         ensure_locations(&mut transaction, &locations).await?;
         let mut outcomes: Vec<Option<BookingOutcome>> = vec![None; requests.len()];
         let mut forget: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let mut sold_by_sku: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for round in rounds(requests) {
             let booked = book_round(&mut transaction, requests, &round, &restock_rules).await?;
-            for (index, outcome, listings) in booked {
+            for (index, outcome, shown) in booked {
                 outcomes[index] = Some(outcome);
-                forget.extend(listings);
+                forget.extend(shown.listings);
+                for (channel_id, sku) in shown.skus {
+                    sold_by_sku
+                        .entry(channel_id)
+                        .or_default()
+                        .push(sku.to_string());
+                }
             }
         }
         // A platform changes its own shown stock when it sells or cancels: the next push of
-        // those listings must reach it even if the level equals the last one pushed.
+        // those listings must reach it even if the level equals the last one pushed. A line
+        // that names no listing, only a SKU, changes every listing of the channel taking it.
+        let mut taking_sold_skus: Vec<(&str, String)> = Vec::new();
+        for (channel_id, skus) in &sold_by_sku {
+            let backend = transaction.backend();
+            for listing_id in
+                listings_taking(transaction.connection(), backend, channel_id, skus).await?
+            {
+                taking_sold_skus.push((channel_id, listing_id));
+            }
+        }
+        forget.extend(
+            taking_sold_skus
+                .iter()
+                .map(|(channel_id, listing_id)| (*channel_id, listing_id.as_str())),
+        );
         forget_pushed(&mut transaction, &forget).await?;
         transaction.commit().await?;
         outcomes
@@ -123,9 +145,20 @@ impl Ledger {
     }
 }
 
-/// What a round gives back for one event: its index, its outcome and the (channel, listing)
-/// pairs whose last confirmed quantity the booking makes stale.
-type RoundOutcome<'r> = (usize, BookingOutcome, Vec<(&'r str, &'r str)>);
+/// What a round gives back for one event: its index, its outcome and what the booking changed
+/// of the stock its channel shows.
+type RoundOutcome<'r> = (usize, BookingOutcome, ShownByChannel<'r>);
+
+/// The listings whose last confirmed quantity a booking makes stale: a platform moves its own
+/// shown stock when it sells or cancels.
+#[derive(Debug, Default)]
+struct ShownByChannel<'r> {
+    /// (channel, listing) named by the order's changed lines.
+    listings: Vec<(&'r str, &'r str)>,
+    /// (channel, SKU) of changed lines that name no listing: every listing of the channel
+    /// taking the SKU.
+    skus: Vec<(&'r str, &'r str)>,
+}
 
 /// Books one round (each order at most once), each phase one statement over the whole round.
 async fn book_round<'r>(
@@ -184,7 +217,7 @@ async fn lock_orders<'r>(
         if is_stale(request.event, &order) {
             debug!(channel = %request.channel_id, order = %key.1, "stale order snapshot ignored");
             let stale = outcome(Some(order.id), BookingResult::Stale);
-            done.push((index, stale, Vec::new()));
+            done.push((index, stale, ShownByChannel::default()));
         } else {
             current.push((index, order));
         }
@@ -275,17 +308,16 @@ async fn finish_round<'r>(
 
     for ((index, booking), oversold_skus) in planned.into_iter().zip(oversold) {
         let request = &requests[index];
-        let listings: Vec<(&'r str, &'r str)> = if booking.line_changes.is_empty() {
-            Vec::new()
-        } else {
-            request
-                .event
-                .lines
-                .iter()
-                .filter_map(|line| line.listing_id.as_deref())
-                .map(|listing_id| (request.channel_id, listing_id))
-                .collect()
-        };
+        let mut shown = ShownByChannel::default();
+        if !booking.line_changes.is_empty() {
+            for line in &request.event.lines {
+                match (line.listing_id.as_deref(), line.sku.as_deref()) {
+                    (Some(listing_id), _) => shown.listings.push((request.channel_id, listing_id)),
+                    (None, Some(sku)) => shown.skus.push((request.channel_id, sku)),
+                    (None, None) => {}
+                }
+            }
+        }
         let outcome = BookingOutcome {
             order_id: Some(booking.order_id),
             result: if booking.changed {
@@ -297,7 +329,7 @@ async fn finish_round<'r>(
             oversold_skus,
             unknown_lines: booking.unknown_lines,
         };
-        done.push((index, outcome, listings));
+        done.push((index, outcome, shown));
     }
     Ok(())
 }
@@ -359,7 +391,7 @@ async fn skip_duplicate_deliveries<'r>(
             done.push((
                 index,
                 outcome(order_id, BookingResult::Duplicate),
-                Vec::new(),
+                ShownByChannel::default(),
             ));
         }
     }

@@ -243,7 +243,7 @@ const PUSHED_COLUMNS: Columns = &[
 ];
 
 /// The listings of `channel_id` that take stock of one of `skus`, sync-enabled or not.
-async fn listings_taking(
+pub(crate) async fn listings_taking(
     connection: &mut sqlx::AnyConnection,
     backend: Backend,
     channel_id: &str,
