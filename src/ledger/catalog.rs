@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use tracing::{debug, info, warn};
 
 use super::error::DatabaseContext;
-use super::row_set::{rows_json, rows_table, ChannelKeyRow, CHANNEL_KEY_COLUMNS};
+use super::row_set::{channel_rows_json, rows_table, CHANNEL_KEY_COLUMNS};
 use super::types::{from_millis, now_millis, Channel, Listing, ListingBinding, ListingComponent};
 use super::write::{begin_key_lookups, WriteTx};
 use super::{Backend, Ledger, LedgerError};
@@ -174,20 +174,13 @@ pub(crate) async fn read_components(
     if listing_ids.is_empty() {
         return Ok(components);
     }
-    let rows: Vec<ChannelKeyRow<'_>> = listing_ids
-        .iter()
-        .map(|listing_id| ChannelKeyRow {
-            channel_id,
-            key: listing_id,
-        })
-        .collect();
     let sql = format!(
         "SELECT c.listing_id, c.sku, c.quantity FROM {} JOIN listing_components c \
          ON c.channel_id = k.channel_id AND c.listing_id = k.key ORDER BY c.listing_id, c.sku",
         rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
     );
     let found: Vec<(String, String, i64)> = sqlx::query_as(&sql)
-        .bind(rows_json(&rows)?)
+        .bind(channel_rows_json(channel_id, listing_ids)?)
         .fetch_all(&mut *connection)
         .await
         .context("reading listing components")?;

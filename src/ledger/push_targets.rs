@@ -11,8 +11,8 @@ use tracing::debug;
 use super::catalog::{parse_listing_policy, read_components};
 use super::error::DatabaseContext;
 use super::row_set::{
-    rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, KeyRow, CHANNEL_KEY_COLUMNS,
-    KEY_COLUMNS,
+    channel_rows_json, rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, KeyRow,
+    CHANNEL_KEY_COLUMNS, KEY_COLUMNS,
 };
 use super::types::{now_millis, ListingComponent};
 use super::write::{begin_key_lookups, WriteTx};
@@ -286,15 +286,6 @@ async fn sync_enabled_listings(
         .fetch_all(&mut *connection)
         .await
         .context("reading push targets")
-}
-
-/// `keys` of one channel as a row set (see [`CHANNEL_KEY_COLUMNS`]).
-fn channel_rows_json(channel_id: &str, keys: &[String]) -> Result<String, LedgerError> {
-    let rows: Vec<ChannelKeyRow<'_>> = keys
-        .iter()
-        .map(|key| ChannelKeyRow { channel_id, key })
-        .collect();
-    rows_json(&rows)
 }
 
 /// Available (on hand minus reserved) per SKU and location.

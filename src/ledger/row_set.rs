@@ -78,6 +78,15 @@ pub(crate) struct ChannelKeyRow<'a> {
 pub(crate) const CHANNEL_KEY_COLUMNS: Columns =
     &[("channel_id", ColumnType::Text), ("key", ColumnType::Text)];
 
+/// `keys` of one channel as a row set of [`CHANNEL_KEY_COLUMNS`].
+pub(crate) fn channel_rows_json(channel_id: &str, keys: &[String]) -> Result<String, LedgerError> {
+    let rows: Vec<ChannelKeyRow<'_>> = keys
+        .iter()
+        .map(|key| ChannelKeyRow { channel_id, key })
+        .collect();
+    rows_json(&rows)
+}
+
 /// A row of one database id.
 #[derive(Serialize)]
 pub(crate) struct IdRow {

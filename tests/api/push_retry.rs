@@ -166,23 +166,8 @@ async fn a_listing_refused_for_now_is_pushed_again_and_recorded() {
 #[tokio::test]
 async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
     let (_database, ledger) = seven_mugs_listed_on_shop().await;
-    let bus = Bus::connect(&BusConfig::default(), ledger.pool())
-        .await
-        .unwrap();
-    bus.ensure_channel_queue("shop").await.unwrap();
-    let consumer = bus.consume("shop").await.unwrap();
-
     let connector = Arc::new(Scripted::new(fails_first_call));
-    let channel = ChannelRuntime::new(
-        "shop".into(),
-        connector.clone(),
-        "default".into(),
-        None,
-        None,
-    );
-    let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(pusher.run(consumer, stopped));
+    let pusher = RunningPusher::start(&ledger, connector.clone()).await;
 
     // Nothing is published: only a second sweep can bring the listing in step.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -199,6 +184,32 @@ async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(connector.calls.lock().unwrap().len(), 2);
-    stop.send(true).unwrap();
-    running.await.unwrap();
+    pusher.stop().await;
+}
+
+/// The pusher of the channel `shop` (on the memory bus of the ledger's database), running.
+pub(crate) struct RunningPusher {
+    pub(crate) bus: Bus,
+    stop: tokio::sync::watch::Sender<bool>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+impl RunningPusher {
+    pub(crate) async fn start(ledger: &Ledger, connector: Arc<Scripted>) -> Self {
+        let bus = Bus::connect(&BusConfig::default(), ledger.pool())
+            .await
+            .unwrap();
+        bus.ensure_channel_queue("shop").await.unwrap();
+        let consumer = bus.consume("shop").await.unwrap();
+        let channel = ChannelRuntime::new("shop".into(), connector, "default".into(), None, None);
+        let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(pusher.run(consumer, stopped));
+        Self { bus, stop, running }
+    }
+
+    pub(crate) async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.running.await.unwrap();
+    }
 }

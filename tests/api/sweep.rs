@@ -2,11 +2,9 @@
 //! while a slow start-up sweep is under way reaches the channel long before the sweep is done.
 
 use crate::helpers::TestDatabase;
-use crate::push_retry::{confirm_all, Scripted};
-use omnistock::bus::{Bus, BusConfig, StockChanged};
+use crate::push_retry::{confirm_all, RunningPusher, Scripted};
+use omnistock::bus::StockChanged;
 use omnistock::ledger::{Ledger, ListingBinding, ListingComponent, MovementMeta, StockCount};
-use omnistock::metrics::Metrics;
-use omnistock::sync::{ChannelPusher, ChannelRuntime};
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,26 +60,12 @@ async fn catalog_never_pushed() -> (TestDatabase, Ledger) {
 #[tokio::test]
 async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
     let (_database, ledger) = catalog_never_pushed().await;
-    let bus = Bus::connect(&BusConfig::default(), ledger.pool())
-        .await
-        .unwrap();
-    bus.ensure_channel_queue("shop").await.unwrap();
-    let consumer = bus.consume("shop").await.unwrap();
     let connector = Arc::new(Scripted::slow(
         confirms_every_call,
         Duration::from_millis(60),
         BATCH,
     ));
-    let channel = ChannelRuntime::new(
-        "shop".into(),
-        connector.clone(),
-        "default".into(),
-        None,
-        None,
-    );
-    let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(pusher.run(consumer, stopped));
+    let pusher = RunningPusher::start(&ledger, connector.clone()).await;
 
     // Once the start-up sweep has begun, the last item (on the sweep's last page) is restocked.
     wait_for(
@@ -94,7 +78,9 @@ async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
         .receive(&last, "default", 3, &MovementMeta::new("restock"))
         .await
         .unwrap();
-    bus.publish(&[StockChanged::one(last.clone(), 1, 0)])
+    pusher
+        .bus
+        .publish(&[StockChanged::one(last.clone(), 1, 0)])
         .await
         .unwrap();
 
@@ -115,8 +101,7 @@ async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
         "the end of the sweep",
     )
     .await;
-    stop.send(true).unwrap();
-    running.await.unwrap();
+    pusher.stop().await;
 
     let calls = connector.calls.lock().unwrap().clone();
     let live = calls.iter().position(is_live_push).unwrap();
