@@ -45,6 +45,8 @@ struct Families {
     push_latency: Family<ChannelLabel, Histogram, fn() -> Histogram>,
     queue_lag: Family<ChannelLabel, Histogram, fn() -> Histogram>,
     push_backlog: Family<ChannelLabel, Gauge>,
+    sweep_running: Family<ChannelLabel, Gauge>,
+    sweep_skus: Family<ChannelLabel, Counter>,
     outbox_backlog: Gauge,
     reconcile_drifts: Family<ChannelLabel, Counter>,
     dead_letters_parked: Family<ChannelLabel, Counter>,
@@ -79,6 +81,8 @@ impl Metrics {
             push_latency: Family::new_with_constructor(latency_histogram),
             queue_lag: Family::new_with_constructor(latency_histogram),
             push_backlog: Family::default(),
+            sweep_running: Family::default(),
+            sweep_skus: Family::default(),
             outbox_backlog: Gauge::default(),
             reconcile_drifts: Family::default(),
             dead_letters_parked: Family::default(),
@@ -137,6 +141,16 @@ impl Metrics {
             "push_backlog_skus",
             "SKUs waiting to be pushed to a channel",
             families.push_backlog.clone(),
+        );
+        registry.register(
+            "sweep_running",
+            "1 while a sweep of a channel (at start or on resume) is under way, else 0",
+            families.sweep_running.clone(),
+        );
+        registry.register(
+            "sweep_skus",
+            "SKUs a channel's sweeps have gone through",
+            families.sweep_skus.clone(),
         );
         registry.register(
             "outbox_backlog",
@@ -254,6 +268,20 @@ impl Metrics {
             .push_backlog
             .get_or_create(&Self::channel(channel))
             .set(i64::try_from(skus).unwrap_or(i64::MAX));
+    }
+
+    pub fn sweep_running(&self, channel: &str, running: bool) {
+        self.families
+            .sweep_running
+            .get_or_create(&Self::channel(channel))
+            .set(i64::from(running));
+    }
+
+    pub fn sweep_skus(&self, channel: &str, skus: usize) {
+        self.families
+            .sweep_skus
+            .get_or_create(&Self::channel(channel))
+            .inc_by(skus as u64);
     }
 
     pub fn outbox_backlog(&self, entries: usize) {

@@ -57,6 +57,16 @@ pub struct FlushReport {
     pub retry_skus: BTreeSet<String>,
 }
 
+/// One page of a sweep, pushed.
+#[derive(Debug)]
+pub struct SweptPage {
+    /// Where the next page starts (after this SKU).
+    pub last_sku: String,
+    /// SKUs on the page.
+    pub skus: usize,
+    pub report: FlushReport,
+}
+
 impl FlushReport {
     /// Adds what `other` did to this report.
     pub fn absorb(&mut self, other: FlushReport) {
@@ -176,6 +186,8 @@ impl ChannelPusher {
                 }
             }
         }
+        // A sweep under way stops with the pusher; the next leader sweeps again.
+        self.metrics.sweep_running(&channel_id, false);
         // Unacknowledged deliveries go back to the queue when the consumer is dropped.
         forwarder.abort();
         let _ = forwarder.await;
@@ -224,25 +236,26 @@ impl ChannelPusher {
 
     /// Pushes the listings of the next page of this channel's SKUs (after `after`, from the
     /// first when `None`) whose computed quantity differs from the last one the channel
-    /// confirmed; the page's last SKU and what was done, or `None` when no SKU is left.
+    /// confirmed; `None` when no SKU is left.
     ///
     /// Pages follow the SKUs' order, so memory stays bounded whatever the catalog. A bundle
     /// whose components fall on two pages is read on both; the second time it shows what was
     /// just confirmed, so it is skipped as unchanged.
-    pub async fn sweep_page(
-        &self,
-        after: Option<&str>,
-    ) -> Result<Option<(String, FlushReport)>, PushError> {
+    pub async fn sweep_page(&self, after: Option<&str>) -> Result<Option<SweptPage>, PushError> {
         let page = self
             .ledger
             .channel_sku_page(&self.channel.id, after, SWEEP_PAGE_SKUS)
             .await?;
-        let Some(last) = page.last().cloned() else {
+        let Some(last_sku) = page.last().cloned() else {
             return Ok(None);
         };
         let report = self.push_skus(&page).await?;
-        debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last, confirmed = report.confirmed, "sweep page pushed");
-        Ok(Some((last, report)))
+        debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last_sku, confirmed = report.confirmed, "sweep page pushed");
+        Ok(Some(SweptPage {
+            last_sku,
+            skus: page.len(),
+            report,
+        }))
     }
 
     /// Pushes the current quantity of every listing bound to `skus`, skipping unchanged ones.

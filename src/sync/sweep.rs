@@ -73,15 +73,18 @@ impl Sweep {
     /// Pushes the next page; `true` when the sweep is done (the page was empty).
     pub async fn push_next_page(&mut self, pusher: &ChannelPusher) -> bool {
         let channel = pusher.channel();
+        pusher.metrics().sweep_running(&channel.id, true);
         match pusher.sweep_page(self.after.as_deref()).await {
-            Ok(Some((last_sku, page))) => {
-                self.report.absorb(page);
-                self.after = Some(last_sku);
+            Ok(Some(page)) => {
+                pusher.metrics().sweep_skus(&channel.id, page.skus);
+                self.report.absorb(page.report);
+                self.after = Some(page.last_sku);
                 self.retry_pause = None;
                 self.next_page_at = Instant::now();
                 false
             }
             Ok(None) => {
+                pusher.metrics().sweep_running(&channel.id, false);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
                     unchanged = self.report.skipped_unchanged, rejected = self.report.rejected,

@@ -190,6 +190,7 @@ async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
 /// The pusher of the channel `shop` (on the memory bus of the ledger's database), running.
 pub(crate) struct RunningPusher {
     pub(crate) bus: Bus,
+    pub(crate) metrics: Metrics,
     stop: tokio::sync::watch::Sender<bool>,
     running: tokio::task::JoinHandle<()>,
 }
@@ -202,10 +203,16 @@ impl RunningPusher {
         bus.ensure_channel_queue("shop").await.unwrap();
         let consumer = bus.consume("shop").await.unwrap();
         let channel = ChannelRuntime::new("shop".into(), connector, "default".into(), None, None);
-        let pusher = ChannelPusher::new(channel, ledger.clone(), Metrics::new());
+        let metrics = Metrics::new();
+        let pusher = ChannelPusher::new(channel, ledger.clone(), metrics.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let running = tokio::spawn(pusher.run(consumer, stopped));
-        Self { bus, stop, running }
+        Self {
+            bus,
+            metrics,
+            stop,
+            running,
+        }
     }
 
     pub(crate) async fn stop(self) {

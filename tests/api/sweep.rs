@@ -93,6 +93,8 @@ async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
     )
     .await;
     let sweep_calls = ITEMS / BATCH;
+    let running = "omnistock_sweep_running{channel=\"shop\"} 1";
+    assert!(pusher.metrics.encode().unwrap().contains(running));
     wait_for(
         || {
             let calls = connector.calls.lock().unwrap();
@@ -101,6 +103,23 @@ async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
         "the end of the sweep",
     )
     .await;
+    // Operators see the sweep's progress and its end.
+    wait_for(
+        || !pusher.metrics.encode().unwrap().contains(running),
+        "the sweep to be reported done",
+    )
+    .await;
+    let metrics = pusher.metrics.encode().unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "omnistock_sweep_skus_total{{channel=\"shop\"}} {ITEMS}\n"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("omnistock_sweep_running{channel=\"shop\"} 0\n"),
+        "{metrics}"
+    );
     pusher.stop().await;
 
     let calls = connector.calls.lock().unwrap().clone();
