@@ -1,6 +1,6 @@
 //! Pausing a channel's pushes: while paused, the pusher takes stock-change messages and lets
 //! them go (orders are still booked and the ledger keeps every change), pushing nothing; on
-//! resume it sweeps the channel once, a page at a time between live pushes, which pushes
+//! resume it sweeps the channel once, in small steps between live pushes, which pushes
 //! exactly the listings whose quantity moved since the channel last confirmed it — everything
 //! that accumulated, coalesced to one quantity per listing.
 //!

@@ -57,14 +57,17 @@ pub struct FlushReport {
     pub retry_skus: BTreeSet<String>,
 }
 
-/// One page of a sweep, pushed.
+/// One page of a sweep, read.
 #[derive(Debug)]
 pub struct SweptPage {
     /// Where the next page starts (after this SKU).
     pub last_sku: String,
     /// SKUs on the page.
     pub skus: usize,
-    pub report: FlushReport,
+    /// Listings on the page that show what the channel last confirmed.
+    pub unchanged: usize,
+    /// SKUs on the page with a listing to push, in order.
+    pub changed_skus: Vec<String>,
 }
 
 impl FlushReport {
@@ -111,7 +114,7 @@ impl ChannelPusher {
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost. A
         // paused channel is swept when it is resumed instead. It runs whenever this replica
-        // becomes the sync leader, a page at a time between live pushes.
+        // becomes the sync leader, in small steps between live pushes.
         let mut sweep = if control.is_paused() {
             info!(channel = %channel_id, "channel paused: its sweep waits for resume");
             None
@@ -170,13 +173,13 @@ impl ChannelPusher {
                 Some(work) = control.next_work(), if pending_skus.is_empty() && !control.is_paused() => {
                     crate::ops::resync::perform(&self, work).await;
                 }
-                // The sweep's next page when nothing else waits: live pushes and an operator's
+                // The sweep's next step when nothing else waits: live pushes and an operator's
                 // resync go first.
-                _ = sleep_until_some(sweep.as_ref().map(Sweep::next_page_at)),
+                _ = sleep_until_some(sweep.as_ref().map(Sweep::next_step_at)),
                     if pending_skus.is_empty() && !control.is_paused() =>
                 {
                     if let Some(running) = sweep.as_mut() {
-                        if running.push_next_page(&self).await {
+                        if running.step(&self).await {
                             if running.cause() == SweepCause::Resume {
                                 crate::ops::pause::caught_up(&self);
                             }
@@ -234,9 +237,9 @@ impl ChannelPusher {
         self.channel.control.clear_backlog();
     }
 
-    /// Pushes the listings of the next page of this channel's SKUs (after `after`, from the
-    /// first when `None`) whose computed quantity differs from the last one the channel
-    /// confirmed; `None` when no SKU is left.
+    /// Reads the next page of this channel's SKUs (after `after`, from the first when `None`)
+    /// and which of them have a listing whose computed quantity differs from the last one the
+    /// channel confirmed; `None` when no SKU is left.
     ///
     /// Pages follow the SKUs' order, so memory stays bounded whatever the catalog. A bundle
     /// whose components fall on two pages is read on both; the second time it shows what was
@@ -249,12 +252,22 @@ impl ChannelPusher {
         let Some(last_sku) = page.last().cloned() else {
             return Ok(None);
         };
-        let report = self.push_skus(&page).await?;
-        debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last_sku, confirmed = report.confirmed, "sweep page pushed");
+        let targets = self.live_targets(&page).await?;
+        let unchanged = targets
+            .iter()
+            .filter(|target| target.last_pushed_quantity == Some(target.quantity))
+            .count();
+        let changed_skus: BTreeSet<String> = targets
+            .into_iter()
+            .filter(|target| target.last_pushed_quantity != Some(target.quantity))
+            .map(|target| target.sku)
+            .collect();
+        debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last_sku, changed = changed_skus.len(), "sweep page read");
         Ok(Some(SweptPage {
             last_sku,
             skus: page.len(),
-            report,
+            unchanged,
+            changed_skus: changed_skus.into_iter().collect(),
         }))
     }
 

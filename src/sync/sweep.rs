@@ -1,13 +1,15 @@
 //! A sweep of one channel: every listing whose computed quantity differs from what the channel
-//! last confirmed is pushed, one page of the channel's SKUs at a time.
+//! last confirmed is pushed, going through the channel's SKUs a page at a time.
 //!
-//! The pusher takes the next page only when no live stock change waits, so a sweep of a large
-//! catalog (minutes for a million SKUs) never holds up the live pushes that the one-second
-//! promise is about; a live change waits at most for the page in flight. A page that fails
-//! (the channel or the ledger is down) is tried again after a pause that doubles, from where
-//! the sweep stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
+//! A sweep goes in small steps (read a page, or push one call's worth of it), and the pusher
+//! takes the next step only when no live stock change waits, so a sweep of a large catalog
+//! (minutes for a million SKUs) never holds up the live pushes that the one-second promise is
+//! about: a live change waits at most for the step in flight. A step that fails (the channel
+//! or the ledger is down) is tried again after a pause that doubles, from where the sweep
+//! stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
 
-use crate::sync::push::{ChannelPusher, FlushReport};
+use crate::sync::push::{ChannelPusher, FlushReport, PushError};
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -39,12 +41,15 @@ impl SweepCause {
 #[derive(Debug)]
 pub struct Sweep {
     cause: SweepCause,
-    /// The last SKU of the last page pushed; `None` before the first page.
+    /// The last SKU of the last page read; `None` before the first page.
     after: Option<String>,
+    /// SKUs of the page read last whose listings differ from what the channel confirmed, not
+    /// pushed yet.
+    to_push: VecDeque<String>,
     report: FlushReport,
-    /// When the next page may be taken: now, or after a failure's pause.
-    next_page_at: Instant,
-    /// The pause after the last failure, while pages keep failing.
+    /// When the next step may be taken: now, or after a failure's pause.
+    next_step_at: Instant,
+    /// The pause after the last failure, while steps keep failing.
     retry_pause: Option<Duration>,
     started: std::time::Instant,
 }
@@ -54,8 +59,9 @@ impl Sweep {
         Self {
             cause,
             after: None,
+            to_push: VecDeque::new(),
             report: FlushReport::default(),
-            next_page_at: Instant::now(),
+            next_step_at: Instant::now(),
             retry_pause: None,
             started: std::time::Instant::now(),
         }
@@ -65,25 +71,29 @@ impl Sweep {
         self.cause
     }
 
-    /// When the next page may be taken.
-    pub fn next_page_at(&self) -> Instant {
-        self.next_page_at
+    /// When the next step may be taken.
+    pub fn next_step_at(&self) -> Instant {
+        self.next_step_at
     }
 
-    /// Pushes the next page; `true` when the sweep is done (the page was empty).
-    pub async fn push_next_page(&mut self, pusher: &ChannelPusher) -> bool {
+    /// Takes one step: pushes one stock-update call's worth of the page read last (read again
+    /// now, so that a live push meanwhile is never undone by an older quantity), or reads the
+    /// next page. `true` when the sweep is done (no page was left).
+    pub async fn step(&mut self, pusher: &ChannelPusher) -> bool {
         let channel = pusher.channel();
         pusher.metrics().sweep_running(&channel.id, true);
-        match pusher.sweep_page(self.after.as_deref()).await {
-            Ok(Some(page)) => {
-                pusher.metrics().sweep_skus(&channel.id, page.skus);
-                self.report.absorb(page.report);
-                self.after = Some(page.last_sku);
+        let outcome = if self.to_push.is_empty() {
+            self.read_next_page(pusher).await
+        } else {
+            self.push_next_batch(pusher).await
+        };
+        match outcome {
+            Ok(false) => {
                 self.retry_pause = None;
-                self.next_page_at = Instant::now();
+                self.next_step_at = Instant::now();
                 false
             }
-            Ok(None) => {
+            Ok(true) => {
                 pusher.metrics().sweep_running(&channel.id, false);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
@@ -98,12 +108,35 @@ impl Sweep {
                     .map_or(RETRY_FIRST, |pause| (pause * 2).min(RETRY_MAX));
                 warn!(channel = %channel.id, cause = self.cause.as_str(), error = %error,
                     retry_in_s = pause.as_secs(), after_sku = ?self.after,
-                    "stock sweep page failed; it is tried again between live pushes");
+                    "stock sweep step failed; it is tried again between live pushes");
                 channel.control.note_push_error(&error.to_string());
                 self.retry_pause = Some(pause);
-                self.next_page_at = Instant::now() + pause;
+                self.next_step_at = Instant::now() + pause;
                 false
             }
         }
+    }
+
+    /// Reads the next page and queues its SKUs whose listings differ; `true` when none is left.
+    async fn read_next_page(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
+        let Some(page) = pusher.sweep_page(self.after.as_deref()).await? else {
+            return Ok(true);
+        };
+        pusher.metrics().sweep_skus(&pusher.channel().id, page.skus);
+        self.report.skipped_unchanged += page.unchanged;
+        self.to_push.extend(page.changed_skus);
+        self.after = Some(page.last_sku);
+        Ok(false)
+    }
+
+    /// Pushes the listings of the next batch of queued SKUs.
+    async fn push_next_batch(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
+        let batch_size = pusher.channel().capabilities.max_stock_batch.max(1);
+        let batch: Vec<String> = self.to_push.iter().take(batch_size).cloned().collect();
+        let pushed = pusher.push_skus(&batch).await?;
+        // Only once they are pushed: a failed batch is tried again as it was.
+        self.to_push.drain(..batch.len());
+        self.report.absorb(pushed);
+        Ok(false)
     }
 }
