@@ -57,19 +57,6 @@ pub struct FlushReport {
     pub retry_skus: BTreeSet<String>,
 }
 
-/// One page of a sweep, read.
-#[derive(Debug)]
-pub struct SweptPage {
-    /// Where the next page starts (after this SKU).
-    pub last_sku: String,
-    /// SKUs on the page.
-    pub skus: usize,
-    /// Listings on the page that show what the channel last confirmed.
-    pub unchanged: usize,
-    /// SKUs on the page with a listing to push, in order.
-    pub changed_skus: Vec<String>,
-}
-
 impl FlushReport {
     /// Adds what `other` did to this report.
     pub fn absorb(&mut self, other: FlushReport) {
@@ -81,8 +68,21 @@ impl FlushReport {
     }
 }
 
-/// How many listing components a sweep reads at a time: at most this many SKUs, so that a
-/// page is one `push_targets` chunk.
+/// One page of a sweep, read.
+#[derive(Debug)]
+pub struct SweepPage {
+    /// Where the next page starts (after this SKU).
+    pub last_sku: String,
+    /// SKUs on the page.
+    pub skus: usize,
+    /// Listings on the page that show what the channel last confirmed.
+    pub unchanged: usize,
+    /// SKUs on the page with a listing to push, in order.
+    pub changed_skus: Vec<String>,
+}
+
+/// How many SKUs a sweep reads at a time: memory stays bounded whatever the catalog, and
+/// each page costs one set of lookups.
 const SWEEP_PAGE_SKUS: usize = 500;
 
 /// How many times one flush pushes again the listings a channel refused for now, before it
@@ -122,7 +122,7 @@ impl ChannelPusher {
             Some(Sweep::start(SweepCause::StartUp))
         };
         // The queue is read by a task of its own, also while this one pushes, so that a live
-        // change is already waiting (and goes first) when a push or a sweep page is done.
+        // change is already waiting (and goes first) when a push or a sweep step is done.
         let (forward, mut live) = mpsc::channel(1);
         let forwarder = tokio::spawn(forward_deliveries(consumer, forward));
         let mut pending_skus = BTreeSet::new();
@@ -244,7 +244,7 @@ impl ChannelPusher {
     /// Pages follow the SKUs' order, so memory stays bounded whatever the catalog. A bundle
     /// whose components fall on two pages is read on both; the second time it shows what was
     /// just confirmed, so it is skipped as unchanged.
-    pub async fn sweep_page(&self, after: Option<&str>) -> Result<Option<SweptPage>, PushError> {
+    pub async fn sweep_page(&self, after: Option<&str>) -> Result<Option<SweepPage>, PushError> {
         let page = self
             .ledger
             .channel_sku_page(&self.channel.id, after, SWEEP_PAGE_SKUS)
@@ -263,7 +263,7 @@ impl ChannelPusher {
             .map(|target| target.sku)
             .collect();
         debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last_sku, changed = changed_skus.len(), "sweep page read");
-        Ok(Some(SweptPage {
+        Ok(Some(SweepPage {
             last_sku,
             skus: page.len(),
             unchanged,
