@@ -18,10 +18,11 @@ use super::booking::{
     is_stale, lines_to_resolve, plan_snapshot, LineChange, PlannedBooking, Resolutions,
 };
 use super::booking_rows::{
-    delete_line, ensure_locations, finish_orders, known_skus, listing_components, order_ids,
-    read_lines, record_deliveries, restock_rules, upsert_orders, write_lines, BookedOrder,
-    FinishedOrder, OrderUpsertRow,
+    delete_line, ensure_locations, finish_orders, known_skus, order_ids, read_lines,
+    record_deliveries, restock_rules, upsert_orders, write_lines, BookedOrder, FinishedOrder,
+    OrderUpsertRow,
 };
+use super::catalog::read_components;
 use super::push_targets::{forget_pushed, listings_taking};
 use super::types::{BookingOutcome, BookingResult, OrderLineRecord};
 use super::write::{MovementDraft, WriteTx};
@@ -425,7 +426,16 @@ async fn resolve_round(
                 .map(|listing_id| (*channel_id, listing_id))
         })
         .collect();
-    let components = listing_components(transaction, &listings).await?;
+    let backend = transaction.backend();
+    let components: HashMap<(String, String), Vec<(String, i64)>> =
+        read_components(transaction.connection(), backend, &listings)
+            .await?
+            .into_iter()
+            .map(|(listing, parts)| {
+                let parts = parts.into_iter().map(|part| (part.sku, part.quantity));
+                (listing, parts.collect())
+            })
+            .collect();
     // A line's own sku counts only when its listing has no components.
     let skus: BTreeSet<&str> = unresolved
         .iter()

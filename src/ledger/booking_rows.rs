@@ -255,42 +255,6 @@ pub(crate) async fn read_lines(
     Ok(lines)
 }
 
-/// The components of `listings` (channel, listing id), sorted by SKU; listings without any are
-/// left out.
-pub(crate) async fn listing_components(
-    transaction: &mut WriteTx<'_>,
-    listings: &BTreeSet<(&str, &str)>,
-) -> Result<HashMap<(String, String), Vec<(String, i64)>>, LedgerError> {
-    let mut components: HashMap<(String, String), Vec<(String, i64)>> = HashMap::new();
-    if listings.is_empty() {
-        return Ok(components);
-    }
-    let rows: Vec<ChannelKeyRow<'_>> = listings
-        .iter()
-        .map(|&(channel_id, key)| ChannelKeyRow { channel_id, key })
-        .collect();
-    let sql = format!(
-        "SELECT c.channel_id, c.listing_id, c.sku, c.quantity FROM listing_components c \
-         JOIN {} ON c.channel_id = k.channel_id AND c.listing_id = k.key",
-        rows_table(transaction.backend(), "k", CHANNEL_KEY_COLUMNS)
-    );
-    let found: Vec<(String, String, String, i64)> = sqlx::query_as(&sql)
-        .bind(rows_json(&rows)?)
-        .fetch_all(transaction.connection())
-        .await
-        .context("resolving listings")?;
-    for (channel_id, listing_id, sku, quantity) in found {
-        components
-            .entry((channel_id, listing_id))
-            .or_default()
-            .push((sku, quantity));
-    }
-    for skus in components.values_mut() {
-        skus.sort();
-    }
-    Ok(components)
-}
-
 /// Which of `skus` are items.
 pub(crate) async fn known_skus(
     transaction: &mut WriteTx<'_>,

@@ -1,12 +1,12 @@
 //! Items, locations, channels and the listings that bind a channel's offers to SKUs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::AnyConnection;
 use tracing::{debug, info, warn};
 
 use super::error::DatabaseContext;
-use super::row_set::{channel_rows_json, rows_table, CHANNEL_KEY_COLUMNS};
+use super::row_set::{rows_json, rows_table, ChannelKeyRow, CHANNEL_KEY_COLUMNS};
 use super::types::{from_millis, now_millis, Channel, Listing, ListingBinding, ListingComponent};
 use super::write::{begin_key_lookups, WriteTx};
 use super::{Backend, Ledger, LedgerError};
@@ -161,34 +161,40 @@ pub(crate) async fn bind_in(
     Ok(())
 }
 
-/// The components of the given listings of one channel, by listing id. Each listing is looked
-/// up by key where the transaction makes PostgreSQL do so (a [`WriteTx`] or
-/// [`begin_key_lookups`]), however many there are.
+/// The components of `listings` (channel, listing id), each listing's sorted by SKU; listings
+/// without any are left out. Each listing is looked up by key where the transaction makes
+/// PostgreSQL do so (a [`WriteTx`] or [`begin_key_lookups`]), however many there are.
 pub(crate) async fn read_components(
     connection: &mut AnyConnection,
     backend: Backend,
-    channel_id: &str,
-    listing_ids: &[String],
-) -> Result<BTreeMap<String, Vec<ListingComponent>>, LedgerError> {
-    let mut components: BTreeMap<String, Vec<ListingComponent>> = BTreeMap::new();
-    if listing_ids.is_empty() {
+    listings: &BTreeSet<(&str, &str)>,
+) -> Result<HashMap<(String, String), Vec<ListingComponent>>, LedgerError> {
+    let mut components: HashMap<(String, String), Vec<ListingComponent>> = HashMap::new();
+    if listings.is_empty() {
         return Ok(components);
     }
+    let rows: Vec<ChannelKeyRow<'_>> = listings
+        .iter()
+        .map(|&(channel_id, key)| ChannelKeyRow { channel_id, key })
+        .collect();
     let sql = format!(
-        "SELECT c.listing_id, c.sku, c.quantity FROM {} JOIN listing_components c \
-         ON c.channel_id = k.channel_id AND c.listing_id = k.key ORDER BY c.listing_id, c.sku",
+        "SELECT c.channel_id, c.listing_id, c.sku, c.quantity FROM {} JOIN listing_components c \
+         ON c.channel_id = k.channel_id AND c.listing_id = k.key",
         rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
     );
-    let found: Vec<(String, String, i64)> = sqlx::query_as(&sql)
-        .bind(channel_rows_json(channel_id, listing_ids)?)
+    let found: Vec<(String, String, String, i64)> = sqlx::query_as(&sql)
+        .bind(rows_json(&rows)?)
         .fetch_all(&mut *connection)
         .await
         .context("reading listing components")?;
-    for (listing_id, sku, quantity) in found {
+    for (channel_id, listing_id, sku, quantity) in found {
         components
-            .entry(listing_id)
+            .entry((channel_id, listing_id))
             .or_default()
             .push(ListingComponent { sku, quantity });
+    }
+    for parts in components.values_mut() {
+        parts.sort_by(|left, right| left.sku.cmp(&right.sku));
     }
     Ok(components)
 }
@@ -356,8 +362,7 @@ impl Ledger {
         let skus = read_components(
             transaction.connection(),
             backend,
-            channel_id,
-            &[listing_id.to_string()],
+            &BTreeSet::from([(channel_id, listing_id)]),
         )
         .await?;
         for component in skus.into_values().flatten() {
@@ -457,21 +462,11 @@ impl Ledger {
             .fetch_all(&mut *connection)
             .await
             .context("reading listings")?;
-        let mut by_channel: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for row in &rows {
-            by_channel
-                .entry(row.0.clone())
-                .or_default()
-                .push(row.1.clone());
-        }
-        let mut components: BTreeMap<(String, String), Vec<ListingComponent>> = BTreeMap::new();
-        for (channel_id, listing_ids) in by_channel {
-            for (listing_id, parts) in
-                read_components(&mut connection, self.backend, &channel_id, &listing_ids).await?
-            {
-                components.insert((channel_id.clone(), listing_id), parts);
-            }
-        }
+        let listings: BTreeSet<(&str, &str)> = rows
+            .iter()
+            .map(|row| (row.0.as_str(), row.1.as_str()))
+            .collect();
+        let mut components = read_components(&mut connection, self.backend, &listings).await?;
         Ok(rows
             .into_iter()
             .map(|row| {

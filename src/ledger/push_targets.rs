@@ -140,9 +140,11 @@ impl Ledger {
                 .into_iter()
                 .map(|row| (row.0.clone(), row))
                 .collect();
-        let listing_ids: Vec<String> = rows.keys().cloned().collect();
-        let components =
-            read_components(connection, self.backend, channel_id, &listing_ids).await?;
+        let listings: BTreeSet<(&str, &str)> = rows
+            .keys()
+            .map(|listing_id| (channel_id, listing_id.as_str()))
+            .collect();
+        let mut components = read_components(connection, self.backend, &listings).await?;
         let component_skus: BTreeSet<String> = components
             .values()
             .flatten()
@@ -158,10 +160,9 @@ impl Ledger {
         {
             let policy = policy.with_override(&parse_listing_policy(policy_override.as_deref()));
             let parts = components
-                .get(&listing_id)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let quantity = shown_quantity(&component_stock(parts, &stock, &policy), &policy);
+                .remove(&(channel_id.to_string(), listing_id.clone()))
+                .unwrap_or_default();
+            let quantity = shown_quantity(&component_stock(&parts, &stock, &policy), &policy);
             targets.push(PushTarget {
                 listing_id,
                 sku,

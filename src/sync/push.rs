@@ -252,21 +252,17 @@ impl ChannelPusher {
         let Some(last_sku) = page.last().cloned() else {
             return Ok(None);
         };
-        let targets = self.live_targets(&page).await?;
-        let unchanged = targets
-            .iter()
-            .filter(|target| target.last_pushed_quantity == Some(target.quantity))
-            .count();
-        let changed_skus: BTreeSet<String> = targets
+        let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = self
+            .live_targets(&page)
+            .await?
             .into_iter()
-            .filter(|target| target.last_pushed_quantity != Some(target.quantity))
-            .map(|target| target.sku)
-            .collect();
+            .partition(|target| target.last_pushed_quantity != Some(target.quantity));
+        let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
         debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last_sku, changed = changed_skus.len(), "sweep page read");
         Ok(Some(SweepPage {
             last_sku,
             skus: page.len(),
-            unchanged,
+            unchanged: unchanged.len(),
             changed_skus: changed_skus.into_iter().collect(),
         }))
     }
