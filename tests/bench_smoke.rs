@@ -71,7 +71,7 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 "--seconds",
                 "0.5",
                 "--senders",
-                "4",
+                "2,4",
                 "--skus",
                 "20",
                 "--lines",
@@ -137,6 +137,15 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 let orders = number(&figures, "orders_per_s");
                 assert!((lines - orders * 2.0).abs() < 0.05, "{figures}");
                 assert_eq!(figures["converged"], true, "{figures}");
+                // One step per sender count; the headline is the fastest of them.
+                let steps = figures["steps"].as_array().unwrap();
+                let senders: Vec<_> = steps.iter().map(|step| step["senders"].clone()).collect();
+                assert_eq!(senders, [2, 4], "{figures}");
+                let fastest = steps
+                    .iter()
+                    .map(|step| step["lines_per_s"].as_f64().unwrap())
+                    .fold(0.0, f64::max);
+                assert_eq!(lines, fastest, "{figures}");
             }
             "burst" => {
                 assert_eq!(number(&figures, "accepted"), 40.0, "{figures}");
