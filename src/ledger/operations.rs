@@ -29,6 +29,11 @@ pub struct PushActivityRecord {
     pub last_confirmed_at: Option<i64>,
     pub last_error_at: Option<i64>,
     pub last_error: Option<String>,
+    /// The sweep under way: why (`start-up`, `resume`), since when, SKUs read so far.
+    pub sweep_cause: Option<String>,
+    pub sweep_started_at: Option<i64>,
+    pub sweep_skus: Option<i64>,
+    pub last_sweep_done_at: Option<i64>,
     pub updated_at: i64,
 }
 
@@ -509,12 +514,15 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         sqlx::query(
             "INSERT INTO channel_push_activity (channel_id, backlog_skus, calls_last_minute, \
-             last_confirmed_at, last_error_at, last_error, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             last_confirmed_at, last_error_at, last_error, sweep_cause, sweep_started_at, \
+             sweep_skus, last_sweep_done_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (channel_id) DO UPDATE SET backlog_skus = excluded.backlog_skus, \
              calls_last_minute = excluded.calls_last_minute, \
              last_confirmed_at = excluded.last_confirmed_at, \
              last_error_at = excluded.last_error_at, last_error = excluded.last_error, \
+             sweep_cause = excluded.sweep_cause, sweep_started_at = excluded.sweep_started_at, \
+             sweep_skus = excluded.sweep_skus, last_sweep_done_at = excluded.last_sweep_done_at, \
              updated_at = excluded.updated_at",
         )
         .bind(&record.channel_id)
@@ -523,6 +531,10 @@ impl Ledger {
         .bind(record.last_confirmed_at)
         .bind(record.last_error_at)
         .bind(record.last_error.as_deref())
+        .bind(record.sweep_cause.as_deref())
+        .bind(record.sweep_started_at)
+        .bind(record.sweep_skus)
+        .bind(record.last_sweep_done_at)
         .bind(record.updated_at)
         .execute(&self.pool)
         .await
@@ -536,7 +548,8 @@ impl Ledger {
     ) -> Result<BTreeMap<String, PushActivityRecord>, LedgerError> {
         let rows: Vec<PushActivityRecord> = sqlx::query_as(
             "SELECT channel_id, backlog_skus, calls_last_minute, last_confirmed_at, \
-             last_error_at, last_error, updated_at FROM channel_push_activity",
+             last_error_at, last_error, sweep_cause, sweep_started_at, sweep_skus, \
+             last_sweep_done_at, updated_at FROM channel_push_activity",
         )
         .fetch_all(&self.pool)
         .await

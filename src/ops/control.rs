@@ -1,5 +1,5 @@
 //! What operators can change and see of one channel's pusher while it runs: whether it is
-//! paused, the resync work waiting for it, and its recent push activity.
+//! paused, the resync work waiting for it, and its recent push activity (with its sweep).
 //!
 //! One `ChannelControl` exists per configured channel (it travels in the channel's
 //! `ChannelRuntime`); the admin API and the resync jobs write to it, the pusher reads it.
@@ -37,6 +37,21 @@ pub struct Activity {
     pub last_push_confirmed: Option<i64>,
     /// When each recent call to the channel was made.
     pub recent_calls: VecDeque<Instant>,
+    /// The sweep under way, if any.
+    pub sweep: Option<SweepProgress>,
+    /// When the last sweep finished (unix ms).
+    pub last_sweep_done: Option<i64>,
+}
+
+/// How far a sweep of the channel has got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepProgress {
+    /// Why it runs: `start-up` or `resume`.
+    pub cause: &'static str,
+    /// When it started (unix ms).
+    pub started_at: i64,
+    /// SKUs read so far (pages are read in SKU order).
+    pub skus_read: u64,
 }
 
 impl Default for ChannelControl {
@@ -132,6 +147,19 @@ impl ChannelControl {
         self.activity().last_push_confirmed = Some(chrono::Utc::now().timestamp_millis());
     }
 
+    /// Notes how far the sweep under way has got.
+    pub fn note_sweep(&self, progress: SweepProgress) {
+        self.activity().sweep = Some(progress);
+    }
+
+    /// Notes the end of the sweep under way: done (`finished`), or stopped with the pusher.
+    pub fn note_sweep_ended(&self, finished: bool) {
+        let mut activity = self.activity();
+        if activity.sweep.take().is_some() && finished {
+            activity.last_sweep_done = Some(chrono::Utc::now().timestamp_millis());
+        }
+    }
+
     /// Counts one call against the rate-limit budget.
     pub fn note_call(&self) {
         let mut activity = self.activity();
@@ -183,5 +211,27 @@ mod tests {
         );
         control.clear_backlog();
         assert!(control.snapshot().backlog.is_empty());
+    }
+
+    #[test]
+    fn only_a_finished_sweep_counts_as_done() {
+        let control = ChannelControl::new();
+        let progress = SweepProgress {
+            cause: "start-up",
+            started_at: 1,
+            skus_read: 500,
+        };
+        control.note_sweep(progress.clone());
+        assert_eq!(control.snapshot().sweep, Some(progress.clone()));
+        control.note_sweep_ended(false);
+        let stopped = control.snapshot();
+        assert_eq!((stopped.sweep, stopped.last_sweep_done), (None, None));
+        control.note_sweep(progress);
+        control.note_sweep_ended(true);
+        let done = control.snapshot();
+        assert!(done.sweep.is_none() && done.last_sweep_done.is_some());
+        // Ending again (the pusher stops after its sweep finished) keeps the time.
+        control.note_sweep_ended(false);
+        assert_eq!(control.snapshot().last_sweep_done, done.last_sweep_done);
     }
 }

@@ -102,6 +102,7 @@ async fn publish_push_activity(operations: &Operations) -> Result<(), crate::led
             Some((at, error)) => (Some(at), Some(error)),
             None => (None, None),
         };
+        let sweep = activity.sweep.as_ref();
         let record = PushActivityRecord {
             channel_id: channel_id.clone(),
             backlog_skus: i64::try_from(activity.backlog.len()).unwrap_or(i64::MAX),
@@ -109,6 +110,10 @@ async fn publish_push_activity(operations: &Operations) -> Result<(), crate::led
             last_confirmed_at: activity.last_push_confirmed,
             last_error_at,
             last_error,
+            sweep_cause: sweep.map(|sweep| sweep.cause.to_string()),
+            sweep_started_at: sweep.map(|sweep| sweep.started_at),
+            sweep_skus: sweep.map(|sweep| i64::try_from(sweep.skus_read).unwrap_or(i64::MAX)),
+            last_sweep_done_at: activity.last_sweep_done,
             updated_at: now,
         };
         operations.ledger.store_push_activity(&record).await?;

@@ -8,6 +8,7 @@
 //! or the ledger is down) is tried again after a pause that doubles, from where the sweep
 //! stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
 
+use crate::ops::control::SweepProgress;
 use crate::sync::push::{ChannelPusher, FlushReport, PushError};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub struct Sweep {
     /// The pause after the last failure, while steps keep failing.
     retry_pause: Option<Duration>,
     started: std::time::Instant,
+    /// When it started, unix ms, for the channel status.
+    started_at: i64,
+    /// SKUs read so far.
+    skus_read: u64,
 }
 
 impl Sweep {
@@ -64,6 +69,8 @@ impl Sweep {
             next_step_at: Instant::now(),
             retry_pause: None,
             started: std::time::Instant::now(),
+            started_at: chrono::Utc::now().timestamp_millis(),
+            skus_read: 0,
         }
     }
 
@@ -82,6 +89,7 @@ impl Sweep {
     pub async fn step(&mut self, pusher: &ChannelPusher) -> bool {
         let channel = pusher.channel();
         pusher.metrics().sweep_running(&channel.id, true);
+        channel.control.note_sweep(self.progress());
         let outcome = if self.to_push.is_empty() {
             self.read_next_page(pusher).await
         } else {
@@ -95,6 +103,7 @@ impl Sweep {
             }
             Ok(true) => {
                 pusher.metrics().sweep_running(&channel.id, false);
+                channel.control.note_sweep_ended(true);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
                     unchanged = self.report.skipped_unchanged, rejected = self.report.rejected,
@@ -117,12 +126,22 @@ impl Sweep {
         }
     }
 
+    fn progress(&self) -> SweepProgress {
+        SweepProgress {
+            cause: self.cause.as_str(),
+            started_at: self.started_at,
+            skus_read: self.skus_read,
+        }
+    }
+
     /// Reads the next page and queues its SKUs whose listings differ; `true` when none is left.
     async fn read_next_page(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
         let Some(page) = pusher.sweep_page(self.after.as_deref()).await? else {
             return Ok(true);
         };
         pusher.metrics().sweep_skus(&pusher.channel().id, page.skus);
+        self.skus_read += page.skus as u64;
+        pusher.channel().control.note_sweep(self.progress());
         self.report.skipped_unchanged += page.unchanged;
         self.to_push.extend(page.changed_skus);
         self.after = Some(page.last_sku);

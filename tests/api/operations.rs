@@ -465,6 +465,9 @@ async fn channel_status_reports_each_channel(setup: Setup) {
     assert_eq!(a["push"]["listings_out_of_date"], 0, "{a}");
     assert!(a["push"]["last_confirmed_at"].is_string(), "{a}");
     assert_eq!(a["push"]["last_error"], Value::Null);
+    // The start-up sweep is over (a sweep under way is covered in sweep.rs).
+    assert_eq!(a["push"]["sweep"], Value::Null, "{a}");
+    assert!(a["push"]["last_sweep_done_at"].is_string(), "{a}");
     assert!(a["rate_limit"]["calls_last_minute"].as_u64().unwrap() >= 1);
     assert_eq!(a["reconciliation"], Value::Null);
     assert_eq!(a["dead_letters"], 0);

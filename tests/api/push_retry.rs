@@ -191,6 +191,8 @@ async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
 pub(crate) struct RunningPusher {
     pub(crate) bus: Bus,
     pub(crate) metrics: Metrics,
+    /// The channel's controls, with the activity its status shows.
+    pub(crate) control: omnistock::ops::ChannelControl,
     stop: tokio::sync::watch::Sender<bool>,
     running: tokio::task::JoinHandle<()>,
 }
@@ -204,12 +206,14 @@ impl RunningPusher {
         let consumer = bus.consume("shop").await.unwrap();
         let channel = ChannelRuntime::new("shop".into(), connector, "default".into(), None, None);
         let metrics = Metrics::new();
+        let control = channel.control.clone();
         let pusher = ChannelPusher::new(channel, ledger.clone(), metrics.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let running = tokio::spawn(pusher.run(consumer, stopped));
         Self {
             bus,
             metrics,
+            control,
             stop,
             running,
         }

@@ -217,7 +217,9 @@ async fn the_followers_channel_status_shows_the_leaders_push_activity() {
         let status = channel_status(&follower, "sim-b").await;
         if !status["push"]["last_confirmed_at"].is_null()
             && status["rate_limit"]["calls_last_minute"].as_u64() > Some(0)
+            && !status["push"]["last_sweep_done_at"].is_null()
         {
+            assert_eq!(status["push"]["sweep"], Value::Null, "{status}");
             break;
         }
         assert!(

@@ -96,6 +96,15 @@ async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
     let sweep_calls = ITEMS / BATCH;
     let running = "omnistock_sweep_running{channel=\"shop\"} 1";
     assert!(pusher.metrics.encode().unwrap().contains(running));
+    // The channel status shows the sweep under way, and how far it got.
+    let activity = pusher.control.snapshot();
+    let sweep = activity.sweep.expect("a sweep under way");
+    assert_eq!(sweep.cause, "start-up");
+    assert!(
+        sweep.skus_read > 0 && sweep.skus_read < ITEMS as u64,
+        "{sweep:?}"
+    );
+    assert_eq!(activity.last_sweep_done, None);
     wait_for(
         || {
             let calls = connector.calls.lock().unwrap();
@@ -121,6 +130,9 @@ async fn a_live_change_is_pushed_while_a_long_sweep_runs() {
         metrics.contains("omnistock_sweep_running{channel=\"shop\"} 0\n"),
         "{metrics}"
     );
+    let activity = pusher.control.snapshot();
+    assert_eq!(activity.sweep, None);
+    assert!(activity.last_sweep_done.is_some());
     pusher.stop().await;
 
     let calls = connector.calls.lock().unwrap().clone();

@@ -63,6 +63,21 @@ pub struct PushStatus {
     pub listings_out_of_date: usize,
     pub last_confirmed_at: Option<DateTime<Utc>>,
     pub last_error: Option<PushErrorStatus>,
+    /// The sweep under way (after a start or a change of leader, or a resume); `null` when
+    /// none runs.
+    pub sweep: Option<SweepStatus>,
+    /// When the last sweep finished; `null` before the first.
+    pub last_sweep_done_at: Option<DateTime<Utc>>,
+}
+
+/// A sweep of every listing of the channel, a page of SKUs at a time, between live pushes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SweepStatus {
+    /// `start-up` or `resume`.
+    pub cause: String,
+    pub started_at: DateTime<Utc>,
+    /// SKUs read so far; the sweep goes through the channel's SKUs in order.
+    pub skus_read: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -170,6 +185,8 @@ pub async fn list_channels(
                     at: time(at),
                     error,
                 }),
+                sweep: activity.sweep,
+                last_sweep_done_at: activity.last_sweep_done.map(time),
             },
             rate_limit: RateBudget {
                 limit: limit.map(|limit| limit.to_string()),
@@ -260,6 +277,8 @@ struct PushView {
     calls_last_minute: usize,
     last_confirmed_at: Option<i64>,
     last_error: Option<(i64, String)>,
+    sweep: Option<SweepStatus>,
+    last_sweep_done: Option<i64>,
 }
 
 impl PushView {
@@ -269,6 +288,12 @@ impl PushView {
             calls_last_minute: activity.recent_calls.len(),
             last_confirmed_at: activity.last_push_confirmed,
             last_error: activity.last_push_error.clone(),
+            sweep: activity.sweep.as_ref().map(|sweep| SweepStatus {
+                cause: sweep.cause.to_string(),
+                started_at: time(sweep.started_at),
+                skus_read: sweep.skus_read,
+            }),
+            last_sweep_done: activity.last_sweep_done,
         }
     }
 
@@ -278,6 +303,17 @@ impl PushView {
             calls_last_minute: usize::try_from(record.calls_last_minute).unwrap_or(0),
             last_confirmed_at: record.last_confirmed_at,
             last_error: record.last_error_at.zip(record.last_error.clone()),
+            sweep: record.sweep_cause.clone().zip(record.sweep_started_at).map(
+                |(cause, started_at)| SweepStatus {
+                    cause,
+                    started_at: time(started_at),
+                    skus_read: record
+                        .sweep_skus
+                        .and_then(|skus| u64::try_from(skus).ok())
+                        .unwrap_or(0),
+                },
+            ),
+            last_sweep_done: record.last_sweep_done_at,
         }
     }
 }
