@@ -54,6 +54,11 @@ struct DaemonRun {
     sweep: Option<Duration>,
     rss_kib: Option<u64>,
     peak_kib: Option<u64>,
+    /// How long `GET /admin/channels` took, once memory was read, and the peak resident
+    /// memory after it: an operator's look at the channels must stay cheap however large the
+    /// catalog.
+    channel_status: Option<Duration>,
+    status_peak_kib: Option<u64>,
 }
 
 pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
@@ -124,6 +129,7 @@ async fn measure(
         channels,
         sims,
         settle,
+        admin_token: uuid::Uuid::new_v4().simple().to_string(),
     };
     let idle = daemon.run("idle", IDLE_PATIENCE).await;
     let idle = match idle {
@@ -216,6 +222,20 @@ fn add_run(report: &mut BenchReport, key: &str, label: &str, run: &DaemonRun, pa
             mib(run.peak_kib),
             &format!("{label}: peak resident memory (VmHWM)"),
             shown(run.peak_kib),
+        )
+        .figure(
+            &format!("{key}_channel_status_ms"),
+            run.channel_status.map(milliseconds),
+            &format!("{label}: GET /admin/channels took"),
+            run.channel_status.map_or("failed".to_string(), |took| {
+                format!("{:.0} ms", milliseconds(took))
+            }),
+        )
+        .figure(
+            &format!("{key}_status_peak_rss_mib"),
+            mib(run.status_peak_kib),
+            &format!("{label}: peak resident memory after it"),
+            shown(run.status_peak_kib),
         );
 }
 
@@ -228,6 +248,8 @@ struct Daemon<'a> {
     channels: &'a [String],
     sims: &'a [SimHandle],
     settle: Duration,
+    /// The daemon's admin token, made up for the run.
+    admin_token: String,
 }
 
 impl Daemon<'_> {
@@ -331,12 +353,39 @@ impl Daemon<'_> {
         };
         tokio::time::sleep(self.settle).await;
         let pid = child.id();
+        let rss_kib = pid.and_then(|pid| proc_status_kib(pid, "VmRSS"));
+        let peak_kib = pid.and_then(|pid| proc_status_kib(pid, "VmHWM"));
+        let channel_status = self.time_channel_status(port).await;
         Ok(DaemonRun {
             ready,
             sweep,
-            rss_kib: pid.and_then(|pid| proc_status_kib(pid, "VmRSS")),
-            peak_kib: pid.and_then(|pid| proc_status_kib(pid, "VmHWM")),
+            rss_kib,
+            peak_kib,
+            channel_status,
+            status_peak_kib: pid.and_then(|pid| proc_status_kib(pid, "VmHWM")),
         })
+    }
+
+    /// How long `GET /admin/channels` takes; `None` when it failed.
+    async fn time_channel_status(&self, port: u16) -> Option<Duration> {
+        let clock = Instant::now();
+        let answer = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/admin/channels"))
+            .bearer_auth(&self.admin_token)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => Some(clock.elapsed()),
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "GET /admin/channels failed");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "GET /admin/channels failed");
+                None
+            }
+        }
     }
 
     /// The daemon's configuration file.
@@ -355,6 +404,9 @@ impl Daemon<'_> {
         let mut http = toml::Table::new();
         http.insert("listen".into(), format!("127.0.0.1:{port}").into());
         root.insert("http".into(), http.into());
+        let mut admin = toml::Table::new();
+        admin.insert("token".into(), self.admin_token.as_str().into());
+        root.insert("admin".into(), admin.into());
         let mut log = toml::Table::new();
         log.insert("format".into(), "json".into());
         root.insert("log".into(), log.into());

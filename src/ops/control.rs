@@ -4,6 +4,7 @@
 //! One `ChannelControl` exists per configured channel (it travels in the channel's
 //! `ChannelRuntime`); the admin API and the resync jobs write to it, the pusher reads it.
 
+use super::out_of_date::OutOfDateCache;
 use super::resync::ResyncWork;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ struct Inner {
     work_sender: mpsc::UnboundedSender<ResyncWork>,
     work_receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<ResyncWork>>,
     activity: Mutex<Activity>,
+    out_of_date: OutOfDateCache,
 }
 
 /// The pusher's recent activity, as the channel status shows it.
@@ -79,6 +81,7 @@ impl ChannelControl {
                 work_sender,
                 work_receiver: tokio::sync::Mutex::new(work_receiver),
                 activity: Mutex::new(Activity::default()),
+                out_of_date: OutOfDateCache::default(),
             }),
         }
     }
@@ -158,6 +161,11 @@ impl ChannelControl {
         if activity.sweep.take().is_some() && finished {
             activity.last_sweep_done = Some(chrono::Utc::now().timestamp_millis());
         }
+    }
+
+    /// The last count of the channel's out-of-date listings, reused while it is fresh.
+    pub fn out_of_date(&self) -> &OutOfDateCache {
+        &self.inner.out_of_date
     }
 
     /// Counts one call against the rate-limit budget.

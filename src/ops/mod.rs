@@ -9,6 +9,7 @@
 pub mod control;
 pub mod dead_letters;
 pub mod jobs;
+pub mod out_of_date;
 pub mod pause;
 pub mod resync;
 mod schedule;

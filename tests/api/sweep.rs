@@ -170,3 +170,54 @@ async fn wait_for(condition: impl Fn() -> bool, what: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn out_of_date_listings_are_counted_across_pages() {
+    let (_database, ledger) = catalog_never_pushed().await;
+    let connector = Arc::new(Scripted::slow(confirms_every_call, Duration::ZERO, BATCH));
+    let counted = omnistock::sync::ChannelRuntime::new(
+        "shop".into(),
+        connector.clone(),
+        "default".into(),
+        None,
+        None,
+    );
+    // Never pushed: every listing, on all three pages of SKUs, is out of date.
+    let before = counted
+        .control
+        .out_of_date()
+        .get(&ledger, &counted)
+        .await
+        .unwrap();
+    assert_eq!(before.listings, ITEMS);
+
+    // The start-up sweep pushes all of them. Once the last count is no longer reused (ten
+    // times as long as it took), a new one finds none.
+    let pusher = RunningPusher::start(&ledger, connector.clone()).await;
+    wait_for(
+        || pusher.control.snapshot().last_sweep_done.is_some(),
+        "the sweep to be done",
+    )
+    .await;
+    pusher.stop().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = counted
+            .control
+            .out_of_date()
+            .get(&ledger, &counted)
+            .await
+            .unwrap();
+        if now.counted_at == before.counted_at {
+            assert_eq!(now.listings, ITEMS, "a reused count is the same count");
+        } else {
+            assert_eq!(now.listings, 0);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the count was never made again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -6,7 +6,6 @@ use super::error::AdminError;
 use super::AdminRoute;
 use crate::app::AppState;
 use crate::ledger::operations::PushActivityRecord;
-use crate::ledger::LedgerError;
 use crate::ops::control::{Activity, BUDGET_WINDOW};
 use crate::ops::PauseError;
 use axum::extract::{Path, State};
@@ -61,6 +60,9 @@ pub struct PushStatus {
     pub backlog_skus: usize,
     /// Listings whose computed quantity differs from what the channel last confirmed.
     pub listings_out_of_date: usize,
+    /// When that count was made: a count is reused for ten times as long as it took (at most
+    /// five minutes), so a large catalog is not read again on every look.
+    pub listings_out_of_date_counted_at: Option<DateTime<Utc>>,
     pub last_confirmed_at: Option<DateTime<Utc>>,
     pub last_error: Option<PushErrorStatus>,
     /// The sweep under way (after a start or a change of leader, or a resume); `null` when
@@ -138,6 +140,15 @@ pub async fn list_channels(
     } else {
         ledger.push_activities().await?
     };
+    // Counted side by side: each count is a walk through the channel's listings.
+    let mut out_of_date: BTreeMap<String, _> =
+        futures::future::join_all(state.channels.values().map(|channel| async move {
+            let count = channel.control.out_of_date().get(ledger, channel).await;
+            (channel.id.clone(), count)
+        }))
+        .await
+        .into_iter()
+        .collect();
     let now = Utc::now().timestamp_millis();
     let mut statuses = Vec::new();
     for configured in &state.settings.channels {
@@ -151,10 +162,7 @@ pub async fn list_channels(
         };
         let calls_last_minute = activity.calls_last_minute;
         let poll = polls.get(&id).copied().unwrap_or_default();
-        let listings_out_of_date = match runtime {
-            Some(channel) => out_of_date(&state, channel).await?,
-            None => 0,
-        };
+        let out_of_date = out_of_date.remove(&id).transpose()?;
         let limit = runtime.and_then(|channel| channel.rate_limit);
         let per_minute = limit.map(|limit| {
             (f64::from(limit.requests) * BUDGET_WINDOW.as_secs_f64()
@@ -179,7 +187,8 @@ pub async fn list_channels(
                 .collect(),
             push: PushStatus {
                 backlog_skus: activity.backlog_skus,
-                listings_out_of_date,
+                listings_out_of_date: out_of_date.map_or(0, |count| count.listings),
+                listings_out_of_date_counted_at: out_of_date.map(|count| time(count.counted_at)),
                 last_confirmed_at: activity.last_confirmed_at.map(time),
                 last_error: activity.last_error.map(|(at, error)| PushErrorStatus {
                     at: time(at),
@@ -203,24 +212,6 @@ pub async fn list_channels(
         });
     }
     Ok(Json(statuses))
-}
-
-/// Listings of the channel whose computed quantity is not what the channel last confirmed.
-async fn out_of_date(
-    state: &AppState,
-    channel: &crate::sync::ChannelRuntime,
-) -> Result<usize, LedgerError> {
-    let skus = state.ledger.channel_skus(&channel.id).await?;
-    let parked = state.ledger.dead_lettered_listings(&channel.id).await?;
-    let targets = state
-        .ledger
-        .push_targets(&channel.id, &skus, &channel.policy)
-        .await?;
-    Ok(targets
-        .iter()
-        .filter(|target| !parked.contains(&target.listing_id))
-        .filter(|target| target.last_pushed_quantity != Some(target.quantity))
-        .count())
 }
 
 /// Stops stock pushes to the channel (persisted). Its orders are still booked.
