@@ -54,10 +54,13 @@ struct DaemonRun {
     sweep: Option<Duration>,
     rss_kib: Option<u64>,
     peak_kib: Option<u64>,
-    /// How long `GET /admin/channels` took, once memory was read, and the peak resident
-    /// memory after it: an operator's look at the channels must stay cheap however large the
-    /// catalog.
+    /// How long the first `GET /admin/channels` took, once memory was read: an operator's
+    /// look at the channels must stay quick however large the catalog.
     channel_status: Option<Duration>,
+    /// How long until every channel's status had its count of out-of-date listings (made in
+    /// the background: a look answers without it rather than wait through a large catalog),
+    /// and the peak resident memory after it.
+    counts_ready: Option<Duration>,
     status_peak_kib: Option<u64>,
 }
 
@@ -226,15 +229,24 @@ fn add_run(report: &mut BenchReport, key: &str, label: &str, run: &DaemonRun, pa
         .figure(
             &format!("{key}_channel_status_ms"),
             run.channel_status.map(milliseconds),
-            &format!("{label}: GET /admin/channels took"),
+            &format!("{label}: first GET /admin/channels took"),
             run.channel_status.map_or("failed".to_string(), |took| {
                 format!("{:.0} ms", milliseconds(took))
             }),
         )
         .figure(
+            &format!("{key}_out_of_date_counted_ms"),
+            run.counts_ready.map(milliseconds),
+            &format!("{label}: out-of-date listings counted after"),
+            run.counts_ready
+                .map_or(format!("not after {patience_shown} s"), |took| {
+                    format!("{:.0} ms", milliseconds(took))
+                }),
+        )
+        .figure(
             &format!("{key}_status_peak_rss_mib"),
             mib(run.status_peak_kib),
-            &format!("{label}: peak resident memory after it"),
+            &format!("{label}: peak resident memory after them"),
             shown(run.status_peak_kib),
         );
 }
@@ -355,37 +367,69 @@ impl Daemon<'_> {
         let pid = child.id();
         let rss_kib = pid.and_then(|pid| proc_status_kib(pid, "VmRSS"));
         let peak_kib = pid.and_then(|pid| proc_status_kib(pid, "VmHWM"));
+        let clock = Instant::now();
         let channel_status = self.time_channel_status(port).await;
+        let counts_ready = self.wait_out_of_date_counts(port, clock, patience).await;
         Ok(DaemonRun {
             ready,
             sweep,
             rss_kib,
             peak_kib,
             channel_status,
+            counts_ready,
             status_peak_kib: pid.and_then(|pid| proc_status_kib(pid, "VmHWM")),
         })
+    }
+
+    /// `GET /admin/channels`, with the daemon's admin token.
+    async fn channel_status(&self, port: u16) -> Result<serde_json::Value, String> {
+        let response = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/admin/channels"))
+            .bearer_auth(&self.admin_token)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await
+            .map_err(|error| error.to_string())?;
+        if !response.status().is_success() {
+            return Err(response.status().to_string());
+        }
+        response.json().await.map_err(|error| error.to_string())
     }
 
     /// How long `GET /admin/channels` takes; `None` when it failed.
     async fn time_channel_status(&self, port: u16) -> Option<Duration> {
         let clock = Instant::now();
-        let answer = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}/admin/channels"))
-            .bearer_auth(&self.admin_token)
-            .timeout(Duration::from_secs(300))
-            .send()
-            .await;
-        match answer {
-            Ok(response) if response.status().is_success() => Some(clock.elapsed()),
-            Ok(response) => {
-                tracing::warn!(status = %response.status(), "GET /admin/channels failed");
-                None
-            }
+        match self.channel_status(port).await {
+            Ok(_) => Some(clock.elapsed()),
             Err(error) => {
                 tracing::warn!(error = %error, "GET /admin/channels failed");
                 None
             }
         }
+    }
+
+    /// From `since` until every channel's status counts its out-of-date listings; `None` when
+    /// that took longer than `patience`.
+    async fn wait_out_of_date_counts(
+        &self,
+        port: u16,
+        since: Instant,
+        patience: Duration,
+    ) -> Option<Duration> {
+        while since.elapsed() < patience {
+            if let Ok(status) = self.channel_status(port).await {
+                let counted = status.as_array().is_some_and(|channels| {
+                    channels
+                        .iter()
+                        .all(|channel| channel["push"]["listings_out_of_date"].is_u64())
+                });
+                if counted {
+                    return Some(since.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        None
     }
 
     /// The daemon's configuration file.

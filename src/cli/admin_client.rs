@@ -437,7 +437,8 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                 webhooks,
                 format!(
                     "{}/{}",
-                    channel.push.backlog_skus, channel.push.listings_out_of_date
+                    channel.push.backlog_skus,
+                    or_dash(channel.push.listings_out_of_date)
                 ),
                 budget,
                 or_dash(channel.reconciliation.as_ref().map(|r| {

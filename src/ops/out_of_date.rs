@@ -5,20 +5,35 @@
 //! stays bounded whatever the catalog: reading a million SKUs' targets at once took gigabytes)
 //! and a count is reused for ten times as long as it took to make, at most five minutes: a
 //! catalog counted in milliseconds is counted afresh for every look, one counted in seconds is
-//! not read again by every dashboard refresh. One count per channel runs at a time; a look
-//! that arrives meanwhile gets the last count (it says when it was made), and waits only when
-//! there is none yet.
+//! not read again by every dashboard refresh. A count runs as a task of its own, one per channel
+//! at a time. A look waits for it a second (a small catalog is counted by then), or five for a
+//! channel's first count; then it takes the last count (which says when it was made) or none,
+//! rather than keep an operator (or a load balancer's timeout) waiting through a large catalog.
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::sync::ChannelRuntime;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+use tracing::{debug, warn};
 
 /// SKUs read per page, as a sweep reads them.
 const PAGE_SKUS: usize = 500;
 /// How long a count is reused, as a multiple of how long it took.
 const REUSE_FACTOR: u32 = 10;
 const REUSE_MAX: Duration = Duration::from_secs(300);
+/// How long a look waits for the count under way: the first count of a channel, or a new one
+/// when the last is no longer fresh.
+const PATIENCE: Patience = Patience {
+    first: Duration::from_secs(5),
+    renewal: Duration::from_secs(1),
+};
+
+#[derive(Debug, Clone, Copy)]
+struct Patience {
+    first: Duration,
+    renewal: Duration,
+}
 
 /// A count of a channel's out-of-date listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +47,8 @@ pub struct OutOfDate {
 #[derive(Debug, Default)]
 pub struct OutOfDateCache {
     last: std::sync::Mutex<Option<Counted>>,
-    /// Held while a count runs.
-    counting: Mutex<()>,
+    /// Held by the count under way.
+    counting: Arc<Mutex<()>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,43 +64,75 @@ impl Counted {
     }
 }
 
-impl OutOfDateCache {
-    /// The channel's out-of-date listings: the last count while it is fresh, else a new one
-    /// (or, while another look makes it, the last one).
-    pub async fn get(
-        &self,
-        ledger: &Ledger,
-        channel: &ChannelRuntime,
-    ) -> Result<OutOfDate, LedgerError> {
-        let last = self.last();
-        if let Some(counted) = last.filter(Counted::still_fresh) {
-            return Ok(counted.count);
-        }
-        let _counting = match (self.counting.try_lock(), last) {
-            (Ok(counting), _) => counting,
-            (Err(_), Some(counted)) => return Ok(counted.count),
-            (Err(_), None) => self.counting.lock().await,
-        };
-        // Another look may have made a count just now.
-        if let Some(counted) = self.last().filter(Counted::still_fresh) {
-            return Ok(counted.count);
-        }
-        let clock = Instant::now();
-        let listings = count(ledger, channel).await?;
-        let counted = Counted {
-            count: OutOfDate {
-                listings,
-                counted_at: chrono::Utc::now().timestamp_millis(),
-            },
-            finished: Instant::now(),
-            took: clock.elapsed(),
-        };
-        tracing::debug!(channel = %channel.id, listings, took_ms = counted.took.as_millis() as u64,
-            "out-of-date listings counted");
-        *self.slot() = Some(counted);
-        Ok(counted.count)
-    }
+/// The channel's out-of-date listings: the last count while it is fresh, else a new one (or,
+/// while that runs on, the last one); `None` while the channel's first count runs on.
+pub async fn listings_out_of_date(ledger: &Ledger, channel: &ChannelRuntime) -> Option<OutOfDate> {
+    look(ledger, channel, PATIENCE).await
+}
 
+async fn look(ledger: &Ledger, channel: &ChannelRuntime, patience: Patience) -> Option<OutOfDate> {
+    let cache = channel.control.out_of_date();
+    let last = cache.last();
+    if let Some(counted) = last.filter(Counted::still_fresh) {
+        return Some(counted.count);
+    }
+    let ours = match cache.counting.clone().try_lock_owned() {
+        Ok(counting) => Some(tokio::spawn(count_and_keep(
+            ledger.clone(),
+            channel.clone(),
+            counting,
+        ))),
+        Err(_) => None,
+    };
+    // Wait for the count under way (ours or another look's) a while. Ours is a task of its
+    // own, so giving up or hanging up does not stop it.
+    let patience = if last.is_some() {
+        patience.renewal
+    } else {
+        patience.first
+    };
+    let done = tokio::time::timeout(patience, async {
+        match ours {
+            Some(task) => {
+                let _ = task.await;
+            }
+            None => drop(cache.counting.lock().await),
+        }
+    })
+    .await
+    .is_ok();
+    let newest = if done { cache.last() } else { None };
+    newest.or(last).map(|counted| counted.count)
+}
+
+/// Counts the channel's out-of-date listings and keeps the count; `_counting` is held meanwhile.
+async fn count_and_keep(
+    ledger: Ledger,
+    channel: ChannelRuntime,
+    _counting: tokio::sync::OwnedMutexGuard<()>,
+) {
+    let clock = Instant::now();
+    match count(&ledger, &channel).await {
+        Ok(listings) => {
+            let took = clock.elapsed();
+            debug!(channel = %channel.id, listings, took_ms = took.as_millis() as u64,
+                "out-of-date listings counted");
+            *channel.control.out_of_date().slot() = Some(Counted {
+                count: OutOfDate {
+                    listings,
+                    counted_at: chrono::Utc::now().timestamp_millis(),
+                },
+                finished: Instant::now(),
+                took,
+            });
+        }
+        Err(error) => {
+            warn!(channel = %channel.id, error = %error, "counting out-of-date listings failed")
+        }
+    }
+}
+
+impl OutOfDateCache {
     fn last(&self) -> Option<Counted> {
         *self.slot()
     }
@@ -168,33 +215,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_look_during_a_count_gets_the_last_count_or_waits_for_the_first() {
+    async fn a_look_waits_a_while_for_a_count_then_takes_the_last_one_or_none() {
         let (_folder, ledger, channel) = empty_channel().await;
-        let cache = OutOfDateCache::default();
+        let cache = channel.control.out_of_date();
+        let patience = Patience {
+            first: Duration::from_millis(300),
+            renewal: Duration::from_millis(100),
+        };
 
-        // A count under way and a stale one: the stale one, at once.
+        // A count that runs on and a stale one: the stale one, after the shorter wait.
         *cache.slot() = Some(stale_count(7));
-        let counting = cache.counting.lock().await;
-        assert_eq!(cache.get(&ledger, &channel).await.unwrap().listings, 7);
-        drop(counting);
-        // No count under way: a new one (the ledger has no listings).
-        let fresh = cache.get(&ledger, &channel).await.unwrap();
-        assert_eq!(fresh.listings, 0);
-        assert_ne!(fresh.counted_at, 1);
-
-        // A count under way and none before: the look waits for it.
-        *cache.slot() = None;
-        let counting = cache.counting.lock().await;
-        let look = cache.get(&ledger, &channel);
-        tokio::pin!(look);
+        let counting = cache.counting.clone().lock_owned().await;
+        let clock = Instant::now();
+        assert_eq!(look(&ledger, &channel, patience).await.unwrap().listings, 7);
+        let waited = clock.elapsed();
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), &mut look)
-                .await
-                .is_err(),
-            "it did not wait"
+            waited >= patience.renewal && waited < patience.first,
+            "{waited:?}"
         );
         drop(counting);
-        assert_eq!(look.await.unwrap().listings, 0);
+        // No count under way: a new one (the ledger has no listings), waited for.
+        let fresh = look(&ledger, &channel, patience).await.unwrap();
+        assert_eq!((fresh.listings, fresh.counted_at == 1), (0, false));
+
+        // A count that runs on and none before: the longer wait, then no count.
+        *cache.slot() = None;
+        let counting = cache.counting.clone().lock_owned().await;
+        let clock = Instant::now();
+        assert_eq!(look(&ledger, &channel, patience).await, None);
+        assert!(clock.elapsed() >= patience.first);
+        drop(counting);
+        // The first count, waited for.
+        assert_eq!(look(&ledger, &channel, patience).await.unwrap().listings, 0);
     }
 
     #[test]

@@ -58,8 +58,9 @@ pub struct OrderIntakeStatus {
 pub struct PushStatus {
     /// SKUs taken from the queue and not yet pushed (held, while paused).
     pub backlog_skus: usize,
-    /// Listings whose computed quantity differs from what the channel last confirmed.
-    pub listings_out_of_date: usize,
+    /// Listings whose computed quantity differs from what the channel last confirmed; `null`
+    /// while the channel's first count (of a large catalog) is still running.
+    pub listings_out_of_date: Option<usize>,
     /// When that count was made: a count is reused for ten times as long as it took (at most
     /// five minutes), so a large catalog is not read again on every look.
     pub listings_out_of_date_counted_at: Option<DateTime<Utc>>,
@@ -143,7 +144,7 @@ pub async fn list_channels(
     // Counted side by side: each count is a walk through the channel's listings.
     let mut out_of_date: BTreeMap<String, _> =
         futures::future::join_all(state.channels.values().map(|channel| async move {
-            let count = channel.control.out_of_date().get(ledger, channel).await;
+            let count = crate::ops::out_of_date::listings_out_of_date(ledger, channel).await;
             (channel.id.clone(), count)
         }))
         .await
@@ -162,7 +163,7 @@ pub async fn list_channels(
         };
         let calls_last_minute = activity.calls_last_minute;
         let poll = polls.get(&id).copied().unwrap_or_default();
-        let out_of_date = out_of_date.remove(&id).transpose()?;
+        let out_of_date = out_of_date.remove(&id).flatten();
         let limit = runtime.and_then(|channel| channel.rate_limit);
         let per_minute = limit.map(|limit| {
             (f64::from(limit.requests) * BUDGET_WINDOW.as_secs_f64()
@@ -187,7 +188,7 @@ pub async fn list_channels(
                 .collect(),
             push: PushStatus {
                 backlog_skus: activity.backlog_skus,
-                listings_out_of_date: out_of_date.map_or(0, |count| count.listings),
+                listings_out_of_date: out_of_date.map(|count| count.listings),
                 listings_out_of_date_counted_at: out_of_date.map(|count| time(count.counted_at)),
                 last_confirmed_at: activity.last_confirmed_at.map(time),
                 last_error: activity.last_error.map(|(at, error)| PushErrorStatus {
