@@ -2267,7 +2267,8 @@ fn random_operations_match_the_model(backend: TestBackend, cases: u32) {
 // Expansion per backend.
 
 /// The sweep pages through a channel's SKUs: the pages, in order, are exactly the channel's
-/// SKUs, each once, even with a bundle whose components fall on different pages.
+/// SKUs, each once, even with a bundle whose components fall on different pages; and a walk
+/// through the pages' push targets meets every listing once, the bundle on its lowest SKU's page.
 async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
     let ledger = seeded(database).await;
     let skus: Vec<String> = (0..1_200).map(|index| format!("SKU-{index:04}")).collect();
@@ -2284,9 +2285,10 @@ async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
     bindings.push(ListingBinding {
         channel_id: CHANNEL.to_string(),
         listing_id: "bundle".to_string(),
+        // Named highest first: the page it belongs to is its lowest SKU's.
         components: vec![
-            ListingComponent::new("SKU-0001", 1),
             ListingComponent::new("SKU-1199", 2),
+            ListingComponent::new("SKU-0001", 1),
         ],
         sync_enabled: None,
         policy: None,
@@ -2297,7 +2299,10 @@ async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
     ledger.bind_listings(&bindings).await.unwrap();
 
     let mut paged = Vec::new();
+    let mut met: Vec<(usize, String)> = Vec::new();
+    let mut page_number = 0;
     let mut after: Option<String> = None;
+    let policy = StockPolicy::default();
     loop {
         let page = ledger
             .channel_sku_page(CHANNEL, after.as_deref(), 500)
@@ -2307,11 +2312,31 @@ async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
         let Some(last) = page.last().cloned() else {
             break;
         };
+        let targets = ledger
+            .page_push_targets(CHANNEL, &page, &policy)
+            .await
+            .unwrap();
+        met.extend(
+            targets
+                .into_iter()
+                .map(|target| (page_number, target.listing_id)),
+        );
         paged.extend(page);
         after = Some(last);
+        page_number += 1;
     }
     assert_eq!(paged, ledger.channel_skus(CHANNEL).await.unwrap());
     assert_eq!(paged, skus);
+
+    let listings: BTreeSet<&str> = met.iter().map(|(_, listing)| listing.as_str()).collect();
+    assert_eq!(met.len(), bindings.len(), "a listing met twice");
+    assert_eq!(listings.len(), bindings.len());
+    assert_eq!(page_number, 3, "three pages");
+    assert!(met.contains(&(0, "bundle".to_string())), "{:?}", &met[..3]);
+    assert_eq!(
+        ledger.count_sync_enabled_listings(CHANNEL).await.unwrap(),
+        bindings.len() as u64
+    );
 }
 
 macro_rules! backend_suite {

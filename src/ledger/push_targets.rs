@@ -25,6 +25,9 @@ pub struct PushTarget {
     pub listing_id: String,
     /// The listing's first component (the only one unless it is a bundle).
     pub sku: String,
+    /// The lowest SKU among the listing's components: the page of a walk through the channel's
+    /// SKUs that this listing belongs to (see [`Ledger::page_push_targets`]).
+    pub lowest_sku: String,
     pub multiplier: i64,
     /// Whole listing units the channel's policy (with the listing's overrides) lets it show,
     /// from the stock at the policy's locations; never below zero.
@@ -163,9 +166,14 @@ impl Ledger {
                 .remove(&(channel_id.to_string(), listing_id.clone()))
                 .unwrap_or_default();
             let quantity = shown_quantity(&component_stock(&parts, &stock, &policy), &policy);
+            // The parts come sorted by SKU.
+            let lowest_sku = parts
+                .first()
+                .map_or_else(|| sku.clone(), |part| part.sku.clone());
             targets.push(PushTarget {
                 listing_id,
                 sku,
+                lowest_sku,
                 multiplier,
                 quantity,
                 last_pushed_quantity,
@@ -178,6 +186,37 @@ impl Ledger {
             .await
             .context("ending a lookup transaction")?;
         Ok(targets)
+    }
+
+    /// [`Ledger::push_targets`] of one page of the channel's SKUs
+    /// ([`Ledger::channel_sku_page`]), keeping each listing on the page of its lowest SKU only:
+    /// a walk through every page meets each listing once, also a bundle whose parts fall on
+    /// several pages.
+    pub async fn page_push_targets(
+        &self,
+        channel_id: &str,
+        page: &[String],
+        policy: &StockPolicy,
+    ) -> Result<Vec<PushTarget>, LedgerError> {
+        let mut targets = self.push_targets(channel_id, page, policy).await?;
+        let on_page: std::collections::HashSet<&str> = page.iter().map(String::as_str).collect();
+        targets.retain(|target| on_page.contains(target.lowest_sku.as_str()));
+        Ok(targets)
+    }
+
+    /// How many listings of the channel are synced: what a walk through its pages of SKUs
+    /// meets.
+    pub async fn count_sync_enabled_listings(&self, channel_id: &str) -> Result<u64, LedgerError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM listings l WHERE l.channel_id = $1 \
+             AND l.sync_enabled = 1 AND EXISTS (SELECT 1 FROM listing_components c \
+             WHERE c.channel_id = l.channel_id AND c.listing_id = l.listing_id)",
+        )
+        .bind(channel_id)
+        .fetch_one(&self.pool)
+        .await
+        .context("counting a channel's synced listings")?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Remembers the quantities a channel confirmed, unless a booking changed what the channel

@@ -206,71 +206,46 @@ impl Jobs {
         scope: &ResyncScope,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<RunEnd, LedgerError> {
-        // Plan: every channel in scope, its listings in pusher-sized chunks.
-        let mut plan: Vec<(ChannelRuntime, Vec<String>, BTreeSet<String>)> = Vec::new();
         let channels: Vec<&ChannelRuntime> = match &scope.channel {
             Some(channel) => self.channels.get(channel).into_iter().collect(),
             None => self.channels.values().collect(),
         };
+        // The total first, so that progress says from the start how far the job has got.
         let mut progress = JobProgress::default();
-        for channel in channels {
-            let skus = match &scope.skus {
-                Some(skus) => skus.clone(),
-                None => self.ledger.channel_skus(&channel.id).await?,
+        for channel in &channels {
+            progress.total += match &scope.skus {
+                Some(skus) => self
+                    .ledger
+                    .push_targets(&channel.id, skus, &channel.policy)
+                    .await?
+                    .len() as i64,
+                None => {
+                    let listings = self.ledger.count_sync_enabled_listings(&channel.id).await?;
+                    i64::try_from(listings).unwrap_or(i64::MAX)
+                }
             };
-            let targets = self
-                .ledger
-                .push_targets(&channel.id, &skus, &channel.policy)
-                .await?;
-            progress.total += targets.len() as i64;
-            for chunk in targets.chunks(channel.capabilities.max_stock_batch.max(1)) {
-                let chunk_skus: BTreeSet<String> = chunk.iter().map(|t| t.sku.clone()).collect();
-                let listings: BTreeSet<String> =
-                    chunk.iter().map(|t| t.listing_id.clone()).collect();
-                plan.push((channel.clone(), chunk_skus.into_iter().collect(), listings));
-            }
         }
         self.ledger.record_job_progress(id, progress, None).await?;
+        // Then each channel's listings a page at a time (memory stays bounded whatever the
+        // catalog), in pusher-sized chunks.
         let mut drifts_by_channel: BTreeMap<String, i64> = BTreeMap::new();
-        for (channel, skus, listings) in plan {
-            let chunk_size = listings.len() as i64;
-            let (reply, answer) = oneshot::channel();
-            let submitted = channel.control.submit(ResyncWork {
-                mode: scope.mode,
-                skus,
-                listing_ids: Some(listings),
-                reply,
-            });
-            let report = if submitted {
-                match self.await_answer(id, progress, answer, shutdown).await? {
-                    Some(report) => report,
-                    None => return Ok(RunEnd::Stopped),
-                }
-            } else {
-                None
-            };
-            progress.done += chunk_size;
-            let mut last_error = None;
-            match report {
-                Some(report) => {
-                    progress.pushed += report.pushed as i64;
-                    progress.drifts += report.drifts.len() as i64;
-                    progress.errors += report.rejected as i64;
-                    *drifts_by_channel.entry(channel.id.clone()).or_default() +=
-                        report.drifts.len() as i64;
-                    if let Some(error) = report.error {
-                        progress.errors += 1;
-                        last_error = Some(format!("{}: {error}", channel.id));
-                    }
-                }
-                None => {
-                    progress.errors += 1;
-                    last_error = Some(format!("{}: the channel's pusher is gone", channel.id));
+        for channel in channels {
+            let mut pages = JobPages::new(scope.skus.as_deref());
+            while let Some(targets) = pages.next(&self.ledger, channel).await? {
+                for chunk in targets.chunks(channel.capabilities.max_stock_batch.max(1)) {
+                    let chunk = JobChunk {
+                        skus: chunk.iter().map(|t| t.sku.clone()).collect::<BTreeSet<_>>(),
+                        listings: chunk.iter().map(|t| t.listing_id.clone()).collect(),
+                    };
+                    let Some(drifts) = self
+                        .run_chunk(id, scope.mode, channel, chunk, &mut progress, shutdown)
+                        .await?
+                    else {
+                        return Ok(RunEnd::Stopped);
+                    };
+                    *drifts_by_channel.entry(channel.id.clone()).or_default() += drifts;
                 }
             }
-            self.ledger
-                .record_job_progress(id, progress, last_error.as_deref())
-                .await?;
         }
         if scope.mode == ResyncMode::Reconcile {
             let channel_ids: Vec<String> = match &scope.channel {
@@ -287,6 +262,58 @@ impl Jobs {
         Ok(RunEnd::Done {
             errors: progress.errors,
         })
+    }
+
+    /// Hands one chunk to the channel's pusher and records its outcome in the job's progress;
+    /// the drifts it found, or `None` when the daemon stops.
+    async fn run_chunk(
+        &self,
+        id: &str,
+        mode: ResyncMode,
+        channel: &ChannelRuntime,
+        chunk: JobChunk,
+        progress: &mut JobProgress,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<i64>, LedgerError> {
+        let chunk_size = chunk.listings.len() as i64;
+        let (reply, answer) = oneshot::channel();
+        let submitted = channel.control.submit(ResyncWork {
+            mode,
+            skus: chunk.skus.into_iter().collect(),
+            listing_ids: Some(chunk.listings),
+            reply,
+        });
+        let report = if submitted {
+            match self.await_answer(id, *progress, answer, shutdown).await? {
+                Some(report) => report,
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        progress.done += chunk_size;
+        let mut drifts = 0;
+        let mut last_error = None;
+        match report {
+            Some(report) => {
+                drifts = report.drifts.len() as i64;
+                progress.pushed += report.pushed as i64;
+                progress.drifts += drifts;
+                progress.errors += report.rejected as i64;
+                if let Some(error) = report.error {
+                    progress.errors += 1;
+                    last_error = Some(format!("{}: {error}", channel.id));
+                }
+            }
+            None => {
+                progress.errors += 1;
+                last_error = Some(format!("{}: the channel's pusher is gone", channel.id));
+            }
+        }
+        self.ledger
+            .record_job_progress(id, *progress, last_error.as_deref())
+            .await?;
+        Ok(Some(drifts))
     }
 
     /// Waits for a chunk's answer, writing heartbeats meanwhile. `None` when the daemon stops;
@@ -366,6 +393,70 @@ pub fn overlaps(a: &ResyncScope, b: &ResyncScope) -> bool {
         _ => true,
     };
     channels && skus
+}
+
+/// The listings of one chunk of a job.
+struct JobChunk {
+    skus: BTreeSet<String>,
+    listings: BTreeSet<String>,
+}
+
+/// What a job goes through on one channel: the SKUs it names, or every SKU of the channel a
+/// page at a time.
+enum JobPages<'a> {
+    Named(Option<&'a [String]>),
+    Walk { after: Option<String>, done: bool },
+}
+
+/// SKUs per page of a walk through a channel, as a sweep reads them.
+const JOB_PAGE_SKUS: usize = 500;
+
+impl<'a> JobPages<'a> {
+    fn new(skus: Option<&'a [String]>) -> Self {
+        match skus {
+            Some(skus) => Self::Named(Some(skus)),
+            None => Self::Walk {
+                after: None,
+                done: false,
+            },
+        }
+    }
+
+    /// The targets of the next page; `None` when none is left.
+    async fn next(
+        &mut self,
+        ledger: &Ledger,
+        channel: &ChannelRuntime,
+    ) -> Result<Option<Vec<crate::ledger::PushTarget>>, LedgerError> {
+        match self {
+            Self::Named(skus) => match skus.take() {
+                Some(skus) => Ok(Some(
+                    ledger
+                        .push_targets(&channel.id, skus, &channel.policy)
+                        .await?,
+                )),
+                None => Ok(None),
+            },
+            Self::Walk { after, done } => {
+                if *done {
+                    return Ok(None);
+                }
+                let page = ledger
+                    .channel_sku_page(&channel.id, after.as_deref(), JOB_PAGE_SKUS)
+                    .await?;
+                let Some(last_sku) = page.last().cloned() else {
+                    *done = true;
+                    return Ok(None);
+                };
+                *after = Some(last_sku);
+                Ok(Some(
+                    ledger
+                        .page_push_targets(&channel.id, &page, &channel.policy)
+                        .await?,
+                ))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ async fn count(ledger: &Ledger, channel: &ChannelRuntime) -> Result<usize, Ledge
             return Ok(out_of_date);
         };
         let targets = ledger
-            .push_targets(&channel.id, &page, &channel.policy)
+            .page_push_targets(&channel.id, &page, &channel.policy)
             .await?;
         out_of_date += targets
             .iter()

@@ -6,10 +6,12 @@
 
 use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
 use crate::sync::skus;
+use crate::sync_world::ChannelPlan;
 use crate::sync_world::{
     both_setups, listing_of, metric_value, sim_channel_options, start_sims, wait_until, Setup,
     World, WorldPlan, ADMIN_TOKEN, PATIENCE,
 };
+use omnistock::ledger::{ListingBinding, ListingComponent, StockCount};
 use omnistock::settings::{ChannelOptions, ChannelSettings};
 use omnistock_connector::Secret;
 use reqwest::StatusCode;
@@ -22,6 +24,7 @@ both_setups!(
     a_paused_channel_receives_nothing_and_catches_up_on_resume,
     a_permanently_refused_update_is_dead_lettered_and_can_be_retried,
     resync_jobs_push_everything_and_refuse_overlapping_scopes,
+    a_channel_job_walks_a_large_catalog_a_page_at_a_time,
     scheduled_reconciliation_runs_on_its_interval,
     channel_status_reports_each_channel,
     every_admin_route_is_in_the_openapi_document,
@@ -328,6 +331,66 @@ async fn a_permanently_refused_update_is_dead_lettered_and_can_be_retried(setup:
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    world.stop().await;
+}
+
+/// A job over a whole channel reads its listings a page of SKUs at a time: every listing is
+/// pushed once, also a bundle whose parts fall on different pages, and the total known from
+/// the start is what it did.
+async fn a_channel_job_walks_a_large_catalog_a_page_at_a_time(setup: Setup) {
+    const ITEMS: usize = 1_100;
+    let plan = WorldPlan {
+        channels: vec![ChannelPlan::new("sim-a")],
+        ..WorldPlan::default()
+    };
+    let world = World::start(setup, plan).await;
+    let ledger = &world.app.ledger;
+    let skus: Vec<String> = (0..ITEMS).map(|index| format!("SKU-{index:04}")).collect();
+    let counts: Vec<StockCount> = skus
+        .iter()
+        .map(|sku| StockCount {
+            sku: sku.clone(),
+            location: "default".to_string(),
+            on_hand: 4,
+        })
+        .collect();
+    ledger
+        .import_counts(&counts, "catalog", None, None)
+        .await
+        .unwrap();
+    let mut bindings: Vec<ListingBinding> = skus
+        .iter()
+        .map(|sku| ListingBinding {
+            channel_id: "sim-a".to_string(),
+            listing_id: listing_of(sku),
+            components: vec![ListingComponent::new(sku.clone(), 1)],
+            sync_enabled: None,
+            policy: None,
+        })
+        .collect();
+    bindings.push(ListingBinding {
+        channel_id: "sim-a".to_string(),
+        listing_id: "bundle".to_string(),
+        components: vec![
+            ListingComponent::new(skus[ITEMS - 1].clone(), 1),
+            ListingComponent::new(skus[1].clone(), 1),
+        ],
+        sync_enabled: None,
+        policy: None,
+    });
+    let sim = world.sim("sim-a");
+    for binding in &bindings {
+        sim.create_listing(Some(&binding.listing_id), &binding.components[0].sku, 0)
+            .unwrap();
+    }
+    ledger.bind_listings(&bindings).await.unwrap();
+
+    let job = resync(&world.app, json!({ "channel": "sim-a", "mode": "push" })).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    for figure in ["total", "done", "pushed"] {
+        assert_eq!(job[figure], bindings.len(), "{figure}: {job}");
+    }
+    world.wait_converged().await;
     world.stop().await;
 }
 
