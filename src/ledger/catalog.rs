@@ -436,14 +436,6 @@ impl Ledger {
         .await
     }
 
-    /// Every listing of a channel.
-    pub async fn listings_for_channel(
-        &self,
-        channel_id: &str,
-    ) -> Result<Vec<Listing>, LedgerError> {
-        self.read_listings("l.channel_id = $1", &[channel_id]).await
-    }
-
     async fn read_listings(
         &self,
         condition: &str,
