@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::{TestBackend, TestDatabase};
 use omnistock::ledger::{
     Application, Backend, BookingRequest, BookingResult, ConfirmedPush, Ledger, LedgerError,
-    LineRef, ListingBinding, ListingComponent, MovementMeta,
+    LineRef, ListingBinding, ListingComponent, MovementMeta, TargetPages,
 };
 use omnistock::policy::{ListingPolicy, StockPolicy};
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
@@ -2299,10 +2299,7 @@ async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
     ledger.bind_listings(&bindings).await.unwrap();
 
     let mut paged = Vec::new();
-    let mut met: Vec<(usize, String)> = Vec::new();
-    let mut page_number = 0;
     let mut after: Option<String> = None;
-    let policy = StockPolicy::default();
     loop {
         let page = ledger
             .channel_sku_page(CHANNEL, after.as_deref(), 500)
@@ -2312,22 +2309,23 @@ async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
         let Some(last) = page.last().cloned() else {
             break;
         };
-        let targets = ledger
-            .page_push_targets(CHANNEL, &page, &policy)
-            .await
-            .unwrap();
+        paged.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(paged, ledger.channel_skus(CHANNEL).await.unwrap());
+    assert_eq!(paged, skus);
+
+    let mut walk = TargetPages::new(CHANNEL);
+    let mut met: Vec<(usize, String)> = Vec::new();
+    let mut page_number = 0;
+    while let Some(targets) = walk.next(&ledger, &StockPolicy::default()).await.unwrap() {
         met.extend(
             targets
                 .into_iter()
                 .map(|target| (page_number, target.listing_id)),
         );
-        paged.extend(page);
-        after = Some(last);
         page_number += 1;
     }
-    assert_eq!(paged, ledger.channel_skus(CHANNEL).await.unwrap());
-    assert_eq!(paged, skus);
-
     let listings: BTreeSet<&str> = met.iter().map(|(_, listing)| listing.as_str()).collect();
     assert_eq!(met.len(), bindings.len(), "a listing met twice");
     assert_eq!(listings.len(), bindings.len());

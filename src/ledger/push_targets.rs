@@ -68,6 +68,53 @@ impl ConfirmedPush {
 /// push generation.
 type TargetRow = (String, String, i64, Option<i64>, Option<String>, i64);
 
+/// A walk through every sync-enabled listing of a channel with the quantity each should show,
+/// a page of SKUs at a time ([`Ledger::channel_sku_page`], [`Ledger::page_push_targets`]):
+/// memory stays bounded whatever the catalog, and each listing is met once.
+#[derive(Debug)]
+pub struct TargetPages {
+    channel_id: String,
+    after: Option<String>,
+    done: bool,
+}
+
+/// SKUs per page of a [`TargetPages`] walk.
+const WALK_PAGE_SKUS: usize = 500;
+
+impl TargetPages {
+    pub fn new(channel_id: &str) -> Self {
+        Self {
+            channel_id: channel_id.to_string(),
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The targets of the next page (possibly none, when its listings are not synced);
+    /// `None` when no page is left.
+    pub async fn next(
+        &mut self,
+        ledger: &Ledger,
+        policy: &StockPolicy,
+    ) -> Result<Option<Vec<PushTarget>>, LedgerError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = ledger
+            .channel_sku_page(&self.channel_id, self.after.as_deref(), WALK_PAGE_SKUS)
+            .await?;
+        let Some(last_sku) = page.last().cloned() else {
+            self.done = true;
+            return Ok(None);
+        };
+        self.after = Some(last_sku);
+        let targets = ledger
+            .page_push_targets(&self.channel_id, &page, policy)
+            .await?;
+        Ok(Some(targets))
+    }
+}
+
 impl Ledger {
     /// The SKUs taken by at least one sync-enabled listing on `channel_id`.
     pub async fn channel_skus(&self, channel_id: &str) -> Result<Vec<String>, LedgerError> {

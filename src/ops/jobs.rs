@@ -10,7 +10,7 @@
 //! never correctness.
 
 use crate::ledger::operations::{JobProgress, JobRecord};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, PushTarget, TargetPages};
 use crate::ops::resync::{ResyncMode, ResyncWork};
 use crate::sync::ChannelRuntime;
 use std::collections::{BTreeMap, BTreeSet};
@@ -230,7 +230,7 @@ impl Jobs {
         // catalog), in pusher-sized chunks.
         let mut drifts_by_channel: BTreeMap<String, i64> = BTreeMap::new();
         for channel in channels {
-            let mut pages = JobPages::new(scope.skus.as_deref());
+            let mut pages = JobPages::new(channel, scope.skus.as_deref());
             while let Some(targets) = pages.next(&self.ledger, channel).await? {
                 for chunk in targets.chunks(channel.capabilities.max_stock_batch.max(1)) {
                     let chunk = JobChunk {
@@ -401,24 +401,18 @@ struct JobChunk {
     listings: BTreeSet<String>,
 }
 
-/// What a job goes through on one channel: the SKUs it names, or every SKU of the channel a
-/// page at a time.
+/// What a job goes through on one channel: the SKUs it names, or every listing of the channel
+/// a page at a time.
 enum JobPages<'a> {
     Named(Option<&'a [String]>),
-    Walk { after: Option<String>, done: bool },
+    Walk(TargetPages),
 }
 
-/// SKUs per page of a walk through a channel, as a sweep reads them.
-const JOB_PAGE_SKUS: usize = 500;
-
 impl<'a> JobPages<'a> {
-    fn new(skus: Option<&'a [String]>) -> Self {
+    fn new(channel: &ChannelRuntime, skus: Option<&'a [String]>) -> Self {
         match skus {
             Some(skus) => Self::Named(Some(skus)),
-            None => Self::Walk {
-                after: None,
-                done: false,
-            },
+            None => Self::Walk(TargetPages::new(&channel.id)),
         }
     }
 
@@ -427,7 +421,7 @@ impl<'a> JobPages<'a> {
         &mut self,
         ledger: &Ledger,
         channel: &ChannelRuntime,
-    ) -> Result<Option<Vec<crate::ledger::PushTarget>>, LedgerError> {
+    ) -> Result<Option<Vec<PushTarget>>, LedgerError> {
         match self {
             Self::Named(skus) => match skus.take() {
                 Some(skus) => Ok(Some(
@@ -437,24 +431,7 @@ impl<'a> JobPages<'a> {
                 )),
                 None => Ok(None),
             },
-            Self::Walk { after, done } => {
-                if *done {
-                    return Ok(None);
-                }
-                let page = ledger
-                    .channel_sku_page(&channel.id, after.as_deref(), JOB_PAGE_SKUS)
-                    .await?;
-                let Some(last_sku) = page.last().cloned() else {
-                    *done = true;
-                    return Ok(None);
-                };
-                *after = Some(last_sku);
-                Ok(Some(
-                    ledger
-                        .page_push_targets(&channel.id, &page, &channel.policy)
-                        .await?,
-                ))
-            }
+            Self::Walk(pages) => pages.next(ledger, &channel.policy).await,
         }
     }
 }

@@ -10,15 +10,13 @@
 //! channel's first count; then it takes the last count (which says when it was made) or none,
 //! rather than keep an operator (or a load balancer's timeout) waiting through a large catalog.
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, TargetPages};
 use crate::sync::ChannelRuntime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-/// SKUs read per page, as a sweep reads them.
-const PAGE_SKUS: usize = 500;
 /// How long a count is reused, as a multiple of how long it took.
 const REUSE_FACTOR: u32 = 10;
 const REUSE_MAX: Duration = Duration::from_secs(300);
@@ -150,24 +148,15 @@ impl OutOfDateCache {
 async fn count(ledger: &Ledger, channel: &ChannelRuntime) -> Result<usize, LedgerError> {
     let parked = ledger.dead_lettered_listings(&channel.id).await?;
     let mut out_of_date = 0;
-    let mut after: Option<String> = None;
-    loop {
-        let page = ledger
-            .channel_sku_page(&channel.id, after.as_deref(), PAGE_SKUS)
-            .await?;
-        let Some(last_sku) = page.last().cloned() else {
-            return Ok(out_of_date);
-        };
-        let targets = ledger
-            .page_push_targets(&channel.id, &page, &channel.policy)
-            .await?;
+    let mut pages = TargetPages::new(&channel.id);
+    while let Some(targets) = pages.next(ledger, &channel.policy).await? {
         out_of_date += targets
             .iter()
             .filter(|target| !parked.contains(&target.listing_id))
             .filter(|target| target.last_pushed_quantity != Some(target.quantity))
             .count();
-        after = Some(last_sku);
     }
+    Ok(out_of_date)
 }
 
 #[cfg(test)]
