@@ -3,7 +3,7 @@
 //! configuration — `http.listen`, `admin.token` — or from `--url` / `--token`) and print
 //! readable tables; `resync` follows its job with a progress bar until it ends.
 
-use crate::http::admin::channels::ChannelStatus;
+use crate::http::admin::channels::{ChannelStatus, PushStatus};
 use crate::http::admin::dead_letters::{DeadLetterAction, DeadLetterView};
 use crate::http::admin::jobs::{JobState, JobView};
 use crate::ops::ResyncMode;
@@ -397,6 +397,15 @@ fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |value| value.to_string())
 }
 
+/// The sweep under way and how far it got, else when the last one finished.
+fn sweep_cell(push: &PushStatus) -> String {
+    match (&push.sweep, push.last_sweep_done_at) {
+        (Some(sweep), _) => format!("{} ({} SKUs read)", sweep.cause, sweep.skus_read),
+        (None, Some(done)) => format!("done {}", done.format("%H:%M:%S")),
+        (None, None) => "-".to_string(),
+    }
+}
+
 pub fn channels_table(channels: &[ChannelStatus]) -> String {
     let rows: Vec<Vec<String>> = channels
         .iter()
@@ -440,6 +449,7 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                     channel.push.backlog_skus,
                     or_dash(channel.push.listings_out_of_date)
                 ),
+                sweep_cell(&channel.push),
                 budget,
                 or_dash(channel.reconciliation.as_ref().map(|r| {
                     format!(
@@ -462,6 +472,7 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
             "CURSOR AGE",
             "WEBHOOKS 1H",
             "BACKLOG/STALE",
+            "SWEEP",
             "RATE LIMIT",
             "LAST RECONCILE",
             "DEAD",
@@ -552,6 +563,30 @@ mod tests {
             ],
         );
         assert_eq!(text, "ID   NAME\n1    short\n100  x\n");
+    }
+
+    #[test]
+    fn the_sweep_cell_shows_a_running_sweep_or_the_last_ones_end() {
+        let push = |sweep: Value, done: Value| -> PushStatus {
+            serde_json::from_value(json!({
+                "backlog_skus": 0, "listings_out_of_date": 0,
+                "listings_out_of_date_counted_at": null, "last_confirmed_at": null,
+                "last_error": null, "sweep": sweep, "last_sweep_done_at": done
+            }))
+            .unwrap_or_else(|error| panic!("{error}"))
+        };
+        let running = json!({
+            "cause": "start-up", "started_at": "2026-01-01T00:00:00Z", "skus_read": 1500
+        });
+        assert_eq!(
+            sweep_cell(&push(running, Value::Null)),
+            "start-up (1500 SKUs read)"
+        );
+        assert_eq!(
+            sweep_cell(&push(Value::Null, json!("2026-01-01T10:11:12Z"))),
+            "done 10:11:12"
+        );
+        assert_eq!(sweep_cell(&push(Value::Null, Value::Null)), "-");
     }
 
     #[test]
