@@ -167,6 +167,13 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                     assert!(number(&figures, "catalog_peak_rss_mib") > 1.0, "{figures}");
                 }
                 assert!(number(&figures, "idle_ready_ms") > 0.0, "{figures}");
+                // An operator's look at the channels answers, and counts every channel.
+                assert!(number(&figures, "catalog_channel_status_ms") > 0.0, "{figures}");
+                assert!(
+                    number(&figures, "catalog_out_of_date_counted_ms")
+                        >= number(&figures, "catalog_channel_status_ms"),
+                    "{figures}"
+                );
             }
             other => panic!("unexpected scenario {other}"),
         }
