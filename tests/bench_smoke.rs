@@ -168,7 +168,10 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 }
                 assert!(number(&figures, "idle_ready_ms") > 0.0, "{figures}");
                 // An operator's look at the channels answers, and counts every channel.
-                assert!(number(&figures, "catalog_channel_status_ms") > 0.0, "{figures}");
+                assert!(
+                    number(&figures, "catalog_channel_status_ms") > 0.0,
+                    "{figures}"
+                );
                 assert!(
                     number(&figures, "catalog_out_of_date_counted_ms")
                         >= number(&figures, "catalog_channel_status_ms"),
