@@ -208,7 +208,7 @@ mod tests {
         let (_folder, ledger, channel) = empty_channel().await;
         let cache = channel.control.out_of_date();
         let patience = Patience {
-            first: Duration::from_millis(300),
+            first: Duration::from_millis(1_000),
             renewal: Duration::from_millis(100),
         };
 

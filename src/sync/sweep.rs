@@ -102,8 +102,8 @@ impl Sweep {
                 false
             }
             Ok(true) => {
-                pusher.metrics().sweep_running(&channel.id, false);
                 channel.control.note_sweep_ended(true);
+                pusher.metrics().sweep_running(&channel.id, false);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
                     unchanged = self.report.skipped_unchanged, rejected = self.report.rejected,
