@@ -1,5 +1,6 @@
 //! What operators can change and see of one channel's pusher while it runs: whether it is
-//! paused, the resync work waiting for it, and its recent push activity (with its sweep).
+//! paused, the resync work waiting for it, its recent push activity (with its sweep) and the
+//! last count of its out-of-date listings.
 //!
 //! One `ChannelControl` exists per configured channel (it travels in the channel's
 //! `ChannelRuntime`); the admin API and the resync jobs write to it, the pusher reads it.
@@ -155,12 +156,17 @@ impl ChannelControl {
         self.activity().sweep = Some(progress);
     }
 
-    /// Notes the end of the sweep under way: done (`finished`), or stopped with the pusher.
-    pub fn note_sweep_ended(&self, finished: bool) {
+    /// Notes that the sweep under way went through every page.
+    pub fn note_sweep_done(&self) {
         let mut activity = self.activity();
-        if activity.sweep.take().is_some() && finished {
+        if activity.sweep.take().is_some() {
             activity.last_sweep_done = Some(chrono::Utc::now().timestamp_millis());
         }
+    }
+
+    /// Notes that the sweep under way, if any, stopped with its pusher before it was done.
+    pub fn note_sweep_stopped(&self) {
+        self.activity().sweep = None;
     }
 
     /// The last count of the channel's out-of-date listings, reused while it is fresh.
@@ -231,15 +237,15 @@ mod tests {
         };
         control.note_sweep(progress.clone());
         assert_eq!(control.snapshot().sweep, Some(progress.clone()));
-        control.note_sweep_ended(false);
+        control.note_sweep_stopped();
         let stopped = control.snapshot();
         assert_eq!((stopped.sweep, stopped.last_sweep_done), (None, None));
         control.note_sweep(progress);
-        control.note_sweep_ended(true);
+        control.note_sweep_done();
         let done = control.snapshot();
         assert!(done.sweep.is_none() && done.last_sweep_done.is_some());
         // Ending again (the pusher stops after its sweep finished) keeps the time.
-        control.note_sweep_ended(false);
+        control.note_sweep_stopped();
         assert_eq!(control.snapshot().last_sweep_done, done.last_sweep_done);
     }
 }

@@ -191,7 +191,7 @@ impl ChannelPusher {
         }
         // A sweep under way stops with the pusher; the next leader sweeps again.
         self.metrics.sweep_running(&channel_id, false);
-        self.channel.control.note_sweep_ended(false);
+        self.channel.control.note_sweep_stopped();
         // Unacknowledged deliveries go back to the queue when the consumer is dropped.
         forwarder.abort();
         let _ = forwarder.await;

@@ -102,7 +102,7 @@ impl Sweep {
                 false
             }
             Ok(true) => {
-                channel.control.note_sweep_ended(true);
+                channel.control.note_sweep_done();
                 pusher.metrics().sweep_running(&channel.id, false);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
