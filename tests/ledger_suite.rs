@@ -2318,14 +2318,17 @@ async fn channel_sku_pages_cover_every_sku_once(database: &TestDatabase) {
     let mut walk = TargetPages::new(CHANNEL);
     let mut met: Vec<(usize, String)> = Vec::new();
     let mut page_number = 0;
-    while let Some(targets) = walk.next(&ledger, &StockPolicy::default()).await.unwrap() {
+    let mut skus_walked = 0;
+    while let Some(page) = walk.next(&ledger, &StockPolicy::default()).await.unwrap() {
+        skus_walked += page.skus;
         met.extend(
-            targets
+            page.targets
                 .into_iter()
                 .map(|target| (page_number, target.listing_id)),
         );
         page_number += 1;
     }
+    assert_eq!(skus_walked, skus.len());
     let listings: BTreeSet<&str> = met.iter().map(|(_, listing)| listing.as_str()).collect();
     assert_eq!(met.len(), bindings.len(), "a listing met twice");
     assert_eq!(listings.len(), bindings.len());

@@ -48,7 +48,7 @@ use tracing::info;
 pub use booking_group::BookingRequest;
 pub use database_url::{redact_database_url, Backend};
 pub use error::LedgerError;
-pub use push_targets::{ConfirmedPush, PushTarget, TargetPages};
+pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use types::{
     Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
     LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,

@@ -74,8 +74,18 @@ type TargetRow = (String, String, i64, Option<i64>, Option<String>, i64);
 #[derive(Debug)]
 pub struct TargetPages {
     channel_id: String,
+    /// The last SKU of the last page read; `None` before the first.
     after: Option<String>,
     done: bool,
+}
+
+/// One page of a [`TargetPages`] walk.
+#[derive(Debug)]
+pub struct TargetPage {
+    /// SKUs on the page.
+    pub skus: usize,
+    /// The listings whose lowest SKU is on the page (none, when they are not synced).
+    pub targets: Vec<PushTarget>,
 }
 
 /// SKUs per page of a [`TargetPages`] walk.
@@ -90,13 +100,18 @@ impl TargetPages {
         }
     }
 
-    /// The targets of the next page (possibly none, when its listings are not synced);
-    /// `None` when no page is left.
+    /// The last SKU of the last page read; `None` before the first.
+    pub fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    /// The next page; `None` when no page is left. A page that fails to be read is read
+    /// again by the next call.
     pub async fn next(
         &mut self,
         ledger: &Ledger,
         policy: &StockPolicy,
-    ) -> Result<Option<Vec<PushTarget>>, LedgerError> {
+    ) -> Result<Option<TargetPage>, LedgerError> {
         if self.done {
             return Ok(None);
         }
@@ -107,11 +122,15 @@ impl TargetPages {
             self.done = true;
             return Ok(None);
         };
-        self.after = Some(last_sku);
         let targets = ledger
             .page_push_targets(&self.channel_id, &page, policy)
             .await?;
-        Ok(Some(targets))
+        // Only once it is read: a failed page is not skipped.
+        self.after = Some(last_sku);
+        Ok(Some(TargetPage {
+            skus: page.len(),
+            targets,
+        }))
     }
 }
 

@@ -212,25 +212,17 @@ impl Jobs {
         };
         // The total first, so that progress says from the start how far the job has got.
         let mut progress = JobProgress::default();
-        for channel in &channels {
-            progress.total += match &scope.skus {
-                Some(skus) => self
-                    .ledger
-                    .push_targets(&channel.id, skus, &channel.policy)
-                    .await?
-                    .len() as i64,
-                None => {
-                    let listings = self.ledger.count_sync_enabled_listings(&channel.id).await?;
-                    i64::try_from(listings).unwrap_or(i64::MAX)
-                }
-            };
+        let mut plan = Vec::with_capacity(channels.len());
+        for channel in channels {
+            let pages = JobPages::new(&self.ledger, channel, scope.skus.as_deref()).await?;
+            progress.total += pages.total(&self.ledger, channel).await?;
+            plan.push((channel, pages));
         }
         self.ledger.record_job_progress(id, progress, None).await?;
         // Then each channel's listings a page at a time (memory stays bounded whatever the
         // catalog), in pusher-sized chunks.
         let mut drifts_by_channel: BTreeMap<String, i64> = BTreeMap::new();
-        for channel in channels {
-            let mut pages = JobPages::new(channel, scope.skus.as_deref());
+        for (channel, mut pages) in plan {
             while let Some(targets) = pages.next(&self.ledger, channel).await? {
                 for chunk in targets.chunks(channel.capabilities.max_stock_batch.max(1)) {
                     let chunk = JobChunk {
@@ -401,19 +393,38 @@ struct JobChunk {
     listings: BTreeSet<String>,
 }
 
-/// What a job goes through on one channel: the SKUs it names, or every listing of the channel
-/// a page at a time.
-enum JobPages<'a> {
-    Named(Option<&'a [String]>),
+/// What a job goes through on one channel: the listings of the SKUs it names, read at the
+/// start, or every listing of the channel a page at a time.
+enum JobPages {
+    Named(Option<Vec<PushTarget>>),
     Walk(TargetPages),
 }
 
-impl<'a> JobPages<'a> {
-    fn new(channel: &ChannelRuntime, skus: Option<&'a [String]>) -> Self {
-        match skus {
-            Some(skus) => Self::Named(Some(skus)),
+impl JobPages {
+    async fn new(
+        ledger: &Ledger,
+        channel: &ChannelRuntime,
+        skus: Option<&[String]>,
+    ) -> Result<Self, LedgerError> {
+        Ok(match skus {
+            Some(skus) => Self::Named(Some(
+                ledger
+                    .push_targets(&channel.id, skus, &channel.policy)
+                    .await?,
+            )),
             None => Self::Walk(TargetPages::new(&channel.id)),
-        }
+        })
+    }
+
+    /// How many listings the job will go through on this channel.
+    async fn total(&self, ledger: &Ledger, channel: &ChannelRuntime) -> Result<i64, LedgerError> {
+        Ok(match self {
+            Self::Named(targets) => targets.as_ref().map_or(0, Vec::len) as i64,
+            Self::Walk(_) => {
+                let listings = ledger.count_sync_enabled_listings(&channel.id).await?;
+                i64::try_from(listings).unwrap_or(i64::MAX)
+            }
+        })
     }
 
     /// The targets of the next page; `None` when none is left.
@@ -423,15 +434,11 @@ impl<'a> JobPages<'a> {
         channel: &ChannelRuntime,
     ) -> Result<Option<Vec<PushTarget>>, LedgerError> {
         match self {
-            Self::Named(skus) => match skus.take() {
-                Some(skus) => Ok(Some(
-                    ledger
-                        .push_targets(&channel.id, skus, &channel.policy)
-                        .await?,
-                )),
-                None => Ok(None),
-            },
-            Self::Walk(pages) => pages.next(ledger, &channel.policy).await,
+            Self::Named(targets) => Ok(targets.take()),
+            Self::Walk(pages) => Ok(pages
+                .next(ledger, &channel.policy)
+                .await?
+                .map(|page| page.targets)),
         }
     }
 }

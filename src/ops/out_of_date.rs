@@ -149,8 +149,9 @@ async fn count(ledger: &Ledger, channel: &ChannelRuntime) -> Result<usize, Ledge
     let parked = ledger.dead_lettered_listings(&channel.id).await?;
     let mut out_of_date = 0;
     let mut pages = TargetPages::new(&channel.id);
-    while let Some(targets) = pages.next(ledger, &channel.policy).await? {
-        out_of_date += targets
+    while let Some(page) = pages.next(ledger, &channel.policy).await? {
+        out_of_date += page
+            .targets
             .iter()
             .filter(|target| !parked.contains(&target.listing_id))
             .filter(|target| target.last_pushed_quantity != Some(target.quantity))

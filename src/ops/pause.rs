@@ -40,7 +40,7 @@ pub fn pause_changed(pusher: &ChannelPusher) -> Option<Sweep> {
         return None;
     }
     info!(channel = %channel.id, "channel resumed: pushing what accumulated");
-    Some(Sweep::start(SweepCause::Resume))
+    Some(Sweep::start(SweepCause::Resume, &channel.id))
 }
 
 /// After the resume sweep: nothing accumulated is left to push.

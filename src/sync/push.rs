@@ -6,7 +6,7 @@
 //! reordered message is harmless: it only says "look at this SKU again".
 
 use crate::bus::{BusError, Consumer, Delivery};
-use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget};
+use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget, TargetPages};
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::retry::{channel_backoff, classify, error_class};
@@ -71,8 +71,6 @@ impl FlushReport {
 /// One page of a sweep, read.
 #[derive(Debug)]
 pub struct SweepPage {
-    /// Where the next page starts (after this SKU).
-    pub last_sku: String,
     /// SKUs on the page.
     pub skus: usize,
     /// Listings on the page that show what the channel last confirmed.
@@ -80,10 +78,6 @@ pub struct SweepPage {
     /// SKUs on the page with a listing to push, in order.
     pub changed_skus: Vec<String>,
 }
-
-/// How many SKUs a sweep reads at a time: memory stays bounded whatever the catalog, and
-/// each page costs one set of lookups.
-const SWEEP_PAGE_SKUS: usize = 500;
 
 /// How many times one flush pushes again the listings a channel refused for now, before it
 /// gives the work back to the queue (which redelivers it after a pause).
@@ -119,7 +113,7 @@ impl ChannelPusher {
             info!(channel = %channel_id, "channel paused: its sweep waits for resume");
             None
         } else {
-            Some(Sweep::start(SweepCause::StartUp))
+            Some(Sweep::start(SweepCause::StartUp, &channel_id))
         };
         // The queue is read by a task of its own, also while this one pushes, so that a live
         // change is already waiting (and goes first) when a push or a sweep step is done.
@@ -238,31 +232,25 @@ impl ChannelPusher {
         self.channel.control.clear_backlog();
     }
 
-    /// Reads the next page of this channel's SKUs (after `after`, from the first when `None`)
-    /// and which of them have a listing whose computed quantity differs from the last one the
-    /// channel confirmed; `None` when no SKU is left.
-    ///
-    /// Pages follow the SKUs' order, so memory stays bounded whatever the catalog. A bundle
-    /// whose components fall on two pages is read on both; the second time it shows what was
-    /// just confirmed, so it is skipped as unchanged.
-    pub async fn sweep_page(&self, after: Option<&str>) -> Result<Option<SweepPage>, PushError> {
-        let page = self
-            .ledger
-            .channel_sku_page(&self.channel.id, after, SWEEP_PAGE_SKUS)
-            .await?;
-        let Some(last_sku) = page.last().cloned() else {
+    /// Reads the next page of this channel's walk and which of its SKUs have a listing whose
+    /// computed quantity differs from the last one the channel confirmed; `None` when no page
+    /// is left. Pages follow the SKUs' order, so memory stays bounded whatever the catalog.
+    pub async fn sweep_page(
+        &self,
+        pages: &mut TargetPages,
+    ) -> Result<Option<SweepPage>, PushError> {
+        let Some(page) = pages.next(&self.ledger, &self.channel.policy).await? else {
             return Ok(None);
         };
         let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = self
-            .live_targets(&page)
+            .without_parked(page.targets)
             .await?
             .into_iter()
             .partition(|target| target.last_pushed_quantity != Some(target.quantity));
         let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
-        debug!(channel = %self.channel.id, skus = page.len(), last_sku = %last_sku, changed = changed_skus.len(), "sweep page read");
+        debug!(channel = %self.channel.id, skus = page.skus, last_sku = ?pages.after(), changed = changed_skus.len(), "sweep page read");
         Ok(Some(SweepPage {
-            last_sku,
-            skus: page.len(),
+            skus: page.skus,
             unchanged: unchanged.len(),
             changed_skus: changed_skus.into_iter().collect(),
         }))
@@ -303,10 +291,18 @@ impl ChannelPusher {
     /// The listings bound to `skus` with the quantity each should show now, leaving out those
     /// parked as dead letters (the channel refused them for good; an operator retries them).
     pub async fn live_targets(&self, skus: &[String]) -> Result<Vec<PushTarget>, PushError> {
-        let mut targets = self
+        let targets = self
             .ledger
             .push_targets(&self.channel.id, skus, &self.channel.policy)
             .await?;
+        self.without_parked(targets).await
+    }
+
+    /// `targets` but those parked as dead letters.
+    async fn without_parked(
+        &self,
+        mut targets: Vec<PushTarget>,
+    ) -> Result<Vec<PushTarget>, PushError> {
         let parked = self.ledger.dead_lettered_listings(&self.channel.id).await?;
         targets.retain(|target| !parked.contains(&target.listing_id));
         Ok(targets)

@@ -8,6 +8,7 @@
 //! or the ledger is down) is tried again after a pause that doubles, from where the sweep
 //! stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
 
+use crate::ledger::TargetPages;
 use crate::ops::control::SweepProgress;
 use crate::sync::push::{ChannelPusher, FlushReport, PushError};
 use std::collections::VecDeque;
@@ -42,8 +43,8 @@ impl SweepCause {
 #[derive(Debug)]
 pub struct Sweep {
     cause: SweepCause,
-    /// The last SKU of the last page read; `None` before the first page.
-    after: Option<String>,
+    /// The channel's SKUs, a page at a time; where the sweep is.
+    pages: TargetPages,
     /// SKUs of the page read last whose listings differ from what the channel confirmed, not
     /// pushed yet.
     to_push: VecDeque<String>,
@@ -60,10 +61,10 @@ pub struct Sweep {
 }
 
 impl Sweep {
-    pub fn start(cause: SweepCause) -> Self {
+    pub fn start(cause: SweepCause, channel_id: &str) -> Self {
         Self {
             cause,
-            after: None,
+            pages: TargetPages::new(channel_id),
             to_push: VecDeque::new(),
             report: FlushReport::default(),
             next_step_at: Instant::now(),
@@ -116,7 +117,7 @@ impl Sweep {
                     .retry_pause
                     .map_or(RETRY_FIRST, |pause| (pause * 2).min(RETRY_MAX));
                 warn!(channel = %channel.id, cause = self.cause.as_str(), error = %error,
-                    retry_in_s = pause.as_secs(), after_sku = ?self.after,
+                    retry_in_s = pause.as_secs(), after_sku = ?self.pages.after(),
                     "stock sweep step failed; it is tried again between live pushes");
                 channel.control.note_push_error(&error.to_string());
                 self.retry_pause = Some(pause);
@@ -136,7 +137,7 @@ impl Sweep {
 
     /// Reads the next page and queues its SKUs whose listings differ; `true` when none is left.
     async fn read_next_page(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
-        let Some(page) = pusher.sweep_page(self.after.as_deref()).await? else {
+        let Some(page) = pusher.sweep_page(&mut self.pages).await? else {
             return Ok(true);
         };
         pusher.metrics().sweep_skus(&pusher.channel().id, page.skus);
@@ -144,7 +145,6 @@ impl Sweep {
         pusher.channel().control.note_sweep(self.progress());
         self.report.skipped_unchanged += page.unchanged;
         self.to_push.extend(page.changed_skus);
-        self.after = Some(page.last_sku);
         Ok(false)
     }
 
