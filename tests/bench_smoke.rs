@@ -116,6 +116,26 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 "0.2",
             ],
         ),
+        (
+            "faults",
+            vec![
+                "faults",
+                "--faults",
+                "kill,broker,outage",
+                "--channels",
+                "2",
+                "--skus",
+                "4",
+                "--rate",
+                "20",
+                "--down",
+                "0.5",
+                "--outage",
+                "3",
+                "--patience",
+                "60",
+            ],
+        ),
     ];
     let handles: Vec<_> = runs
         .into_iter()
@@ -177,6 +197,20 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                         >= number(&figures, "catalog_channel_status_ms"),
                     "{figures}"
                 );
+            }
+            "faults" => {
+                let faults = figures["faults"].as_array().unwrap();
+                let names: Vec<_> = faults.iter().map(|fault| fault["fault"].clone()).collect();
+                assert_eq!(names, ["kill", "broker", "outage"], "{figures}");
+                // No broker on the embedded set-up: that fault is reported as skipped.
+                assert!(faults[1]["skipped"].is_string(), "{figures}");
+                for struck in [&faults[0], &faults[2]] {
+                    assert!(struck["placed"].as_u64().unwrap() > 0, "{figures}");
+                    assert_eq!(struck["booked"], struck["placed"], "{figures}");
+                }
+                assert_eq!(number(&figures, "lost"), 0.0, "{figures}");
+                assert_eq!(number(&figures, "booked_twice"), 0.0, "{figures}");
+                assert_eq!(figures["converged"], true, "{figures}");
             }
             other => panic!("unexpected scenario {other}"),
         }

@@ -7,6 +7,7 @@
 //! confirmed by every channel, as after a restart of a synced installation: the start-up
 //! sweep then reads every listing and pushes nothing.
 
+use super::child::{ChildDaemon, DaemonPlan};
 use super::report::{milliseconds, BenchReport};
 use super::setup::{Backends, BenchBus, BenchDatabase};
 use super::world::{channel_id, listing_of};
@@ -14,7 +15,6 @@ use super::BenchError;
 use crate::ledger::Ledger;
 use omnistock_sim::{SimHandle, SimOptions, SimServer};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -125,14 +125,20 @@ async fn measure(
     }
     let settle = Duration::from_secs_f64(args.settle.max(0.0));
     let daemon = Daemon {
-        binary,
-        folder,
-        database_url: database.url(),
-        bus,
-        channels,
-        sims,
+        plan: DaemonPlan {
+            binary,
+            folder,
+            database_url: database.url(),
+            bus,
+            channels,
+            sims,
+            admin_token: uuid::Uuid::new_v4().simple().to_string(),
+            log_filter: "warn,omnistock::sync::sweep=info",
+            bus_options: toml::Table::new(),
+            channel_options: toml::Table::new(),
+        },
+        channels: channels.len(),
         settle,
-        admin_token: uuid::Uuid::new_v4().simple().to_string(),
     };
     let idle = daemon.run("idle", IDLE_PATIENCE).await;
     let idle = match idle {
@@ -253,105 +259,36 @@ fn add_run(report: &mut BenchReport, key: &str, label: &str, run: &DaemonRun, pa
 
 /// How to start the daemon against the prepared database.
 struct Daemon<'a> {
-    binary: &'a Path,
-    folder: &'a Path,
-    database_url: &'a str,
-    bus: &'a BenchBus,
-    channels: &'a [String],
-    sims: &'a [SimHandle],
+    plan: DaemonPlan<'a>,
+    /// Channels whose start-up sweep must be done before memory is read.
+    channels: usize,
     settle: Duration,
-    /// The daemon's admin token, made up for the run.
-    admin_token: String,
 }
 
 impl Daemon<'_> {
     /// Starts `omnistock serve`, waits until `/readyz` answers 200 and every channel's start-up
     /// sweep is done, lets it settle, reads its memory and kills it.
     async fn run(&self, label: &str, patience: Duration) -> Result<DaemonRun, BenchError> {
-        let port = free_port()?;
-        let config = self.folder.join(format!("omnistock-{label}.toml"));
-        std::fs::write(&config, self.config(port)?)
-            .map_err(BenchError::io(format!("writing {}", config.display())))?;
-        let log_path = self.folder.join(format!("omnistock-{label}.log"));
-        let log = std::fs::File::create(&log_path)
-            .map_err(BenchError::io(format!("creating {}", log_path.display())))?;
-        let log_err = log
-            .try_clone()
-            .map_err(BenchError::io(format!("opening {}", log_path.display())))?;
-        let mut command = tokio::process::Command::new(self.binary);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("OMNISTOCK") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "warn,omnistock::sync::sweep=info")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .kill_on_drop(true);
         let started = Instant::now();
-        let mut child = command.spawn().map_err(BenchError::io(format!(
-            "starting {}",
-            self.binary.display()
-        )))?;
-        let measured = self
-            .observe(&mut child, port, &log_path, started, patience)
-            .await;
-        let _ = child.kill().await;
+        let mut child = self.plan.start(label)?;
+        let measured = self.observe(&mut child, started, patience).await;
+        child.kill().await;
         measured
     }
 
     async fn observe(
         &self,
-        child: &mut tokio::process::Child,
-        port: u16,
-        log_path: &Path,
+        child: &mut ChildDaemon,
         started: Instant,
         patience: Duration,
     ) -> Result<DaemonRun, BenchError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|error| BenchError::Http(error.to_string()))?;
-        let readyz = format!("http://127.0.0.1:{port}/readyz");
-        let exited = |status: std::process::ExitStatus| {
-            let tail = std::fs::read_to_string(log_path).unwrap_or_default();
-            let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
-            BenchError::Io {
-                what: format!(
-                    "the daemon exited ({status}) before it was ready; its log ends: {tail}"
-                ),
-                source: std::io::Error::other("daemon exited"),
-            }
-        };
-        let ready = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(exited(status));
-            }
-            if let Ok(response) = client.get(&readyz).send().await {
-                if response.status().is_success() {
-                    break started.elapsed();
-                }
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err(BenchError::Timeout {
-                    what: "answer /readyz".to_string(),
-                    seconds: 60,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let ready = child.wait_ready(started).await?;
+        let port = child.port;
         let deadline = Instant::now() + patience;
         let sweep = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(exited(status));
-            }
-            let log = std::fs::read_to_string(log_path).unwrap_or_default();
-            if log.matches("stock sweep done").count() >= self.channels.len() {
+            child.check_alive()?;
+            let log = std::fs::read_to_string(&child.log_path).unwrap_or_default();
+            if log.matches("stock sweep done").count() >= self.channels {
                 break Some(started.elapsed().saturating_sub(ready));
             }
             if Instant::now() > deadline {
@@ -385,7 +322,7 @@ impl Daemon<'_> {
     async fn channel_status(&self, port: u16) -> Result<serde_json::Value, String> {
         let response = reqwest::Client::new()
             .get(format!("http://127.0.0.1:{port}/admin/channels"))
-            .bearer_auth(&self.admin_token)
+            .bearer_auth(&self.plan.admin_token)
             .timeout(Duration::from_secs(300))
             .send()
             .await
@@ -431,56 +368,6 @@ impl Daemon<'_> {
         }
         None
     }
-
-    /// The daemon's configuration file.
-    fn config(&self, port: u16) -> Result<String, BenchError> {
-        let mut root = toml::Table::new();
-        let mut database = toml::Table::new();
-        database.insert("url".into(), self.database_url.into());
-        root.insert("database".into(), database.into());
-        let mut bus = toml::Table::new();
-        bus.insert("url".into(), self.bus.config.url.expose().into());
-        bus.insert(
-            "name_prefix".into(),
-            self.bus.config.name_prefix.as_str().into(),
-        );
-        root.insert("bus".into(), bus.into());
-        let mut http = toml::Table::new();
-        http.insert("listen".into(), format!("127.0.0.1:{port}").into());
-        root.insert("http".into(), http.into());
-        let mut admin = toml::Table::new();
-        admin.insert("token".into(), self.admin_token.as_str().into());
-        root.insert("admin".into(), admin.into());
-        let mut log = toml::Table::new();
-        log.insert("format".into(), "json".into());
-        root.insert("log".into(), log.into());
-        let mut channels = Vec::new();
-        for (channel, sim) in self.channels.iter().zip(self.sims) {
-            let mut table = toml::Table::new();
-            table.insert("id".into(), channel.as_str().into());
-            table.insert("kind".into(), omnistock_sim::SIM_KIND.into());
-            table.insert("base_url".into(), sim.base_url().into());
-            table.insert("api_token".into(), sim.api_token().expose().into());
-            table.insert(
-                "webhook_secret".into(),
-                sim.webhook_secret().expose().into(),
-            );
-            channels.push(toml::Value::Table(table));
-        }
-        root.insert("channels".into(), toml::Value::Array(channels));
-        toml::to_string(&root).map_err(|error| BenchError::InvalidOption(error.to_string()))
-    }
-}
-
-/// A port that was free a moment ago (the daemon binds it right after).
-fn free_port() -> Result<u16, BenchError> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(BenchError::io("finding a free port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(BenchError::io("finding a free port"))?
-        .port();
-    Ok(port)
 }
 
 /// A `kB` line of `/proc/<pid>/status`, e.g. `VmRSS`.

@@ -12,6 +12,8 @@
 //! resident memory must be the daemon's alone, not the benchmark's and its sims'.
 
 mod burst;
+mod child;
+mod faults;
 mod footprint;
 mod ingest;
 mod propagation;
@@ -47,6 +49,9 @@ pub enum Scenario {
     Resync(resync::ResyncArgs),
     /// Resident memory of the daemon idle and with a large catalog; time from start to ready.
     Footprint(footprint::FootprintArgs),
+    /// A fault drill: kills, broker and database restarts and a channel outage while orders
+    /// flow; orders lost or booked twice and seconds to converge after each recovery.
+    Faults(faults::FaultsArgs),
 }
 
 /// Why a benchmark could not run.
@@ -96,6 +101,7 @@ pub async fn run(scenario: &Scenario) -> Result<BenchReport, BenchError> {
         Scenario::Burst(args) => burst::run(args).await,
         Scenario::Resync(args) => resync::run(args).await,
         Scenario::Footprint(args) => footprint::run(args).await,
+        Scenario::Faults(args) => faults::run(args).await,
     }
 }
 
