@@ -1,34 +1,40 @@
 //! Connectors by kind: the one place that knows which platforms exist, how their channel
 //! options are checked and how a connector is built from them.
 
-use omnistock_connector::Connector;
-use omnistock_shopify::{ShopifyChannelConfig, ShopifyConnector, SHOPIFY_KIND};
-use omnistock_sim::{SimChannelConfig, SimConnector, SIM_KIND};
+use omnistock_connector::{Connector, ConnectorKind};
+use omnistock_shopify::ShopifyKind;
+use omnistock_sim::SimKind;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-/// Every channel kind the daemon can run.
-pub const KNOWN_KINDS: &[&str] = &[SIM_KIND, SHOPIFY_KIND];
+/// Every channel kind the daemon can run: a new platform is one crate and one line here.
+const FACTORIES: &[&dyn ConnectorFactory] =
+    &[&Factory::<SimKind>::NEW, &Factory::<ShopifyKind>::NEW];
 
 /// Why a connector cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
-    #[error("unknown channel kind {kind:?} (known: {known})", known = KNOWN_KINDS.join(", "))]
+    #[error("unknown channel kind {kind:?} (known: {known})", known = known_kinds().join(", "))]
     UnknownKind { kind: String },
     #[error("invalid {kind} options: {reason}")]
     InvalidOptions { kind: String, reason: String },
 }
 
+/// The kinds of [`FACTORIES`], in order.
+pub fn known_kinds() -> Vec<&'static str> {
+    FACTORIES.iter().map(|factory| factory.kind()).collect()
+}
+
 /// Checks a channel's options against its kind's settings; the error names the offending key
 /// (`webhook_secret: missing`, ``unknown field `foo` ``, `max_batch: invalid type …`).
 pub fn validate_channel_options(kind: &str, options: &Map<String, Value>) -> Result<(), String> {
-    match kind {
-        SIM_KIND => sim_config(options).map(drop),
-        SHOPIFY_KIND => shopify_config(options).map(drop),
-        _ => Err(format!(
+    match factory(kind) {
+        Some(factory) => factory.validate(options),
+        None => Err(format!(
             "unknown channel kind {kind:?} (known: {})",
-            KNOWN_KINDS.join(", ")
+            known_kinds().join(", ")
         )),
     }
 }
@@ -38,37 +44,58 @@ pub fn build_connector(
     kind: &str,
     options: &Map<String, Value>,
 ) -> Result<Arc<dyn Connector>, RegistryError> {
-    let invalid = |reason: String| RegistryError::InvalidOptions {
+    let factory = factory(kind).ok_or_else(|| RegistryError::UnknownKind {
         kind: kind.to_string(),
-        reason,
-    };
-    match kind {
-        SIM_KIND => {
-            let config = sim_config(options).map_err(invalid)?;
-            let connector = SimConnector::new(config).map_err(|e| invalid(e.to_string()))?;
-            Ok(Arc::new(connector))
-        }
-        SHOPIFY_KIND => {
-            let config = shopify_config(options).map_err(invalid)?;
-            let connector = ShopifyConnector::new(config).map_err(|e| invalid(e.to_string()))?;
-            Ok(Arc::new(connector))
-        }
-        _ => Err(RegistryError::UnknownKind {
+    })?;
+    factory
+        .build(options)
+        .map_err(|reason| RegistryError::InvalidOptions {
             kind: kind.to_string(),
-        }),
+            reason,
+        })
+}
+
+fn factory(kind: &str) -> Option<&'static dyn ConnectorFactory> {
+    FACTORIES
+        .iter()
+        .copied()
+        .find(|factory| factory.kind() == kind)
+}
+
+/// A kind with its settings type erased, so that kinds of different settings share one list.
+trait ConnectorFactory: Sync {
+    fn kind(&self) -> &'static str;
+    fn validate(&self, options: &Map<String, Value>) -> Result<(), String>;
+    fn build(&self, options: &Map<String, Value>) -> Result<Arc<dyn Connector>, String>;
+}
+
+/// The factory of one [`ConnectorKind`].
+struct Factory<K>(PhantomData<fn() -> K>);
+
+impl<K> Factory<K> {
+    const NEW: Self = Self(PhantomData);
+}
+
+impl<K: ConnectorKind> Factory<K> {
+    fn config(options: &Map<String, Value>) -> Result<K::Config, String> {
+        let config: K::Config = parse_options(options)?;
+        K::validate(&config)?;
+        Ok(config)
     }
 }
 
-fn sim_config(options: &Map<String, Value>) -> Result<SimChannelConfig, String> {
-    let config: SimChannelConfig = parse_options(options)?;
-    config.validate().map_err(|error| error.to_string())?;
-    Ok(config)
-}
+impl<K: ConnectorKind> ConnectorFactory for Factory<K> {
+    fn kind(&self) -> &'static str {
+        K::KIND
+    }
 
-fn shopify_config(options: &Map<String, Value>) -> Result<ShopifyChannelConfig, String> {
-    let config: ShopifyChannelConfig = parse_options(options)?;
-    config.validate().map_err(|error| error.to_string())?;
-    Ok(config)
+    fn validate(&self, options: &Map<String, Value>) -> Result<(), String> {
+        Self::config(options).map(drop)
+    }
+
+    fn build(&self, options: &Map<String, Value>) -> Result<Arc<dyn Connector>, String> {
+        K::build(Self::config(options)?)
+    }
 }
 
 /// Deserializes options into a kind's settings with errors that name the key. serde reports
@@ -193,6 +220,11 @@ mod tests {
         bad.insert("api_version".into(), json!("latest"));
         let error = validate_channel_options("shopify", &bad).unwrap_err();
         assert!(error.starts_with("api_version: "), "{error}");
+    }
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        assert_eq!(known_kinds(), ["sim", "shopify"]);
     }
 
     #[test]

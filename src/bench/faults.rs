@@ -19,15 +19,14 @@ use omnistock_sim::{Faults, NewOrderLine, SimActionError, SimHandle, SimOptions,
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Units on hand of every SKU at the start: far more than the drill sells, so no buyer is
 /// turned away and every order placed is one to book.
 const ON_HAND: i64 = 1_000_000;
 
-/// How long orders flow before a fault strikes, and after its recovery.
-const ORDERS_AROUND_FAULT: Duration = Duration::from_secs(1);
+/// How long orders flow before a fault strikes.
+const ORDERS_BEFORE_FAULT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FaultsArgs {
@@ -47,14 +46,16 @@ pub struct FaultsArgs {
     /// Items, each listed on every channel.
     #[arg(long, default_value_t = 20)]
     pub skus: usize,
-    /// Orders placed per second, spread over the channels, while a fault is under way.
+    /// Orders placed per second, spread over the channels, from a second before a fault until
+    /// halfway through it.
     #[arg(long, default_value_t = 40.0)]
     pub rate: f64,
     /// How long the daemon, the broker or the database stays down, in seconds.
     #[arg(long, default_value_t = 5.0)]
     pub down: f64,
-    /// How long the channel outage lasts, in seconds: longer than the delivery limit allows.
-    #[arg(long, default_value_t = 90.0)]
+    /// How long the channel outage lasts, in seconds: longer than the delivery limit allows
+    /// (with the limit at 1, a change made halfway through is dead-lettered before the end).
+    #[arg(long, default_value_t = 150.0)]
     pub outage: f64,
     /// The daemon's `bus.delivery_limit` during the drill: low, so that the outage outlasts
     /// what the limit allows (one failed flush retries for up to a minute).
@@ -213,11 +214,16 @@ async fn drill(
         eprintln!("faults: {} …", fault.name());
         let first = books.placed.len();
         let twice_before = books.booked_twice(&ledger).await;
-        let shopping = AtomicBool::new(true);
-        let shopper = books.shop(plan, args.rate, &shopping);
+        // Orders flow from a second before the fault until halfway through it, and none after:
+        // a change made during the fault must reach every channel by itself, held through the
+        // rest of the fault, not be carried by a later change of the same SKU.
+        let shopping_ends = tokio::time::Instant::now()
+            + ORDERS_BEFORE_FAULT
+            + duration_of(fault, args).mul_f64(0.5);
+        let shopper = books.shop(plan, args.rate, shopping_ends);
         let striker = async {
-            tokio::time::sleep(ORDERS_AROUND_FAULT).await;
-            let recovered = strike(
+            tokio::time::sleep(ORDERS_BEFORE_FAULT).await;
+            strike(
                 fault,
                 args,
                 plan,
@@ -226,10 +232,7 @@ async fn drill(
                 &mut restarts,
                 database_url,
             )
-            .await;
-            tokio::time::sleep(ORDERS_AROUND_FAULT).await;
-            shopping.store(false, Ordering::Relaxed);
-            recovered
+            .await
         };
         let (placed, recovered) = tokio::join!(shopper, striker);
         let recovered_at = recovered?;
@@ -277,6 +280,15 @@ fn skip_reason(fault: FaultKind, backends: &Backends) -> Option<&'static str> {
     }
 }
 
+/// How long `fault` keeps its part down.
+fn duration_of(fault: FaultKind, args: &FaultsArgs) -> Duration {
+    let seconds = match fault {
+        FaultKind::Outage => args.outage,
+        FaultKind::Kill | FaultKind::Broker | FaultKind::Database => args.down,
+    };
+    Duration::from_secs_f64(seconds.max(0.0))
+}
+
 /// Strikes `fault`, keeps it for its duration and recovers; returns the moment of recovery.
 async fn strike(
     fault: FaultKind,
@@ -287,7 +299,7 @@ async fn strike(
     restarts: &mut usize,
     database_url: &str,
 ) -> Result<Instant, BenchError> {
-    let down = Duration::from_secs_f64(args.down.max(0.0));
+    let down = duration_of(fault, args);
     match fault {
         FaultKind::Kill => {
             *restarts += 1;
@@ -324,7 +336,7 @@ async fn strike(
                 outage: true,
                 ..Faults::default()
             });
-            tokio::time::sleep(Duration::from_secs_f64(args.outage.max(0.0))).await;
+            tokio::time::sleep(down).await;
             sim.set_faults(Faults::default());
             Ok(Instant::now())
         }
@@ -426,13 +438,18 @@ impl Books {
         }
     }
 
-    /// Places one-unit orders at `rate` on random channels and SKUs while `shopping` holds.
-    async fn shop(&self, plan: &DaemonPlan<'_>, rate: f64, shopping: &AtomicBool) -> Vec<Placed> {
+    /// Places one-unit orders at `rate` on random channels and SKUs until `until`.
+    async fn shop(
+        &self,
+        plan: &DaemonPlan<'_>,
+        rate: f64,
+        until: tokio::time::Instant,
+    ) -> Vec<Placed> {
         let mut dice = Dice::from_clock();
         let mut placed = Vec::new();
         let spacing = Duration::from_secs_f64(1.0 / rate);
         let mut next = tokio::time::Instant::now();
-        while shopping.load(Ordering::Relaxed) {
+        while tokio::time::Instant::now() < until {
             let index = dice.roll(plan.sims.len());
             let sku = &self.skus[dice.roll(self.skus.len())];
             match place(&plan.sims[index], sku) {

@@ -172,7 +172,7 @@ pub struct ChannelSettings {
     /// Unique name of the channel (`a-z`, `0-9`, `_`, `-`); it appears in webhook paths, logs
     /// and metrics, so it should not change once orders were booked.
     pub id: ChannelId,
-    /// The platform: one of `registry::KNOWN_KINDS`.
+    /// The platform: one of `registry::known_kinds()`.
     pub kind: String,
     /// A disabled channel is neither polled nor pushed to, and its webhooks are refused.
     #[serde(default = "default_channel_enabled")]

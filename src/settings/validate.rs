@@ -52,13 +52,13 @@ fn check_channels(settings: &Settings) -> Result<(), SettingsError> {
             ));
         }
         first_index_of_id.insert(channel.id.as_str(), index);
-        if !registry::KNOWN_KINDS.contains(&channel.kind.as_str()) {
+        if !registry::known_kinds().contains(&channel.kind.as_str()) {
             return Err(invalid(
                 "kind",
                 format!(
                     "unknown kind \"{}\", expected one of: {}",
                     channel.kind,
-                    registry::KNOWN_KINDS.join(", ")
+                    registry::known_kinds().join(", ")
                 ),
             ));
         }

@@ -8,6 +8,7 @@
 pub mod conformance;
 pub mod connector;
 pub mod error;
+pub mod kind;
 pub mod order;
 pub mod rate;
 pub mod secret;
@@ -15,6 +16,7 @@ pub mod stock;
 
 pub use connector::{Capabilities, Connector, OrderPage, PushResult, WebhookRequest};
 pub use error::{ConnectorError, WebhookError};
+pub use kind::ConnectorKind;
 pub use order::{LineState, OrderEvent, OrderLine, OrderStatus};
 pub use rate::{RateLimit, RateLimitParseError};
 pub use secret::Secret;

@@ -14,6 +14,7 @@ pub mod connector;
 pub mod cursor;
 pub mod gid;
 pub mod inventory;
+pub mod kind;
 pub mod orders;
 pub mod queries;
 pub mod throttle;
@@ -25,5 +26,6 @@ pub mod fake;
 
 pub use config::{ShopifyChannelConfig, ShopifyConfigError, DEFAULT_API_VERSION};
 pub use connector::{ShopifyConnector, MAX_QUANTITIES_PER_CALL, SHOPIFY_KIND};
+pub use kind::ShopifyKind;
 pub use throttle::{BucketState, ThrottleStatus};
 pub use version::{ApiVersion, CompareForm};

@@ -9,12 +9,14 @@
 pub mod config;
 pub mod connector;
 pub mod cursor;
+pub mod kind;
 pub mod server;
 pub mod signature;
 pub mod wire;
 
 pub use config::{SimChannelConfig, SimConfigError};
 pub use connector::{SimConnector, SIM_KIND};
+pub use kind::SimKind;
 pub use server::state::{
     DeliveryOutcome, DeliveryRecord, Faults, NewOrderLine, SimActionError, SimCounters,
     StockRequestOutcome, StockRequestRecord,
