@@ -46,15 +46,19 @@ pub struct FaultsArgs {
     /// Items, each listed on every channel.
     #[arg(long, default_value_t = 20)]
     pub skus: usize,
-    /// Orders placed per second, spread over the channels, from a second before a fault until
-    /// halfway through it.
+    /// Orders placed per second, spread over the channels, from a second before a fault
+    /// through its first `--orders-for` seconds.
     #[arg(long, default_value_t = 40.0)]
     pub rate: f64,
+    /// For how many seconds of a fault orders keep coming (at most the whole fault).
+    #[arg(long, default_value_t = 5.0)]
+    pub orders_for: f64,
     /// How long the daemon, the broker or the database stays down, in seconds.
     #[arg(long, default_value_t = 5.0)]
     pub down: f64,
     /// How long the channel outage lasts, in seconds: longer than the delivery limit allows
-    /// (with the limit at 1, a change made halfway through is dead-lettered before the end).
+    /// (a failed flush retries for up to a minute; with the limit at 1 a change made in the
+    /// first seconds is dead-lettered about two minutes in).
     #[arg(long, default_value_t = 150.0)]
     pub outage: f64,
     /// The daemon's `bus.delivery_limit` during the drill: low, so that the outage outlasts
@@ -214,12 +218,12 @@ async fn drill(
         eprintln!("faults: {} …", fault.name());
         let first = books.placed.len();
         let twice_before = books.booked_twice(&ledger).await;
-        // Orders flow from a second before the fault until halfway through it, and none after:
-        // a change made during the fault must reach every channel by itself, held through the
-        // rest of the fault, not be carried by a later change of the same SKU.
+        // Orders flow from a second before the fault through its first seconds, and none after:
+        // a change made early in the fault must reach every channel by itself, held through
+        // the rest of the fault, not be carried by a later change of the same SKU.
         let shopping_ends = tokio::time::Instant::now()
             + ORDERS_BEFORE_FAULT
-            + duration_of(fault, args).mul_f64(0.5);
+            + duration_of(fault, args).min(Duration::from_secs_f64(args.orders_for.max(0.0)));
         let shopper = books.shop(plan, args.rate, shopping_ends);
         let striker = async {
             tokio::time::sleep(ORDERS_BEFORE_FAULT).await;
