@@ -3,9 +3,10 @@
 //! and the journal are kept, and a channel no longer configured loses its queue.
 
 use crate::helpers::{spawn_app_with, test_settings, TestDatabase};
-use crate::sync_world::wait_until;
-use omnistock::bus::{BusConfig, MemoryBus};
+use crate::sync_world::{wait_until, AMQP_URL};
+use omnistock::bus::{AmqpBus, BusConfig, MemoryBus};
 use omnistock::ledger::{Ledger, MovementMeta};
+use omnistock_connector::Secret;
 use sqlx::AnyPool;
 use std::time::Duration;
 
@@ -163,4 +164,35 @@ async fn old_rows_are_pruned_and_the_journal_kept(postgres: bool) {
     assert_eq!(app.ledger.balance("A", "default").await.unwrap().on_hand, 5);
     assert!(app.ledger.check_invariants().await.unwrap().is_ok());
     app.stop().await.unwrap();
+}
+
+/// On RabbitMQ the queue of a channel no longer configured is deleted at start too (with its
+/// dead-letter queue), so it stops collecting a copy of every change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_of_a_removed_channel_is_deleted_on_rabbitmq() {
+    let (database, url) = TestDatabase::postgres().await;
+    let bus_config = BusConfig {
+        url: Secret::new(AMQP_URL),
+        name_prefix: format!("test_{}.", uuid::Uuid::new_v4().simple()),
+        ..BusConfig::default()
+    };
+    let bus = AmqpBus::connect(bus_config.clone()).await.unwrap();
+    {
+        let ledger = Ledger::connect(&url).await.unwrap();
+        ledger.migrate().await.unwrap();
+        ledger.upsert_channel("gone", "sim").await.unwrap();
+        ledger.close().await;
+    }
+    bus.ensure_channel_queue("gone").await.unwrap();
+    assert_eq!(bus.pending_count("gone").await.unwrap(), 0);
+
+    let mut settings = test_settings(&url);
+    settings.bus = bus_config;
+    let app = spawn_app_with(settings, database).await;
+
+    // A passive look at a queue that does not exist fails.
+    assert!(bus.pending_count("gone").await.is_err());
+    app.stop().await.unwrap();
+    let _ = bus.delete_channel_queue("gone").await;
+    let _ = bus.delete_exchanges().await;
 }
