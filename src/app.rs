@@ -49,8 +49,6 @@ pub enum AppError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("http server: {0}")]
-    Serve(std::io::Error),
     #[error("bus.url: {0}")]
     Bus(#[from] BusError),
     #[error("channels[{index}] ({channel}): {source}")]
@@ -123,6 +121,10 @@ impl App {
             reconcile_intervals,
             election.watch(),
             settings.admin.webhook_counts_flush,
+            crate::ops::housekeeping::Housekeeping {
+                settings: settings.housekeeping.clone(),
+                bus: bus.clone(),
+            },
         )
         .await
         {
@@ -141,6 +143,10 @@ impl App {
             metrics: metrics.clone(),
             jobs: operations.jobs.clone(),
         };
+        // Before the relay starts, so that no queue of a channel gone from the configuration
+        // takes another copy of a change.
+        crate::ops::housekeeping::retire_unconfigured_queues(&ledger, &bus, channels.as_ref())
+            .await;
         let sync = SyncRuntime::start(duties, relay_config, election).await?;
         let state = AppState {
             settings: Arc::new(settings),
@@ -184,10 +190,8 @@ impl App {
             "omnistock ready"
         );
         let router = crate::http::router(self.state.clone());
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(AppError::Serve)?;
+        let header_read_timeout = settings.http.header_read_timeout;
+        crate::http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
         self.state.operations.stop().await;
         self.sync.stop().await;
         tracing::info!("omnistock stopped");
@@ -201,7 +205,7 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
     let url = &settings.database.url;
     let pool_settings = PoolSettings {
         max_connections: settings.database.max_connections,
-        ..PoolSettings::default()
+        acquire_timeout: settings.database.acquire_timeout,
     };
     let ledger = Ledger::connect_with(url.expose(), pool_settings).await?;
     if migrate {

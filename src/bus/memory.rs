@@ -204,6 +204,23 @@ impl MemoryBus {
         Ok(())
     }
 
+    /// Deletes up to `batch` dead-lettered rows (of any queue) that died before `before` (unix
+    /// ms), in one short statement; returns how many. Live rows are never pruned: they are
+    /// changes still to be pushed.
+    pub async fn prune_dead(&self, before: i64, batch: u32) -> Result<u64, BusError> {
+        let deleted = sqlx::query(
+            "DELETE FROM bus_messages WHERE id IN (\
+                 SELECT id FROM bus_messages WHERE dead_at IS NOT NULL AND dead_at < $1 \
+                 ORDER BY dead_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(BusError::database("pruning dead-lettered messages"))?;
+        Ok(deleted.rows_affected())
+    }
+
     /// How many of the channel's messages were dead-lettered.
     pub async fn dead_letter_count(&self, channel_id: &str) -> Result<u64, BusError> {
         let count: i64 = sqlx::query_scalar(

@@ -3,9 +3,12 @@
 //! The answer tells the platform whether to deliver again, so it is chosen with care: 2xx only
 //! once the booking is durable; 401 for a bad signature (nothing stored); 400 with the reason
 //! for a body that cannot be understood; 404 for a channel that is not configured; 413 for a
-//! body over `http.max_body_bytes`; 503 when the ledger cannot book (the platform retries).
+//! body over `http.max_body_bytes`; 408 for a body not received within `http.body_read_timeout`;
+//! 503 when the ledger cannot book within `http.webhook_booking_timeout` (the platform retries,
+//! and its redelivery books nothing twice, see `sync/intake.rs`).
 
 use crate::app::AppState;
+use crate::http::body_timeout::is_body_read_timeout;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -56,10 +59,14 @@ async fn handle(
         Ok(body) => body,
         Err(rejection) => {
             warn!(channel = %channel_id, error = %rejection.body_text(), "webhook body refused");
-            return (
-                rejection.status(),
-                json!({ "error": rejection.body_text() }),
-            );
+            // The body timeout's middleware answers 408 whatever this says; the status here is
+            // the one counted.
+            let status = if is_body_read_timeout(&rejection) {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                rejection.status()
+            };
+            return (status, json!({ "error": rejection.body_text() }));
         }
     };
     let lowercase_headers: BTreeMap<String, String> = headers
@@ -96,7 +103,14 @@ async fn handle(
     };
     // The intake's writers finish a booking even if this request is dropped (a platform that
     // hangs up), so a redelivery finds it done.
-    let booked = state.intake.book(channel, &events).await;
+    let booked = state
+        .intake
+        .book_within(
+            channel,
+            &events,
+            state.settings.http.webhook_booking_timeout,
+        )
+        .await;
     match booked {
         Ok(outcomes) => {
             let results: Vec<serde_json::Value> = events

@@ -53,6 +53,9 @@ pub enum LedgerError {
         on_hand: i64,
         delta: i64,
     },
+    /// An operator's change was sent again under its key with a different request.
+    #[error("idempotency key {key:?} was already used for a different request")]
+    IdempotencyConflict { key: String },
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),
     #[error("{context}")]

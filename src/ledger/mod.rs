@@ -24,6 +24,8 @@ mod booking_rows;
 mod catalog;
 mod database_url;
 mod error;
+mod fingerprint;
+mod housekeeping;
 mod invariants;
 mod line_ops;
 pub mod operations;

@@ -1,7 +1,12 @@
 //! Operator stock operations: receive, adjust, count (set on hand) and transfer.
+//!
+//! Each is idempotent under its key, and the key remembers what it asked for (a
+//! [`RequestFingerprint`]): the same key with the same request changes nothing and answers
+//! "already applied"; with a different request it is [`LedgerError::IdempotencyConflict`].
 
 use tracing::{debug, info};
 
+use super::fingerprint::RequestFingerprint;
 use super::types::{Application, Balance, MovementMeta, StockCount, StockOutcome, TransferOutcome};
 use super::write::{MovementDraft, WriteTx};
 use super::{Ledger, LedgerError};
@@ -57,6 +62,7 @@ impl Ledger {
                 reason: "a counted quantity must not be negative",
             });
         }
+        let fingerprint = RequestFingerprint::of("count", sku, &[location], counted, meta);
         let mut transaction = WriteTx::begin(self).await?;
         transaction.ensure_item(sku).await?;
         transaction.ensure_location(location).await?;
@@ -76,7 +82,14 @@ impl Ledger {
                 note: meta.note.as_deref(),
             })
             .await?;
-        self.finish_stock_change(transaction, recorded, sku, location, "count", meta)
+        let change = StockChange {
+            sku,
+            location,
+            reason: "count",
+            meta,
+            fingerprint: &fingerprint,
+        };
+        self.finish_stock_change(transaction, recorded, change)
             .await
     }
 
@@ -101,6 +114,7 @@ impl Ledger {
                 reason: "a transfer needs two different locations",
             });
         }
+        let fingerprint = RequestFingerprint::of("transfer", sku, &[from, to], quantity, meta);
         let mut transaction = WriteTx::begin(self).await?;
         transaction.ensure_item(sku).await?;
         transaction.ensure_location(from).await?;
@@ -135,7 +149,11 @@ impl Ledger {
             (&incoming, &outgoing)
         };
         let Some(first_balance) = transaction.record(first).await? else {
+            let replay = fingerprint
+                .check_replay(&mut transaction, first.idempotency_key)
+                .await;
             transaction.rollback().await?;
+            replay?;
             debug!(sku = %sku, key = %meta.idempotency_key, "transfer already applied");
             return Ok(TransferOutcome {
                 application: Application::AlreadyApplied,
@@ -143,12 +161,17 @@ impl Ledger {
                 to: self.balance(sku, to).await?,
             });
         };
-        let second_balance = transaction.record(second).await?.ok_or_else(|| {
-            LedgerError::Corrupt(format!(
-                "the incoming movement of transfer {:?} exists without its outgoing one",
+        let Some(second_balance) = transaction.record(second).await? else {
+            // Another change took this key (an adjustment keyed `<key>:in`, say): a conflict
+            // when it fingerprinted a different request.
+            fingerprint
+                .check_replay(&mut transaction, second.idempotency_key)
+                .await?;
+            return Err(LedgerError::Corrupt(format!(
+                "one movement of transfer {:?} exists without the other",
                 meta.idempotency_key
-            ))
-        })?;
+            )));
+        };
         let (from_balance, to_balance) = if from < to {
             (first_balance, second_balance)
         } else {
@@ -163,6 +186,9 @@ impl Ledger {
                 delta: -quantity,
             });
         }
+        fingerprint
+            .store(&mut transaction, &[&meta.idempotency_key, &incoming_key])
+            .await?;
         transaction.commit().await?;
         info!(sku = %sku, from = %from, to = %to, quantity, key = %meta.idempotency_key, "stock transferred");
         Ok(TransferOutcome {
@@ -216,6 +242,7 @@ impl Ledger {
         reason: &'static str,
         meta: &MovementMeta,
     ) -> Result<StockOutcome, LedgerError> {
+        let fingerprint = RequestFingerprint::of(reason, sku, &[location], delta, meta);
         let mut transaction = WriteTx::begin(self).await?;
         transaction.ensure_item(sku).await?;
         transaction.ensure_location(location).await?;
@@ -246,21 +273,35 @@ impl Ledger {
                 });
             }
         }
-        self.finish_stock_change(transaction, recorded, sku, location, reason, meta)
+        let change = StockChange {
+            sku,
+            location,
+            reason,
+            meta,
+            fingerprint: &fingerprint,
+        };
+        self.finish_stock_change(transaction, recorded, change)
             .await
     }
 
     async fn finish_stock_change(
         &self,
-        transaction: WriteTx<'_>,
+        mut transaction: WriteTx<'_>,
         recorded: Option<Balance>,
-        sku: &str,
-        location: &str,
-        reason: &'static str,
-        meta: &MovementMeta,
+        change: StockChange<'_>,
     ) -> Result<StockOutcome, LedgerError> {
+        let StockChange {
+            sku,
+            location,
+            reason,
+            meta,
+            fingerprint,
+        } = change;
         match recorded {
             Some(balance) => {
+                fingerprint
+                    .store(&mut transaction, &[&meta.idempotency_key])
+                    .await?;
                 transaction.commit().await?;
                 info!(sku = %sku, location = %location, reason, on_hand = balance.on_hand,
                     key = %meta.idempotency_key, "stock changed");
@@ -270,7 +311,11 @@ impl Ledger {
                 })
             }
             None => {
+                let replay = fingerprint
+                    .check_replay(&mut transaction, &meta.idempotency_key)
+                    .await;
                 transaction.rollback().await?;
+                replay?;
                 debug!(sku = %sku, location = %location, reason, key = %meta.idempotency_key,
                     "stock change already applied");
                 Ok(StockOutcome {
@@ -280,6 +325,15 @@ impl Ledger {
             }
         }
     }
+}
+
+/// What a one-place stock change asked for, for [`Ledger::finish_stock_change`].
+struct StockChange<'a> {
+    sku: &'a str,
+    location: &'a str,
+    reason: &'static str,
+    meta: &'a MovementMeta,
+    fingerprint: &'a RequestFingerprint,
 }
 
 async fn import_count(

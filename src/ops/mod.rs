@@ -8,6 +8,7 @@
 
 pub mod control;
 pub mod dead_letters;
+pub mod housekeeping;
 pub mod jobs;
 pub mod out_of_date;
 pub mod pause;
@@ -40,7 +41,7 @@ pub struct Operations {
     shutdown: Arc<watch::Sender<bool>>,
     /// Whether this replica is the sync leader (whose pushers run here).
     leader: watch::Receiver<bool>,
-    /// The scheduler and the webhook-count flusher.
+    /// The scheduler, the webhook-count flusher and housekeeping.
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -57,8 +58,9 @@ impl Operations {
     /// Loads every channel's pause into its control, marks jobs left over by a stopped
     /// process interrupted, and starts the scheduler (pause refresh from the database for other
     /// replicas' changes, stale jobs, the dead-letter metric, and, while `leader` holds `true`,
-    /// scheduled reconciliation) and the flusher of webhook answer counts. Call it before the
-    /// pushers start, so that a paused channel is never pushed to at start.
+    /// scheduled reconciliation), the flusher of webhook answer counts and housekeeping (see
+    /// [`housekeeping`]). Call it before the pushers start, so that a paused channel is never
+    /// pushed to at start.
     pub async fn start(
         ledger: Ledger,
         metrics: Metrics,
@@ -66,6 +68,7 @@ impl Operations {
         reconcile_intervals: BTreeMap<String, Duration>,
         leader: watch::Receiver<bool>,
         webhook_counts_flush: Duration,
+        housekeeping: housekeeping::Housekeeping,
     ) -> Result<Self, LedgerError> {
         for channel in ledger.channels().await? {
             if let Some(runtime) = channels.get(&channel.id) {
@@ -103,9 +106,15 @@ impl Operations {
         let flusher = tokio::spawn(webhook_counts::run_flusher(
             operations.webhooks.clone(),
             webhook_counts_flush,
+            stopped.clone(),
+        ));
+        let pruner = tokio::spawn(housekeeping::run(
+            operations.ledger.clone(),
+            housekeeping,
+            operations.leader.clone(),
             stopped,
         ));
-        operations.lock_tasks().extend([scheduler, flusher]);
+        operations.lock_tasks().extend([scheduler, flusher, pruner]);
         Ok(operations)
     }
 

@@ -1,9 +1,9 @@
-//! Durations written the way operators write them: `"500ms"`, `"30s"`, `"5m"`, `"2h"`.
+//! Durations written the way operators write them: `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"30d"`.
 
 use serde::{Deserialize, Deserializer, Serializer};
 use std::time::Duration;
 
-/// Parses `"<whole number><unit>"` with unit `ms`, `s`, `m` (or `min`) or `h`; zero is refused
+/// Parses `"<whole number><unit>"` with unit `ms`, `s`, `m` (or `min`), `h` or `d`; zero is refused
 /// because every duration in the settings is an interval that must elapse.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid =
@@ -22,6 +22,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1_000,
         "m" | "min" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return Err(invalid()),
     };
     count
@@ -33,7 +34,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The shortest text that [`parse_duration`] reads back as the same duration.
 pub fn format_duration(duration: Duration) -> String {
     let milliseconds = duration.as_millis();
-    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if milliseconds % size == 0 && milliseconds > 0 {
             return format!("{}{unit}", milliseconds / size);
         }
@@ -90,6 +96,7 @@ mod tests {
             ("5m", 300_000),
             ("2min", 120_000),
             ("1h", 3_600_000),
+            ("30d", 2_592_000_000),
         ] {
             let duration = parse_duration(text);
             assert_eq!(duration, Ok(Duration::from_millis(millis)), "{text}");
@@ -97,6 +104,7 @@ mod tests {
             assert_eq!(parse_duration(&format_duration(duration)), Ok(duration));
         }
         assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(36 * 3600)), "36h");
     }
 
     #[test]

@@ -254,6 +254,29 @@ mod tests {
     }
 
     #[test]
+    fn webhook_delivery_retention_outlasts_the_platforms_redeliveries() {
+        let settings = load("", &[]).unwrap();
+        assert_eq!(
+            settings.housekeeping.webhook_delivery_retention,
+            std::time::Duration::from_secs(30 * 24 * 3600)
+        );
+        let error = load(
+            "[housekeeping]\nwebhook_delivery_retention = \"48h\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("housekeeping.webhook_delivery_retention: must be at least 3d"),
+            "{error}"
+        );
+        let settings = load("[housekeeping]\nwebhook_delivery_retention = \"3d\"\n", &[]).unwrap();
+        assert_eq!(
+            settings.housekeeping.webhook_delivery_retention,
+            std::time::Duration::from_secs(3 * 24 * 3600)
+        );
+    }
+
+    #[test]
     fn poll_interval_is_a_duration() {
         let toml = TWO_CHANNELS.replace("rate_limit = \"RATE\"", "poll_interval = \"5m\"");
         let settings = load(&toml, &[]).unwrap();

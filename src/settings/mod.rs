@@ -36,6 +36,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Pruning of housekeeping rows (never the journal, never orders).
+    pub housekeeping: HousekeepingSettings,
     /// The sales channels, in the order configured (`[[channels]]` tables).
     pub channels: Vec<ChannelSettings>,
 }
@@ -53,6 +55,10 @@ pub struct DatabaseSettings {
     pub booking_writers: Option<usize>,
     /// Apply pending migrations when `serve` starts; when false, run `omnistock migrate` first.
     pub migrate_on_start: bool,
+    /// How long a ledger call (a booking writer's included) waits for a pooled connection, or
+    /// for a new one to open, before it fails, e.g. `"2s"`; also bounds connecting at start.
+    #[serde(with = "duration::required")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for DatabaseSettings {
@@ -62,6 +68,7 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             booking_writers: None,
             migrate_on_start: true,
+            acquire_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -74,6 +81,19 @@ pub struct HttpSettings {
     pub listen: SocketAddr,
     /// Requests with a larger body are refused with 413 before they are read.
     pub max_body_bytes: usize,
+    /// A connection whose request head (request line and headers) is not complete this long
+    /// after it was expected is closed, e.g. `"10s"`; also how long an idle keep-alive
+    /// connection is kept.
+    #[serde(with = "duration::required")]
+    pub header_read_timeout: Duration,
+    /// A request whose body has not arrived in full this long after its head is answered 408
+    /// and its connection closed, e.g. `"30s"`.
+    #[serde(with = "duration::required")]
+    pub body_read_timeout: Duration,
+    /// How long a webhook waits for its booking before it is answered 503 (the platform
+    /// delivers again), e.g. `"1500ms"`; below the 5 s platforms wait for an answer.
+    #[serde(with = "duration::required")]
+    pub webhook_booking_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -81,6 +101,46 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080)),
             max_body_bytes: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            webhook_booking_timeout: Duration::from_millis(1500),
+        }
+    }
+}
+
+/// `[housekeeping]`: rows kept only for a while, pruned by the sync leader in small batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingSettings {
+    /// How often the pruning runs, e.g. `"1h"`.
+    #[serde(with = "duration::required")]
+    pub interval: Duration,
+    /// How long a webhook's delivery id is remembered, so that a redelivery is known as one,
+    /// e.g. `"30d"`. At least 3 days: platforms redeliver for up to 48 hours.
+    #[serde(with = "duration::required")]
+    pub webhook_delivery_retention: Duration,
+    /// How long the embedded bus keeps a dead-lettered message row, e.g. `"7d"`.
+    #[serde(with = "duration::required")]
+    pub bus_retention: Duration,
+    /// How long a finished resync job is kept (the newest of each channel, mode and trigger is
+    /// always kept), e.g. `"90d"`.
+    #[serde(with = "duration::required")]
+    pub job_retention: Duration,
+}
+
+impl HousekeepingSettings {
+    /// Platforms redeliver a webhook for up to 48 hours (Shopify), so its delivery id must be
+    /// remembered longer than that.
+    pub const MIN_WEBHOOK_DELIVERY_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
+}
+
+impl Default for HousekeepingSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(3600),
+            webhook_delivery_retention: Duration::from_secs(30 * 24 * 3600),
+            bus_retention: Duration::from_secs(7 * 24 * 3600),
+            job_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

@@ -1,13 +1,29 @@
 //! Checks that need more than one key or the registry: run once after the layers are merged.
 
-use super::{redact, Settings, SettingsError};
+use super::{format_duration, redact, HousekeepingSettings, Settings, SettingsError};
 use crate::registry;
 use std::collections::HashMap;
 
 pub fn check(settings: &Settings) -> Result<(), SettingsError> {
     check_bus_url(settings)?;
     check_database(settings)?;
+    check_housekeeping(settings)?;
     check_channels(settings)
+}
+
+fn check_housekeeping(settings: &Settings) -> Result<(), SettingsError> {
+    let minimum = HousekeepingSettings::MIN_WEBHOOK_DELIVERY_RETENTION;
+    if settings.housekeeping.webhook_delivery_retention < minimum {
+        return Err(SettingsError::Invalid {
+            key: "housekeeping.webhook_delivery_retention".to_string(),
+            message: format!(
+                "must be at least {}: platforms redeliver webhooks for up to 48 hours, and a \
+                 redelivery whose id was forgotten is told apart only by its order snapshot",
+                format_duration(minimum)
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn check_database(settings: &Settings) -> Result<(), SettingsError> {

@@ -8,6 +8,13 @@
 //! ([`Ledger::book_orders`]). Under load many webhooks share one commit; when idle a booking
 //! waits for nobody. A writer finishes a booking even if the webhook that asked for it hung up,
 //! so its metrics and logs are never lost and the platform's redelivery finds it done.
+//!
+//! A webhook waits for its booking at most a bound ([`Intake::book_within`]): when the database
+//! does not answer, the platform gets 503 in time instead of timing out itself. A booking whose
+//! bound has passed before a writer takes it is not booked at all (its caller answered 503). One
+//! already being booked when the bound passes may still commit after the 503; the platform's
+//! redelivery then books nothing twice (its delivery id is known, and its order snapshot equals
+//! the booked one).
 
 use crate::ledger::{Backend, BookingOutcome, BookingRequest, BookingResult, Ledger, LedgerError};
 use crate::metrics::Metrics;
@@ -34,6 +41,9 @@ pub enum IntakeError {
     Ledger(#[from] LedgerError),
     #[error("the booking writers have stopped")]
     WritersStopped,
+    /// The caller's bound passed (see [`Intake::book_within`]).
+    #[error("the booking was not done in time")]
+    TimedOut,
 }
 
 /// The booking writers for the backend when the settings leave it open: SQLite has one write
@@ -51,7 +61,10 @@ pub fn default_writers(backend: Backend) -> usize {
 struct BookingJob {
     channel: ChannelRuntime,
     events: Vec<OrderEvent>,
-    reply: oneshot::Sender<Result<Vec<BookingOutcome>, LedgerError>>,
+    /// After this the caller no longer waits, and a writer that has not started the booking
+    /// skips it.
+    deadline: Option<Instant>,
+    reply: oneshot::Sender<Result<Vec<BookingOutcome>, IntakeError>>,
 }
 
 #[derive(Clone)]
@@ -79,6 +92,32 @@ impl Intake {
         channel: &ChannelRuntime,
         events: &[OrderEvent],
     ) -> Result<Vec<BookingOutcome>, IntakeError> {
+        self.enqueue(channel, events, None).await
+    }
+
+    /// [`Intake::book`], waiting at most `timeout` (queueing included): then
+    /// [`IntakeError::TimedOut`], and the booking is skipped unless a writer has started it
+    /// (see the module's documentation for one that commits afterwards).
+    pub async fn book_within(
+        &self,
+        channel: &ChannelRuntime,
+        events: &[OrderEvent],
+        timeout: Duration,
+    ) -> Result<Vec<BookingOutcome>, IntakeError> {
+        let deadline = Instant::now() + timeout;
+        let booked = self.enqueue(channel, events, Some(deadline));
+        match tokio::time::timeout_at(deadline.into(), booked).await {
+            Ok(result) => result,
+            Err(_) => Err(IntakeError::TimedOut),
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        channel: &ChannelRuntime,
+        events: &[OrderEvent],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<BookingOutcome>, IntakeError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -86,13 +125,14 @@ impl Intake {
         let job = BookingJob {
             channel: channel.clone(),
             events: events.to_vec(),
+            deadline,
             reply,
         };
         self.queue
             .send(job)
             .await
             .map_err(|_| IntakeError::WritersStopped)?;
-        Ok(answer.await.map_err(|_| IntakeError::WritersStopped)??)
+        answer.await.map_err(|_| IntakeError::WritersStopped)?
     }
 }
 
@@ -123,6 +163,10 @@ async fn run_writer(
             group
         };
         let started = Instant::now();
+        let group = skip_expired(group, started);
+        if group.is_empty() {
+            continue;
+        }
         book_group(&ledger, &metrics, group).await;
         if ledger.backend() == Backend::Sqlite {
             // SQLite's busy wait is not fair: a writer committing group after group would
@@ -133,6 +177,20 @@ async fn run_writer(
             tokio::time::sleep((started.elapsed() / 4).min(MAX_SQLITE_BREATH)).await;
         }
     }
+}
+
+/// Answers the jobs whose caller stopped waiting before their booking started, without booking
+/// them: the caller answered 503 and the platform delivers again. The others are returned.
+fn skip_expired(group: Vec<BookingJob>, now: Instant) -> Vec<BookingJob> {
+    let (expired, live): (Vec<BookingJob>, Vec<BookingJob>) = group
+        .into_iter()
+        .partition(|job| job.deadline.is_some_and(|deadline| deadline <= now));
+    for job in expired {
+        debug!(channel = %job.channel.id, events = job.events.len(),
+            "booking skipped: its webhook stopped waiting before a writer was free");
+        let _ = job.reply.send(Err(IntakeError::TimedOut));
+    }
+    live
 }
 
 async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) {
@@ -176,7 +234,7 @@ async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) 
             }
         }
         let answer = match failure {
-            Some(error) => Err(error),
+            Some(error) => Err(IntakeError::Ledger(error)),
             None => Ok(outcomes),
         };
         // The caller may have gone (a platform that hung up): the booking stands regardless.

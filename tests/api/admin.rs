@@ -39,6 +39,7 @@ both_backends!(
     item_shows_stock_reservations_and_each_channel,
     adjustments_are_idempotent_and_journaled,
     transfers_move_stock_once,
+    a_key_sent_again_with_another_request_is_a_conflict,
     bad_requests_name_the_field,
     movements_are_paged,
 );
@@ -279,6 +280,81 @@ async fn transfers_move_stock_once(postgres: bool) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(unknown["field"], "to");
+    assert!(app.ledger.check_invariants().await.unwrap().is_ok());
+}
+
+async fn a_key_sent_again_with_another_request_is_a_conflict(postgres: bool) {
+    let (app, _sim) = spawn(postgres).await;
+    let adjustment = json!({
+        "sku": "A", "location": "default", "delta": 5,
+        "actor": "dana", "reason": "found a box", "idempotency_key": "k-1"
+    });
+    let (status, first) = post(&app, "/admin/stock/adjustments", adjustment.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // The same request again is the original answer, applied once.
+    let (status, again) = post(&app, "/admin/stock/adjustments", adjustment.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["applied"], false);
+    // The same key with anything else different is refused, naming the key.
+    for (field, value) in [
+        ("delta", json!(6)),
+        ("sku", json!("B")),
+        ("location", json!("east")),
+        ("reason", json!("lost")),
+        ("actor", json!("erin")),
+    ] {
+        let (status, refused) = post(
+            &app,
+            "/admin/stock/adjustments",
+            with(&adjustment, field, value),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{field}: {refused}");
+        let reason = refused["error"].as_str().unwrap();
+        assert!(
+            reason.contains("\"k-1\"") && reason.contains("different request"),
+            "{reason}"
+        );
+    }
+    let stock_take = json!({"sku": "A", "location": "default", "counted": 5,
+                            "actor": "dana", "reason": "found a box", "idempotency_key": "k-1"});
+    let (status, _) = post(&app, "/admin/stock/adjustments", stock_take).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = post(
+        &app,
+        "/admin/stock/transfers",
+        json!({"sku": "A", "from": "default", "to": "east", "quantity": 1,
+               "actor": "dana", "reason": "found a box", "idempotency_key": "k-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let transfer = json!({"sku": "A", "from": "default", "to": "east", "quantity": 2,
+                          "actor": "erin", "reason": "rebalance", "idempotency_key": "t-1"});
+    let (status, moved) = post(&app, "/admin/stock/transfers", transfer.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{moved}");
+    let (status, replay) = post(&app, "/admin/stock/transfers", transfer.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{replay}");
+    let (status, _) = post(
+        &app,
+        "/admin/stock/transfers",
+        with(&transfer, "quantity", json!(3)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // The transfer's incoming movement is journaled under `<key>:in`; that key is taken too.
+    let (status, _) = post(
+        &app,
+        "/admin/stock/adjustments",
+        json!({"sku": "A", "location": "east", "delta": 2,
+               "actor": "erin", "reason": "rebalance", "idempotency_key": "t-1:in"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    assert_eq!(app.ledger.balance("A", "default").await.unwrap().on_hand, 3);
+    assert_eq!(app.ledger.balance("A", "east").await.unwrap().on_hand, 2);
+    assert_eq!(app.ledger.movements("A", 0, 10).await.unwrap().len(), 3);
     assert!(app.ledger.check_invariants().await.unwrap().is_ok());
 }
 

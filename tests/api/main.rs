@@ -4,6 +4,8 @@
 mod admin;
 mod health;
 mod helpers;
+mod housekeeping;
+mod http_timeouts;
 mod operations;
 mod push_retry;
 mod replicas;
@@ -11,3 +13,5 @@ mod sweep;
 mod sync;
 mod sync_load;
 mod sync_world;
+mod tcp_proxy;
+mod webhook_outage;

@@ -41,7 +41,8 @@ impl AdminError {
             LedgerError::InvalidQuantity { reason, .. } => {
                 Self::bad_request(quantity_field, reason)
             }
-            error @ LedgerError::NegativeOnHand { .. } => Self::Conflict(error.to_string()),
+            error @ (LedgerError::NegativeOnHand { .. }
+            | LedgerError::IdempotencyConflict { .. }) => Self::Conflict(error.to_string()),
             error => Self::Internal(error),
         }
     }

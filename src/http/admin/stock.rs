@@ -1,6 +1,8 @@
 //! `POST /admin/stock/adjustments` and `POST /admin/stock/transfers`: operator stock changes,
 //! journaled with who asked and why, idempotent under the client's key (`idempotency_key` in the
-//! body or an `Idempotency-Key` header). 201 when applied now, 200 when the key was seen before.
+//! body or an `Idempotency-Key` header). 201 when applied now, 200 when the key was seen before
+//! with the same request (nothing is applied twice; the answer shows the balance now), 409 when
+//! it was seen with a different one (the ledger keeps a fingerprint of each key's request).
 
 use super::error::{parse_body, AdminError};
 use super::items::BalanceView;
@@ -112,6 +114,18 @@ fn movement_meta(
         .note(reason.trim()))
 }
 
+/// Maps a ledger error, naming the client's key (without the journal's prefix) in a conflict.
+fn stock_error(error: LedgerError, quantity_field: &str, location_field: &str) -> AdminError {
+    match error {
+        LedgerError::IdempotencyConflict { key } => AdminError::Conflict(format!(
+            "idempotency_key {:?} was already used for a different request (sku, location, \
+             quantity, actor or reason differ); send a new key for a new change",
+            key.strip_prefix(CLIENT_KEY_PREFIX).unwrap_or(&key)
+        )),
+        error => AdminError::from_ledger(error, quantity_field, location_field),
+    }
+}
+
 fn status(application: Application) -> StatusCode {
     match application {
         Application::Applied => StatusCode::CREATED,
@@ -129,7 +143,7 @@ fn status(application: Application) -> StatusCode {
         (status = 200, description = "Applied before under this key", body = AdjustmentResponse),
         (status = 400, description = "A bad request, naming the field"),
         (status = 404, description = "Unknown SKU"),
-        (status = 409, description = "On hand would become negative"),
+        (status = 409, description = "On hand would become negative, or the key was used for a different request"),
     )
 )]
 async fn adjust(
@@ -151,12 +165,12 @@ async fn adjust(
             .ledger
             .adjust(&request.sku, &request.location, delta, &meta)
             .await
-            .map_err(|error| AdminError::from_ledger(error, "delta", "location"))?,
+            .map_err(|error| stock_error(error, "delta", "location"))?,
         (None, Some(counted)) => state
             .ledger
             .set_on_hand(&request.sku, &request.location, counted, &meta)
             .await
-            .map_err(|error| AdminError::from_ledger(error, "counted", "location"))?,
+            .map_err(|error| stock_error(error, "counted", "location"))?,
         (Some(_), Some(_)) => {
             return Err(AdminError::bad_request(
                 "counted",
@@ -189,7 +203,7 @@ async fn adjust(
         (status = 200, description = "Applied before under this key", body = TransferResponse),
         (status = 400, description = "A bad request, naming the field"),
         (status = 404, description = "Unknown SKU"),
-        (status = 409, description = "Not enough on hand at `from`"),
+        (status = 409, description = "Not enough on hand at `from`, or the key was used for a different request"),
     )
 )]
 async fn transfer(
@@ -226,7 +240,7 @@ async fn transfer(
                 LedgerError::UnknownLocation(code) if *code == request.from => "from",
                 _ => "to",
             };
-            AdminError::from_ledger(error, "quantity", location_field)
+            stock_error(error, "quantity", location_field)
         })?;
     Ok((
         status(outcome.application),
