@@ -65,6 +65,7 @@ fn order(id: &str, seconds: i64, status: OrderStatus, lines: Vec<OrderLine>) -> 
         delivery_id: None,
         status,
         updated_at: at(seconds),
+        created_at: None,
         currency: Some("EUR".to_string()),
         lines,
     }
@@ -1839,6 +1840,7 @@ async fn run_policy_steps(
                     delivery_id: None,
                     status,
                     updated_at: at(seconds),
+                    created_at: None,
                     currency: None,
                     lines,
                 };
@@ -2176,6 +2178,7 @@ async fn run_operations(ledger: &Ledger, operations: Vec<Operation>) -> Result<(
                     delivery_id: None,
                     status: *status,
                     updated_at: at(*seconds),
+                    created_at: None,
                     currency: None,
                     lines: snapshot.clone(),
                 };

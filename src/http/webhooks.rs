@@ -4,8 +4,13 @@
 //! once the booking is durable; 401 for a bad signature (nothing stored); 400 with the reason
 //! for a body that cannot be understood; 404 for a channel that is not configured; 413 for a
 //! body over `http.max_body_bytes`; 503 when the ledger cannot book (the platform retries).
+//! An order the ledger refuses for good (a value the database cannot store, say) is
+//! quarantined and answered 200 `quarantined`: redelivering it forever would help nobody, and
+//! an operator retries it from the quarantine.
 
 use crate::app::AppState;
+use crate::ledger::quarantine::order_label;
+use crate::sync::quarantine::EventBooking;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -96,17 +101,22 @@ async fn handle(
     };
     // The intake's writers finish a booking even if this request is dropped (a platform that
     // hangs up), so a redelivery finds it done.
-    let booked = state.intake.book(channel, &events).await;
+    let booked = state.intake.book_or_quarantine(channel, &events).await;
     match booked {
         Ok(outcomes) => {
             let results: Vec<serde_json::Value> = events
                 .iter()
                 .zip(&outcomes)
-                .map(|(event, outcome)| {
-                    json!({
+                .map(|(event, outcome)| match outcome {
+                    EventBooking::Booked(outcome) => json!({
                         "order": event.external_order_id,
                         "result": format!("{:?}", outcome.result).to_ascii_lowercase(),
-                    })
+                    }),
+                    EventBooking::Quarantined { id, .. } => json!({
+                        "order": order_label(&event.external_order_id),
+                        "result": "quarantined",
+                        "quarantine_id": id,
+                    }),
                 })
                 .collect();
             (

@@ -47,16 +47,21 @@ pub fn default_writers(backend: Backend) -> usize {
     }
 }
 
+/// Each event's booking result, in the order of the events.
+pub type EventResults = Vec<Result<BookingOutcome, LedgerError>>;
+
 /// One `book` call waiting for a writer.
 struct BookingJob {
     channel: ChannelRuntime,
     events: Vec<OrderEvent>,
-    reply: oneshot::Sender<Result<Vec<BookingOutcome>, LedgerError>>,
+    reply: oneshot::Sender<EventResults>,
 }
 
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<BookingJob>,
+    /// Where refused events are quarantined.
+    pub(crate) ledger: Ledger,
 }
 
 impl Intake {
@@ -68,7 +73,7 @@ impl Intake {
         for _ in 0..writers.max(1) {
             tokio::spawn(run_writer(ledger.clone(), metrics.clone(), jobs.clone()));
         }
-        Self { queue }
+        Self { queue, ledger }
     }
 
     /// Books every event in order; each booking is durable when this returns `Ok`. On an error
@@ -79,6 +84,20 @@ impl Intake {
         channel: &ChannelRuntime,
         events: &[OrderEvent],
     ) -> Result<Vec<BookingOutcome>, IntakeError> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for result in self.book_each(channel, events).await? {
+            outcomes.push(result?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Books every event in order and gives each its own result (see
+    /// `sync/quarantine.rs` for what is done with a refused one).
+    pub async fn book_each(
+        &self,
+        channel: &ChannelRuntime,
+        events: &[OrderEvent],
+    ) -> Result<EventResults, IntakeError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -92,7 +111,7 @@ impl Intake {
             .send(job)
             .await
             .map_err(|_| IntakeError::WritersStopped)?;
-        Ok(answer.await.map_err(|_| IntakeError::WritersStopped)??)
+        answer.await.map_err(|_| IntakeError::WritersStopped)
     }
 }
 
@@ -155,30 +174,23 @@ async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) 
     let mut results = ledger.book_orders(&requests).await.into_iter();
     drop(requests);
     for job in group {
-        let mut outcomes = Vec::with_capacity(job.events.len());
-        let mut failure = None;
+        let mut answer = Vec::with_capacity(job.events.len());
         for event in &job.events {
-            match results.next() {
-                Some(Ok(outcome)) => {
-                    report(metrics, &job.channel, event, &outcome);
-                    outcomes.push(outcome);
-                }
-                Some(Err(error)) => {
-                    warn!(channel = %job.channel.id, order = %event.external_order_id,
+            let result = results.next().unwrap_or_else(|| {
+                Err(LedgerError::Corrupt(
+                    "a grouped booking gave too few results".to_string(),
+                ))
+            });
+            match &result {
+                Ok(outcome) => report(metrics, &job.channel, event, outcome),
+                Err(error) => {
+                    warn!(channel = %job.channel.id,
+                        order = %crate::ledger::quarantine::order_label(&event.external_order_id),
                         error = %error, "order event could not be booked");
-                    failure.get_or_insert(error);
-                }
-                None => {
-                    failure.get_or_insert(LedgerError::Corrupt(
-                        "a grouped booking gave too few results".to_string(),
-                    ));
                 }
             }
+            answer.push(result);
         }
-        let answer = match failure {
-            Some(error) => Err(error),
-            None => Ok(outcomes),
-        };
         // The caller may have gone (a platform that hung up): the booking stands regardless.
         let _ = job.reply.send(answer);
     }
