@@ -104,6 +104,9 @@ impl App {
             ledger
                 .set_channel_policy(&channel.id, &channel.policy)
                 .await?;
+            if let Some(cut_over) = channel.cut_over {
+                ledger.set_channel_cut_over(&channel.id, cut_over).await?;
+            }
         }
         let channel_list: Vec<ChannelRuntime> = channels.values().cloned().collect();
         let channels = Arc::new(channels);
@@ -237,7 +240,8 @@ fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime
             channel.rate_limit,
             channel.poll_interval,
         )
-        .with_policy(channel.stock_policy.clone());
+        .with_policy(channel.stock_policy.clone())
+        .with_cut_over(channel.cut_over);
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

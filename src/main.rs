@@ -62,6 +62,9 @@ enum Command {
     Channel(omnistock::cli::admin_client::ChannelCommand),
     /// List the running daemon's dead letters, or retry or discard one.
     DeadLetters(omnistock::cli::admin_client::DeadLettersArgs),
+    /// List the running daemon's quarantined orders (refused for good), or retry or discard one.
+    #[command(subcommand)]
+    Quarantine(omnistock::cli::admin_client::QuarantineCommand),
     /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
     Sim(omnistock::demo::SimArgs),
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
@@ -123,6 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Channels(args) => admin(&settings, AdminCommand::Channels(args)),
         Command::Channel(command) => admin(&settings, AdminCommand::Channel(command)),
         Command::DeadLetters(args) => admin(&settings, AdminCommand::DeadLetters(args)),
+        Command::Quarantine(command) => admin(&settings, AdminCommand::Quarantine(command)),
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {

@@ -67,6 +67,7 @@ fn order(id: &str, seconds: i64, status: OrderStatus, lines: Vec<OrderLine>) -> 
         delivery_id: None,
         status,
         updated_at: at(seconds),
+        created_at: None,
         currency: Some("EUR".to_string()),
         lines,
     }
@@ -1841,6 +1842,7 @@ async fn run_policy_steps(
                     delivery_id: None,
                     status,
                     updated_at: at(seconds),
+                    created_at: None,
                     currency: None,
                     lines,
                 };
@@ -2178,6 +2180,7 @@ async fn run_operations(ledger: &Ledger, operations: Vec<Operation>) -> Result<(
                     delivery_id: None,
                     status: *status,
                     updated_at: at(*seconds),
+                    created_at: None,
                     currency: None,
                     lines: snapshot.clone(),
                 };

@@ -456,6 +456,7 @@ fn channel_settings(market: &Market, plan: &WorldPlan) -> Result<ChannelSettings
         rate_limit: None,
         poll_interval: None,
         reconcile_interval: None,
+        cut_over: None,
         stock_policy: Default::default(),
         options: ChannelOptions(options),
     })

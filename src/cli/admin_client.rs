@@ -1,11 +1,12 @@
-//! `omnistock resync|channels|channel pause|resume|dead-letters`: the operators' controls from
-//! the command line. They talk to the running daemon's admin API (address and token from the
+//! `omnistock resync|channels|channel pause|resume|dead-letters|quarantine`: the operators'
+//! controls from the command line. They talk to the running daemon's admin API (address and token from the
 //! configuration — `http.listen`, `admin.token` — or from `--url` / `--token`) and print
 //! readable tables; `resync` follows its job with a progress bar until it ends.
 
 use crate::http::admin::channels::{ChannelStatus, PushStatus};
 use crate::http::admin::dead_letters::{DeadLetterAction, DeadLetterView};
 use crate::http::admin::jobs::{JobState, JobView};
+use crate::http::admin::quarantine::{QuarantineAction, QuarantinedOrderView};
 use crate::ops::ResyncMode;
 use crate::settings::Settings;
 use reqwest::StatusCode;
@@ -111,6 +112,31 @@ pub struct DeadLettersArgs {
     pub connection: Connection,
 }
 
+/// `omnistock quarantine list|retry|discard`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum QuarantineCommand {
+    /// List the order events refused for good, with their errors.
+    List {
+        /// Only this channel's.
+        #[arg(long)]
+        channel: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Book a quarantined order again (after fixing what refused it).
+    Retry {
+        id: i64,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Drop a quarantined order: nothing of it is booked.
+    Discard {
+        id: i64,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
 /// One of the admin commands.
 #[derive(Debug, Clone)]
 pub enum AdminCommand {
@@ -118,6 +144,7 @@ pub enum AdminCommand {
     Channels(ChannelsArgs),
     Channel(ChannelCommand),
     DeadLetters(DeadLettersArgs),
+    Quarantine(QuarantineCommand),
 }
 
 /// Why an admin command failed.
@@ -168,6 +195,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
             let client = AdminClient::new(settings, &args.connection)?;
             dead_letters(&client, &args).await
         }
+        AdminCommand::Quarantine(command) => quarantine(settings, command).await,
     }
 }
 
@@ -365,6 +393,69 @@ async fn dead_letters(
     Ok(())
 }
 
+async fn quarantine(
+    settings: &Settings,
+    command: QuarantineCommand,
+) -> Result<(), AdminClientError> {
+    match command {
+        QuarantineCommand::List {
+            channel,
+            connection,
+        } => {
+            let client = AdminClient::new(settings, &connection)?;
+            let path = match channel {
+                Some(channel) => format!("/admin/quarantine?channel={channel}"),
+                None => "/admin/quarantine".to_string(),
+            };
+            let orders: Vec<QuarantinedOrderView> = client.get(&path).await?;
+            print!("{}", quarantine_table(&orders));
+        }
+        QuarantineCommand::Retry { id, connection } => {
+            // A refusal is answered 422 with the new error, reported as the command's error.
+            let client = AdminClient::new(settings, &connection)?;
+            let action: QuarantineAction = client
+                .post(&format!("/admin/quarantine/{id}/retry"), json!({}))
+                .await?;
+            println!(
+                "quarantined order {id} booked ({})",
+                action.result.unwrap_or_default()
+            );
+        }
+        QuarantineCommand::Discard { id, connection } => {
+            let client = AdminClient::new(settings, &connection)?;
+            let action: QuarantineAction = client
+                .post(&format!("/admin/quarantine/{id}/discard"), json!({}))
+                .await?;
+            let (order, channel) = action
+                .quarantined
+                .map(|order| (order.order, order.channel))
+                .unwrap_or_default();
+            println!("quarantined order {id} ({order} on {channel}) discarded");
+        }
+    }
+    Ok(())
+}
+
+pub fn quarantine_table(orders: &[QuarantinedOrderView]) -> String {
+    let rows: Vec<Vec<String>> = orders
+        .iter()
+        .map(|order| {
+            vec![
+                order.id.to_string(),
+                order.channel.clone(),
+                order.order.clone(),
+                order.attempts.to_string(),
+                order.last_failed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                order.error.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "CHANNEL", "ORDER", "ATTEMPTS", "LAST FAILED", "ERROR"],
+        &rows,
+    )
+}
+
 /// Left-aligned columns separated by two spaces, a header line first.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
@@ -459,6 +550,8 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                     )
                 })),
                 channel.dead_letters.to_string(),
+                channel.quarantined_orders.to_string(),
+                or_dash(channel.cut_over.map(|at| at.format("%Y-%m-%d %H:%M"))),
                 or_dash(channel.push.last_error.as_ref().map(|e| e.error.clone())),
             ]
         })
@@ -476,6 +569,8 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
             "RATE LIMIT",
             "LAST RECONCILE",
             "DEAD",
+            "QUARANTINED",
+            "CUT-OVER",
             "LAST PUSH ERROR",
         ],
         &rows,

@@ -206,6 +206,7 @@ fn channel_settings(market: &Market) -> Result<ChannelSettings, DemoError> {
         rate_limit: None,
         poll_interval: Some(POLL_INTERVAL),
         reconcile_interval: None,
+        cut_over: None,
         stock_policy: Default::default(),
         options: ChannelOptions(options),
     })

@@ -5,10 +5,15 @@
 //! for a body that cannot be understood; 404 for a channel that is not configured; 413 for a
 //! body over `http.max_body_bytes`; 408 for a body not received within `http.body_read_timeout`;
 //! 503 when the ledger cannot book within `http.webhook_booking_timeout` (the platform retries,
-//! and its redelivery books nothing twice, see `sync/intake.rs`).
+//! and its redelivery books nothing twice, see `sync/intake.rs`). An order the ledger refuses
+//! for good (a value the database cannot store, say) is quarantined and answered 200
+//! `quarantined`: redelivering it forever would help nobody, and an operator retries it from
+//! the quarantine.
 
 use crate::app::AppState;
 use crate::http::body_timeout::is_body_read_timeout;
+use crate::ledger::quarantine::order_label;
+use crate::sync::quarantine::EventBooking;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -105,10 +110,10 @@ async fn handle(
     // hangs up), so a redelivery finds it done.
     let booked = state
         .intake
-        .book_within(
+        .book_or_quarantine(
             channel,
             &events,
-            state.settings.http.webhook_booking_timeout,
+            Some(state.settings.http.webhook_booking_timeout),
         )
         .await;
     match booked {
@@ -116,11 +121,16 @@ async fn handle(
             let results: Vec<serde_json::Value> = events
                 .iter()
                 .zip(&outcomes)
-                .map(|(event, outcome)| {
-                    json!({
+                .map(|(event, outcome)| match outcome {
+                    EventBooking::Booked(outcome) => json!({
                         "order": event.external_order_id,
                         "result": format!("{:?}", outcome.result).to_ascii_lowercase(),
-                    })
+                    }),
+                    EventBooking::Quarantined { id, .. } => json!({
+                        "order": order_label(&event.external_order_id),
+                        "result": "quarantined",
+                        "quarantine_id": id,
+                    }),
                 })
                 .collect();
             (

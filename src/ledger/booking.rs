@@ -8,8 +8,9 @@ use omnistock_connector::{LineState, OrderEvent, OrderLine, OrderStatus};
 use tracing::warn;
 
 use super::booking_group::BookingRequest;
-use super::booking_rows::BookedOrder;
+use super::booking_rows::{BookedOrder, ChannelRules};
 use super::types::{OrderLineRecord, UnknownLine};
+use super::LedgerError;
 
 /// One balance change a booking plans for a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,62 @@ impl PlannedBooking {
     }
 }
 
+/// The longest id (order, line, delivery, listing, SKU) the ledger books, in bytes: well
+/// within what PostgreSQL can index, so that a longer one is refused up front, the same way on
+/// both backends.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// The largest quantity a line may report: far beyond any real order, far below where sums of
+/// balances could overflow.
+pub const MAX_LINE_QUANTITY: i64 = 1_000_000_000;
+
+/// Refuses an event the ledger could never book: an id too long or holding a NUL character
+/// (PostgreSQL stores no NUL in text), a quantity beyond [`MAX_LINE_QUANTITY`].
+pub(crate) fn check_event(event: &OrderEvent) -> Result<(), LedgerError> {
+    let refuse = |reason: String| LedgerError::InvalidOrder {
+        external_order_id: super::quarantine::order_label(&event.external_order_id),
+        reason,
+    };
+    let check_id = |what: &str, id: &str| {
+        if id.len() > MAX_ID_BYTES {
+            return Err(refuse(format!(
+                "its {what} is {} bytes long, more than {MAX_ID_BYTES}",
+                id.len()
+            )));
+        }
+        if id.contains('\0') {
+            return Err(refuse(format!("its {what} holds a NUL character")));
+        }
+        Ok(())
+    };
+    check_id("order id", &event.external_order_id)?;
+    for id in [&event.delivery_id, &event.currency].into_iter().flatten() {
+        check_id("delivery id or currency", id)?;
+    }
+    for line in &event.lines {
+        check_id("line id", &line.line_id)?;
+        for id in [&line.listing_id, &line.sku].into_iter().flatten() {
+            check_id("listing id or sku", id)?;
+        }
+        let quantities = [
+            line.quantity,
+            line.cancelled_quantity,
+            line.fulfilled_quantity,
+            line.returned_quantity,
+        ];
+        if quantities
+            .iter()
+            .any(|quantity| quantity.unsigned_abs() > MAX_LINE_QUANTITY.unsigned_abs())
+        {
+            return Err(refuse(format!(
+                "line {:?} reports a quantity beyond {MAX_LINE_QUANTITY}",
+                super::quarantine::order_label(&line.line_id)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Whether the snapshot is older than what is booked for its order. Two snapshots stamped with
 /// the same time (platforms often have one-second clocks) are ordered by how far the order
 /// got, so "cancelled" then "open" ends cancelled either way.
@@ -172,20 +229,37 @@ pub(crate) fn lines_to_resolve<'e>(
         .collect()
 }
 
+/// Whether the snapshot is the first sight of an order placed before its channel's cut-over:
+/// what it had shipped (and had returned) by then is recorded without moving on hand, since it
+/// left (and came back) before the stock was counted. An order whose placing time is unknown
+/// counts as placed after the cut-over, and is booked in full.
+fn is_baseline(event: &OrderEvent, order: &BookedOrder, rules: ChannelRules) -> bool {
+    let placed_before_cut_over = match (event.created_at, rules.cut_over_at) {
+        (Some(created_at), Some(cut_over_at)) => created_at.timestamp_millis() < cut_over_at,
+        _ => false,
+    };
+    order.revision == 0 && placed_before_cut_over
+}
+
 /// Plans the booking of a snapshot that is not stale: the difference between the snapshot and
-/// the booked lines, as balance changes, line writes and the order's next state.
+/// the booked lines, as balance changes, line writes and the order's next state. Refuses a
+/// snapshot whose lines would be booked under one id twice (a platform line named like a
+/// bundle component's line, `<line>#<sku>`).
 pub(crate) fn plan_snapshot(
     request: &BookingRequest<'_>,
     order: &BookedOrder,
     booked_lines: Vec<OrderLineRecord>,
     resolutions: &Resolutions,
-    restock_returns: bool,
-) -> PlannedBooking {
+    rules: ChannelRules,
+) -> Result<PlannedBooking, LedgerError> {
     let BookingRequest {
         channel_id, event, ..
     } = *request;
     let external_order_id = event.external_order_id.as_str();
     let order_id = order.id;
+    let restock_returns = rules.restock_returns;
+    let baseline = is_baseline(event, order, rules);
+    let mut record_ids: HashSet<String> = HashSet::new();
     let booked_lines: HashMap<String, OrderLineRecord> = booked_lines
         .into_iter()
         .map(|line| (line.line_id.clone(), line))
@@ -227,6 +301,9 @@ pub(crate) fn plan_snapshot(
             .map(|record| record.location.clone())
             .unwrap_or_else(|| order.location.clone());
         let Some(mut components) = components else {
+            if !record_ids.insert(line_id.to_string()) {
+                return Err(colliding_lines(external_order_id, line_id));
+            }
             unknown_lines.push(UnknownLine {
                 line_id: line_id.to_string(),
                 listing_id: line.listing_id.clone(),
@@ -267,11 +344,24 @@ pub(crate) fn plan_snapshot(
             } else {
                 line_id.to_string()
             };
+            if !record_ids.insert(record_id.clone()) {
+                return Err(colliding_lines(external_order_id, &record_id));
+            }
             let booked = booked_lines
                 .get(&record_id)
                 .filter(|record| record.sku.is_some());
-            let booked_state = booked.map(booked_state).unwrap_or_default();
             let mut target = scaled(line.target_state(event.status), per_unit);
+            let booked_state = match booked {
+                Some(record) => booked_state(record),
+                // A baseline: shipped and returned as of now, on hand untouched; the open
+                // units reserve as usual.
+                None if baseline => LineState {
+                    open: 0,
+                    committed: target.committed,
+                    returned: target.returned,
+                },
+                None => LineState::default(),
+            };
             if !restock_returns {
                 // Returns stay where the operator inspects them; what was restocked before
                 // (while the channel restocked returns) stays restocked.
@@ -336,7 +426,7 @@ pub(crate) fn plan_snapshot(
         || !line_changes.is_empty()
         || order.status != event.status.as_str()
         || currency != order.currency;
-    PlannedBooking {
+    Ok(PlannedBooking {
         order_id,
         new_revision: order.revision + 1,
         revision: order.revision,
@@ -347,6 +437,13 @@ pub(crate) fn plan_snapshot(
         unknown_lines,
         line_writes,
         line_deletes,
+    })
+}
+
+fn colliding_lines(external_order_id: &str, record_id: &str) -> LedgerError {
+    LedgerError::InvalidOrder {
+        external_order_id: external_order_id.to_string(),
+        reason: format!("two of its lines would be booked as line {record_id:?}"),
     }
 }
 

@@ -15,11 +15,11 @@ use omnistock_connector::{OrderEvent, OrderLine};
 use tracing::debug;
 
 use super::booking::{
-    is_stale, lines_to_resolve, plan_snapshot, LineChange, PlannedBooking, Resolutions,
+    check_event, is_stale, lines_to_resolve, plan_snapshot, LineChange, PlannedBooking, Resolutions,
 };
 use super::booking_rows::{
-    delete_line, ensure_locations, finish_orders, known_skus, order_ids, read_lines,
-    record_deliveries, restock_rules, upsert_orders, write_lines, BookedOrder, FinishedOrder,
+    channel_rules, delete_line, ensure_locations, finish_orders, known_skus, order_ids, read_lines,
+    record_deliveries, upsert_orders, write_lines, BookedOrder, ChannelRules, FinishedOrder,
     OrderUpsertRow,
 };
 use super::catalog::read_components;
@@ -99,16 +99,19 @@ impl Ledger {
         &self,
         requests: &[BookingRequest<'_>],
     ) -> Result<Vec<BookingOutcome>, LedgerError> {
+        for request in requests {
+            check_event(request.event)?;
+        }
         let mut transaction = WriteTx::begin(self).await?;
         let channels: BTreeSet<&str> = requests.iter().map(|request| request.channel_id).collect();
-        let restock_rules = restock_rules(&mut transaction, &channels).await?;
+        let channel_rules = channel_rules(&mut transaction, &channels).await?;
         let locations: BTreeSet<&str> = requests.iter().map(|request| request.location).collect();
         ensure_locations(&mut transaction, &locations).await?;
         let mut outcomes: Vec<Option<BookingOutcome>> = vec![None; requests.len()];
         let mut forget: BTreeSet<(&str, &str)> = BTreeSet::new();
         let mut sold_by_sku: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for round in rounds(requests) {
-            let booked = book_round(&mut transaction, requests, &round, &restock_rules).await?;
+            let booked = book_round(&mut transaction, requests, &round, &channel_rules).await?;
             for (index, outcome, shown) in booked {
                 outcomes[index] = Some(outcome);
                 forget.extend(shown.listings);
@@ -166,12 +169,12 @@ async fn book_round<'r>(
     transaction: &mut WriteTx<'_>,
     requests: &'r [BookingRequest<'r>],
     round: &[usize],
-    restock_rules: &HashMap<String, bool>,
+    channel_rules: &HashMap<String, ChannelRules>,
 ) -> Result<Vec<RoundOutcome<'r>>, LedgerError> {
     let mut done: Vec<RoundOutcome<'r>> = Vec::new();
     let fresh = skip_duplicate_deliveries(transaction, requests, round, &mut done).await?;
     let current = lock_orders(transaction, requests, &fresh, &mut done).await?;
-    let planned = plan_round(transaction, requests, &current, restock_rules).await?;
+    let planned = plan_round(transaction, requests, &current, channel_rules).await?;
     write_planned_lines(transaction, &planned).await?;
     let oversold = apply_balance_changes(transaction, requests, &planned).await?;
     finish_round(transaction, requests, planned, oversold, &mut done).await?;
@@ -232,7 +235,7 @@ async fn plan_round(
     transaction: &mut WriteTx<'_>,
     requests: &[BookingRequest<'_>],
     current: &[(usize, BookedOrder)],
-    restock_rules: &HashMap<String, bool>,
+    channel_rules: &HashMap<String, ChannelRules>,
 ) -> Result<Vec<(usize, PlannedBooking)>, LedgerError> {
     // An order never booked (revision 0) has no lines yet.
     let booked_before: Vec<i64> = current
@@ -245,12 +248,12 @@ async fn plan_round(
     let mut planned: Vec<(usize, PlannedBooking)> = Vec::with_capacity(current.len());
     for (index, order) in current {
         let request = &requests[*index];
-        let restock = restock_rules
+        let rules = channel_rules
             .get(request.channel_id)
             .copied()
             .ok_or_else(|| LedgerError::UnknownChannel(request.channel_id.to_string()))?;
         let lines = booked_lines.remove(&order.id).unwrap_or_default();
-        let plan = plan_snapshot(request, order, lines, &resolutions, restock);
+        let plan = plan_snapshot(request, order, lines, &resolutions, rules)?;
         planned.push((*index, plan));
     }
     Ok(planned)
@@ -602,6 +605,7 @@ mod tests {
             external_order_id: order.to_string(),
             status: OrderStatus::Open,
             updated_at: Utc.timestamp_millis_opt(0).single().unwrap_or_default(),
+            created_at: None,
             lines: Vec::new(),
             delivery_id: None,
             currency: None,

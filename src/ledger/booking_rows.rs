@@ -15,25 +15,40 @@ use super::types::OrderLineRecord;
 use super::write::WriteTx;
 use super::LedgerError;
 
-/// The channels' return rules (whether refunded units go back on hand); refuses an unknown
-/// channel.
-pub(crate) async fn restock_rules(
+/// What a booking needs to know of the order's channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChannelRules {
+    /// Whether refunded units go back on hand.
+    pub restock_returns: bool,
+    /// The channel's cut-over (unix milliseconds): an order placed before it is booked as a
+    /// baseline when first seen.
+    pub cut_over_at: Option<i64>,
+}
+
+/// The channels' booking rules (returns, cut-over); refuses an unknown channel.
+pub(crate) async fn channel_rules(
     transaction: &mut WriteTx<'_>,
     channel_ids: &BTreeSet<&str>,
-) -> Result<HashMap<String, bool>, LedgerError> {
+) -> Result<HashMap<String, ChannelRules>, LedgerError> {
     let rows: Vec<KeyRow<'_>> = channel_ids.iter().map(|&key| KeyRow { key }).collect();
     let sql = format!(
-        "SELECT c.id, c.restock_returns FROM channels c JOIN {} ON c.id = k.key",
+        "SELECT c.id, c.restock_returns, c.cut_over_at FROM channels c JOIN {} ON c.id = k.key",
         rows_table(transaction.backend(), "k", KEY_COLUMNS)
     );
-    let found: Vec<(String, i64)> = sqlx::query_as(&sql)
+    let found: Vec<(String, i64, Option<i64>)> = sqlx::query_as(&sql)
         .bind(rows_json(&rows)?)
         .fetch_all(transaction.connection())
         .await
         .context("looking up channels")?;
-    let rules: HashMap<String, bool> = found
+    let rules: HashMap<String, ChannelRules> = found
         .into_iter()
-        .map(|(id, restock)| (id, restock != 0))
+        .map(|(id, restock, cut_over_at)| {
+            let rules = ChannelRules {
+                restock_returns: restock != 0,
+                cut_over_at,
+            };
+            (id, rules)
+        })
         .collect();
     match channel_ids.iter().find(|id| !rules.contains_key(**id)) {
         Some(unknown) => Err(LedgerError::UnknownChannel(unknown.to_string())),

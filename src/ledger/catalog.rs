@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use tracing::{debug, info, warn};
 
@@ -232,11 +233,12 @@ impl Ledger {
         Ok(())
     }
 
-    /// Creates the channel or changes its kind.
+    /// Creates the channel or changes its kind. A channel connected for the first time goes
+    /// live now: its cut-over is the moment it is created (see [`Ledger::set_channel_cut_over`]).
     pub async fn upsert_channel(&self, id: &str, kind: &str) -> Result<(), LedgerError> {
         sqlx::query(
-            "INSERT INTO channels (id, kind, paused, created_at) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind",
+            "INSERT INTO channels (id, kind, paused, created_at, cut_over_at) \
+             VALUES ($1, $2, 0, $3, $3) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind",
         )
         .bind(id)
         .bind(kind)
@@ -246,6 +248,37 @@ impl Ledger {
         .context("upserting a channel")?;
         debug!(channel = %id, kind = %kind, "channel upserted");
         Ok(())
+    }
+
+    /// Sets the channel's cut-over (go-live) instant: orders placed before it are booked as
+    /// baselines when first seen, and a first poll reads nothing updated before it.
+    pub async fn set_channel_cut_over(
+        &self,
+        id: &str,
+        cut_over: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let updated = sqlx::query("UPDATE channels SET cut_over_at = $1 WHERE id = $2")
+            .bind(cut_over.timestamp_millis())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .context("setting a channel's cut-over")?;
+        if updated.rows_affected() == 0 {
+            return Err(LedgerError::UnknownChannel(id.to_string()));
+        }
+        info!(channel = %id, cut_over = %cut_over.to_rfc3339(), "channel cut-over set");
+        Ok(())
+    }
+
+    /// The channel's cut-over instant; `None` for an unknown channel.
+    pub async fn channel_cut_over(&self, id: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT cut_over_at FROM channels WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a channel's cut-over")?;
+        Ok(row.and_then(|(millis,)| millis).map(from_millis))
     }
 
     /// Pauses or resumes stock pushes to a channel.
@@ -264,17 +297,18 @@ impl Ledger {
     }
 
     pub async fn channels(&self) -> Result<Vec<Channel>, LedgerError> {
-        let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT id, kind, paused FROM channels ORDER BY id")
+        let rows: Vec<(String, String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT id, kind, paused, cut_over_at FROM channels ORDER BY id")
                 .fetch_all(&self.pool)
                 .await
                 .context("listing channels")?;
         Ok(rows
             .into_iter()
-            .map(|(id, kind, paused)| Channel {
+            .map(|(id, kind, paused, cut_over)| Channel {
                 id,
                 kind,
                 paused: paused != 0,
+                cut_over: cut_over.map(from_millis),
             })
             .collect())
     }

@@ -44,6 +44,13 @@ pub enum LedgerError {
         external_order_id: String,
         line_id: String,
     },
+    /// An order event the ledger can never book as it is; `external_order_id` is shortened
+    /// and escaped for display.
+    #[error("order {external_order_id} cannot be booked: {reason}")]
+    InvalidOrder {
+        external_order_id: String,
+        reason: String,
+    },
     #[error("invalid quantity {quantity}: {reason}")]
     InvalidQuantity { quantity: i64, reason: &'static str },
     #[error("on hand of sku {sku:?} at {location:?} would become negative: {on_hand} on hand, change {delta}")]
@@ -64,6 +71,48 @@ pub enum LedgerError {
         #[source]
         source: sqlx::Error,
     },
+}
+
+impl LedgerError {
+    /// Whether the ledger or its database refused this booking's own data, so that the same
+    /// event fails the same way however often it is booked again (it is quarantined), as
+    /// opposed to a failure of the database itself (unreachable, busy, a deadlock, a lost
+    /// connection), after which the same booking may succeed. In doubt: not a refusal.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            LedgerError::InvalidOrder { .. }
+            | LedgerError::InvalidQuantity { .. }
+            | LedgerError::UnresolvedLine { .. } => true,
+            LedgerError::Database { source, .. } => database_refused_data(source),
+            _ => false,
+        }
+    }
+}
+
+/// A database error about the data of the statement rather than the database's state.
+fn database_refused_data(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    if let Some(postgres) = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        // SQLSTATE classes: 21 cardinality violation, 22 data exception (a value out of
+        // range, text PostgreSQL cannot store), 23 integrity constraint violation, 54 program
+        // limit exceeded (an index row too large).
+        return matches!(postgres.code().get(..2), Some("21" | "22" | "23" | "54"));
+    }
+    if database
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // Primary result codes (the low byte of an extended one): 18 TOOBIG, 19 CONSTRAINT,
+        // 20 MISMATCH.
+        let code = database
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .unwrap_or(0);
+        return matches!(code & 0xff, 18..=20);
+    }
+    false
 }
 
 /// Attaches what the ledger was doing to a database error.

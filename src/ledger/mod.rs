@@ -31,6 +31,7 @@ mod line_ops;
 pub mod operations;
 mod outbox;
 mod push_targets;
+pub mod quarantine;
 mod reads;
 mod row_set;
 mod stock;
@@ -51,6 +52,7 @@ pub use booking_group::BookingRequest;
 pub use database_url::{redact_database_url, Backend};
 pub use error::LedgerError;
 pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
+pub use quarantine::QuarantinedOrder;
 pub use types::{
     Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
     LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,

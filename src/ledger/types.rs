@@ -201,6 +201,9 @@ pub struct Channel {
     pub id: String,
     pub kind: String,
     pub paused: bool,
+    /// The channel's go-live instant: an order placed before it is booked as a baseline, and
+    /// the first poll reads nothing updated before it.
+    pub cut_over: Option<DateTime<Utc>>,
 }
 
 /// A booked order with its lines.

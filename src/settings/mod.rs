@@ -260,6 +260,12 @@ pub struct ChannelSettings {
         skip_serializing_if = "Option::is_none"
     )]
     pub reconcile_interval: Option<Duration>,
+    /// The channel's go-live instant (RFC 3339, e.g. `"2026-01-01T00:00:00Z"`): when the stock
+    /// was counted. An order placed before it is booked as a baseline (what it had shipped
+    /// leaves on hand alone), and the first poll reads nothing updated before it. Stored in
+    /// the ledger at every start when set; absent: the moment the channel was first connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_over: Option<chrono::DateTime<chrono::Utc>>,
     /// `[channels.stock_policy]`: how much of the stock this channel is shown (locations,
     /// safety buffer, percentage, maximum, show-zero-below, fixed quantity) and whether its
     /// returns are restocked. Listings may override it in the ledger.

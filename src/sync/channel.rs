@@ -22,6 +22,9 @@ pub struct ChannelRuntime {
     pub policy: StockPolicy,
     /// Pause, resync work and recent push activity, shared with the admin API.
     pub control: crate::ops::ChannelControl,
+    /// The configured cut-over (`cut_over`), stored in the ledger at start; `None` keeps the
+    /// stored one.
+    pub cut_over: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ChannelRuntime {
@@ -48,7 +51,14 @@ impl ChannelRuntime {
             capabilities,
             policy: StockPolicy::default(),
             control: crate::ops::ChannelControl::new(),
+            cut_over: None,
         }
+    }
+
+    /// This channel with its configured cut-over.
+    pub fn with_cut_over(mut self, cut_over: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        self.cut_over = cut_over;
+        self
     }
 
     /// This channel with its configured stock policy.

@@ -57,6 +57,9 @@ pub fn default_writers(backend: Backend) -> usize {
     }
 }
 
+/// Each event's booking result, in the order of the events.
+pub type EventResults = Vec<Result<BookingOutcome, LedgerError>>;
+
 /// One `book` call waiting for a writer.
 struct BookingJob {
     channel: ChannelRuntime,
@@ -64,12 +67,14 @@ struct BookingJob {
     /// After this the caller no longer waits, and a writer that has not started the booking
     /// skips it.
     deadline: Option<Instant>,
-    reply: oneshot::Sender<Result<Vec<BookingOutcome>, IntakeError>>,
+    reply: oneshot::Sender<Result<EventResults, IntakeError>>,
 }
 
 #[derive(Clone)]
 pub struct Intake {
     queue: mpsc::Sender<BookingJob>,
+    /// Where refused events are quarantined.
+    pub(crate) ledger: Ledger,
 }
 
 impl Intake {
@@ -81,7 +86,7 @@ impl Intake {
         for _ in 0..writers.max(1) {
             tokio::spawn(run_writer(ledger.clone(), metrics.clone(), jobs.clone()));
         }
-        Self { queue }
+        Self { queue, ledger }
     }
 
     /// Books every event in order; each booking is durable when this returns `Ok`. On an error
@@ -92,18 +97,26 @@ impl Intake {
         channel: &ChannelRuntime,
         events: &[OrderEvent],
     ) -> Result<Vec<BookingOutcome>, IntakeError> {
-        self.enqueue(channel, events, None).await
+        let mut outcomes = Vec::with_capacity(events.len());
+        for result in self.book_each(channel, events, None).await? {
+            outcomes.push(result?);
+        }
+        Ok(outcomes)
     }
 
-    /// [`Intake::book`], waiting at most `timeout` (queueing included): then
-    /// [`IntakeError::TimedOut`], and the booking is skipped unless a writer has started it
-    /// (see the module's documentation for one that commits afterwards).
-    pub async fn book_within(
+    /// Books every event in order and gives each its own result (see `sync/quarantine.rs` for
+    /// what is done with a refused one). With `within`, waits at most that long (queueing
+    /// included): then [`IntakeError::TimedOut`], and the booking is skipped unless a writer
+    /// has started it (see the module's documentation for one that commits afterwards).
+    pub async fn book_each(
         &self,
         channel: &ChannelRuntime,
         events: &[OrderEvent],
-        timeout: Duration,
-    ) -> Result<Vec<BookingOutcome>, IntakeError> {
+        within: Option<Duration>,
+    ) -> Result<EventResults, IntakeError> {
+        let Some(timeout) = within else {
+            return self.enqueue(channel, events, None).await;
+        };
         let deadline = Instant::now() + timeout;
         let booked = self.enqueue(channel, events, Some(deadline));
         match tokio::time::timeout_at(deadline.into(), booked).await {
@@ -117,7 +130,7 @@ impl Intake {
         channel: &ChannelRuntime,
         events: &[OrderEvent],
         deadline: Option<Instant>,
-    ) -> Result<Vec<BookingOutcome>, IntakeError> {
+    ) -> Result<EventResults, IntakeError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -213,32 +226,25 @@ async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) 
     let mut results = ledger.book_orders(&requests).await.into_iter();
     drop(requests);
     for job in group {
-        let mut outcomes = Vec::with_capacity(job.events.len());
-        let mut failure = None;
+        let mut answer = Vec::with_capacity(job.events.len());
         for event in &job.events {
-            match results.next() {
-                Some(Ok(outcome)) => {
-                    report(metrics, &job.channel, event, &outcome);
-                    outcomes.push(outcome);
-                }
-                Some(Err(error)) => {
-                    warn!(channel = %job.channel.id, order = %event.external_order_id,
+            let result = results.next().unwrap_or_else(|| {
+                Err(LedgerError::Corrupt(
+                    "a grouped booking gave too few results".to_string(),
+                ))
+            });
+            match &result {
+                Ok(outcome) => report(metrics, &job.channel, event, outcome),
+                Err(error) => {
+                    warn!(channel = %job.channel.id,
+                        order = %crate::ledger::quarantine::order_label(&event.external_order_id),
                         error = %error, "order event could not be booked");
-                    failure.get_or_insert(error);
-                }
-                None => {
-                    failure.get_or_insert(LedgerError::Corrupt(
-                        "a grouped booking gave too few results".to_string(),
-                    ));
                 }
             }
+            answer.push(result);
         }
-        let answer = match failure {
-            Some(error) => Err(IntakeError::Ledger(error)),
-            None => Ok(outcomes),
-        };
         // The caller may have gone (a platform that hung up): the booking stands regardless.
-        let _ = job.reply.send(answer);
+        let _ = job.reply.send(Ok(answer));
     }
 }
 

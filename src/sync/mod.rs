@@ -9,6 +9,7 @@ pub mod intake;
 pub mod leader;
 pub mod poll;
 pub mod push;
+pub mod quarantine;
 pub mod retry;
 pub mod runtime;
 pub mod sweep;

@@ -30,12 +30,16 @@ pub async fn poll_once(
     intake: &Intake,
     ledger: &Ledger,
 ) -> Result<usize, PollError> {
-    let mut cursor = ledger.load_cursor(&channel.id).await?;
+    let mut cursor = start_position(channel, ledger).await?;
     let mut orders_read = 0;
     for _ in 0..MAX_PAGES_PER_POLL {
         let page = channel.connector.pull_orders(cursor.as_deref()).await?;
         orders_read += page.orders.len();
-        intake.book(channel, &page.orders).await?;
+        // An order refused for good is quarantined, so the cursor moves on past it; a ledger
+        // outage fails the poll before the cursor moves.
+        intake
+            .book_or_quarantine(channel, &page.orders, None)
+            .await?;
         if let Some(next_cursor) = page.next_cursor {
             if cursor.as_deref() != Some(next_cursor.as_str()) {
                 ledger.store_cursor(&channel.id, &next_cursor).await?;
@@ -48,6 +52,20 @@ pub async fn poll_once(
     }
     ledger.record_poll(&channel.id).await?;
     Ok(orders_read)
+}
+
+/// Where a poll starts: the stored cursor, or for a first poll the connector's cursor from
+/// the channel's cut-over, so that polling never reaches further back than go-live unless the
+/// channel's own settings ask for it.
+async fn start_position(
+    channel: &ChannelRuntime,
+    ledger: &Ledger,
+) -> Result<Option<String>, LedgerError> {
+    if let Some(cursor) = ledger.load_cursor(&channel.id).await? {
+        return Ok(Some(cursor));
+    }
+    let cut_over = ledger.channel_cut_over(&channel.id).await?;
+    Ok(cut_over.and_then(|cut_over| channel.connector.start_cursor(cut_over)))
 }
 
 /// Polls `channel` every `interval` until `shutdown` turns true. A failed poll is logged and

@@ -69,6 +69,7 @@ async fn spawn(postgres: bool) -> (TestApp, SimHandle) {
         rate_limit: None,
         poll_interval: None,
         reconcile_interval: None,
+        cut_over: None,
         stock_policy: StockPolicy {
             max_quantity: Some(4),
             ..StockPolicy::default()
@@ -139,6 +140,7 @@ async fn item_shows_stock_reservations_and_each_channel(postgres: bool) {
         delivery_id: None,
         status: omnistock_connector::OrderStatus::Open,
         updated_at: chrono::Utc::now(),
+        created_at: None,
         currency: None,
         lines: vec![omnistock_connector::OrderLine {
             line_id: "1".into(),

@@ -643,6 +643,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
             rate_limit: None,
             poll_interval: None,
             reconcile_interval: None,
+            cut_over: None,
             stock_policy: Default::default(),
             options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
         });

@@ -249,6 +249,7 @@ impl World {
                 rate_limit: None,
                 poll_interval: channel.poll_interval,
                 reconcile_interval: channel.reconcile_interval,
+                cut_over: None,
                 stock_policy: Default::default(),
                 options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
             });

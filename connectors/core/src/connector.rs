@@ -5,6 +5,7 @@ use crate::order::OrderEvent;
 use crate::rate::RateLimit;
 use crate::stock::StockLevel;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// What a connector can do; the runtime honours it for every platform the same way.
@@ -63,6 +64,15 @@ pub trait Connector: Send + Sync {
     fn kind(&self) -> &'static str;
 
     fn capabilities(&self) -> Capabilities;
+
+    /// The cursor of a first poll that reads nothing updated before `floor` (the channel's
+    /// cut-over), unless the channel's own settings ask for another start. `None` when the
+    /// connector cannot start from an instant: the first poll then reads from the start of the
+    /// channel's configured history.
+    fn start_cursor(&self, floor: DateTime<Utc>) -> Option<String> {
+        let _ = floor;
+        None
+    }
 
     /// Orders changed at or after the position in `cursor` (`None`: from the start of the
     /// channel's configured history), oldest first, one page.

@@ -106,6 +106,12 @@ pub struct OrderEvent {
     /// When the platform last changed the order (UTC). An event older than what the ledger
     /// already booked for this order is ignored.
     pub updated_at: DateTime<Utc>,
+    /// When the order was placed on the platform (UTC). An order placed before its channel's
+    /// cut-over is booked as a baseline the first time it is seen (what it had shipped leaves
+    /// on hand alone: it left before the stock count). `None` when the platform does not say:
+    /// the order is then treated as placed after the cut-over and booked in full.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     /// ISO 4217 currency of the line prices.
     #[serde(default)]
     pub currency: Option<String>,

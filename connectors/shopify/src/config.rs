@@ -71,8 +71,9 @@ pub struct ShopifyChannelConfig {
     /// Orders per polled page, 1 to 5; 4 when left out.
     #[serde(default)]
     pub orders_page_size: Option<usize>,
-    /// The first poll imports orders updated at or after this instant (RFC 3339); every order
-    /// of the shop when left out.
+    /// The first poll imports orders updated at or after this instant (RFC 3339); from the
+    /// channel's cut-over when left out. Set it before the cut-over to see orders still open
+    /// at go-live (they are booked as baselines: what they shipped before leaves on hand alone).
     #[serde(default)]
     pub import_orders_since: Option<DateTime<Utc>>,
     /// How long one request may take before it counts as a transient failure, in

@@ -16,6 +16,7 @@ use crate::throttle::ThrottleStatus;
 use crate::version::ApiVersion;
 use crate::webhook;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use omnistock_connector::{
     Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, StockLevel,
     WebhookError, WebhookRequest,
@@ -128,6 +129,13 @@ impl Connector for ShopifyConnector {
             rate_limit: Some(self.config.stock_push_rate()),
             compare_and_set: true,
         }
+    }
+
+    fn start_cursor(&self, floor: DateTime<Utc>) -> Option<String> {
+        // `import_orders_since` is the operator asking for another start (before the cut-over,
+        // say, so that orders still open at go-live are seen and reserve).
+        let since = self.config.import_orders_since.unwrap_or(floor);
+        Some(OrdersCursor::start(Some(since)).encode())
     }
 
     async fn pull_orders(&self, cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {

@@ -128,6 +128,7 @@ mod tests {
             delivery_id: None,
             status,
             updated_at: Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, second).unwrap(),
+            created_at: None,
             currency: None,
             lines: vec![],
         }

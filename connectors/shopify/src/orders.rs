@@ -65,6 +65,8 @@ pub struct OrderSnapshot {
     /// `gid://shopify/Order/<id>`.
     pub id: String,
     pub updated_at: DateTime<Utc>,
+    /// When the order was placed (`createdAt`, `created_at`).
+    pub created_at: Option<DateTime<Utc>>,
     pub cancelled: bool,
     pub currency: Option<String>,
     pub lines: Vec<LineSnapshot>,
@@ -136,6 +138,7 @@ impl OrderSnapshot {
             delivery_id,
             status,
             updated_at: self.updated_at,
+            created_at: self.created_at,
             currency: self.currency,
             lines,
         }
@@ -188,6 +191,8 @@ pub struct NestedPageInfo {
 pub struct GqlOrder {
     pub id: String,
     pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub display_financial_status: Option<String>,
@@ -329,6 +334,7 @@ impl GqlOrder {
         OrderSnapshot {
             id: self.id,
             updated_at: self.updated_at,
+            created_at: self.created_at,
             cancelled: self.cancelled_at.is_some(),
             currency: self.currency_code,
             lines,
@@ -348,6 +354,7 @@ mod tests {
         OrderSnapshot {
             id: "gid://shopify/Order/1".into(),
             updated_at: Utc::now(),
+            created_at: None,
             cancelled: false,
             currency: Some("EUR".into()),
             lines: vec![LineSnapshot {

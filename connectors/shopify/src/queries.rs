@@ -7,6 +7,7 @@ use crate::version::CompareForm;
 pub const ORDER_FRAGMENT: &str = r#"
 fragment OmnistockOrder on Order {
   id
+  createdAt
   updatedAt
   cancelledAt
   displayFinancialStatus

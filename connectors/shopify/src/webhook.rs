@@ -114,6 +114,8 @@ pub struct RestOrder {
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub currency: Option<String>,
@@ -208,6 +210,7 @@ impl RestOrder {
                 .admin_graphql_api_id
                 .unwrap_or_else(|| gid("Order", self.id)),
             updated_at,
+            created_at: self.created_at,
             cancelled: self.cancelled_at.is_some(),
             currency: self.currency,
             lines,

@@ -140,11 +140,21 @@ pub fn order_event(order: &SimOrder, delivery_id: Option<String>) -> Result<Orde
     let updated_at = DateTime::parse_from_rfc3339(&order.updated_at)
         .map(|stamp| stamp.with_timezone(&Utc))
         .map_err(|error| format!("order {}: updated_at: {error}", order.id))?;
+    // An order the sim has not stamped yet says nothing of its age.
+    let created_at = match order.created_at.as_str() {
+        "" => None,
+        text => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map(|stamp| stamp.with_timezone(&Utc))
+                .map_err(|error| format!("order {}: created_at: {error}", order.id))?,
+        ),
+    };
     Ok(OrderEvent {
         external_order_id: order.id.clone(),
         delivery_id,
         status,
         updated_at,
+        created_at,
         currency: Some(order.currency.clone()),
         lines: order
             .lines
@@ -262,6 +272,16 @@ impl Connector for SimConnector {
             rate_limit: self.config.rate_limit,
             compare_and_set: false,
         }
+    }
+
+    fn start_cursor(&self, floor: DateTime<Utc>) -> Option<String> {
+        // Read on exactly from the floor: the overlap window of a resumed poll would reach
+        // before it.
+        let position = OrderCursor {
+            updated_at_millis: floor.timestamp_millis(),
+            sequence: 0,
+        };
+        Some(PollCursor::NextPage(position).to_string())
     }
 
     async fn pull_orders(&self, cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {

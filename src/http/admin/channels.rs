@@ -42,6 +42,11 @@ pub struct ChannelStatus {
     pub reconciliation: Option<ReconciliationStatus>,
     /// Listing updates parked as dead letters.
     pub dead_letters: i64,
+    /// The channel's go-live instant: orders placed before it are booked as baselines, and
+    /// the first poll reads nothing updated before it.
+    pub cut_over: Option<DateTime<Utc>>,
+    /// Order events refused for good and quarantined (`GET /admin/quarantine`).
+    pub quarantined_orders: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -125,12 +130,13 @@ pub async fn list_channels(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ChannelStatus>>, AdminError> {
     let ledger = &state.ledger;
-    let stored: BTreeMap<String, bool> = ledger
+    let stored: BTreeMap<String, crate::ledger::Channel> = ledger
         .channels()
         .await?
         .into_iter()
-        .map(|channel| (channel.id, channel.paused))
+        .map(|channel| (channel.id.clone(), channel))
         .collect();
+    let quarantined = ledger.quarantine_counts().await?;
     let polls = ledger.poll_records().await?;
     let reconciliations = ledger.reconciliations().await?;
     let dead_letters = ledger.dead_letter_counts().await?;
@@ -172,7 +178,7 @@ pub async fn list_channels(
         statuses.push(ChannelStatus {
             kind: configured.kind.clone(),
             enabled: runtime.is_some(),
-            paused: stored.get(&id).copied().unwrap_or(false),
+            paused: stored.get(&id).is_some_and(|channel| channel.paused),
             orders: OrderIntakeStatus {
                 polled: runtime.is_some_and(|channel| channel.poll_interval.is_some()),
                 last_pull_at: poll.polled_at.map(time),
@@ -209,6 +215,8 @@ pub async fn list_channels(
                 drifts: record.drifts,
             }),
             dead_letters: dead_letters.get(&id).copied().unwrap_or(0),
+            cut_over: stored.get(&id).and_then(|channel| channel.cut_over),
+            quarantined_orders: quarantined.get(&id).copied().unwrap_or(0),
             id,
         });
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod items;
 pub mod jobs;
 pub mod openapi;
+pub mod quarantine;
 pub mod resync;
 pub mod stock;
 
@@ -54,6 +55,7 @@ fn routes() -> impl Iterator<Item = AdminRoute> {
         resync::routes(),
         jobs::routes(),
         dead_letters::routes(),
+        quarantine::routes(),
         openapi::routes(),
     ]
     .into_iter()

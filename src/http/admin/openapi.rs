@@ -4,7 +4,7 @@
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
 use super::AdminRoute;
-use super::{channels, dead_letters, items, jobs, resync, stock};
+use super::{channels, dead_letters, items, jobs, quarantine, resync, stock};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -34,6 +34,9 @@ pub fn routes() -> Vec<AdminRoute> {
         dead_letters::list_dead_letters,
         dead_letters::retry,
         dead_letters::discard,
+        quarantine::list_quarantine,
+        quarantine::retry,
+        quarantine::discard,
         openapi_json,
     ),
     modifiers(&BearerToken),

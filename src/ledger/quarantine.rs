@@ -1,0 +1,219 @@
+//! Quarantined orders: order events the ledger refuses for good (see
+//! [`LedgerError::is_refusal`]), kept with their error so that one bad order does not hold up
+//! its channel's polling. An operator lists them, books one again (after fixing what it needs)
+//! or discards it.
+
+use omnistock_connector::OrderEvent;
+use sha2::{Digest, Sha256};
+
+use super::error::DatabaseContext;
+use super::types::now_millis;
+use super::{Ledger, LedgerError};
+
+/// How many characters of an order id a label shows.
+const LABEL_CHARS: usize = 120;
+
+/// A quarantined order event.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct QuarantinedOrder {
+    pub id: i64,
+    pub channel_id: String,
+    /// The platform's order id, shortened and escaped for display (the whole id is in the
+    /// event).
+    pub order_label: String,
+    /// The event's `updated_at`, unix milliseconds.
+    pub platform_updated_at: i64,
+    /// The normalized event, as JSON.
+    pub event: String,
+    /// Why the ledger refused it (the last time it was tried).
+    pub error: String,
+    /// How many times it was refused since it was first quarantined.
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl QuarantinedOrder {
+    /// The stored event.
+    pub fn order_event(&self) -> Result<OrderEvent, LedgerError> {
+        serde_json::from_str(&self.event).map_err(|error| {
+            LedgerError::Corrupt(format!(
+                "quarantined order {} is unreadable: {error}",
+                self.id
+            ))
+        })
+    }
+}
+
+/// An order id as logs, errors and the quarantine show it: escaped (no control characters,
+/// no NUL) and at most [`LABEL_CHARS`] characters.
+pub fn order_label(external_order_id: &str) -> String {
+    let mut label: String = external_order_id
+        .chars()
+        .flat_map(char::escape_debug)
+        .take(LABEL_CHARS)
+        .collect();
+    if external_order_id
+        .chars()
+        .flat_map(char::escape_debug)
+        .nth(LABEL_CHARS)
+        .is_some()
+    {
+        label.push('…');
+    }
+    label
+}
+
+/// A key of bounded length for an order id of any length.
+fn order_key(external_order_id: &str) -> String {
+    Sha256::digest(external_order_id.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Text PostgreSQL can store: NUL characters escaped.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\\0")
+}
+
+const COLUMNS: &str = "id, channel_id, order_label, platform_updated_at, event, error, attempts, \
+                       created_at, updated_at";
+
+impl Ledger {
+    /// Quarantines `event` of `channel_id` with the error that refused it; the order's entry is
+    /// replaced by a newer event of the same order (and counted once more). Returns its id.
+    pub async fn quarantine_order(
+        &self,
+        channel_id: &str,
+        event: &OrderEvent,
+        error: &str,
+    ) -> Result<i64, LedgerError> {
+        let json = serde_json::to_string(event).map_err(|error| {
+            LedgerError::Corrupt(format!("an order event cannot be written: {error}"))
+        })?;
+        let now = now_millis();
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO quarantined_orders (channel_id, order_key, order_label, \
+             platform_updated_at, event, error, attempts, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) \
+             ON CONFLICT (channel_id, order_key) DO UPDATE SET \
+             event = CASE WHEN excluded.platform_updated_at >= quarantined_orders.platform_updated_at \
+             THEN excluded.event ELSE quarantined_orders.event END, \
+             platform_updated_at = CASE WHEN excluded.platform_updated_at >= \
+             quarantined_orders.platform_updated_at THEN excluded.platform_updated_at \
+             ELSE quarantined_orders.platform_updated_at END, \
+             error = excluded.error, attempts = quarantined_orders.attempts + 1, \
+             updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(channel_id)
+        .bind(order_key(&event.external_order_id))
+        .bind(order_label(&event.external_order_id))
+        .bind(event.updated_at.timestamp_millis())
+        .bind(json)
+        .bind(storable(error))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .context("quarantining an order")?;
+        Ok(id)
+    }
+
+    /// Quarantined orders, oldest first; only `channel_id`'s when given.
+    pub async fn quarantined_orders(
+        &self,
+        channel_id: Option<&str>,
+    ) -> Result<Vec<QuarantinedOrder>, LedgerError> {
+        let select = format!("SELECT {COLUMNS} FROM quarantined_orders");
+        match channel_id {
+            Some(channel_id) => {
+                sqlx::query_as(&format!("{select} WHERE channel_id = $1 ORDER BY id"))
+                    .bind(channel_id)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_as(&format!("{select} ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .context("listing quarantined orders")
+    }
+
+    pub async fn quarantined_order(
+        &self,
+        id: i64,
+    ) -> Result<Option<QuarantinedOrder>, LedgerError> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM quarantined_orders WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a quarantined order")
+    }
+
+    /// Removes a quarantined order (booked at last, or discarded); returns it, `None` when
+    /// there was none.
+    pub async fn release_quarantined(
+        &self,
+        id: i64,
+    ) -> Result<Option<QuarantinedOrder>, LedgerError> {
+        sqlx::query_as(&format!(
+            "DELETE FROM quarantined_orders WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("releasing a quarantined order")
+    }
+
+    /// Records that booking a quarantined order again was refused again; returns it updated.
+    pub async fn note_quarantine_refused(
+        &self,
+        id: i64,
+        error: &str,
+    ) -> Result<Option<QuarantinedOrder>, LedgerError> {
+        sqlx::query_as(&format!(
+            "UPDATE quarantined_orders SET error = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE id = $3 RETURNING {COLUMNS}"
+        ))
+        .bind(storable(error))
+        .bind(now_millis())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .context("recording a refused quarantined order")
+    }
+
+    /// Quarantined orders per channel.
+    pub async fn quarantine_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, LedgerError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT channel_id, CAST(COUNT(*) AS BIGINT) FROM quarantined_orders GROUP BY channel_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("counting quarantined orders")?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped_and_short() {
+        assert_eq!(order_label("A-1"), "A-1");
+        assert_eq!(order_label("a\0b"), "a\\0b");
+        let long = "x".repeat(5_000);
+        let label = order_label(&long);
+        assert_eq!(label.chars().count(), LABEL_CHARS + 1);
+        assert!(label.ends_with('…'));
+        assert_eq!(order_key(&long).len(), 64);
+    }
+}
