@@ -103,3 +103,26 @@ impl HttpBody for DeadlineBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::FromRequest;
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_fails_as_a_timeout() {
+        let never_ends =
+            Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let expired = Arc::new(AtomicBool::new(false));
+        let body = DeadlineBody::new(never_ends, Duration::from_millis(20), expired.clone());
+        let request = Request::new(Body::new(body));
+        let rejection = Bytes::from_request(request, &())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a body that never ends was read"));
+        assert!(is_body_read_timeout(&rejection), "{rejection}");
+        assert!(expired.load(Ordering::Acquire));
+        let other = std::io::Error::other("reset");
+        assert!(!is_body_read_timeout(&other));
+    }
+}

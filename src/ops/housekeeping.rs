@@ -83,19 +83,25 @@ pub async fn retire_unconfigured_queues<T>(
     }
 }
 
-/// Every `interval`, while this replica is the sync leader, prunes what is past its retention;
-/// until `stopped`.
+/// The first pass comes this soon after start (or `interval`, if shorter), so that a daemon
+/// restarted more often than every `interval` still prunes.
+const FIRST_PASS_AFTER: Duration = Duration::from_secs(60);
+
+/// Every `interval` (the first time sooner, see [`FIRST_PASS_AFTER`]), while this replica is
+/// the sync leader, prunes what is past its retention; until `stopped`.
 pub async fn run(
     ledger: Ledger,
     housekeeping: Housekeeping,
     leader: watch::Receiver<bool>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut wait = housekeeping.settings.interval.min(FIRST_PASS_AFTER);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(housekeeping.settings.interval) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = crate::sync::stop_requested(&mut stopped) => break,
         }
+        wait = housekeeping.settings.interval;
         if !*leader.borrow() {
             continue;
         }

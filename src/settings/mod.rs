@@ -112,7 +112,8 @@ impl Default for HttpSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HousekeepingSettings {
-    /// How often the pruning runs, e.g. `"1h"`.
+    /// How often the pruning runs, e.g. `"1h"`; the first time a minute after start (or after
+    /// `interval`, if shorter).
     #[serde(with = "duration::required")]
     pub interval: Duration,
     /// How long a webhook's delivery id is remembered, so that a redelivery is known as one,
