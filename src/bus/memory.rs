@@ -440,7 +440,7 @@ async fn claim_rows(
             .sort_by_key(|claimed| claimed.id);
     }
     for (id, message, attempts) in over_limit {
-        warn!(channel = %queue, skus = ?message.skus, outbox_id = message.outbox_id, attempts,
+        warn!(channel = %queue, skus = %message.skus.join(","), outbox_id = message.outbox_id, attempts,
             "delivery limit reached, dead-lettering message");
         mark_dead(&pool, id).await?;
     }
@@ -571,7 +571,7 @@ impl MemoryDelivery {
     pub async fn nack(mut self, requeue: bool) -> Result<(), BusError> {
         if !requeue {
             mark_dead(&self.pool, self.id).await?;
-            warn!(channel = %self.queue, skus = ?self.message.skus,
+            warn!(channel = %self.queue, skus = %self.message.skus.join(","),
                 outbox_id = self.message.outbox_id, "message dead-lettered");
         }
         self.release(requeue);

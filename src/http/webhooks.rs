@@ -124,7 +124,7 @@ async fn handle(
                 .map(|(event, outcome)| match outcome {
                     EventBooking::Booked(outcome) => json!({
                         "order": event.external_order_id,
-                        "result": format!("{:?}", outcome.result).to_ascii_lowercase(),
+                        "result": outcome.result.as_str(),
                     }),
                     EventBooking::Quarantined { id, .. } => json!({
                         "order": order_label(&event.external_order_id),

@@ -390,7 +390,7 @@ async fn skip_duplicate_deliveries<'r>(
                 request.event.external_order_id.clone(),
             );
             debug!(channel = %request.channel_id, order = %key.1,
-                delivery = ?request.event.delivery_id, "duplicate delivery ignored");
+                delivery = request.event.delivery_id.as_deref(), "duplicate delivery ignored");
             let order_id = ids.get(&key).copied();
             done.push((
                 index,

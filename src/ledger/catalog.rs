@@ -348,7 +348,7 @@ impl Ledger {
         let mut transaction = WriteTx::begin(self).await?;
         bind_in(&mut transaction, &binding).await?;
         transaction.commit().await?;
-        info!(channel = %channel_id, listing = %listing_id, components = ?components, "listing bound");
+        info!(channel = %channel_id, listing = %listing_id, components = %components_text(components), "listing bound");
         Ok(())
     }
 
@@ -403,7 +403,7 @@ impl Ledger {
             transaction.mark_changed(&component.sku);
         }
         transaction.commit().await?;
-        info!(channel = %channel_id, listing = %listing_id, policy = ?policy, "listing policy set");
+        info!(channel = %channel_id, listing = %listing_id, policy = %serde_json::to_string(&policy).unwrap_or_default(), "listing policy set");
         Ok(())
     }
 
@@ -503,4 +503,13 @@ impl Ledger {
             })
             .collect())
     }
+}
+
+/// Components for a log field: `sku×quantity`, comma-separated.
+fn components_text(components: &[ListingComponent]) -> String {
+    components
+        .iter()
+        .map(|component| format!("{}×{}", component.sku, component.quantity))
+        .collect::<Vec<_>>()
+        .join(",")
 }

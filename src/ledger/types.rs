@@ -108,6 +108,18 @@ pub enum BookingResult {
     Unchanged,
 }
 
+impl BookingResult {
+    /// The name in logs and webhook answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingResult::Applied => "applied",
+            BookingResult::Duplicate => "duplicate",
+            BookingResult::Stale => "stale",
+            BookingResult::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// A snapshot line whose listing is not bound and whose sku is not a known item: the line is
 /// kept (with no sku) and books nothing until it can be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

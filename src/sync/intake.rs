@@ -261,22 +261,38 @@ fn report(
             info!(
                 channel = %channel.id,
                 order = %order,
-                order_id = ?outcome.order_id,
+                order_id = outcome.order_id,
                 status = event.status.as_str(),
-                skus = ?outcome.changed_skus,
+                skus = %outcome.changed_skus.join(","),
                 "order booked"
             );
         }
         BookingResult::Duplicate | BookingResult::Stale | BookingResult::Unchanged => {
-            debug!(channel = %channel.id, order = %order, result = ?outcome.result, "order event had nothing new");
+            debug!(channel = %channel.id, order = %order, result = outcome.result.as_str(), "order event had nothing new");
         }
     }
     if !outcome.oversold_skus.is_empty() {
         metrics.order_oversold(&channel.id);
-        warn!(channel = %channel.id, order = %order, skus = ?outcome.oversold_skus, "order booked beyond available stock (oversold)");
+        warn!(channel = %channel.id, order = %order, skus = %outcome.oversold_skus.join(","), "order booked beyond available stock (oversold)");
     }
     if !outcome.unknown_lines.is_empty() {
         metrics.unknown_listing_lines(&channel.id, outcome.unknown_lines.len() as u64);
-        warn!(channel = %channel.id, order = %order, lines = ?outcome.unknown_lines, "order lines for listings bound to no item were kept without reserving stock");
+        warn!(channel = %channel.id, order = %order, lines = %unknown_lines_text(&outcome.unknown_lines), "order lines for listings bound to no item were kept without reserving stock");
     }
+}
+
+/// Unknown lines for a log field: `line:listing/sku`, comma-separated.
+fn unknown_lines_text(lines: &[crate::ledger::UnknownLine]) -> String {
+    lines
+        .iter()
+        .map(|line| {
+            format!(
+                "{}:{}/{}",
+                line.line_id,
+                line.listing_id.as_deref().unwrap_or("-"),
+                line.sku.as_deref().unwrap_or("-")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
