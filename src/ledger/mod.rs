@@ -24,6 +24,7 @@ mod booking_rows;
 mod catalog;
 mod database_url;
 mod error;
+mod file_lock;
 mod invariants;
 mod line_ops;
 pub mod operations;
@@ -48,6 +49,7 @@ use tracing::info;
 pub use booking_group::BookingRequest;
 pub use database_url::{redact_database_url, Backend};
 pub use error::LedgerError;
+pub use file_lock::DatabaseFileLock;
 pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use types::{
     Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,

@@ -11,3 +11,5 @@ mod sweep;
 mod sync;
 mod sync_load;
 mod sync_world;
+#[path = "../common/tcp_proxy.rs"]
+mod tcp_proxy;
