@@ -34,7 +34,8 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 pub const LOST_LEADERSHIP_GRACE: Duration = Duration::from_secs(1);
 
 /// How long a pusher waits before it tries again to subscribe to its queue.
-const CONSUME_RETRY: Duration = Duration::from_secs(2);
+/// Short, so that stock flows again soon after the broker is back.
+const CONSUME_RETRY: Duration = Duration::from_secs(1);
 
 /// The first wait before a supervised task that ended is started again; doubled at every
 /// restart in a row, up to [`RESTART_BACKOFF_MAX`].
