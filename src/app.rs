@@ -5,7 +5,7 @@
 //! serves until the shutdown future completes. Tests build an `App` on port 0 and spawn it.
 
 use crate::bus::{Bus, BusError, RelayConfig};
-use crate::ledger::{Backend, Ledger, PoolSettings};
+use crate::ledger::{Backend, DatabaseFileLock, Ledger, PoolSettings};
 use crate::metrics::Metrics;
 use crate::registry::{self, RegistryError};
 use crate::settings::Settings;
@@ -67,12 +67,18 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     sync: SyncRuntime,
+    /// Held while the daemon runs on an SQLite file, so that a second one refuses to start.
+    _database_lock: Option<DatabaseFileLock>,
 }
 
 impl App {
     /// Connects the ledger, migrates it unless `database.migrate_on_start` is false, and binds
     /// `http.listen` (port 0 picks a free port; see [`App::address`]).
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
+        let database_lock = match Backend::from_url(settings.database.url.expose())? {
+            Backend::Sqlite => DatabaseFileLock::acquire(settings.database.url.expose())?,
+            Backend::Postgres => None,
+        };
         let ledger = connect_ledger(&settings, settings.database.migrate_on_start).await?;
         let metrics = Metrics::new();
         let channels = build_channels(&settings)?;
@@ -165,12 +171,18 @@ impl App {
             listener,
             state,
             sync,
+            _database_lock: database_lock,
         })
     }
 
     /// The address the server is bound to (the real port when `http.listen` asked for port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// A receiver that holds `true` while this replica is the sync leader.
+    pub fn leader(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.sync.leader()
     }
 
     /// The shared parts, for tests that inspect the ledger behind a running app.

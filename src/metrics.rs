@@ -29,6 +29,12 @@ struct FailureLabels {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    task: String,
+    channel: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~32 s: stock pushes are expected well under a second, retries can take long.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -53,6 +59,7 @@ struct Families {
     dead_letters: Family<ChannelLabel, Gauge>,
     booking_group_events: Histogram,
     sync_leader: Gauge,
+    task_restarts: Family<TaskLabels, Counter>,
 }
 
 /// Shared handle to every metric of the process.
@@ -90,6 +97,7 @@ impl Metrics {
             // 1, 2, 4, … 256 events: the intake's largest group.
             booking_group_events: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             sync_leader: Gauge::default(),
+            task_restarts: Family::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -181,6 +189,11 @@ impl Metrics {
             "sync_leader",
             "1 while this replica is the sync leader (pushes, polls, resync jobs), else 0",
             families.sync_leader.clone(),
+        );
+        registry.register(
+            "task_restarts",
+            "Sync leader tasks that panicked or ended unexpectedly and were restarted, per task and channel",
+            families.task_restarts.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -313,6 +326,18 @@ impl Metrics {
 
     pub fn sync_leader(&self, leader: bool) {
         self.families.sync_leader.set(i64::from(leader));
+    }
+
+    /// A supervised task of the sync leader ended unexpectedly and is restarted (`channel` is
+    /// empty for a task of no one channel).
+    pub fn task_restart(&self, task: &str, channel: &str) {
+        self.families
+            .task_restarts
+            .get_or_create(&TaskLabels {
+                task: task.to_string(),
+                channel: channel.to_string(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

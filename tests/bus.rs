@@ -2,6 +2,9 @@
 //! database per test) and the RabbitMQ bus (unique exchange and queue names per test).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/tcp_proxy.rs"]
+mod tcp_proxy;
+
 use omnistock::bus::{
     AmqpBus, Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, RelayStats,
     StockChanged,
@@ -12,6 +15,7 @@ use sqlx::{AnyPool, Connection};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tcp_proxy::{ProxyMode, TcpProxy};
 use tokio::sync::watch;
 
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -822,13 +826,70 @@ mod rabbitmq {
     }
 
     #[tokio::test]
-    async fn unreachable_broker_is_an_error() {
+    async fn an_unreachable_broker_is_waited_for_not_an_error_at_start() {
         let config = BusConfig {
             url: Secret::new("amqp://guest:guest@127.0.0.1:1/%2f"),
             ..BusConfig::default()
         };
-        let error = Bus::connect(&config, &unused_pool()).await.unwrap_err();
+        let bus = Bus::connect(&config, &unused_pool()).await.unwrap();
+        assert_eq!(bus.state(), "disconnected");
+        bus.ensure_channel_queue("shop").await.unwrap();
+        let error = bus.publish(&[change("SKU-1", 1)]).await.unwrap_err();
         assert!(matches!(error, BusError::Amqp { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_queue_registered_while_the_broker_was_down_exists_before_the_first_publish() {
+        let proxy = TcpProxy::start("127.0.0.1:5672", ProxyMode::Refuse).await;
+        let mut broker = TestBroker::new(vec![]).await;
+        broker.config.url =
+            Secret::new(format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port()));
+        broker.bus = Bus::connect(&broker.config, &unused_pool()).await.unwrap();
+        broker.channels.push("shop");
+        broker.bus.ensure_channel_queue("shop").await.unwrap();
+        assert!(broker.bus.publish(&[change("SKU-1", 1)]).await.is_err());
+
+        proxy.set(ProxyMode::Forward);
+        // Published before anyone consumed: only a queue declared by the reconnecting
+        // publisher catches it.
+        broker.bus.publish(&[change("SKU-2", 2)]).await.unwrap();
+        assert_eq!(broker.bus.state(), "connected");
+        let mut consumer = broker.bus.consume("shop").await.unwrap();
+        let delivery = next(&mut consumer).await;
+        assert_eq!(delivery.message().skus, ["SKU-2"]);
+        delivery.ack().await.unwrap();
+        // Cleaned up directly: the proxy's tasks run on this test's runtime, which the clean-up
+        // blocks.
+        broker.config.url = Secret::new(AMQP_URL);
+    }
+
+    #[tokio::test]
+    async fn an_amqps_url_speaks_tls() {
+        // No TLS broker here: a TLS handshake with the plain AMQP port fails, as TLS.
+        let config = BusConfig {
+            url: Secret::new("amqps://guest:guest@127.0.0.1:5672/%2f"),
+            ..BusConfig::default()
+        };
+        let bus = Bus::connect(&config, &unused_pool()).await.unwrap();
+        let error = bus.publish(&[change("SKU-1", 1)]).await.unwrap_err();
+        let chain = error_chain(&error);
+        eprintln!("amqps to a plain port: {chain}");
+        assert!(!chain.contains("scheme"), "{chain}");
+        assert!(
+            chain.to_lowercase().contains("tls") || chain.contains("corrupt message"),
+            "{chain}"
+        );
+    }
+
+    fn error_chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
 }
 

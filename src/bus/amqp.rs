@@ -11,8 +11,14 @@
 //!   over-the-limit messages go, for an operator to inspect.
 //!
 //! Publishing uses publisher confirms and persistent messages on a connection of its own; a lost
-//! connection is reopened on the next publish (the relay backs off between attempts). Each
-//! consumer owns a connection and reopens it with exponential backoff.
+//! connection is reopened on the next publish (the relay backs off between attempts, at most a
+//! second while changes wait). Each consumer owns a connection and reopens it with exponential
+//! backoff, at most [`RECONNECT_MAX`] apart, so stock flows again soon after the broker returns.
+//!
+//! The broker may be down when the daemon starts: the bus is built anyway and a channel queue
+//! that could not be declared then is declared by the publishing connection as soon as it
+//! opens, before anything is published (a message published before its queue exists would be
+//! lost). `amqps://` urls connect with TLS (rustls).
 
 use super::{BusConfig, BusError, StockChanged};
 use backoff::backoff::Backoff;
@@ -24,12 +30,18 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
 /// How long a publish waits for the broker's confirms before reporting the batch as not sent.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait between a consumer's reconnection attempts: a broker that is back is used
+/// again within about a second.
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+/// How long opening a connection may take (a broker behind a black hole never refuses).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Persistent delivery mode: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
 
@@ -51,6 +63,9 @@ impl std::fmt::Debug for AmqpBus {
 struct Shared {
     config: BusConfig,
     publisher: tokio::sync::Mutex<Option<Publisher>>,
+    /// The channels whose queues must exist before anything is published: declared again by
+    /// every new publishing connection.
+    channels: std::sync::Mutex<BTreeSet<String>>,
 }
 
 /// A connection with a channel in confirm mode.
@@ -61,9 +76,22 @@ struct Publisher {
 
 async fn open_connection(config: &BusConfig) -> Result<Connection, BusError> {
     let properties = ConnectionProperties::default().with_connection_name("omnistock".into());
-    Connection::connect(config.url.expose(), properties)
-        .await
-        .map_err(BusError::amqp("connecting to the broker"))
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(config.url.expose(), properties),
+    )
+    .await
+    .map_err(|_| BusError::ConnectTimeout {
+        seconds: CONNECT_TIMEOUT.as_secs(),
+    })?
+    .map_err(BusError::amqp(
+        if config.url.expose().starts_with("amqps:") {
+            // rustls's own words ("received corrupt message…") do not say TLS.
+            "connecting to the broker over TLS (amqps)"
+        } else {
+            "connecting to the broker"
+        },
+    ))
 }
 
 async fn declare_exchanges(channel: &Channel, config: &BusConfig) -> Result<(), BusError> {
@@ -162,16 +190,46 @@ async fn declare_channel_queue(
 const ROUTING_KEY: &str = "stock.changed";
 
 impl AmqpBus {
-    /// Connects to the broker named by `config.url` and declares the exchanges.
+    /// Checks `config.url` and tries to connect to the broker it names and declare the
+    /// exchanges. A broker that cannot be reached now is only logged: the daemon starts
+    /// (webhooks are booked, the outbox holds the changes) and connects when it is back.
     pub async fn connect(config: BusConfig) -> Result<Self, BusError> {
+        config
+            .url
+            .expose()
+            .parse::<lapin::uri::AMQPUri>()
+            .map_err(|reason| BusError::InvalidUrl { reason })?;
         let bus = Self {
             shared: Arc::new(Shared {
                 config,
                 publisher: tokio::sync::Mutex::new(None),
+                channels: std::sync::Mutex::default(),
             }),
         };
-        drop(bus.publisher().await?);
+        if let Err(error) = bus.publisher().await {
+            warn!(error = %error, "the broker cannot be reached; starting without it, the outbox holds stock changes until it is back");
+        }
         Ok(bus)
+    }
+
+    /// Whether the publishing connection is open now (it is opened on demand, so `false` may
+    /// also mean "not needed yet" after a loss). Does not wait.
+    pub fn connected(&self) -> bool {
+        self.shared.publisher.try_lock().map_or(true, |guard| {
+            guard.as_ref().is_some_and(|publisher| {
+                publisher.connection.status().connected() && publisher.channel.status().connected()
+            })
+        })
+    }
+
+    fn registered_channels(&self) -> Vec<String> {
+        self.shared
+            .channels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The publishing connection, reopened if it was lost.
@@ -192,6 +250,14 @@ impl AmqpBus {
                 .await
                 .map_err(BusError::amqp("enabling publisher confirms"))?;
             declare_exchanges(&channel, &self.shared.config).await?;
+            for channel_id in self.registered_channels() {
+                // On a channel of its own: a refused declaration closes its channel.
+                let topology = connection
+                    .create_channel()
+                    .await
+                    .map_err(BusError::amqp("opening a topology channel"))?;
+                declare_channel_queue(&topology, &self.shared.config, &channel_id).await?;
+            }
             info!(exchange = %self.shared.config.exchange_name(), "bus publisher connected");
             *guard = Some(Publisher {
                 connection,
@@ -280,9 +346,22 @@ impl AmqpBus {
         Ok(())
     }
 
-    /// Declares the channel's queue and dead-letter queue (idempotent).
+    /// Declares the channel's queue and dead-letter queue (idempotent). While the broker cannot
+    /// be reached this only logs: the publishing connection declares them when it opens, before
+    /// it publishes anything.
     pub async fn ensure_channel_queue(&self, channel_id: &str) -> Result<(), BusError> {
-        let channel = self.topology_channel().await?;
+        self.shared
+            .channels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(channel_id.to_owned());
+        let channel = match self.topology_channel().await {
+            Ok(channel) => channel,
+            Err(error) => {
+                warn!(channel = %channel_id, error = %error, "the broker cannot be reached; the channel's queue is declared when it is back");
+                return Ok(());
+            }
+        };
         declare_channel_queue(&channel, &self.shared.config, channel_id).await
     }
 
@@ -459,7 +538,7 @@ impl AmqpConsumer {
     async fn reconnect(&self) -> ConsumerSession {
         let mut backoff = backoff::ExponentialBackoffBuilder::new()
             .with_initial_interval(Duration::from_millis(200))
-            .with_max_interval(Duration::from_secs(30))
+            .with_max_interval(RECONNECT_MAX)
             .with_max_elapsed_time(None)
             .build();
         loop {
@@ -469,7 +548,7 @@ impl AmqpConsumer {
                     return session;
                 }
                 Err(error) => {
-                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
+                    let wait = backoff.next_backoff().unwrap_or(RECONNECT_MAX);
                     warn!(channel = %self.channel_id, error = %error,
                         retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         "bus consumer could not reconnect");

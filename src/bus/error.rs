@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     /// `bus.url` names a scheme the bus does not know.
-    #[error("unsupported bus url scheme {scheme:?} (expected memory:// or amqp://)")]
+    #[error("unsupported bus url scheme {scheme:?} (expected memory://, amqp:// or amqps://)")]
     UnsupportedUrl {
         /// The scheme found (the rest of the url may hold a password, so it is not kept).
         scheme: String,
@@ -26,6 +26,19 @@ pub enum BusError {
         /// The client's error.
         #[source]
         source: lapin::Error,
+    },
+    /// `bus.url` is not a valid AMQP url (the url itself is not repeated: it may hold a
+    /// password).
+    #[error("invalid amqp url: {reason}")]
+    InvalidUrl {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Opening a connection to the broker took too long.
+    #[error("connecting to the broker took more than {seconds} s")]
+    ConnectTimeout {
+        /// The time waited.
+        seconds: u64,
     },
     /// The broker refused (nacked) some published messages: they are not durable.
     #[error("broker did not confirm {count} published message(s)")]

@@ -5,7 +5,8 @@
 //! - `memory://` ([`MemoryBus`]): the embedded default. Messages are rows in the ledger's own
 //!   database (`bus_messages`), so a restart loses nothing; an in-process `Notify` gives low
 //!   latency and polling covers everything else. Meant for one process.
-//! - `amqp://…` ([`AmqpBus`]): RabbitMQ, for several replicas. A durable topic exchange, one
+//! - `amqp://…` or `amqps://…` (TLS) ([`AmqpBus`]): RabbitMQ, for several replicas; the daemon
+//!   starts while the broker is down and connects when it is back. A durable topic exchange, one
 //!   durable quorum queue per channel (single active consumer, delivery limit, dead letters),
 //!   publisher confirms and persistent messages.
 //!
@@ -56,6 +57,17 @@ impl Bus {
             other => Err(BusError::UnsupportedUrl {
                 scheme: other.to_owned(),
             }),
+        }
+    }
+
+    /// What `/readyz` reports of the bus: `"database"` (the memory bus, in the ledger's
+    /// database), else whether the RabbitMQ publishing connection is `"connected"` or
+    /// `"disconnected"` now. Does not wait.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "database",
+            Self::Amqp(bus) if bus.connected() => "connected",
+            Self::Amqp(_) => "disconnected",
         }
     }
 

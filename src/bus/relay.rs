@@ -128,10 +128,15 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// The longest wait between two tries of a failing relay.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
 fn retry_backoff() -> backoff::ExponentialBackoff {
     backoff::ExponentialBackoffBuilder::new()
         .with_initial_interval(Duration::from_millis(100))
-        .with_max_interval(Duration::from_secs(30))
+        // A failure always leaves changes waiting (the batch it could not publish), so a
+        // broker that is back is used again within a second.
+        .with_max_interval(RETRY_MAX)
         .with_max_elapsed_time(None)
         .build()
 }
@@ -189,7 +194,7 @@ impl OutboxRelay {
                 }
                 Err(error) => {
                     self.stats.failures_total.fetch_add(1, Ordering::Relaxed);
-                    let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(30));
+                    let wait = backoff.next_backoff().unwrap_or(RETRY_MAX);
                     warn!(error = %error, retry_in_ms = millis(wait), "outbox relay failed, retrying");
                     // While failing, wake-ups would defeat the backoff.
                     (wait, false)

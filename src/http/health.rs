@@ -2,7 +2,9 @@
 //!
 //! `/healthz` answers 200 as long as the process serves requests. `/readyz` answers 200 only
 //! when the ledger's database answers, and 503 with a short JSON reason otherwise, so traffic
-//! is routed away from a replica that cannot book orders.
+//! is routed away from a replica that cannot book orders. Both name the bus's state (`bus`:
+//! `database`, `connected` or `disconnected`) without depending on it: while the broker is down a
+//! replica still books orders, and the outbox holds the stock changes until it is back.
 
 use crate::app::AppState;
 use axum::extract::State;
@@ -28,8 +30,14 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let bus = state.bus.state();
     let reason = match tokio::time::timeout(DATABASE_PING_TIMEOUT, state.ledger.ping()).await {
-        Ok(Ok(())) => return (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(Ok(())) => {
+            return (
+                StatusCode::OK,
+                Json(json!({ "status": "ready", "bus": bus })),
+            )
+        }
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness check: database ping failed");
             "database unreachable"
@@ -41,6 +49,6 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "reason": reason })),
+        Json(json!({ "status": "unavailable", "reason": reason, "bus": bus })),
     )
 }

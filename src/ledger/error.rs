@@ -11,6 +11,18 @@ pub enum LedgerError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("the SQLite database {database} is in use by {holder} (it holds {lock_file}): one daemon per file; stop that one or give this one a database of its own")]
+    InUse {
+        database: String,
+        lock_file: String,
+        holder: String,
+    },
+    #[error("cannot lock {lock_file}")]
+    Lock {
+        lock_file: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("migrating database {database} failed")]
     Migration {
         database: String,

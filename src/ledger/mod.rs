@@ -24,6 +24,7 @@ mod booking_rows;
 mod catalog;
 mod database_url;
 mod error;
+mod file_lock;
 mod fingerprint;
 mod housekeeping;
 mod invariants;
@@ -51,6 +52,7 @@ use tracing::info;
 pub use booking_group::BookingRequest;
 pub use database_url::{redact_database_url, Backend};
 pub use error::LedgerError;
+pub use file_lock::DatabaseFileLock;
 pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::QuarantinedOrder;
 pub use types::{

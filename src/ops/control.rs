@@ -115,6 +115,21 @@ impl ChannelControl {
         self.inner.work_receiver.lock().await.recv().await
     }
 
+    /// Drops the resync work no pusher took: the pusher is gone, so each job waiting on it
+    /// records its chunk failed ("the channel's pusher is gone") instead of waiting for ever.
+    /// The number of chunks dropped.
+    pub fn drop_pending_work(&self) -> usize {
+        // Uncontended: the pusher that held the receiver has ended.
+        let Ok(mut receiver) = self.inner.work_receiver.try_lock() else {
+            return 0;
+        };
+        let mut dropped = 0;
+        while receiver.try_recv().is_ok() {
+            dropped += 1;
+        }
+        dropped
+    }
+
     fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
         // A poisoned lock only means a panic mid-update of plain counters: keep using them.
         self.inner
@@ -247,5 +262,24 @@ mod tests {
         // Ending again (the pusher stops after its sweep finished) keeps the time.
         control.note_sweep_stopped();
         assert_eq!(control.snapshot().last_sweep_done, done.last_sweep_done);
+    }
+
+    #[test]
+    fn work_dropped_for_a_gone_pusher_answers_the_job_waiting_on_it() {
+        let control = ChannelControl::new();
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        assert!(control.submit(ResyncWork {
+            mode: crate::ops::ResyncMode::Push,
+            skus: vec!["SKU-1".to_string()],
+            listing_ids: None,
+            reply,
+        }));
+        assert_eq!(control.drop_pending_work(), 1);
+        // The job reads a closed reply as "the channel's pusher is gone" (see `jobs.rs`).
+        assert!(matches!(
+            answer.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        ));
+        assert_eq!(control.drop_pending_work(), 0);
     }
 }

@@ -357,6 +357,11 @@ mod tests {
         )
         .unwrap();
         assert!(!settings.redacted_bus_url().contains("guest@"));
+        load(
+            "[bus]\nurl = \"amqps://guest:guest@broker.example:5671/%2f\"\n",
+            &[],
+        )
+        .unwrap();
         let error = load("[bus]\nurl = \"redis://user:pw@127.0.0.1\"\n", &[]).unwrap_err();
         assert!(
             error.starts_with("bus.url: expected \"memory://\""),

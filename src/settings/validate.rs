@@ -38,13 +38,13 @@ fn check_database(settings: &Settings) -> Result<(), SettingsError> {
 
 fn check_bus_url(settings: &Settings) -> Result<(), SettingsError> {
     let url = settings.bus.url.expose();
-    if url == "memory://" || url.starts_with("amqp://") {
+    if url == "memory://" || url.starts_with("amqp://") || url.starts_with("amqps://") {
         return Ok(());
     }
     Err(SettingsError::Invalid {
         key: "bus.url".to_string(),
         message: format!(
-            "expected \"memory://\" or an \"amqp://…\" URL, got \"{}\"",
+            "expected \"memory://\" or an \"amqp://…\" or \"amqps://…\" URL, got \"{}\"",
             redact::redact_url(url)
         ),
     })

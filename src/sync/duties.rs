@@ -3,6 +3,9 @@
 //! leader (see `leader.rs`), stopped when it loses leadership or stops; becoming leader again
 //! starts them again.
 //!
+//! Every task runs under [`supervise`]: one that panics or ends while it should run is logged
+//! at `error`, counted (`omnistock_task_restarts_total`) and started again after a backoff.
+//!
 //! Only one replica pushes to a channel at a time this way, whichever replica accepted a resync
 //! or received the webhooks; RabbitMQ's single active consumer stays as a second guard. Polling
 //! books idempotently and could run everywhere, but runs on the leader alone to spend each
@@ -16,20 +19,32 @@ use crate::sync::channel::ChannelRuntime;
 use crate::sync::intake::Intake;
 use crate::sync::poll::run_poller;
 use crate::sync::push::ChannelPusher;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
 
 /// How long stopping waits for the tasks to finish what they are doing before abandoning them.
 /// Abandoned work is safe: unacknowledged messages are delivered again.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The same when leadership is lost: short, because another replica may be leading already.
-const LOST_LEADERSHIP_GRACE: Duration = Duration::from_secs(1);
+pub const LOST_LEADERSHIP_GRACE: Duration = Duration::from_secs(1);
 
 /// How long a pusher waits before it tries again to subscribe to its queue.
-const CONSUME_RETRY: Duration = Duration::from_secs(2);
+/// Short, so that stock flows again soon after the broker is back.
+const CONSUME_RETRY: Duration = Duration::from_secs(1);
+
+/// The first wait before a supervised task that ended is started again; doubled at every
+/// restart in a row, up to [`RESTART_BACKOFF_MAX`].
+const RESTART_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// A task that ran at least this long before it ended is restarted after the first backoff
+/// again: it is not failing in a loop.
+const RESTART_BACKOFF_RESET: Duration = Duration::from_secs(60);
 
 /// What the leader's tasks are built from. Cheap to clone.
 #[derive(Clone)]
@@ -102,29 +117,69 @@ impl LeaderDuties {
         );
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(crate::ops::run_queued(self.jobs.clone(), stopped.clone()));
+        let jobs = self.jobs.clone();
+        let job_stop = stopped.clone();
+        tasks.spawn(supervise(
+            Supervised::new("job_runner", ""),
+            self.metrics.clone(),
+            stopped.clone(),
+            move || crate::ops::run_queued(jobs.clone(), job_stop.clone()),
+            || {},
+        ));
         for channel in &self.channels {
             // Subscribed here, not in the task, so that the pushers consume once this returns.
-            let consumer = match self.bus.consume(&channel.id).await {
+            let mut consumer = match self.bus.consume(&channel.id).await {
                 Ok(consumer) => Some(consumer),
                 Err(error) => {
                     warn!(channel = %channel.id, error = %error, "subscribing to the stock queue failed; trying again");
                     None
                 }
             };
-            tasks.spawn(push_channel(
-                self.bus.clone(),
-                ChannelPusher::new(channel.clone(), self.ledger.clone(), self.metrics.clone()),
-                consumer,
+            let (bus, ledger, metrics) =
+                (self.bus.clone(), self.ledger.clone(), self.metrics.clone());
+            let (pushed_channel, push_stop) = (channel.clone(), stopped.clone());
+            let (control, channel_id) = (channel.control.clone(), channel.id.clone());
+            tasks.spawn(supervise(
+                Supervised::new("pusher", &channel.id),
+                self.metrics.clone(),
                 stopped.clone(),
+                move || {
+                    push_channel(
+                        bus.clone(),
+                        ChannelPusher::new(pushed_channel.clone(), ledger.clone(), metrics.clone()),
+                        // A restarted pusher subscribes again.
+                        consumer.take(),
+                        push_stop.clone(),
+                    )
+                },
+                move || {
+                    let dropped = control.drop_pending_work();
+                    if dropped > 0 {
+                        warn!(channel = %channel_id, chunks = dropped, "resync work dropped: the channel's pusher is gone");
+                    }
+                },
             ));
             if let Some(interval) = channel.poll_interval {
-                tasks.spawn(run_poller(
+                let (polled, intake, ledger, poll_stop) = (
                     channel.clone(),
-                    interval,
                     self.intake.clone(),
                     self.ledger.clone(),
                     stopped.clone(),
+                );
+                tasks.spawn(supervise(
+                    Supervised::new("poller", &channel.id),
+                    self.metrics.clone(),
+                    stopped.clone(),
+                    move || {
+                        run_poller(
+                            polled.clone(),
+                            interval,
+                            intake.clone(),
+                            ledger.clone(),
+                            poll_stop.clone(),
+                        )
+                    },
+                    || {},
                 ));
             }
             info!(
@@ -192,7 +247,191 @@ async fn push_channel(
     }
 }
 
+/// Which task [`supervise`] runs, for its logs and the restart metric.
+#[derive(Debug, Clone)]
+pub struct Supervised {
+    pub task: &'static str,
+    /// Empty for a task of no one channel.
+    pub channel: String,
+}
+
+impl Supervised {
+    pub fn new(task: &'static str, channel: &str) -> Self {
+        Self {
+            task,
+            channel: channel.to_string(),
+        }
+    }
+}
+
+/// Runs the task `make` builds until `stopped`; when it panics or ends before, logs it at
+/// `error`, counts it, calls `on_end` (to fail what waited on it), and starts a new one after a
+/// backoff (1 s, doubling up to a minute; from 1 s again after a task that ran a minute). The
+/// task runs in a task of its own, so its panic is caught here; it is aborted if this is.
+pub async fn supervise<F, Fut>(
+    name: Supervised,
+    metrics: Metrics,
+    mut stopped: watch::Receiver<bool>,
+    mut make: F,
+    on_end: impl Fn(),
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut backoff = RESTART_BACKOFF_FIRST;
+    loop {
+        let started = Instant::now();
+        let mut running = JoinSet::new();
+        running.spawn(make());
+        let ended = tokio::select! {
+            ended = running.join_next() => ended,
+            _ = crate::sync::stop_requested(&mut stopped) => {
+                // The task sees the same stop; its own grace bounds the wait (see `drain`).
+                while running.join_next().await.is_some() {}
+                return;
+            }
+        };
+        if *stopped.borrow() {
+            return;
+        }
+        let how = match ended {
+            Some(Err(join_error)) => describe_failure(join_error),
+            Some(Ok(())) | None => "ended unexpectedly".to_string(),
+        };
+        if started.elapsed() >= RESTART_BACKOFF_RESET {
+            backoff = RESTART_BACKOFF_FIRST;
+        }
+        error!(
+            task = name.task,
+            channel = %name.channel,
+            failure = %how,
+            restart_in_ms = backoff.as_millis() as u64,
+            "a sync task stopped; restarting it"
+        );
+        metrics.task_restart(name.task, &name.channel);
+        on_end();
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = crate::sync::stop_requested(&mut stopped) => return,
+        }
+        backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+    }
+}
+
+/// What a task's join error says: its panic message, or that it was cancelled.
+fn describe_failure(join_error: JoinError) -> String {
+    if !join_error.is_panic() {
+        return "cancelled".to_string();
+    }
+    let panic = join_error.into_panic();
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|message| message.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    format!("panicked: {message}")
+}
+
 /// Resolves once leadership equals `value`; `false` if the election is gone.
 async fn leadership_is(leader: &mut watch::Receiver<bool>, value: bool) -> bool {
     leader.wait_for(|leading| *leading == value).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Starts `supervise` over a task that ends the way `first_run` says on its first run and
+    /// runs until stopped after; returns what it needs to watch it.
+    fn supervised_task(
+        first_run: fn(),
+    ) -> (
+        Metrics,
+        watch::Sender<bool>,
+        Arc<AtomicUsize>,
+        Arc<AtomicUsize>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let metrics = Metrics::new();
+        let (stop, stopped) = watch::channel(false);
+        let starts = Arc::new(AtomicUsize::new(0));
+        let ends = Arc::new(AtomicUsize::new(0));
+        let supervisor = tokio::spawn(supervise(
+            Supervised::new("pusher", "sim-a"),
+            metrics.clone(),
+            stopped.clone(),
+            {
+                let starts = starts.clone();
+                move || {
+                    let run = starts.fetch_add(1, Ordering::SeqCst);
+                    let mut stopped = stopped.clone();
+                    async move {
+                        if run == 0 {
+                            first_run();
+                            return;
+                        }
+                        crate::sync::stop_requested(&mut stopped).await;
+                    }
+                }
+            },
+            {
+                let ends = ends.clone();
+                move || {
+                    ends.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        ));
+        (metrics, stop, starts, ends, supervisor)
+    }
+
+    async fn wait_for_starts(starts: &AtomicUsize, count: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while starts.load(Ordering::SeqCst) < count {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    fn restarts_counted(metrics: &Metrics) -> bool {
+        metrics
+            .encode()
+            .unwrap()
+            .contains(r#"omnistock_task_restarts_total{task="pusher",channel="sim-a"} 1"#)
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_counted_and_started_again() {
+        let (metrics, stop, starts, ends, supervisor) =
+            supervised_task(|| panic!("injected pusher failure"));
+        wait_for_starts(&starts, 2).await;
+        assert_eq!(
+            ends.load(Ordering::SeqCst),
+            1,
+            "what waited on it was failed"
+        );
+        assert!(restarts_counted(&metrics), "{}", metrics.encode().unwrap());
+
+        stop.send(true).unwrap();
+        supervisor.await.unwrap();
+        assert_eq!(
+            starts.load(Ordering::SeqCst),
+            2,
+            "not restarted once stopped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ends_on_its_own_is_started_again() {
+        let (metrics, stop, starts, ends, supervisor) = supervised_task(|| {});
+        wait_for_starts(&starts, 2).await;
+        assert_eq!(ends.load(Ordering::SeqCst), 1);
+        assert!(restarts_counted(&metrics), "{}", metrics.encode().unwrap());
+        stop.send(true).unwrap();
+        supervisor.await.unwrap();
+    }
 }

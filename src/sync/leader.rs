@@ -1,41 +1,73 @@
 //! Sync leadership: which one replica does the outbound sync work (the pushers with their
 //! start-up sweeps, the pollers, the resync jobs and the scheduled reconciliations).
 //!
-//! On PostgreSQL the leader is the replica whose dedicated connection holds a session-level
-//! advisory lock. The lock lives exactly as long as that connection: a replica killed with
-//! SIGKILL loses its connection, PostgreSQL releases the lock, and another replica, which tries
-//! again every [`RETRY_INTERVAL`], takes over. The leader pings its connection every
-//! [`PING_INTERVAL`] and gives leadership up at once when the ping fails, because it can no
-//! longer tell whether it still holds the lock. On SQLite one process owns the database, so it
-//! is always the leader.
+//! On PostgreSQL the leader holds a lease: the row `leader_lease` names it, with an epoch raised
+//! at every change of holder and an expiry [`LEASE_DURATION`] after its last renewal, in the
+//! database's clock. The leader renews it every [`RENEW_INTERVAL`]; a replica that is not the
+//! leader tries every [`RETRY_INTERVAL`] to take it, which succeeds only once it has expired.
+//! A leader that could not renew gives leadership up [`GIVE_UP_MARGIN`] before the lease can
+//! have expired (counted from when it sent its last successful renewal, which the database
+//! executed later still), so its work has stopped before anyone can take over; this holds
+//! whatever way it was cut off, since nothing here waits on TCP noticing a dead peer. On a
+//! graceful stop the leader ends its lease at once. On SQLite one process owns the database (see
+//! `ledger/file_lock.rs`), so it is always the leader.
 //!
 //! Leadership is published as a `watch` of `bool`, logged and exported as the
 //! `omnistock_sync_leader` gauge on every change.
 
 use crate::ledger::{Backend, Ledger};
 use crate::metrics::Metrics;
+use crate::sync::duties::LOST_LEADERSHIP_GRACE;
 use sqlx::{AnyConnection, ConnectOptions, Connection};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
-/// The advisory lock key of the sync leader (the bytes of "omnisync"). Advisory locks are
-/// scoped to one database, so several deployments on one server do not see each other.
-pub const LEADER_LOCK_KEY: i64 = 0x6f6d_6e69_7379_6e63;
+/// The name of the sync leader's row in `leader_lease`.
+const LEASE_NAME: &str = "sync";
 
-/// How often a replica that is not the leader tries to take the lock.
+/// How long a lease lasts after its last renewal.
+pub const LEASE_DURATION: Duration = Duration::from_secs(10);
+
+/// How often the leader renews its lease.
+pub const RENEW_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often a replica that is not the leader tries to take the lease.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often the leader checks that its connection (and so its lock) is alive.
-pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A leader that could not renew gives leadership up this long before its lease can have
+/// expired: enough for its work to stop ([`LOST_LEADERSHIP_GRACE`], then abandoned) with time
+/// to spare.
+pub const GIVE_UP_MARGIN: Duration = Duration::from_secs(3);
 
-/// A ping slower than this counts as failed: a leader that cannot reach its database must not
-/// keep pushing while another replica may have taken over.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
+const _: () = assert!(
+    GIVE_UP_MARGIN.as_millis() >= LOST_LEADERSHIP_GRACE.as_millis() + 2000,
+    "the leader's work must have stopped well before its lease can expire"
+);
+
+/// How long after a leader stopped answering (died, or was cut off from the database) another
+/// replica leads, at most: its lease's expiry is at most [`LEASE_DURATION`] after that, pushed
+/// out at most once by a renewal delivered late, which the database accepts only before the
+/// leader's give-up point; then another replica's next try (every [`RETRY_INTERVAL`], each
+/// bounded by [`STATEMENT_TIMEOUT`]) takes it. See ARCHITECTURE.md.
+pub const TAKEOVER_BOUND: Duration = Duration::from_secs(20);
+
+const _: () = assert!(
+    (LEASE_DURATION.as_millis() - GIVE_UP_MARGIN.as_millis())
+        + LEASE_DURATION.as_millis()
+        + RETRY_INTERVAL.as_millis()
+        + STATEMENT_TIMEOUT.as_millis()
+        <= TAKEOVER_BOUND.as_millis()
+);
+
+/// How long connecting or one statement may take. A connection that does not answer in time
+/// is dropped and opened again, so one stalled connection does not cost the lease.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// This replica's part in the leader election. Dropping it without [`LeaderElection::stop`]
-/// abandons the lock with the process.
+/// abandons the lease, which then expires.
 pub struct LeaderElection {
     leader: watch::Receiver<bool>,
     /// Kept so that the watch stays open where no task owns the sender (SQLite).
@@ -71,18 +103,12 @@ impl LeaderElection {
                     sender,
                     metrics: metrics.clone(),
                 };
-                let mut connection = None;
-                let leading = attempt(ledger, &mut connection).await;
-                if leading {
-                    announcer.gained();
+                let mut lease = Lease::new(ledger.clone());
+                let term = lease.try_take().await;
+                if let Some(term) = &term {
+                    announcer.gained(term.epoch);
                 }
-                let task = tokio::spawn(campaign(
-                    ledger.clone(),
-                    announcer,
-                    stopped,
-                    connection,
-                    leading,
-                ));
+                let task = tokio::spawn(campaign(lease, announcer, stopped, term));
                 Self {
                     leader,
                     _sender: None,
@@ -98,8 +124,8 @@ impl LeaderElection {
         self.leader.clone()
     }
 
-    /// Gives leadership up (unlocking and closing the connection) and stops competing. Call it
-    /// only after the leader's work stopped, so that the next leader never overlaps it.
+    /// Gives leadership up (ending the lease) and stops competing. Call it only after the
+    /// leader's work stopped, so that the next leader never overlaps it.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
@@ -120,143 +146,278 @@ impl Announcer {
         self.metrics.sync_leader(leader);
     }
 
-    fn gained(&self) {
+    fn gained(&self, epoch: i64) {
         self.publish(true);
-        info!("this replica is now the sync leader");
+        info!(epoch, "this replica is now the sync leader");
     }
 
-    fn lost(&self) {
+    fn lost(&self, epoch: i64) {
         self.publish(false);
-        warn!("this replica is no longer the sync leader: its lock connection failed");
+        warn!(epoch, "this replica is no longer the sync leader");
     }
 
-    fn released(&self) {
+    fn released(&self, epoch: i64) {
         self.publish(false);
-        info!("sync leadership released");
+        info!(epoch, "sync leadership released");
+    }
+}
+
+/// A term as leader: the lease's epoch, its renewal count and when the last successful take or
+/// renewal was sent.
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    epoch: i64,
+    renewal: i64,
+    renewed_at: Instant,
+}
+
+impl Term {
+    /// When the leader must have given leadership up, if it renews no more.
+    fn give_up_at(&self) -> Instant {
+        self.renewed_at + LEASE_DURATION - GIVE_UP_MARGIN
     }
 }
 
 /// How a term as leader ended.
 enum TermEnd {
-    /// The connection failed: the lock may be gone.
+    /// The lease could not be renewed in time, or another replica holds it.
     Lost,
-    /// Asked to stop; the lock was released.
+    /// Asked to stop.
     Stopped,
 }
 
-/// Leads while `leading` (holding the lock on `connection`), then tries to take the lock again
-/// every [`RETRY_INTERVAL`], until stopped.
+/// Leads while it holds `term`, then tries to take the lease every [`RETRY_INTERVAL`], until
+/// stopped.
 async fn campaign(
-    ledger: Ledger,
+    mut lease: Lease,
     announcer: Announcer,
     mut stopped: watch::Receiver<bool>,
-    mut connection: Option<AnyConnection>,
-    mut leading: bool,
+    mut term: Option<Term>,
 ) {
     loop {
-        if leading {
-            if let Some(mut held) = connection.take() {
-                match lead(&mut held, &mut stopped).await {
-                    TermEnd::Stopped => {
-                        announcer.released();
-                        let _ = held.close().await;
-                        return;
-                    }
-                    TermEnd::Lost => {
-                        announcer.lost();
-                        // Dropped, not reused: whatever state it is in, its lock goes with it.
-                        drop(held);
-                    }
+        if let Some(held) = term.take() {
+            match lead(&mut lease, held, &mut stopped).await {
+                TermEnd::Stopped => {
+                    // Published first: the work has stopped already (see `SyncRuntime::stop`).
+                    announcer.released(held.epoch);
+                    lease.release(held.epoch).await;
+                    lease.close().await;
+                    return;
                 }
+                TermEnd::Lost => announcer.lost(held.epoch),
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(RETRY_INTERVAL) => {}
             _ = crate::sync::stop_requested(&mut stopped) => {
-                if let Some(connection) = connection.take() {
-                    let _ = connection.close().await;
-                }
+                lease.close().await;
                 return;
             }
         }
-        leading = attempt(&ledger, &mut connection).await;
-        if leading {
-            announcer.gained();
+        term = lease.try_take().await;
+        if let Some(held) = &term {
+            announcer.gained(held.epoch);
         }
     }
 }
 
-/// One try to take the lock, on `connection` (opened first if there is none; dropped when it
-/// fails). `true` when this replica now holds the lock.
-async fn attempt(ledger: &Ledger, connection: &mut Option<AnyConnection>) -> bool {
-    if connection.is_none() {
-        // A connection of its own next to the pool: the lock must not go back to the pool with
-        // a connection another task would then use.
-        match ledger.pool().connect_options().connect().await {
-            Ok(opened) => *connection = Some(opened),
-            Err(error) => {
-                warn!(database = %ledger.database(), error = %error, "leader election cannot connect");
-                return false;
-            }
-        }
-    }
-    let Some(held) = connection.as_mut() else {
-        return false;
-    };
-    match try_lock(held).await {
-        Ok(taken) => taken,
-        Err(error) => {
-            warn!(database = %ledger.database(), error = %error, "taking the leader lock failed");
-            *connection = None;
-            false
-        }
-    }
-}
-
-/// Holds leadership until the connection fails or a stop is asked for.
-async fn lead(connection: &mut AnyConnection, stopped: &mut watch::Receiver<bool>) -> TermEnd {
+/// Renews the lease of `term` every [`RENEW_INTERVAL`] until a stop is asked for, another
+/// replica holds it, or it was not renewed in time.
+async fn lead(lease: &mut Lease, mut term: Term, stopped: &mut watch::Receiver<bool>) -> TermEnd {
     loop {
+        let next = (Instant::now() + RENEW_INTERVAL).min(term.give_up_at());
         tokio::select! {
-            _ = tokio::time::sleep(PING_INTERVAL) => {
-                match tokio::time::timeout(PING_TIMEOUT, connection.ping()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => {
-                        warn!(error = %error, "leader lock connection failed");
-                        return TermEnd::Lost;
-                    }
-                    Err(_) => {
-                        warn!(timeout_ms = PING_TIMEOUT.as_millis() as u64, "leader lock connection did not answer");
-                        return TermEnd::Lost;
-                    }
-                }
+            _ = tokio::time::sleep_until(next) => {}
+            _ = crate::sync::stop_requested(stopped) => return TermEnd::Stopped,
+        }
+        let sent_at = Instant::now();
+        if sent_at >= term.give_up_at() {
+            warn!(
+                epoch = term.epoch,
+                lease_ms = LEASE_DURATION.as_millis() as u64,
+                "the leader lease was not renewed in time; giving leadership up before it expires"
+            );
+            return TermEnd::Lost;
+        }
+        match lease.renew(&term).await {
+            Ok(Some(renewal)) => {
+                term.renewal = renewal;
+                term.renewed_at = sent_at;
             }
-            _ = crate::sync::stop_requested(stopped) => {
-                if let Err(error) = unlock(connection).await {
-                    // Closing the connection releases it anyway.
-                    warn!(error = %error, "releasing the leader lock failed");
-                }
-                return TermEnd::Stopped;
+            Ok(None) => {
+                warn!(
+                    epoch = term.epoch,
+                    "the leader lease has expired or another replica holds it"
+                );
+                return TermEnd::Lost;
+            }
+            Err(error) => {
+                warn!(epoch = term.epoch, error = %error, "renewing the leader lease failed; trying again");
             }
         }
     }
 }
 
-/// `pg_try_advisory_lock`, its boolean read as an integer (the `Any` driver's common ground).
-async fn try_lock(connection: &mut AnyConnection) -> Result<bool, sqlx::Error> {
-    let (taken,): (i64,) = sqlx::query_as(
-        "SELECT CAST(CASE WHEN pg_try_advisory_lock($1) THEN 1 ELSE 0 END AS BIGINT)",
-    )
-    .bind(LEADER_LOCK_KEY)
-    .fetch_one(&mut *connection)
-    .await?;
-    Ok(taken == 1)
+/// Why a statement on the lease connection failed.
+#[derive(Debug, thiserror::Error)]
+enum LeaseError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
 }
 
-async fn unlock(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    let _: (i64,) =
-        sqlx::query_as("SELECT CAST(CASE WHEN pg_advisory_unlock($1) THEN 1 ELSE 0 END AS BIGINT)")
-            .bind(LEADER_LOCK_KEY)
-            .fetch_one(&mut *connection)
-            .await?;
-    Ok(())
+/// The lease row, reached through a connection of its own next to the pool, so that a busy
+/// pool never delays a renewal.
+struct Lease {
+    ledger: Ledger,
+    /// Who this replica is in `leader_lease.holder`: unique per election.
+    holder: String,
+    connection: Option<AnyConnection>,
+}
+
+impl Lease {
+    fn new(ledger: Ledger) -> Self {
+        let holder = format!(
+            "pid {} ({})",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Self {
+            ledger,
+            holder,
+            connection: None,
+        }
+    }
+
+    /// The lease connection (opened first if there is none), with the deadline of the
+    /// statement to run on it: at most [`STATEMENT_TIMEOUT`] from now and never past `limit`.
+    async fn connection(
+        &mut self,
+        limit: Instant,
+    ) -> Result<(&mut AnyConnection, Instant), LeaseError> {
+        let deadline = limit.min(Instant::now() + STATEMENT_TIMEOUT);
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => {
+                let options = self.ledger.pool().connect_options();
+                tokio::time::timeout_at(deadline, options.connect())
+                    .await
+                    .map_err(|_| LeaseError::TimedOut(STATEMENT_TIMEOUT))??
+            }
+        };
+        Ok((self.connection.insert(connection), deadline))
+    }
+
+    /// The outcome of a statement; a connection that failed or did not answer is dropped:
+    /// whatever state it is in, the next statement gets a fresh one.
+    fn settle<T>(
+        &mut self,
+        outcome: Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<T, LeaseError> {
+        let error = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => LeaseError::Database(error),
+            Err(_) => LeaseError::TimedOut(STATEMENT_TIMEOUT),
+        };
+        self.connection = None;
+        Err(error)
+    }
+
+    /// One try to take the lease: `Some` when this replica now holds it.
+    async fn try_take(&mut self) -> Option<Term> {
+        let renewed_at = Instant::now();
+        match self.take(renewed_at + STATEMENT_TIMEOUT).await {
+            Ok(taken) => taken.map(|epoch| Term {
+                epoch,
+                renewal: 0,
+                renewed_at,
+            }),
+            Err(error) => {
+                warn!(database = %self.ledger.database(), error = %error, "taking the leader lease failed");
+                None
+            }
+        }
+    }
+
+    /// Takes the lease if it has expired (or was never taken): its new epoch, or `None`.
+    async fn take(&mut self, limit: Instant) -> Result<Option<i64>, LeaseError> {
+        let holder = self.holder.clone();
+        let (connection, deadline) = self.connection(limit).await?;
+        let statement = sqlx::query_as::<_, (i64,)>(
+            "INSERT INTO leader_lease (name, holder, epoch, renewal, expires_at) \
+             VALUES ($1, $2, 1, 0, clock_timestamp() + CAST($3 AS DOUBLE PRECISION) * INTERVAL '1 millisecond') \
+             ON CONFLICT (name) DO UPDATE \
+             SET holder = EXCLUDED.holder, epoch = leader_lease.epoch + 1, renewal = 0, \
+                 expires_at = EXCLUDED.expires_at \
+             WHERE leader_lease.expires_at < clock_timestamp() \
+             RETURNING epoch",
+        )
+        .bind(LEASE_NAME)
+        .bind(holder)
+        .bind(lease_millis())
+        .fetch_optional(&mut *connection);
+        let outcome = tokio::time::timeout_at(deadline, statement).await;
+        Ok(self.settle(outcome)?.map(|(epoch,)| epoch))
+    }
+
+    /// Extends the lease of `term` if this replica still holds it, it has not been renewed since
+    /// `term.renewal`, and it has not reached the point where its leader gives it up: the new
+    /// renewal count, or `None`. So a renewal that reaches the database late renews at most
+    /// once, and never after its leader gave up: the bound on a takeover holds (see
+    /// ARCHITECTURE.md).
+    async fn renew(&mut self, term: &Term) -> Result<Option<i64>, LeaseError> {
+        let holder = self.holder.clone();
+        let (connection, deadline) = self.connection(term.give_up_at()).await?;
+        let statement = sqlx::query_as::<_, (i64,)>(
+            "UPDATE leader_lease \
+             SET renewal = renewal + 1, \
+                 expires_at = clock_timestamp() + CAST($3 AS DOUBLE PRECISION) * INTERVAL '1 millisecond' \
+             WHERE name = $1 AND holder = $2 AND epoch = $4 AND renewal = $5 \
+               AND clock_timestamp() <= expires_at - CAST($6 AS DOUBLE PRECISION) * INTERVAL '1 millisecond' \
+             RETURNING renewal",
+        )
+        .bind(LEASE_NAME)
+        .bind(holder)
+        .bind(lease_millis())
+        .bind(term.epoch)
+        .bind(term.renewal)
+        .bind(GIVE_UP_MARGIN.as_millis() as i64)
+        .fetch_optional(&mut *connection);
+        let outcome = tokio::time::timeout_at(deadline, statement).await;
+        Ok(self.settle(outcome)?.map(|(renewal,)| renewal))
+    }
+
+    /// Ends the lease of `epoch` now, so that another replica takes over at its next try.
+    async fn release(&mut self, epoch: i64) {
+        if let Err(error) = self.end(epoch).await {
+            // It expires by itself then.
+            warn!(epoch, error = %error, "ending the leader lease failed");
+        }
+    }
+
+    async fn end(&mut self, epoch: i64) -> Result<(), LeaseError> {
+        let holder = self.holder.clone();
+        let (connection, deadline) = self.connection(Instant::now() + STATEMENT_TIMEOUT).await?;
+        let statement = sqlx::query(
+            "UPDATE leader_lease SET expires_at = clock_timestamp() \
+             WHERE name = $1 AND holder = $2 AND epoch = $3",
+        )
+        .bind(LEASE_NAME)
+        .bind(holder)
+        .bind(epoch)
+        .execute(&mut *connection);
+        let outcome = tokio::time::timeout_at(deadline, statement).await;
+        self.settle(outcome).map(|_| ())
+    }
+
+    async fn close(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            let _ = tokio::time::timeout(STATEMENT_TIMEOUT, connection.close()).await;
+        }
+    }
+}
+
+fn lease_millis() -> i64 {
+    LEASE_DURATION.as_millis() as i64
 }

@@ -76,6 +76,11 @@ impl SyncRuntime {
         })
     }
 
+    /// A receiver that holds `true` while this replica is the sync leader.
+    pub fn leader(&self) -> watch::Receiver<bool> {
+        self.election.watch()
+    }
+
     /// Stops the leader's work (bounded by its own grace), then gives leadership up, so that
     /// the next leader never overlaps this one, then stops the relay (at most [`STOP_GRACE`]).
     pub async fn stop(mut self) {

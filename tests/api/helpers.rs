@@ -20,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub ledger: Ledger,
     pub database: TestDatabase,
+    /// `true` while the app is the sync leader.
+    pub leader: tokio::sync::watch::Receiver<bool>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), omnistock::app::AppError>>>,
 }
@@ -112,6 +114,7 @@ pub async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestA
     let app = App::build(settings).await.unwrap();
     let address = app.address();
     let ledger = app.state().ledger.clone();
+    let leader = app.leader();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -121,6 +124,7 @@ pub async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestA
         client: reqwest::Client::new(),
         ledger,
         database,
+        leader,
         shutdown: Some(shutdown),
         server: Some(server),
     }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod broker_outage;
 mod health;
 mod helpers;
 mod housekeeping;
@@ -13,5 +14,6 @@ mod sweep;
 mod sync;
 mod sync_load;
 mod sync_world;
+#[path = "../common/tcp_proxy.rs"]
 mod tcp_proxy;
 mod webhook_outage;

@@ -1,19 +1,29 @@
 //! Several replicas of the daemon on one PostgreSQL database and one RabbitMQ: exactly one is
 //! the sync leader and does every push, whichever replica accepted a resync, a dead-letter
-//! retry or a webhook; the other takes over when the leader stops or its lock connection dies;
+//! retry or a webhook; the other takes over when the leader stops or is cut off from the database;
 //! job starts are atomic across replicas; and every replica's channel status counts every
-//! replica's webhooks. (The embedded set-up is one process, always the leader.)
+//! replica's webhooks. (The embedded set-up is one process, always the leader: a second daemon on
+//! its SQLite file refuses to start.)
 
-use crate::helpers::{TestApp, TestDatabase};
+use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
 use crate::operations::{wait_dead_letters, wait_job_ended};
 use crate::sync::skus;
-use crate::sync_world::{metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE};
+use crate::sync_world::{
+    listing_of, metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE,
+};
+use crate::tcp_proxy::{ProxyMode, TcpProxy};
+use omnistock::app::App;
+use omnistock::ledger::MovementMeta;
+use omnistock::settings::DatabaseUrl;
 use omnistock::settings::Settings;
+use omnistock::sync::duties::LOST_LEADERSHIP_GRACE;
+use omnistock::sync::leader::TAKEOVER_BOUND;
 use omnistock_connector::RateLimit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 async fn is_leader(app: &TestApp) -> bool {
     let text = app.get("/metrics").await.text().await.unwrap();
@@ -232,44 +242,91 @@ async fn the_followers_channel_status_shows_the_leaders_push_activity() {
     world.stop().await;
 }
 
+/// When `leader` changed, from now on (with its value then).
+fn record_leadership(mut leader: watch::Receiver<bool>) -> Arc<Mutex<Vec<(Instant, bool)>>> {
+    let changes = Arc::new(Mutex::new(vec![(
+        Instant::now(),
+        *leader.borrow_and_update(),
+    )]));
+    let recorded = changes.clone();
+    tokio::spawn(async move {
+        while leader.changed().await.is_ok() {
+            let leading = *leader.borrow_and_update();
+            recorded.lock().unwrap().push((Instant::now(), leading));
+        }
+    });
+    changes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_leader_whose_lock_connection_dies_gives_way() {
-    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+async fn a_leader_cut_off_from_its_database_gives_way_before_another_leads() {
+    // The first replica reaches PostgreSQL through a proxy that can stop forwarding without
+    // closing a socket: neither it nor PostgreSQL notices the cut.
+    let proxy = TcpProxy::start("127.0.0.1:5432", ProxyMode::Forward).await;
+    let proxied = format!("127.0.0.1:{}", proxy.port());
+    let mut direct_url = String::new();
+    let mut world = World::start_with(Setup::Production, WorldPlan::default(), |settings| {
+        direct_url = settings.database.url.expose().to_string();
+        settings.database.url = DatabaseUrl::new(direct_url.replace("127.0.0.1:5432", &proxied));
+    })
+    .await;
+    wait_until("the first replica leads", || is_leader(&world.app)).await;
+    let mut follower_settings = world.settings.clone();
+    follower_settings.database.url = DatabaseUrl::new(&direct_url);
+    let follower = spawn_app_with(follower_settings, TestDatabase::sqlite().0).await;
     world.add_catalog(&skus(2), 10).await;
     world.wait_converged().await;
-    let TestDatabase::Postgres { name } = &world.app.database else {
-        unreachable!("replicas run on PostgreSQL")
-    };
+    assert!(!*follower.leader.borrow(), "two leaders");
 
-    // What a crash or a network failure does to the leader's lock: its session ends.
-    let mut admin = PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
+    let first = record_leadership(world.app.leader.clone());
+    let second = record_leadership(follower.leader.clone());
+    proxy.set(ProxyMode::Stall);
+    let cut_at = Instant::now();
+    let mut leads = follower.leader.clone();
+    tokio::time::timeout(
+        TAKEOVER_BOUND + Duration::from_secs(5),
+        leads.wait_for(|leading| *leading),
+    )
+    .await
+    .expect("the other replica leads within the bound")
+    .unwrap();
+    let took_over_after = cut_at.elapsed();
+    eprintln!("cut off: the other replica led {took_over_after:?} after the cut");
+
+    let first = first.lock().unwrap().clone();
+    let second = second.lock().unwrap().clone();
+    let gave_up_at = first
+        .iter()
+        .find(|(_, leading)| !leading)
+        .map(|(at, _)| *at)
+        .expect("the cut-off leader gave leadership up");
+    let led_at = second
+        .iter()
+        .find(|(_, leading)| *leading)
+        .map(|(at, _)| *at)
+        .unwrap();
+    // Its work stops within `LOST_LEADERSHIP_GRACE` of giving up; the lease leaves more.
+    assert!(
+        gave_up_at + LOST_LEADERSHIP_GRACE < led_at,
+        "the old leader gave up {:?} after the cut, the new one led {took_over_after:?} after it",
+        gave_up_at - cut_at
+    );
+
+    // The survivor pushes: a change booked there reaches every channel.
+    follower
+        .ledger
+        .receive("SKU-01", "default", 5, &MovementMeta::new("after-the-cut"))
         .await
         .unwrap();
-    let key = omnistock::sync::leader::LEADER_LOCK_KEY;
-    let terminated: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1",
-    )
-    .bind(key >> 32)
-    .bind(key & 0xffff_ffff)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert_eq!(terminated, [true], "one session holds the leader lock");
-
-    wait_until("the old leader gives leadership up", || async {
-        !is_leader(&world.app).await
+    wait_until("the new leader pushes", || async {
+        world
+            .sims
+            .values()
+            .all(|sim| sim.shown_quantity(&listing_of("SKU-01")) == Some(15))
     })
     .await;
-    wait_until("exactly one replica leads again", || async {
-        is_leader(&world.app).await != is_leader(&follower).await
-    })
-    .await;
-    world.order("sim-a", "SKU-01", 2);
-    world.wait_available("SKU-01", 8).await;
-    world.wait_converged().await;
     follower.stop().await.unwrap();
+    proxy.set(ProxyMode::Forward);
     world.stop().await;
 }
 
@@ -306,4 +363,26 @@ async fn a_dead_letter_retried_on_the_follower_is_sent_by_the_leader() {
     .await;
     follower.stop().await.unwrap();
     world.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_daemon_on_one_sqlite_file_refuses_to_start() {
+    // SQLite has no leader election: two daemons on one file would both push to every channel.
+    let (database, url) = TestDatabase::sqlite();
+    let first = spawn_app_with(test_settings(&url), TestDatabase::sqlite().0).await;
+    let refused = match App::build(test_settings(&url)).await {
+        Ok(_) => panic!("a second daemon started on {url}"),
+        Err(error) => error.to_string(),
+    };
+    assert!(refused.contains("ledger.db"), "{refused}");
+    assert!(
+        refused.contains(&format!("pid {}", std::process::id())),
+        "{refused}"
+    );
+
+    // The lock goes with the daemon that held it.
+    first.stop().await.unwrap();
+    let second = spawn_app_with(test_settings(&url), TestDatabase::sqlite().0).await;
+    second.stop().await.unwrap();
+    drop(database);
 }

@@ -4,7 +4,7 @@
 
 use crate::sync::skus;
 use crate::sync_world::{Setup, World, WorldPlan};
-use crate::tcp_proxy::TcpProxy;
+use crate::tcp_proxy::{ProxyMode, TcpProxy};
 use omnistock::settings::DatabaseUrl;
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ const POSTGRES: &str = "127.0.0.1:5432";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_webhook_is_answered_503_in_time_while_the_database_is_silent() {
-    let proxy = TcpProxy::start(POSTGRES.parse().unwrap()).await;
+    let proxy = TcpProxy::start(POSTGRES, ProxyMode::Forward).await;
     let through_proxy = format!("127.0.0.1:{}", proxy.port());
     let mut world = World::start_with(Setup::Production, WorldPlan::default(), |settings| {
         let url = settings
@@ -29,7 +29,7 @@ async fn a_webhook_is_answered_503_in_time_while_the_database_is_silent() {
     let order = world.order("sim-a", "SKU-01", 2);
     let webhook = world.sim("sim-a").webhook_for_order(&order, None).unwrap();
 
-    proxy.pause();
+    proxy.set(ProxyMode::Stall);
     for _ in 0..2 {
         let started = Instant::now();
         let response = world
@@ -41,7 +41,7 @@ async fn a_webhook_is_answered_503_in_time_while_the_database_is_silent() {
         // database for as long as it is silent.
         assert!(waited < Duration::from_secs(2), "answered after {waited:?}");
     }
-    proxy.resume();
+    proxy.set(ProxyMode::Forward);
 
     // The platform delivers again until it gets 200, as it would.
     let mut redeliveries = 0;
