@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod go_live;
 mod health;
 mod helpers;
 mod operations;
