@@ -494,7 +494,7 @@ async fn events_that_can_never_be_booked_fail_alone_as_refusals(database: &TestD
 }
 
 /// The quarantine keeps one entry per order with its newest event, whatever its id holds, and
-/// counts every refusal.
+/// counts every refusal of a new event or a retry.
 async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
     let ledger = live_ledger(database).await;
     let newer = snapshot(
@@ -518,6 +518,15 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
         .await
         .unwrap();
     assert_eq!(id, again);
+    // An older (or the same) event read again is not one more refusal; a newer one is.
+    let newest = OrderEvent {
+        updated_at: at(10),
+        ..newer.clone()
+    };
+    ledger
+        .quarantine_order(CHANNEL, &newest, "still too long")
+        .await
+        .unwrap();
     let nul = snapshot("nul\0order", None, 1, OrderStatus::Open, "A", [1, 0, 0, 0]);
     let other = ledger
         .quarantine_order(CHANNEL, &nul, "holds a NUL\0 character")
@@ -531,7 +540,7 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
     assert_eq!(listed[0].error, "still too long");
     assert_eq!(
         listed[0].order_event().unwrap(),
-        newer,
+        newest,
         "the newest event is kept"
     );
     assert!(listed[0].order_label.chars().count() < 200);

@@ -67,6 +67,32 @@ impl Ledger {
         if let [request] = requests {
             return vec![self.book_alone(request).await];
         }
+        // An event that can never be booked is refused up front, so that it does not cost the
+        // others their shared transaction.
+        let checks: Vec<Result<(), LedgerError>> = requests
+            .iter()
+            .map(|request| check_event(request.event))
+            .collect();
+        if checks.iter().any(Result::is_err) {
+            let valid: Vec<BookingRequest<'_>> = requests
+                .iter()
+                .zip(&checks)
+                .filter(|(_, check)| check.is_ok())
+                .map(|(request, _)| *request)
+                .collect();
+            let booked = match valid.is_empty() {
+                true => Vec::new(),
+                false => Box::pin(self.book_orders(&valid)).await,
+            };
+            let mut booked = booked.into_iter();
+            return checks
+                .into_iter()
+                .map(|check| match check {
+                    Ok(()) => booked.next().unwrap_or_else(|| Err(no_outcome())),
+                    Err(refusal) => Err(refusal),
+                })
+                .collect();
+        }
         match self.book_group(requests).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(error) => {

@@ -27,7 +27,7 @@ pub struct QuarantinedOrder {
     pub event: String,
     /// Why the ledger refused it (the last time it was tried).
     pub error: String,
-    /// How many times it was refused since it was first quarantined.
+    /// Refusals since it was first quarantined: retries, and newer events of the order.
     pub attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -81,8 +81,9 @@ const COLUMNS: &str = "id, channel_id, order_label, platform_updated_at, event, 
                        created_at, updated_at";
 
 impl Ledger {
-    /// Quarantines `event` of `channel_id` with the error that refused it; the order's entry is
-    /// replaced by a newer event of the same order (and counted once more). Returns its id.
+    /// Quarantines `event` of `channel_id` with the error that refused it; the order's entry
+    /// takes a newer event of the same order (counted as one more refusal; the same event read
+    /// again by an overlapping poll is not). Returns its id.
     pub async fn quarantine_order(
         &self,
         channel_id: &str,
@@ -103,7 +104,8 @@ impl Ledger {
              platform_updated_at = CASE WHEN excluded.platform_updated_at >= \
              quarantined_orders.platform_updated_at THEN excluded.platform_updated_at \
              ELSE quarantined_orders.platform_updated_at END, \
-             error = excluded.error, attempts = quarantined_orders.attempts + 1, \
+             error = excluded.error, attempts = quarantined_orders.attempts + CASE WHEN \
+             excluded.platform_updated_at > quarantined_orders.platform_updated_at THEN 1 ELSE 0 END, \
              updated_at = excluded.updated_at \
              RETURNING id",
         )

@@ -3,6 +3,7 @@
 
 mod admin;
 mod broker_outage;
+mod go_live;
 mod health;
 mod helpers;
 mod housekeeping;

@@ -141,6 +141,7 @@ pub async fn run_all(harness: &dyn ConformanceHarness) -> Result<(), Conformance
         rate_limit_handling(harness).await,
         push_read_round_trip(harness).await,
         unknown_listing_rejected(harness).await,
+        start_cursor_floor(harness).await,
     ];
     let failures: Vec<CheckFailure> = results.into_iter().filter_map(Result::err).collect();
     if failures.is_empty() {
@@ -343,6 +344,49 @@ async fn check_idempotent_import(harness: &dyn ConformanceHarness) -> Result<(),
 
 /// Resuming from a returned cursor yields only orders placed or changed since, and nothing is
 /// skipped when orders share a timestamp across a page boundary.
+/// A first pull from [`Connector::start_cursor`] reads nothing updated before the floor (a
+/// channel's cut-over) and what was updated at it; a connector that cannot start from an
+/// instant (`None`) passes.
+pub async fn start_cursor_floor(harness: &dyn ConformanceHarness) -> Result<(), CheckFailure> {
+    named(
+        "start_cursor_floor",
+        check_start_cursor_floor(harness).await,
+    )
+}
+
+async fn check_start_cursor_floor(harness: &dyn ConformanceHarness) -> Result<(), Problem> {
+    let connector = harness.connector();
+    let listing = harness.create_listing("CONF-FLOOR", 5).await?;
+    let order = harness.place_order(&[(listing, 1)]).await?;
+    let (_, everything, _) = pull_all(connector.as_ref(), None).await?;
+    let Some(updated_at) = events_of(&everything, &order)
+        .iter()
+        .map(|event| event.updated_at)
+        .max()
+    else {
+        return Err(Problem(format!("order {order} was never pulled")));
+    };
+    let Some(at_order) = connector.start_cursor(updated_at) else {
+        return Ok(());
+    };
+    let (_, from_order, _) = pull_all(connector.as_ref(), Some(at_order)).await?;
+    ensure!(
+        !events_of(&from_order, &order).is_empty(),
+        "a pull from a floor at order {order}'s update missed it"
+    );
+    // Platforms stamp to the second: a whole second later is after the order.
+    let floor = updated_at + chrono::Duration::seconds(1);
+    let after = connector
+        .start_cursor(floor)
+        .ok_or_else(|| Problem("start_cursor answered once, then not".to_string()))?;
+    let (_, from_floor, _) = pull_all(connector.as_ref(), Some(after)).await?;
+    ensure!(
+        events_of(&from_floor, &order).is_empty(),
+        "a pull from a floor after order {order}'s update returned it"
+    );
+    Ok(())
+}
+
 pub async fn cursor_resumption(harness: &dyn ConformanceHarness) -> Result<(), CheckFailure> {
     named("cursor_resumption", check_cursor_resumption(harness).await)
 }

@@ -3,6 +3,7 @@
 
 use crate::harness::SimHarness;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use omnistock_connector::conformance::{self, CheckFailure};
 use omnistock_connector::{
     Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, StockLevel,
@@ -31,6 +32,8 @@ enum Flaw {
     ForgetsMorePages,
     /// Claims a bigger batch than the platform takes.
     OverstatesBatch,
+    /// Starts a first poll a day before the floor it is given.
+    IgnoresTheFloor,
 }
 
 struct Flawed {
@@ -50,6 +53,13 @@ impl Connector for Flawed {
             capabilities.max_stock_batch += 1;
         }
         capabilities
+    }
+
+    fn start_cursor(&self, floor: DateTime<Utc>) -> Option<String> {
+        match self.flaw {
+            Flaw::IgnoresTheFloor => self.inner.start_cursor(floor - chrono::Duration::days(1)),
+            _ => self.inner.start_cursor(floor),
+        }
     }
 
     async fn pull_orders(&self, cursor: Option<&str>) -> Result<OrderPage, ConnectorError> {
@@ -126,6 +136,14 @@ async fn the_kit_catches_a_connector_that_drops_pages() {
     let failed = failed_checks(Flaw::ForgetsMorePages).await;
     assert!(failed.contains(&"pagination"), "{failed:?}");
     assert!(failed.contains(&"cursor_resumption"), "{failed:?}");
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_first_poll_that_reads_before_the_floor() {
+    assert_eq!(
+        failed_checks(Flaw::IgnoresTheFloor).await,
+        vec!["start_cursor_floor"]
+    );
 }
 
 #[tokio::test]
