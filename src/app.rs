@@ -77,7 +77,7 @@ impl App {
     pub async fn build(settings: Settings) -> Result<Self, AppError> {
         let ledger = connect_ledger(&settings, settings.database.migrate_on_start).await?;
         let metrics = Metrics::new();
-        let channels = build_channels(&settings)?;
+        let channels = build_channels(&settings, &metrics)?;
         let bus = Bus::connect(&settings.bus, ledger.pool()).await?;
         let booking_writers = settings
             .database
@@ -211,7 +211,10 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
 }
 
 /// Builds the connector of every enabled channel, keyed by channel id.
-fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime>, AppError> {
+fn build_channels(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<BTreeMap<String, ChannelRuntime>, AppError> {
     let mut channels = BTreeMap::new();
     for (index, channel) in settings.channels.iter().enumerate() {
         if !channel.enabled {
@@ -233,7 +236,8 @@ fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime
             channel.rate_limit,
             channel.poll_interval,
         )
-        .with_policy(channel.stock_policy.clone());
+        .with_policy(channel.stock_policy.clone())
+        .with_metrics(metrics.clone());
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

@@ -1,6 +1,8 @@
 //! A configured channel as the sync runtime uses it: its connector and its settings.
 
+use crate::metrics::Metrics;
 use crate::policy::StockPolicy;
+use crate::sync::gateway::ChannelClient;
 use omnistock_connector::{Capabilities, Connector, RateLimit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,8 @@ pub struct ChannelRuntime {
     pub policy: StockPolicy,
     /// Pause, resync work and recent push activity, shared with the admin API.
     pub control: crate::ops::ChannelControl,
+    /// The gateway every call to the platform goes through (throttle, retries, metrics).
+    pub client: ChannelClient,
 }
 
 impl ChannelRuntime {
@@ -38,6 +42,14 @@ impl ChannelRuntime {
             (documented, configured) => documented.or(configured),
         };
         let poll_interval = poll_interval.filter(|_| capabilities.polling);
+        let control = crate::ops::ChannelControl::new();
+        let client = ChannelClient::new(
+            &id,
+            connector.clone(),
+            rate_limit,
+            control.clone(),
+            Metrics::new(),
+        );
         Self {
             id,
             kind: connector.kind().to_string(),
@@ -47,8 +59,21 @@ impl ChannelRuntime {
             poll_interval,
             capabilities,
             policy: StockPolicy::default(),
-            control: crate::ops::ChannelControl::new(),
+            control,
+            client,
         }
+    }
+
+    /// This channel with its gateway recording into `metrics` (the process's registry).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.client = ChannelClient::new(
+            &self.id,
+            self.connector.clone(),
+            self.rate_limit,
+            self.control.clone(),
+            metrics,
+        );
+        self
     }
 
     /// This channel with its configured stock policy.

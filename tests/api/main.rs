@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod cost_bucket;
+mod gateway;
 mod health;
 mod helpers;
 mod operations;

@@ -13,7 +13,7 @@ pub mod rate;
 pub mod secret;
 pub mod stock;
 
-pub use connector::{Capabilities, Connector, OrderPage, PushResult, WebhookRequest};
+pub use connector::{CallKind, Capabilities, Connector, OrderPage, PushResult, WebhookRequest};
 pub use error::{ConnectorError, WebhookError};
 pub use order::{LineState, OrderEvent, OrderLine, OrderStatus};
 pub use rate::{RateLimit, RateLimitParseError};
