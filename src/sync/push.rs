@@ -424,6 +424,16 @@ impl ChannelPusher {
                     quantity: target.quantity,
                 })
                 .collect();
+            // Forgotten before the call, recorded after: a push applied whose confirmation is
+            // lost cannot make a later one look unchanged.
+            let known: Vec<&str> = batch
+                .iter()
+                .filter(|target| target.last_pushed_quantity.is_some())
+                .map(|target| target.listing_id.as_str())
+                .collect();
+            self.ledger
+                .forget_before_push(&self.channel.id, &known)
+                .await?;
             let results = self
                 .channel
                 .client
