@@ -79,7 +79,7 @@ pub struct PushStatus {
 /// A sweep of every listing of the channel, a page of SKUs at a time, between live pushes.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SweepStatus {
-    /// `start-up` or `resume`.
+    /// `start-up`, `resume` or `recovery` (a degraded channel answers again).
     pub cause: String,
     pub started_at: DateTime<Utc>,
     /// SKUs read so far; the sweep goes through the channel's SKUs in order.
