@@ -81,7 +81,7 @@ impl App {
         };
         let ledger = connect_ledger(&settings, settings.database.migrate_on_start).await?;
         let metrics = Metrics::new();
-        let channels = build_channels(&settings)?;
+        let channels = build_channels(&settings, &metrics)?;
         let bus = Bus::connect(&settings.bus, ledger.pool()).await?;
         let booking_writers = settings
             .database
@@ -230,7 +230,10 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
 }
 
 /// Builds the connector of every enabled channel, keyed by channel id.
-fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime>, AppError> {
+fn build_channels(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<BTreeMap<String, ChannelRuntime>, AppError> {
     let mut channels = BTreeMap::new();
     for (index, channel) in settings.channels.iter().enumerate() {
         if !channel.enabled {
@@ -253,7 +256,8 @@ fn build_channels(settings: &Settings) -> Result<BTreeMap<String, ChannelRuntime
             channel.poll_interval,
         )
         .with_policy(channel.stock_policy.clone())
-        .with_cut_over(channel.cut_over);
+        .with_cut_over(channel.cut_over)
+        .with_metrics(metrics.clone());
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

@@ -35,6 +35,19 @@ struct TaskLabels {
     channel: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    channel: String,
+    call: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallFailureLabels {
+    channel: String,
+    call: &'static str,
+    class: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~32 s: stock pushes are expected well under a second, retries can take long.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -60,6 +73,11 @@ struct Families {
     booking_group_events: Histogram,
     sync_leader: Gauge,
     task_restarts: Family<TaskLabels, Counter>,
+    channel_calls: Family<CallLabels, Counter>,
+    channel_call_failures: Family<CallFailureLabels, Counter>,
+    channel_call_seconds: Family<CallLabels, Histogram, fn() -> Histogram>,
+    channel_degraded: Family<ChannelLabel, Gauge>,
+    bus_dead_lettered: Family<ChannelLabel, Gauge>,
 }
 
 /// Shared handle to every metric of the process.
@@ -98,6 +116,11 @@ impl Metrics {
             booking_group_events: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             sync_leader: Gauge::default(),
             task_restarts: Family::default(),
+            channel_calls: Family::default(),
+            channel_call_failures: Family::default(),
+            channel_call_seconds: Family::new_with_constructor(latency_histogram),
+            channel_degraded: Family::default(),
+            bus_dead_lettered: Family::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -194,6 +217,31 @@ impl Metrics {
             "task_restarts",
             "Sync leader tasks that panicked or ended unexpectedly and were restarted, per task and channel",
             families.task_restarts.clone(),
+        );
+        registry.register(
+            "channel_calls",
+            "Calls made to a channel's platform (every attempt), per channel and call kind",
+            families.channel_calls.clone(),
+        );
+        registry.register(
+            "channel_call_failures",
+            "Calls to a channel's platform that failed, per channel, call kind and error class",
+            families.channel_call_failures.clone(),
+        );
+        registry.register(
+            "channel_call_seconds",
+            "Duration of one call to a channel's platform, per channel and call kind",
+            families.channel_call_seconds.clone(),
+        );
+        registry.register(
+            "channel_degraded",
+            "1 while a channel's calls keep failing (its stock changes are held), else 0",
+            families.channel_degraded.clone(),
+        );
+        registry.register(
+            "bus_dead_lettered_messages",
+            "Stock-change messages the bus dead-lettered for a channel (each makes it swept)",
+            families.bus_dead_lettered.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -338,6 +386,45 @@ impl Metrics {
                 channel: channel.to_string(),
             })
             .inc();
+    }
+
+    /// One call to a channel's platform, made, with how long it took.
+    pub fn channel_call(&self, channel: &str, call: &'static str, took: Duration) {
+        let label = CallLabels {
+            channel: channel.to_string(),
+            call,
+        };
+        self.families.channel_calls.get_or_create(&label).inc();
+        self.families
+            .channel_call_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+    }
+
+    /// `class` is the error class: `transient`, `rate_limited`, `permanent`, `configuration`.
+    pub fn channel_call_failed(&self, channel: &str, call: &'static str, class: &'static str) {
+        self.families
+            .channel_call_failures
+            .get_or_create(&CallFailureLabels {
+                channel: channel.to_string(),
+                call,
+                class,
+            })
+            .inc();
+    }
+
+    pub fn channel_degraded(&self, channel: &str, degraded: bool) {
+        self.families
+            .channel_degraded
+            .get_or_create(&Self::channel(channel))
+            .set(i64::from(degraded));
+    }
+
+    pub fn bus_dead_lettered(&self, channel: &str, messages: u64) {
+        self.families
+            .bus_dead_lettered
+            .get_or_create(&Self::channel(channel))
+            .set(i64::try_from(messages).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition of every metric.

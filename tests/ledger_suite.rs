@@ -668,6 +668,41 @@ async fn a_push_read_before_a_sale_there_records_nothing(database: &TestDatabase
     assert_eq!(listing.last_pushed_quantity, Some(10));
 }
 
+/// A push whose confirmation is never recorded (the platform applied it, then a timeout or a
+/// lost leadership) leaves no confirmed quantity behind, so the next push is not skipped; a
+/// push that is confirmed records as usual.
+async fn a_push_forgets_the_confirmed_quantity_until_it_is_confirmed(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    ledger
+        .bind_listing(CHANNEL, "single", "A", 1)
+        .await
+        .unwrap();
+    let skus = ["A".to_string()];
+    let policy = StockPolicy::default();
+    let first = ledger.push_targets(CHANNEL, &skus, &policy).await.unwrap();
+    ledger
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&first[0], 10)])
+        .await
+        .unwrap();
+    let sending = ledger.push_targets(CHANNEL, &skus, &policy).await.unwrap();
+    ledger
+        .forget_before_push(CHANNEL, &["single"])
+        .await
+        .unwrap();
+    // The confirmation is lost here: the next push sees nothing confirmed.
+    let next = ledger.push_targets(CHANNEL, &skus, &policy).await.unwrap();
+    assert_eq!(next[0].last_pushed_quantity, None);
+    // A confirmation that does arrive is recorded (the generation did not move).
+    let recorded = ledger
+        .record_pushed(CHANNEL, &[ConfirmedPush::of(&sending[0], 10)])
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
+    let listing = ledger.listing(CHANNEL, "single").await.unwrap().unwrap();
+    assert_eq!(listing.last_pushed_quantity, Some(10));
+}
+
 /// A channel that names a sold item by SKU only moves what every listing of it taking that SKU
 /// shows: their last confirmed quantities are forgotten, other listings' are kept.
 async fn a_sale_by_sku_forgets_the_channels_listings_of_it(database: &TestDatabase) {
@@ -2397,6 +2432,7 @@ ledger_suite!(
     cursors_round_trip,
     push_targets_show_whole_listing_units,
     a_push_read_before_a_sale_there_records_nothing,
+    a_push_forgets_the_confirmed_quantity_until_it_is_confirmed,
     a_sale_by_sku_forgets_the_channels_listings_of_it,
     same_order_booked_concurrently_books_once,
     distinct_orders_booked_concurrently_all_count,

@@ -504,6 +504,7 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
             let state = match (channel.enabled, channel.paused) {
                 (false, _) => "disabled",
                 (true, true) => "paused",
+                (true, false) if channel.push.degraded == Some(true) => "degraded",
                 (true, false) => "active",
             };
             let webhooks = if channel.webhooks_last_hour.is_empty() {

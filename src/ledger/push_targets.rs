@@ -285,6 +285,38 @@ impl Ledger {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    /// Forgets what the channel last confirmed for these listings just before a push of them
+    /// is sent, in one statement: a push the platform applies but whose confirmation is never
+    /// recorded (a timeout after it applied, a lost leadership) then leaves no stale
+    /// confirmation behind that would let a later push be skipped as unchanged. The push
+    /// generation stays, so the push's own confirmation is still recorded afterwards.
+    pub async fn forget_before_push(
+        &self,
+        channel_id: &str,
+        listing_ids: &[&str],
+    ) -> Result<(), LedgerError> {
+        if listing_ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<ChannelKeyRow<'_>> = listing_ids
+            .iter()
+            .map(|&key| ChannelKeyRow { channel_id, key })
+            .collect();
+        let sql = format!(
+            "UPDATE listings SET last_pushed_quantity = NULL FROM {} \
+             WHERE listings.channel_id = k.channel_id AND listings.listing_id = k.key",
+            rows_table(self.backend, "k", CHANNEL_KEY_COLUMNS)
+        );
+        let mut transaction = WriteTx::begin(self).await?;
+        sqlx::query(&sql)
+            .bind(rows_json(&rows)?)
+            .execute(transaction.connection())
+            .await
+            .context("forgetting confirmed quantities before a push")?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Remembers the quantities a channel confirmed, unless a booking changed what the channel
     /// shows since the target was read (see [`ConfirmedPush`]): such a listing keeps no
     /// confirmed quantity, so its next push is never skipped. Returns how many were recorded.

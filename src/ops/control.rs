@@ -49,7 +49,7 @@ pub struct Activity {
 /// How far a sweep of the channel has got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepProgress {
-    /// Why it runs: `start-up` or `resume`.
+    /// Why it runs: `start-up`, `resume` or `recovery`.
     pub cause: &'static str,
     /// When it started (unix ms).
     pub started_at: i64,

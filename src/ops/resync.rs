@@ -5,11 +5,9 @@
 
 use crate::ledger::PushTarget;
 use crate::sync::push::{ChannelPusher, FlushReport, PushError};
-use crate::sync::retry::{channel_backoff, classify};
-use omnistock_connector::{ConnectorError, StockLevel};
+use omnistock_connector::StockLevel;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 use tokio::sync::oneshot;
 use tracing::warn;
 
@@ -156,26 +154,15 @@ async fn find_drift(
     Ok(drifting)
 }
 
-/// Reads what the channel shows, within its rate limit, retrying transient failures.
+/// Reads what the channel shows, through its gateway (within its rate limit, retrying
+/// transient failures).
 async fn read_shown_stock(
     pusher: &ChannelPusher,
     listing_ids: &[String],
-) -> Result<Vec<StockLevel>, ConnectorError> {
-    let channel = pusher.channel();
-    backoff::future::retry_notify(
-        channel_backoff(),
-        || async {
-            pusher.throttle().until_ready().await;
-            channel.control.note_call();
-            channel
-                .connector
-                .read_stock(listing_ids)
-                .await
-                .map_err(classify)
-        },
-        |error: ConnectorError, wait: Duration| {
-            warn!(channel = %channel.id, error = %error, retry_in_ms = wait.as_millis() as u64, "reading stock failed; retrying");
-        },
-    )
-    .await
+) -> Result<Vec<StockLevel>, PushError> {
+    Ok(pusher
+        .channel()
+        .client
+        .read_stock(listing_ids, pusher.interrupt())
+        .await?)
 }

@@ -1,6 +1,8 @@
 //! A configured channel as the sync runtime uses it: its connector and its settings.
 
+use crate::metrics::Metrics;
 use crate::policy::StockPolicy;
+use crate::sync::gateway::ChannelClient;
 use omnistock_connector::{Capabilities, Connector, RateLimit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,8 @@ pub struct ChannelRuntime {
     /// The configured cut-over (`cut_over`), stored in the ledger at start; `None` keeps the
     /// stored one.
     pub cut_over: Option<chrono::DateTime<chrono::Utc>>,
+    /// The gateway every call to the platform goes through (throttle, retries, metrics).
+    pub client: ChannelClient,
 }
 
 impl ChannelRuntime {
@@ -41,6 +45,14 @@ impl ChannelRuntime {
             (documented, configured) => documented.or(configured),
         };
         let poll_interval = poll_interval.filter(|_| capabilities.polling);
+        let control = crate::ops::ChannelControl::new();
+        let client = ChannelClient::new(
+            &id,
+            connector.clone(),
+            rate_limit,
+            control.clone(),
+            Metrics::new(),
+        );
         Self {
             id,
             kind: connector.kind().to_string(),
@@ -50,7 +62,8 @@ impl ChannelRuntime {
             poll_interval,
             capabilities,
             policy: StockPolicy::default(),
-            control: crate::ops::ChannelControl::new(),
+            control,
+            client,
             cut_over: None,
         }
     }
@@ -58,6 +71,18 @@ impl ChannelRuntime {
     /// This channel with its configured cut-over.
     pub fn with_cut_over(mut self, cut_over: Option<chrono::DateTime<chrono::Utc>>) -> Self {
         self.cut_over = cut_over;
+        self
+    }
+
+    /// This channel with its gateway recording into `metrics` (the process's registry).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.client = ChannelClient::new(
+            &self.id,
+            self.connector.clone(),
+            self.rate_limit,
+            self.control.clone(),
+            metrics,
+        );
         self
     }
 

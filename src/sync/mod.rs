@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod duties;
+pub mod gateway;
 pub mod intake;
 pub mod leader;
 pub mod poll;
@@ -16,6 +17,7 @@ pub mod sweep;
 pub mod throttle;
 
 pub use channel::ChannelRuntime;
+pub use gateway::{CallError, ChannelClient, Interrupt};
 pub use intake::{Intake, IntakeError};
 pub use leader::LeaderElection;
 pub use push::ChannelPusher;

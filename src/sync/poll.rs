@@ -3,6 +3,7 @@
 
 use crate::ledger::{Ledger, LedgerError};
 use crate::sync::channel::ChannelRuntime;
+use crate::sync::gateway::{CallError, Interrupt};
 use crate::sync::intake::{Intake, IntakeError};
 use omnistock_connector::ConnectorError;
 use std::time::Duration;
@@ -17,6 +18,17 @@ pub enum PollError {
     Booking(#[from] IntakeError),
     #[error("reading or storing the poll cursor failed: {0}")]
     Ledger(#[from] LedgerError),
+    #[error("the poll was interrupted by a stop")]
+    Interrupted,
+}
+
+impl From<CallError> for PollError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::Connector(error) => Self::Connector(error),
+            CallError::Interrupted => Self::Interrupted,
+        }
+    }
 }
 
 /// The most pages read in one poll, so that a channel with a huge backlog still yields to
@@ -24,16 +36,22 @@ pub enum PollError {
 const MAX_PAGES_PER_POLL: usize = 100;
 
 /// Reads every page of orders changed since the stored cursor and books them. Returns the
-/// number of orders read.
+/// number of orders read. Pages are pulled through the channel's gateway: within its rate
+/// limit, shared with the pushes, and a throttled page waits and is pulled again in the same
+/// poll.
 pub async fn poll_once(
     channel: &ChannelRuntime,
     intake: &Intake,
     ledger: &Ledger,
+    interrupt: &Interrupt,
 ) -> Result<usize, PollError> {
     let mut cursor = start_position(channel, ledger).await?;
     let mut orders_read = 0;
     for _ in 0..MAX_PAGES_PER_POLL {
-        let page = channel.connector.pull_orders(cursor.as_deref()).await?;
+        let page = channel
+            .client
+            .pull_orders(cursor.as_deref(), interrupt)
+            .await?;
         orders_read += page.orders.len();
         // An order refused for good is quarantined, so the cursor moves on past it; a ledger
         // outage fails the poll before the cursor moves.
@@ -78,13 +96,15 @@ pub async fn run_poller(
     ledger: Ledger,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let interrupt = Interrupt::on_stop(shutdown.clone());
     loop {
         let mut wait = interval;
-        match poll_once(&channel, &intake, &ledger).await {
+        match poll_once(&channel, &intake, &ledger, &interrupt).await {
             Ok(orders) => debug!(channel = %channel.id, orders, "orders polled"),
             Err(error) => {
                 if let PollError::Connector(connector_error) = &error {
-                    wait = wait.max(connector_error.retry_after().unwrap_or_default());
+                    let asked = connector_error.retry_after().unwrap_or_default();
+                    wait = wait.max(crate::sync::retry::bounded_wait(asked));
                 }
                 warn!(channel = %channel.id, error = %error, "order poll failed");
             }

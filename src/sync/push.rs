@@ -9,9 +9,9 @@ use crate::bus::{BusError, Consumer, Delivery};
 use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget, TargetPages};
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
-use crate::sync::retry::{channel_backoff, classify, error_class};
+use crate::sync::gateway::{CallError, Interrupt};
+use crate::sync::retry::error_class;
 use crate::sync::sweep::{Sweep, SweepCause};
-use crate::sync::throttle::Throttle;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,9 +22,11 @@ use tracing::{debug, info, warn};
 /// enough to stay far inside the one-second promise, long enough to merge a burst.
 pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_millis(25);
 
-/// The pause after a flush that failed for good, so that requeued messages coming straight
-/// back do not hammer a channel that is down or misconfigured.
-const FAILED_FLUSH_PAUSE: Duration = Duration::from_secs(5);
+/// The pause before held SKUs (of a flush that failed) are pushed again; it doubles up to
+/// [`HELD_RETRY_MAX`] while they keep failing. While the channel is degraded this push is
+/// the probe that finds it answering again, so the bound is also how soon a recovery is seen.
+const HELD_RETRY_FIRST: Duration = Duration::from_millis(500);
+const HELD_RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -34,15 +36,65 @@ pub enum PushError {
     Connector(#[from] ConnectorError),
     #[error("the stock queue failed: {0}")]
     Bus(#[from] BusError),
+    /// The pusher is stopping or the channel was paused while a call waited.
+    #[error("interrupted by a stop or a pause")]
+    Interrupted,
+}
+
+impl From<CallError> for PushError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::Connector(error) => Self::Connector(error),
+            CallError::Interrupted => Self::Interrupted,
+        }
+    }
 }
 
 /// Pushes stock to one channel.
 pub struct ChannelPusher {
     channel: ChannelRuntime,
     ledger: Ledger,
-    throttle: Throttle,
     metrics: Metrics,
     coalesce_window: Duration,
+    /// What cuts the gateway's waits short: the pause, and once running, the stop.
+    interrupt: Interrupt,
+}
+
+/// SKUs of flushes that failed: their messages were acknowledged, and they are pushed again
+/// (after a pause that doubles, bounded) until the channel confirms them.
+#[derive(Debug, Default)]
+struct Held {
+    skus: BTreeSet<String>,
+    next_push_at: Option<tokio::time::Instant>,
+    pause: Option<Duration>,
+}
+
+impl Held {
+    fn hold(&mut self, skus: impl IntoIterator<Item = String>) {
+        self.skus.extend(skus);
+        let pause = self
+            .pause
+            .map_or(HELD_RETRY_FIRST, |pause| (pause * 2).min(HELD_RETRY_MAX));
+        self.pause = Some(pause);
+        self.next_push_at = Some(tokio::time::Instant::now() + pause);
+    }
+
+    /// Pushes them at once (the channel answers again).
+    fn push_now(&mut self) {
+        if !self.skus.is_empty() {
+            self.pause = None;
+            self.next_push_at = Some(tokio::time::Instant::now());
+        }
+    }
+
+    fn take(&mut self) -> Vec<String> {
+        self.next_push_at = None;
+        std::mem::take(&mut self.skus).into_iter().collect()
+    }
+
+    fn confirmed(&mut self) {
+        self.pause = None;
+    }
 }
 
 /// The result of one flush, for logs and tests.
@@ -85,13 +137,13 @@ const ITEM_RETRY_ROUNDS: usize = 3;
 
 impl ChannelPusher {
     pub fn new(channel: ChannelRuntime, ledger: Ledger, metrics: Metrics) -> Self {
-        let throttle = Throttle::new(channel.rate_limit);
+        let interrupt = Interrupt::never().or_pause(channel.control.watch_paused());
         Self {
             channel,
             ledger,
-            throttle,
             metrics,
             coalesce_window: DEFAULT_COALESCE_WINDOW,
+            interrupt,
         }
     }
 
@@ -101,10 +153,13 @@ impl ChannelPusher {
     }
 
     /// Consumes the channel's queue until `shutdown` turns true.
-    pub async fn run(self, consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, consumer: Consumer, mut shutdown: watch::Receiver<bool>) {
         let channel_id = self.channel.id.clone();
         let control = self.channel.control.clone();
         let mut paused = control.watch_paused();
+        self.interrupt = Interrupt::on_stop(shutdown.clone()).or_pause(paused.clone());
+        let mut degraded = self.channel.client.watch_degraded();
+        let mut held = Held::default();
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost. A
         // paused channel is swept when it is resumed instead. It runs whenever this replica
@@ -128,17 +183,48 @@ impl ChannelPusher {
                 biased;
                 _ = crate::sync::stop_requested(&mut shutdown) => break,
                 Ok(()) = paused.changed() => {
+                    if control.is_paused() {
+                        // The resume sweep pushes whatever is held.
+                        control.add_backlog(held.take());
+                    }
                     if let Some(resume_sweep) = crate::ops::pause::pause_changed(&self) {
                         sweep = Some(resume_sweep);
+                    }
+                }
+                Ok(()) = degraded.changed() => {
+                    let is_degraded = *degraded.borrow_and_update();
+                    if !is_degraded && !control.is_paused() {
+                        // What moved during the outage: the held SKUs now, then a sweep for
+                        // anything no message brought (dead-lettered or lost).
+                        held.push_now();
+                        if sweep.as_ref().is_none_or(|running| running.cause() != SweepCause::Resume) {
+                            sweep = Some(Sweep::start(SweepCause::Recovery, &channel_id));
+                        }
                     }
                 }
                 _ = sleep_until_some(deadline) => {
                     if control.is_paused() {
                         crate::ops::pause::hold(&self, &mut pending_skus, &mut deliveries).await;
-                    } else {
-                        self.flush_deliveries(&mut pending_skus, &mut deliveries).await;
+                    } else if !self.flush_deliveries(&mut pending_skus, &mut deliveries, &mut held).await {
+                        break;
                     }
                     flush_at = None;
+                }
+                _ = sleep_until_some(held.next_push_at), if !control.is_paused() => {
+                    let skus = held.take();
+                    match self.push_skus(&skus).await {
+                        Ok(_) => {
+                            held.confirmed();
+                            info!(channel = %channel_id, skus = skus.len(), "held stock changes pushed");
+                        }
+                        Err(PushError::Interrupted) if !control.is_paused() => break,
+                        Err(PushError::Interrupted) => control.add_backlog(skus),
+                        Err(error) => {
+                            debug!(channel = %channel_id, skus = skus.len(), error = %error, "held stock changes still refused");
+                            held.hold(skus);
+                        }
+                    }
+                    self.metrics.push_backlog(&channel_id, held.skus.len());
                 }
                 next = live.recv() => match next {
                     Some(Ok(delivery)) => {
@@ -192,11 +278,16 @@ impl ChannelPusher {
         debug!(channel = %channel_id, unacked = deliveries.len(), "stock pusher stopped");
     }
 
+    /// Pushes the coalesced SKUs and acknowledges their messages. A flush that fails holds its
+    /// SKUs (pushed again later) and acknowledges too, so an outage never burns the messages'
+    /// delivery limit. `false` when the pusher is stopping (the messages stay unacknowledged
+    /// and are delivered again).
     async fn flush_deliveries(
         &self,
         pending_skus: &mut BTreeSet<String>,
         deliveries: &mut Vec<Delivery>,
-    ) {
+        held: &mut Held,
+    ) -> bool {
         let skus: Vec<String> = std::mem::take(pending_skus).into_iter().collect();
         let taken = std::mem::take(deliveries);
         let oldest_change = taken
@@ -217,19 +308,27 @@ impl ChannelPusher {
                     warn!(channel = %self.channel.id, error = %error, "acknowledging stock messages failed");
                 }
             }
+            Err(PushError::Interrupted) if !self.channel.control.is_paused() => return false,
+            Err(PushError::Interrupted) => {
+                // Paused mid-push: held like any change of a paused channel.
+                let mut skus: BTreeSet<String> = skus.into_iter().collect();
+                let mut taken = taken;
+                crate::ops::pause::hold(self, &mut skus, &mut taken).await;
+                return true;
+            }
             Err(error) => {
                 self.channel.control.note_push_error(&error.to_string());
-                warn!(channel = %self.channel.id, skus = skus.len(), error = %error, "stock push failed; messages requeued");
-                for delivery in taken {
-                    if let Err(error) = delivery.nack(true).await {
-                        warn!(channel = %self.channel.id, error = %error, "requeueing a stock message failed");
-                    }
+                warn!(channel = %self.channel.id, skus = skus.len(), degraded = self.channel.client.is_degraded(),
+                    error = %error, "stock push failed; its SKUs are held and pushed again");
+                held.hold(skus);
+                if let Err(error) = Delivery::ack_many(taken).await {
+                    warn!(channel = %self.channel.id, error = %error, "acknowledging held stock messages failed");
                 }
-                tokio::time::sleep(FAILED_FLUSH_PAUSE).await;
             }
         }
-        self.metrics.push_backlog(&self.channel.id, 0);
-        self.channel.control.clear_backlog();
+        self.metrics.push_backlog(&self.channel.id, held.skus.len());
+        self.channel.control.set_backlog(&held.skus);
+        true
     }
 
     /// Reads the next page of this channel's walk and which of its SKUs have a listing whose
@@ -325,7 +424,21 @@ impl ChannelPusher {
                     quantity: target.quantity,
                 })
                 .collect();
-            let results = self.push_batch(&levels).await?;
+            // Forgotten before the call, recorded after: a push applied whose confirmation is
+            // lost cannot make a later one look unchanged.
+            let known: Vec<&str> = batch
+                .iter()
+                .filter(|target| target.last_pushed_quantity.is_some())
+                .map(|target| target.listing_id.as_str())
+                .collect();
+            self.ledger
+                .forget_before_push(&self.channel.id, &known)
+                .await?;
+            let results = self
+                .channel
+                .client
+                .push_stock(&levels, &self.interrupt)
+                .await?;
             report.calls += 1;
             let mut confirmed = Vec::new();
             for result in results {
@@ -389,31 +502,9 @@ impl ChannelPusher {
         &self.metrics
     }
 
-    pub fn throttle(&self) -> &Throttle {
-        &self.throttle
-    }
-
-    /// One stock-update call, throttled, retried with backoff on transient failures and
-    /// never sooner than the platform's Retry-After.
-    async fn push_batch(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
-        let channel_id = self.channel.id.as_str();
-        backoff::future::retry_notify(
-            channel_backoff(),
-            || async {
-                self.throttle.until_ready().await;
-                self.channel.control.note_call();
-                self.channel
-                    .connector
-                    .push_stock(levels)
-                    .await
-                    .map_err(classify)
-            },
-            |error: ConnectorError, wait: Duration| {
-                self.metrics.push_failed(channel_id, error_class(&error));
-                warn!(channel = %channel_id, error = %error, retry_in_ms = wait.as_millis() as u64, "stock push failed; retrying");
-            },
-        )
-        .await
+    /// What cuts this pusher's calls short: its stop and the channel's pause.
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
     }
 }
 

@@ -1,8 +1,14 @@
-//! The one place that decides how a failed call to a channel is retried.
+//! The one place that decides how a failed call to a channel is retried. The channel gateway
+//! (`gateway.rs`) applies it to every call.
 
+use backoff::backoff::Backoff;
 use backoff::ExponentialBackoff;
 use omnistock_connector::ConnectorError;
 use std::time::Duration;
+
+/// The longest any wait a platform asks for (Retry-After, a cost-bucket hint) holds a
+/// channel's calls: a huge or absurd value must not stall the channel for hours.
+pub const MAX_PLATFORM_WAIT: Duration = Duration::from_secs(300);
 
 /// How long transient failures of one call are retried before the work is handed back (its
 /// queue messages are requeued, so nothing is lost; the next attempt starts a fresh backoff).
@@ -20,18 +26,26 @@ pub fn channel_backoff() -> ExponentialBackoff {
     }
 }
 
-/// Classifies a connector error for the backoff crate: transient and rate-limited failures
-/// are retried (never sooner than the platform's Retry-After); the rest are final.
-pub fn classify(error: ConnectorError) -> backoff::Error<ConnectorError> {
-    if error.is_retryable() {
-        let retry_after = error.retry_after();
-        backoff::Error::Transient {
-            err: error,
-            retry_after,
-        }
-    } else {
-        backoff::Error::Permanent(error)
+/// A wait the platform asked for, bounded by [`MAX_PLATFORM_WAIT`].
+pub fn bounded_wait(wait: Duration) -> Duration {
+    wait.min(MAX_PLATFORM_WAIT)
+}
+
+/// How long to wait before the failed call is tried again, or `None` when it must not be:
+/// the error is final (configuration, permanent) or the backoff's budget is spent. Transient
+/// and rate-limited failures are retried no sooner than the platform's Retry-After, and never
+/// later than [`MAX_PLATFORM_WAIT`].
+pub fn next_attempt_in(
+    error: &ConnectorError,
+    backoff: &mut ExponentialBackoff,
+) -> Option<Duration> {
+    if !error.is_retryable() {
+        return None;
     }
+    let backoff_wait = backoff.next_backoff()?;
+    Some(bounded_wait(
+        backoff_wait.max(error.retry_after().unwrap_or_default()),
+    ))
 }
 
 /// A short label of the error's class, for metrics.
@@ -48,25 +62,37 @@ pub fn error_class(error: &ConnectorError) -> &'static str {
 mod tests {
     use super::*;
 
+    fn limited(retry_after: Option<Duration>) -> ConnectorError {
+        ConnectorError::RateLimited {
+            message: "429".into(),
+            retry_after,
+        }
+    }
+
     #[test]
     fn retryable_errors_keep_the_platforms_wait() {
-        let error = ConnectorError::RateLimited {
-            message: "429".into(),
-            retry_after: Some(Duration::from_secs(2)),
-        };
-        match classify(error) {
-            backoff::Error::Transient { retry_after, .. } => {
-                assert_eq!(retry_after, Some(Duration::from_secs(2)))
-            }
-            backoff::Error::Permanent(error) => panic!("retryable error made permanent: {error}"),
-        }
-        assert!(matches!(
-            classify(ConnectorError::Permanent("unknown listing".into())),
-            backoff::Error::Permanent(_)
-        ));
-        assert!(matches!(
-            classify(ConnectorError::Configuration("bad token".into())),
-            backoff::Error::Permanent(_)
-        ));
+        let mut backoff = channel_backoff();
+        let wait = next_attempt_in(&limited(Some(Duration::from_secs(2))), &mut backoff);
+        assert_eq!(wait, Some(Duration::from_secs(2)));
+        let permanent = ConnectorError::Permanent("unknown listing".into());
+        assert_eq!(next_attempt_in(&permanent, &mut backoff), None);
+        let configuration = ConnectorError::Configuration("bad token".into());
+        assert_eq!(next_attempt_in(&configuration, &mut backoff), None);
+    }
+
+    #[test]
+    fn a_platforms_wait_is_bounded_and_a_zero_one_still_backs_off() {
+        let mut backoff = channel_backoff();
+        let huge = limited(Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            next_attempt_in(&huge, &mut backoff),
+            Some(MAX_PLATFORM_WAIT)
+        );
+        let zero = limited(Some(Duration::ZERO));
+        let wait = next_attempt_in(&zero, &mut backoff).unwrap_or_default();
+        assert!(
+            wait > Duration::ZERO,
+            "a zero Retry-After still waits the backoff"
+        );
     }
 }

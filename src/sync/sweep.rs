@@ -28,6 +28,9 @@ pub enum SweepCause {
     StartUp,
     /// The channel was resumed: push what accumulated while it was paused.
     Resume,
+    /// The channel answers again after being degraded: push what moved during the outage,
+    /// including changes whose messages the bus dead-lettered.
+    Recovery,
 }
 
 impl SweepCause {
@@ -35,6 +38,7 @@ impl SweepCause {
         match self {
             Self::StartUp => "start-up",
             Self::Resume => "resume",
+            Self::Recovery => "recovery",
         }
     }
 }

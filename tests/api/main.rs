@@ -3,6 +3,8 @@
 
 mod admin;
 mod broker_outage;
+mod cost_bucket;
+mod gateway;
 mod go_live;
 mod health;
 mod helpers;

@@ -7,6 +7,29 @@ use crate::stock::StockLevel;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The kinds of call the runtime makes to a platform, for pacing hints and per-call metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// [`Connector::push_stock`].
+    PushStock,
+    /// [`Connector::read_stock`].
+    ReadStock,
+    /// [`Connector::pull_orders`].
+    PullOrders,
+}
+
+impl CallKind {
+    /// A short label, for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PushStock => "push_stock",
+            Self::ReadStock => "read_stock",
+            Self::PullOrders => "pull_orders",
+        }
+    }
+}
 
 /// What a connector can do; the runtime honours it for every platform the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,4 +112,15 @@ pub trait Connector: Send + Sync {
     /// The quantities the channel shows now, for reconciliation. Listings the channel does not
     /// know are left out of the answer.
     async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError>;
+
+    /// How long the runtime should wait before a call of this kind so that it fits the
+    /// platform's budget as the connector last saw it (a cost bucket's remaining points and
+    /// the call's expected cost), possibly zero; `None` when the connector does not pace this
+    /// call. The runtime calls a connector that paces a call one task at a time, each after
+    /// the advised wait; the connector never waits itself. The runtime waits before the call
+    /// instead of learning from a refusal.
+    fn wait_before(&self, call: CallKind) -> Option<Duration> {
+        let _ = call;
+        None
+    }
 }

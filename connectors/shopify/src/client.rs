@@ -5,6 +5,7 @@ use omnistock_connector::{ConnectorError, Secret};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tracing::debug;
@@ -18,6 +19,9 @@ pub struct GraphqlClient {
     endpoint: reqwest::Url,
     access_token: Secret,
     last_throttle: Mutex<Option<ThrottleStatus>>,
+    /// The requested cost each operation last had, by operation name: what the next call of
+    /// it is expected to cost.
+    requested_costs: Mutex<HashMap<String, f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +68,7 @@ impl GraphqlClient {
             endpoint,
             access_token,
             last_throttle: Mutex::new(None),
+            requested_costs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -74,6 +79,23 @@ impl GraphqlClient {
     /// The cost bucket as the last response described it.
     pub fn throttle_status(&self) -> Option<ThrottleStatus> {
         self.last_throttle.lock().ok().and_then(|guard| *guard)
+    }
+
+    /// The highest cost the last calls of these operations requested; `None` before any ran.
+    pub fn expected_cost(&self, operation_names: &[&str]) -> Option<f64> {
+        let costs = self.requested_costs.lock().ok()?;
+        operation_names
+            .iter()
+            .filter_map(|name| costs.get(*name).copied())
+            .reduce(f64::max)
+    }
+
+    fn record_requested(&self, operation_name: &str, cost: Option<&QueryCost>) {
+        if let Some(requested) = cost.and_then(|cost| cost.requested_query_cost) {
+            if let Ok(mut costs) = self.requested_costs.lock() {
+                costs.insert(operation_name.to_string(), requested);
+            }
+        }
     }
 
     fn record(&self, cost: Option<&QueryCost>) {
@@ -111,9 +133,7 @@ impl GraphqlClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<f64>().ok())
-            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-            .map(Duration::from_secs_f64);
+            .and_then(parse_retry_after);
         let text = response.text().await.map_err(|error| {
             ConnectorError::transient(format!("{operation_name}: reading the response: {error}"))
         })?;
@@ -123,6 +143,7 @@ impl GraphqlClient {
             .and_then(|envelope| envelope.extensions.as_ref())
             .and_then(|extensions| extensions.cost.clone());
         self.record(cost.as_ref());
+        self.record_requested(operation_name, cost.as_ref());
 
         if !status.is_success() {
             return Err(self.classify_status(operation_name, status, retry_after_header, &text));
@@ -187,6 +208,16 @@ impl GraphqlClient {
     }
 }
 
+/// `Retry-After` in seconds (fractions allowed). A negative, infinite, unparsable or
+/// unrepresentable value is no advice at all (the runtime bounds every wait anyway).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let seconds = value.trim().parse::<f64>().ok()?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
 fn classify_errors(
     operation_name: &str,
     errors: &[GraphqlError],
@@ -216,4 +247,28 @@ fn classify_errors(
     // A query Shopify does not understand: an api_version without the fields this connector
     // uses, or a bug. Retrying will not help.
     ConnectorError::Configuration(format!("{message} (check api_version)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_of_any_text_never_panics() {
+        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
+        for garbage in [
+            "-1",
+            "abc",
+            "",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e300",
+            "Wed, 21 Oct 2015",
+        ] {
+            assert_eq!(parse_retry_after(garbage), None, "{garbage:?}");
+        }
+    }
 }

@@ -18,8 +18,8 @@ use crate::webhook;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, StockLevel,
-    WebhookError, WebhookRequest,
+    CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult,
+    StockLevel, WebhookError, WebhookRequest,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -73,7 +73,7 @@ impl ShopifyConnector {
     }
 
     /// How long to wait before a query requesting `cost` points fits the bucket as last seen.
-    pub fn wait_before(&self, cost: f64) -> Duration {
+    pub fn wait_for_cost(&self, cost: f64) -> Duration {
         self.throttle_status()
             .map(|status| status.wait_for(cost))
             .unwrap_or(Duration::ZERO)
@@ -209,5 +209,18 @@ impl Connector for ShopifyConnector {
 
     async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
         self.read_available(listing_ids).await
+    }
+
+    /// Until the cost bucket as last seen holds what this kind of call last requested (a
+    /// stock push may read levels first, so the dearer of its two operations); `None` before
+    /// such a call was answered once.
+    fn wait_before(&self, call: CallKind) -> Option<Duration> {
+        let operations: &[&str] = match call {
+            CallKind::PushStock => &[queries::SET_OPERATION, queries::STOCK_OPERATION],
+            CallKind::ReadStock => &[queries::STOCK_OPERATION],
+            CallKind::PullOrders => &[queries::ORDERS_OPERATION],
+        };
+        let cost = self.client.expected_cost(operations)?;
+        Some(self.wait_for_cost(cost))
     }
 }

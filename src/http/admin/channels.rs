@@ -76,12 +76,15 @@ pub struct PushStatus {
     pub sweep: Option<SweepStatus>,
     /// When the last sweep finished; `null` before the first.
     pub last_sweep_done_at: Option<DateTime<Utc>>,
+    /// The channel's calls keep failing: its changes are held and pushed when it answers
+    /// again. Known on the sync leader (which makes the calls); `null` on other replicas.
+    pub degraded: Option<bool>,
 }
 
 /// A sweep of every listing of the channel, a page of SKUs at a time, between live pushes.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SweepStatus {
-    /// `start-up` or `resume`.
+    /// `start-up`, `resume` or `recovery` (a degraded channel answers again).
     pub cause: String,
     pub started_at: DateTime<Utc>,
     /// SKUs read so far; the sweep goes through the channel's SKUs in order.
@@ -203,6 +206,9 @@ pub async fn list_channels(
                 }),
                 sweep: activity.sweep,
                 last_sweep_done_at: activity.last_sweep_done.map(time),
+                degraded: runtime
+                    .filter(|_| state.operations.is_leader())
+                    .map(|channel| channel.client.is_degraded()),
             },
             rate_limit: RateBudget {
                 limit: limit.map(|limit| limit.to_string()),

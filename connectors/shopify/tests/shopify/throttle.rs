@@ -37,7 +37,7 @@ async fn throttled_becomes_rate_limited_with_the_wait_the_bucket_needs() {
         .expect("the bucket was observed");
     assert_eq!(status.bucket.maximum_available, SET_COST + 1.0);
     assert_eq!(status.bucket.restore_rate, 2.0);
-    assert!(connector.wait_before(SET_COST) > Duration::from_secs(4));
+    assert!(connector.wait_for_cost(SET_COST) > Duration::from_secs(4));
     assert_eq!(
         fake.available(&listing),
         Some(3),
@@ -84,7 +84,7 @@ async fn a_caller_that_honours_retry_after_never_overruns_the_bucket() {
     // Pacing with the observed bucket instead: not a single refusal.
     let before = fake.requests().iter().filter(|r| r.throttled).count();
     for quantity in 20..30 {
-        tokio::time::sleep(connector.wait_before(SET_COST)).await;
+        tokio::time::sleep(connector.wait_for_cost(SET_COST)).await;
         connector
             .push_stock(&[level(&listing, quantity)])
             .await

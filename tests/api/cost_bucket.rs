@@ -1,0 +1,122 @@
+//! The gateway against Shopify's cost bucket: a 200-point bucket restoring 10 points a second,
+//! under sustained orders (webhooks, and polls) and stock changes (pushed). The gateway waits what the
+//! connector's `wait_before` says instead of learning from `THROTTLED`, so few requests are
+//! refused, and the channel still converges. The fraction is printed (README, Performance);
+//! it is a count, not a speed, so it is asserted.
+
+use crate::helpers::{spawn_app_with, test_settings, TestDatabase};
+use crate::sync_world::PATIENCE;
+use omnistock::ledger::MovementMeta;
+use omnistock::settings::{ChannelOptions, ChannelSettings};
+use omnistock_shopify::fake::{FakeOptions, FakeShopify};
+use std::time::Duration;
+
+/// How long orders and stock changes keep coming.
+const LOAD: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cost_bucket_is_rarely_overrun_and_the_channel_converges() {
+    let fake = FakeShopify::start(FakeOptions {
+        maximum_available: 200.0,
+        restore_rate: 10.0,
+        ..FakeOptions::default()
+    })
+    .await
+    .unwrap();
+    let (database, url) = TestDatabase::sqlite();
+    let mut settings = test_settings(&url);
+    settings.bus.poll_interval_ms = 200;
+    let mut options = fake.channel_options("2025-01");
+    options.insert("orders_page_size".into(), 1.into());
+    settings.channels.push(ChannelSettings {
+        id: "shop".parse().unwrap(),
+        kind: "shopify".into(),
+        enabled: true,
+        location: "default".into(),
+        rate_limit: None,
+        poll_interval: Some(Duration::from_secs(1)),
+        reconcile_interval: None,
+        cut_over: None,
+        stock_policy: Default::default(),
+        options: ChannelOptions(options),
+    });
+    let app = spawn_app_with(settings, database).await;
+    let ledger = app.ledger.clone();
+    // Orders arrive by webhook, as on a real shop; the polls (one order a page: a page of
+    // this connector's orders query requests about 180 points) re-read them as the safety net.
+    fake.subscribe(&app.url("/webhooks/shop"));
+
+    let skus: Vec<String> = (1..=20).map(|index| format!("SKU-{index:02}")).collect();
+    let mut listings = Vec::new();
+    for sku in &skus {
+        ledger.upsert_item(sku, sku).await.unwrap();
+        ledger
+            .receive(
+                sku,
+                "default",
+                1000,
+                &MovementMeta::new(format!("initial-{sku}")),
+            )
+            .await
+            .unwrap();
+        let listing = fake.create_listing(sku, 1000);
+        ledger.bind_listing("shop", &listing, sku, 1).await.unwrap();
+        listings.push(listing);
+    }
+
+    // Sustained load: every 250 ms an order on the shop and a stock change in the ledger.
+    let started = tokio::time::Instant::now();
+    let mut round = 0usize;
+    while started.elapsed() < LOAD {
+        let ordered = round % skus.len();
+        fake.place_order(&[(listings[ordered].clone(), 1)]).unwrap();
+        let received = (round * 7 + 3) % skus.len();
+        ledger
+            .receive(
+                &skus[received],
+                "default",
+                2,
+                &MovementMeta::new(format!("load-{round}")),
+            )
+            .await
+            .unwrap();
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let mut differences = Vec::new();
+        for (sku, listing) in skus.iter().zip(&listings) {
+            let available = ledger.available(sku).await.unwrap();
+            let shown = fake.available(listing);
+            if shown != Some(available) {
+                differences.push(format!("{sku}: shop {shown:?}, ledger {available}"));
+            }
+        }
+        let (orders,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM orders")
+            .fetch_one(ledger.pool())
+            .await
+            .unwrap();
+        if differences.is_empty() && orders == round as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not converged: {differences:?}, {orders} of {round} orders booked"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let requests = fake.requests();
+    let throttled = requests.iter().filter(|request| request.throttled).count();
+    let fraction = throttled as f64 / requests.len().max(1) as f64;
+    println!(
+        "cost bucket 200 points, 10/s: {throttled} of {} requests THROTTLED ({:.1} %), {round} orders and {round} stock changes",
+        requests.len(),
+        fraction * 100.0
+    );
+    assert!(requests.len() > 20, "too few requests to judge");
+    assert!(fraction < 0.05, "{:.1} % THROTTLED", fraction * 100.0);
+    app.stop().await.unwrap();
+}
