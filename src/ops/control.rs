@@ -27,6 +27,9 @@ struct Inner {
     work_receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<ResyncWork>>,
     activity: Mutex<Activity>,
     out_of_date: OutOfDateCache,
+    /// How many of the channel's messages the bus has dead-lettered, as last counted; the
+    /// pusher sweeps the channel when it rises.
+    dead_lettered: watch::Sender<u64>,
 }
 
 /// The pusher's recent activity, as the channel status shows it.
@@ -76,6 +79,7 @@ impl ChannelControl {
     pub fn new() -> Self {
         let (paused, _) = watch::channel(false);
         let (work_sender, work_receiver) = mpsc::unbounded_channel();
+        let (dead_lettered, _) = watch::channel(0);
         Self {
             inner: Arc::new(Inner {
                 paused,
@@ -83,6 +87,7 @@ impl ChannelControl {
                 work_receiver: tokio::sync::Mutex::new(work_receiver),
                 activity: Mutex::new(Activity::default()),
                 out_of_date: OutOfDateCache::default(),
+                dead_lettered,
             }),
         }
     }
@@ -103,6 +108,26 @@ impl ChannelControl {
     /// A receiver that sees every change of the pause.
     pub fn watch_paused(&self) -> watch::Receiver<bool> {
         self.inner.paused.subscribe()
+    }
+
+    /// Notes how many of the channel's messages the bus has dead-lettered; returns whether the
+    /// count rose (its pusher then sweeps the channel: those changes reached no push).
+    pub fn note_dead_lettered(&self, count: u64) -> bool {
+        self.inner.dead_lettered.send_if_modified(|current| {
+            let rose = count > *current;
+            *current = count;
+            rose
+        })
+    }
+
+    /// The last count of the channel's dead-lettered messages.
+    pub fn dead_lettered(&self) -> u64 {
+        *self.inner.dead_lettered.borrow()
+    }
+
+    /// A receiver that sees every rise of the dead-lettered count.
+    pub fn watch_dead_lettered(&self) -> watch::Receiver<u64> {
+        self.inner.dead_lettered.subscribe()
     }
 
     /// Hands resync work to the channel's pusher. `false` when no pusher can take it.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// How long stopping waits for the tasks to finish what they are doing before abandoning them.
 /// Abandoned work is safe: unacknowledged messages are delivered again.
@@ -229,6 +229,14 @@ async fn push_channel(
     consumer: Option<Consumer>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // Beside the pusher, for as long as it runs: the bus's dead letters of its channel.
+    let watch = tokio::spawn(watch_dead_letters(
+        bus.clone(),
+        pusher.channel().clone(),
+        pusher.metrics().clone(),
+        stopped.clone(),
+    ));
+    let _watch = AbortOnDrop(watch);
     if let Some(consumer) = consumer {
         return pusher.run(consumer, stopped).await;
     }
@@ -244,6 +252,47 @@ async fn push_channel(
                 warn!(channel = %channel_id, error = %error, retry_in_ms = CONSUME_RETRY.as_millis() as u64, "subscribing to the stock queue failed");
             }
         }
+    }
+}
+
+/// How often the leader counts a channel's dead-lettered messages.
+const DEAD_LETTER_CHECK: Duration = Duration::from_secs(5);
+
+/// Counts the messages the bus dead-lettered for `channel` every [`DEAD_LETTER_CHECK`]: the
+/// metric and the channel status show the count, and a rise makes the pusher sweep the
+/// channel (those changes reached no push, whatever the reason the bus gave up on them).
+async fn watch_dead_letters(
+    bus: Bus,
+    channel: ChannelRuntime,
+    metrics: Metrics,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        match bus.dead_letter_count(&channel.id).await {
+            Ok(count) => {
+                metrics.bus_dead_lettered(&channel.id, count);
+                if channel.control.note_dead_lettered(count) {
+                    warn!(channel = %channel.id, dead_lettered = count,
+                        "the bus dead-lettered stock changes of this channel; sweeping it");
+                }
+            }
+            Err(error) => {
+                debug!(channel = %channel.id, error = %error, "counting dead-lettered messages failed")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DEAD_LETTER_CHECK) => {}
+            _ = crate::sync::stop_requested(&mut stopped) => return,
+        }
+    }
+}
+
+/// Aborts a task when dropped, so a helper task ends with the one it serves.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

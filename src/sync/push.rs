@@ -159,6 +159,7 @@ impl ChannelPusher {
         let mut paused = control.watch_paused();
         self.interrupt = Interrupt::on_stop(shutdown.clone()).or_pause(paused.clone());
         let mut degraded = self.channel.client.watch_degraded();
+        let mut dead_lettered = control.watch_dead_lettered();
         let mut held = Held::default();
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost. A
@@ -200,6 +201,14 @@ impl ChannelPusher {
                         if sweep.as_ref().is_none_or(|running| running.cause() != SweepCause::Resume) {
                             sweep = Some(Sweep::start(SweepCause::Recovery, &channel_id));
                         }
+                    }
+                }
+                Ok(()) = dead_lettered.changed() => {
+                    dead_lettered.borrow_and_update();
+                    // Changes whose messages died reached no push: a sweep finds them. One
+                    // already running from its start finds them too.
+                    if sweep.is_none() && !control.is_paused() {
+                        sweep = Some(Sweep::start(SweepCause::DeadLetters, &channel_id));
                     }
                 }
                 _ = sleep_until_some(deadline) => {

@@ -31,6 +31,8 @@ pub enum SweepCause {
     /// The channel answers again after being degraded: push what moved during the outage,
     /// including changes whose messages the bus dead-lettered.
     Recovery,
+    /// The bus dead-lettered some of the channel's messages: their changes reached no push.
+    DeadLetters,
 }
 
 impl SweepCause {
@@ -39,6 +41,7 @@ impl SweepCause {
             Self::StartUp => "start-up",
             Self::Resume => "resume",
             Self::Recovery => "recovery",
+            Self::DeadLetters => "dead-letters",
         }
     }
 }

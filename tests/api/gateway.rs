@@ -3,7 +3,7 @@
 
 use crate::sync::skus;
 use crate::sync_world::{
-    both_setups, metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
+    both_setups, listing_of, metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
 };
 use omnistock_sim::Faults;
 use serde_json::Value;
@@ -79,6 +79,11 @@ async fn every_platform_call_goes_through_the_gateway(setup: Setup) {
 
 /// `degraded` of `channel` in `GET /admin/channels`.
 async fn degraded_in_status(world: &World, channel: &str) -> Option<bool> {
+    push_status(world, channel).await["degraded"].as_bool()
+}
+
+/// `push` of `channel` in `GET /admin/channels`.
+async fn push_status(world: &World, channel: &str) -> Value {
     let statuses: Vec<Value> = world
         .app
         .client
@@ -93,7 +98,8 @@ async fn degraded_in_status(world: &World, channel: &str) -> Option<bool> {
     statuses
         .iter()
         .find(|status| status["id"] == channel)
-        .and_then(|status| status["push"]["degraded"].as_bool())
+        .map(|status| status["push"].clone())
+        .unwrap_or_default()
 }
 
 async fn an_outage_longer_than_the_delivery_limit_loses_no_change(setup: Setup) {
@@ -145,5 +151,66 @@ async fn an_outage_longer_than_the_delivery_limit_loses_no_change(setup: Setup) 
         degraded_in_status(&world, "sim-c").await == Some(false)
     })
     .await;
+    world.stop().await;
+}
+
+/// The bus gave up on a change (its message dead-lettered, for whatever reason): the count
+/// shows in the channel status and the metric, and a sweep pushes what the message would have.
+/// Embedded only: the test lays the dead letter in the memory bus's table itself (on RabbitMQ
+/// the broker dead-letters, and the same count and sweep follow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_lettered_change_is_counted_and_swept() {
+    let mut world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+    // The catalog's own pushes are done (the sims showed its levels before them), and no
+    // sweep runs that would find the change by itself.
+    wait_until("every listing pushed once, no sweep under way", || async {
+        let mut settled = true;
+        for channel in ["sim-a", "sim-b", "sim-c"] {
+            let pushed: Vec<String> = world
+                .sim(channel)
+                .stock_log()
+                .into_iter()
+                .flat_map(|request| request.listing_ids)
+                .collect();
+            let push = push_status(&world, channel).await;
+            settled &= skus(2).iter().all(|sku| pushed.contains(&listing_of(sku)))
+                && push["backlog_skus"] == 0
+                && push["sweep"].is_null();
+        }
+        settled
+    })
+    .await;
+    // A change whose message never reaches the pushers: journaled and applied without an
+    // outbox row, its message lying dead-lettered on sim-c's queue.
+    let pool = world.app.ledger.pool();
+    for statement in [
+        "UPDATE balances SET on_hand = on_hand - 3 WHERE sku = 'SKU-01' AND location = 'default'",
+        "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
+         idempotency_key, created_at) VALUES ('SKU-01', 'default', -3, 0, 'adjust', 'lost-change', 0)",
+        "INSERT INTO bus_messages (queue, sku, skus, outbox_id, changed_at_ms, created_at, \
+         attempts, dead_at) VALUES ('sim-c', 'SKU-01', '[\"SKU-01\"]', 0, 0, 0, 1, 0)",
+    ] {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+    wait_until("sim-c shows the change no message brought", || async {
+        world.sim("sim-c").shown_quantity(&listing_of("SKU-01")) == Some(7)
+    })
+    .await;
+    assert_eq!(
+        metric_value(
+            &world.metrics().await,
+            "omnistock_bus_dead_lettered_messages{channel=\"sim-c\"}",
+        ),
+        1.0
+    );
+    let push = push_status(&world, "sim-c").await;
+    assert_eq!(push["bus_dead_lettered"], 1, "{push}");
+    // No message reached sim-a: it still shows the old level (nothing there was swept).
+    assert_eq!(
+        world.sim("sim-a").shown_quantity(&listing_of("SKU-01")),
+        Some(10)
+    );
     world.stop().await;
 }

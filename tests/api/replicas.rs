@@ -293,6 +293,18 @@ async fn a_leader_cut_off_from_its_database_gives_way_before_another_leads() {
     let took_over_after = cut_at.elapsed();
     eprintln!("cut off: the other replica led {took_over_after:?} after the cut");
 
+    // The recorders see the change on receivers of their own, a moment after this one did.
+    let recorded = |changes: &Arc<Mutex<Vec<(Instant, bool)>>>, leading: bool| {
+        changes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, value)| *value == leading)
+    };
+    let settled = Instant::now() + Duration::from_secs(2);
+    while !(recorded(&first, false) && recorded(&second, true)) && Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let first = first.lock().unwrap().clone();
     let second = second.lock().unwrap().clone();
     let gave_up_at = first

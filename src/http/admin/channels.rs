@@ -79,12 +79,17 @@ pub struct PushStatus {
     /// The channel's calls keep failing: its changes are held and pushed when it answers
     /// again. Known on the sync leader (which makes the calls); `null` on other replicas.
     pub degraded: Option<bool>,
+    /// Stock-change messages of this channel the bus dead-lettered (for any reason), as the
+    /// sync leader last counted them; each rise makes the channel swept. `null` on other
+    /// replicas.
+    pub bus_dead_lettered: Option<u64>,
 }
 
 /// A sweep of every listing of the channel, a page of SKUs at a time, between live pushes.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SweepStatus {
-    /// `start-up`, `resume` or `recovery` (a degraded channel answers again).
+    /// `start-up`, `resume`, `recovery` (a degraded channel answers again) or `dead-letters`
+    /// (the bus dead-lettered some of the channel's changes).
     pub cause: String,
     pub started_at: DateTime<Utc>,
     /// SKUs read so far; the sweep goes through the channel's SKUs in order.
@@ -209,6 +214,9 @@ pub async fn list_channels(
                 degraded: runtime
                     .filter(|_| state.operations.is_leader())
                     .map(|channel| channel.client.is_degraded()),
+                bus_dead_lettered: runtime
+                    .filter(|_| state.operations.is_leader())
+                    .map(|channel| channel.control.dead_lettered()),
             },
             rate_limit: RateBudget {
                 limit: limit.map(|limit| limit.to_string()),
