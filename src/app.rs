@@ -5,6 +5,7 @@
 //! serves until the shutdown future completes. Tests build an `App` on port 0 and spawn it.
 
 use crate::bus::{Bus, BusError, RelayConfig};
+use crate::http::AppState;
 use crate::ledger::{Backend, DatabaseFileLock, Ledger, PoolSettings};
 use crate::metrics::Metrics;
 use crate::registry::{self, RegistryError};
@@ -19,24 +20,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// What request handlers and background tasks share. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The effective settings.
-    pub settings: Arc<Settings>,
-    /// The inventory ledger (a handle to its pool).
-    pub ledger: Ledger,
-    /// The stock-change bus.
-    pub bus: Bus,
-    /// The enabled channels by id, with their connectors.
-    pub channels: Arc<BTreeMap<String, ChannelRuntime>>,
-    /// Books order events from webhooks and polling.
-    pub intake: Intake,
-    pub metrics: Metrics,
-    /// Pause/resume, resync jobs, dead letters, channel activity.
-    pub operations: crate::ops::Operations,
-}
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

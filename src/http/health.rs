@@ -6,7 +6,7 @@
 //! `database`, `connected` or `disconnected`) without depending on it: while the broker is down a
 //! replica still books orders, and the outbox holds the stock changes until it is back.
 
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

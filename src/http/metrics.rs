@@ -1,6 +1,6 @@
 //! `GET /metrics`: Prometheus text exposition of [`crate::metrics::Metrics`].
 
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

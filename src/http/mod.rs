@@ -14,9 +14,11 @@ pub mod body_timeout;
 pub mod health;
 pub mod metrics;
 pub mod server;
+mod state;
 pub mod webhooks;
 
-use crate::app::AppState;
+pub use state::AppState;
+
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::Router;

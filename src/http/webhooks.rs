@@ -10,8 +10,8 @@
 //! `quarantined`: redelivering it forever would help nobody, and an operator retries it from
 //! the quarantine.
 
-use crate::app::AppState;
 use crate::http::body_timeout::is_body_read_timeout;
+use crate::http::AppState;
 use crate::ledger::quarantine::order_label;
 use crate::sync::quarantine::EventBooking;
 use axum::body::Bytes;

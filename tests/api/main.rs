@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod housekeeping;
 mod http_timeouts;
+mod module_layers;
 mod operations;
 mod push_retry;
 mod replicas;

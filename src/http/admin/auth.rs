@@ -5,7 +5,7 @@
 //! comparison takes constant time, also in the token's length (see [`token_matches`]), and
 //! neither the expected nor the offered token is logged.
 
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;

@@ -4,7 +4,7 @@
 
 use super::error::AdminError;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ledger::operations::PushActivityRecord;
 use crate::ops::control::{Activity, BUDGET_WINDOW};
 use crate::ops::PauseError;

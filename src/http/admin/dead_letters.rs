@@ -3,7 +3,7 @@
 
 use super::error::AdminError;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ledger::operations::DeadLetterRecord;
 use crate::ops::dead_letters::{self, DeadLetterError};
 use axum::extract::{Path, Query, State};

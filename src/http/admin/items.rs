@@ -3,7 +3,7 @@
 
 use super::error::AdminError;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ledger::{Balance, Movement, Reservation};
 use axum::extract::{Path, Query, State};
 use axum::Json;

@@ -4,7 +4,7 @@
 use super::error::AdminError;
 use super::resync::start_error;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ledger::operations::JobRecord;
 use crate::ops::ResyncMode;
 use axum::extract::{Path, Query, State};

@@ -16,7 +16,7 @@ pub mod quarantine;
 pub mod resync;
 pub mod stock;
 
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::handler::Handler;
 use axum::middleware;
 use axum::routing::MethodRouter;

@@ -3,7 +3,7 @@
 
 use super::error::AdminError;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ledger::QuarantinedOrder;
 use crate::sync::quarantine::{self, QuarantineError, RetryOutcome};
 use axum::extract::{Path, Query, State};

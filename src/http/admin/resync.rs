@@ -6,7 +6,7 @@
 use super::error::{parse_body, AdminError};
 use super::jobs::JobView;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ops::{ResyncMode, ResyncScope, StartJobError};
 use axum::body::Bytes;
 use axum::extract::State;

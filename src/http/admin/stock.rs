@@ -7,7 +7,7 @@
 use super::error::{parse_body, AdminError};
 use super::items::BalanceView;
 use super::AdminRoute;
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::ledger::{Application, LedgerError, MovementMeta};
 use axum::body::Bytes;
 use axum::extract::State;
