@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "ledger_suite/go_live_and_quarantine.rs"]
+mod go_live_and_quarantine;
 #[path = "ledger_suite/schema_parity.rs"]
 mod schema_parity;
 

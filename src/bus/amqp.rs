@@ -602,7 +602,7 @@ impl AmqpDelivery {
     /// Returns the message to the queue (`requeue`) or dead-letters it.
     pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
         if !requeue {
-            warn!(channel = %self.channel_id, skus = ?self.message.skus,
+            warn!(channel = %self.channel_id, skus = %self.message.skus.join(","),
                 outbox_id = self.message.outbox_id, "message dead-lettered");
         }
         let sent = self

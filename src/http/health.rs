@@ -43,7 +43,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "database unreachable"
         }
         Err(_) => {
-            tracing::warn!(timeout = ?DATABASE_PING_TIMEOUT, "readiness check: database ping timed out");
+            tracing::warn!(
+                timeout_ms = DATABASE_PING_TIMEOUT.as_millis() as u64,
+                "readiness check: database ping timed out"
+            );
             "database did not answer in time"
         }
     };

@@ -119,7 +119,7 @@ impl Jobs {
             return Err(StartJobError::Overlap(conflict));
         }
         self.queued.notify_one();
-        info!(job = %record.id, channel = ?scope.channel, mode = scope.mode.as_str(), trigger, "resync job queued");
+        info!(job = %record.id, channel = scope.channel.as_deref(), mode = scope.mode.as_str(), trigger, "resync job queued");
         Ok(record)
     }
 
@@ -166,7 +166,7 @@ impl Jobs {
                 continue;
             }
             self.lock_running().insert(job.id.clone());
-            info!(job = %job.id, channel = ?job.channel_id, mode = %job.mode, "resync job started");
+            info!(job = %job.id, channel = job.channel_id.as_deref(), mode = %job.mode, "resync job started");
             tasks.spawn(
                 self.clone()
                     .execute(job.id.clone(), scope_of(&job), stop.clone()),

@@ -186,8 +186,8 @@ impl LeaderDuties {
                 channel = %channel.id,
                 kind = %channel.kind,
                 location = %channel.location,
-                rate_limit = ?channel.rate_limit.map(|limit| limit.to_string()),
-                poll_interval_secs = ?channel.poll_interval.map(|interval| interval.as_secs()),
+                rate_limit = channel.rate_limit.map(|limit| limit.to_string()),
+                poll_interval_secs = channel.poll_interval.map(|interval| interval.as_secs()),
                 "channel sync started"
             );
         }

@@ -356,7 +356,7 @@ impl ChannelPusher {
             .into_iter()
             .partition(|target| target.last_pushed_quantity != Some(target.quantity));
         let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
-        debug!(channel = %self.channel.id, skus = page.skus, last_sku = ?pages.after(), changed = changed_skus.len(), "sweep page read");
+        debug!(channel = %self.channel.id, skus = page.skus, last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
         Ok(Some(SweepPage {
             skus: page.skus,
             unchanged: unchanged.len(),

@@ -124,7 +124,7 @@ impl Sweep {
                     .retry_pause
                     .map_or(RETRY_FIRST, |pause| (pause * 2).min(RETRY_MAX));
                 warn!(channel = %channel.id, cause = self.cause.as_str(), error = %error,
-                    retry_in_s = pause.as_secs(), after_sku = ?self.pages.after(),
+                    retry_in_s = pause.as_secs(), after_sku = self.pages.after(),
                     "stock sweep step failed; it is tried again between live pushes");
                 channel.control.note_push_error(&error.to_string());
                 self.retry_pause = Some(pause);

@@ -424,7 +424,7 @@ impl ShopifyConnector {
                 let shown = fresh
                     .get(&level.listing_id)
                     .and_then(|known| known.available);
-                debug!(shop = %self.shop_domain, listing = %level.listing_id, expected = plan.expected, shown = ?shown, "compare quantity stale");
+                debug!(shop = %self.shop_domain, listing = %level.listing_id, expected = plan.expected, shown, "compare quantity stale");
                 results[plan.position] = Some(if shown == Some(level.quantity) {
                     PushResult::Confirmed {
                         listing_id: level.listing_id.clone(),

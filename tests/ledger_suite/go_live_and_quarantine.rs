@@ -2,15 +2,12 @@
 //! its channel's cut-over is booked as a baseline (what it had shipped leaves on hand alone),
 //! every later change books normally; an order event the ledger can never book fails alone, as
 //! a refusal (not as an outage), and the quarantine keeps it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::common::{TestBackend, TestDatabase};
 use chrono::{DateTime, TimeZone, Utc};
-use common::{TestBackend, TestDatabase};
 use omnistock::ledger::{
     BookingRequest, BookingResult, Ledger, LedgerError, ListingBinding, ListingComponent,
     MovementMeta,
