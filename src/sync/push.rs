@@ -198,17 +198,15 @@ impl ChannelPusher {
                         // What moved during the outage: the held SKUs now, then a sweep for
                         // anything no message brought (dead-lettered or lost).
                         held.push_now();
-                        if sweep.as_ref().is_none_or(|running| running.cause() != SweepCause::Resume) {
-                            sweep = Some(Sweep::start(SweepCause::Recovery, &channel_id));
-                        }
+                        sweep = Some(Sweep::start_over(sweep.as_ref(), SweepCause::Recovery, &channel_id));
                     }
                 }
                 Ok(()) = dead_lettered.changed() => {
                     dead_lettered.borrow_and_update();
-                    // Changes whose messages died reached no push: a sweep finds them. One
-                    // already running from its start finds them too.
-                    if sweep.is_none() && !control.is_paused() {
-                        sweep = Some(Sweep::start(SweepCause::DeadLetters, &channel_id));
+                    // Changes whose messages died reached no push: a sweep finds them (a
+                    // paused channel's resume sweep will).
+                    if !control.is_paused() {
+                        sweep = Some(Sweep::start_over(sweep.as_ref(), SweepCause::DeadLetters, &channel_id));
                     }
                 }
                 _ = sleep_until_some(deadline) => {

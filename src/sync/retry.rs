@@ -10,8 +10,8 @@ use std::time::Duration;
 /// channel's calls: a huge or absurd value must not stall the channel for hours.
 pub const MAX_PLATFORM_WAIT: Duration = Duration::from_secs(300);
 
-/// How long transient failures of one call are retried before the work is handed back (its
-/// queue messages are requeued, so nothing is lost; the next attempt starts a fresh backoff).
+/// How long transient failures of one call are retried before the work is handed back (the
+/// pusher holds its SKUs and pushes them again; the next attempt starts a fresh backoff).
 const RETRY_BUDGET: Duration = Duration::from_secs(60);
 
 /// The backoff for one call to a channel: quick first retries, capped waits.

@@ -82,6 +82,17 @@ impl Sweep {
         }
     }
 
+    /// A sweep from the first page for `cause`, in place of `running`: a sweep under way may
+    /// already have passed what just changed, so it starts over. A resume sweep keeps its
+    /// cause, since its end is what clears the changes the pause held.
+    pub fn start_over(running: Option<&Sweep>, cause: SweepCause, channel_id: &str) -> Self {
+        let cause = match running.map(Sweep::cause) {
+            Some(SweepCause::Resume) => SweepCause::Resume,
+            _ => cause,
+        };
+        Self::start(cause, channel_id)
+    }
+
     pub fn cause(&self) -> SweepCause {
         self.cause
     }
