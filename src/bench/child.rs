@@ -181,6 +181,14 @@ impl ChildDaemon {
     }
 }
 
+/// The program to run as the daemon: `--binary` when given, else this program.
+pub fn daemon_binary(given: Option<&Path>) -> Result<PathBuf, BenchError> {
+    match given {
+        Some(binary) => Ok(binary.to_path_buf()),
+        None => std::env::current_exe().map_err(BenchError::io("finding this program")),
+    }
+}
+
 /// A port that was free a moment ago (the daemon binds it right after).
 pub fn free_port() -> Result<u16, BenchError> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@
 //! twice. The broker and database faults act on the local servers: run the drill where nothing
 //! else uses them.
 
-use super::child::{free_port, ChildDaemon, DaemonPlan};
+use super::child::{daemon_binary, free_port, ChildDaemon, DaemonPlan};
 use super::report::BenchReport;
 use super::setup::{Backends, BenchBus, BenchDatabase};
 use super::world::{channel_id, listing_of};
@@ -115,10 +115,7 @@ pub async fn run(args: &FaultsArgs) -> Result<BenchReport, BenchError> {
             "channels, skus and rate must be positive".to_string(),
         ));
     }
-    let binary = match &args.binary {
-        Some(binary) => binary.clone(),
-        None => std::env::current_exe().map_err(BenchError::io("finding this program"))?,
-    };
+    let binary = daemon_binary(args.binary.as_deref())?;
     let channels: Vec<String> = (0..args.channels).map(channel_id).collect();
     let bus = BenchBus::new(
         &args.backends.bus,

@@ -7,7 +7,7 @@
 //! confirmed by every channel, as after a restart of a synced installation: the start-up
 //! sweep then reads every listing and pushes nothing.
 
-use super::child::{ChildDaemon, DaemonPlan};
+use super::child::{daemon_binary, ChildDaemon, DaemonPlan};
 use super::report::{milliseconds, BenchReport};
 use super::setup::{Backends, BenchBus, BenchDatabase};
 use super::world::{channel_id, listing_of};
@@ -65,10 +65,7 @@ struct DaemonRun {
 }
 
 pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
-    let binary = match &args.binary {
-        Some(binary) => binary.clone(),
-        None => std::env::current_exe().map_err(BenchError::io("finding this program"))?,
-    };
+    let binary = daemon_binary(args.binary.as_deref())?;
     let channels: Vec<String> = (0..args.channels.max(1)).map(channel_id).collect();
     let bus = BenchBus::new(
         &args.backends.bus,
