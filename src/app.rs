@@ -116,6 +116,7 @@ impl App {
             crate::ops::housekeeping::Housekeeping {
                 settings: settings.housekeeping.clone(),
                 bus: bus.clone(),
+                channel_ids: channels.keys().cloned().collect(),
             },
         )
         .await

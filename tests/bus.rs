@@ -777,6 +777,41 @@ mod rabbitmq {
     }
 
     #[tokio::test]
+    async fn dead_letters_past_their_retention_are_pruned_and_younger_ones_kept() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::rejected_message_is_dead_lettered(broker.bus.clone()).await;
+        let Bus::Amqp(amqp) = &broker.bus else {
+            panic!("expected the RabbitMQ bus");
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+
+        // Dead for a moment only: a retention of a minute keeps it.
+        let pruned = amqp
+            .prune_dead_letters("shop", now - 60_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 0);
+        // Handed back, not lost: it is still there to inspect (the nack is asynchronous).
+        let mut dead = 0;
+        for _ in 0..100 {
+            dead = broker.bus.dead_letter_count("shop").await.unwrap();
+            if dead == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(dead, 1);
+
+        // Past the retention (its time of death is before `before`): deleted.
+        let pruned = amqp
+            .prune_dead_letters("shop", now + 60_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(broker.bus.dead_letter_count("shop").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
     async fn consumer_resubscribes_after_the_broker_cancelled_it() {
         let broker = TestBroker::new(vec!["shop"]).await;
         broker.bus.ensure_channel_queue("shop").await.unwrap();

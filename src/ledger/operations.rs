@@ -34,6 +34,10 @@ pub struct PushActivityRecord {
     pub sweep_started_at: Option<i64>,
     pub sweep_skus: Option<i64>,
     pub last_sweep_done_at: Option<i64>,
+    /// 1 while the channel is degraded, else 0.
+    pub degraded: Option<i64>,
+    /// The channel's stock messages the bus dead-lettered, as the leader last counted them.
+    pub bus_dead_lettered: Option<i64>,
     pub updated_at: i64,
 }
 
@@ -515,14 +519,15 @@ impl Ledger {
         sqlx::query(
             "INSERT INTO channel_push_activity (channel_id, backlog_skus, calls_last_minute, \
              last_confirmed_at, last_error_at, last_error, sweep_cause, sweep_started_at, \
-             sweep_skus, last_sweep_done_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             sweep_skus, last_sweep_done_at, degraded, bus_dead_lettered, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (channel_id) DO UPDATE SET backlog_skus = excluded.backlog_skus, \
              calls_last_minute = excluded.calls_last_minute, \
              last_confirmed_at = excluded.last_confirmed_at, \
              last_error_at = excluded.last_error_at, last_error = excluded.last_error, \
              sweep_cause = excluded.sweep_cause, sweep_started_at = excluded.sweep_started_at, \
              sweep_skus = excluded.sweep_skus, last_sweep_done_at = excluded.last_sweep_done_at, \
+             degraded = excluded.degraded, bus_dead_lettered = excluded.bus_dead_lettered, \
              updated_at = excluded.updated_at",
         )
         .bind(&record.channel_id)
@@ -535,6 +540,8 @@ impl Ledger {
         .bind(record.sweep_started_at)
         .bind(record.sweep_skus)
         .bind(record.last_sweep_done_at)
+        .bind(record.degraded)
+        .bind(record.bus_dead_lettered)
         .bind(record.updated_at)
         .execute(&self.pool)
         .await
@@ -549,7 +556,8 @@ impl Ledger {
         let rows: Vec<PushActivityRecord> = sqlx::query_as(
             "SELECT channel_id, backlog_skus, calls_last_minute, last_confirmed_at, \
              last_error_at, last_error, sweep_cause, sweep_started_at, sweep_skus, \
-             last_sweep_done_at, updated_at FROM channel_push_activity",
+             last_sweep_done_at, degraded, bus_dead_lettered, updated_at \
+             FROM channel_push_activity",
         )
         .fetch_all(&self.pool)
         .await

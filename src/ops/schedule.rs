@@ -114,6 +114,10 @@ async fn publish_push_activity(operations: &Operations) -> Result<(), crate::led
             sweep_started_at: sweep.map(|sweep| sweep.started_at),
             sweep_skus: sweep.map(|sweep| i64::try_from(sweep.skus_read).unwrap_or(i64::MAX)),
             last_sweep_done_at: activity.last_sweep_done,
+            degraded: Some(i64::from(runtime.client.is_degraded())),
+            bus_dead_lettered: Some(
+                i64::try_from(runtime.control.dead_lettered()).unwrap_or(i64::MAX),
+            ),
             updated_at: now,
         };
         operations.ledger.store_push_activity(&record).await?;

@@ -19,6 +19,7 @@ use omnistock::settings::Settings;
 use omnistock::sync::duties::LOST_LEADERSHIP_GRACE;
 use omnistock::sync::leader::TAKEOVER_BOUND;
 use omnistock_connector::RateLimit;
+use omnistock_sim::Faults;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -238,6 +239,46 @@ async fn the_followers_channel_status_shows_the_leaders_push_activity() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_follower_shows_a_channel_degraded_on_the_leader_and_its_recovery() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+    let degraded_on_follower = |expected: bool| {
+        let follower = &follower;
+        async move {
+            channel_status(follower, "sim-c").await["push"]["degraded"].as_bool() == Some(expected)
+        }
+    };
+    assert!(degraded_on_follower(false).await);
+
+    world.sim("sim-c").set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    world.order("sim-a", "SKU-01", 1);
+    world.wait_available("SKU-01", 9).await;
+    wait_until("the follower shows sim-c degraded", || {
+        degraded_on_follower(true)
+    })
+    .await;
+    let status = channel_status(&follower, "sim-c").await;
+    assert_eq!(
+        status["push"]["bus_dead_lettered"].as_u64(),
+        Some(0),
+        "{status}"
+    );
+
+    world.sim("sim-c").set_faults(Faults::default());
+    wait_until("the follower shows sim-c recovered", || {
+        degraded_on_follower(false)
+    })
+    .await;
+    world.wait_converged().await;
     follower.stop().await.unwrap();
     world.stop().await;
 }

@@ -6,8 +6,9 @@ use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
 use crate::ledger::operations::PushActivityRecord;
-use crate::ops::control::{Activity, BUDGET_WINDOW};
+use crate::ops::control::BUDGET_WINDOW;
 use crate::ops::PauseError;
+use crate::sync::ChannelRuntime;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -77,11 +78,12 @@ pub struct PushStatus {
     /// When the last sweep finished; `null` before the first.
     pub last_sweep_done_at: Option<DateTime<Utc>>,
     /// The channel's calls keep failing: its changes are held and pushed when it answers
-    /// again. Known on the sync leader (which makes the calls); `null` on other replicas.
+    /// again. As the sync leader (which makes the calls) sees it, on every replica; `null`
+    /// before a leader has published it.
     pub degraded: Option<bool>,
     /// Stock-change messages of this channel the bus dead-lettered (for any reason), as the
-    /// sync leader last counted them; each rise makes the channel swept. `null` on other
-    /// replicas.
+    /// sync leader last counted them; each rise makes the channel swept. `null` before a
+    /// leader has published it.
     pub bus_dead_lettered: Option<u64>,
 }
 
@@ -171,9 +173,7 @@ pub async fn list_channels(
         let runtime = state.channels.get(&id);
         let activity = match published.get(&id) {
             Some(record) => PushView::published(record),
-            None => runtime
-                .map(|channel| PushView::live(&channel.control.snapshot()))
-                .unwrap_or_default(),
+            None => runtime.map(PushView::live).unwrap_or_default(),
         };
         let calls_last_minute = activity.calls_last_minute;
         let poll = polls.get(&id).copied().unwrap_or_default();
@@ -211,12 +211,8 @@ pub async fn list_channels(
                 }),
                 sweep: activity.sweep,
                 last_sweep_done_at: activity.last_sweep_done.map(time),
-                degraded: runtime
-                    .filter(|_| state.operations.is_leader())
-                    .map(|channel| channel.client.is_degraded()),
-                bus_dead_lettered: runtime
-                    .filter(|_| state.operations.is_leader())
-                    .map(|channel| channel.control.dead_lettered()),
+                degraded: activity.degraded,
+                bus_dead_lettered: activity.bus_dead_lettered,
             },
             rate_limit: RateBudget {
                 limit: limit.map(|limit| limit.to_string()),
@@ -293,10 +289,13 @@ struct PushView {
     last_error: Option<(i64, String)>,
     sweep: Option<SweepStatus>,
     last_sweep_done: Option<i64>,
+    degraded: Option<bool>,
+    bus_dead_lettered: Option<u64>,
 }
 
 impl PushView {
-    fn live(activity: &Activity) -> Self {
+    fn live(channel: &ChannelRuntime) -> Self {
+        let activity = channel.control.snapshot();
         Self {
             backlog_skus: activity.backlog.len(),
             calls_last_minute: activity.recent_calls.len(),
@@ -308,6 +307,8 @@ impl PushView {
                 skus_read: sweep.skus_read,
             }),
             last_sweep_done: activity.last_sweep_done,
+            degraded: Some(channel.client.is_degraded()),
+            bus_dead_lettered: Some(channel.control.dead_lettered()),
         }
     }
 
@@ -328,6 +329,10 @@ impl PushView {
                 },
             ),
             last_sweep_done: record.last_sweep_done_at,
+            degraded: record.degraded.map(|degraded| degraded != 0),
+            bus_dead_lettered: record
+                .bus_dead_lettered
+                .and_then(|count| u64::try_from(count).ok()),
         }
     }
 }
