@@ -1,11 +1,15 @@
-//! One ledger test suite, run against SQLite and PostgreSQL (the way quickwit's
-//! `metastore_test_suite!` runs one suite against each metastore).
+//! The store against real databases and the broker: one ledger test suite run against SQLite
+//! and PostgreSQL (the way quickwit's `metastore_test_suite!` runs one suite against each
+//! metastore), the go-live and quarantine properties, schema parity, and the bus (`bus.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
 mod common;
-#[path = "ledger_suite/go_live_and_quarantine.rs"]
+#[path = "../common/tcp_proxy.rs"]
+mod tcp_proxy;
+
+mod bus;
 mod go_live_and_quarantine;
-#[path = "ledger_suite/schema_parity.rs"]
 mod schema_parity;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,10 +1,6 @@
 //! The stock-change bus against real services: the memory bus on SQLite and PostgreSQL (a fresh
 //! database per test) and the RabbitMQ bus (unique exchange and queue names per test).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "common/tcp_proxy.rs"]
-mod tcp_proxy;
-
+use crate::tcp_proxy::{ProxyMode, TcpProxy};
 use omnistock::bus::{
     AmqpBus, Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, RelayStats,
     StockChanged,
@@ -15,7 +11,6 @@ use sqlx::{AnyPool, Connection};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tcp_proxy::{ProxyMode, TcpProxy};
 use tokio::sync::watch;
 
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
