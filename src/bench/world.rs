@@ -1,11 +1,12 @@
 //! The world of the load scenarios: simulated marketplaces, a catalog listed on all of them, and
 //! the daemon in-process on the chosen database and bus.
 
-use super::setup::{Backends, BenchBus, BenchDatabase};
+use super::setup::{scratch_bus, scratch_database, Backends};
 use super::BenchError;
 use crate::app::{App, AppError};
 use crate::ledger::{Ledger, ListingBinding, ListingComponent, StockCount};
 use crate::settings::{ChannelOptions, ChannelSettings, DatabaseUrl, Settings};
+use crate::testkit::{ScratchBusNames, ScratchDatabase};
 use chrono::{DateTime, Utc};
 use omnistock_connector::RateLimit;
 use omnistock_sim::{NewOrderLine, SimHandle, SimOptions, SimServer, StockRequestOutcome};
@@ -60,8 +61,8 @@ pub struct World {
     /// When `App::build` was called and when it returned (the daemon serves from then on).
     pub started_at: DateTime<Utc>,
     pub build_time: Duration,
-    database: Option<BenchDatabase>,
-    bus: Option<BenchBus>,
+    database: Option<ScratchDatabase>,
+    bus: Option<ScratchBusNames>,
     shutdown: Option<oneshot::Sender<()>>,
     daemon: Option<JoinHandle<Result<(), AppError>>>,
 }
@@ -99,11 +100,11 @@ impl World {
         // OMNISTOCK__… variables tune the daemon (e.g. OMNISTOCK__BUS__PREFETCH=64); the
         // database, the bus URL, the listener and the channels are the benchmark's own.
         let base = Settings::load(None)?;
-        let bus = BenchBus::new(&backends.bus, &channels, &base.bus)?;
-        let database = BenchDatabase::create(&backends.database).await?;
+        let bus = scratch_bus(&backends.bus, &channels, &base.bus)?;
+        let database = scratch_database(&backends.database).await?;
         match Self::build(base, database, bus, channels, client, plan).await {
             Ok(world) => Ok(world),
-            Err((error, database, bus)) => {
+            Err((error, mut database, mut bus)) => {
                 bus.remove().await;
                 database.remove().await;
                 Err(error)
@@ -113,12 +114,12 @@ impl World {
 
     async fn build(
         mut settings: Settings,
-        database: BenchDatabase,
-        bus: BenchBus,
+        database: ScratchDatabase,
+        bus: ScratchBusNames,
         channels: Vec<String>,
         client: reqwest::Client,
         plan: &WorldPlan,
-    ) -> Result<Self, (BenchError, BenchDatabase, BenchBus)> {
+    ) -> Result<Self, (BenchError, ScratchDatabase, ScratchBusNames)> {
         let markets = match start_markets(&channels, plan).await {
             Ok(markets) => markets,
             Err(error) => return Err((error, database, bus)),
@@ -171,7 +172,7 @@ impl World {
     pub fn database_name(&self) -> String {
         self.database
             .as_ref()
-            .map(BenchDatabase::name)
+            .map(ScratchDatabase::name)
             .unwrap_or_default()
     }
 
@@ -348,10 +349,10 @@ impl World {
         for market in std::mem::take(&mut self.markets) {
             market.sim.shutdown().await;
         }
-        if let Some(bus) = self.bus.take() {
+        if let Some(mut bus) = self.bus.take() {
             bus.remove().await;
         }
-        if let Some(database) = self.database.take() {
+        if let Some(mut database) = self.database.take() {
             database.remove().await;
         }
     }

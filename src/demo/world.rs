@@ -6,9 +6,9 @@ use crate::app::{App, AppError};
 use crate::ledger::{Ledger, MovementMeta};
 use crate::metrics::Metrics;
 use crate::settings::{ChannelOptions, ChannelSettings, DatabaseUrl, Settings};
+use crate::testkit::ScratchDatabase;
 use omnistock_sim::{SimHandle, SimOptions, SimServer};
 use serde_json::{json, Map};
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -28,7 +28,8 @@ pub struct DemoWorld {
     pub ledger: Ledger,
     pub metrics: Metrics,
     pub skus: Vec<String>,
-    folder: PathBuf,
+    /// Removed when the world is stopped or dropped.
+    database: ScratchDatabase,
     shutdown: Option<oneshot::Sender<()>>,
     daemon: Option<JoinHandle<Result<(), AppError>>>,
 }
@@ -41,15 +42,7 @@ pub fn listing_of(sku: &str) -> String {
 impl DemoWorld {
     /// Starts `channels` sims and the daemon, then lists `skus` items with `on_hand` units each.
     pub async fn start(channels: usize, skus: usize, on_hand: i64) -> Result<Self, DemoError> {
-        let folder = std::env::temp_dir().join(format!(
-            "omnistock-demo-{}-{:x}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_micros()
-        ));
-        std::fs::create_dir_all(&folder).map_err(|source| DemoError::TempFolder {
-            folder: folder.clone(),
-            source,
-        })?;
+        let database = ScratchDatabase::sqlite("omnistock-demo")?;
         let mut markets = Vec::with_capacity(channels);
         for index in 0..channels {
             let sim = SimServer::start(SimOptions::default()).await?;
@@ -60,10 +53,7 @@ impl DemoWorld {
             });
         }
         let mut settings = Settings::default();
-        settings.database.url = DatabaseUrl::new(format!(
-            "sqlite://{}",
-            folder.join("omnistock-demo.db").display()
-        ));
+        settings.database.url = DatabaseUrl::new(database.url());
         settings.http.listen = ([127, 0, 0, 1], 0).into();
         for market in &markets {
             settings.channels.push(channel_settings(market)?);
@@ -87,7 +77,7 @@ impl DemoWorld {
             ledger,
             metrics,
             skus: Vec::new(),
-            folder,
+            database,
             shutdown: Some(shutdown),
             daemon: Some(daemon),
         };
@@ -176,14 +166,8 @@ impl DemoWorld {
         for market in std::mem::take(&mut self.markets) {
             market.sim.shutdown().await;
         }
-        let _ = std::fs::remove_dir_all(&self.folder);
+        self.database.remove().await;
         Ok(stopped?)
-    }
-}
-
-impl Drop for DemoWorld {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 

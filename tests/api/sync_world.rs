@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
-use omnistock::bus::{AmqpBus, BusConfig};
+use omnistock::bus::BusConfig;
 use omnistock::ledger::MovementMeta;
 use omnistock::settings::{ChannelOptions, ChannelSettings};
+use omnistock::testkit::ScratchBusNames;
 use omnistock_connector::{RateLimit, Secret};
 use omnistock_sim::{NewOrderLine, SimHandle, SimOptions, SimServer};
 use serde_json::{json, Map, Value};
@@ -120,35 +121,6 @@ impl WorldPlan {
     }
 }
 
-/// RabbitMQ names of one test, deleted on drop.
-struct BrokerNames {
-    config: BusConfig,
-    channels: Vec<String>,
-}
-
-impl Drop for BrokerNames {
-    fn drop(&mut self) {
-        let config = self.config.clone();
-        let channels = self.channels.clone();
-        // A runtime of its own: this may run while the test's runtime unwinds.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(bus) = AmqpBus::connect(config).await {
-                    for channel in channels {
-                        let _ = bus.delete_channel_queue(&channel).await;
-                    }
-                    let _ = bus.delete_exchanges().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// The daemon, its sims and the catalog the scenario created.
 pub struct World {
     pub setup: Setup,
@@ -159,7 +131,7 @@ pub struct World {
     pub skus: Vec<String>,
     /// The daemon's settings, for more replicas of it.
     pub settings: omnistock::settings::Settings,
-    broker: Option<BrokerNames>,
+    broker: Option<ScratchBusNames>,
 }
 
 /// The listing id of `sku` on every sim.
@@ -225,15 +197,15 @@ impl World {
         let broker = match setup {
             Setup::Embedded => None,
             Setup::Production => {
-                settings.bus = BusConfig {
+                let base = BusConfig {
                     url: Secret::new(AMQP_URL),
-                    name_prefix: format!("test_{}.", uuid::Uuid::new_v4().simple()),
                     ..BusConfig::default()
                 };
-                Some(BrokerNames {
-                    config: settings.bus.clone(),
-                    channels: plan.channels.iter().map(|c| c.id.to_string()).collect(),
-                })
+                let channels: Vec<String> =
+                    plan.channels.iter().map(|c| c.id.to_string()).collect();
+                let names = ScratchBusNames::new(base, "test", &channels);
+                settings.bus = names.config.clone();
+                Some(names)
             }
         };
         settings.admin.token = Some(Secret::new(ADMIN_TOKEN));
