@@ -57,8 +57,10 @@ pub enum DemoError {
     Channel { reason: String },
     #[error("--rate must be a positive number of orders per second")]
     InvalidRate,
-    #[error("the daemon task panicked")]
-    DaemonPanicked,
+    #[error(transparent)]
+    Stopping(#[from] crate::testkit::DaemonStopError),
+    #[error(transparent)]
+    Catalog(#[from] crate::testkit::CatalogError),
     #[error("interrupted")]
     Interrupted,
 }

@@ -1,11 +1,18 @@
-//! Throwaway resources for the tests, `bench` and `demo`: a database made for one run (a
-//! SQLite file in a folder of its own, or a uniquely named PostgreSQL database) and RabbitMQ
-//! names of one run, each removed afterwards — explicitly, or when dropped (also when a test
-//! panics).
+//! What the tests, `bench` and `demo` build on: a database made for one run (a SQLite file in
+//! a folder of its own, or a uniquely named PostgreSQL database) and RabbitMQ names of one run,
+//! each removed afterwards — explicitly, or when dropped (also when a test panics); the daemon
+//! run in-process; simulated marketplaces around it with a catalog listed on all of them, and
+//! whether they all show what the ledger says.
 
+mod daemon;
+mod marketplaces;
 mod scratch_bus;
 mod scratch_database;
 
+pub use daemon::{DaemonStopError, InProcessDaemon};
+pub use marketplaces::{
+    differences, list_catalog, listing_of, wait_converged, CatalogError, Marketplace, SimChannel,
+};
 pub use scratch_bus::ScratchBusNames;
 pub use scratch_database::{ScratchDatabase, ScratchError};
 

@@ -3,13 +3,10 @@
 // Helpers serve every test module; not each of them uses all of them.
 #![allow(dead_code)]
 
-use omnistock::app::App;
 use omnistock::ledger::Ledger;
 use omnistock::settings::{DatabaseUrl, Settings};
-use omnistock::testkit::ScratchDatabase;
+use omnistock::testkit::{DaemonStopError, InProcessDaemon, ScratchDatabase};
 use std::net::SocketAddr;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// The test PostgreSQL server's maintenance database, where test databases are created.
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -22,8 +19,7 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// `true` while the app is the sync leader.
     pub leader: tokio::sync::watch::Receiver<bool>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<Result<(), omnistock::app::AppError>>>,
+    daemon: Option<InProcessDaemon>,
 }
 
 /// The database behind a [`TestApp`]; removed when dropped.
@@ -77,22 +73,14 @@ pub async fn spawn_app_on_postgres() -> TestApp {
 
 /// An app built from `settings` (which must point at `database`).
 pub async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestApp {
-    let app = App::build(settings).await.unwrap();
-    let address = app.address();
-    let ledger = app.state().ledger.clone();
-    let leader = app.leader();
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let daemon = InProcessDaemon::start(settings).await.unwrap();
     TestApp {
-        address,
+        address: daemon.address,
         client: reqwest::Client::new(),
-        ledger,
+        ledger: daemon.ledger.clone(),
         database,
-        leader,
-        shutdown: Some(shutdown),
-        server: Some(server),
+        leader: daemon.leader.clone(),
+        daemon: Some(daemon),
     }
 }
 
@@ -148,12 +136,9 @@ impl TestApp {
     }
 
     /// Asks the app to stop, as SIGTERM does, and waits until the server has returned.
-    pub async fn stop(mut self) -> Result<(), omnistock::app::AppError> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        match self.server.take() {
-            Some(server) => server.await.unwrap(),
+    pub async fn stop(mut self) -> Result<(), DaemonStopError> {
+        match self.daemon.take() {
+            Some(daemon) => daemon.stop().await,
             None => Ok(()),
         }
     }

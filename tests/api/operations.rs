@@ -8,11 +8,10 @@ use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
 use crate::sync::skus;
 use crate::sync_world::ChannelPlan;
 use crate::sync_world::{
-    both_setups, listing_of, metric_value, sim_channel_options, start_sims, wait_until, Setup,
-    World, WorldPlan, ADMIN_TOKEN, PATIENCE,
+    both_setups, listing_of, metric_value, sim_channels, start_sims, wait_until, Setup, World,
+    WorldPlan, ADMIN_TOKEN, PATIENCE,
 };
 use omnistock::ledger::{ListingBinding, ListingComponent, StockCount};
-use omnistock::settings::{ChannelOptions, ChannelSettings};
 use omnistock_connector::Secret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -631,6 +630,7 @@ mod restart {
 async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     let plan = WorldPlan::default();
     let sims = start_sims(&plan).await;
+    let sim_a = &sims[0].sim;
     let (database, url) = if postgres {
         TestDatabase::postgres().await
     } else {
@@ -639,20 +639,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     let mut settings = test_settings(&url);
     settings.bus.poll_interval_ms = 200;
     settings.admin.token = Some(Secret::new(ADMIN_TOKEN));
-    for channel in &plan.channels {
-        settings.channels.push(ChannelSettings {
-            id: channel.id.parse().unwrap(),
-            kind: "sim".into(),
-            enabled: true,
-            location: "default".into(),
-            rate_limit: None,
-            poll_interval: None,
-            reconcile_interval: None,
-            cut_over: None,
-            stock_policy: Default::default(),
-            options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
-        });
-    }
+    settings.channels.extend(sim_channels(&plan, &sims));
     let mut app = spawn_app_with(settings.clone(), database).await;
     // Paused before the listing is bound, so that neither the binding's stock change nor the
     // job reaches the channel: the job waits and is still running when the daemon stops.
@@ -662,7 +649,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
         .bind_listing("sim-a", &listing_of("SKU-01"), "SKU-01", 1)
         .await
         .unwrap();
-    sims["sim-a"]
+    sim_a
         .create_listing(Some(&listing_of("SKU-01")), "SKU-01", 7)
         .unwrap();
     let (status, job) = admin_post(&app, "/admin/resync", json!({ "channel": "sim-a" })).await;
@@ -681,7 +668,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     assert_eq!(interrupted["state"], "interrupted", "{interrupted}");
     assert!(interrupted["finished_at"].is_string());
     // The pause survived the restart too: nothing was pushed.
-    assert_eq!(sims["sim-a"].shown_quantity(&listing_of("SKU-01")), Some(7));
+    assert_eq!(sim_a.shown_quantity(&listing_of("SKU-01")), Some(7));
     let (status, body) = admin_get(&app, "/admin/channels").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body[0]["paused"], true, "{body}");
@@ -693,10 +680,10 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     assert_eq!(restarted["restarted_from"], id.as_str());
     let ended = wait_job_ended(&app, restarted["id"].as_str().unwrap()).await;
     assert_eq!(ended["state"], "succeeded", "{ended}");
-    assert_eq!(sims["sim-a"].shown_quantity(&listing_of("SKU-01")), Some(0));
+    assert_eq!(sim_a.shown_quantity(&listing_of("SKU-01")), Some(0));
     app.stop().await.unwrap();
-    for (_, sim) in sims {
-        sim.shutdown().await;
+    for market in sims {
+        market.sim.shutdown().await;
     }
 }
 

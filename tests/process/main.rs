@@ -8,5 +8,6 @@ mod common;
 
 mod bench_smoke;
 mod cli;
+mod demo;
 mod kill_and_restart;
 mod stock_cli;
