@@ -612,6 +612,64 @@ async fn every_admin_route_is_in_the_openapi_document(setup: Setup) {
     world.stop().await;
 }
 
+/// The OpenAPI document is one a generated client can use: each path parameter is a `{name}` of
+/// its path and each `{name}` is declared (a query parameter declared as a path parameter broke
+/// clients), and, where the project's Python tools are installed (`.ci/python-tools`, as CI
+/// does), an independent validator accepts the whole document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_is_valid() {
+    let world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    let (status, document) = admin_get(&world.app, "/admin/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let in_template: BTreeSet<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        for (method, operation) in operations.as_object().unwrap() {
+            let declared: BTreeSet<&str> = operation["parameters"]
+                .as_array()
+                .map(|parameters| {
+                    parameters
+                        .iter()
+                        .filter(|parameter| parameter["in"] == "path")
+                        .filter_map(|parameter| parameter["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(
+                declared, in_template,
+                "{method} {path}: path parameters declared vs in the path"
+            );
+        }
+    }
+
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/ci-python/bin/openapi-spec-validator");
+    if validator.exists() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("openapi.json");
+        std::fs::write(&file, document.to_string()).unwrap();
+        let output = std::process::Command::new(&validator)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "openapi-spec-validator refused the document:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    } else {
+        eprintln!(
+            "skipped the independent validator: {} is missing (./.ci/python-tools installs it)",
+            validator.display()
+        );
+    }
+    world.stop().await;
+}
+
 /// A job whose daemon stops is `interrupted`, stays so after a restart, and can be restarted.
 mod restart {
     use super::*;

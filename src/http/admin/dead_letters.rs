@@ -63,6 +63,7 @@ pub struct DeadLetterAction {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLettersQuery {
     /// Only this channel's.
     pub channel: Option<String>,
@@ -96,6 +97,7 @@ fn map_error(error: DeadLetterError) -> AdminError {
 /// parks it again.
 #[utoipa::path(
     post, path = "/admin/dead-letters/{id}/retry", tag = "dead letters",
+    operation_id = "retry_dead_letter",
     params(("id" = i64, Path, description = "The dead letter id")),
     responses(
         (status = 202, description = "The update is being sent again", body = DeadLetterAction),
@@ -126,6 +128,7 @@ pub async fn retry(
 /// Drops the dead letter; the listing is pushed again from its next stock change.
 #[utoipa::path(
     post, path = "/admin/dead-letters/{id}/discard", tag = "dead letters",
+    operation_id = "discard_dead_letter",
     params(("id" = i64, Path, description = "The dead letter id")),
     responses(
         (status = 200, description = "Discarded", body = DeadLetterAction),

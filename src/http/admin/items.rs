@@ -114,6 +114,7 @@ async fn item(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Rows with an id above this one (the `next_after` of the previous page).
     after: Option<String>,

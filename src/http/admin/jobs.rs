@@ -112,6 +112,7 @@ impl From<JobRecord> for JobView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// How many jobs, newest first (1–500, default 20).
     pub limit: Option<i64>,

@@ -72,6 +72,7 @@ pub struct QuarantineAction {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QuarantineQuery {
     /// Only this channel's.
     pub channel: Option<String>,
@@ -117,6 +118,7 @@ fn map_error(error: QuarantineError) -> AdminError {
 /// was booked, and it leaves the quarantine; 422 `refused` when the ledger refused it again.
 #[utoipa::path(
     post, path = "/admin/quarantine/{id}/retry", tag = "quarantine",
+    operation_id = "retry_quarantined_order",
     params(("id" = i64, Path, description = "The quarantined order id")),
     responses(
         (status = 200, description = "Booked; it left the quarantine", body = QuarantineAction),
@@ -161,6 +163,7 @@ pub async fn retry(
 /// Drops the quarantined order for good: nothing of it is booked.
 #[utoipa::path(
     post, path = "/admin/quarantine/{id}/discard", tag = "quarantine",
+    operation_id = "discard_quarantined_order",
     params(("id" = i64, Path, description = "The quarantined order id")),
     responses(
         (status = 200, description = "Discarded", body = QuarantineAction),
