@@ -8,6 +8,7 @@
 
 pub mod control;
 pub mod dead_letters;
+pub mod explain;
 pub mod housekeeping;
 pub mod jobs;
 pub mod out_of_date;

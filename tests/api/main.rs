@@ -4,6 +4,7 @@
 mod admin;
 mod broker_outage;
 mod cost_bucket;
+mod explain;
 mod gateway;
 mod go_live;
 mod health;
