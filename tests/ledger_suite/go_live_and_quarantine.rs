@@ -4,9 +4,9 @@
 //! a refusal (not as an outage), and the quarantine keeps it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::common::{TestBackend, TestDatabase};
+use crate::{cases, run_property};
 use chrono::{DateTime, TimeZone, Utc};
 use omnistock::ledger::{
     BookingRequest, BookingResult, Ledger, LedgerError, ListingBinding, ListingComponent,
@@ -14,7 +14,7 @@ use omnistock::ledger::{
 };
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError};
 
 const CHANNEL: &str = "shop";
 
@@ -29,6 +29,12 @@ const CUT_OVER: i64 = 0;
 /// `at(CUT_OVER)`.
 async fn live_ledger(database: &TestDatabase) -> Ledger {
     let ledger = database.ledger().await;
+    go_live(&ledger).await;
+    ledger
+}
+
+/// Items A and B counted at 10 each, and the channel gone live at `at(CUT_OVER)`.
+async fn go_live(ledger: &Ledger) {
     for sku in ["A", "B"] {
         ledger.upsert_item(sku, sku).await.unwrap();
         ledger
@@ -46,7 +52,6 @@ async fn live_ledger(database: &TestDatabase) -> Ledger {
         .set_channel_cut_over(CHANNEL, at(CUT_OVER))
         .await
         .unwrap();
-    ledger
 }
 
 /// A one-line order of `sku`: `ordered` units, of which `shipped` shipped, `cancelled`
@@ -383,40 +388,27 @@ async fn run_interleaving(
     Ok(())
 }
 
-fn any_interleaving_counts_only_what_moved_after_the_cut_over(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = Arc::new(runtime.block_on(live_ledger(&database)));
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        // Each shrinking step books against the database: a bounded search keeps a failure's
-        // report quick.
-        max_shrink_iters: 64,
-        ..Config::default()
-    });
+fn any_interleaving_counts_only_what_moved_after_the_cut_over(backend: TestBackend, count: u32) {
     let case = std::sync::atomic::AtomicU64::new(0);
-    let result = runner.run(
-        &(
+    let case = &case;
+    run_property(
+        backend,
+        Config {
+            // Each shrinking step books against the database: a bounded search keeps a
+            // failure's report quick.
+            max_shrink_iters: 64,
+            ..cases(count)
+        },
+        (
             prop::collection::vec(order_life(), 1..7),
             prop::collection::vec((0..8_usize, prop::bool::weighted(0.2)), 1..24),
         ),
-        |(lives, picks)| {
+        |ledger| async move { go_live(&ledger).await },
+        |ledger, (lives, picks)| {
             let case = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            runtime.block_on(run_interleaving(&ledger, case, lives, picks))
+            async move { run_interleaving(&ledger, case, lives, picks).await }
         },
     );
-    runtime.block_on(ledger.close());
-    drop(ledger);
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

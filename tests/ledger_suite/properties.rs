@@ -223,34 +223,16 @@ pub(crate) async fn run_policy_steps(
     Ok(())
 }
 
-pub(crate) fn random_interleavings_respect_the_policy(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = Arc::new(runtime.block_on(async {
-        let ledger = database.ledger().await;
-        ledger.upsert_location("east", "East").await.unwrap();
-        ledger
-    }));
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(
-        &(random_policy(), prop::collection::vec(policy_step(), 1..16)),
-        |(policy, steps)| runtime.block_on(run_policy_steps(&ledger, policy, steps)),
+pub(crate) fn random_interleavings_respect_the_policy(backend: TestBackend, count: u32) {
+    run_property(
+        backend,
+        cases(count),
+        (random_policy(), prop::collection::vec(policy_step(), 1..16)),
+        |ledger| async move {
+            ledger.upsert_location("east", "East").await.unwrap();
+        },
+        |ledger, (policy, steps)| async move { run_policy_steps(&ledger, policy, steps).await },
     );
-    runtime.block_on(ledger.close());
-    drop(ledger);
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
-    }
 }
 
 pub(crate) const LOCATIONS: [&str; 2] = ["default", "east"];
@@ -568,34 +550,17 @@ pub(crate) async fn run_operations(
     Ok(())
 }
 
-pub(crate) fn random_operations_match_the_model(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = Arc::new(runtime.block_on(async {
-        let ledger = database.ledger().await;
-        ledger.upsert_location("east", "East").await.unwrap();
-        ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
-        ledger
-    }));
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&prop::collection::vec(operation(), 1..32), |operations| {
-        runtime.block_on(run_operations(&ledger, operations))
-    });
-    runtime.block_on(ledger.close());
-    drop(ledger);
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+pub(crate) fn random_operations_match_the_model(backend: TestBackend, count: u32) {
+    run_property(
+        backend,
+        cases(count),
+        prop::collection::vec(operation(), 1..32),
+        |ledger| async move {
+            ledger.upsert_location("east", "East").await.unwrap();
+            ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
+        },
+        |ledger, operations| async move { run_operations(&ledger, operations).await },
+    );
 }
 
 /// A listing's overrides of the channel's policy, any rule possibly set.
@@ -735,31 +700,17 @@ async fn explanation_matches_push_targets(
     Ok(())
 }
 
-fn explanations_equal_what_a_push_sends(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = runtime.block_on(async {
-        let ledger = seeded(&database).await;
-        ledger
-    });
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&explain_case(), |case| {
-        runtime.block_on(explanation_matches_push_targets(&ledger, case))
-    });
-    runtime.block_on(ledger.close());
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
-    }
+fn explanations_equal_what_a_push_sends(backend: TestBackend, count: u32) {
+    run_property(
+        backend,
+        cases(count),
+        explain_case(),
+        |ledger| async move {
+            ledger.upsert_location("east", "East").await.unwrap();
+            ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
+        },
+        |ledger, case| async move { explanation_matches_push_targets(&ledger, case).await },
+    );
 }
 
 #[test]
