@@ -1,46 +1,12 @@
-//! Dead letters: listing updates a channel refused for good (an unknown or removed listing, a
-//! product the platform will not sell). They are parked with the error instead of being
-//! retried forever; the pusher skips a parked listing until an operator retries it (the
-//! update is sent again, at the quantity of that moment) or discards it.
+//! Dead letters, the operators' side: listing updates a channel refused for good are parked by
+//! its pusher (`sync/push/park.rs`); here an operator retries one (the update is sent again, at
+//! the quantity of that moment) or discards it, and the metric counts them.
 
 use crate::ledger::operations::DeadLetterRecord;
-use crate::ledger::{Ledger, LedgerError, PushTarget};
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
-use crate::sync::push::{ChannelPusher, PushError};
 use crate::sync::ChannelRuntime;
-use omnistock_connector::ConnectorError;
-use tracing::{info, warn};
-
-/// Parks the refused listing when its error is permanent; transient refusals are left to the
-/// next push.
-pub async fn park_if_permanent(
-    pusher: &ChannelPusher,
-    batch: &[PushTarget],
-    listing_id: &str,
-    error: &ConnectorError,
-) -> Result<(), PushError> {
-    let channel = pusher.channel();
-    channel.control.note_push_error(&error.to_string());
-    if error.is_retryable() {
-        return Ok(());
-    }
-    let Some(target) = batch.iter().find(|target| target.listing_id == listing_id) else {
-        return Ok(());
-    };
-    pusher
-        .ledger()
-        .park_dead_letter(
-            &channel.id,
-            listing_id,
-            &target.sku,
-            target.quantity,
-            &error.to_string(),
-        )
-        .await?;
-    pusher.metrics().dead_letter_parked(&channel.id);
-    warn!(channel = %channel.id, listing = %listing_id, sku = %target.sku, quantity = target.quantity, error = %error, "stock update parked as a dead letter");
-    Ok(())
-}
+use tracing::info;
 
 /// Why a dead letter could not be retried.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@
 
 use crate::ledger::operations::{JobProgress, JobRecord};
 use crate::ledger::{Ledger, LedgerError, PushTarget, TargetPages};
-use crate::ops::resync::{ResyncMode, ResyncWork};
+use crate::sync::push::{ResyncMode, ResyncWork, WorkReport};
 use crate::sync::ChannelRuntime;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -314,9 +314,9 @@ impl Jobs {
         &self,
         id: &str,
         progress: JobProgress,
-        mut answer: oneshot::Receiver<crate::ops::resync::WorkReport>,
+        mut answer: oneshot::Receiver<WorkReport>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Option<Option<crate::ops::resync::WorkReport>>, LedgerError> {
+    ) -> Result<Option<Option<WorkReport>>, LedgerError> {
         loop {
             tokio::select! {
                 report = &mut answer => return Ok(Some(report.ok())),
@@ -332,6 +332,14 @@ impl Jobs {
 /// The sync leader's job runner: claims queued jobs (woken when this process accepted one, and
 /// every second for jobs accepted elsewhere) and runs them until `stop`; then its jobs end as
 /// `interrupted`.
+impl Jobs {
+    /// The leader's job runner over these jobs (see [`run_queued`]).
+    pub fn runner(&self) -> crate::sync::duties::JobRunner {
+        let jobs = self.clone();
+        std::sync::Arc::new(move |stop| Box::pin(run_queued(jobs.clone(), stop)))
+    }
+}
+
 pub async fn run_queued(jobs: Jobs, mut stop: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     loop {

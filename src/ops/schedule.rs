@@ -4,10 +4,10 @@
 //! replicas never each start one).
 
 use super::jobs::{ResyncScope, StartJobError};
-use super::resync::ResyncMode;
 use super::{dead_letters, stale_cutoff, Operations};
 use crate::ledger::operations::PushActivityRecord;
 use crate::metrics::Metrics;
+use crate::sync::push::ResyncMode;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -192,7 +192,7 @@ pub(crate) struct RunningPusher {
     pub(crate) bus: Bus,
     pub(crate) metrics: Metrics,
     /// The channel's controls, with the activity its status shows.
-    pub(crate) control: omnistock::ops::ChannelControl,
+    pub(crate) control: omnistock::sync::ChannelControl,
     stop: tokio::sync::watch::Sender<bool>,
     running: tokio::task::JoinHandle<()>,
 }

@@ -6,8 +6,8 @@ use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
 use crate::ledger::operations::PushActivityRecord;
-use crate::ops::control::{Activity, BUDGET_WINDOW};
 use crate::ops::PauseError;
+use crate::sync::push::control::{Activity, BUDGET_WINDOW};
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -156,9 +156,10 @@ pub async fn list_channels(
         ledger.push_activities().await?
     };
     // Counted side by side: each count is a walk through the channel's listings.
+    let operations = &state.operations;
     let mut out_of_date: BTreeMap<String, _> =
         futures::future::join_all(state.channels.values().map(|channel| async move {
-            let count = crate::ops::out_of_date::listings_out_of_date(ledger, channel).await;
+            let count = operations.listings_out_of_date(channel).await;
             (channel.id.clone(), count)
         }))
         .await

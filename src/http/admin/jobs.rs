@@ -6,7 +6,7 @@ use super::resync::start_error;
 use super::AdminRoute;
 use crate::http::AppState;
 use crate::ledger::operations::JobRecord;
-use crate::ops::ResyncMode;
+use crate::sync::push::ResyncMode;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -3,8 +3,8 @@
 //! the channel shows, compare with what it should show and push only the differences
 //! (`reconcile`).
 
+use super::{ChannelPusher, FlushReport, PushError};
 use crate::ledger::PushTarget;
-use crate::sync::push::{ChannelPusher, FlushReport, PushError};
 use omnistock_connector::StockLevel;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,7 +70,7 @@ pub struct WorkReport {
 }
 
 /// Does `work` and answers on its reply channel. Called by the pusher between live flushes.
-pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
+pub(super) async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
     // Its job ended (interrupted while the work waited, say): nobody wants the answer.
     if work.reply.is_closed() {
         return;
@@ -78,7 +78,7 @@ pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
     let report = match execute(pusher, &work).await {
         Ok(report) => report,
         Err(error) => {
-            pusher.channel().control.note_push_error(&error.to_string());
+            pusher.channel.control.note_push_error(&error.to_string());
             WorkReport {
                 error: Some(error.to_string()),
                 ..WorkReport::default()
@@ -118,7 +118,7 @@ async fn find_drift(
     pusher: &ChannelPusher,
     targets: Vec<PushTarget>,
 ) -> Result<Vec<(PushTarget, Drift)>, PushError> {
-    let channel = pusher.channel();
+    let channel = &pusher.channel;
     let mut drifting = Vec::new();
     let batch_size = channel.capabilities.max_stock_batch.max(1);
     for batch in targets.chunks(batch_size) {
@@ -141,7 +141,7 @@ async fn find_drift(
                 found = ?found,
                 "stock drift found by reconciliation"
             );
-            pusher.metrics().reconcile_drift(&channel.id);
+            pusher.metrics.reconcile_drift(&channel.id);
             let drift = Drift {
                 listing_id: target.listing_id.clone(),
                 sku: target.sku.clone(),
@@ -161,8 +161,8 @@ async fn read_shown_stock(
     listing_ids: &[String],
 ) -> Result<Vec<StockLevel>, PushError> {
     Ok(pusher
-        .channel()
+        .channel
         .client
-        .read_stock(listing_ids, pusher.interrupt())
+        .read_stock(listing_ids, &pusher.interrupt)
         .await?)
 }
