@@ -9,13 +9,13 @@ use tracing::warn;
 
 use super::booking_group::BookingRequest;
 use super::booking_rows::{BookedOrder, ChannelRules};
-use super::types::{OrderLineRecord, UnknownLine};
+use super::types::{MovementReason, OrderLineRecord, UnknownLine};
 use super::LedgerError;
 
 /// One balance change a booking plans for a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PlannedChange {
-    pub reason: &'static str,
+    pub reason: MovementReason,
     pub on_hand_delta: i64,
     pub reserved_delta: i64,
 }
@@ -35,7 +35,7 @@ pub(crate) fn plan_line_changes(booked: LineState, target: LineState) -> Vec<Pla
     };
     if shipped != 0 {
         changes.push(PlannedChange {
-            reason: "commit",
+            reason: MovementReason::Commit,
             on_hand_delta: -shipped,
             reserved_delta: -from_reservation,
         });
@@ -43,7 +43,11 @@ pub(crate) fn plan_line_changes(booked: LineState, target: LineState) -> Vec<Pla
     let hold = target.open - (booked.open - from_reservation);
     if hold != 0 {
         changes.push(PlannedChange {
-            reason: if hold > 0 { "reserve" } else { "release" },
+            reason: if hold > 0 {
+                MovementReason::Reserve
+            } else {
+                MovementReason::Release
+            },
             on_hand_delta: 0,
             reserved_delta: hold,
         });
@@ -51,7 +55,7 @@ pub(crate) fn plan_line_changes(booked: LineState, target: LineState) -> Vec<Pla
     let returned = target.returned - booked.returned;
     if returned != 0 {
         changes.push(PlannedChange {
-            reason: "restock",
+            reason: MovementReason::Restock,
             on_hand_delta: returned,
             reserved_delta: 0,
         });
@@ -407,7 +411,7 @@ pub(crate) fn plan_snapshot(
                 location: record.location.clone(),
                 line_id: record.line_id.clone(),
                 change: PlannedChange {
-                    reason: "release",
+                    reason: MovementReason::Release,
                     on_hand_delta: 0,
                     reserved_delta: -record.open_quantity,
                 },
@@ -494,7 +498,7 @@ mod tests {
         assert_eq!(
             changes,
             vec![PlannedChange {
-                reason: "commit",
+                reason: MovementReason::Commit,
                 on_hand_delta: -2,
                 reserved_delta: -2
             }]
@@ -505,7 +509,9 @@ mod tests {
     fn order_first_seen_shipped_only_commits() {
         let changes = plan_line_changes(state(0, 0, 0), state(0, 4, 1));
         assert_eq!(net(&changes), (-3, 0));
-        assert!(changes.iter().all(|change| change.reason != "reserve"));
+        assert!(changes
+            .iter()
+            .all(|change| change.reason != MovementReason::Reserve));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! its pusher (`sync/push/park.rs`); here an operator retries one (the update is sent again, at
 //! the quantity of that moment) or discards it, and the metric counts them.
 
-use crate::ledger::operations::DeadLetterRecord;
+use crate::ledger::DeadLetterRecord;
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::sync::ChannelRuntime;
@@ -29,14 +29,16 @@ pub async fn retry(
     id: i64,
 ) -> Result<DeadLetterRecord, DeadLetterError> {
     let letter = ledger
-        .dead_letter(id)
+        .dead_letters()
+        .get(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
     if channel.is_none() {
         return Err(DeadLetterError::ChannelGone(letter.channel_id));
     }
     let letter = ledger
-        .retry_dead_letter(id)
+        .dead_letters()
+        .retry(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
     info!(channel = %letter.channel_id, listing = %letter.listing_id, "dead letter retried");
@@ -46,10 +48,11 @@ pub async fn retry(
 /// Drops the dead letter; the listing is pushed again from the next change of its stock.
 pub async fn discard(ledger: &Ledger, id: i64) -> Result<DeadLetterRecord, DeadLetterError> {
     let letter = ledger
-        .dead_letter(id)
+        .dead_letters()
+        .get(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
-    ledger.delete_dead_letter(id).await?;
+    ledger.dead_letters().delete(id).await?;
     info!(channel = %letter.channel_id, listing = %letter.listing_id, "dead letter discarded");
     Ok(letter)
 }
@@ -60,7 +63,7 @@ pub async fn report_counts(
     metrics: &Metrics,
     channel_ids: &[String],
 ) -> Result<(), LedgerError> {
-    let counts = ledger.dead_letter_counts().await?;
+    let counts = ledger.dead_letters().counts().await?;
     for channel in channel_ids {
         metrics.dead_letters(channel, counts.get(channel).copied().unwrap_or(0));
     }

@@ -81,7 +81,7 @@ impl Operations {
             Backend::Sqlite => i64::MAX,
             Backend::Postgres => stale_cutoff(),
         };
-        for id in ledger.interrupt_stale_jobs(stale_before).await? {
+        for id in ledger.jobs().interrupt_stale(stale_before).await? {
             info!(job = %id, "resync job of a stopped process marked interrupted");
         }
         let (shutdown, stopped) = watch::channel(false);

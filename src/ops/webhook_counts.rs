@@ -6,7 +6,7 @@
 //! `webhook_answer_counts` table every `admin.webhook_counts_flush` and at shutdown. A status
 //! reads the table's last hour plus what this replica has not flushed yet.
 
-use crate::ledger::operations::WebhookAnswerCount;
+use crate::ledger::channel_status::WebhookAnswerCount;
 use crate::ledger::{Ledger, LedgerError};
 use std::collections::BTreeMap;
 use std::sync::Mutex;

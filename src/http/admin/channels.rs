@@ -5,7 +5,7 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ledger::operations::PushActivityRecord;
+use crate::ledger::channel_status::PushActivityRecord;
 use crate::ops::PauseError;
 use crate::sync::push::control::{Activity, BUDGET_WINDOW};
 use axum::extract::{Path, State};
@@ -144,10 +144,10 @@ pub async fn list_channels(
         .into_iter()
         .map(|channel| (channel.id.clone(), channel))
         .collect();
-    let quarantined = ledger.quarantine_counts().await?;
+    let quarantined = ledger.quarantine().counts().await?;
     let polls = ledger.poll_records().await?;
     let reconciliations = ledger.reconciliations().await?;
-    let dead_letters = ledger.dead_letter_counts().await?;
+    let dead_letters = ledger.dead_letters().counts().await?;
     let mut webhooks = state.operations.webhooks.last_hour().await?;
     // The pushers run on the sync leader: elsewhere their activity is what it last published.
     let published = if state.operations.is_leader() {

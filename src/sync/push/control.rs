@@ -285,7 +285,7 @@ mod tests {
         let control = ChannelControl::new();
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         assert!(control.submit(ResyncWork {
-            mode: crate::sync::push::ResyncMode::Push,
+            mode: crate::ledger::ResyncMode::Push,
             skus: vec!["SKU-1".to_string()],
             listing_ids: None,
             reply,

@@ -13,7 +13,7 @@ pub mod resync;
 pub mod sweep;
 
 pub use control::ChannelControl;
-pub use resync::{Drift, ResyncMode, ResyncWork, WorkReport};
+pub use resync::{Drift, ResyncWork, WorkReport};
 
 use crate::bus::{BusError, Consumer, Delivery};
 use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget};
@@ -342,7 +342,11 @@ impl ChannelPusher {
         &self,
         mut targets: Vec<PushTarget>,
     ) -> Result<Vec<PushTarget>, PushError> {
-        let parked = self.ledger.dead_lettered_listings(&self.channel.id).await?;
+        let parked = self
+            .ledger
+            .dead_letters()
+            .parked_listings(&self.channel.id)
+            .await?;
         targets.retain(|target| !parked.contains(&target.listing_id));
         Ok(targets)
     }

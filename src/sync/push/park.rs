@@ -26,7 +26,8 @@ pub(super) async fn park_if_permanent(
     };
     pusher
         .ledger
-        .park_dead_letter(
+        .dead_letters()
+        .park(
             &channel.id,
             listing_id,
             &target.sku,

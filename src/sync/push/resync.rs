@@ -4,39 +4,12 @@
 //! (`reconcile`).
 
 use super::{ChannelPusher, FlushReport, PushError};
-use crate::ledger::PushTarget;
+use crate::ledger::{PushTarget, ResyncMode};
 use omnistock_connector::StockLevel;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::oneshot;
 use tracing::warn;
-
-/// What a resync does with the listings in its scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ResyncMode {
-    /// Send the computed quantity of every listing, whatever was pushed before.
-    Push,
-    /// Read the channel's stock, push only the listings that differ, record each drift.
-    Reconcile,
-}
-
-impl ResyncMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Push => "push",
-            Self::Reconcile => "reconcile",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "push" => Some(Self::Push),
-            "reconcile" => Some(Self::Reconcile),
-            _ => None,
-        }
-    }
-}
 
 /// A chunk of a job for one channel's pusher.
 #[derive(Debug)]
