@@ -1,5 +1,6 @@
-//! What the channel status shows besides stock: the last reconciliation, order-poll times, the
-//! leader's published push activity, pauses and webhook answer counts.
+//! The store of what the channel status shows besides stock, reached as
+//! [`Ledger::channel_status`]: the last reconciliation, order-poll times, the leader's
+//! published push activity, pauses and webhook answer counts.
 //!
 //! Only storage lives here; what the records mean and when they change is decided by
 //! `crate::ops`.
@@ -47,7 +48,20 @@ pub struct PollRecord {
     pub cursor_moved_at: Option<i64>,
 }
 
+/// The channel status records of a ledger's database.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelStatusStore<'a> {
+    ledger: &'a Ledger,
+}
+
 impl Ledger {
+    /// The channel status records.
+    pub fn channel_status(&self) -> ChannelStatusStore<'_> {
+        ChannelStatusStore { ledger: self }
+    }
+}
+
+impl ChannelStatusStore<'_> {
     pub async fn record_reconciliation(
         &self,
         channel_id: &str,
@@ -63,7 +77,7 @@ impl Ledger {
         .bind(job_id)
         .bind(now_millis())
         .bind(drifts)
-        .execute(&self.pool)
+        .execute(&self.ledger.pool)
         .await
         .context("recording a reconciliation")?;
         Ok(())
@@ -75,7 +89,7 @@ impl Ledger {
     ) -> Result<BTreeMap<String, ReconciliationRecord>, LedgerError> {
         let rows: Vec<(String, i64, i64)> =
             sqlx::query_as("SELECT channel_id, finished_at, drifts FROM channel_reconciliations")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.ledger.pool)
                 .await
                 .context("reading reconciliations")?;
         Ok(rows
@@ -100,7 +114,7 @@ impl Ledger {
         )
         .bind(channel_id)
         .bind(now_millis())
-        .execute(&self.pool)
+        .execute(&self.ledger.pool)
         .await
         .context("recording an order poll")?;
         Ok(())
@@ -110,12 +124,12 @@ impl Ledger {
     pub async fn poll_records(&self) -> Result<BTreeMap<String, PollRecord>, LedgerError> {
         let polls: Vec<(String, i64)> =
             sqlx::query_as("SELECT channel_id, polled_at FROM channel_polls")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.ledger.pool)
                 .await
                 .context("reading order polls")?;
         let cursors: Vec<(String, i64)> =
             sqlx::query_as("SELECT channel_id, updated_at FROM channel_cursors")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.ledger.pool)
                 .await
                 .context("reading cursor ages")?;
         let mut records: BTreeMap<String, PollRecord> = BTreeMap::new();
@@ -157,7 +171,7 @@ impl Ledger {
         .bind(record.sweep_skus)
         .bind(record.last_sweep_done_at)
         .bind(record.updated_at)
-        .execute(&self.pool)
+        .execute(&self.ledger.pool)
         .await
         .context("storing a channel's push activity")?;
         Ok(())
@@ -172,7 +186,7 @@ impl Ledger {
              last_error_at, last_error, sweep_cause, sweep_started_at, sweep_skus, \
              last_sweep_done_at, updated_at FROM channel_push_activity",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.ledger.pool)
         .await
         .context("reading the channels' push activity")?;
         Ok(rows
@@ -185,20 +199,20 @@ impl Ledger {
     pub async fn channel_paused(&self, channel_id: &str) -> Result<Option<bool>, LedgerError> {
         let row: Option<(i64,)> = sqlx::query_as("SELECT paused FROM channels WHERE id = $1")
             .bind(channel_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.ledger.pool)
             .await
             .context("reading a channel's pause")?;
         Ok(row.map(|(paused,)| paused != 0))
     }
 }
 
-impl Ledger {
+impl ChannelStatusStore<'_> {
     /// Adds webhook answer counts to the shared per-minute table, in one transaction.
     pub async fn add_webhook_answer_counts(
         &self,
         counts: &[WebhookAnswerCount],
     ) -> Result<(), LedgerError> {
-        let mut transaction = WriteTx::begin(self).await?;
+        let mut transaction = WriteTx::begin(self.ledger).await?;
         for ((channel_id, minute, status), count) in counts {
             sqlx::query(
                 "INSERT INTO webhook_answer_counts (channel_id, minute, status, count) \
@@ -228,7 +242,7 @@ impl Ledger {
              WHERE minute >= $1 GROUP BY channel_id, status",
         )
         .bind(since_minute)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.ledger.pool)
         .await
         .context("reading webhook answer counts")?;
         let mut counts: BTreeMap<String, BTreeMap<u16, u64>> = BTreeMap::new();
@@ -247,7 +261,7 @@ impl Ledger {
     pub async fn prune_webhook_answer_counts(&self, before_minute: i64) -> Result<(), LedgerError> {
         sqlx::query("DELETE FROM webhook_answer_counts WHERE minute < $1")
             .bind(before_minute)
-            .execute(&self.pool)
+            .execute(&self.ledger.pool)
             .await
             .context("pruning webhook answer counts")?;
         Ok(())

@@ -53,6 +53,7 @@ use tokio::sync::Notify;
 use tracing::info;
 
 pub use booking_group::BookingRequest;
+pub use channel_status::ChannelStatusStore;
 pub use database_url::{redact_database_url, Backend};
 pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
 pub use error::LedgerError;

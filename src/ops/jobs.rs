@@ -273,6 +273,7 @@ impl Jobs {
             for channel in channel_ids {
                 let drifts = drifts_by_channel.get(&channel).copied().unwrap_or(0);
                 self.ledger
+                    .channel_status()
                     .record_reconciliation(&channel, id, drifts)
                     .await?;
             }

@@ -121,7 +121,11 @@ async fn publish_push_activity(operations: &Operations) -> Result<(), crate::led
             last_sweep_done_at: activity.last_sweep_done,
             updated_at: now,
         };
-        operations.ledger.store_push_activity(&record).await?;
+        operations
+            .ledger
+            .channel_status()
+            .store_push_activity(&record)
+            .await?;
     }
     Ok(())
 }

@@ -145,15 +145,15 @@ pub async fn list_channels(
         .map(|channel| (channel.id.clone(), channel))
         .collect();
     let quarantined = ledger.quarantine().counts().await?;
-    let polls = ledger.poll_records().await?;
-    let reconciliations = ledger.reconciliations().await?;
+    let polls = ledger.channel_status().poll_records().await?;
+    let reconciliations = ledger.channel_status().reconciliations().await?;
     let dead_letters = ledger.dead_letters().counts().await?;
     let mut webhooks = state.operations.webhooks.last_hour().await?;
     // The pushers run on the sync leader: elsewhere their activity is what it last published.
     let published = if state.operations.is_leader() {
         BTreeMap::new()
     } else {
-        ledger.push_activities().await?
+        ledger.channel_status().push_activities().await?
     };
     // Counted side by side: each count is a walk through the channel's listings.
     let operations = &state.operations;
