@@ -137,7 +137,7 @@ pub async fn prune_once(
     })
     .await?;
     let dead_bus_messages = match &housekeeping.bus {
-        Bus::Memory(bus) => {
+        Bus::Database(bus) => {
             let dead_before = before(settings.bus_retention);
             in_batches(stopped, || bus.prune_dead(dead_before, PRUNE_BATCH)).await?
         }

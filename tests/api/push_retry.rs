@@ -187,7 +187,7 @@ async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
     pusher.stop().await;
 }
 
-/// The pusher of the channel `shop` (on the memory bus of the ledger's database), running.
+/// The pusher of the channel `shop` (on the database bus of the ledger's database), running.
 pub(crate) struct RunningPusher {
     pub(crate) bus: Bus,
     pub(crate) metrics: Metrics,

@@ -267,7 +267,7 @@ impl ChannelPusher {
                         Duration::from_millis(latency.max(0) as u64),
                     );
                 }
-                // One acknowledgement for the whole flush: on the memory bus one write, not one per message.
+                // One acknowledgement for the whole flush: on the database bus one write, not one per message.
                 if let Err(error) = Delivery::ack_many(taken).await {
                     warn!(channel = %self.channel.id, error = %error, "acknowledging stock messages failed");
                 }
