@@ -134,7 +134,7 @@ impl App {
             channels: channel_list,
             intake: intake.clone(),
             metrics: metrics.clone(),
-            jobs: operations.jobs.clone(),
+            job_runner: operations.jobs.runner(),
         };
         // Before the relay starts, so that no queue of a channel gone from the configuration
         // takes another copy of a change.

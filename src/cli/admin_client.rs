@@ -7,7 +7,7 @@ use crate::http::admin::channels::{ChannelStatus, PushStatus};
 use crate::http::admin::dead_letters::{DeadLetterAction, DeadLetterView};
 use crate::http::admin::jobs::{JobState, JobView};
 use crate::http::admin::quarantine::{QuarantineAction, QuarantinedOrderView};
-use crate::ops::ResyncMode;
+use crate::ledger::ResyncMode;
 use crate::settings::Settings;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;

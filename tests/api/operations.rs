@@ -463,6 +463,45 @@ async fn resync_jobs_push_everything_and_refuse_overlapping_scopes(setup: Setup)
     world.stop().await;
 }
 
+/// A queued job whose stored SKU list does not parse fails with an error naming its row and
+/// the value; it never runs (it used to run as a job of every SKU of every channel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_whose_stored_skus_do_not_parse_fails_instead_of_running_on_every_sku() {
+    let mut world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    wait_settled(&world).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO resync_jobs (id, channel_id, skus, mode, trigger_kind, state, created_at, \
+         heartbeat_at) VALUES ('corrupt-job', NULL, 'SKU-01,SKU-02', 'push', 'api', 'queued', \
+         $1, $1)",
+    )
+    .bind(now)
+    .execute(world.app.ledger.pool())
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let (state, pushed, last_error) = loop {
+        let (state, pushed, last_error): (String, i64, Option<String>) = sqlx::query_as(
+            "SELECT state, pushed, last_error FROM resync_jobs WHERE id = 'corrupt-job'",
+        )
+        .fetch_one(world.app.ledger.pool())
+        .await
+        .unwrap();
+        if !matches!(state.as_str(), "queued" | "running") {
+            break (state, pushed, last_error);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job still {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((state.as_str(), pushed), ("failed", 0), "{last_error:?}");
+    let last_error = last_error.unwrap_or_default();
+    for named in ["resync_jobs", "corrupt-job", "skus", "SKU-01,SKU-02"] {
+        assert!(last_error.contains(named), "{named} in {last_error:?}");
+    }
+    world.stop().await;
+}
+
 async fn scheduled_reconciliation_runs_on_its_interval(setup: Setup) {
     let plan = WorldPlan::default().channel("sim-a", |plan| {
         plan.reconcile_interval = Some(Duration::from_secs(1));

@@ -507,11 +507,13 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
         ..newer.clone()
     };
     let id = ledger
-        .quarantine_order(CHANNEL, &newer, "too long")
+        .quarantine()
+        .add(CHANNEL, &newer, "too long")
         .await
         .unwrap();
     let again = ledger
-        .quarantine_order(CHANNEL, &older, "still too long")
+        .quarantine()
+        .add(CHANNEL, &older, "still too long")
         .await
         .unwrap();
     assert_eq!(id, again);
@@ -521,17 +523,19 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
         ..newer.clone()
     };
     ledger
-        .quarantine_order(CHANNEL, &newest, "still too long")
+        .quarantine()
+        .add(CHANNEL, &newest, "still too long")
         .await
         .unwrap();
     let nul = snapshot("nul\0order", None, 1, OrderStatus::Open, "A", [1, 0, 0, 0]);
     let other = ledger
-        .quarantine_order(CHANNEL, &nul, "holds a NUL\0 character")
+        .quarantine()
+        .add(CHANNEL, &nul, "holds a NUL\0 character")
         .await
         .unwrap();
     assert_ne!(id, other);
 
-    let listed = ledger.quarantined_orders(Some(CHANNEL)).await.unwrap();
+    let listed = ledger.quarantine().list(Some(CHANNEL)).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].attempts, 2);
     assert_eq!(listed[0].error, "still too long");
@@ -544,24 +548,26 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
     assert_eq!(listed[1].order_label, "nul\\0order");
     assert_eq!(listed[1].order_event().unwrap(), nul);
     assert!(ledger
-        .quarantined_orders(Some("other"))
+        .quarantine()
+        .list(Some("other"))
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(ledger.quarantine_counts().await.unwrap()[CHANNEL], 2);
+    assert_eq!(ledger.quarantine().counts().await.unwrap()[CHANNEL], 2);
 
     let refused = ledger
-        .note_quarantine_refused(id, "again")
+        .quarantine()
+        .note_refused(id, "again")
         .await
         .unwrap()
         .unwrap();
     assert_eq!((refused.attempts, refused.error.as_str()), (3, "again"));
     assert_eq!(
-        ledger.release_quarantined(id).await.unwrap().unwrap().id,
+        ledger.quarantine().release(id).await.unwrap().unwrap().id,
         id
     );
-    assert!(ledger.release_quarantined(id).await.unwrap().is_none());
-    assert!(ledger.quarantined_order(id).await.unwrap().is_none());
+    assert!(ledger.quarantine().release(id).await.unwrap().is_none());
+    assert!(ledger.quarantine().get(id).await.unwrap().is_none());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -214,6 +214,7 @@ macro_rules! ledger_suite {
 
 ledger_suite!(
     operator_operations_apply_once_per_key,
+    a_journal_row_with_an_unknown_reason_is_an_error,
     channel_sku_pages_cover_every_sku_once,
     operator_operations_refuse_negative_on_hand,
     unknown_sku_and_location_are_named,

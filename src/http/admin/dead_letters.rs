@@ -4,7 +4,7 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ledger::operations::DeadLetterRecord;
+use crate::ledger::DeadLetterRecord;
 use crate::ops::dead_letters::{self, DeadLetterError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -79,7 +79,11 @@ pub async fn list_dead_letters(
     State(state): State<AppState>,
     Query(query): Query<DeadLettersQuery>,
 ) -> Result<Json<Vec<DeadLetterView>>, AdminError> {
-    let letters = state.ledger.dead_letters(query.channel.as_deref()).await?;
+    let letters = state
+        .ledger
+        .dead_letters()
+        .list(query.channel.as_deref())
+        .await?;
     Ok(Json(
         letters.into_iter().map(DeadLetterView::from).collect(),
     ))
@@ -109,7 +113,7 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<DeadLetterAction>), AdminError> {
-    let letter = state.ledger.dead_letter(id).await?;
+    let letter = state.ledger.dead_letters().get(id).await?;
     let channel = letter
         .as_ref()
         .and_then(|letter| state.channels.get(&letter.channel_id));

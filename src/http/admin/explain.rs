@@ -66,12 +66,13 @@ pub async fn explain(
     let published = if state.operations.is_leader() {
         Default::default()
     } else {
-        state.ledger.push_activities().await?
+        state.ledger.channel_status().push_activities().await?
     };
     let mut explained = Vec::with_capacity(channels.len());
     for channel in channels {
         let paused = state
             .ledger
+            .channel_status()
             .channel_paused(&channel.id)
             .await?
             .unwrap_or(false);
@@ -82,7 +83,11 @@ pub async fn explain(
         };
         let mut listings =
             explain_listings(&state.ledger, &channel.id, &channel.policy, &sku).await?;
-        let parked = state.ledger.dead_lettered_listings(&channel.id).await?;
+        let parked = state
+            .ledger
+            .dead_letters()
+            .parked_listings(&channel.id)
+            .await?;
         let pending = Pending {
             paused,
             degraded: degraded == Some(true),
@@ -160,7 +165,7 @@ fn rate_budget_spent(channel: &ChannelRuntime) -> bool {
     let Some(limit) = channel.rate_limit else {
         return false;
     };
-    let window = crate::ops::control::BUDGET_WINDOW;
+    let window = crate::sync::push::control::BUDGET_WINDOW;
     let per_window = f64::from(limit.requests) * window.as_secs_f64()
         / limit.period.as_secs_f64().max(f64::EPSILON);
     channel.control.snapshot().recent_calls.len() as f64 >= per_window.floor()

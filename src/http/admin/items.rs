@@ -150,7 +150,7 @@ impl From<Movement> for MovementView {
             location: movement.location,
             on_hand_delta: movement.on_hand_delta,
             reserved_delta: movement.reserved_delta,
-            reason: movement.reason,
+            reason: movement.reason.as_str().to_string(),
             reference: movement.reference,
             idempotency_key: movement.idempotency_key,
             actor: movement.actor,

@@ -90,7 +90,8 @@ pub async fn list_quarantine(
 ) -> Result<Json<Vec<QuarantinedOrderView>>, AdminError> {
     let records = state
         .ledger
-        .quarantined_orders(query.channel.as_deref())
+        .quarantine()
+        .list(query.channel.as_deref())
         .await?;
     Ok(Json(
         records
@@ -131,7 +132,7 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<QuarantineAction>), AdminError> {
-    let record = state.ledger.quarantined_order(id).await?;
+    let record = state.ledger.quarantine().get(id).await?;
     let channel = record
         .as_ref()
         .and_then(|record| state.channels.get(&record.channel_id));
