@@ -4,14 +4,18 @@
 use omnistock_connector::{Connector, ConnectorKind};
 use omnistock_shopify::ShopifyKind;
 use omnistock_sim::SimKind;
+use omnistock_tiktok::TikTokKind;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Every channel kind the daemon can run: a new platform is one crate and one line here.
-const FACTORIES: &[&dyn ConnectorFactory] =
-    &[&Factory::<SimKind>::NEW, &Factory::<ShopifyKind>::NEW];
+const FACTORIES: &[&dyn ConnectorFactory] = &[
+    &Factory::<SimKind>::NEW,
+    &Factory::<ShopifyKind>::NEW,
+    &Factory::<TikTokKind>::NEW,
+];
 
 /// Why a connector cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
