@@ -4,12 +4,14 @@
 
 use crate::config::{TikTokChannelConfig, TikTokConfigError, REFRESH_TOKEN_WARNING_SECS};
 use crate::errors::{classify, EXPIRED_ACCESS_TOKEN};
+use crate::pace::RequestWindow;
 use crate::sign::sign_request;
 use crate::tokens::{TokenPair, TokenStore};
 use chrono::Utc;
 use omnistock_connector::{ConnectorError, Secret};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +61,8 @@ pub struct ApiClient {
     deauthorized: AtomicBool,
     /// When the refresh token's expiry was last warned about (Unix seconds), to warn daily.
     warned_at: AtomicI64,
+    /// Requests sent per API (path template).
+    windows: HashMap<&'static str, RequestWindow>,
 }
 
 impl ApiClient {
@@ -98,7 +102,17 @@ impl ApiClient {
             must_refresh: AtomicBool::new(false),
             deauthorized: AtomicBool::new(false),
             warned_at: AtomicI64::new(0),
+            windows: crate::inventory::APIS
+                .iter()
+                .chain(crate::orders::APIS)
+                .map(|api| (*api, RequestWindow::new(config.rate_limit())))
+                .collect(),
         })
+    }
+
+    /// The request window of an API (one of the path templates in `inventory` and `orders`).
+    pub fn window(&self, api: &str) -> Option<&RequestWindow> {
+        self.windows.get(api)
     }
 
     pub fn app_key(&self) -> &str {
@@ -126,12 +140,13 @@ impl ApiClient {
     /// A call whose body `code` must be 0; returns `data`.
     pub async fn call<T: DeserializeOwned>(
         &self,
+        api: &'static str,
         method: Method,
         path: &str,
         query: Vec<(String, String)>,
         body: Option<&serde_json::Value>,
     ) -> Result<T, ConnectorError> {
-        let envelope: Envelope<T> = self.call_envelope(method, path, query, body).await?;
+        let envelope: Envelope<T> = self.call_envelope(api, method, path, query, body).await?;
         if envelope.code != 0 {
             return Err(classify(200, Some(envelope.code), &envelope.message, None));
         }
@@ -147,6 +162,7 @@ impl ApiClient {
     /// map business errors themselves.
     pub async fn call_envelope<T: DeserializeOwned>(
         &self,
+        api: &'static str,
         method: Method,
         path: &str,
         mut query: Vec<(String, String)>,
@@ -176,6 +192,9 @@ impl ApiClient {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url).body(body_bytes),
         };
+        if let Some(window) = self.windows.get(api) {
+            window.record();
+        }
         let response = builder
             .header("content-type", "application/json")
             .header("x-tts-access-token", access_token.expose())

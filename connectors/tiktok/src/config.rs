@@ -16,10 +16,10 @@ pub const DOCUMENTED_RATE_LIMIT: RateLimit = RateLimit {
     requests: 50,
     period: Duration::from_secs(1),
 };
-/// Stock pushes per second unless configured otherwise: a push may make an inventory search
-/// and an update per product, so half the documented limit keeps every API within it.
+/// Requests per second per API unless configured otherwise: a margin under the documented 50
+/// for clocks that disagree on where a second starts.
 pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
-    requests: 25,
+    requests: 40,
     period: Duration::from_secs(1),
 };
 /// Order search page size unless configured otherwise; the documented range is 1 to 100.
@@ -78,8 +78,9 @@ pub struct TikTokChannelConfig {
     /// Seconds each poll window reaches back into the previous one; 120 when left out.
     #[serde(default)]
     pub poll_overlap_secs: Option<u64>,
-    /// Stock pushes the runtime may make (`"N/s"`, `"N/min"`), at most the documented 50/s;
-    /// 25/s when left out.
+    /// Requests per API omnistock may send (`"N/s"`, `"N/min"`), at most the documented 50/s;
+    /// 40/s when left out. A stock push sends one Update Inventory request per product, so the
+    /// runtime is told to wait before a push until the requests fit (not only the calls).
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
     /// Milliseconds one request may take; 15000 when left out.

@@ -3,7 +3,7 @@
 use crate::client::{ApiClient, Method};
 use crate::config::{TikTokChannelConfig, TikTokConfigError};
 use crate::cursor::OrdersCursor;
-use crate::inventory::{Inventory, WarehouseCache, MAX_SKUS_PER_PRODUCT};
+use crate::inventory::{Inventory, WarehouseCache, INVENTORY_SEARCH_PATH, UPDATE_INVENTORY_PATH};
 use crate::orders::{
     DetailData, SearchData, TikTokOrder, MAX_DETAIL_IDS, ORDER_DETAIL_PATH, ORDER_SEARCH_PATH,
 };
@@ -12,15 +12,20 @@ use crate::webhook::{verify_and_read, Delivery};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, OrderRef, PushResult,
+    CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, OrderRef, PushResult,
     StockLevel, WebhookError, WebhookRequest,
 };
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{error, warn};
 
 /// The kind name of TikTok Shop channels.
 pub const TIKTOK_KIND: &str = "tiktok_shop";
+
+/// Levels per push: each product is one request, so a push of this many single-SKU products
+/// stays within one second of the documented 50 requests per API.
+pub const MAX_STOCK_BATCH: usize = 40;
 
 pub struct TikTokConnector {
     config: TikTokChannelConfig,
@@ -88,7 +93,7 @@ impl Connector for TikTokConnector {
         Capabilities {
             webhooks: true,
             polling: true,
-            max_stock_batch: MAX_SKUS_PER_PRODUCT,
+            max_stock_batch: MAX_STOCK_BATCH,
             rate_limit: Some(self.config.rate_limit()),
             compare_and_set: false,
         }
@@ -126,7 +131,13 @@ impl Connector for TikTokConnector {
         let body = json!({ "update_time_ge": position.since, "update_time_lt": until });
         let data: SearchData = self
             .client
-            .call(Method::Post, ORDER_SEARCH_PATH, query, Some(&body))
+            .call(
+                ORDER_SEARCH_PATH,
+                Method::Post,
+                ORDER_SEARCH_PATH,
+                query,
+                Some(&body),
+            )
             .await?;
         let mut orders = Vec::with_capacity(data.orders.len());
         for order in data.orders {
@@ -198,7 +209,13 @@ impl Connector for TikTokConnector {
             let query = vec![("ids".to_string(), chunk.join(","))];
             let data: DetailData = self
                 .client
-                .call(Method::Get, ORDER_DETAIL_PATH, query, None)
+                .call(
+                    ORDER_DETAIL_PATH,
+                    Method::Get,
+                    ORDER_DETAIL_PATH,
+                    query,
+                    None,
+                )
                 .await?;
             events.extend(
                 data.orders
@@ -215,5 +232,16 @@ impl Connector for TikTokConnector {
 
     async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
         self.inventory().read(listing_ids).await
+    }
+
+    /// Until the API the call uses has room, in the last second, for as many requests as the
+    /// previous call of this kind sent.
+    fn wait_before(&self, call: CallKind) -> Option<Duration> {
+        let api = match call {
+            CallKind::PushStock => UPDATE_INVENTORY_PATH,
+            CallKind::ReadStock => INVENTORY_SEARCH_PATH,
+            CallKind::PullOrders => ORDER_SEARCH_PATH,
+        };
+        self.client.window(api).map(|window| window.wait())
     }
 }

@@ -20,9 +20,11 @@ pub struct OrdersCursor {
     /// The next page of the window being paged.
     #[serde(default)]
     pub page_token: Option<String>,
-    /// Orders returned whose update time is at or after `since`: `(order id, update_time)`.
+    /// Orders returned whose update time is at or after `since`: `(order id, update_time,
+    /// state fingerprint)`. TikTok stamps to the second, so two changes of one order in one
+    /// second share an update time; the fingerprint tells them apart.
     #[serde(default)]
-    pub seen: Vec<(String, i64)>,
+    pub seen: Vec<(String, i64, u64)>,
 }
 
 impl OrdersCursor {
@@ -50,6 +52,7 @@ impl OrdersCursor {
         let key = (
             event.external_order_id.clone(),
             event.updated_at.timestamp(),
+            fingerprint(event),
         );
         if self.seen.contains(&key) {
             return false;
@@ -65,6 +68,24 @@ impl OrdersCursor {
         }
         self.page_token = None;
         let since = self.since;
-        self.seen.retain(|(_, updated)| *updated >= since);
+        self.seen.retain(|(_, updated, _)| *updated >= since);
     }
+}
+
+/// FNV-1a over the order's status and line states: stable across runs and versions.
+fn fingerprint(event: &OrderEvent) -> u64 {
+    let mut text = String::from(event.status.as_str());
+    for line in &event.lines {
+        text.push_str(&format!(
+            "|{}:{}:{}:{}:{}",
+            line.line_id,
+            line.quantity,
+            line.cancelled_quantity,
+            line.fulfilled_quantity,
+            line.returned_quantity
+        ));
+    }
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -13,6 +13,8 @@ use tracing::{debug, warn};
 
 pub const UPDATE_INVENTORY_PATH: &str = "/product/202309/products/{product_id}/inventory/update";
 pub const INVENTORY_SEARCH_PATH: &str = "/product/202309/inventory/search";
+/// The APIs of this module, for pacing.
+pub const APIS: &[&str] = &[UPDATE_INVENTORY_PATH, INVENTORY_SEARCH_PATH];
 /// Inventory Search: "Max IDs: 600" SKU ids per call.
 pub const MAX_SKU_IDS_PER_SEARCH: usize = 600;
 /// Update Inventory: "A single product cannot have more than 100 different SKUs".
@@ -135,7 +137,13 @@ impl Inventory<'_> {
             let body = json!({ "sku_ids": chunk });
             let data: SearchData = self
                 .client
-                .call(Method::Post, INVENTORY_SEARCH_PATH, Vec::new(), Some(&body))
+                .call(
+                    INVENTORY_SEARCH_PATH,
+                    Method::Post,
+                    INVENTORY_SEARCH_PATH,
+                    Vec::new(),
+                    Some(&body),
+                )
                 .await?;
             for product in data.inventory {
                 for sku in product.skus {
@@ -212,10 +220,15 @@ impl Inventory<'_> {
         if !unknown.is_empty() {
             self.search(&unknown).await?;
         }
+        let mut requests = 0;
         for (product_id, skus) in by_product {
             for chunk in skus.chunks(MAX_SKUS_PER_PRODUCT) {
+                requests += 1;
                 results.extend(self.push_product(&product_id, chunk).await?);
             }
+        }
+        if let Some(window) = self.client.window(UPDATE_INVENTORY_PATH) {
+            window.call_sent(requests);
         }
         Ok(results)
     }
@@ -265,7 +278,13 @@ impl Inventory<'_> {
         let body = json!({ "skus": entries });
         let envelope = self
             .client
-            .call_envelope::<UpdateData>(Method::Post, &path, Vec::new(), Some(&body))
+            .call_envelope::<UpdateData>(
+                UPDATE_INVENTORY_PATH,
+                Method::Post,
+                &path,
+                Vec::new(),
+                Some(&body),
+            )
             .await?;
         if envelope.code != 0 && envelope.code != CHECK_FAILED {
             // The whole product was refused (not listed, no such product, …).

@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod kind;
 pub mod listing;
 pub mod orders;
+pub mod pace;
 pub mod sign;
 pub mod tokens;
 pub mod webhook;

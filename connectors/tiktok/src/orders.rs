@@ -1,8 +1,9 @@
 //! Orders: Get Order List (search by update time) and Get Order Detail, mapped onto the
 //! ledger's lifecycle.
 //!
-//! TikTok lists one line item per unit sold, each with its own status, so every line item is
-//! an order line of quantity 1. Status mapping: UNPAID, ON_HOLD, AWAITING_SHIPMENT,
+//! TikTok lists one line item per unit sold, each with its own status; omnistock books one
+//! line per SKU (its id is the listing id), counting the units ordered, cancelled and shipped.
+//! Status mapping: UNPAID, ON_HOLD, AWAITING_SHIPMENT,
 //! PARTIALLY_SHIPPING and AWAITING_COLLECTION hold stock (open; under PARTIALLY_SHIPPING a line
 //! item already IN_TRANSIT or later counts as shipped); IN_TRANSIT, DELIVERED and COMPLETED are
 //! shipped (fulfilled); CANCELLED releases what has not shipped. A line item CANCELLED on its
@@ -15,6 +16,8 @@ use serde::Deserialize;
 
 pub const ORDER_SEARCH_PATH: &str = "/order/202309/orders/search";
 pub const ORDER_DETAIL_PATH: &str = "/order/202507/orders";
+/// The APIs of this module, for pacing.
+pub const APIS: &[&str] = &[ORDER_SEARCH_PATH, ORDER_DETAIL_PATH];
 /// Get Order Detail: `ids`, "Max count: 50".
 pub const MAX_DETAIL_IDS: usize = 50;
 
@@ -126,33 +129,43 @@ impl TikTokOrder {
             .payment
             .as_ref()
             .and_then(|payment| payment.currency.clone());
-        let lines = self
-            .line_items
-            .iter()
-            .map(|item| {
-                let display = item.display_status.as_deref();
-                let cancelled = line_cancelled(display)
-                    || status == OrderStatus::Cancelled && !line_shipped(display);
-                let shipped =
-                    !cancelled && (status == OrderStatus::Fulfilled || line_shipped(display));
-                let item_currency = item.currency.as_deref().or(currency.as_deref());
-                OrderLine {
-                    line_id: item.id.clone(),
-                    listing_id: item.product_id.as_ref().map(|product_id| {
-                        ListingId::new(product_id.clone(), item.sku_id.clone()).encode()
-                    }),
-                    sku: item.seller_sku.clone().filter(|sku| !sku.is_empty()),
-                    quantity: 1,
-                    cancelled_quantity: i64::from(cancelled),
-                    fulfilled_quantity: i64::from(shipped),
-                    returned_quantity: 0,
-                    unit_price_minor: item
-                        .sale_price
-                        .as_deref()
-                        .and_then(|price| minor_units(price, item_currency)),
+        // One order line per SKU: TikTok lists a line item per unit, each with its status.
+        let mut lines: Vec<OrderLine> = Vec::new();
+        for item in &self.line_items {
+            let display = item.display_status.as_deref();
+            let cancelled = line_cancelled(display)
+                || status == OrderStatus::Cancelled && !line_shipped(display);
+            let shipped = !cancelled && (status == OrderStatus::Fulfilled || line_shipped(display));
+            let listing_id = item
+                .product_id
+                .as_ref()
+                .map(|product_id| ListingId::new(product_id.clone(), item.sku_id.clone()).encode());
+            let line_id = listing_id.clone().unwrap_or_else(|| item.sku_id.clone());
+            let position = match lines.iter().position(|line| line.line_id == line_id) {
+                Some(position) => position,
+                None => {
+                    let item_currency = item.currency.as_deref().or(currency.as_deref());
+                    lines.push(OrderLine {
+                        line_id,
+                        listing_id,
+                        sku: item.seller_sku.clone().filter(|sku| !sku.is_empty()),
+                        quantity: 0,
+                        cancelled_quantity: 0,
+                        fulfilled_quantity: 0,
+                        returned_quantity: 0,
+                        unit_price_minor: item
+                            .sale_price
+                            .as_deref()
+                            .and_then(|price| minor_units(price, item_currency)),
+                    });
+                    lines.len() - 1
                 }
-            })
-            .collect();
+            };
+            let line = &mut lines[position];
+            line.quantity += 1;
+            line.cancelled_quantity += i64::from(cancelled);
+            line.fulfilled_quantity += i64::from(shipped);
+        }
         Some(OrderEvent {
             external_order_id: self.id,
             delivery_id,
@@ -216,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn partially_shipping_ships_line_by_line() {
+    fn partially_shipping_ships_unit_by_unit() {
         let event = order(
             "PARTIALLY_SHIPPING",
             &[
@@ -227,19 +240,24 @@ mod tests {
         )
         .into_event(None)
         .unwrap_or_else(|| panic!("documented status"));
-        let states: Vec<_> = event
-            .lines
-            .iter()
-            .map(|line| line.target_state(event.status))
-            .collect();
-        assert_eq!((states[0].open, states[0].committed), (0, 1));
-        assert_eq!((states[1].open, states[1].committed), (1, 0));
-        assert_eq!((states[2].open, states[2].committed), (0, 0));
+        assert_eq!(event.lines.len(), 1);
+        let line = &event.lines[0];
         assert_eq!(
-            event.lines[0].listing_id.as_deref(),
+            (
+                line.quantity,
+                line.fulfilled_quantity,
+                line.cancelled_quantity
+            ),
+            (3, 1, 1)
+        );
+        let state = line.target_state(event.status);
+        assert_eq!((state.open, state.committed), (1, 1));
+        assert_eq!(
+            line.listing_id.as_deref(),
             Some("1729582718312380123:2729382476852921560")
         );
-        assert_eq!(event.lines[0].unit_price_minor, Some(5000));
+        assert_eq!(line.line_id, "1729582718312380123:2729382476852921560");
+        assert_eq!(line.unit_price_minor, Some(5000));
     }
 
     #[test]
