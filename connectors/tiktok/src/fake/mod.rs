@@ -195,6 +195,25 @@ impl FakeTikTok {
         }
     }
 
+    /// [`FakeTikTok::channel_config`] as a channel's `options` in the daemon's settings.
+    pub fn channel_options(&self) -> serde_json::Map<String, Value> {
+        let config = self.channel_config();
+        let options = json!({
+            "app_key": config.app_key,
+            "app_secret": config.app_secret.expose(),
+            "shop_cipher": config.shop_cipher.expose(),
+            "shop_id": config.shop_id,
+            "access_token": config.access_token.expose(),
+            "access_token_expire_in": config.access_token_expire_in,
+            "refresh_token": config.refresh_token.expose(),
+            "refresh_token_expire_in": config.refresh_token_expire_in,
+            "request_timeout_ms": 5000,
+            "api_origin": config.api_origin,
+            "auth_origin": config.auth_origin,
+        });
+        options.as_object().cloned().unwrap_or_default()
+    }
+
     /// A product with one SKU stocked in the default warehouse; its listing id.
     pub fn create_listing(&self, seller_sku: &str, quantity: i64) -> String {
         self.create_product(&[(seller_sku, &[(DEFAULT_WAREHOUSE, quantity)])])
