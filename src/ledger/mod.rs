@@ -22,6 +22,7 @@ mod booking;
 mod booking_group;
 mod booking_rows;
 mod catalog;
+mod credentials;
 mod database_url;
 mod error;
 mod file_lock;
@@ -50,6 +51,7 @@ use tokio::sync::Notify;
 use tracing::info;
 
 pub use booking_group::BookingRequest;
+pub use credentials::LedgerCredentialStore;
 pub use database_url::{redact_database_url, Backend};
 pub use error::LedgerError;
 pub use file_lock::DatabaseFileLock;

@@ -122,3 +122,63 @@ async fn a_tiktok_shop_books_webhooks_and_polls_once_and_follows_the_ledger() {
     assert_eq!(request.send().await.unwrap().status().as_u16(), 401);
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_token_pair_is_kept_in_the_ledger_across_a_restart() {
+    let Some(dir) = specs_dir() else {
+        eprintln!("skipped: ../shared/specs/tiktok-shop is absent (set TIKTOK_SPECS_DIR)");
+        return;
+    };
+    let fake = FakeTikTok::start(&dir).await.unwrap();
+    let (database, url) = TestDatabase::sqlite();
+    let mut settings = test_settings(&url);
+    settings.bus.poll_interval_ms = 100;
+    let mut options = fake.channel_options();
+    // The configured access token expires within the refresh margin: the first call refreshes.
+    options.insert(
+        "access_token_expire_in".into(),
+        (omnistock_tiktok::fake::now() + 60).into(),
+    );
+    settings.channels.push(ChannelSettings {
+        id: "tt".parse().unwrap(),
+        kind: "tiktok_shop".into(),
+        enabled: true,
+        location: "default".into(),
+        rate_limit: None,
+        poll_interval: None,
+        reconcile_interval: None,
+        cut_over: None,
+        stock_policy: Default::default(),
+        options: ChannelOptions(options),
+    });
+    let mut app = spawn_app_with(settings.clone(), database).await;
+    app.ledger.upsert_item("TT-BLUE", "Blue").await.unwrap();
+    app.ledger
+        .receive("TT-BLUE", "default", 4, &MovementMeta::new("initial"))
+        .await
+        .unwrap();
+    let listing = fake.create_listing("TT-BLUE", 0);
+    app.ledger
+        .bind_listing("tt", &listing, "TT-BLUE", 1)
+        .await
+        .unwrap();
+    wait_for(&app, &fake, "TT-BLUE", &listing, 4, 0).await;
+    assert_eq!(fake.token_refreshes(), 1);
+    let stored = omnistock_connector::CredentialStore::load(&app.ledger.credentials("tt"))
+        .await
+        .unwrap();
+    assert!(stored.is_some(), "the refreshed pair is in the ledger");
+
+    // A restart with the same settings: the stored pair is used, the retired one never sent.
+    let database = std::mem::replace(&mut app.database, TestDatabase::sqlite().0);
+    app.stop().await.unwrap();
+    let app = spawn_app_with(settings, database).await;
+    app.ledger
+        .receive("TT-BLUE", "default", 3, &MovementMeta::new("more"))
+        .await
+        .unwrap();
+    wait_for(&app, &fake, "TT-BLUE", &listing, 7, 0).await;
+    assert_eq!(fake.token_refreshes(), 1, "no refresh with a retired token");
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+    app.stop().await.unwrap();
+}

@@ -52,11 +52,16 @@ pub struct ApiClient {
     app_key: String,
     app_secret: Secret,
     shop_cipher: Secret,
-    tokens: tokio::sync::Mutex<TokenPair>,
+    /// The pair in use; `None` until the first call reads the store.
+    tokens: tokio::sync::Mutex<Option<TokenPair>>,
+    /// The pair in the settings: used when the store holds none, or an older one.
+    configured: TokenPair,
     store: Arc<dyn TokenStore>,
     refresh_margin: i64,
     /// Set by an "expired token" answer: refresh before the next call whatever the clock says.
     must_refresh: AtomicBool,
+    /// A refreshed pair is not in the store yet.
+    unsaved: AtomicBool,
     /// Set by the deauthorization webhook: every call fails until an operator re-authorizes.
     deauthorized: AtomicBool,
     /// When the refresh token's expiry was last warned about (Unix seconds), to warn daily.
@@ -80,15 +85,6 @@ impl ApiClient {
             refresh_token: config.refresh_token.clone(),
             refresh_token_expire_in: config.refresh_token_expire_in,
         };
-        // The store holds what a refresh returned; it is newer than the settings unless an
-        // operator re-authorized and pasted a later pair.
-        let stored = store.load().map_err(TikTokConfigError::TokenStore)?;
-        let tokens = match stored {
-            Some(stored) if stored.access_token_expire_in >= configured.access_token_expire_in => {
-                stored
-            }
-            _ => configured,
-        };
         Ok(Self {
             http,
             api_origin: config.api_origin(),
@@ -96,10 +92,12 @@ impl ApiClient {
             app_key: config.app_key.clone(),
             app_secret: config.app_secret.clone(),
             shop_cipher: config.shop_cipher.clone(),
-            tokens: tokio::sync::Mutex::new(tokens),
+            tokens: tokio::sync::Mutex::new(None),
+            configured,
             store,
             refresh_margin: config.refresh_margin(),
             must_refresh: AtomicBool::new(false),
+            unsaved: AtomicBool::new(false),
             deauthorized: AtomicBool::new(false),
             warned_at: AtomicI64::new(0),
             windows: crate::inventory::APIS
@@ -132,9 +130,28 @@ impl ApiClient {
         self.deauthorized.load(Ordering::SeqCst)
     }
 
-    /// The token pair in use (for tests and the admin view; values stay wrapped).
+    /// The token pair in use (for tests; values stay wrapped).
     pub async fn tokens(&self) -> TokenPair {
-        self.tokens.lock().await.clone()
+        self.tokens
+            .lock()
+            .await
+            .clone()
+            .unwrap_or_else(|| self.configured.clone())
+    }
+
+    /// The store's pair when it is newer than `current` (a refresh made before a restart, or
+    /// by another replica), else `current`. The store holds what a refresh returned; it is
+    /// newer than the settings unless an operator re-authorized and pasted a later pair.
+    async fn newest(&self, current: TokenPair) -> Result<TokenPair, ConnectorError> {
+        let stored = self.store.load().await.map_err(|reason| {
+            ConnectorError::transient(format!("reading the stored TikTok tokens: {reason}"))
+        })?;
+        Ok(match stored {
+            Some(stored) if stored.access_token_expire_in > current.access_token_expire_in => {
+                stored
+            }
+            _ => current,
+        })
     }
 
     /// A call whose body `code` must be 0; returns `data`.
@@ -248,26 +265,53 @@ impl ApiClient {
 
     /// The access token, refreshed first when it expires within the margin.
     async fn fresh_access_token(&self) -> Result<Secret, ConnectorError> {
-        let mut tokens = self.tokens.lock().await;
+        let mut slot = self.tokens.lock().await;
+        let mut tokens = match slot.take() {
+            Some(tokens) => tokens,
+            None => self.newest(self.configured.clone()).await?,
+        };
         let now = Utc::now().timestamp();
         self.warn_if_authorization_ends(&tokens, now);
-        let due = tokens.access_token_expire_in - self.refresh_margin <= now;
-        if due || self.must_refresh.load(Ordering::SeqCst) {
-            let refreshed = self.refresh(&tokens).await?;
-            // Durable before use: a restart must find the pair TikTok now expects.
-            self.store.save(&refreshed).map_err(|reason| {
-                error!(reason = %reason, "refreshed TikTok tokens could not be stored");
-                ConnectorError::transient(format!("storing refreshed tokens: {reason}"))
-            })?;
-            info!(
-                access_token_expire_in = refreshed.access_token_expire_in,
-                refresh_token_expire_in = refreshed.refresh_token_expire_in,
-                "TikTok access token refreshed"
-            );
-            *tokens = refreshed;
+        let forced = self.must_refresh.load(Ordering::SeqCst);
+        if forced || tokens.access_token_expire_in - self.refresh_margin <= now {
+            // Another replica may have refreshed already: its pair is the one TikTok expects.
+            let newest = self.newest(tokens.clone()).await?;
+            let adopted = newest.access_token_expire_in > tokens.access_token_expire_in
+                && newest.access_token_expire_in - self.refresh_margin > now;
+            if adopted {
+                tokens = newest;
+            } else {
+                let refreshed = match self.refresh(&tokens).await {
+                    Ok(refreshed) => refreshed,
+                    Err(error) => {
+                        *slot = Some(tokens);
+                        return Err(error);
+                    }
+                };
+                // Durable before use: a restart must find the pair TikTok now expects. The
+                // old pair may be retired already, so an unsaved new pair is still used, and
+                // saved again before the next call.
+                self.unsaved.store(true, Ordering::SeqCst);
+                info!(
+                    access_token_expire_in = refreshed.access_token_expire_in,
+                    refresh_token_expire_in = refreshed.refresh_token_expire_in,
+                    "TikTok access token refreshed"
+                );
+                tokens = refreshed;
+            }
             self.must_refresh.store(false, Ordering::SeqCst);
         }
-        Ok(tokens.access_token.clone())
+        if self.unsaved.load(Ordering::SeqCst) {
+            match self.store.save(&tokens).await {
+                Ok(()) => self.unsaved.store(false, Ordering::SeqCst),
+                Err(reason) => {
+                    error!(reason = %reason, "refreshed TikTok tokens could not be stored: a restart now would need the seller to re-authorize")
+                }
+            }
+        }
+        let access = tokens.access_token.clone();
+        *slot = Some(tokens);
+        Ok(access)
     }
 
     fn warn_if_authorization_ends(&self, tokens: &TokenPair, now: i64) {

@@ -7,13 +7,15 @@ use crate::inventory::{Inventory, WarehouseCache, INVENTORY_SEARCH_PATH, UPDATE_
 use crate::orders::{
     DetailData, SearchData, TikTokOrder, MAX_DETAIL_IDS, ORDER_DETAIL_PATH, ORDER_SEARCH_PATH,
 };
-use crate::tokens::{FileTokenStore, MemoryTokenStore, TokenPair, TokenStore};
+use crate::tokens::{
+    CredentialTokenStore, FileTokenStore, MemoryTokenStore, TokenPair, TokenStore,
+};
 use crate::webhook::{verify_and_read, Delivery};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, OrderRef, PushResult,
-    StockLevel, WebhookError, WebhookRequest,
+    CallKind, Capabilities, Connector, ConnectorError, CredentialStore, OrderEvent, OrderPage,
+    OrderRef, PushResult, StockLevel, WebhookError, WebhookRequest,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -41,6 +43,18 @@ impl TikTokConnector {
             None => Arc::new(MemoryTokenStore::default()),
         };
         Self::with_store(config, store)
+    }
+
+    /// A connector whose refreshed tokens go to the daemon's store (the ledger), unless
+    /// `token_store_path` names a file.
+    pub fn with_credentials(
+        config: TikTokChannelConfig,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Result<Self, TikTokConfigError> {
+        if config.token_store_path.is_some() {
+            return Self::new(config);
+        }
+        Self::with_store(config, Arc::new(CredentialTokenStore(credentials)))
     }
 
     pub fn with_store(

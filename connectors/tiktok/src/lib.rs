@@ -29,4 +29,4 @@ pub mod fake;
 pub use config::{TikTokChannelConfig, TikTokConfigError};
 pub use connector::{TikTokConnector, TIKTOK_KIND};
 pub use kind::TikTokKind;
-pub use tokens::{FileTokenStore, MemoryTokenStore, TokenPair, TokenStore};
+pub use tokens::{CredentialTokenStore, FileTokenStore, MemoryTokenStore, TokenPair, TokenStore};

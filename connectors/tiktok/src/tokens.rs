@@ -1,10 +1,11 @@
 //! The seller's token pair and where a refreshed pair is kept, so that a restart uses the
 //! newest pair (TikTok may retire the previous refresh token once it was used).
 
-use omnistock_connector::Secret;
+use async_trait::async_trait;
+use omnistock_connector::{CredentialStore, Secret};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// An access token and its refresh token, with their expiry instants (Unix seconds).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,19 +17,39 @@ pub struct TokenPair {
 }
 
 /// Keeps the newest token pair of one channel durably.
+#[async_trait]
 pub trait TokenStore: Send + Sync {
     /// The pair saved last, if any.
-    fn load(&self) -> Result<Option<TokenPair>, String>;
+    async fn load(&self) -> Result<Option<TokenPair>, String>;
     /// Saves `pair`; returns only once it is durable.
-    fn save(&self, pair: &TokenPair) -> Result<(), String>;
+    async fn save(&self, pair: &TokenPair) -> Result<(), String>;
+}
+
+/// The store the daemon gives the channel (the ledger's `channel_credentials`), holding the
+/// pair as JSON.
+pub struct CredentialTokenStore(pub Arc<dyn CredentialStore>);
+
+#[async_trait]
+impl TokenStore for CredentialTokenStore {
+    async fn load(&self) -> Result<Option<TokenPair>, String> {
+        match self.0.load().await? {
+            Some(value) => StoredPair::decode(value.expose()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn save(&self, pair: &TokenPair) -> Result<(), String> {
+        self.0.save(&Secret::new(StoredPair::encode(pair)?)).await
+    }
 }
 
 /// A store that forgets on restart (tests, or a channel without `token_store_path`).
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore(Mutex<Option<TokenPair>>);
 
+#[async_trait]
 impl TokenStore for MemoryTokenStore {
-    fn load(&self) -> Result<Option<TokenPair>, String> {
+    async fn load(&self) -> Result<Option<TokenPair>, String> {
         Ok(self
             .0
             .lock()
@@ -36,7 +57,7 @@ impl TokenStore for MemoryTokenStore {
             .clone())
     }
 
-    fn save(&self, pair: &TokenPair) -> Result<(), String> {
+    async fn save(&self, pair: &TokenPair) -> Result<(), String> {
         *self
             .0
             .lock()
@@ -67,36 +88,49 @@ impl FileTokenStore {
     }
 }
 
-impl TokenStore for FileTokenStore {
-    fn load(&self) -> Result<Option<TokenPair>, String> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(format!("reading {}: {error}", self.path.display())),
-        };
-        let stored: StoredPair = serde_json::from_str(&text)
-            .map_err(|error| format!("parsing {}: {error}", self.path.display()))?;
-        Ok(Some(TokenPair {
-            access_token: Secret::new(stored.access_token),
-            access_token_expire_in: stored.access_token_expire_in,
-            refresh_token: Secret::new(stored.refresh_token),
-            refresh_token_expire_in: stored.refresh_token_expire_in,
-        }))
-    }
-
-    fn save(&self, pair: &TokenPair) -> Result<(), String> {
-        use std::io::Write as _;
+impl StoredPair {
+    fn encode(pair: &TokenPair) -> Result<String, String> {
         let stored = StoredPair {
             access_token: pair.access_token.expose().to_string(),
             access_token_expire_in: pair.access_token_expire_in,
             refresh_token: pair.refresh_token.expose().to_string(),
             refresh_token_expire_in: pair.refresh_token_expire_in,
         };
-        let text = serde_json::to_vec(&stored).map_err(|error| error.to_string())?;
+        serde_json::to_string(&stored).map_err(|error| error.to_string())
+    }
+
+    fn decode(text: &str) -> Result<TokenPair, String> {
+        let stored: StoredPair =
+            serde_json::from_str(text).map_err(|error| format!("stored tokens: {error}"))?;
+        Ok(TokenPair {
+            access_token: Secret::new(stored.access_token),
+            access_token_expire_in: stored.access_token_expire_in,
+            refresh_token: Secret::new(stored.refresh_token),
+            refresh_token_expire_in: stored.refresh_token_expire_in,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for FileTokenStore {
+    async fn load(&self) -> Result<Option<TokenPair>, String> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("reading {}: {error}", self.path.display())),
+        };
+        StoredPair::decode(&text)
+            .map(Some)
+            .map_err(|error| format!("{}: {error}", self.path.display()))
+    }
+
+    async fn save(&self, pair: &TokenPair) -> Result<(), String> {
+        use std::io::Write as _;
+        let text = StoredPair::encode(pair)?;
         let temporary = self.path.with_extension("tmp");
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&text)?;
+            file.write_all(text.as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&temporary, &self.path)
         };
@@ -108,21 +142,19 @@ impl TokenStore for FileTokenStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_file_store_round_trips_and_starts_empty() {
+    #[tokio::test]
+    async fn the_file_store_round_trips_and_starts_empty() {
         let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("tempdir: {error}"));
         let store = FileTokenStore::new(dir.path().join("tokens.json"));
-        assert_eq!(store.load(), Ok(None));
+        assert_eq!(store.load().await, Ok(None));
         let pair = TokenPair {
             access_token: Secret::new("TTP_a"),
             access_token_expire_in: 10,
             refresh_token: Secret::new("TTP_r"),
             refresh_token_expire_in: 20,
         };
-        assert_eq!(store.save(&pair), Ok(()));
-        assert_eq!(
-            FileTokenStore::new(dir.path().join("tokens.json")).load(),
-            Ok(Some(pair))
-        );
+        assert_eq!(store.save(&pair).await, Ok(()));
+        let again = FileTokenStore::new(dir.path().join("tokens.json"));
+        assert_eq!(again.load().await, Ok(Some(pair)));
     }
 }

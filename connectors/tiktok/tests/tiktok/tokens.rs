@@ -1,9 +1,12 @@
 //! Token refresh: before expiry, after an "expired" answer, kept across a restart.
 
 use crate::harness::{connector_with, start_fake};
-use omnistock_connector::{Connector, ConnectorError};
+use async_trait::async_trait;
+use omnistock_connector::{Connector, ConnectorError, CredentialStore, Secret};
 use omnistock_tiktok::fake::now;
+use omnistock_tiktok::TikTokConnector;
 use omnistock_tiktok::{FileTokenStore, TokenStore};
+use std::sync::{Arc, Mutex};
 
 #[tokio::test]
 async fn a_token_near_expiry_is_refreshed_stored_and_survives_a_restart() {
@@ -24,6 +27,7 @@ async fn a_token_near_expiry_is_refreshed_stored_and_survives_a_restart() {
     assert_eq!(fake.token_refreshes(), 1);
     let stored = FileTokenStore::new(&path)
         .load()
+        .await
         .unwrap()
         .expect("stored pair");
     assert_eq!(stored, connector.tokens().await);
@@ -83,4 +87,54 @@ async fn an_expired_refresh_token_needs_the_seller() {
         matches!(error, ConnectorError::Configuration(_)),
         "{error:?}"
     );
+}
+
+/// The daemon's store, as the ledger keeps it: one opaque value.
+#[derive(Default)]
+struct SharedStore(Mutex<Option<Secret>>);
+
+#[async_trait]
+impl CredentialStore for SharedStore {
+    async fn load(&self) -> Result<Option<Secret>, String> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+
+    async fn save(&self, value: &Secret) -> Result<(), String> {
+        *self.0.lock().unwrap() = Some(value.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_daemons_store_keeps_the_pair_for_a_restart_or_a_replica() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let store = Arc::new(SharedStore::default());
+    let mut config = fake.channel_config();
+    config.access_token_expire_in = now() + 60;
+    let first = TikTokConnector::with_credentials(config.clone(), store.clone()).unwrap();
+    let listing = fake.create_listing("SHARED", 1);
+    first
+        .read_stock(std::slice::from_ref(&listing))
+        .await
+        .unwrap();
+    assert_eq!(fake.token_refreshes(), 1);
+    let saved = store.0.lock().unwrap().clone().expect("saved");
+    assert!(
+        !format!("{saved:?}").contains("TTP_"),
+        "the stored value is never printed"
+    );
+
+    let second = TikTokConnector::with_credentials(config, store.clone()).unwrap();
+    second
+        .read_stock(std::slice::from_ref(&listing))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.token_refreshes(),
+        1,
+        "the second reads the stored pair"
+    );
+    assert_eq!(second.tokens().await, first.tokens().await);
 }
