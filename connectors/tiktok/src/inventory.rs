@@ -166,7 +166,8 @@ impl Inventory<'_> {
         Ok(found)
     }
 
-    /// The quantities the shop shows (all warehouses summed), for reconciliation.
+    /// The quantities the shop shows, for reconciliation: in the configured warehouse, or in
+    /// all warehouses when none is configured.
     pub async fn read(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
         let wanted: Vec<ListingId> = listing_ids
             .iter()
@@ -182,12 +183,22 @@ impl Inventory<'_> {
             if !wanted.contains(&listing) {
                 continue;
             }
-            let quantity = sku.total_available_quantity.unwrap_or_else(|| {
+            // What omnistock sets: the configured warehouse's quantity (other warehouses are
+            // not omnistock's to compare), else the total.
+            let target = self.target_warehouse.and_then(|target| {
                 sku.warehouse_inventory
                     .iter()
-                    .map(|w| w.available_quantity)
-                    .sum()
+                    .find(|warehouse| warehouse.warehouse_id == target)
             });
+            let quantity = match target {
+                Some(warehouse) => warehouse.available_quantity,
+                None => sku.total_available_quantity.unwrap_or_else(|| {
+                    sku.warehouse_inventory
+                        .iter()
+                        .map(|warehouse| warehouse.available_quantity)
+                        .sum()
+                }),
+            };
             levels.push(StockLevel {
                 listing_id: listing.encode(),
                 sku: sku.seller_sku.unwrap_or_default(),

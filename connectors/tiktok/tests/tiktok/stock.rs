@@ -56,6 +56,13 @@ async fn skus_of_one_product_go_in_one_request_with_every_warehouse_listed() {
     );
     let blue = fake.warehouse_quantities(&listings[1]).unwrap();
     assert_eq!((blue["WH-MAIN"], blue["WH-OTHER"]), (0, 2));
+    let read = connector.read_stock(&listings).await.unwrap();
+    let quantities: Vec<i64> = read.iter().map(|level| level.quantity).collect();
+    assert_eq!(
+        quantities,
+        vec![10, 0],
+        "reconciliation compares the warehouse omnistock sets"
+    );
     assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
 }
 
