@@ -103,6 +103,7 @@ impl ApiClient {
             windows: crate::inventory::APIS
                 .iter()
                 .chain(crate::orders::APIS)
+                .chain([crate::returns::RETURNS_SEARCH_PATH].iter())
                 .map(|api| (*api, RequestWindow::new(config.rate_limit())))
                 .collect(),
         })

@@ -7,6 +7,7 @@ use crate::inventory::{Inventory, WarehouseCache, INVENTORY_SEARCH_PATH, UPDATE_
 use crate::orders::{
     DetailData, SearchData, TikTokOrder, MAX_DETAIL_IDS, ORDER_DETAIL_PATH, ORDER_SEARCH_PATH,
 };
+use crate::returns::apply_returns;
 use crate::tokens::{
     CredentialTokenStore, FileTokenStore, MemoryTokenStore, TokenPair, TokenStore,
 };
@@ -153,14 +154,14 @@ impl Connector for TikTokConnector {
                 Some(&body),
             )
             .await?;
-        let mut orders = Vec::with_capacity(data.orders.len());
-        for order in data.orders {
-            if let Some(event) = Self::to_event(order, None) {
-                if position.admit(&event) {
-                    orders.push(event);
-                }
-            }
-        }
+        let mut orders: Vec<OrderEvent> = data
+            .orders
+            .into_iter()
+            .filter_map(|order| Self::to_event(order, None))
+            .collect();
+        // Returns first: a return changes the snapshot the cursor remembers.
+        apply_returns(&self.client, &mut orders).await?;
+        orders.retain(|event| position.admit(event));
         let has_more = match data.next_page_token.filter(|token| !token.is_empty()) {
             Some(token) => {
                 position.page_token = Some(token);
@@ -237,6 +238,7 @@ impl Connector for TikTokConnector {
                     .filter_map(|order| Self::to_event(order, None)),
             );
         }
+        apply_returns(&self.client, &mut events).await?;
         Ok(events)
     }
 

@@ -19,6 +19,7 @@ pub mod kind;
 pub mod listing;
 pub mod orders;
 pub mod pace;
+pub mod returns;
 pub mod sign;
 pub mod tokens;
 pub mod webhook;

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use omnistock_connector::{RateLimit, Secret};
 use serde_json::{json, Value};
 use spec::{template_matches, Reference};
-use state::{LineItem, Order, Product, Shop, Sku, DEFAULT_WAREHOUSE};
+use state::{LineItem, Order, Product, Return, Shop, Sku, DEFAULT_WAREHOUSE};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +43,7 @@ pub const UPDATE_INVENTORY: &str = "/product/202309/products/{product_id}/invent
 pub const INVENTORY_SEARCH: &str = "/product/202309/inventory/search";
 pub const ORDER_SEARCH: &str = "/order/202309/orders/search";
 pub const ORDER_DETAIL: &str = "/order/202507/orders";
+pub const RETURNS_SEARCH: &str = "/return_refund/202309/returns/search";
 pub const TOKEN_REFRESH: &str = "/api/v2/token/refresh";
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +118,7 @@ const TEMPLATES: &[&str] = &[
     INVENTORY_SEARCH,
     ORDER_SEARCH,
     ORDER_DETAIL,
+    RETURNS_SEARCH,
 ];
 
 impl FakeTikTok {
@@ -343,6 +345,65 @@ impl FakeTikTok {
 
     pub fn cancel_order(&self, order_id: &str) -> Result<(), FakeError> {
         self.set_order_status(order_id, "CANCELLED")
+    }
+
+    /// The buyer asks to return `units` of the order's line items of a listing; the return is
+    /// `return_type` in `return_status`. Returns its id.
+    pub fn request_return(
+        &self,
+        order_id: &str,
+        listing_id: &str,
+        units: usize,
+        return_type: &str,
+        return_status: &str,
+    ) -> Result<String, FakeError> {
+        let listing = ListingId::parse(listing_id)
+            .ok_or_else(|| FakeError::Action(format!("bad listing id {listing_id}")))?;
+        let mut state = lock(&self.state);
+        let id = state.shop.next_id();
+        let order = state
+            .shop
+            .orders
+            .get(order_id)
+            .ok_or_else(|| FakeError::Action(format!("no order {order_id}")))?;
+        let line_items: Vec<(String, String, String)> = order
+            .line_items
+            .iter()
+            .filter(|item| item.sku_id == listing.sku_id)
+            .take(units)
+            .map(|item| {
+                (
+                    item.id.clone(),
+                    item.sku_id.clone(),
+                    item.seller_sku.clone(),
+                )
+            })
+            .collect();
+        let stamp = now();
+        state.shop.returns.push(Return {
+            id: id.clone(),
+            order_id: order_id.to_string(),
+            return_type: return_type.to_string(),
+            return_status: return_status.to_string(),
+            create_time: stamp,
+            update_time: stamp,
+            line_items,
+        });
+        Ok(id)
+    }
+
+    /// Moves a return to `return_status`.
+    pub fn set_return_status(&self, return_id: &str, return_status: &str) {
+        let mut state = lock(&self.state);
+        if let Some(found) = state
+            .shop
+            .returns
+            .iter_mut()
+            .find(|found| found.id == return_id)
+        {
+            found.return_status = return_status.to_string();
+            found.update_time = now();
+        }
     }
 
     /// Limits an API (a path template of this module; `None`: back to 50/s).
@@ -627,6 +688,7 @@ async fn handle(
         UPDATE_INVENTORY => update_inventory(&mut state, &path, &body),
         INVENTORY_SEARCH => inventory_search(&mut state, &body),
         ORDER_SEARCH => order_search(&mut state, &query, &body),
+        RETURNS_SEARCH => returns_search(&mut state, &query, &body),
         _ => order_detail(&mut state, &query),
     }
 }
@@ -1019,6 +1081,77 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
         0,
         "Success",
         json!({ "next_page_token": next_page_token, "total_count": total, "orders": page }),
+    )
+}
+
+fn returns_search(
+    state: &mut FakeState,
+    query: &BTreeMap<String, String>,
+    body: &Value,
+) -> Response {
+    let page_size: usize = match query.get("page_size").map(|value| value.parse()) {
+        None => 10,
+        Some(Ok(size)) => size,
+        Some(Err(_)) => 0,
+    };
+    if !(10..=50).contains(&page_size) {
+        return answer(
+            StatusCode::OK,
+            25_001_001,
+            "An invalid request parameter was passed. page_size: [10-50]",
+            Value::Null,
+        );
+    }
+    let order_ids: Vec<String> = body
+        .get("order_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let search = format!("{page_size}|{body}");
+    let offset = match query.get("page_token") {
+        None => 0,
+        Some(token) => match token.split_once('.') {
+            Some((offset, print)) if print == fingerprint(&search).to_string() => {
+                offset.parse().unwrap_or(usize::MAX)
+            }
+            _ => {
+                return answer(
+                    StatusCode::OK,
+                    25_001_001,
+                    "An invalid request parameter was passed. page_token",
+                    Value::Null,
+                )
+            }
+        },
+    };
+    let found: Vec<&Return> = state
+        .shop
+        .returns
+        .iter()
+        .filter(|found| order_ids.is_empty() || order_ids.contains(&found.order_id))
+        .collect();
+    let total = found.len();
+    let page: Vec<Value> = found
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|found| found.to_json())
+        .collect();
+    let next = offset.saturating_add(page_size);
+    let next_page_token = if next < total {
+        format!("{next}.{}", fingerprint(&search))
+    } else {
+        String::new()
+    };
+    answer(
+        StatusCode::OK,
+        0,
+        "Success",
+        json!({ "return_orders": page, "next_page_token": next_page_token, "total_count": total }),
     )
 }
 

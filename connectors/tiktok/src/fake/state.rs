@@ -70,10 +70,44 @@ fn package_status(display_status: &str) -> &'static str {
     }
 }
 
+/// A return or refund request of some line items of an order.
+#[derive(Debug, Clone)]
+pub struct Return {
+    pub id: String,
+    pub order_id: String,
+    pub return_type: String,
+    pub return_status: String,
+    pub create_time: i64,
+    pub update_time: i64,
+    /// `(order line item id, SKU id, seller SKU)`.
+    pub line_items: Vec<(String, String, String)>,
+}
+
+impl Return {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "order_id": self.order_id,
+            "return_id": self.id,
+            "return_type": self.return_type,
+            "return_status": self.return_status,
+            "role": "BUYER",
+            "create_time": self.create_time,
+            "update_time": self.update_time,
+            "return_line_items": self.line_items.iter().enumerate().map(|(index, (line_item_id, sku_id, seller_sku))| json!({
+                "return_line_item_id": format!("{}{index}", self.id),
+                "order_line_item_id": line_item_id,
+                "sku_id": sku_id,
+                "seller_sku": seller_sku,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Shop {
     pub products: BTreeMap<String, Product>,
     pub orders: BTreeMap<String, Order>,
+    pub returns: Vec<Return>,
     next_id: u64,
 }
 

@@ -104,3 +104,58 @@ async fn a_start_cursor_reads_from_the_floor() {
     let (_, events) = pull_all(&connector, connector.start_cursor(later)).await;
     assert!(events.is_empty());
 }
+
+#[tokio::test]
+async fn units_returned_and_accepted_come_back_as_returned() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listing = fake.create_listing("RETURN", 10);
+    let order = fake.place_order(&[(listing.clone(), 3)]).unwrap();
+    fake.set_order_status(&order, "DELIVERED").unwrap();
+    let refund_only = fake
+        .request_return(
+            &order,
+            &listing,
+            1,
+            "REFUND",
+            "RETURN_OR_REFUND_REQUEST_COMPLETE",
+        )
+        .unwrap();
+    let returned = fake
+        .request_return(
+            &order,
+            &listing,
+            2,
+            "RETURN_AND_REFUND",
+            "BUYER_SHIPPED_ITEM",
+        )
+        .unwrap();
+    let events = connector
+        .fetch_orders(std::slice::from_ref(&order))
+        .await
+        .unwrap();
+    assert_eq!(
+        events[0].lines[0].returned_quantity, 0,
+        "nothing received yet"
+    );
+    fake.set_return_status(&returned, "RETURN_OR_REFUND_REQUEST_COMPLETE");
+    let events = connector
+        .fetch_orders(std::slice::from_ref(&order))
+        .await
+        .unwrap();
+    let state = events[0].lines[0].target_state(events[0].status);
+    assert_eq!(
+        (state.committed, state.returned),
+        (3, 2),
+        "a refund without return brings nothing back"
+    );
+    assert_ne!(refund_only, returned);
+    let (_, polled) = pull_all(&connector, None).await;
+    assert_eq!(
+        polled[0].lines[0].returned_quantity, 2,
+        "polling reads returns too"
+    );
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}

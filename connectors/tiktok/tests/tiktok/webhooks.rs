@@ -25,7 +25,10 @@ async fn order_topics_name_the_order_and_its_detail_is_the_snapshot() {
         let refs = connector.webhook_order_ids(&request).unwrap();
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].order_id, order);
-        let mut events = connector.fetch_orders(std::slice::from_ref(&order)).await.unwrap();
+        let mut events = connector
+            .fetch_orders(std::slice::from_ref(&order))
+            .await
+            .unwrap();
         attach_delivery_ids(&mut events, &refs);
         assert_eq!(events[0].status, OrderStatus::Cancelled);
         assert!(
