@@ -251,13 +251,16 @@ impl Connector for TikTokConnector {
     }
 
     /// Until the API the call uses has room, in the last second, for as many requests as the
-    /// previous call of this kind sent.
+    /// previous call of this kind sent. Pushes are always paced (one at a time, so that two
+    /// never spend the same room); polls, order fetches and reads only when they must wait, so
+    /// that a webhook's fetch never queues behind a long push.
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
         let api = match call {
             CallKind::PushStock => UPDATE_INVENTORY_PATH,
             CallKind::ReadStock => INVENTORY_SEARCH_PATH,
             CallKind::PullOrders => ORDER_SEARCH_PATH,
         };
-        self.client.window(api).map(|window| window.wait())
+        let wait = self.client.window(api).map(|window| window.wait())?;
+        (call == CallKind::PushStock || !wait.is_zero()).then_some(wait)
     }
 }
