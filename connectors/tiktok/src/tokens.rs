@@ -129,7 +129,12 @@ impl TokenStore for FileTokenStore {
         let text = StoredPair::encode(pair)?;
         let temporary = self.path.with_extension("tmp");
         let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            // Readable by the service alone: the file holds the seller's tokens.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&temporary)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&temporary, &self.path)
