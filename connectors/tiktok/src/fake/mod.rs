@@ -986,6 +986,10 @@ fn inventory_search(state: &mut FakeState, body: &Value) -> Response {
     )
 }
 
+/// Ends every page token, as TikTok's base64 tokens may: `+`, `/` and `=` must survive the
+/// query's encoding and be signed as decoded.
+const TOKEN_TAIL: &str = "+/Q=";
+
 fn fingerprint(text: &str) -> u64 {
     // FNV-1a: stable across runs, enough to tie a page token to its search.
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -1028,7 +1032,10 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
     let offset = match query.get("page_token") {
         None => 0,
         Some(token) => match token.split_once('.') {
-            Some((offset, print)) if print == fingerprint(&search).to_string() => {
+            Some((offset, print))
+                if print.strip_suffix(TOKEN_TAIL)
+                    == Some(fingerprint(&search).to_string().as_str()) =>
+            {
                 offset.parse().unwrap_or(usize::MAX)
             }
             _ => {
@@ -1072,7 +1079,7 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
         .collect();
     let next = offset.saturating_add(page_size);
     let next_page_token = if next < total {
-        format!("{next}.{}", fingerprint(&search))
+        format!("{next}.{}{TOKEN_TAIL}", fingerprint(&search))
     } else {
         String::new()
     };
@@ -1115,7 +1122,10 @@ fn returns_search(
     let offset = match query.get("page_token") {
         None => 0,
         Some(token) => match token.split_once('.') {
-            Some((offset, print)) if print == fingerprint(&search).to_string() => {
+            Some((offset, print))
+                if print.strip_suffix(TOKEN_TAIL)
+                    == Some(fingerprint(&search).to_string().as_str()) =>
+            {
                 offset.parse().unwrap_or(usize::MAX)
             }
             _ => {
@@ -1143,7 +1153,7 @@ fn returns_search(
         .collect();
     let next = offset.saturating_add(page_size);
     let next_page_token = if next < total {
-        format!("{next}.{}", fingerprint(&search))
+        format!("{next}.{}{TOKEN_TAIL}", fingerprint(&search))
     } else {
         String::new()
     };
