@@ -120,6 +120,18 @@ async fn a_tiktok_shop_books_webhooks_and_polls_once_and_follows_the_ledger() {
         request = request.header(name.as_str(), value.as_str());
     }
     assert_eq!(request.send().await.unwrap().status().as_u16(), 401);
+
+    // The seller deauthorizes the app: the channel reports it.
+    let status = fake
+        .send_webhook(&app.url("/webhooks/tt"), 6, "")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("channel_alerts{channel=\"tt\"} 1"),
+        "{metrics}"
+    );
     app.stop().await.unwrap();
 }
 

@@ -64,6 +64,10 @@ pub struct ApiClient {
     unsaved: AtomicBool,
     /// Set by the deauthorization webhook: every call fails until an operator re-authorizes.
     deauthorized: AtomicBool,
+    /// When the refresh token in use expires (Unix seconds), readable without the token lock.
+    refresh_expire: AtomicI64,
+    /// When TikTok said the authorization expires (webhook 7; 0: not said).
+    authorization_expiration: AtomicI64,
     /// When the refresh token's expiry was last warned about (Unix seconds), to warn daily.
     warned_at: AtomicI64,
     /// Requests sent per API (path template).
@@ -99,6 +103,8 @@ impl ApiClient {
             must_refresh: AtomicBool::new(false),
             unsaved: AtomicBool::new(false),
             deauthorized: AtomicBool::new(false),
+            refresh_expire: AtomicI64::new(config.refresh_token_expire_in),
+            authorization_expiration: AtomicI64::new(0),
             warned_at: AtomicI64::new(0),
             windows: crate::inventory::APIS
                 .iter()
@@ -129,6 +135,20 @@ impl ApiClient {
 
     pub fn is_deauthorized(&self) -> bool {
         self.deauthorized.load(Ordering::SeqCst)
+    }
+
+    /// TikTok announced when the authorization expires (webhook 7).
+    pub fn note_authorization_expiration(&self, at: i64) {
+        self.authorization_expiration.store(at, Ordering::SeqCst);
+    }
+
+    /// When the authorization ends: the refresh token's expiry, or the announced one if sooner.
+    pub fn authorization_ends(&self) -> i64 {
+        let refresh = self.refresh_expire.load(Ordering::SeqCst);
+        match self.authorization_expiration.load(Ordering::SeqCst) {
+            0 => refresh,
+            announced => announced.min(refresh),
+        }
     }
 
     /// The token pair in use (for tests; values stay wrapped).
@@ -310,6 +330,8 @@ impl ApiClient {
                 }
             }
         }
+        self.refresh_expire
+            .store(tokens.refresh_token_expire_in, Ordering::SeqCst);
         let access = tokens.access_token.clone();
         *slot = Some(tokens);
         Ok(access)

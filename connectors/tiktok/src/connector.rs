@@ -1,7 +1,7 @@
 //! [`TikTokConnector`]: the [`Connector`] for one TikTok Shop.
 
 use crate::client::{ApiClient, Method};
-use crate::config::{TikTokChannelConfig, TikTokConfigError};
+use crate::config::{TikTokChannelConfig, TikTokConfigError, REFRESH_TOKEN_WARNING_SECS};
 use crate::cursor::OrdersCursor;
 use crate::inventory::{Inventory, WarehouseCache, INVENTORY_SEARCH_PATH, UPDATE_INVENTORY_PATH};
 use crate::orders::{
@@ -209,6 +209,9 @@ impl Connector for TikTokConnector {
                 Ok(Vec::new())
             }
             Delivery::AuthorizationExpiring { expiration_time } => {
+                if let Some(at) = expiration_time {
+                    self.client.note_authorization_expiration(at);
+                }
                 warn!(
                     expiration_time = expiration_time.unwrap_or_default(),
                     "TikTok authorization expires soon: the seller must re-authorize the app"
@@ -216,6 +219,32 @@ impl Connector for TikTokConnector {
                 Ok(Vec::new())
             }
         }
+    }
+
+    fn alerts(&self) -> Vec<String> {
+        let mut alerts = Vec::new();
+        if self.client.is_deauthorized() {
+            alerts.push(
+                "the seller deauthorized the app (webhook 6): calls stop until the shop is re-authorized and the new tokens configured"
+                    .to_string(),
+            );
+        }
+        let ends = self.client.authorization_ends();
+        let now = Utc::now().timestamp();
+        let at = chrono::DateTime::from_timestamp(ends, 0)
+            .map(|at| at.to_rfc3339())
+            .unwrap_or_else(|| ends.to_string());
+        if ends <= now {
+            alerts.push(format!(
+                "the authorization expired at {at}: the seller must re-authorize the app"
+            ));
+        } else if ends - now <= REFRESH_TOKEN_WARNING_SECS {
+            alerts.push(format!(
+                "the authorization ends at {at} (in {} days): the seller must re-authorize the app",
+                (ends - now) / 86_400
+            ));
+        }
+        alerts
     }
 
     async fn fetch_orders(&self, order_ids: &[String]) -> Result<Vec<OrderEvent>, ConnectorError> {

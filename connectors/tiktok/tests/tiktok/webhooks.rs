@@ -71,6 +71,7 @@ async fn expiry_is_an_alert_and_deauthorization_stops_the_calls() {
     };
     let connector = connector_with(fake.channel_config());
     let listing = fake.create_listing("DEAUTH", 5);
+    assert!(connector.alerts().is_empty());
     let (headers, body) = fake.webhook(7, "", APP_SECRET);
     let request = WebhookRequest {
         headers: &headers,
@@ -81,6 +82,11 @@ async fn expiry_is_an_alert_and_deauthorization_stops_the_calls() {
         .read_stock(std::slice::from_ref(&listing))
         .await
         .unwrap();
+    let alerts = connector.alerts();
+    assert!(
+        alerts.len() == 1 && alerts[0].contains("days): the seller must re-authorize"),
+        "{alerts:?}"
+    );
 
     let (headers, body) = fake.webhook(6, "", APP_SECRET);
     let request = WebhookRequest {
@@ -96,4 +102,5 @@ async fn expiry_is_an_alert_and_deauthorization_stops_the_calls() {
         matches!(error, ConnectorError::Configuration(_)),
         "{error:?}"
     );
+    assert_eq!(connector.alerts().len(), 2, "{:?}", connector.alerts());
 }
