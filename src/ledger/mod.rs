@@ -24,6 +24,7 @@ mod booking_rows;
 mod catalog;
 mod channel_rows;
 pub mod channel_status;
+mod credentials;
 mod database_url;
 pub mod dead_letters;
 mod error;
@@ -54,6 +55,7 @@ use tracing::info;
 
 pub use booking_group::BookingRequest;
 pub use channel_status::ChannelStatusStore;
+pub use credentials::LedgerCredentialStore;
 pub use database_url::{redact_database_url, Backend};
 pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
 pub use error::LedgerError;

@@ -21,4 +21,5 @@ mod sync_load;
 mod sync_world;
 #[path = "../common/tcp_proxy.rs"]
 mod tcp_proxy;
+mod tiktok;
 mod webhook_outage;

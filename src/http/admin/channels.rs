@@ -48,6 +48,10 @@ pub struct ChannelStatus {
     pub cut_over: Option<DateTime<Utc>>,
     /// Order events refused for good and quarantined (`GET /admin/quarantine`).
     pub quarantined_orders: i64,
+    /// Conditions an operator must act on, as the connector reports them (a TikTok seller who
+    /// deauthorized the app or whose authorization ends soon); empty when all is well.
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -228,6 +232,9 @@ pub async fn list_channels(
             dead_letters: dead_letters.get(&id).copied().unwrap_or(0),
             cut_over: stored.get(&id).and_then(|channel| channel.cut_over),
             quarantined_orders: quarantined.get(&id).copied().unwrap_or(0),
+            alerts: runtime
+                .map(|channel| channel.connector.alerts())
+                .unwrap_or_default(),
             id,
         });
     }
