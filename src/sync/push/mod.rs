@@ -10,6 +10,7 @@ mod held;
 mod park;
 mod pause;
 pub mod resync;
+mod summary;
 pub mod sweep;
 
 pub use control::ChannelControl;
@@ -25,6 +26,7 @@ use held::Held;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use summary::ListingProblems;
 use sweep::{Sweep, SweepCause};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -385,6 +387,7 @@ impl ChannelPusher {
                 .await?;
             report.calls += 1;
             let mut confirmed = Vec::new();
+            let mut rejected = ListingProblems::default();
             for result in results {
                 match result {
                     PushResult::Confirmed {
@@ -409,10 +412,15 @@ impl ChannelPusher {
                         }
                         self.metrics
                             .push_failed(&self.channel.id, error_class(&error));
-                        warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
+                        debug!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
+                        rejected.add(&listing_id, &error);
                         park::park_if_permanent(self, batch, &listing_id, &error).await?;
                     }
                 }
+            }
+            if !rejected.is_empty() {
+                warn!(channel = %self.channel.id, rejected = rejected.count(), listings = %rejected.sample(),
+                    reasons = %rejected.reasons(), "channel rejected stock updates of listings in one call");
             }
             report.confirmed += confirmed.len();
             self.ledger

@@ -3,13 +3,14 @@
 //! the channel shows, compare with what it should show and push only the differences
 //! (`reconcile`).
 
+use super::summary::ListingProblems;
 use super::{ChannelPusher, FlushReport, PushError};
 use crate::ledger::{PushTarget, ResyncMode};
 use omnistock_connector::StockLevel;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::oneshot;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// A chunk of a job for one channel's pusher.
 #[derive(Debug)]
@@ -101,19 +102,28 @@ async fn find_drift(
             .into_iter()
             .map(|level| (level.listing_id, level.quantity))
             .collect();
+        let mut differing = ListingProblems::default();
+        let mut unreported = ListingProblems::default();
         for target in batch {
             let found = shown.get(&target.listing_id).copied();
             if found == Some(target.quantity) {
                 continue;
             }
-            warn!(
+            debug!(
                 channel = %channel.id,
                 sku = %target.sku,
                 listing = %target.listing_id,
                 expected = target.quantity,
-                found = ?found,
+                found,
                 "stock drift found by reconciliation"
             );
+            match found {
+                Some(found) => differing.add(
+                    &target.listing_id,
+                    format!("shows {found}, should show {}", target.quantity),
+                ),
+                None => unreported.add(&target.listing_id, "not in the channel's answer"),
+            }
             pusher.metrics.reconcile_drift(&channel.id);
             let drift = Drift {
                 listing_id: target.listing_id.clone(),
@@ -122,6 +132,14 @@ async fn find_drift(
                 found,
             };
             drifting.push((target.clone(), drift));
+        }
+        if !differing.is_empty() {
+            warn!(channel = %channel.id, drifts = differing.count(), listings = %differing.sample(),
+                examples = %differing.reasons(), "reconciliation found listings showing another quantity; pushing them");
+        }
+        if !unreported.is_empty() {
+            warn!(channel = %channel.id, listings_unreported = unreported.count(), listings = %unreported.sample(),
+                "the channel's stock read did not report these listings (unknown there, or not read); pushing them");
         }
     }
     Ok(drifting)
