@@ -17,6 +17,11 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_ORDERS_PAGE_SIZE: usize = 4;
 /// The largest page that stays under Shopify's 1000-point limit for one query.
 pub const MAX_ORDERS_PAGE_SIZE: usize = 5;
+/// How old a webhook delivery may be, in seconds, unless configured otherwise: an hour
+/// covers Shopify's early retries (8 over 4 hours, most in the first hour) while a delivery
+/// captured and replayed later is refused; the polling safety net imports what a refused late
+/// delivery carried.
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECONDS: u64 = 3600;
 /// The `reason` sent with `inventorySetQuantities` unless configured otherwise.
 pub const DEFAULT_INVENTORY_REASON: &str = "correction";
 /// Stock-update calls per second the runtime paces pushes at unless configured otherwise: an
@@ -89,6 +94,11 @@ pub struct ShopifyChannelConfig {
     /// rate (Advanced, Plus).
     #[serde(default)]
     pub stock_push_rate: Option<RateLimit>,
+    /// The oldest webhook delivery accepted, in seconds since its `X-Shopify-Triggered-At`
+    /// (and since the `updated_at` of the order it carries); 3600 when left out. Older ones
+    /// are refused: polling imports the change instead.
+    #[serde(default)]
+    pub webhook_max_age_seconds: Option<u64>,
     /// Replaces `https://{shop}` as the API's origin, for tests against a fake Shopify
     /// (`http://127.0.0.1:9999`); the path `/admin/api/{version}/graphql.json` is kept.
     #[serde(default)]
@@ -169,6 +179,13 @@ impl ShopifyChannelConfig {
             .unwrap_or(DEFAULT_INVENTORY_REASON)
     }
 
+    pub fn webhook_max_age(&self) -> chrono::Duration {
+        let seconds = self
+            .webhook_max_age_seconds
+            .unwrap_or(DEFAULT_WEBHOOK_MAX_AGE_SECONDS);
+        chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000))
+    }
+
     pub fn stock_push_rate(&self) -> RateLimit {
         self.stock_push_rate.unwrap_or(DEFAULT_STOCK_PUSH_RATE)
     }
@@ -209,6 +226,9 @@ impl ShopifyChannelConfig {
                 return Err(invalid("orders_page_size", "must be between 1 and 5"))
             }
             _ => {}
+        }
+        if self.webhook_max_age_seconds == Some(0) {
+            return Err(invalid("webhook_max_age_seconds", "must be positive"));
         }
         if self.request_timeout_ms == Some(0) {
             return Err(invalid("request_timeout_ms", "must be positive"));

@@ -196,11 +196,12 @@ impl Connector for ShopifyConnector {
     }
 
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<Vec<OrderEvent>, WebhookError> {
-        webhook::parse(
-            self.config.client_secret.expose(),
-            &self.shop_domain,
-            request,
-        )
+        let rules = webhook::DeliveryRules {
+            shop_domain: &self.shop_domain,
+            max_age: self.config.webhook_max_age(),
+            now: Utc::now(),
+        };
+        webhook::parse(self.config.client_secret.expose(), &rules, request)
     }
 
     async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {

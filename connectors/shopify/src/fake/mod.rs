@@ -260,6 +260,7 @@ impl FakeShopify {
             request_timeout_ms: Some(5_000),
             inventory_reason: None,
             stock_push_rate: None,
+            webhook_max_age_seconds: None,
             base_url: Some(self.base_url.clone()),
         }
     }
@@ -447,6 +448,30 @@ impl FakeShopify {
         let body = serde_json::to_vec(&self.order_payload(order_gid)?)
             .map_err(|error| FakeError::Action(error.to_string()))?;
         Ok(self.signed(topic, body, secret))
+    }
+
+    /// The deliveries one merchant action triggers (a cancel sends `orders/updated` and
+    /// `orders/cancelled`): as Shopify documents, they share one `X-Shopify-Event-Id` and each
+    /// has its own `X-Shopify-Webhook-Id` (which a retry of that delivery keeps: clone one to
+    /// redeliver it).
+    pub fn action_webhooks(
+        &self,
+        order_gid: &str,
+        topics: &[&str],
+        secret: &str,
+    ) -> Result<Vec<Delivery>, FakeError> {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        topics
+            .iter()
+            .map(|topic| {
+                let mut delivery = self.webhook(order_gid, topic, secret)?;
+                delivery.headers.insert(
+                    crate::webhook::HEADER_EVENT_ID.to_string(),
+                    event_id.clone(),
+                );
+                Ok(delivery)
+            })
+            .collect()
     }
 
     /// Signs any body as a delivery of `topic`.
