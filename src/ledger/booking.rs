@@ -210,6 +210,23 @@ pub(crate) fn is_stale(event: &OrderEvent, booked: &BookedOrder) -> bool {
     platform_updated_at < booked.platform_updated_at || older_at_same_time
 }
 
+/// Two snapshots of one order stamped alike (one-second platform clocks) arrive in an order
+/// nobody knows, so neither may undo the other's progress: shipped, returned and cancelled
+/// units of a line only grow, and the open ones only shrink.
+fn without_regression(booked: LineState, target: LineState) -> LineState {
+    let committed = booked.committed.max(target.committed);
+    let returned = booked.returned.max(target.returned).min(committed);
+    // Units neither shipped nor cancelled: the fewer of the two, once the shipped are counted.
+    let open = (booked.open + booked.committed - committed)
+        .min(target.open + target.committed - committed)
+        .max(0);
+    LineState {
+        open,
+        committed,
+        returned,
+    }
+}
+
 /// The snapshot's lines that need the listings or items to be resolved: those not yet booked
 /// against SKUs (a booked line keeps its SKUs, whatever the listing is bound to now).
 pub(crate) fn lines_to_resolve<'e>(
@@ -259,6 +276,8 @@ pub(crate) fn plan_snapshot(
     let order_id = order.id;
     let restock_returns = rules.restock_returns;
     let baseline = is_baseline(event, order, rules);
+    let same_stamp =
+        order.revision > 0 && event.updated_at.timestamp_millis() == order.platform_updated_at;
     let mut record_ids: HashSet<String> = HashSet::new();
     let booked_lines: HashMap<String, OrderLineRecord> = booked_lines
         .into_iter()
@@ -362,6 +381,9 @@ pub(crate) fn plan_snapshot(
                 },
                 None => LineState::default(),
             };
+            if same_stamp && booked.is_some_and(|record| record.quantity == line.quantity) {
+                target = without_regression(booked_state, target);
+            }
             if !restock_returns {
                 // Returns stay where the operator inspects them; what was restocked before
                 // (while the channel restocked returns) stays restocked.
