@@ -234,23 +234,20 @@ impl RestOrder {
             .flat_map(|f| f.line_items)
             .map(|line| (gid("LineItem", line.id), line.quantity))
             .collect();
+        let id = self
+            .admin_graphql_api_id
+            .unwrap_or_else(|| gid("Order", self.id));
         let refunded = self
             .refunds
             .into_iter()
             .flat_map(|refund| refund.refund_line_items)
             .map(|line| {
-                let restock = line
-                    .restock_type
-                    .as_deref()
-                    .and_then(Restock::parse)
-                    .unwrap_or(Restock::NoRestock);
+                let restock = Restock::from_wire(&id, line.restock_type.as_deref());
                 (gid("LineItem", line.line_item_id), line.quantity, restock)
             })
             .collect();
         Some(OrderSnapshot {
-            id: self
-                .admin_graphql_api_id
-                .unwrap_or_else(|| gid("Order", self.id)),
+            id,
             updated_at,
             created_at: self.created_at,
             cancelled: self.cancelled_at.is_some(),

@@ -313,7 +313,8 @@ impl ShopState {
         });
         order.financial_status = "PARTIALLY_REFUNDED";
         order.updated_at = at;
-        if matches!(restock, "RETURN" | "CANCEL") {
+        // Shopify restocks what a refund says it restocks (LEGACY_RESTOCK included).
+        if matches!(restock, "RETURN" | "CANCEL" | "LEGACY_RESTOCK") {
             if let Some(variant) = self.variants.get_mut(&variant_id) {
                 variant.available = variant.available.map(|available| available + units);
             }
