@@ -22,6 +22,9 @@ pub const MAX_ORDERS_PAGE_SIZE: usize = 5;
 /// captured and replayed later is refused; the polling safety net imports what a refused late
 /// delivery carried.
 pub const DEFAULT_WEBHOOK_MAX_AGE_SECONDS: u64 = 3600;
+/// How far behind its watermark a poll re-reads, in seconds, unless configured otherwise: an
+/// order can become visible in Shopify's search index after orders updated later than it.
+pub const DEFAULT_POLL_OVERLAP_SECONDS: u64 = 30;
 /// The `reason` sent with `inventorySetQuantities` unless configured otherwise.
 pub const DEFAULT_INVENTORY_REASON: &str = "correction";
 /// Stock-update calls per second the runtime paces pushes at unless configured otherwise: an
@@ -94,6 +97,11 @@ pub struct ShopifyChannelConfig {
     /// rate (Advanced, Plus).
     #[serde(default)]
     pub stock_push_rate: Option<RateLimit>,
+    /// How far behind the newest `updated_at` it has seen each poll re-reads, in seconds; 30
+    /// when left out. Orders re-read unchanged are not delivered again; each re-read costs query
+    /// points, so keep it short.
+    #[serde(default)]
+    pub poll_overlap_seconds: Option<u64>,
     /// The oldest webhook delivery accepted, in seconds since its `X-Shopify-Triggered-At`
     /// (and since the `updated_at` of the order it carries); 3600 when left out. Older ones
     /// are refused: polling imports the change instead.
@@ -177,6 +185,13 @@ impl ShopifyChannelConfig {
         self.inventory_reason
             .as_deref()
             .unwrap_or(DEFAULT_INVENTORY_REASON)
+    }
+
+    pub fn poll_overlap(&self) -> chrono::Duration {
+        let seconds = self
+            .poll_overlap_seconds
+            .unwrap_or(DEFAULT_POLL_OVERLAP_SECONDS);
+        chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000))
     }
 
     pub fn webhook_max_age(&self) -> chrono::Duration {

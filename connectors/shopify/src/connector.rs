@@ -97,7 +97,7 @@ impl ShopifyConnector {
     }
 
     /// One order with larger nested pages.
-    async fn fetch_order(
+    pub(crate) async fn fetch_order(
         &self,
         id: &str,
     ) -> Result<Option<crate::orders::GqlOrder>, ConnectorError> {
@@ -149,7 +149,8 @@ impl Connector for ShopifyConnector {
             "after".into(),
             json!(position.scan.as_ref().map(|scan| scan.after.clone())),
         );
-        variables.insert("query".into(), json!(position.search_query()));
+        let overlap = self.config.poll_overlap();
+        variables.insert("query".into(), json!(position.search_query(overlap)));
         let data: OrdersData = self
             .client
             .execute(
@@ -158,25 +159,17 @@ impl Connector for ShopifyConnector {
                 serde_json::Value::Object(variables),
             )
             .await?;
-        let filter_since = position.filter_since();
+        let filter_since = position.filter_since(overlap);
         let mut orders = Vec::with_capacity(data.orders.nodes.len());
         for node in data.orders.nodes {
-            let node = if node.is_truncated(PAGE_SIZES) {
-                let id = node.id.clone();
-                match self.fetch_order(&id).await? {
-                    Some(full) => {
-                        if full.is_truncated(SINGLE_ORDER_SIZES) {
-                            warn!(shop = %self.shop_domain, order = %id, "order has more lines, fulfillments or refunds than one query reads; mapped what was read");
-                        }
-                        full
-                    }
-                    None => node,
-                }
-            } else {
-                node
+            let id = node.id.clone();
+            let Some(node) = self.read_whole(node).await? else {
+                // Booking what was read would release the reservations of what was not.
+                warn!(shop = %self.shop_domain, order = %id, "order not read whole (more fulfillments or refunds than one query lists, or gone); not booked from polling, left to its webhooks");
+                continue;
             };
             let event: OrderEvent = node.into_snapshot().into_event(None);
-            if position.admit(&event) {
+            if position.admit(&event, overlap) {
                 orders.push(event);
             }
         }

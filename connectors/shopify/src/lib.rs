@@ -5,7 +5,7 @@
 //!
 //! Folder layout follows `connectors/sim`: `config.rs` (settings), `client.rs` (one GraphQL
 //! call and its error classification), `queries.rs` (every document sent), `orders.rs` and
-//! `cursor.rs` (polling), `webhook.rs` (signatures and payloads), `inventory.rs` (stock),
+//! `cursor.rs` (polling), `whole_order.rs` (nested pages of a polled order), `webhook.rs` (signatures and payloads), `inventory.rs` (stock),
 //! `throttle.rs` (the cost bucket), `fake/` (the test server).
 
 pub mod client;
@@ -20,6 +20,7 @@ pub mod queries;
 pub mod throttle;
 pub mod version;
 pub mod webhook;
+pub mod whole_order;
 
 #[cfg(feature = "fake")]
 pub mod fake;

@@ -210,6 +210,8 @@ pub struct PageInfo {
 #[serde(rename_all = "camelCase")]
 pub struct NestedPageInfo {
     pub has_next_page: bool,
+    #[serde(default)]
+    pub end_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,16 +227,9 @@ pub struct GqlOrder {
     #[serde(default)]
     pub display_fulfillment_status: Option<String>,
     pub currency_code: Option<String>,
-    pub line_items: GqlLineItems,
+    pub line_items: GqlNestedLines<GqlLineItem>,
     pub fulfillments: Vec<GqlFulfillment>,
     pub refunds: Vec<GqlRefund>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GqlLineItems {
-    pub page_info: NestedPageInfo,
-    pub nodes: Vec<GqlLineItem>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +250,8 @@ pub struct IdOnly {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GqlFulfillment {
+    #[serde(default)]
+    pub id: Option<String>,
     pub status: String,
     pub fulfillment_line_items: GqlNestedLines<GqlFulfillmentLine>,
 }
@@ -276,6 +273,8 @@ pub struct GqlFulfillmentLine {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GqlRefund {
+    #[serde(default)]
+    pub id: Option<String>,
     pub refund_line_items: GqlNestedLines<GqlRefundLine>,
 }
 

@@ -14,23 +14,26 @@ fragment OmnistockOrder on Order {
   displayFulfillmentStatus
   currencyCode
   lineItems(first: $lineItems) {
-    pageInfo { hasNextPage }
-    nodes { id quantity currentQuantity sku variant { id } }
+    pageInfo { hasNextPage endCursor }
+    nodes { ...OmnistockLine }
   }
   fulfillments(first: $fulfillments) {
+    id
     status
     fulfillmentLineItems(first: $nestedLines) {
-      pageInfo { hasNextPage }
+      pageInfo { hasNextPage endCursor }
       nodes { quantity lineItem { id } }
     }
   }
   refunds(first: $refunds) {
+    id
     refundLineItems(first: $nestedLines) {
-      pageInfo { hasNextPage }
+      pageInfo { hasNextPage endCursor }
       nodes { quantity restockType lineItem { id } }
     }
   }
 }
+fragment OmnistockLine on LineItem { id quantity currentQuantity sku variant { id } }
 "#;
 
 pub const ORDERS_OPERATION: &str = "OmnistockOrders";
@@ -59,6 +62,42 @@ pub fn order_query() -> String {
 {ORDER_FRAGMENT}"#
     )
 }
+
+pub const ORDER_LINES_OPERATION: &str = "OmnistockOrderLines";
+
+/// The next page of an order's line items, for an order with more than one query reads.
+pub const ORDER_LINES_QUERY: &str = r#"query OmnistockOrderLines($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    lineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id quantity currentQuantity sku variant { id } }
+    }
+  }
+}"#;
+
+pub const FULFILLMENT_LINES_OPERATION: &str = "OmnistockFulfillmentLines";
+
+/// The next page of a fulfillment's line items.
+pub const FULFILLMENT_LINES_QUERY: &str = r#"query OmnistockFulfillmentLines($id: ID!, $first: Int!, $after: String) {
+  fulfillment(id: $id) {
+    fulfillmentLineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { quantity lineItem { id } }
+    }
+  }
+}"#;
+
+pub const REFUND_LINES_OPERATION: &str = "OmnistockRefundLines";
+
+/// The next page of a refund's line items.
+pub const REFUND_LINES_QUERY: &str = r#"query OmnistockRefundLines($id: ID!, $first: Int!, $after: String) {
+  refund(id: $id) {
+    refundLineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { quantity restockType lineItem { id } }
+    }
+  }
+}"#;
 
 pub const STOCK_OPERATION: &str = "OmnistockStock";
 
@@ -115,6 +154,12 @@ pub fn all_documents() -> Vec<(&'static str, String)> {
     vec![
         (ORDERS_OPERATION, orders_query()),
         (ORDER_OPERATION, order_query()),
+        (ORDER_LINES_OPERATION, ORDER_LINES_QUERY.to_string()),
+        (
+            FULFILLMENT_LINES_OPERATION,
+            FULFILLMENT_LINES_QUERY.to_string(),
+        ),
+        (REFUND_LINES_OPERATION, REFUND_LINES_QUERY.to_string()),
         (STOCK_OPERATION, STOCK_QUERY.to_string()),
         (
             SET_OPERATION,

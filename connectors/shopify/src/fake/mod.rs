@@ -260,6 +260,7 @@ impl FakeShopify {
             request_timeout_ms: Some(5_000),
             inventory_reason: None,
             stock_push_rate: None,
+            poll_overlap_seconds: None,
             webhook_max_age_seconds: None,
             base_url: Some(self.base_url.clone()),
         }
@@ -407,6 +408,20 @@ impl FakeShopify {
             "orders/partially_fulfilled"
         };
         self.notify(order_gid, topic);
+        Ok(())
+    }
+
+    /// Ships several `(line gid, units)` in one fulfillment.
+    pub fn fulfill_lines(&self, order_gid: &str, lines: &[(String, i64)]) -> Result<(), FakeError> {
+        let order = numeric(order_gid, "Order")?;
+        let lines = lines
+            .iter()
+            .map(|(line, units)| Ok((numeric(line, "LineItem")?, *units)))
+            .collect::<Result<Vec<_>, FakeError>>()?;
+        lock(&self.inner.state)
+            .fulfill_lines(order, &lines, now_seconds())
+            .map_err(FakeError::Action)?;
+        self.notify(order_gid, "orders/updated");
         Ok(())
     }
 

@@ -275,6 +275,8 @@ enum CurrencyCode { EUR USD GBP CAD }
 type QueryRoot {
   orders(first: Int, after: String, last: Int, before: String, reverse: Boolean = false, sortKey: OrderSortKeys = PROCESSED_AT, query: String, savedSearchId: ID): OrderConnection!
   order(id: ID!): Order
+  fulfillment(id: ID!): Fulfillment
+  refund(id: ID!): Refund
   nodes(ids: [ID!]!): [Node]!
   inventoryItem(id: ID!): InventoryItem
 }

@@ -258,3 +258,94 @@ async fn refunds_map_the_same_by_webhook_and_by_graphql() {
         "shirt: a shipped unit restocked; mug: an unshipped unit released; cap: consumed"
     );
 }
+
+/// An order with more lines and fulfillment lines than one query reads is paged to its end;
+/// one with more fulfillments than one query lists is not booked from polling at all (its
+/// webhooks carry it whole): never a partial snapshot, which would release what was not read.
+#[tokio::test]
+async fn a_polled_order_is_read_whole_or_left_to_its_webhooks() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let lines: Vec<(String, i64)> = (0..110)
+        .map(|index| (fake.create_listing(&format!("HUGE-{index}"), 5), 1))
+        .collect();
+    let huge = fake.place_order(&lines).unwrap();
+    let shipped: Vec<(String, i64)> = fake
+        .line_items(&huge)
+        .unwrap()
+        .into_iter()
+        .map(|line| (line, 1))
+        .collect();
+    fake.fulfill_lines(&huge, &shipped).unwrap();
+
+    let parcel = fake.create_listing("MANY-PARCELS", 10);
+    let parcels = fake.place_order(&[(parcel, 6)]).unwrap();
+    let line = fake.line_items(&parcels).unwrap().remove(0);
+    for _ in 0..6 {
+        fake.fulfill(&parcels, &line, 1).unwrap();
+    }
+
+    let (_, events) = pull_everything(connector.as_ref(), None).await;
+    let huge_event = events
+        .iter()
+        .find(|event| event.external_order_id == huge)
+        .expect("the large order is polled");
+    assert_eq!(huge_event.lines.len(), 110);
+    assert!(
+        huge_event
+            .lines
+            .iter()
+            .all(|line| line.fulfilled_quantity == 1),
+        "every line shipped"
+    );
+    assert_eq!(huge_event.status, OrderStatus::Fulfilled);
+    assert!(
+        events
+            .iter()
+            .all(|event| event.external_order_id != parcels),
+        "an order not read whole must not be booked from polling"
+    );
+    let delivery = fake
+        .webhook(&parcels, "orders/fulfilled", &fake.options().client_secret)
+        .unwrap();
+    let by_webhook = connector
+        .parse_webhook(&request(&delivery).request())
+        .unwrap();
+    assert_eq!(by_webhook[0].lines[0].fulfilled_quantity, 6);
+    assert!(
+        fake.requests().iter().all(|r| r.requested_cost <= 1000.0),
+        "a query exceeded the single-query limit"
+    );
+}
+
+/// An order can become visible in Shopify's search index after orders updated later: each
+/// poll re-reads a window behind its watermark, and delivers only what it had not delivered.
+#[tokio::test]
+async fn polling_rereads_an_overlap_window_behind_its_watermark() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let listing = fake.create_listing("LATE-INDEX", 10);
+    let first = fake.place_order(&[(listing.clone(), 1)]).unwrap();
+    let (cursor, events) = pull_everything(connector.as_ref(), None).await;
+    assert_eq!(events.len(), 1);
+
+    // Stamped 10 s before the watermark, seen only now.
+    let late = fake
+        .place_order_at(
+            &[(listing, 1)],
+            now_seconds() - chrono::Duration::seconds(10),
+        )
+        .unwrap();
+    let (cursor, events) = pull_everything(connector.as_ref(), cursor).await;
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e.external_order_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![late.as_str()],
+        "the late order, and not {first} again"
+    );
+    let (_, events) = pull_everything(connector.as_ref(), cursor).await;
+    assert!(events.is_empty(), "{events:?}");
+}
