@@ -12,6 +12,7 @@ use crate::cursor::{OrdersCursor, Scan};
 use crate::inventory::LevelCache;
 use crate::orders::{NestedSizes, OrderData, OrdersData, PAGE_SIZES, SINGLE_ORDER_SIZES};
 use crate::queries;
+use crate::sales::SalesMemory;
 use crate::throttle::ThrottleStatus;
 use crate::version::ApiVersion;
 use crate::webhook;
@@ -37,6 +38,8 @@ pub struct ShopifyConnector {
     pub(crate) shop_domain: String,
     pub(crate) client: GraphqlClient,
     pub(crate) levels: LevelCache,
+    /// What Shopify's own sales took, per order, to keep `levels` true to them.
+    pub(crate) sales: SalesMemory,
 }
 
 impl ShopifyConnector {
@@ -54,6 +57,7 @@ impl ShopifyConnector {
             version,
             client,
             levels: LevelCache::default(),
+            sales: SalesMemory::default(),
             config,
         })
     }
@@ -85,6 +89,16 @@ impl ShopifyConnector {
         self.levels
             .get(listing_id)
             .and_then(|level| level.available)
+    }
+
+    /// Shopify lowered (or raised) `available` itself for what these orders did: the compare
+    /// values of the next stock update follow.
+    fn follow_sales(&self, events: &[OrderEvent]) {
+        for event in events {
+            for change in self.sales.observe(event) {
+                self.levels.apply_sale(&change);
+            }
+        }
     }
 
     fn order_variables(sizes: NestedSizes) -> serde_json::Map<String, serde_json::Value> {
@@ -169,6 +183,7 @@ impl Connector for ShopifyConnector {
                 continue;
             };
             let event: OrderEvent = node.into_snapshot().into_event(None);
+            self.follow_sales(std::slice::from_ref(&event));
             if position.admit(&event, overlap) {
                 orders.push(event);
             }
@@ -194,7 +209,9 @@ impl Connector for ShopifyConnector {
             max_age: self.config.webhook_max_age(),
             now: Utc::now(),
         };
-        webhook::parse(self.config.client_secret.expose(), &rules, request)
+        let events = webhook::parse(self.config.client_secret.expose(), &rules, request)?;
+        self.follow_sales(&events);
+        Ok(events)
     }
 
     async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod kind;
 pub mod orders;
 pub mod queries;
+pub mod sales;
 pub mod throttle;
 pub mod version;
 pub mod webhook;

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use omnistock_connector::Secret;
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -144,6 +145,68 @@ pub struct RequestRecord {
     pub validation_errors: Vec<String>,
     pub requested_cost: f64,
     pub throttled: bool,
+    /// What an executed `inventorySetQuantities` did.
+    pub stock_update: Option<StockUpdateOutcome>,
+}
+
+/// One `inventorySetQuantities` call as the fake answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockUpdateOutcome {
+    /// Quantities in the input.
+    pub items: usize,
+    /// Whether the change was applied (Shopify applies all of it or none).
+    pub applied: bool,
+    /// Quantities a user error names.
+    pub items_with_errors: usize,
+    /// Of those, refused for a stale compare value.
+    pub stale: usize,
+}
+
+impl StockUpdateOutcome {
+    /// Quantities refused only because another one in the same call was.
+    pub fn collateral(&self) -> usize {
+        if self.applied {
+            0
+        } else {
+            self.items.saturating_sub(self.items_with_errors)
+        }
+    }
+
+    fn from_answer(variables: &Value, data: &Value) -> Option<Self> {
+        let payload = data.get("inventorySetQuantities")?;
+        let items = variables["input"]["quantities"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let errors = payload["userErrors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let indices = |stale_only: bool| {
+            errors
+                .iter()
+                .filter(|error| {
+                    !stale_only
+                        || error["code"]
+                            .as_str()
+                            .is_some_and(|code| code.ends_with("_STALE"))
+                })
+                .filter_map(|error| {
+                    error["field"]
+                        .as_array()?
+                        .get(2)?
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .collect::<BTreeSet<String>>()
+                .len()
+        };
+        Some(Self {
+            items,
+            applied: !payload["inventoryAdjustmentGroup"].is_null(),
+            items_with_errors: indices(false),
+            stale: indices(true),
+        })
+    }
 }
 
 impl RequestRecord {
@@ -661,6 +724,7 @@ async fn graphql(
         validation_errors: Vec::new(),
         requested_cost: 0.0,
         throttled: false,
+        stock_update: None,
     };
     let response = answer(
         &inner,
@@ -827,6 +891,9 @@ fn answer(
     }
     .actual_operation_cost(operation, &body["data"])
     .min(cost);
+    if operation.operation_type == ast::OperationType::Mutation {
+        record.stock_update = StockUpdateOutcome::from_answer(raw_variables, &body["data"]);
+    }
     let mut bucket = lock(&inner.bucket);
     bucket.refund(cost - actual);
     let status = bucket.status();
