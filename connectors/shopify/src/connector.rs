@@ -9,7 +9,7 @@
 use crate::client::GraphqlClient;
 use crate::config::{ShopifyChannelConfig, ShopifyConfigError};
 use crate::cursor::{OrdersCursor, Scan};
-use crate::inventory::LevelCache;
+use crate::levels::LevelCache;
 use crate::orders::{NestedSizes, OrderData, OrdersData, PAGE_SIZES, SINGLE_ORDER_SIZES};
 use crate::queries;
 use crate::sales::SalesMemory;

@@ -14,18 +14,15 @@
 use crate::connector::ShopifyConnector;
 use crate::gid::numeric_id;
 use crate::queries;
-use crate::sales::SaleChange;
 use crate::version::CompareForm;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use tracing::{debug, warn};
 
-/// When a request was sent and answered.
-type Observed = (DateTime<Utc>, DateTime<Utc>);
+pub use crate::levels::{KnownLevel, LevelCache};
 
 /// Calls one push may make: the first, and the remainder of a call Shopify refused as a whole
 /// for some of its quantities, sent again at once.
@@ -33,79 +30,6 @@ const MAX_SET_CALLS: usize = 3;
 
 /// Ids per stock read: about 4 points each, so a read requests about 200 points.
 pub const READ_CHUNK: usize = 50;
-
-/// What the connector knows about one listing at the configured location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownLevel {
-    pub inventory_item_id: String,
-    pub sku: Option<String>,
-    /// `None`: the item is not stocked at the location.
-    pub available: Option<i64>,
-    /// Shopify held `available` at some instant between these two (the request and its
-    /// answer): what orders changed before is in it, what they changed after is not.
-    pub observed_from: DateTime<Utc>,
-    pub observed_to: DateTime<Utc>,
-}
-
-/// How far Shopify's clock and this host's may disagree when ordering a sale against an
-/// observed level.
-const CLOCK_MARGIN_MS: i64 = 250;
-
-/// The last known level of every listing this connector read or set.
-#[derive(Debug, Default)]
-pub struct LevelCache(Mutex<HashMap<String, KnownLevel>>);
-
-impl LevelCache {
-    pub fn get(&self, listing_id: &str) -> Option<KnownLevel> {
-        self.0.lock().ok()?.get(listing_id).cloned()
-    }
-
-    fn insert(&self, listing_id: &str, level: KnownLevel) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(listing_id.to_string(), level);
-        }
-    }
-
-    fn set_available(&self, listing_id: &str, available: Option<i64>, observed: Observed) {
-        if let Ok(mut map) = self.0.lock() {
-            if let Some(level) = map.get_mut(listing_id) {
-                level.available = available;
-                (level.observed_from, level.observed_to) = observed;
-            }
-        }
-    }
-
-    /// Keeps a level true to a sale (or restock) Shopify made itself: applied when it came
-    /// after the level was observed, ignored when before, and the level forgotten (read again
-    /// before the next push) when the two cannot be ordered.
-    pub fn apply_sale(&self, change: &SaleChange) {
-        let Ok(mut map) = self.0.lock() else {
-            return;
-        };
-        let Some(level) = map.get_mut(&change.listing_id) else {
-            return;
-        };
-        let Some(available) = level.available else {
-            return;
-        };
-        let margin = chrono::Duration::milliseconds(CLOCK_MARGIN_MS);
-        let after = change
-            .not_before
-            .is_some_and(|at| at >= level.observed_to + margin);
-        let before = change.before + margin <= level.observed_from;
-        if after {
-            level.available = Some(available - change.taken);
-        } else if !before {
-            map.remove(&change.listing_id);
-        }
-    }
-
-    fn remove(&self, listing_id: &str) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(listing_id);
-        }
-    }
-}
 
 /// Whether `id` is a gid the stock calls understand.
 pub fn is_stock_listing_id(id: &str) -> bool {

@@ -15,6 +15,7 @@ pub mod cursor;
 pub mod gid;
 pub mod inventory;
 pub mod kind;
+pub mod levels;
 pub mod orders;
 pub mod queries;
 pub mod sales;
