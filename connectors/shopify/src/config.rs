@@ -1,7 +1,7 @@
 //! The settings of one Shopify channel, as they appear under a channel's `options` in the
 //! daemon's configuration.
 
-use crate::version::ApiVersion;
+use crate::version::{ApiVersion, SUPPORTED_VERSIONS};
 use chrono::{DateTime, Utc};
 use omnistock_connector::{RateLimit, Secret};
 use serde::{Deserialize, Serialize};
@@ -141,10 +141,19 @@ impl ShopifyChannelConfig {
 
     pub fn api_version(&self) -> Result<ApiVersion, ShopifyConfigError> {
         let text = self.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
-        ApiVersion::parse(text).ok_or_else(|| ShopifyConfigError::Invalid {
+        let invalid = |reason: String| ShopifyConfigError::Invalid {
             field: "api_version",
-            reason: format!("expected YYYY-MM or unstable, got {text:?}"),
-        })
+            reason,
+        };
+        let version = ApiVersion::parse(text)
+            .ok_or_else(|| invalid(format!("expected YYYY-MM or unstable, got {text:?}")))?;
+        if !version.is_supported() {
+            return Err(invalid(format!(
+                "{version} is not one of the versions omnistock's documents are validated against ({})",
+                SUPPORTED_VERSIONS.join(", ")
+            )));
+        }
+        Ok(version)
     }
 
     /// The GraphQL endpoint, `https://{shop}/admin/api/{version}/graphql.json`.
@@ -308,6 +317,11 @@ mod tests {
                 ..
             })
         ));
+        let mut bad = config();
+        bad.api_version = Some("2025-07".into());
+        assert!(bad
+            .validate()
+            .is_err_and(|error| error.to_string().contains("2025-01, 2026-01, 2026-04")));
         let mut bad = config();
         bad.orders_page_size = Some(50);
         assert!(bad.validate().is_err());

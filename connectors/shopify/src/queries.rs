@@ -149,8 +149,9 @@ pub fn set_quantities_mutation(form: CompareForm) -> &'static str {
     }
 }
 
-/// Every document with its operation name, for the contract test.
-pub fn all_documents() -> Vec<(&'static str, String)> {
+/// Every document the connector sends with the compare-and-set form `form`, with its
+/// operation name, for the contract test.
+pub fn documents_for(form: CompareForm) -> Vec<(&'static str, String)> {
     vec![
         (ORDERS_OPERATION, orders_query()),
         (ORDER_OPERATION, order_query()),
@@ -161,13 +162,16 @@ pub fn all_documents() -> Vec<(&'static str, String)> {
         ),
         (REFUND_LINES_OPERATION, REFUND_LINES_QUERY.to_string()),
         (STOCK_OPERATION, STOCK_QUERY.to_string()),
-        (
-            SET_OPERATION,
-            set_quantities_mutation(CompareForm::CompareQuantity).to_string(),
-        ),
-        (
-            SET_OPERATION,
-            set_quantities_mutation(CompareForm::ChangeFromQuantity).to_string(),
-        ),
+        (SET_OPERATION, set_quantities_mutation(form).to_string()),
     ]
+}
+
+/// Every document in either form.
+pub fn all_documents() -> Vec<(&'static str, String)> {
+    let mut documents = documents_for(CompareForm::CompareQuantity);
+    documents.push((
+        SET_OPERATION,
+        set_quantities_mutation(CompareForm::ChangeFromQuantity).to_string(),
+    ));
+    documents
 }
