@@ -256,8 +256,8 @@ async fn a_sale_the_connector_saw_keeps_the_compare_value_true() {
     let last = fake
         .requests()
         .into_iter()
-        .filter_map(|record| record.stock_update)
-        .last()
+        .rev()
+        .find_map(|record| record.stock_update)
         .unwrap();
     assert!(last.applied && last.items_with_errors == 0, "{last:?}");
     assert_eq!(fake.available(&other), Some(15));
@@ -285,8 +285,8 @@ async fn a_sale_the_connector_saw_keeps_the_compare_value_true() {
     let last = fake
         .requests()
         .into_iter()
-        .filter_map(|record| record.stock_update)
-        .last()
+        .rev()
+        .find_map(|record| record.stock_update)
         .unwrap();
     assert!(last.applied, "{last:?}");
 }
