@@ -4,12 +4,14 @@
 //!
 //! Shopify stamps `updated_at` to the second, so many orders can share one stamp, and an
 //! order can become visible in the search index after orders updated later than it. So each
-//! new scan asks for `updated_at:>='<watermark − overlap>'` (inclusive), and the orders
-//! delivered within that window are remembered with a digest of what was delivered: they are
-//! skipped while unchanged, delivered again if they changed (within the same second too), and
-//! forgotten once the window has moved past them. So a late-indexed order is still found,
-//! nothing is skipped, and nothing repeats forever. The first scan reads exactly from its
-//! start (the overlap would reach before the channel's cut-over).
+//! scan asks for `updated_at:>='<watermark>'` (inclusive), and each new scan first lists the
+//! ids and stamps of the orders in the overlap window behind the watermark (a cheap query) and
+//! reads those it has not delivered as they are. The orders delivered within the window are
+//! remembered with a digest of what was delivered: they are skipped while unchanged, delivered
+//! again if they changed (within the same second too), and forgotten once the window has moved
+//! past them. So a late-indexed order is still found, nothing is skipped, nothing repeats
+//! forever, and a busy store's window costs a few points, not a full re-read. The first scan
+//! reads exactly from its start (the window would reach before the channel's cut-over).
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use omnistock_connector::{ConnectorError, OrderEvent};
@@ -66,21 +68,41 @@ impl OrdersCursor {
     }
 
     /// The `since` the current scan filters on.
-    pub fn filter_since(&self, overlap: Duration) -> Option<DateTime<Utc>> {
+    pub fn filter_since(&self) -> Option<DateTime<Utc>> {
         match &self.scan {
             Some(scan) => scan.since,
-            None => self.window_start(overlap),
+            None => self.since,
         }
     }
 
     /// The search query for the scan: `updated_at:>='…'` (inclusive).
-    pub fn search_query(&self, overlap: Duration) -> Option<String> {
-        self.filter_since(overlap).map(|since| {
+    pub fn search_query(&self) -> Option<String> {
+        self.filter_since()
+            .map(|since| format!("updated_at:>='{}'", stamp(since)))
+    }
+
+    /// At the start of a scan, the search query for the overlap window behind the watermark
+    /// (`None`: no window yet, or a scan is under way): `updated_at:>='…' updated_at:<'…'`.
+    pub fn window_query(&self, overlap: Duration) -> Option<String> {
+        if self.scan.is_some() {
+            return None;
+        }
+        let since = self.since?;
+        let start = self.window_start(overlap)?;
+        (start < since).then(|| {
             format!(
-                "updated_at:>='{}'",
-                since.to_rfc3339_opts(SecondsFormat::Secs, true)
+                "updated_at:>='{}' updated_at:<'{}'",
+                stamp(start),
+                stamp(since)
             )
         })
+    }
+
+    /// Whether an order of the overlap window, stamped `updated_at`, was delivered as it is.
+    pub fn delivered(&self, order_id: &str, updated_at: DateTime<Utc>) -> bool {
+        self.recent
+            .iter()
+            .any(|(id, at, _)| id == order_id && *at >= updated_at)
     }
 
     /// Whether `event` must be delivered, and if so records it in the window.
@@ -112,6 +134,10 @@ impl OrdersCursor {
         }
         true
     }
+}
+
+fn stamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// A short digest of an event's state (not its delivery id).
@@ -167,16 +193,23 @@ mod tests {
         assert!(cursor.admit(&event("e", 14, OrderStatus::Open), overlap));
         assert_eq!(cursor.recent.len(), 3, "{:?}", cursor.recent);
         assert_eq!(
-            cursor.search_query(overlap).as_deref(),
-            Some("updated_at:>='2025-01-01T00:00:09Z'")
+            cursor.search_query().as_deref(),
+            Some("updated_at:>='2025-01-01T00:00:14Z'")
         );
+        assert_eq!(
+            cursor.window_query(overlap).as_deref(),
+            Some("updated_at:>='2025-01-01T00:00:09Z' updated_at:<'2025-01-01T00:00:14Z'")
+        );
+        assert!(cursor.delivered("a", event("a", 10, OrderStatus::Open).updated_at));
+        assert!(!cursor.delivered("z", event("z", 10, OrderStatus::Open).updated_at));
         let round_trip = OrdersCursor::decode(&cursor.encode()).unwrap();
         assert_eq!(round_trip, cursor);
         // A fresh cursor reads exactly from its start.
         let fresh = OrdersCursor::start(Some(event("x", 30, OrderStatus::Open).updated_at));
         assert_eq!(
-            fresh.search_query(overlap).as_deref(),
+            fresh.search_query().as_deref(),
             Some("updated_at:>='2025-01-01T00:00:30Z'")
         );
+        assert_eq!(fresh.window_query(overlap), None);
     }
 }

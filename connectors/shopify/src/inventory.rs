@@ -257,13 +257,21 @@ impl ShopifyConnector {
             .filter(|id| self.levels.get(id).is_none())
             .cloned()
             .collect();
-        if !unknown.is_empty() {
-            self.read_levels(&unknown).await?;
-        }
+        // What was just read counts even if a sale learnt meanwhile made the cache forget it:
+        // at worst the compare value is stale and Shopify refuses that item.
+        let fresh = if unknown.is_empty() {
+            HashMap::new()
+        } else {
+            self.read_levels(&unknown).await?
+        };
         let mut planned = Vec::new();
         for position in candidates {
             let level = &levels[position];
-            match self.levels.get(&level.listing_id) {
+            let known = self
+                .levels
+                .get(&level.listing_id)
+                .or_else(|| fresh.get(&level.listing_id).cloned());
+            match known {
                 None => {
                     results[position] = Some(reject(
                         level,

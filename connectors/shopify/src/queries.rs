@@ -51,6 +51,16 @@ pub fn orders_query() -> String {
     )
 }
 
+pub const ORDER_STAMPS_OPERATION: &str = "OmnistockOrderStamps";
+
+/// The ids and stamps of the orders in a window: what the polling overlap checks, cheaply.
+pub const ORDER_STAMPS_QUERY: &str = r#"query OmnistockOrderStamps($first: Int!, $query: String) {
+  orders(first: $first, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage }
+    nodes { id updatedAt }
+  }
+}"#;
+
 pub const ORDER_OPERATION: &str = "OmnistockOrder";
 
 /// One order with larger nested pages, for an order the page query truncated.
@@ -155,6 +165,7 @@ pub fn documents_for(form: CompareForm) -> Vec<(&'static str, String)> {
     vec![
         (ORDERS_OPERATION, orders_query()),
         (ORDER_OPERATION, order_query()),
+        (ORDER_STAMPS_OPERATION, ORDER_STAMPS_QUERY.to_string()),
         (ORDER_LINES_OPERATION, ORDER_LINES_QUERY.to_string()),
         (
             FULFILLMENT_LINES_OPERATION,

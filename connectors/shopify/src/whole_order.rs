@@ -28,7 +28,15 @@ impl ShopifyConnector {
         if !order.is_truncated(PAGE_SIZES) {
             return Ok(Some(order));
         }
-        let Some(mut order) = self.fetch_order(&order.id).await? else {
+        self.read_whole_by_id(&order.id).await
+    }
+
+    /// The order `id` read alone with larger nested pages, then completed.
+    pub(crate) async fn read_whole_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<GqlOrder>, ConnectorError> {
+        let Some(mut order) = self.fetch_order(id).await? else {
             return Ok(None);
         };
         if order.fulfillments.len() >= SINGLE_ORDER_SIZES.fulfillments
