@@ -250,27 +250,29 @@ impl ShopifyConnector {
             }
         }
 
-        // Resolve and read what this connector has not seen yet.
+        // The compare values, taken once (a sale learnt meanwhile may make the cache forget a
+        // level; what was taken or just read still counts: at worst it is stale and Shopify
+        // refuses that item). What this connector has not seen yet is resolved and read.
+        let mut known: HashMap<String, KnownLevel> = candidates
+            .iter()
+            .filter_map(|&position| {
+                let id = &levels[position].listing_id;
+                self.levels.get(id).map(|level| (id.clone(), level))
+            })
+            .collect();
         let unknown: Vec<String> = candidates
             .iter()
             .map(|&position| &levels[position].listing_id)
-            .filter(|id| self.levels.get(id).is_none())
+            .filter(|id| !known.contains_key(*id))
             .cloned()
             .collect();
-        // What was just read counts even if a sale learnt meanwhile made the cache forget it:
-        // at worst the compare value is stale and Shopify refuses that item.
-        let fresh = if unknown.is_empty() {
-            HashMap::new()
-        } else {
-            self.read_levels(&unknown).await?
-        };
+        if !unknown.is_empty() {
+            known.extend(self.read_levels(&unknown).await?);
+        }
         let mut planned = Vec::new();
         for position in candidates {
             let level = &levels[position];
-            let known = self
-                .levels
-                .get(&level.listing_id)
-                .or_else(|| fresh.get(&level.listing_id).cloned());
+            let known = known.get(&level.listing_id).cloned();
             match known {
                 None => {
                     results[position] = Some(reject(
