@@ -26,9 +26,9 @@ use serde_json::json;
 use std::time::Duration;
 use tracing::warn;
 
-/// Orders the overlap window lists at most: about 100 points requested, refunded down to what
-/// the window holds.
-const WINDOW_PAGE: usize = 100;
+/// Orders the overlap window lists at most: about 50 points requested, refunded down to what
+/// the window holds (a small bucket must fit it beside a page of orders).
+const WINDOW_PAGE: usize = 50;
 
 #[derive(serde::Deserialize)]
 struct StampsData {
@@ -294,7 +294,20 @@ impl Connector for ShopifyConnector {
             CallKind::ReadStock => &[queries::STOCK_OPERATION],
             CallKind::PullOrders => &[queries::ORDERS_OPERATION],
         };
-        let cost = self.client.expected_cost(operations)?;
+        let mut cost = self.client.expected_cost(operations)?;
+        if call == CallKind::PullOrders {
+            // A poll lists its overlap window first (what that took, once refunded), and a
+            // stock update may go out while it waits: room for both, so the page is not the
+            // call Shopify throttles.
+            cost += self
+                .client
+                .actual_cost(queries::ORDER_STAMPS_OPERATION)
+                .unwrap_or(0.0);
+            cost += self
+                .client
+                .expected_cost(&[queries::SET_OPERATION])
+                .unwrap_or(0.0);
+        }
         Some(self.wait_for_cost(cost))
     }
 }
