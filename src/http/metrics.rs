@@ -12,6 +12,12 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Connectors know their alerts; they are counted when scraped.
+    for channel in state.channels.values() {
+        state
+            .metrics
+            .channel_alerts(&channel.id, channel.connector.alerts().len());
+    }
     match state.metrics.encode() {
         Ok(text) => (
             [(

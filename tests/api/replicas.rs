@@ -107,8 +107,9 @@ async fn when_the_leader_stops_the_other_replica_takes_over() {
     // The follower becomes the world's daemon (and owner of its database); the leader stops.
     let mut leader = std::mem::replace(&mut world.app, follower);
     world.app.database = std::mem::replace(&mut leader.database, TestDatabase::sqlite().0);
-    for (channel, sim) in &world.sims {
-        sim.set_webhook_target(Some(world.app.url(&format!("/webhooks/{channel}"))));
+    for market in &world.markets {
+        let target = world.app.url(&format!("/webhooks/{}", market.channel));
+        market.sim.set_webhook_target(Some(target));
     }
     leader.stop().await.unwrap();
     let stopped_at = tokio::time::Instant::now();
@@ -373,9 +374,9 @@ async fn a_leader_cut_off_from_its_database_gives_way_before_another_leads() {
         .unwrap();
     wait_until("the new leader pushes", || async {
         world
-            .sims
-            .values()
-            .all(|sim| sim.shown_quantity(&listing_of("SKU-01")) == Some(15))
+            .markets
+            .iter()
+            .all(|market| market.sim.shown_quantity(&listing_of("SKU-01")) == Some(15))
     })
     .await;
     follower.stop().await.unwrap();
