@@ -214,6 +214,23 @@ pub(crate) fn is_stale(event: &OrderEvent, booked: &BookedOrder) -> bool {
     platform_updated_at < booked.platform_updated_at || older_at_same_time
 }
 
+/// Two snapshots of one order stamped alike (one-second platform clocks) arrive in an order
+/// nobody knows, so neither may undo the other's progress: shipped, returned and cancelled
+/// units of a line only grow, and the open ones only shrink.
+fn without_regression(booked: LineState, target: LineState) -> LineState {
+    let committed = booked.committed.max(target.committed);
+    let returned = booked.returned.max(target.returned).min(committed);
+    // Units neither shipped nor cancelled: the fewer of the two, once the shipped are counted.
+    let open = (booked.open + booked.committed - committed)
+        .min(target.open + target.committed - committed)
+        .max(0);
+    LineState {
+        open,
+        committed,
+        returned,
+    }
+}
+
 /// The snapshot's lines that need the listings or items to be resolved: those not yet booked
 /// against SKUs (a booked line keeps its SKUs, whatever the listing is bound to now).
 pub(crate) fn lines_to_resolve<'e>(
@@ -273,6 +290,8 @@ pub(crate) fn plan_snapshot(
         event,
         booked_lines: &booked_lines,
         baseline: is_baseline(event, order, rules),
+        same_stamp: order.revision > 0
+            && event.updated_at.timestamp_millis() == order.platform_updated_at,
         restock_returns: rules.restock_returns,
         record_ids: HashSet::new(),
         line_changes: Vec::new(),
@@ -352,6 +371,8 @@ struct LinePlan<'a> {
     booked_lines: &'a HashMap<String, OrderLineRecord>,
     /// The first sight of an order placed before the cut-over (see [`is_baseline`]).
     baseline: bool,
+    /// The snapshot is stamped like the booked one (see [`without_regression`]).
+    same_stamp: bool,
     restock_returns: bool,
     /// The ids of the booked lines planned so far: two lines may not take one.
     record_ids: HashSet<String>,
@@ -479,6 +500,9 @@ impl LinePlan<'_> {
             },
             None => LineState::default(),
         };
+        if self.same_stamp && booked.is_some_and(|record| record.quantity == line.quantity) {
+            target = without_regression(booked_state, target);
+        }
         if !self.restock_returns {
             // Returns stay where the operator inspects them; what was restocked before
             // (while the channel restocked returns) stays restocked.

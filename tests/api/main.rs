@@ -15,6 +15,7 @@ mod module_layers;
 mod operations;
 mod push_retry;
 mod replicas;
+mod shopify_store;
 mod sweep;
 mod sync;
 mod sync_load;
