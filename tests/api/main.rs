@@ -11,7 +11,7 @@ mod helpers;
 mod housekeeping;
 mod http_timeouts;
 mod module_layers;
-mod operations;
+mod operators;
 mod push_retry;
 mod replicas;
 mod sweep;
