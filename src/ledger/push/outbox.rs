@@ -1,8 +1,8 @@
 //! The outbox (SKUs whose availability changed, for the relay) and the channels' poll cursors.
 
-use super::error::DatabaseContext;
-use super::types::{from_millis, now_millis, OutboxEntry};
-use super::{Ledger, LedgerError};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::{from_millis, now_millis, OutboxEntry};
+use crate::ledger::{Ledger, LedgerError};
 
 impl Ledger {
     /// Up to `limit` of the oldest outbox rows.
