@@ -19,6 +19,7 @@
 //! and the sum of the open quantity of the order lines booked there.
 
 mod booking;
+mod cursors;
 mod db;
 mod error;
 mod push;
@@ -36,7 +37,6 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::Notify;
 use tracing::info;
 
-pub use booking::group::BookingRequest;
 pub use channel_status::ChannelStatusStore;
 pub use db::database_url::{redact_database_url, Backend};
 pub use db::file_lock::DatabaseFileLock;
@@ -47,10 +47,10 @@ pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedOrder};
 pub use records::{channel_status, dead_letters, jobs, quarantine};
 pub use types::{
-    Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
-    LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,
-    MovementMeta, MovementReason, OrderLineRecord, OrderRecord, OutboxEntry, Reservation,
-    StockCount, StockOutcome, TransferOutcome, UnknownLine,
+    Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,
+    InvariantViolation, LineOperation, LineOutcome, LineRef, Listing, ListingBinding,
+    ListingComponent, Movement, MovementMeta, MovementReason, OrderLineRecord, OrderRecord,
+    OutboxEntry, Reservation, StockCount, StockOutcome, TransferOutcome, UnknownLine,
 };
 
 /// The PostgreSQL notification channel written after outbox rows were added.

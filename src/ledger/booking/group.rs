@@ -25,17 +25,8 @@ use crate::ledger::booking::rows::{
 use crate::ledger::db::write::{MovementDraft, WriteTx};
 use crate::ledger::push::targets::{forget_pushed, listings_taking};
 use crate::ledger::stock::catalog::read_components;
-use crate::ledger::types::{BookingOutcome, BookingResult, OrderLineRecord};
+use crate::ledger::types::{BookingOutcome, BookingRequest, BookingResult, OrderLineRecord};
 use crate::ledger::{Ledger, LedgerError};
-
-/// One order event to book, as it came from one channel.
-#[derive(Debug, Clone, Copy)]
-pub struct BookingRequest<'a> {
-    pub channel_id: &'a str,
-    /// Where the order's new lines hold stock (the channel's location).
-    pub location: &'a str,
-    pub event: &'a OrderEvent,
-}
 
 impl Ledger {
     /// Books an order snapshot of `channel_id`; new lines hold stock at `location`.

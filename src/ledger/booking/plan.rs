@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use omnistock_connector::{LineState, OrderEvent, OrderLine, OrderStatus};
 use tracing::warn;
 
-use crate::ledger::booking::group::BookingRequest;
 use crate::ledger::booking::rows::{BookedOrder, ChannelRules};
-use crate::ledger::types::{MovementReason, OrderLineRecord, UnknownLine};
+use crate::ledger::types::{BookingRequest, MovementReason, OrderLineRecord, UnknownLine};
 use crate::ledger::LedgerError;
 
 /// One balance change a booking plans for a line.
