@@ -41,7 +41,7 @@ pub use channel_status::ChannelStatusStore;
 pub use db::database_url::{redact_database_url, Backend};
 pub use db::file_lock::DatabaseFileLock;
 pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
-pub use error::LedgerError;
+pub use error::{CorruptRow, LedgerError};
 pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKind};
 pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedOrder};

@@ -507,10 +507,7 @@ mod tests {
         let unknown_state = JobRecord::try_from(row(None, "paused"));
         assert!(matches!(
             unknown_state,
-            Err(LedgerError::CorruptRow {
-                column: "state",
-                ..
-            })
+            Err(LedgerError::CorruptRow(row)) if row.column == "state"
         ));
     }
 }
