@@ -106,7 +106,7 @@ impl App {
             .filter_map(|channel| Some((channel.id.to_string(), channel.reconcile_interval?)))
             .collect();
         let election = LeaderElection::start(&ledger, &metrics).await;
-        let operations = match crate::ops::Operations::start(
+        let operators = match crate::ops::Operators::start(
             ledger.clone(),
             metrics.clone(),
             channels.clone(),
@@ -121,7 +121,7 @@ impl App {
         )
         .await
         {
-            Ok(operations) => operations,
+            Ok(operators) => operators,
             Err(error) => {
                 // A daemon that fails to start must not keep (or take) the leader lock.
                 election.stop().await;
@@ -134,7 +134,7 @@ impl App {
             channels: channel_list,
             intake: intake.clone(),
             metrics: metrics.clone(),
-            job_runner: operations.jobs.runner(),
+            job_runner: operators.jobs.runner(),
         };
         // Before the relay starts, so that no queue of a channel gone from the configuration
         // takes another copy of a change.
@@ -148,7 +148,7 @@ impl App {
             channels,
             intake,
             metrics,
-            operations,
+            operators,
         };
         Ok(Self {
             address,
@@ -191,7 +191,7 @@ impl App {
         let router = crate::http::router(self.state.clone());
         let header_read_timeout = settings.http.header_read_timeout;
         crate::http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
-        self.state.operations.stop().await;
+        self.state.operators.stop().await;
         self.sync.stop().await;
         tracing::info!("omnistock stopped");
         Ok(())

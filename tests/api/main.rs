@@ -12,7 +12,7 @@ mod helpers;
 mod housekeeping;
 mod http_timeouts;
 mod module_layers;
-mod operations;
+mod operators;
 mod push_retry;
 mod replicas;
 mod shopify_store;

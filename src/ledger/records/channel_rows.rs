@@ -3,8 +3,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::error::DatabaseContext;
-use super::{Ledger, LedgerError};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::{Ledger, LedgerError};
 
 /// The rows of `table` (its `columns`), oldest first (by `id`); only `channel_id`'s when given.
 pub(super) async fn rows_of_channel<Row>(

@@ -3,11 +3,11 @@
 use omnistock_connector::OrderStatus;
 use sqlx::AnyConnection;
 
-use super::error::{corrupt_row, DatabaseContext};
-use super::types::{
+use crate::ledger::error::{corrupt_row, DatabaseContext};
+use crate::ledger::types::{
     from_millis, Balance, Movement, MovementReason, OrderLineRecord, OrderRecord, Reservation,
 };
-use super::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError};
 
 type OrderRow = (
     i64,

@@ -1,8 +1,8 @@
 //! The ledger's invariants, checked against the database (tests, and an admin check).
 
-use super::error::DatabaseContext;
-use super::types::InvariantViolation;
-use super::{Ledger, LedgerError};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::InvariantViolation;
+use crate::ledger::{Ledger, LedgerError};
 
 type BalanceSums = (String, String, i64, i64, i64, i64, i64);
 

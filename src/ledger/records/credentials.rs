@@ -1,9 +1,9 @@
 //! The store the daemon gives each channel for credentials its connector renews (see
 //! [`omnistock_connector::CredentialStore`]): one row per channel in `channel_credentials`.
 
-use super::error::DatabaseContext;
-use super::types::now_millis;
-use super::Ledger;
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::now_millis;
+use crate::ledger::Ledger;
 use async_trait::async_trait;
 use omnistock_connector::{CredentialStore, Secret};
 

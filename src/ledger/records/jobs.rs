@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{corrupt_row, DatabaseContext};
-use super::types::now_millis;
-use super::write::WriteTx;
-use super::{Backend, Ledger, LedgerError};
+use crate::ledger::db::write::WriteTx;
+use crate::ledger::error::{corrupt_row, DatabaseContext};
+use crate::ledger::types::now_millis;
+use crate::ledger::{Backend, Ledger, LedgerError};
 
 /// The advisory lock key that serializes resync job starts across replicas (the bytes of
 /// "omnijobs").
@@ -507,10 +507,7 @@ mod tests {
         let unknown_state = JobRecord::try_from(row(None, "paused"));
         assert!(matches!(
             unknown_state,
-            Err(LedgerError::CorruptRow {
-                column: "state",
-                ..
-            })
+            Err(LedgerError::CorruptRow(row)) if row.column == "state"
         ));
     }
 }

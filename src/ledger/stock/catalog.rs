@@ -6,11 +6,13 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use tracing::{debug, info, warn};
 
-use super::error::DatabaseContext;
-use super::row_set::{rows_json, rows_table, ChannelKeyRow, CHANNEL_KEY_COLUMNS};
-use super::types::{from_millis, now_millis, Channel, Listing, ListingBinding, ListingComponent};
-use super::write::{begin_key_lookups, WriteTx};
-use super::{Backend, Ledger, LedgerError};
+use crate::ledger::db::row_set::{rows_json, rows_table, ChannelKeyRow, CHANNEL_KEY_COLUMNS};
+use crate::ledger::db::write::{begin_key_lookups, WriteTx};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::{
+    from_millis, now_millis, Channel, Listing, ListingBinding, ListingComponent,
+};
+use crate::ledger::{Backend, Ledger, LedgerError};
 use crate::policy::{ListingPolicy, StockPolicy};
 
 type ListingRow = (

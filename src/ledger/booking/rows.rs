@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::error::DatabaseContext;
-use super::reads::LINE_COLUMNS;
-use super::row_set::{
+use crate::ledger::db::row_set::{
     rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, IdRow, KeyRow, CHANNEL_KEY_COLUMNS,
     ID_COLUMNS, KEY_COLUMNS,
 };
-use super::types::OrderLineRecord;
-use super::write::WriteTx;
-use super::LedgerError;
+use crate::ledger::db::write::WriteTx;
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::stock::reads::LINE_COLUMNS;
+use crate::ledger::types::OrderLineRecord;
+use crate::ledger::LedgerError;
 
 /// What a booking needs to know of the order's channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

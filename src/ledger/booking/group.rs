@@ -14,28 +14,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use omnistock_connector::{OrderEvent, OrderLine};
 use tracing::debug;
 
-use super::booking::{
+use crate::ledger::booking::plan::{
     check_event, is_stale, lines_to_resolve, plan_snapshot, LineChange, PlannedBooking, Resolutions,
 };
-use super::booking_rows::{
+use crate::ledger::booking::rows::{
     channel_rules, delete_line, ensure_locations, finish_orders, known_skus, order_ids, read_lines,
     record_deliveries, upsert_orders, write_lines, BookedOrder, ChannelRules, FinishedOrder,
     OrderUpsertRow,
 };
-use super::catalog::read_components;
-use super::push_targets::{forget_pushed, listings_taking};
-use super::types::{BookingOutcome, BookingResult, OrderLineRecord};
-use super::write::{MovementDraft, WriteTx};
-use super::{Ledger, LedgerError};
-
-/// One order event to book, as it came from one channel.
-#[derive(Debug, Clone, Copy)]
-pub struct BookingRequest<'a> {
-    pub channel_id: &'a str,
-    /// Where the order's new lines hold stock (the channel's location).
-    pub location: &'a str,
-    pub event: &'a OrderEvent,
-}
+use crate::ledger::db::write::{MovementDraft, WriteTx};
+use crate::ledger::push::targets::{forget_pushed, listings_taking};
+use crate::ledger::stock::catalog::read_components;
+use crate::ledger::types::{BookingOutcome, BookingRequest, BookingResult, OrderLineRecord};
+use crate::ledger::{Ledger, LedgerError};
 
 impl Ledger {
     /// Books an order snapshot of `channel_id`; new lines hold stock at `location`.

@@ -1,6 +1,6 @@
 //! Which backend a database url names, and the url as it may be shown to people.
 
-use super::LedgerError;
+use crate::ledger::LedgerError;
 
 /// The database behind a ledger, picked by the url's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@
 use omnistock_connector::OrderEvent;
 use sha2::{Digest, Sha256};
 
-use super::channel_rows::rows_of_channel;
-use super::error::{corrupt_row, DatabaseContext};
-use super::types::now_millis;
-use super::{Ledger, LedgerError};
+use crate::ledger::error::{corrupt_row, DatabaseContext};
+use crate::ledger::records::channel_rows::rows_of_channel;
+use crate::ledger::types::now_millis;
+use crate::ledger::{Ledger, LedgerError};
 
 /// How many characters of an order id a label shows.
 const LABEL_CHARS: usize = 120;

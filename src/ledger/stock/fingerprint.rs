@@ -5,10 +5,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::error::DatabaseContext;
-use super::types::MovementMeta;
-use super::write::WriteTx;
-use super::LedgerError;
+use crate::ledger::db::write::WriteTx;
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::MovementMeta;
+use crate::ledger::LedgerError;
 
 /// The SHA-256 (hex) of a change's canonical request: the operation, SKU, locations, quantity,
 /// actor and note, as one JSON array (so that no two requests share a text).

@@ -1,5 +1,5 @@
 //! Booking one order snapshot: compare it with what was booked for the order and plan the
-//! difference. Pure: the group in `booking_group.rs` reads what a plan needs and writes what it
+//! difference. Pure: the group in `group.rs` reads what a plan needs and writes what it
 //! decides.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use omnistock_connector::{LineState, OrderEvent, OrderLine, OrderStatus};
 use tracing::warn;
 
-use super::booking_group::BookingRequest;
-use super::booking_rows::{BookedOrder, ChannelRules};
-use super::types::{MovementReason, OrderLineRecord, UnknownLine};
-use super::LedgerError;
+use crate::ledger::booking::rows::{BookedOrder, ChannelRules};
+use crate::ledger::types::{BookingRequest, MovementReason, OrderLineRecord, UnknownLine};
+use crate::ledger::LedgerError;
 
 /// One balance change a booking plans for a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +159,9 @@ pub const MAX_LINE_QUANTITY: i64 = 1_000_000_000;
 /// (PostgreSQL stores no NUL in text), a quantity beyond [`MAX_LINE_QUANTITY`].
 pub(crate) fn check_event(event: &OrderEvent) -> Result<(), LedgerError> {
     let refuse = |reason: String| LedgerError::InvalidOrder {
-        external_order_id: super::quarantine::order_label(&event.external_order_id),
+        external_order_id: crate::ledger::records::quarantine::order_label(
+            &event.external_order_id,
+        ),
         reason,
     };
     let check_id = |what: &str, id: &str| {
@@ -196,7 +197,7 @@ pub(crate) fn check_event(event: &OrderEvent) -> Result<(), LedgerError> {
         {
             return Err(refuse(format!(
                 "line {:?} reports a quantity beyond {MAX_LINE_QUANTITY}",
-                super::quarantine::order_label(&line.line_id)
+                crate::ledger::records::quarantine::order_label(&line.line_id)
             )));
         }
     }

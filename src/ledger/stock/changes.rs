@@ -6,12 +6,12 @@
 
 use tracing::{debug, info};
 
-use super::fingerprint::RequestFingerprint;
-use super::types::{
+use crate::ledger::db::write::{MovementDraft, WriteTx};
+use crate::ledger::stock::fingerprint::RequestFingerprint;
+use crate::ledger::types::{
     Application, Balance, MovementMeta, MovementReason, StockCount, StockOutcome, TransferOutcome,
 };
-use super::write::{MovementDraft, WriteTx};
-use super::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError};
 
 impl Ledger {
     /// Adds `quantity` (> 0) received units to on hand.

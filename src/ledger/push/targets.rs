@@ -8,15 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use tracing::debug;
 
-use super::catalog::{parse_listing_policy, read_components};
-use super::error::DatabaseContext;
-use super::row_set::{
+use crate::ledger::db::row_set::{
     channel_rows_json, rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, KeyRow,
     CHANNEL_KEY_COLUMNS, KEY_COLUMNS,
 };
-use super::types::{now_millis, ListingComponent};
-use super::write::{begin_key_lookups, WriteTx};
-use super::{Backend, Ledger, LedgerError};
+use crate::ledger::db::write::{begin_key_lookups, WriteTx};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::stock::catalog::{parse_listing_policy, read_components};
+use crate::ledger::types::{now_millis, ListingComponent};
+use crate::ledger::{Backend, Ledger, LedgerError};
 use crate::policy::{shown_quantity, ComponentStock, StockPolicy};
 
 /// A sync-enabled listing with the quantity it should show now.

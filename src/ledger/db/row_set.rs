@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{Backend, LedgerError};
+use crate::ledger::{Backend, LedgerError};
 
 /// The SQL type of a row set's column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 //! that pruning a large backlog never holds locks for long; the caller repeats until a call
 //! deletes fewer than `batch`.
 
-use super::error::DatabaseContext;
-use super::{Ledger, LedgerError};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::{Ledger, LedgerError};
 
 impl Ledger {
     /// Deletes up to `batch` webhook delivery ids received before `before` (unix ms). A

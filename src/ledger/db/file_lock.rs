@@ -4,7 +4,7 @@
 //! file and the process that holds it. The lock is the operating system's (`flock(2)`, through rustix), so it ends
 //! with its process however that ends; the file itself is left behind, harmless.
 
-use super::LedgerError;
+use crate::ledger::LedgerError;
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 use std::fs::File;

@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::channel_rows::rows_of_channel;
-use super::error::DatabaseContext;
-use super::push_targets::forget_pushed;
-use super::types::now_millis;
-use super::write::WriteTx;
-use super::{Ledger, LedgerError};
+use crate::ledger::db::write::WriteTx;
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::push::targets::forget_pushed;
+use crate::ledger::records::channel_rows::rows_of_channel;
+use crate::ledger::types::now_millis;
+use crate::ledger::{Ledger, LedgerError};
 
 /// A listing update a channel refused for good.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

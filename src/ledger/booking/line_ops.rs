@@ -2,12 +2,12 @@
 
 use tracing::{debug, info};
 
-use super::booking_rows::write_lines;
-use super::error::DatabaseContext;
-use super::reads::read_order_lines;
-use super::types::{Application, LineOperation, LineOutcome, LineRef, MovementMeta};
-use super::write::{MovementDraft, WriteTx};
-use super::{Ledger, LedgerError};
+use crate::ledger::booking::rows::write_lines;
+use crate::ledger::db::write::{MovementDraft, WriteTx};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::stock::reads::read_order_lines;
+use crate::ledger::types::{Application, LineOperation, LineOutcome, LineRef, MovementMeta};
+use crate::ledger::{Ledger, LedgerError};
 
 impl Ledger {
     /// Holds `quantity` more units for the line.

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use super::error::DatabaseContext;
-use super::types::now_millis;
-use super::write::WriteTx;
-use super::{Ledger, LedgerError};
+use crate::ledger::db::write::WriteTx;
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::now_millis;
+use crate::ledger::{Ledger, LedgerError};
 
 /// Webhook answers counted in one minute: `(channel, minute since the epoch, HTTP status)` and
 /// how many.

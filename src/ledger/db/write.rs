@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use sqlx::{Any, AnyConnection, Transaction};
 
-use super::error::DatabaseContext;
-use super::row_set::{byte_order, rows_json, rows_table, ColumnType, Columns};
-use super::types::{now_millis, Balance, MovementReason};
-use super::{Backend, Ledger, LedgerError, OUTBOX_NOTIFY_CHANNEL};
+use crate::ledger::db::row_set::{byte_order, rows_json, rows_table, ColumnType, Columns};
+use crate::ledger::error::DatabaseContext;
+use crate::ledger::types::{now_millis, Balance, MovementReason};
+use crate::ledger::{Backend, Ledger, LedgerError, OUTBOX_NOTIFY_CHANNEL};
 
 /// One journal row to write, with the balance change it stands for.
 #[derive(Serialize)]
@@ -25,7 +25,7 @@ pub(crate) struct MovementDraft<'a> {
     pub note: Option<&'a str>,
 }
 
-/// One movement as a row of a row set (see [`row_set`](super::row_set)).
+/// One movement as a row of a row set (see [`row_set`](crate::ledger::db::row_set)).
 #[derive(Serialize)]
 struct MovementRow<'a> {
     /// The movement's place in the set: journal rows are written in this order.
@@ -93,7 +93,7 @@ const OUTBOX_COLUMNS: Columns = &[
 ];
 
 /// Write statements find their rows by key, most of them by joining a row set of a few rows
-/// (see [`row_set`](super::row_set)) to large tables. PostgreSQL's planner cannot see a row
+/// (see [`row_set`](crate::ledger::db::row_set)) to large tables. PostgreSQL's planner cannot see a row
 /// set's size (it assumes 100 rows), and its statistics may be missing or stale (after a bulk
 /// import, say): it would hash, sort or scan whole tables (every order, every listing) for a
 /// handful of rows. Inside a write transaction it looks each row up by its index instead.
