@@ -31,6 +31,7 @@ mod error;
 mod file_lock;
 mod fingerprint;
 mod housekeeping;
+pub mod item_search;
 mod invariants;
 pub mod jobs;
 mod line_ops;
