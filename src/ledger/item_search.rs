@@ -14,7 +14,11 @@ pub struct FoundItem {
 impl Ledger {
     /// Items whose SKU or title contains `text` (ignoring case), an exact SKU first, then by
     /// SKU; at most `limit`.
-    pub async fn search_items(&self, text: &str, limit: i64) -> Result<Vec<FoundItem>, LedgerError> {
+    pub async fn search_items(
+        &self,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<FoundItem>, LedgerError> {
         let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT i.sku, i.title, CAST(COALESCE(SUM(b.on_hand - b.reserved), 0) AS BIGINT) \

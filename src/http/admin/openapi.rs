@@ -4,9 +4,7 @@
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
 use super::AdminRoute;
-use super::{
-    channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock,
-};
+use super::{channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};

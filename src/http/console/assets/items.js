@@ -149,28 +149,32 @@ function explainListing(listing) {
       ? h('div', {}, 'Not pushed yet because: ',
         h('ul', { 'data-explain': 'reasons' }, listing.not_pushed_because.map((reason) => h('li', {}, reason))))
       : null,
-    h('h3', {}, 'Stock it is computed from'),
-    listing.components.map((component) => h('div', { 'data-component': component.sku },
-      h('p', {}, h('span', { class: 'mono' }, component.sku),
-        component.per_unit > 1 ? ` × ${component.per_unit} per listing unit` : null,
-        ': ', h('b', { 'data-explain': 'available' }, component.available), ' available where the channel sells from'),
-      table([
-        { title: 'Location', value: (l) => [l.location, l.feeds_channel ? null : [' ', badge('not sold here', 'muted')]] },
-        { title: 'On hand', number: true, key: 'on_hand', value: (l) => l.on_hand },
-        { title: 'Reserved', number: true, key: 'reserved', value: (l) => l.reserved },
-        { title: 'Available', number: true, key: 'available', value: (l) => l.available },
-      ], component.locations, { rowAttributes: (l) => ({ 'data-location': l.location }) }))),
-    h('h3', {}, 'Rules in force'),
-    table([
-      { title: 'Rule', value: ([name]) => name.replaceAll('_', ' ') },
-      { title: 'Value', value: ([, rule]) => ruleValue(rule.value) },
-      { title: 'From', value: ([, rule]) => rule.from },
-    ], Object.entries(listing.rules)),
+    h('div', { class: 'columns' },
+      h('div', {},
+        h('h3', {}, 'Stock it is computed from'),
+        listing.components.map((component) => h('div', { 'data-component': component.sku },
+          h('p', {}, h('span', { class: 'mono' }, component.sku),
+            component.per_unit > 1 ? ` × ${component.per_unit} per listing unit` : null,
+            ': ', h('b', { 'data-explain': 'available' }, component.available), ' available where the channel sells from'),
+          table([
+            { title: 'Location', value: (l) => [l.location, l.feeds_channel ? null : [' ', badge('not sold here', 'muted')]] },
+            { title: 'On hand', number: true, key: 'on_hand', value: (l) => l.on_hand },
+            { title: 'Reserved', number: true, key: 'reserved', value: (l) => l.reserved },
+            { title: 'Available', number: true, key: 'available', value: (l) => l.available },
+          ], component.locations, { rowAttributes: (l) => ({ 'data-location': l.location }) })))),
+      h('div', {},
+        h('h3', {}, 'Rules in force'),
+        table([
+          { title: 'Rule', value: ([name]) => name.replaceAll('_', ' ') },
+          { title: 'Value', value: ([name, rule]) => ruleValue(name, rule.value) },
+          { title: 'From', value: ([, rule]) => rule.from },
+        ], Object.entries(listing.rules), { rowAttributes: ([name]) => ({ 'data-rule': name }) }))),
     h('h3', {}, 'Steps'),
     h('ol', { 'data-explain': 'steps' }, listing.steps.map((step) => h('li', {}, describeStep(step, listing)))));
 }
 
-function ruleValue(value) {
+function ruleValue(name, value) {
+  if (name === 'percentage') return `${value ?? 100} %`;
   if (value === null) return h('span', { class: 'muted' }, 'none');
   if (Array.isArray(value)) return value.length ? value.join(', ') : 'every location';
   return String(value);

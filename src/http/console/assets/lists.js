@@ -61,7 +61,7 @@ export function deadLettersPage(main, query) {
       { title: 'Channel', value: (d) => d.channel },
       { title: 'Listing', value: (d) => h('span', { class: 'mono' }, d.listing_id) },
       { title: 'SKU', value: (d) => h('a', { href: `#/items/${segment(d.sku)}`, class: 'mono' }, d.sku) },
-      { title: 'Quantity', number: true, value: (d) => d.quantity },
+      { title: 'Refused quantity', number: true, value: (d) => d.quantity },
       { title: 'Error', value: (d) => h('span', { class: 'error' }, d.error) },
       { title: 'Attempts', number: true, value: (d) => d.attempts },
       { title: 'Last failed', value: (d) => ago(d.last_failed_at) },

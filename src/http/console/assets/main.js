@@ -25,7 +25,7 @@ function showLogin(reason) {
   document.getElementById('token').focus();
 }
 
-whenRefused((reason) => showLogin(`The admin token was refused (${reason}). Check admin.token in the daemon's settings.`));
+whenRefused((reason) => showLogin(`Wrong admin token: the daemon refused it (${reason}). Check admin.token in the daemon's settings.`));
 
 /** The page and its parameters from the address: "#/items/ABC?x=1" → items, ["ABC"], {x: 1}. */
 function route() {
@@ -48,6 +48,7 @@ function show() {
     return;
   }
   leave();
+  document.getElementById('toast').hidden = true;
   login.hidden = true;
   top.hidden = false;
   const current = route();
