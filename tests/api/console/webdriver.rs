@@ -123,6 +123,18 @@ impl Browser {
 
     /// One WebDriver command; its `value`, or a panic naming the WebDriver error.
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("webdriver {path}: {error}"))
+    }
+
+    /// One WebDriver command; its `value`, or the error WebDriver answered.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
@@ -130,8 +142,28 @@ impl Browser {
         let response = request.send().await.unwrap();
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "webdriver {path}: {status} {answer}");
-        answer["value"].clone()
+        if status.is_success() {
+            Ok(answer["value"].clone())
+        } else {
+            Err(answer)
+        }
+    }
+
+    /// Waits for the page's dialog (`confirm`), accepts it and returns its text.
+    pub async fn accept_dialog(&self) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = self
+                .try_command(reqwest::Method::GET, "/alert/text", None)
+                .await
+            {
+                self.command(reqwest::Method::POST, "/alert/accept", Some(json!({})))
+                    .await;
+                return text.as_str().unwrap_or_default().to_string();
+            }
+            assert!(started.elapsed() < PAGE_PATIENCE, "no dialog opened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn goto(&self, url: &str) {
