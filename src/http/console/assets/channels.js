@@ -23,7 +23,7 @@ export function channelsPage(main) {
       }
       card.show(channel);
     }
-    fill(updated, 'updated ', ago(new Date().toISOString()));
+    fill(updated, `updated ${new Date().toLocaleTimeString()}`);
   };
   const stop = poll(refresh, REFRESH_MS);
   return () => {
