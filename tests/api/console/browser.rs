@@ -113,7 +113,14 @@ async fn an_operator_runs_a_day_from_the_console() {
     browser
         .wait_text(&card("sim-b", "paused"), |t| t == "yes", "shows the pause")
         .await;
-    assert_eq!(ledger.channel_paused("sim-b").await.unwrap(), Some(true));
+    assert_eq!(
+        ledger
+            .channel_status()
+            .channel_paused("sim-b")
+            .await
+            .unwrap(),
+        Some(true)
+    );
     world.order("sim-a", "SKU-02", 3);
     world.wait_available("SKU-02", 7).await;
     wait_until("sim-c shows SKU-02 at 7", || async {

@@ -68,14 +68,16 @@ function newCard(id, refresh, leaving) {
     pause.dataset.action = paused ? 'resume' : 'pause';
     fill(kind, channel.kind);
     const degraded = channel.push.degraded === true;
-    const failing = channel.push.last_error && !degraded;
+    const failing = (channel.push.last_error || (channel.alerts ?? []).length) && !degraded;
     element.className = ['card', !channel.enabled && 'disabled', paused && 'paused',
-      degraded && 'degraded'].filter(Boolean).join(' ');
+      degraded && 'degraded', (channel.alerts ?? []).length && 'failing'].filter(Boolean).join(' ');
     fill(badges,
       channel.enabled ? null : badge('disabled', 'muted'),
       paused ? badge('paused', 'warn') : null,
       degraded ? badge('degraded', 'bad') : null,
-      channel.enabled && !paused && !degraded ? badge(failing ? 'errors' : 'healthy', failing ? 'warn' : 'good') : null);
+      (channel.alerts ?? []).length ? badge('needs attention', 'bad') : null,
+      channel.enabled && !paused && !degraded && !failing ? badge('healthy', 'good') : null,
+      channel.push.last_error && !degraded ? badge('errors', 'warn') : null);
     fill(stats, ...rows(channel));
   };
   return { element, show };
@@ -118,6 +120,9 @@ function rows(channel) {
     stat('quarantined', 'Quarantined orders', channel.quarantined_orders > 0
       ? h('a', { href: `#/quarantine?channel=${segment(channel.id)}` }, String(channel.quarantined_orders))
       : '0'),
+    stat('alerts', 'Alerts', (channel.alerts ?? []).length
+      ? h('ul', { class: 'alerts' }, channel.alerts.map((alert) => h('li', { class: 'error' }, alert)))
+      : h('span', { class: 'muted' }, 'none')),
     stat('reconciliation', 'Last reconciliation', channel.reconciliation
       ? [ago(channel.reconciliation.finished_at), `, ${channel.reconciliation.drifts} drifts`]
       : h('span', { class: 'muted' }, 'never')),
