@@ -23,7 +23,7 @@ export function channelsPage(main) {
       }
       card.show(channel);
     }
-    fill(updated, `updated ${new Date().toLocaleTimeString()}`);
+    fill(updated, `updated ${new Date().toISOString().slice(11, 19)} UTC`);
   };
   const stop = poll(refresh, REFRESH_MS);
   return () => {
