@@ -47,6 +47,7 @@ pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKi
 pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedOrder};
 pub use records::{channel_status, credentials, dead_letters, jobs, quarantine};
+pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,
     InvariantViolation, LineOperation, LineOutcome, LineRef, Listing, ListingBinding,

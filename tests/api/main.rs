@@ -3,6 +3,7 @@
 
 mod admin;
 mod broker_outage;
+mod console;
 mod cost_bucket;
 mod explain;
 mod gateway;
