@@ -2,8 +2,9 @@
 //! running daemon with three sims: an operator's day — sign in (a wrong token refused first),
 //! see every channel's card, watch orders change the numbers, pause and resume a channel, run
 //! a reconciliation to its end, find an item and check its explain view against the ledger,
-//! fix stock with the forms, clear a dead letter, sign out. It writes the README's screenshots
-//! (`docs/console/*.png`). Without `chromium` and `chromedriver` (`.ci/browser-tools` installs
+//! fix stock with the forms, clear a dead letter, sign out. It takes a screenshot of each page:
+//! into `target/console-screenshots/`, or the README's (`docs/console/*.png`) with
+//! `OMNISTOCK_UPDATE_SCREENSHOTS=1`, so a test run leaves the checkout unchanged. Without `chromium` and `chromedriver` (`.ci/browser-tools` installs
 //! them) it says so and skips.
 
 use super::webdriver::{Browser, Installed};
@@ -13,9 +14,14 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 fn screenshot_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("docs/console")
-        .join(format!("{name}.png"))
+    let folder = if std::env::var_os("OMNISTOCK_UPDATE_SCREENSHOTS").is_some() {
+        "docs/console"
+    } else {
+        "target/console-screenshots"
+    };
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder.join(format!("{name}.png"))
 }
 
 fn card(channel: &str, stat: &str) -> String {
