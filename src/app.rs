@@ -256,6 +256,7 @@ fn build_channels(
         .with_policy(channel.stock_policy.clone())
         .with_cut_over(channel.cut_over)
         .with_metrics(metrics.clone());
+        metrics.declare_channel(&channel.id.to_string());
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

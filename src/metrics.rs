@@ -78,6 +78,7 @@ struct Families {
     channel_call_seconds: Family<CallLabels, Histogram, fn() -> Histogram>,
     channel_degraded: Family<ChannelLabel, Gauge>,
     bus_dead_lettered: Family<ChannelLabel, Gauge>,
+    ledger_up: Gauge,
 }
 
 /// Shared handle to every metric of the process.
@@ -121,6 +122,7 @@ impl Metrics {
             channel_call_seconds: Family::new_with_constructor(latency_histogram),
             channel_degraded: Family::default(),
             bus_dead_lettered: Family::default(),
+            ledger_up: Gauge::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -243,6 +245,11 @@ impl Metrics {
             "Stock-change messages the bus dead-lettered for a channel (each makes it swept)",
             families.bus_dead_lettered.clone(),
         );
+        registry.register(
+            "ledger_up",
+            "1 when the ledger's database answered the check made at this scrape, else 0",
+            families.ledger_up.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             families: Arc::new(families),
@@ -253,6 +260,53 @@ impl Metrics {
         ChannelLabel {
             channel: channel.to_string(),
         }
+    }
+
+    /// Creates the channel's series at zero, so that dashboards and alerts see 0 (and count
+    /// the first event) rather than no series until something happens.
+    pub fn declare_channel(&self, channel: &str) {
+        const CLASSES: [&str; 4] = ["transient", "rate_limited", "permanent", "configuration"];
+        const CALLS: [&str; 3] = ["push_stock", "read_stock", "pull_orders"];
+        let label = Self::channel(channel);
+        let families = &self.families;
+        drop(families.orders_booked.get_or_create(&label));
+        drop(families.pushes.get_or_create(&label));
+        drop(families.pushed_listings.get_or_create(&label));
+        drop(families.push_latency.get_or_create(&label));
+        drop(families.queue_lag.get_or_create(&label));
+        drop(families.push_backlog.get_or_create(&label));
+        drop(families.sweep_running.get_or_create(&label));
+        drop(families.reconcile_drifts.get_or_create(&label));
+        drop(families.dead_letters_parked.get_or_create(&label));
+        drop(families.dead_letters.get_or_create(&label));
+        drop(families.channel_degraded.get_or_create(&label));
+        drop(families.bus_dead_lettered.get_or_create(&label));
+        // A 401 counted from zero: the first refused webhook is an increase an alert sees.
+        drop(families.webhook_responses.get_or_create(&WebhookLabels {
+            channel: channel.to_string(),
+            status: 401,
+        }));
+        for class in CLASSES {
+            drop(families.push_failures.get_or_create(&FailureLabels {
+                channel: channel.to_string(),
+                kind: class.to_string(),
+            }));
+            for call in CALLS {
+                drop(
+                    families
+                        .channel_call_failures
+                        .get_or_create(&CallFailureLabels {
+                            channel: channel.to_string(),
+                            call,
+                            class,
+                        }),
+                );
+            }
+        }
+    }
+
+    pub fn ledger_up(&self, up: bool) {
+        self.families.ledger_up.set(i64::from(up));
     }
 
     pub fn booking_group(&self, events: usize) {

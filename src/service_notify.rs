@@ -65,10 +65,7 @@ impl ServiceNotifier {
     /// READY=1 with the first STATUS= line, then a task that keeps the status current and feeds
     /// the watchdog when `WatchdogSec` is set. The task ends when `stopping` is called.
     pub fn ready(self) -> RunningNotifier {
-        send(&[
-            NotifyState::Ready,
-            NotifyState::Status(&self.status.line()),
-        ]);
+        send(&[NotifyState::Ready, NotifyState::Status(&self.status.line())]);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(self.keep_alive(stopped));
         RunningNotifier { stop, task }
@@ -155,7 +152,10 @@ async fn probe_readyz(address: SocketAddr) -> Result<(), String> {
     // "HTTP/1.1 200"
     match &head[9..12] {
         b"200" => Ok(()),
-        status => Err(format!("/readyz answered {}", String::from_utf8_lossy(status))),
+        status => Err(format!(
+            "/readyz answered {}",
+            String::from_utf8_lossy(status)
+        )),
     }
 }
 

@@ -11,6 +11,7 @@ mod tcp_proxy;
 mod bench_smoke;
 mod cli;
 mod demo;
+mod deploy_metrics;
 mod kill_and_restart;
 mod service_notify;
 mod stock_cli;

@@ -15,16 +15,16 @@ const PATIENCE: Duration = Duration::from_secs(30);
 const WATCHDOG_USEC: &str = "1000000";
 
 /// The daemon as a child process under a pretend service manager; killed when dropped.
-struct ManagedDaemon {
+pub(crate) struct ManagedDaemon {
     child: Child,
     socket: UnixDatagram,
-    base_url: String,
+    pub(crate) base_url: String,
     log: std::path::PathBuf,
     _folder: tempfile::TempDir,
 }
 
 impl ManagedDaemon {
-    fn start(database_url: &str, sim: &SimHandle) -> Self {
+    pub(crate) fn start(database_url: &str, sim: &SimHandle) -> Self {
         let folder = tempfile::tempdir().unwrap();
         let socket_path = folder.path().join("notify.sock");
         let socket = UnixDatagram::bind(&socket_path).unwrap();
@@ -39,7 +39,7 @@ impl ManagedDaemon {
             format!(
                 "[database]\nurl = \"{database_url}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
                  [log]\nlevel = \"info\"\nformat = \"text\"\n\n\
-                 [[channels]]\nid = \"sim-a\"\nkind = \"sim\"\nbase_url = \"{}\"\n\
+                 [[channels]]\nid = \"sim-a\"\nkind = \"sim\"\npoll_interval = \"500ms\"\nbase_url = \"{}\"\n\
                  api_token = \"{}\"\nwebhook_secret = \"{}\"\n",
                 sim.base_url(),
                 sim.api_token().expose(),
@@ -70,7 +70,7 @@ impl ManagedDaemon {
     }
 
     /// Every message until one holds `line`; panics with the daemon's log after PATIENCE.
-    async fn messages_until(&self, line: &str) -> Vec<Vec<String>> {
+    pub(crate) async fn messages_until(&self, line: &str) -> Vec<Vec<String>> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         let mut seen = Vec::new();
         loop {
@@ -122,7 +122,7 @@ impl ManagedDaemon {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -188,7 +188,9 @@ async fn the_daemon_tells_systemd_ready_status_watchdog_and_stopping_in_order() 
     let until_stopping = daemon.messages_until("STOPPING=1").await;
     let stopping = until_stopping.last().unwrap();
     assert!(
-        stopping.iter().any(|line| line.starts_with("STATUS=stopping")),
+        stopping
+            .iter()
+            .any(|line| line.starts_with("STATUS=stopping")),
         "STOPPING=1 comes with a status line: {stopping:?}"
     );
     let status = daemon.wait_exit().await;
@@ -205,7 +207,10 @@ async fn the_watchdog_is_fed_only_while_the_ledger_answers() {
     let proxied_url = database
         .url
         .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()));
-    assert_ne!(proxied_url, database.url, "the database goes through the proxy");
+    assert_ne!(
+        proxied_url, database.url,
+        "the database goes through the proxy"
+    );
     let sim = SimServer::start(SimOptions::for_tests()).await.unwrap();
     let daemon = ManagedDaemon::start(&proxied_url, &sim);
     daemon.messages_until("READY=1").await;
