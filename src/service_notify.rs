@@ -77,11 +77,13 @@ impl ServiceNotifier {
         // status is refreshed at this pace only.
         let period = watchdog.map_or(STATUS_PERIOD, |timeout| timeout / 2);
         let mut leader = self.status.leader.clone();
+        // Once the election's sender is gone, `changed` would return at once, forever.
+        let mut leader_open = true;
         let mut last_status = self.status.line();
         loop {
             tokio::select! {
                 _ = stopped.changed() => return,
-                _ = leader.changed() => {}
+                changed = leader.changed(), if leader_open => leader_open = changed.is_ok(),
                 () = tokio::time::sleep(period) => {
                     if watchdog.is_some() {
                         self.feed_watchdog(period).await;
