@@ -257,6 +257,7 @@ fn build_channels(
         .with_cut_over(channel.cut_over)
         .with_metrics(metrics.clone());
         metrics.declare_channel(&channel.id.to_string());
+        metrics.rate_limit(&channel.id.to_string(), runtime.rate_limit);
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

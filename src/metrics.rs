@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +80,7 @@ struct Families {
     channel_degraded: Family<ChannelLabel, Gauge>,
     bus_dead_lettered: Family<ChannelLabel, Gauge>,
     ledger_up: Gauge,
+    rate_limit_per_minute: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
 }
 
 /// Shared handle to every metric of the process.
@@ -123,6 +125,7 @@ impl Metrics {
             channel_degraded: Family::default(),
             bus_dead_lettered: Family::default(),
             ledger_up: Gauge::default(),
+            rate_limit_per_minute: Family::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -250,6 +253,11 @@ impl Metrics {
             "1 when the ledger's database answered the check made at this scrape, else 0",
             families.ledger_up.clone(),
         );
+        registry.register(
+            "rate_limit_per_minute",
+            "The channel's rate limit in calls per minute (the stricter of the platform's and the configured one); absent when it has none",
+            families.rate_limit_per_minute.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             families: Arc::new(families),
@@ -302,6 +310,18 @@ impl Metrics {
                         }),
                 );
             }
+        }
+    }
+
+    /// The channel's rate limit, as calls per minute, for the budget panels.
+    pub fn rate_limit(&self, channel: &str, limit: Option<omnistock_connector::RateLimit>) {
+        if let Some(limit) = limit {
+            let per_minute =
+                f64::from(limit.requests) * 60.0 / limit.period.as_secs_f64().max(f64::EPSILON);
+            self.families
+                .rate_limit_per_minute
+                .get_or_create(&Self::channel(channel))
+                .set(per_minute);
         }
     }
 

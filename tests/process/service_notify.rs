@@ -39,7 +39,7 @@ impl ManagedDaemon {
             format!(
                 "[database]\nurl = \"{database_url}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
                  [log]\nlevel = \"info\"\nformat = \"text\"\n\n\
-                 [[channels]]\nid = \"sim-a\"\nkind = \"sim\"\npoll_interval = \"500ms\"\nbase_url = \"{}\"\n\
+                 [[channels]]\nid = \"sim-a\"\nkind = \"sim\"\npoll_interval = \"500ms\"\nrate_limit = \"20/s\"\nbase_url = \"{}\"\n\
                  api_token = \"{}\"\nwebhook_secret = \"{}\"\n",
                 sim.base_url(),
                 sim.api_token().expose(),
