@@ -181,8 +181,16 @@ async fn the_daemon_tells_systemd_ready_status_watchdog_and_stopping_in_order() 
     );
 
     // Fed from the self-check, every 500 ms.
-    daemon.messages_until("WATCHDOG=1").await;
-    daemon.messages_until("WATCHDOG=1").await;
+    let mut seen = first.clone();
+    seen.extend(daemon.messages_until("WATCHDOG=1").await);
+    seen.extend(daemon.messages_until("WATCHDOG=1").await);
+    // The only replica leads, and says so (at READY=1 or as soon as it has the lock).
+    assert!(
+        seen.iter()
+            .flatten()
+            .any(|line| line.starts_with("STATUS=") && line.ends_with(", sync leader")),
+        "no status line names the sync leader: {seen:?}"
+    );
 
     daemon.terminate();
     let until_stopping = daemon.messages_until("STOPPING=1").await;
