@@ -227,8 +227,8 @@ async fn the_watchdog_is_fed_only_while_the_ledger_answers() {
     // The database stops answering: the self-check fails and the watchdog goes hungry (systemd
     // would restart the daemon after WatchdogSec). Status lines may still come.
     proxy.set(ProxyMode::Stall);
-    // A probe already under way may still have been answered.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // A probe already under way may still have been answered (each gives up after 500 ms).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     while daemon.next_message(Duration::ZERO).await.is_some() {}
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while let Some(message) = daemon
