@@ -65,7 +65,7 @@ impl App {
         };
         let ledger = connect_ledger(&settings, settings.database.migrate_on_start).await?;
         let metrics = Metrics::new();
-        let channels = build_channels(&settings, &metrics)?;
+        let channels = build_channels(&settings, &metrics, &ledger)?;
         let bus = Bus::connect(&settings.bus, ledger.pool()).await?;
         let booking_writers = settings
             .database
@@ -135,7 +135,7 @@ impl App {
             channels: channel_list,
             intake: intake.clone(),
             metrics: metrics.clone(),
-            jobs: operations.jobs.clone(),
+            job_runner: operations.jobs.runner(),
         };
         // Before the relay starts, so that no queue of a channel gone from the configuration
         // takes another copy of a change.
@@ -231,6 +231,7 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
 fn build_channels(
     settings: &Settings,
     metrics: &Metrics,
+    ledger: &Ledger,
 ) -> Result<BTreeMap<String, ChannelRuntime>, AppError> {
     let mut channels = BTreeMap::new();
     for (index, channel) in settings.channels.iter().enumerate() {
@@ -238,14 +239,14 @@ fn build_channels(
             tracing::info!(channel = %channel.id, "channel disabled in the configuration");
             continue;
         }
+        let store = Arc::new(ledger.credentials(channel.id.as_str()));
         let connector =
-            registry::build_connector(&channel.kind, &channel.options.0).map_err(|source| {
-                AppError::Channel {
+            registry::build_connector_with_store(&channel.kind, &channel.options.0, store)
+                .map_err(|source| AppError::Channel {
                     index,
                     channel: channel.id.to_string(),
                     source,
-                }
-            })?;
+                })?;
         let runtime = ChannelRuntime::new(
             channel.id.to_string(),
             connector,

@@ -78,6 +78,7 @@ struct Families {
     channel_call_failures: Family<CallFailureLabels, Counter>,
     channel_call_seconds: Family<CallLabels, Histogram, fn() -> Histogram>,
     channel_degraded: Family<ChannelLabel, Gauge>,
+    channel_alerts: Family<ChannelLabel, Gauge>,
     bus_dead_lettered: Family<ChannelLabel, Gauge>,
     ledger_up: Gauge,
     rate_limit_per_minute: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
@@ -123,6 +124,7 @@ impl Metrics {
             channel_call_failures: Family::default(),
             channel_call_seconds: Family::new_with_constructor(latency_histogram),
             channel_degraded: Family::default(),
+            channel_alerts: Family::default(),
             bus_dead_lettered: Family::default(),
             ledger_up: Gauge::default(),
             rate_limit_per_minute: Family::default(),
@@ -242,6 +244,11 @@ impl Metrics {
             "channel_degraded",
             "1 while a channel's calls keep failing (its stock changes are held), else 0",
             families.channel_degraded.clone(),
+        );
+        registry.register(
+            "channel_alerts",
+            "Conditions of a channel an operator must act on (see GET /admin/channels), as last counted",
+            families.channel_alerts.clone(),
         );
         registry.register(
             "bus_dead_lettered_messages",
@@ -492,6 +499,13 @@ impl Metrics {
             .channel_degraded
             .get_or_create(&Self::channel(channel))
             .set(i64::from(degraded));
+    }
+
+    pub fn channel_alerts(&self, channel: &str, alerts: usize) {
+        self.families
+            .channel_alerts
+            .get_or_create(&Self::channel(channel))
+            .set(i64::try_from(alerts).unwrap_or(i64::MAX));
     }
 
     pub fn bus_dead_lettered(&self, channel: &str, messages: u64) {

@@ -1,17 +1,21 @@
 //! Connectors by kind: the one place that knows which platforms exist, how their channel
 //! options are checked and how a connector is built from them.
 
-use omnistock_connector::{Connector, ConnectorKind};
+use omnistock_connector::{Connector, ConnectorKind, CredentialStore};
 use omnistock_shopify::ShopifyKind;
 use omnistock_sim::SimKind;
+use omnistock_tiktok::TikTokKind;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// Every channel kind the daemon can run: a new platform is one crate and one line here.
-const FACTORIES: &[&dyn ConnectorFactory] =
-    &[&Factory::<SimKind>::NEW, &Factory::<ShopifyKind>::NEW];
+const FACTORIES: &[&dyn ConnectorFactory] = &[
+    &Factory::<SimKind>::NEW,
+    &Factory::<ShopifyKind>::NEW,
+    &Factory::<TikTokKind>::NEW,
+];
 
 /// Why a connector cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +59,23 @@ pub fn build_connector(
         })
 }
 
+/// Builds the connector of a channel with the store its renewed credentials are kept in.
+pub fn build_connector_with_store(
+    kind: &str,
+    options: &Map<String, Value>,
+    store: Arc<dyn CredentialStore>,
+) -> Result<Arc<dyn Connector>, RegistryError> {
+    let factory = factory(kind).ok_or_else(|| RegistryError::UnknownKind {
+        kind: kind.to_string(),
+    })?;
+    factory
+        .build_with_store(options, store)
+        .map_err(|reason| RegistryError::InvalidOptions {
+            kind: kind.to_string(),
+            reason,
+        })
+}
+
 fn factory(kind: &str) -> Option<&'static dyn ConnectorFactory> {
     FACTORIES
         .iter()
@@ -67,6 +88,11 @@ trait ConnectorFactory: Sync {
     fn kind(&self) -> &'static str;
     fn validate(&self, options: &Map<String, Value>) -> Result<(), String>;
     fn build(&self, options: &Map<String, Value>) -> Result<Arc<dyn Connector>, String>;
+    fn build_with_store(
+        &self,
+        options: &Map<String, Value>,
+        store: Arc<dyn CredentialStore>,
+    ) -> Result<Arc<dyn Connector>, String>;
 }
 
 /// The factory of one [`ConnectorKind`].
@@ -95,6 +121,14 @@ impl<K: ConnectorKind> ConnectorFactory for Factory<K> {
 
     fn build(&self, options: &Map<String, Value>) -> Result<Arc<dyn Connector>, String> {
         K::build(Self::config(options)?)
+    }
+
+    fn build_with_store(
+        &self,
+        options: &Map<String, Value>,
+        store: Arc<dyn CredentialStore>,
+    ) -> Result<Arc<dyn Connector>, String> {
+        K::build_with_store(Self::config(options)?, store)
     }
 }
 
@@ -224,7 +258,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed_once() {
-        assert_eq!(known_kinds(), ["sim", "shopify"]);
+        assert_eq!(known_kinds(), ["sim", "shopify", "tiktok_shop"]);
     }
 
     #[test]

@@ -273,7 +273,7 @@ async fn drill(
 /// Why `fault` does not apply to these backends.
 fn skip_reason(fault: FaultKind, backends: &Backends) -> Option<&'static str> {
     match fault {
-        FaultKind::Broker if backends.bus_kind() != "rabbitmq" => Some("no broker (memory bus)"),
+        FaultKind::Broker if backends.bus_kind() != "rabbitmq" => Some("no broker (database bus)"),
         FaultKind::Database if backends.database_kind() != "postgres" => {
             Some("no database server (SQLite)")
         }

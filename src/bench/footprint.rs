@@ -131,7 +131,7 @@ async fn measure(
             channels,
             sims,
             admin_token: uuid::Uuid::new_v4().simple().to_string(),
-            log_filter: "warn,omnistock::sync::sweep=info",
+            log_filter: "warn,omnistock::sync::push::sweep=info",
             bus_options: toml::Table::new(),
             channel_options: toml::Table::new(),
         },

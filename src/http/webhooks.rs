@@ -13,6 +13,8 @@
 use crate::http::body_timeout::is_body_read_timeout;
 use crate::http::AppState;
 use crate::ledger::quarantine::order_label;
+use crate::sync::channel::ChannelRuntime;
+use crate::sync::gateway::Interrupt;
 use crate::sync::quarantine::EventBooking;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -21,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use omnistock_connector::{WebhookError, WebhookRequest};
+use omnistock_connector::{attach_delivery_ids, OrderEvent, WebhookError, WebhookRequest};
 use serde_json::json;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
@@ -106,6 +108,11 @@ async fn handle(
             );
         }
     };
+    let mut events = events;
+    match fetch_named_orders(state, channel, &request).await {
+        Ok(fetched) => events.extend(fetched),
+        Err(answer) => return answer,
+    }
     // The intake's writers finish a booking even if this request is dropped (a platform that
     // hangs up), so a redelivery finds it done.
     let booked = state
@@ -144,6 +151,53 @@ async fn handle(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "the ledger is unavailable; retry later" }),
             )
+        }
+    }
+}
+
+/// The snapshots of the orders a webhook names without their state (TikTok Shop), fetched
+/// through the channel's gateway within `http.webhook_booking_timeout`; a failed or slow fetch
+/// is answered 503 so that the platform delivers again (polling is the safety net).
+async fn fetch_named_orders(
+    state: &AppState,
+    channel: &ChannelRuntime,
+    request: &WebhookRequest<'_>,
+) -> Result<Vec<OrderEvent>, (StatusCode, serde_json::Value)> {
+    let refs = match channel.connector.webhook_order_ids(request) {
+        Ok(refs) => refs,
+        // `parse_webhook` accepted the same request: only a connector disagreeing with itself.
+        Err(error) => {
+            warn!(channel = %channel.id, error = %error, "webhook naming orders refused");
+            return Err((
+                StatusCode::BAD_REQUEST,
+                json!({ "error": error.to_string() }),
+            ));
+        }
+    };
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = refs.iter().map(|named| named.order_id.clone()).collect();
+    let interrupt = Interrupt::never();
+    let fetch = channel.client.fetch_orders(&ids, &interrupt);
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "the orders could not be fetched; retry later" }),
+        )
+    };
+    match tokio::time::timeout(state.settings.http.webhook_booking_timeout, fetch).await {
+        Ok(Ok(mut fetched)) => {
+            attach_delivery_ids(&mut fetched, &refs);
+            Ok(fetched)
+        }
+        Ok(Err(error)) => {
+            warn!(channel = %channel.id, orders = %ids.join(","), error = %error, "orders named by a webhook could not be fetched; asking the platform to retry");
+            Err(unavailable())
+        }
+        Err(_) => {
+            warn!(channel = %channel.id, orders = %ids.join(","), "fetching the orders named by a webhook took too long; asking the platform to retry");
+            Err(unavailable())
         }
     }
 }

@@ -140,7 +140,7 @@ pub async fn prune_once(
     .await?;
     let dead_before = before(settings.bus_retention);
     let dead_bus_messages = match &housekeeping.bus {
-        Bus::Memory(bus) => {
+        Bus::Database(bus) => {
             in_batches(stopped, || bus.prune_dead(dead_before, PRUNE_BATCH)).await?
         }
         Bus::Amqp(bus) => {

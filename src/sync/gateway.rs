@@ -15,11 +15,11 @@
 //!   its changes and probes (see `push.rs`).
 
 use crate::metrics::Metrics;
-use crate::ops::ChannelControl;
+use crate::sync::push::ChannelControl;
 use crate::sync::retry::{bounded_wait, channel_backoff, error_class, next_attempt_in};
 use crate::sync::throttle::Throttle;
 use omnistock_connector::{
-    CallKind, Connector, ConnectorError, OrderPage, PushResult, RateLimit, StockLevel,
+    CallKind, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, RateLimit, StockLevel,
 };
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -218,6 +218,20 @@ impl ChannelClient {
         let connector = &self.inner.connector;
         self.call(CallKind::PullOrders, interrupt, || {
             connector.pull_orders(cursor)
+        })
+        .await
+    }
+
+    /// Fetches orders a webhook named (see [`Connector::fetch_orders`]); paced and counted as
+    /// an order pull.
+    pub async fn fetch_orders(
+        &self,
+        order_ids: &[String],
+        interrupt: &Interrupt,
+    ) -> Result<Vec<OrderEvent>, CallError> {
+        let connector = &self.inner.connector;
+        self.call(CallKind::PullOrders, interrupt, || {
+            connector.fetch_orders(order_ids)
         })
         .await
     }

@@ -4,6 +4,7 @@
 mod admin;
 mod broker_outage;
 mod cost_bucket;
+mod explain;
 mod gateway;
 mod go_live;
 mod health;
@@ -20,4 +21,5 @@ mod sync_load;
 mod sync_world;
 #[path = "../common/tcp_proxy.rs"]
 mod tcp_proxy;
+mod tiktok;
 mod webhook_outage;

@@ -463,6 +463,45 @@ async fn resync_jobs_push_everything_and_refuse_overlapping_scopes(setup: Setup)
     world.stop().await;
 }
 
+/// A queued job whose stored SKU list does not parse fails with an error naming its row and
+/// the value; it never runs (it used to run as a job of every SKU of every channel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_whose_stored_skus_do_not_parse_fails_instead_of_running_on_every_sku() {
+    let mut world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    wait_settled(&world).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO resync_jobs (id, channel_id, skus, mode, trigger_kind, state, created_at, \
+         heartbeat_at) VALUES ('corrupt-job', NULL, 'SKU-01,SKU-02', 'push', 'api', 'queued', \
+         $1, $1)",
+    )
+    .bind(now)
+    .execute(world.app.ledger.pool())
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let (state, pushed, last_error) = loop {
+        let (state, pushed, last_error): (String, i64, Option<String>) = sqlx::query_as(
+            "SELECT state, pushed, last_error FROM resync_jobs WHERE id = 'corrupt-job'",
+        )
+        .fetch_one(world.app.ledger.pool())
+        .await
+        .unwrap();
+        if !matches!(state.as_str(), "queued" | "running") {
+            break (state, pushed, last_error);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job still {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((state.as_str(), pushed), ("failed", 0), "{last_error:?}");
+    let last_error = last_error.unwrap_or_default();
+    for named in ["resync_jobs", "corrupt-job", "skus", "SKU-01,SKU-02"] {
+        assert!(last_error.contains(named), "{named} in {last_error:?}");
+    }
+    world.stop().await;
+}
+
 async fn scheduled_reconciliation_runs_on_its_interval(setup: Setup) {
     let plan = WorldPlan::default().channel("sim-a", |plan| {
         plan.reconcile_interval = Some(Duration::from_secs(1));
@@ -609,6 +648,64 @@ async fn every_admin_route_is_in_the_openapi_document(setup: Setup) {
     }
     assert!(document["components"]["schemas"]["JobView"].is_object());
     assert!(document["components"]["schemas"]["ItemView"].is_object());
+    world.stop().await;
+}
+
+/// The OpenAPI document is one a generated client can use: each path parameter is a `{name}` of
+/// its path and each `{name}` is declared (a query parameter declared as a path parameter broke
+/// clients), and, where the project's Python tools are installed (`.ci/python-tools`, as CI
+/// does), an independent validator accepts the whole document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_is_valid() {
+    let world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    let (status, document) = admin_get(&world.app, "/admin/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let in_template: BTreeSet<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        for (method, operation) in operations.as_object().unwrap() {
+            let declared: BTreeSet<&str> = operation["parameters"]
+                .as_array()
+                .map(|parameters| {
+                    parameters
+                        .iter()
+                        .filter(|parameter| parameter["in"] == "path")
+                        .filter_map(|parameter| parameter["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(
+                declared, in_template,
+                "{method} {path}: path parameters declared vs in the path"
+            );
+        }
+    }
+
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/ci-python/bin/openapi-spec-validator");
+    if validator.exists() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("openapi.json");
+        std::fs::write(&file, document.to_string()).unwrap();
+        let output = std::process::Command::new(&validator)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "openapi-spec-validator refused the document:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    } else {
+        eprintln!(
+            "skipped the independent validator: {} is missing (./.ci/python-tools installs it)",
+            validator.display()
+        );
+    }
     world.stop().await;
 }
 

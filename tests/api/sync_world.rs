@@ -1,6 +1,6 @@
 //! A daemon with simulated marketplaces around it, on either set-up: what the sync scenarios
 //! run against. Each scenario is written once as a function of [`Setup`]; `both_setups!` runs
-//! it on the embedded set-up (SQLite + memory bus) and on production (PostgreSQL + RabbitMQ).
+//! it on the embedded set-up (SQLite + database bus) and on production (PostgreSQL + RabbitMQ).
 #![allow(dead_code)]
 
 use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
@@ -27,7 +27,7 @@ pub const PATIENCE: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setup {
-    /// SQLite file + memory bus.
+    /// SQLite file + database bus.
     Embedded,
     /// PostgreSQL database + RabbitMQ.
     Production,

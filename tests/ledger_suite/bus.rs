@@ -1,4 +1,4 @@
-//! The stock-change bus against real services: the memory bus on SQLite and PostgreSQL (a fresh
+//! The stock-change bus against real services: the database bus on SQLite and PostgreSQL (a fresh
 //! database per test) and the RabbitMQ bus (unique exchange and queue names per test).
 use crate::common::{TestBackend, TestDatabase};
 use crate::tcp_proxy::{ProxyMode, TcpProxy};
@@ -357,7 +357,7 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
 }
 
 // ---------------------------------------------------------------------------------------------
-// Memory bus only
+// Database bus only
 
 async fn unacked_messages_survive_a_restart(db: TestDb) {
     let bus = memory_bus(db.pool()).await;

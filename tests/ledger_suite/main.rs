@@ -128,6 +128,54 @@ fn listing_line(line_id: &str, listing_id: &str, ordered: i64) -> OrderLine {
 /// The booked (open, committed, returned) of an order's lines by sku index.
 type ModelLines = BTreeMap<usize, (i64, i64, i64)>;
 
+/// Runs a property against one migrated ledger on `backend`: `prepare` readies it once, then
+/// `check` runs for each case `strategy` draws; a failure panics with proptest's report (the
+/// minimal failing input). The ledger is closed and the database dropped either way.
+fn run_property<S, Prepare, Prepared, Check, Checked>(
+    backend: TestBackend,
+    config: Config,
+    strategy: S,
+    prepare: Prepare,
+    check: Check,
+) where
+    S: Strategy,
+    Prepare: FnOnce(Arc<Ledger>) -> Prepared,
+    Prepared: std::future::Future<Output = ()>,
+    Check: Fn(Arc<Ledger>, S::Value) -> Checked,
+    Checked: std::future::Future<Output = Result<(), TestCaseError>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(TestDatabase::create(backend));
+    let ledger = Arc::new(runtime.block_on(database.ledger()));
+    runtime.block_on(prepare(ledger.clone()));
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..config
+    });
+    let result = runner.run(&strategy, |value| {
+        runtime.block_on(check(ledger.clone(), value))
+    });
+    runtime.block_on(ledger.close());
+    drop(ledger);
+    drop(runtime);
+    drop(database);
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+/// Proptest's settings with `cases` cases.
+fn cases(cases: u32) -> Config {
+    Config {
+        cases,
+        ..Config::default()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Expansion per backend.
 
@@ -166,6 +214,7 @@ macro_rules! ledger_suite {
 
 ledger_suite!(
     operator_operations_apply_once_per_key,
+    a_journal_row_with_an_unknown_reason_is_an_error,
     channel_sku_pages_cover_every_sku_once,
     operator_operations_refuse_negative_on_hand,
     unknown_sku_and_location_are_named,

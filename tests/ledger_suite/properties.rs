@@ -1,5 +1,6 @@
 //! Property tests: random interleavings of orders and stock operations against the policy, and
-//! random operation sequences against an in-memory model.
+//! random operation sequences against an in-memory model, and explanations that always equal
+//! what a push sends.
 
 use super::*;
 
@@ -222,34 +223,16 @@ pub(crate) async fn run_policy_steps(
     Ok(())
 }
 
-pub(crate) fn random_interleavings_respect_the_policy(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = Arc::new(runtime.block_on(async {
-        let ledger = database.ledger().await;
-        ledger.upsert_location("east", "East").await.unwrap();
-        ledger
-    }));
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(
-        &(random_policy(), prop::collection::vec(policy_step(), 1..16)),
-        |(policy, steps)| runtime.block_on(run_policy_steps(&ledger, policy, steps)),
+pub(crate) fn random_interleavings_respect_the_policy(backend: TestBackend, count: u32) {
+    run_property(
+        backend,
+        cases(count),
+        (random_policy(), prop::collection::vec(policy_step(), 1..16)),
+        |ledger| async move {
+            ledger.upsert_location("east", "East").await.unwrap();
+        },
+        |ledger, (policy, steps)| async move { run_policy_steps(&ledger, policy, steps).await },
     );
-    runtime.block_on(ledger.close());
-    drop(ledger);
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
-    }
 }
 
 pub(crate) const LOCATIONS: [&str; 2] = ["default", "east"];
@@ -567,32 +550,175 @@ pub(crate) async fn run_operations(
     Ok(())
 }
 
-pub(crate) fn random_operations_match_the_model(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = Arc::new(runtime.block_on(async {
-        let ledger = database.ledger().await;
-        ledger.upsert_location("east", "East").await.unwrap();
-        ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
-        ledger
-    }));
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&prop::collection::vec(operation(), 1..32), |operations| {
-        runtime.block_on(run_operations(&ledger, operations))
-    });
-    runtime.block_on(ledger.close());
-    drop(ledger);
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
+pub(crate) fn random_operations_match_the_model(backend: TestBackend, count: u32) {
+    run_property(
+        backend,
+        cases(count),
+        prop::collection::vec(operation(), 1..32),
+        |ledger| async move {
+            ledger.upsert_location("east", "East").await.unwrap();
+            ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
+        },
+        |ledger, operations| async move { run_operations(&ledger, operations).await },
+    );
+}
+
+/// A listing's overrides of the channel's policy, any rule possibly set.
+fn random_listing_policy() -> impl Strategy<Value = ListingPolicy> {
+    (
+        prop::option::of(prop::sample::select(vec![
+            vec![],
+            vec!["default".to_string()],
+            vec!["east".to_string()],
+        ])),
+        prop::option::of(0..5_u32),
+        prop::option::of(0..=100_u8),
+        prop::option::of(0..12_u32),
+        prop::option::of(0..4_u32),
+        prop::option::of(prop::option::weighted(0.1, 0..9_u32)),
+    )
+        .prop_map(
+            |(locations, safety_buffer, percentage, max_quantity, show_zero_below, fixed)| {
+                ListingPolicy {
+                    locations,
+                    safety_buffer,
+                    percentage,
+                    max_quantity,
+                    show_zero_below,
+                    fixed_quantity: fixed.flatten(),
+                }
+            },
+        )
+}
+
+/// One case: stock of two items at two locations, a single, a multipack and a bundle listing
+/// with their overrides, the channel's policy.
+#[derive(Debug, Clone)]
+struct ExplainCase {
+    on_hand: [[i64; 2]; 2],
+    pack_size: i64,
+    channel_locations: Vec<String>,
+    channel_policy: StockPolicy,
+    overrides: [ListingPolicy; 3],
+}
+
+fn explain_case() -> impl Strategy<Value = ExplainCase> {
+    (
+        prop::array::uniform2(prop::array::uniform2(0..25_i64)),
+        2..7_i64,
+        prop::sample::select(vec![
+            vec![],
+            vec!["default".to_string()],
+            vec!["east".to_string()],
+        ]),
+        random_policy(),
+        prop::array::uniform3(random_listing_policy()),
+    )
+        .prop_map(
+            |(on_hand, pack_size, channel_locations, channel_policy, overrides)| ExplainCase {
+                on_hand,
+                pack_size,
+                channel_locations,
+                channel_policy,
+                overrides,
+            },
+        )
+}
+
+/// What the explanation of each listing says it shows is what the pusher sends.
+async fn explanation_matches_push_targets(
+    ledger: &Ledger,
+    case: ExplainCase,
+) -> Result<(), TestCaseError> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let skus = [format!("X{run}"), format!("Y{run}")];
+    for (sku, per_location) in skus.iter().zip(case.on_hand) {
+        ledger.upsert_item(sku, sku).await.unwrap();
+        for (location, on_hand) in LOCATIONS.iter().zip(per_location) {
+            ledger
+                .set_on_hand(
+                    sku,
+                    location,
+                    on_hand,
+                    &MovementMeta::new(format!("{run}-{sku}-{location}")),
+                )
+                .await
+                .unwrap();
+        }
     }
+    let listings = [
+        format!("single-{run}"),
+        format!("pack-{run}"),
+        format!("kit-{run}"),
+    ];
+    ledger
+        .bind_listing(CHANNEL, &listings[0], &skus[0], 1)
+        .await
+        .unwrap();
+    ledger
+        .bind_listing(CHANNEL, &listings[1], &skus[0], case.pack_size)
+        .await
+        .unwrap();
+    ledger
+        .bind_bundle(
+            CHANNEL,
+            &listings[2],
+            &[
+                ListingComponent::new(&skus[0], 1),
+                ListingComponent::new(&skus[1], 2),
+            ],
+        )
+        .await
+        .unwrap();
+    for (listing, policy) in listings.iter().zip(&case.overrides) {
+        ledger
+            .set_listing_policy(CHANNEL, listing, policy)
+            .await
+            .unwrap();
+    }
+    let mut policy = case.channel_policy.clone();
+    policy.locations = case.channel_locations.clone();
+
+    for sku in &skus {
+        let pushed: BTreeMap<String, i64> = ledger
+            .push_targets(CHANNEL, std::slice::from_ref(sku), &policy)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|target| (target.listing_id, target.quantity))
+            .collect();
+        let explained: BTreeMap<String, i64> =
+            omnistock::ops::explain::explain_listings(ledger, CHANNEL, &policy, sku)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|listing| (listing.listing_id, listing.quantity))
+                .collect();
+        prop_assert!(!pushed.is_empty());
+        prop_assert_eq!(&explained, &pushed, "{} under {:?}", sku, case);
+    }
+    Ok(())
+}
+
+fn explanations_equal_what_a_push_sends(backend: TestBackend, count: u32) {
+    run_property(
+        backend,
+        cases(count),
+        explain_case(),
+        |ledger| async move {
+            ledger.upsert_location("east", "East").await.unwrap();
+            ledger.upsert_channel(CHANNEL, "sim").await.unwrap();
+        },
+        |ledger, case| async move { explanation_matches_push_targets(&ledger, case).await },
+    );
+}
+
+#[test]
+fn explanations_equal_what_a_push_sends_on_sqlite() {
+    explanations_equal_what_a_push_sends(TestBackend::Sqlite, 32);
+}
+
+#[test]
+fn explanations_equal_what_a_push_sends_on_postgres() {
+    explanations_equal_what_a_push_sends(TestBackend::Postgres, 12);
 }

@@ -70,6 +70,35 @@ pub(crate) async fn operator_operations_apply_once_per_key(database: &TestDataba
     assert_eq!(ledger.available("A").await.unwrap(), 5);
 }
 
+/// A journal row whose reason is none the ledger writes reads back as an error naming the
+/// table, the row and the value, never as some reason.
+pub(crate) async fn a_journal_row_with_an_unknown_reason_is_an_error(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 3).await;
+    let journal = ledger.movements("A", 0, 10).await.unwrap();
+    sqlx::query("UPDATE movements SET reason = 'misc' WHERE id = $1")
+        .bind(journal[0].id)
+        .execute(ledger.pool())
+        .await
+        .unwrap();
+    match ledger.movements("A", 0, 10).await {
+        Err(LedgerError::CorruptRow {
+            table,
+            id,
+            column,
+            value,
+            ..
+        }) => {
+            assert_eq!(
+                (table, column, value.as_str()),
+                ("movements", "reason", "misc")
+            );
+            assert_eq!(id, journal[0].id.to_string());
+        }
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+}
+
 pub(crate) async fn operator_operations_refuse_negative_on_hand(database: &TestDatabase) {
     let ledger = seeded(database).await;
     receive(&ledger, "A", "default", 2).await;
@@ -321,7 +350,7 @@ pub(crate) async fn stock_import_applies_everything_or_nothing(database: &TestDa
         .unwrap();
     assert_eq!(replay.applied, 0, "the same key imports once");
     let journal = ledger.movements("A", 0, 10).await.unwrap();
-    assert_eq!(journal[0].reason, "count");
+    assert_eq!(journal[0].reason.as_str(), "count");
     assert_eq!(journal[0].actor.as_deref(), Some("carol"));
     assert_eq!(journal[0].note.as_deref(), Some("year-end count"));
 

@@ -66,6 +66,27 @@ pub struct WebhookRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// An order a webhook names without carrying its state (TikTok Shop's notifications hold an
+/// order id, not its lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRef {
+    pub order_id: String,
+    /// The delivery's id, set on the fetched snapshot so that a redelivery books nothing twice.
+    pub delivery_id: Option<String>,
+}
+
+/// Sets each fetched event's delivery id from the reference that named its order.
+pub fn attach_delivery_ids(events: &mut [OrderEvent], refs: &[OrderRef]) {
+    for event in events.iter_mut() {
+        if let Some(named) = refs
+            .iter()
+            .find(|named| named.order_id == event.external_order_id)
+        {
+            event.delivery_id.clone_from(&named.delivery_id);
+        }
+    }
+}
+
 /// The outcome of a stock push for one listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushResult {
@@ -122,5 +143,31 @@ pub trait Connector: Send + Sync {
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
         let _ = call;
         None
+    }
+
+    /// Verifies a webhook like [`Connector::parse_webhook`] and returns the orders it names
+    /// without their state: the runtime fetches them with [`Connector::fetch_orders`] and books
+    /// the snapshots with what `parse_webhook` returned. Empty (the default) for platforms
+    /// whose webhooks carry whole orders.
+    fn webhook_order_ids(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Vec<OrderRef>, WebhookError> {
+        let _ = request;
+        Ok(Vec::new())
+    }
+
+    /// Conditions an operator must act on (the seller withdrew the app's authorization, or it
+    /// ends soon), as short texts without secrets; shown in `GET /admin/channels` and counted
+    /// in the `channel_alerts` metric. Empty (the default) when all is well.
+    fn alerts(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The current snapshots of these orders (left out: orders the platform does not know).
+    /// Only called with ids from [`Connector::webhook_order_ids`].
+    async fn fetch_orders(&self, order_ids: &[String]) -> Result<Vec<OrderEvent>, ConnectorError> {
+        let _ = order_ids;
+        Ok(Vec::new())
     }
 }

@@ -3,6 +3,7 @@
 //! a list of kinds, so adding a platform is one crate plus one line there.
 
 use crate::connector::Connector;
+use crate::credentials::CredentialStore;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -20,4 +21,14 @@ pub trait ConnectorKind: Send + Sync + 'static {
 
     /// Builds the connector of one channel.
     fn build(config: Self::Config) -> Result<Arc<dyn Connector>, String>;
+
+    /// Builds the connector of one channel with the store the daemon keeps its renewed
+    /// credentials in; kinds that renew none ignore it (the default).
+    fn build_with_store(
+        config: Self::Config,
+        store: Arc<dyn CredentialStore>,
+    ) -> Result<Arc<dyn Connector>, String> {
+        let _ = store;
+        Self::build(config)
+    }
 }

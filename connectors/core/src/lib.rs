@@ -7,6 +7,7 @@
 
 pub mod conformance;
 pub mod connector;
+pub mod credentials;
 pub mod error;
 pub mod kind;
 pub mod order;
@@ -14,7 +15,11 @@ pub mod rate;
 pub mod secret;
 pub mod stock;
 
-pub use connector::{CallKind, Capabilities, Connector, OrderPage, PushResult, WebhookRequest};
+pub use connector::{
+    attach_delivery_ids, CallKind, Capabilities, Connector, OrderPage, OrderRef, PushResult,
+    WebhookRequest,
+};
+pub use credentials::CredentialStore;
 pub use error::{ConnectorError, WebhookError};
 pub use kind::ConnectorKind;
 pub use order::{LineState, OrderEvent, OrderLine, OrderStatus};

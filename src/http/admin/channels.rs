@@ -5,9 +5,9 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ledger::operations::PushActivityRecord;
-use crate::ops::control::BUDGET_WINDOW;
+use crate::ledger::channel_status::PushActivityRecord;
 use crate::ops::PauseError;
+use crate::sync::push::control::BUDGET_WINDOW;
 use crate::sync::ChannelRuntime;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -48,6 +48,10 @@ pub struct ChannelStatus {
     pub cut_over: Option<DateTime<Utc>>,
     /// Order events refused for good and quarantined (`GET /admin/quarantine`).
     pub quarantined_orders: i64,
+    /// Conditions an operator must act on, as the connector reports them (a TikTok seller who
+    /// deauthorized the app or whose authorization ends soon); empty when all is well.
+    #[serde(default)]
+    pub alerts: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -146,21 +150,22 @@ pub async fn list_channels(
         .into_iter()
         .map(|channel| (channel.id.clone(), channel))
         .collect();
-    let quarantined = ledger.quarantine_counts().await?;
-    let polls = ledger.poll_records().await?;
-    let reconciliations = ledger.reconciliations().await?;
-    let dead_letters = ledger.dead_letter_counts().await?;
+    let quarantined = ledger.quarantine().counts().await?;
+    let polls = ledger.channel_status().poll_records().await?;
+    let reconciliations = ledger.channel_status().reconciliations().await?;
+    let dead_letters = ledger.dead_letters().counts().await?;
     let mut webhooks = state.operations.webhooks.last_hour().await?;
     // The pushers run on the sync leader: elsewhere their activity is what it last published.
     let published = if state.operations.is_leader() {
         BTreeMap::new()
     } else {
-        ledger.push_activities().await?
+        ledger.channel_status().push_activities().await?
     };
     // Counted side by side: each count is a walk through the channel's listings.
+    let operations = &state.operations;
     let mut out_of_date: BTreeMap<String, _> =
         futures::future::join_all(state.channels.values().map(|channel| async move {
-            let count = crate::ops::out_of_date::listings_out_of_date(ledger, channel).await;
+            let count = operations.listings_out_of_date(channel).await;
             (channel.id.clone(), count)
         }))
         .await
@@ -227,6 +232,9 @@ pub async fn list_channels(
             dead_letters: dead_letters.get(&id).copied().unwrap_or(0),
             cut_over: stored.get(&id).and_then(|channel| channel.cut_over),
             quarantined_orders: quarantined.get(&id).copied().unwrap_or(0),
+            alerts: runtime
+                .map(|channel| channel.connector.alerts())
+                .unwrap_or_default(),
             id,
         });
     }

@@ -8,13 +8,13 @@
 //! or the ledger is down) is tried again after a pause that doubles, from where the sweep
 //! stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
 
-use crate::ledger::TargetPages;
-use crate::ops::control::SweepProgress;
-use crate::sync::push::{ChannelPusher, FlushReport, PushError};
-use std::collections::VecDeque;
+use super::control::SweepProgress;
+use super::{ChannelPusher, FlushReport, PushError};
+use crate::ledger::{PushTarget, TargetPages};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// The pause before a failed page is tried again; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(2);
@@ -106,8 +106,8 @@ impl Sweep {
     /// now, so that a live push meanwhile is never undone by an older quantity), or reads the
     /// next page. `true` when the sweep is done (no page was left).
     pub async fn step(&mut self, pusher: &ChannelPusher) -> bool {
-        let channel = pusher.channel();
-        pusher.metrics().sweep_running(&channel.id, true);
+        let channel = &pusher.channel;
+        pusher.metrics.sweep_running(&channel.id, true);
         channel.control.note_sweep(self.progress());
         let outcome = if self.to_push.is_empty() {
             self.read_next_page(pusher).await
@@ -122,7 +122,7 @@ impl Sweep {
             }
             Ok(true) => {
                 channel.control.note_sweep_done();
-                pusher.metrics().sweep_running(&channel.id, false);
+                pusher.metrics.sweep_running(&channel.id, false);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
                     unchanged = self.report.skipped_unchanged, rejected = self.report.rejected,
@@ -155,12 +155,12 @@ impl Sweep {
 
     /// Reads the next page and queues its SKUs whose listings differ; `true` when none is left.
     async fn read_next_page(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
-        let Some(page) = pusher.sweep_page(&mut self.pages).await? else {
+        let Some(page) = read_page(pusher, &mut self.pages).await? else {
             return Ok(true);
         };
-        pusher.metrics().sweep_skus(&pusher.channel().id, page.skus);
+        pusher.metrics.sweep_skus(&pusher.channel.id, page.skus);
         self.skus_read += page.skus as u64;
-        pusher.channel().control.note_sweep(self.progress());
+        pusher.channel.control.note_sweep(self.progress());
         self.report.skipped_unchanged += page.unchanged;
         self.to_push.extend(page.changed_skus);
         Ok(false)
@@ -168,7 +168,7 @@ impl Sweep {
 
     /// Pushes the listings of the next batch of queued SKUs.
     async fn push_next_batch(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
-        let batch_size = pusher.channel().capabilities.max_stock_batch.max(1);
+        let batch_size = pusher.channel.capabilities.max_stock_batch.max(1);
         let batch: Vec<String> = self.to_push.iter().take(batch_size).cloned().collect();
         let pushed = pusher.push_skus(&batch).await?;
         // Only once they are pushed: a failed batch is tried again as it was.
@@ -176,4 +176,40 @@ impl Sweep {
         self.report.absorb(pushed);
         Ok(false)
     }
+}
+
+/// One page of a sweep, read.
+#[derive(Debug)]
+struct SweepPage {
+    /// SKUs on the page.
+    skus: usize,
+    /// Listings on the page that show what the channel last confirmed.
+    unchanged: usize,
+    /// SKUs on the page with a listing to push, in order.
+    changed_skus: Vec<String>,
+}
+
+/// Reads the next page of the channel's walk and which of its SKUs have a listing whose
+/// computed quantity differs from the last one the channel confirmed; `None` when no page is
+/// left. Pages follow the SKUs' order, so memory stays bounded whatever the catalog.
+async fn read_page(
+    pusher: &ChannelPusher,
+    pages: &mut TargetPages,
+) -> Result<Option<SweepPage>, PushError> {
+    let channel = &pusher.channel;
+    let Some(page) = pages.next(&pusher.ledger, &channel.policy).await? else {
+        return Ok(None);
+    };
+    let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = pusher
+        .without_parked(page.targets)
+        .await?
+        .into_iter()
+        .partition(|target| target.last_pushed_quantity != Some(target.quantity));
+    let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
+    debug!(channel = %channel.id, skus = page.skus, last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
+    Ok(Some(SweepPage {
+        skus: page.skus,
+        unchanged: unchanged.len(),
+        changed_skus: changed_skus.into_iter().collect(),
+    }))
 }

@@ -3,40 +3,14 @@
 //! the channel shows, compare with what it should show and push only the differences
 //! (`reconcile`).
 
-use crate::ledger::PushTarget;
-use crate::sync::push::{ChannelPusher, FlushReport, PushError};
+use super::summary::ListingProblems;
+use super::{ChannelPusher, FlushReport, PushError};
+use crate::ledger::{PushTarget, ResyncMode};
 use omnistock_connector::StockLevel;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::oneshot;
-use tracing::warn;
-
-/// What a resync does with the listings in its scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ResyncMode {
-    /// Send the computed quantity of every listing, whatever was pushed before.
-    Push,
-    /// Read the channel's stock, push only the listings that differ, record each drift.
-    Reconcile,
-}
-
-impl ResyncMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Push => "push",
-            Self::Reconcile => "reconcile",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "push" => Some(Self::Push),
-            "reconcile" => Some(Self::Reconcile),
-            _ => None,
-        }
-    }
-}
+use tracing::{debug, warn};
 
 /// A chunk of a job for one channel's pusher.
 #[derive(Debug)]
@@ -70,7 +44,7 @@ pub struct WorkReport {
 }
 
 /// Does `work` and answers on its reply channel. Called by the pusher between live flushes.
-pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
+pub(super) async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
     // Its job ended (interrupted while the work waited, say): nobody wants the answer.
     if work.reply.is_closed() {
         return;
@@ -78,7 +52,7 @@ pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
     let report = match execute(pusher, &work).await {
         Ok(report) => report,
         Err(error) => {
-            pusher.channel().control.note_push_error(&error.to_string());
+            pusher.channel.control.note_push_error(&error.to_string());
             WorkReport {
                 error: Some(error.to_string()),
                 ..WorkReport::default()
@@ -118,7 +92,7 @@ async fn find_drift(
     pusher: &ChannelPusher,
     targets: Vec<PushTarget>,
 ) -> Result<Vec<(PushTarget, Drift)>, PushError> {
-    let channel = pusher.channel();
+    let channel = &pusher.channel;
     let mut drifting = Vec::new();
     let batch_size = channel.capabilities.max_stock_batch.max(1);
     for batch in targets.chunks(batch_size) {
@@ -128,20 +102,29 @@ async fn find_drift(
             .into_iter()
             .map(|level| (level.listing_id, level.quantity))
             .collect();
+        let mut differing = ListingProblems::default();
+        let mut unreported = ListingProblems::default();
         for target in batch {
             let found = shown.get(&target.listing_id).copied();
             if found == Some(target.quantity) {
                 continue;
             }
-            warn!(
+            debug!(
                 channel = %channel.id,
                 sku = %target.sku,
                 listing = %target.listing_id,
                 expected = target.quantity,
-                found = ?found,
+                found,
                 "stock drift found by reconciliation"
             );
-            pusher.metrics().reconcile_drift(&channel.id);
+            match found {
+                Some(found) => differing.add(
+                    &target.listing_id,
+                    format!("shows {found}, should show {}", target.quantity),
+                ),
+                None => unreported.add(&target.listing_id, "not in the channel's answer"),
+            }
+            pusher.metrics.reconcile_drift(&channel.id);
             let drift = Drift {
                 listing_id: target.listing_id.clone(),
                 sku: target.sku.clone(),
@@ -149,6 +132,14 @@ async fn find_drift(
                 found,
             };
             drifting.push((target.clone(), drift));
+        }
+        if !differing.is_empty() {
+            warn!(channel = %channel.id, drifts = differing.count(), listings = %differing.sample(),
+                examples = %differing.reasons(), "reconciliation found listings showing another quantity; pushing them");
+        }
+        if !unreported.is_empty() {
+            warn!(channel = %channel.id, listings_unreported = unreported.count(), listings = %unreported.sample(),
+                "the channel's stock read did not report these listings (unknown there, or not read); pushing them");
         }
     }
     Ok(drifting)
@@ -161,8 +152,8 @@ async fn read_shown_stock(
     listing_ids: &[String],
 ) -> Result<Vec<StockLevel>, PushError> {
     Ok(pusher
-        .channel()
+        .channel
         .client
-        .read_stock(listing_ids, pusher.interrupt())
+        .read_stock(listing_ids, &pusher.interrupt)
         .await?)
 }

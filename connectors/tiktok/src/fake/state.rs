@@ -1,0 +1,136 @@
+//! The fake shop's data: products with SKUs stocked per warehouse, and orders with one line
+//! item per unit.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_WAREHOUSE: &str = "7068517275539719942";
+pub const CURRENCY: &str = "USD";
+
+#[derive(Debug, Clone)]
+pub struct Sku {
+    pub seller_sku: String,
+    pub warehouses: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Product {
+    pub skus: BTreeMap<String, Sku>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LineItem {
+    pub id: String,
+    pub product_id: String,
+    pub sku_id: String,
+    pub seller_sku: String,
+    pub display_status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: String,
+    pub status: String,
+    pub create_time: i64,
+    pub update_time: i64,
+    /// Placement order, to sort orders sharing a second as TikTok would list them.
+    pub sequence: u64,
+    pub line_items: Vec<LineItem>,
+}
+
+impl Order {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "status": self.status,
+            "create_time": self.create_time,
+            "update_time": self.update_time,
+            "payment": { "currency": CURRENCY },
+            "line_items": self.line_items.iter().map(|item| json!({
+                "id": item.id,
+                "sku_id": item.sku_id,
+                "product_id": item.product_id,
+                "seller_sku": item.seller_sku,
+                "display_status": item.display_status,
+                "sale_price": "9.99",
+                "currency": CURRENCY,
+                "package_status": package_status(&item.display_status),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn package_status(display_status: &str) -> &'static str {
+    match display_status {
+        "AWAITING_COLLECTION" => "PROCESSING",
+        "IN_TRANSIT" => "FULFILLING",
+        "DELIVERED" | "COMPLETED" => "COMPLETED",
+        "CANCELLED" => "CANCELLED",
+        _ => "TO_FULFILL",
+    }
+}
+
+/// A return or refund request of some line items of an order.
+#[derive(Debug, Clone)]
+pub struct Return {
+    pub id: String,
+    pub order_id: String,
+    pub return_type: String,
+    pub return_status: String,
+    pub create_time: i64,
+    pub update_time: i64,
+    /// `(order line item id, SKU id, seller SKU)`.
+    pub line_items: Vec<(String, String, String)>,
+}
+
+impl Return {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "order_id": self.order_id,
+            "return_id": self.id,
+            "return_type": self.return_type,
+            "return_status": self.return_status,
+            "role": "BUYER",
+            "create_time": self.create_time,
+            "update_time": self.update_time,
+            "return_line_items": self.line_items.iter().enumerate().map(|(index, (line_item_id, sku_id, seller_sku))| json!({
+                "return_line_item_id": format!("{}{index}", self.id),
+                "order_line_item_id": line_item_id,
+                "sku_id": sku_id,
+                "seller_sku": seller_sku,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Shop {
+    pub products: BTreeMap<String, Product>,
+    pub orders: BTreeMap<String, Order>,
+    pub returns: Vec<Return>,
+    next_id: u64,
+}
+
+impl Shop {
+    /// A fresh 19-digit id, as TikTok's look.
+    pub fn next_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{}", 1_729_000_000_000_000_000_u64 + self.next_id)
+    }
+
+    pub fn sequence(&self) -> u64 {
+        self.next_id
+    }
+
+    pub fn sku(&self, product_id: &str, sku_id: &str) -> Option<&Sku> {
+        self.products.get(product_id)?.skus.get(sku_id)
+    }
+
+    /// The product holding `sku_id`.
+    pub fn product_of(&self, sku_id: &str) -> Option<&str> {
+        self.products
+            .iter()
+            .find(|(_, product)| product.skus.contains_key(sku_id))
+            .map(|(id, _)| id.as_str())
+    }
+}

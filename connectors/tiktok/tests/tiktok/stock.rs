@@ -1,0 +1,196 @@
+//! Stock against the fake: one request per product listing every warehouse of each SKU, the
+//! documented maximum, 0 for sold out, per-SKU refusals, 429, and reads in pages of 600.
+
+use crate::harness::{connector_with, start_fake};
+use omnistock_connector::{CallKind, Connector, ConnectorError, PushResult, RateLimit, StockLevel};
+use omnistock_tiktok::fake::{INVENTORY_SEARCH, UPDATE_INVENTORY};
+use omnistock_tiktok::inventory::MAX_QUANTITY;
+use std::time::Duration;
+
+fn level(listing_id: &str, quantity: i64) -> StockLevel {
+    StockLevel {
+        listing_id: listing_id.to_string(),
+        sku: "SKU".into(),
+        quantity,
+    }
+}
+
+fn confirmed(listing_id: &str, quantity: i64) -> PushResult {
+    PushResult::Confirmed {
+        listing_id: listing_id.to_string(),
+        quantity,
+    }
+}
+
+#[tokio::test]
+async fn skus_of_one_product_go_in_one_request_with_every_warehouse_listed() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let mut config = fake.channel_config();
+    config.warehouse_id = Some("WH-MAIN".into());
+    let connector = connector_with(config);
+    let listings = fake.create_product(&[
+        ("RED", &[("WH-MAIN", 3), ("WH-OTHER", 7)]),
+        ("BLUE", &[("WH-MAIN", 1), ("WH-OTHER", 2)]),
+    ]);
+    let before = fake.requests(UPDATE_INVENTORY);
+    let results = connector
+        .push_stock(&[level(&listings[0], 10), level(&listings[1], 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![confirmed(&listings[0], 10), confirmed(&listings[1], 0)]
+    );
+    assert_eq!(
+        fake.requests(UPDATE_INVENTORY) - before,
+        1,
+        "one request per product"
+    );
+    let red = fake.warehouse_quantities(&listings[0]).unwrap();
+    assert_eq!(
+        (red["WH-MAIN"], red["WH-OTHER"]),
+        (10, 7),
+        "the other warehouse keeps its stock"
+    );
+    let blue = fake.warehouse_quantities(&listings[1]).unwrap();
+    assert_eq!((blue["WH-MAIN"], blue["WH-OTHER"]), (0, 2));
+    let read = connector.read_stock(&listings).await.unwrap();
+    let quantities: Vec<i64> = read.iter().map(|level| level.quantity).collect();
+    assert_eq!(
+        quantities,
+        vec![10, 0],
+        "reconciliation compares the warehouse omnistock sets"
+    );
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}
+
+#[tokio::test]
+async fn quantities_are_clamped_to_the_documented_maximum() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listing = fake.create_listing("BIG", 5);
+    let results = connector
+        .push_stock(&[level(&listing, 250_000)])
+        .await
+        .unwrap();
+    assert_eq!(results, vec![confirmed(&listing, MAX_QUANTITY)]);
+    assert_eq!(fake.quantity(&listing), Some(MAX_QUANTITY));
+}
+
+#[tokio::test]
+async fn a_refused_sku_is_rejected_alone() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listings = fake.create_product(&[("A", &[("W1", 1)]), ("B", &[("W1", 1)])]);
+    let product = listings[0].split(':').next().unwrap().to_string();
+    let unknown = format!("{product}:999");
+    let results = connector
+        .push_stock(&[
+            level(&listings[0], 4),
+            level(&unknown, 4),
+            level("not-an-id", 1),
+        ])
+        .await
+        .unwrap();
+    assert!(results.contains(&confirmed(&listings[0], 4)), "{results:?}");
+    for refused in [&unknown, &"not-an-id".to_string()] {
+        assert!(
+            results.iter().any(|result| matches!(result,
+                PushResult::Rejected { listing_id, error: ConnectorError::Permanent(_) } if listing_id == refused)),
+            "{refused} not rejected: {results:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn several_warehouses_without_a_configured_one_is_a_configuration_refusal() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listing = fake
+        .create_product(&[("TWO", &[("W1", 1), ("W2", 1)])])
+        .remove(0);
+    let results = connector.push_stock(&[level(&listing, 4)]).await.unwrap();
+    assert!(
+        matches!(
+            &results[..],
+            [PushResult::Rejected {
+                error: ConnectorError::Configuration(_),
+                ..
+            }]
+        ),
+        "{results:?}"
+    );
+    assert_eq!(fake.quantity(&listing), Some(2), "nothing sent");
+}
+
+#[tokio::test]
+async fn http_429_is_rate_limited_with_a_wait() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listing = fake.create_listing("PACE", 1);
+    fake.set_rate_limit(UPDATE_INVENTORY, Some(RateLimit::per_minute(1)));
+    connector.push_stock(&[level(&listing, 2)]).await.unwrap();
+    let refused = connector
+        .push_stock(&[level(&listing, 3)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ConnectorError::RateLimited { retry_after: Some(wait), .. } if !wait.is_zero()),
+        "{refused:?}"
+    );
+    assert_eq!(fake.quantity(&listing), Some(2));
+}
+
+#[tokio::test]
+async fn the_runtime_is_told_to_wait_before_a_push_would_exceed_the_limit() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let mut config = fake.channel_config();
+    config.rate_limit = Some(RateLimit::per_second(3));
+    let connector = connector_with(config);
+    let listings: Vec<String> = (0..3)
+        .map(|index| fake.create_listing(&format!("W-{index}"), 1))
+        .collect();
+    assert_eq!(
+        connector.wait_before(CallKind::PushStock),
+        Some(Duration::ZERO)
+    );
+    let levels: Vec<StockLevel> = listings.iter().map(|listing| level(listing, 5)).collect();
+    connector.push_stock(&levels).await.unwrap();
+    let wait = connector.wait_before(CallKind::PushStock).unwrap();
+    assert!(
+        wait > Duration::from_millis(500),
+        "three products sent three requests: {wait:?}"
+    );
+}
+
+#[tokio::test]
+async fn reads_search_by_sku_ids_in_pages_of_600() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listings: Vec<String> = (0..601)
+        .map(|index| fake.create_listing(&format!("R-{index}"), index))
+        .collect();
+    let before = fake.requests(INVENTORY_SEARCH);
+    let levels = connector.read_stock(&listings).await.unwrap();
+    assert_eq!(fake.requests(INVENTORY_SEARCH) - before, 2);
+    assert_eq!(levels.len(), 601);
+    let last = levels
+        .iter()
+        .find(|level| level.listing_id == listings[600])
+        .unwrap();
+    assert_eq!((last.quantity, last.sku.as_str()), (600, "R-600"));
+}
