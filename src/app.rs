@@ -9,6 +9,7 @@ use crate::http::AppState;
 use crate::ledger::{Backend, DatabaseFileLock, Ledger, PoolSettings};
 use crate::metrics::Metrics;
 use crate::registry::{self, RegistryError};
+use crate::service_notify::{ServiceNotifier, StatusSource};
 use crate::settings::Settings;
 use crate::sync::duties::LeaderDuties;
 use crate::sync::intake::default_writers;
@@ -190,6 +191,19 @@ impl App {
         );
         let router = crate::http::router(self.state.clone());
         let header_read_timeout = settings.http.header_read_timeout;
+        // Ledger migrated and listener bound: the moment /readyz can answer 200.
+        let notifier = ServiceNotifier::new(
+            StatusSource {
+                channels: self.state.channels.clone(),
+                leader: self.sync.leader(),
+            },
+            self.address,
+        )
+        .ready();
+        let shutdown = async move {
+            shutdown.await;
+            notifier.stopping().await;
+        };
         crate::http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
         self.state.operators.stop().await;
         self.sync.stop().await;
@@ -243,6 +257,8 @@ fn build_channels(
         .with_policy(channel.stock_policy.clone())
         .with_cut_over(channel.cut_over)
         .with_metrics(metrics.clone());
+        metrics.declare_channel(&channel.id.to_string());
+        metrics.rate_limit(&channel.id.to_string(), runtime.rate_limit);
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)
