@@ -14,7 +14,9 @@ pub mod rate;
 pub mod secret;
 pub mod stock;
 
-pub use connector::{CallKind, Capabilities, Connector, OrderPage, PushResult, WebhookRequest};
+pub use connector::{
+    CallKind, Capabilities, Connector, OrderPage, PushResult, SubmissionStatus, WebhookRequest,
+};
 pub use error::{ConnectorError, WebhookError};
 pub use kind::ConnectorKind;
 pub use order::{LineState, OrderEvent, OrderLine, OrderStatus};
