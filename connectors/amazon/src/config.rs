@@ -86,18 +86,11 @@ pub struct AmazonChannelConfig {
     /// The `productType` sent with stock patches; `PRODUCT` when left out.
     #[serde(default)]
     pub product_type: Option<String>,
-    /// Stock pushes of more listings than this go through one `JSON_LISTINGS_FEED` instead of
-    /// one `patchListingsItem` per listing; 200 when left out.
-    #[serde(default)]
-    pub feed_threshold: Option<usize>,
     /// How long one request may take before it counts as a transient failure, in
     /// milliseconds; 15000 when left out.
     #[serde(default)]
     pub request_timeout_ms: Option<u64>,
 }
-
-/// Stock pushes above this many listings use a feed unless configured otherwise.
-pub const DEFAULT_FEED_THRESHOLD: usize = 200;
 
 /// Why an Amazon channel's settings are unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,10 +141,6 @@ impl AmazonChannelConfig {
         self.product_type.as_deref().unwrap_or(DEFAULT_PRODUCT_TYPE)
     }
 
-    pub fn feed_threshold(&self) -> usize {
-        self.feed_threshold.unwrap_or(DEFAULT_FEED_THRESHOLD)
-    }
-
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(
             self.request_timeout_ms
@@ -200,9 +189,6 @@ impl AmazonChannelConfig {
         }
         if self.request_timeout_ms == Some(0) {
             return Err(invalid("request_timeout_ms", "must be positive"));
-        }
-        if self.feed_threshold == Some(0) {
-            return Err(invalid("feed_threshold", "must be positive"));
         }
         if self.product_type().trim().is_empty() {
             return Err(invalid("product_type", "must not be empty"));

@@ -7,6 +7,7 @@ use crate::auth::{LwaCredentials, LwaTokens};
 use crate::client::{ApiRequest, CallFailure, SpApiClient};
 use crate::config::{AmazonChannelConfig, AmazonConfigError, DEFAULT_HISTORY_DAYS};
 use crate::cursor::OrdersCursor;
+use crate::feeds;
 use crate::listings::{self, PatchOutcome};
 use crate::orders::{self, Order, OrderItem, OrderItemsList, OrdersList};
 use crate::usage::Operation;
@@ -14,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
     CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult,
-    RateLimit, StockLevel, WebhookError, WebhookRequest,
+    RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -295,6 +296,32 @@ impl Connector for AmazonConnector {
             }
         }
         Ok(levels)
+    }
+
+    fn max_stock_submission(&self) -> Option<usize> {
+        Some(feeds::MAX_FEED_MESSAGES)
+    }
+
+    /// One `JSON_LISTINGS_FEED` carrying every level; the submission id is the feed id.
+    async fn submit_stock(&self, levels: &[StockLevel]) -> Result<String, ConnectorError> {
+        if levels.len() > feeds::MAX_FEED_MESSAGES {
+            return Err(ConnectorError::Permanent(format!(
+                "a feed holds at most {} messages, not {}",
+                feeds::MAX_FEED_MESSAGES,
+                levels.len()
+            )));
+        }
+        let document =
+            feeds::feed_document(&self.config.seller_id, self.config.product_type(), levels);
+        feeds::submit(&self.client, &self.config.marketplace_ids, &document).await
+    }
+
+    async fn submission_status(
+        &self,
+        submission_id: &str,
+        levels: &[StockLevel],
+    ) -> Result<SubmissionStatus, ConnectorError> {
+        feeds::status(&self.client, submission_id, levels).await
     }
 
     /// Until the operations a call of this kind makes have tokens in their buckets as last

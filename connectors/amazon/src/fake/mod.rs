@@ -152,7 +152,6 @@ impl FakeSpApi {
             poll_overlap_secs: None,
             import_orders_since: None,
             product_type: None,
-            feed_threshold: None,
             request_timeout_ms: Some(5_000),
         }
     }
@@ -1052,9 +1051,9 @@ fn process_feed(shared: &Shared, state: &mut State, index: usize) {
             match refusal {
                 Some((code, reason)) => {
                     invalid += 1;
-                    issues.push(json!({"messageId": message_id, "code": code,
+                    issues.push(json!({"messageId": message_id, "sku": sku, "code": code,
                         "severity": "ERROR", "message": reason,
-                        "attributeNames": ["fulfillment_availability"]}));
+                        "attributeName": "fulfillment_availability"}));
                 }
                 None => accepted += 1,
             }

@@ -6,6 +6,8 @@
 
 mod auth;
 mod conformance;
+mod fake;
+mod feeds;
 mod harness;
 mod orders;
 mod stock;
