@@ -13,6 +13,7 @@ pub mod push;
 pub mod quarantine;
 pub mod retry;
 pub mod runtime;
+pub mod submission;
 pub mod sweep;
 pub mod throttle;
 

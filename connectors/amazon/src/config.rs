@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
 /// How long one request may take unless configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
+/// How long between two looks at a feed still processing unless configured otherwise.
+pub const DEFAULT_FEED_POLL_INTERVAL_MS: u64 = 30_000;
 /// Orders per `getOrders` page unless configured otherwise (Amazon's maximum).
 pub const DEFAULT_ORDERS_PAGE_SIZE: u32 = 100;
 /// How far back each new order search starts before the newest update already seen: Amazon's
@@ -86,6 +88,10 @@ pub struct AmazonChannelConfig {
     /// The `productType` sent with stock patches; `PRODUCT` when left out.
     #[serde(default)]
     pub product_type: Option<String>,
+    /// How long to wait between two looks at a feed still processing, in milliseconds;
+    /// 30000 when left out (a feed takes minutes).
+    #[serde(default)]
+    pub feed_poll_interval_ms: Option<u64>,
     /// How long one request may take before it counts as a transient failure, in
     /// milliseconds; 15000 when left out.
     #[serde(default)]
@@ -148,6 +154,13 @@ impl AmazonChannelConfig {
         )
     }
 
+    pub fn feed_poll_interval(&self) -> Duration {
+        Duration::from_millis(
+            self.feed_poll_interval_ms
+                .unwrap_or(DEFAULT_FEED_POLL_INTERVAL_MS),
+        )
+    }
+
     /// Checks what serde cannot: usable URLs, non-empty secrets and ids, numbers in range.
     pub fn validate(&self) -> Result<(), AmazonConfigError> {
         let invalid = |field: &'static str, reason: &str| AmazonConfigError::Invalid {
@@ -186,6 +199,9 @@ impl AmazonChannelConfig {
         self.token_url()?;
         if matches!(self.orders_page_size, Some(size) if size == 0 || size > 100) {
             return Err(invalid("orders_page_size", "must be between 1 and 100"));
+        }
+        if self.feed_poll_interval_ms == Some(0) {
+            return Err(invalid("feed_poll_interval_ms", "must be positive"));
         }
         if self.request_timeout_ms == Some(0) {
             return Err(invalid("request_timeout_ms", "must be positive"));

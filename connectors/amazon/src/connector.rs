@@ -321,7 +321,13 @@ impl Connector for AmazonConnector {
         submission_id: &str,
         levels: &[StockLevel],
     ) -> Result<SubmissionStatus, ConnectorError> {
-        feeds::status(&self.client, submission_id, levels).await
+        feeds::status(
+            &self.client,
+            submission_id,
+            levels,
+            self.config.feed_poll_interval(),
+        )
+        .await
     }
 
     /// Until the operations a call of this kind makes have tokens in their buckets as last

@@ -19,9 +19,6 @@ pub const FEED_TYPE: &str = "JSON_LISTINGS_FEED";
 pub const CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 /// Messages one JSON_LISTINGS_FEED may hold.
 pub const MAX_FEED_MESSAGES: usize = 25_000;
-/// How soon to ask again about a feed still processing: `getFeed` allows 2 a second, but a
-/// feed takes minutes, so every 30 seconds is plenty.
-pub const FEED_POLL_INTERVAL: Duration = Duration::from_secs(30);
 const FEEDS_VERSION: &str = "2021-06-30";
 
 /// The feed document that sets each level's merchant-fulfilled quantity.
@@ -151,10 +148,13 @@ pub async fn submit(
 }
 
 /// Where the feed stands; once done, its report read into one result per level.
+/// `poll_after` is how soon to ask again about a feed still processing: `getFeed` allows 2 a
+/// second, but a feed takes minutes.
 pub async fn status(
     client: &SpApiClient,
     feed_id: &str,
     levels: &[StockLevel],
+    poll_after: Duration,
 ) -> Result<SubmissionStatus, ConnectorError> {
     let request = ApiRequest::get(
         Operation::GetFeed,
@@ -163,11 +163,7 @@ pub async fn status(
     let feed: Feed = serde_json::from_value(client.call(&request).await?)
         .map_err(|error| shape_error(Operation::GetFeed, error))?;
     match feed.processing_status.as_str() {
-        "IN_QUEUE" | "IN_PROGRESS" => {
-            return Ok(SubmissionStatus::InFlight {
-                poll_after: FEED_POLL_INTERVAL,
-            })
-        }
+        "IN_QUEUE" | "IN_PROGRESS" => return Ok(SubmissionStatus::InFlight { poll_after }),
         "CANCELLED" => {
             return Ok(SubmissionStatus::Done(all_rejected(
                 levels,

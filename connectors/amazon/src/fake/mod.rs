@@ -152,8 +152,29 @@ impl FakeSpApi {
             poll_overlap_secs: None,
             import_orders_since: None,
             product_type: None,
+            feed_poll_interval_ms: Some(100),
             request_timeout_ms: Some(5_000),
         }
+    }
+
+    /// The same configuration as a channel's options in the daemon's settings (secrets in
+    /// clear, as a configuration file holds them).
+    pub fn channel_options(&self) -> serde_json::Map<String, Value> {
+        let options = &self.shared.options;
+        let mut map = serde_json::Map::new();
+        map.insert("region".into(), json!("EU"));
+        map.insert("marketplace_ids".into(), json!([MARKETPLACE_ID]));
+        map.insert("seller_id".into(), json!(options.seller_id));
+        map.insert("client_id".into(), json!(options.client_id));
+        map.insert("client_secret".into(), json!(options.client_secret));
+        map.insert("refresh_token".into(), json!(options.refresh_token));
+        map.insert(
+            "token_url".into(),
+            json!(format!("{}/auth/o2/token", self.shared.origin)),
+        );
+        map.insert("api_origin".into(), json!(self.shared.origin));
+        map.insert("feed_poll_interval_ms".into(), json!(100));
+        map
     }
 
     /// Every violation of the models seen so far.
