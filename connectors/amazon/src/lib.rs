@@ -17,6 +17,7 @@ pub mod cursor;
 pub mod feeds;
 pub mod kind;
 pub mod listings;
+pub mod notifications;
 pub mod orders;
 pub mod usage;
 
