@@ -55,8 +55,7 @@ pub async fn submit(
     pusher: &ChannelPusher,
     skus: &[String],
 ) -> Result<Option<InFlight>, PushError> {
-    let targets: Vec<PushTarget> = pusher
-        .live_targets(skus)
+    let targets: Vec<PushTarget> = live_targets(pusher, skus)
         .await?
         .into_iter()
         .filter(|target| target.last_pushed_quantity != Some(target.quantity))
@@ -114,8 +113,7 @@ pub async fn follow(pusher: &ChannelPusher, in_flight: &InFlight) -> Result<Prog
         .iter()
         .map(|level| (level.listing_id.as_str(), level.quantity))
         .collect();
-    let moved: Vec<PushTarget> = pusher
-        .live_targets(&skus)
+    let moved: Vec<PushTarget> = live_targets(pusher, &skus)
         .await?
         .into_iter()
         .filter(|target| {
@@ -129,4 +127,20 @@ pub async fn follow(pusher: &ChannelPusher, in_flight: &InFlight) -> Result<Prog
         push_again = push_again.len(), took_ms = in_flight.submitted.elapsed().as_millis() as u64,
         "bulk stock submission processed");
     Ok(Progress::Done { report, push_again })
+}
+
+/// SKUs read per ledger query: a submission's tens of thousands of SKUs would exceed what one
+/// statement may bind.
+const READ_CHUNK: usize = 500;
+
+/// [`ChannelPusher::live_targets`] of many SKUs, a chunk at a time.
+async fn live_targets(
+    pusher: &ChannelPusher,
+    skus: &[String],
+) -> Result<Vec<PushTarget>, PushError> {
+    let mut targets = Vec::with_capacity(skus.len());
+    for chunk in skus.chunks(READ_CHUNK) {
+        targets.extend(pusher.live_targets(chunk).await?);
+    }
+    Ok(targets)
 }

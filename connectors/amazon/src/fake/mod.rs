@@ -407,13 +407,19 @@ fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The largest body the fake reads: a feed document of 25,000 messages is several megabytes.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
 async fn handle(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "too large").into_response(),
+    };
     let path = uri.path().to_string();
     if path == "/auth/o2/token" && method == Method::POST {
         return token_endpoint(&shared, &headers, &body);

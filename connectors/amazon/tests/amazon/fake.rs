@@ -76,3 +76,30 @@ async fn requests_outside_the_models_are_refused_and_recorded() {
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 403);
 }
+
+#[tokio::test]
+async fn a_large_feed_document_uploads() {
+    let Some(fake) = start_fake(FakeOptions::default()).await else {
+        return;
+    };
+    let token = token(&fake).await;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("{}/feeds/2021-06-30/documents", fake.origin()))
+        .header("x-amz-access-token", &token)
+        .json(&json!({"contentType": "application/json; charset=UTF-8"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload = http
+        .put(created["url"].as_str().unwrap())
+        .header("content-type", "application/json; charset=UTF-8")
+        .body(vec![b' '; 8 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 200);
+}

@@ -39,7 +39,13 @@ async fn a_feed_is_in_flight_until_its_report_confirms_or_refuses_each_listing()
         .await
         .unwrap()
     {
-        SubmissionStatus::InFlight { poll_after } => assert!(poll_after >= Duration::from_secs(1)),
+        SubmissionStatus::InFlight { poll_after } => {
+            assert_eq!(
+                poll_after,
+                Duration::from_millis(100),
+                "feed_poll_interval_ms"
+            )
+        }
         done => panic!("a feed just submitted is in flight, got {done:?}"),
     }
     assert_eq!(
