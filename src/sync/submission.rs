@@ -12,7 +12,7 @@
 
 use crate::ledger::PushTarget;
 use crate::sync::push::{levels_of, ChannelPusher, FlushReport, PushError};
-use omnistock_connector::{StockLevel, SubmissionStatus};
+use omnistock_connector::{PushResult, StockLevel, SubmissionStatus};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use tracing::info;
@@ -41,12 +41,99 @@ impl InFlight {
 pub enum Progress {
     /// Still processing: ask again after this long.
     InFlight(Duration),
-    /// Processed: what it did, and the SKUs to push again (refused for now, or moved while
-    /// it was in flight).
-    Done {
-        report: FlushReport,
-        push_again: BTreeSet<String>,
-    },
+    /// Processed: its results, to be recorded by a [`Settling`].
+    Done(Vec<PushResult>),
+}
+
+/// A processed submission whose results are being recorded, [`CHUNK`] listings a step, so
+/// that a live change never waits for tens of thousands of confirmations at once.
+#[derive(Debug)]
+pub struct Settling {
+    in_flight: InFlight,
+    results: HashMap<String, PushResult>,
+    next: usize,
+    report: FlushReport,
+    push_again: BTreeSet<String>,
+}
+
+impl Settling {
+    pub fn new(in_flight: InFlight, results: Vec<PushResult>) -> Self {
+        let results = results
+            .into_iter()
+            .map(|result| {
+                let listing_id = match &result {
+                    PushResult::Confirmed { listing_id, .. }
+                    | PushResult::Rejected { listing_id, .. } => listing_id.clone(),
+                };
+                (listing_id, result)
+            })
+            .collect();
+        Self {
+            in_flight,
+            results,
+            next: 0,
+            report: FlushReport {
+                calls: 1,
+                ..FlushReport::default()
+            },
+            push_again: BTreeSet::new(),
+        }
+    }
+
+    /// Records the next chunk of results; once all are, what the submission did and the SKUs
+    /// to push again (refused for now, or moved while it was in flight).
+    pub async fn step(
+        &mut self,
+        pusher: &ChannelPusher,
+    ) -> Result<Option<(FlushReport, BTreeSet<String>)>, PushError> {
+        let targets = &self.in_flight.targets;
+        let end = (self.next + CHUNK).min(targets.len());
+        let chunk = &targets[self.next..end];
+        let results: Vec<PushResult> = chunk
+            .iter()
+            .filter_map(|target| self.results.get(&target.listing_id).cloned())
+            .collect();
+        pusher
+            .apply_results(chunk, results, &mut self.report)
+            .await?;
+        // A listing whose quantity moved while the submission was in flight may have been
+        // pushed live before the platform applied the older submitted quantity: it is
+        // forgotten and pushed again whatever was recorded.
+        let submitted: HashMap<&str, i64> = chunk
+            .iter()
+            .map(|target| (target.listing_id.as_str(), target.quantity))
+            .collect();
+        let skus: Vec<String> = chunk
+            .iter()
+            .map(|target| target.sku.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let moved: Vec<PushTarget> = pusher
+            .live_targets(&skus)
+            .await?
+            .into_iter()
+            .filter(|target| {
+                submitted.get(target.listing_id.as_str()) != Some(&target.quantity)
+                    || target.last_pushed_quantity != Some(target.quantity)
+            })
+            .collect();
+        pusher.forget_before_push(&moved).await?;
+        self.push_again
+            .extend(moved.into_iter().map(|target| target.sku));
+        self.next = end;
+        if self.next < targets.len() {
+            return Ok(None);
+        }
+        let mut report = std::mem::take(&mut self.report);
+        let mut push_again = std::mem::take(&mut self.push_again);
+        push_again.append(&mut report.retry_skus);
+        info!(channel = %pusher.channel().id, submission = %self.in_flight.id,
+            confirmed = report.confirmed, rejected = report.rejected, push_again = push_again.len(),
+            took_ms = self.in_flight.submitted.elapsed().as_millis() as u64,
+            "bulk stock submission processed and recorded");
+        Ok(Some((report, push_again)))
+    }
 }
 
 /// Submits the current quantity of every listing of `skus` that differs from what the channel
@@ -79,59 +166,22 @@ pub async fn submit(
     }))
 }
 
-/// Asks where `in_flight` stands; once processed, records its results.
+/// Asks where `in_flight` stands.
 pub async fn follow(pusher: &ChannelPusher, in_flight: &InFlight) -> Result<Progress, PushError> {
-    let channel = pusher.channel();
-    let status = channel
+    let status = pusher
+        .channel()
         .client
         .submission_status(&in_flight.id, &in_flight.levels, pusher.interrupt())
         .await?;
-    let results = match status {
-        SubmissionStatus::InFlight { poll_after } => return Ok(Progress::InFlight(poll_after)),
-        SubmissionStatus::Done(results) => results,
-    };
-    let mut report = FlushReport {
-        calls: 1,
-        ..FlushReport::default()
-    };
-    let confirmed = pusher
-        .apply_results(&in_flight.targets, results, &mut report)
-        .await?;
-    let skus: Vec<String> = in_flight
-        .targets
-        .iter()
-        .map(|target| target.sku.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut push_again = std::mem::take(&mut report.retry_skus);
-    // A listing whose quantity moved while the submission was in flight may have been pushed
-    // live before the platform applied the older submitted quantity: it is forgotten and
-    // pushed again whatever was recorded.
-    let submitted: HashMap<&str, i64> = in_flight
-        .levels
-        .iter()
-        .map(|level| (level.listing_id.as_str(), level.quantity))
-        .collect();
-    let moved: Vec<PushTarget> = live_targets(pusher, &skus)
-        .await?
-        .into_iter()
-        .filter(|target| {
-            submitted.get(target.listing_id.as_str()) != Some(&target.quantity)
-                || target.last_pushed_quantity != Some(target.quantity)
-        })
-        .collect();
-    pusher.forget_before_push(&moved).await?;
-    push_again.extend(moved.into_iter().map(|target| target.sku));
-    info!(channel = %channel.id, submission = %in_flight.id, confirmed, rejected = report.rejected,
-        push_again = push_again.len(), took_ms = in_flight.submitted.elapsed().as_millis() as u64,
-        "bulk stock submission processed");
-    Ok(Progress::Done { report, push_again })
+    Ok(match status {
+        SubmissionStatus::InFlight { poll_after } => Progress::InFlight(poll_after),
+        SubmissionStatus::Done(results) => Progress::Done(results),
+    })
 }
 
-/// SKUs read per ledger query: a submission's tens of thousands of SKUs would exceed what one
-/// statement may bind.
-const READ_CHUNK: usize = 500;
+/// Listings read or recorded per step or ledger query: a submission's tens of thousands would
+/// make one slow step that live changes wait for.
+const CHUNK: usize = 500;
 
 /// [`ChannelPusher::live_targets`] of many SKUs, a chunk at a time.
 async fn live_targets(
@@ -139,7 +189,7 @@ async fn live_targets(
     skus: &[String],
 ) -> Result<Vec<PushTarget>, PushError> {
     let mut targets = Vec::with_capacity(skus.len());
-    for chunk in skus.chunks(READ_CHUNK) {
+    for chunk in skus.chunks(CHUNK) {
         targets.extend(pusher.live_targets(chunk).await?);
     }
     Ok(targets)

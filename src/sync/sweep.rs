@@ -11,7 +11,7 @@
 use crate::ledger::TargetPages;
 use crate::ops::control::SweepProgress;
 use crate::sync::push::{ChannelPusher, FlushReport, PushError};
-use crate::sync::submission::{self, InFlight, Progress, BULK_SUBMISSION_MIN};
+use crate::sync::submission::{self, InFlight, Progress, Settling, BULK_SUBMISSION_MIN};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -70,6 +70,8 @@ pub struct Sweep {
     pages_done: bool,
     /// A bulk submission the platform is processing (see `submission.rs`).
     in_flight: Option<InFlight>,
+    /// A processed submission whose results are being recorded, a chunk a step.
+    settling: Option<Settling>,
     /// How long to wait before the next step (a submission still processing).
     wait: Option<Duration>,
 }
@@ -88,6 +90,7 @@ impl Sweep {
             skus_read: 0,
             pages_done: false,
             in_flight: None,
+            settling: None,
             wait: None,
         }
     }
@@ -163,13 +166,22 @@ impl Sweep {
 
     /// One step; `true` when the sweep is done.
     async fn advance(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
+        if let Some(settling) = &mut self.settling {
+            if let Some((report, push_again)) = settling.step(pusher).await? {
+                self.settling = None;
+                self.report.absorb(report);
+                self.to_push.extend(push_again);
+            }
+            return Ok(false);
+        }
         if let Some(in_flight) = &self.in_flight {
             match submission::follow(pusher, in_flight).await? {
                 Progress::InFlight(wait) => self.wait = Some(wait),
-                Progress::Done { report, push_again } => {
-                    self.in_flight = None;
-                    self.report.absorb(report);
-                    self.to_push.extend(push_again);
+                Progress::Done(results) => {
+                    self.settling = self
+                        .in_flight
+                        .take()
+                        .map(|in_flight| Settling::new(in_flight, results));
                 }
             }
             return Ok(false);
