@@ -116,6 +116,7 @@ impl App {
             crate::ops::housekeeping::Housekeeping {
                 settings: settings.housekeeping.clone(),
                 bus: bus.clone(),
+                channel_ids: channels.keys().cloned().collect(),
             },
         )
         .await
@@ -133,7 +134,7 @@ impl App {
             channels: channel_list,
             intake: intake.clone(),
             metrics: metrics.clone(),
-            jobs: operations.jobs.clone(),
+            job_runner: operations.jobs.runner(),
         };
         // Before the relay starts, so that no queue of a channel gone from the configuration
         // takes another copy of a change.

@@ -16,3 +16,4 @@ pub mod registry;
 pub mod settings;
 pub mod sync;
 pub mod telemetry;
+pub mod testkit;

@@ -65,6 +65,9 @@ enum Command {
     /// List the running daemon's quarantined orders (refused for good), or retry or discard one.
     #[command(subcommand)]
     Quarantine(omnistock::cli::admin_client::QuarantineCommand),
+    /// Explain why each channel shows the quantity it shows of an item: stock per location,
+    /// the rules and where they come from, each step, and why a difference is not pushed yet.
+    Explain(omnistock::cli::explain::ExplainArgs),
     /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
     Sim(omnistock::demo::SimArgs),
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
@@ -127,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Channel(command) => admin(&settings, AdminCommand::Channel(command)),
         Command::DeadLetters(args) => admin(&settings, AdminCommand::DeadLetters(args)),
         Command::Quarantine(command) => admin(&settings, AdminCommand::Quarantine(command)),
+        Command::Explain(args) => admin(&settings, AdminCommand::Explain(args)),
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {

@@ -2,8 +2,8 @@
 //! its configuration file, its start, its readiness and its death. `footprint` runs it so that
 //! resident memory is the daemon's alone; `faults` so that it can be killed with SIGKILL.
 
-use super::setup::BenchBus;
 use super::BenchError;
+use crate::testkit::ScratchBusNames;
 use omnistock_sim::SimHandle;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,7 +18,7 @@ pub struct DaemonPlan<'a> {
     /// Where the configuration files and logs go.
     pub folder: &'a Path,
     pub database_url: &'a str,
-    pub bus: &'a BenchBus,
+    pub bus: &'a ScratchBusNames,
     /// Channel ids, one per sim, in the same order.
     pub channels: &'a [String],
     pub sims: &'a [SimHandle],

@@ -11,7 +11,7 @@
 
 use super::child::{daemon_binary, free_port, ChildDaemon, DaemonPlan};
 use super::report::BenchReport;
-use super::setup::{Backends, BenchBus, BenchDatabase};
+use super::setup::{scratch_bus, scratch_database, Backends};
 use super::world::{channel_id, listing_of};
 use super::{BenchError, Dice};
 use crate::ledger::{Ledger, MovementMeta};
@@ -117,12 +117,12 @@ pub async fn run(args: &FaultsArgs) -> Result<BenchReport, BenchError> {
     }
     let binary = daemon_binary(args.binary.as_deref())?;
     let channels: Vec<String> = (0..args.channels).map(channel_id).collect();
-    let bus = BenchBus::new(
+    let mut bus = scratch_bus(
         &args.backends.bus,
         &channels,
         &crate::bus::BusConfig::default(),
     )?;
-    let database = BenchDatabase::create(&args.backends.database).await?;
+    let mut database = scratch_database(&args.backends.database).await?;
     let database_name = database.name();
     let folder = std::env::temp_dir().join(format!(
         "omnistock-bench-faults-{}",
@@ -273,7 +273,7 @@ async fn drill(
 /// Why `fault` does not apply to these backends.
 fn skip_reason(fault: FaultKind, backends: &Backends) -> Option<&'static str> {
     match fault {
-        FaultKind::Broker if backends.bus_kind() != "rabbitmq" => Some("no broker (memory bus)"),
+        FaultKind::Broker if backends.bus_kind() != "rabbitmq" => Some("no broker (database bus)"),
         FaultKind::Database if backends.database_kind() != "postgres" => {
             Some("no database server (SQLite)")
         }

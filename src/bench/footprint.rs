@@ -9,10 +9,11 @@
 
 use super::child::{daemon_binary, ChildDaemon, DaemonPlan};
 use super::report::{milliseconds, BenchReport};
-use super::setup::{Backends, BenchBus, BenchDatabase};
+use super::setup::{scratch_bus, scratch_database, Backends};
 use super::world::{channel_id, listing_of};
 use super::BenchError;
 use crate::ledger::Ledger;
+use crate::testkit::{ScratchBusNames, ScratchDatabase};
 use omnistock_sim::{SimHandle, SimOptions, SimServer};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -67,12 +68,12 @@ struct DaemonRun {
 pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
     let binary = daemon_binary(args.binary.as_deref())?;
     let channels: Vec<String> = (0..args.channels.max(1)).map(channel_id).collect();
-    let bus = BenchBus::new(
+    let mut bus = scratch_bus(
         &args.backends.bus,
         &channels,
         &crate::bus::BusConfig::default(),
     )?;
-    let database = BenchDatabase::create(&args.backends.database).await?;
+    let mut database = scratch_database(&args.backends.database).await?;
     let folder = std::env::temp_dir().join(format!(
         "omnistock-bench-footprint-{}",
         uuid::Uuid::new_v4().simple()
@@ -99,8 +100,8 @@ pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
 async fn measure(
     args: &FootprintArgs,
     binary: &Path,
-    database: &BenchDatabase,
-    bus: &BenchBus,
+    database: &ScratchDatabase,
+    bus: &ScratchBusNames,
     channels: &[String],
     sims: &[SimHandle],
     folder: &Path,
@@ -130,7 +131,7 @@ async fn measure(
             channels,
             sims,
             admin_token: uuid::Uuid::new_v4().simple().to_string(),
-            log_filter: "warn,omnistock::sync::sweep=info",
+            log_filter: "warn,omnistock::sync::push::sweep=info",
             bus_options: toml::Table::new(),
             channel_options: toml::Table::new(),
         },

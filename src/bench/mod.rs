@@ -71,6 +71,8 @@ pub enum BenchError {
     App(#[from] AppError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Catalog(#[from] crate::testkit::CatalogError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -82,8 +84,6 @@ pub enum BenchError {
     InvalidOption(String),
     #[error("the daemon did not {what} within {seconds} s")]
     Timeout { what: String, seconds: u64 },
-    #[error("the daemon task panicked")]
-    DaemonPanicked,
 }
 
 impl BenchError {

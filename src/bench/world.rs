@@ -1,23 +1,19 @@
 //! The world of the load scenarios: simulated marketplaces, a catalog listed on all of them, and
 //! the daemon in-process on the chosen database and bus.
 
-use super::setup::{Backends, BenchBus, BenchDatabase};
+use super::setup::{scratch_bus, scratch_database, Backends};
 use super::BenchError;
-use crate::app::{App, AppError};
-use crate::ledger::{Ledger, ListingBinding, ListingComponent, StockCount};
-use crate::settings::{ChannelOptions, ChannelSettings, DatabaseUrl, Settings};
+use crate::ledger::Ledger;
+use crate::settings::{DatabaseUrl, Settings};
+use crate::testkit::{InProcessDaemon, Marketplace, ScratchBusNames, ScratchDatabase, SimChannel};
 use chrono::{DateTime, Utc};
 use omnistock_connector::RateLimit;
-use omnistock_sim::{NewOrderLine, SimHandle, SimOptions, SimServer, StockRequestOutcome};
-use serde_json::{json, Map};
+use omnistock_sim::{NewOrderLine, SimOptions, SimServer, StockRequestOutcome};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// Catalog rows written per ledger transaction while the world is built.
-const CATALOG_CHUNK: usize = 2_000;
+pub use crate::testkit::listing_of;
 
 const QUEUE_LAG: &str = "omnistock_queue_lag_seconds";
 const PUSH_LATENCY: &str = "omnistock_stock_push_latency_seconds";
@@ -44,15 +40,9 @@ pub struct WorldPlan {
     pub shown_before: i64,
 }
 
-/// One marketplace: its channel id and its sim.
-pub struct Market {
-    pub channel: String,
-    pub sim: SimHandle,
-}
-
 /// A running world.
 pub struct World {
-    pub markets: Vec<Market>,
+    pub markets: Vec<Marketplace>,
     pub skus: Vec<String>,
     pub ledger: Ledger,
     pub address: SocketAddr,
@@ -60,15 +50,9 @@ pub struct World {
     /// When `App::build` was called and when it returned (the daemon serves from then on).
     pub started_at: DateTime<Utc>,
     pub build_time: Duration,
-    database: Option<BenchDatabase>,
-    bus: Option<BenchBus>,
-    shutdown: Option<oneshot::Sender<()>>,
-    daemon: Option<JoinHandle<Result<(), AppError>>>,
-}
-
-/// The listing id of `sku` on every sim.
-pub fn listing_of(sku: &str) -> String {
-    format!("L-{sku}")
+    database: Option<ScratchDatabase>,
+    bus: Option<ScratchBusNames>,
+    daemon: Option<InProcessDaemon>,
 }
 
 /// The channel id of marketplace `index`: `bench-a`, `bench-b`, …
@@ -99,11 +83,11 @@ impl World {
         // OMNISTOCK__… variables tune the daemon (e.g. OMNISTOCK__BUS__PREFETCH=64); the
         // database, the bus URL, the listener and the channels are the benchmark's own.
         let base = Settings::load(None)?;
-        let bus = BenchBus::new(&backends.bus, &channels, &base.bus)?;
-        let database = BenchDatabase::create(&backends.database).await?;
+        let bus = scratch_bus(&backends.bus, &channels, &base.bus)?;
+        let database = scratch_database(&backends.database).await?;
         match Self::build(base, database, bus, channels, client, plan).await {
             Ok(world) => Ok(world),
-            Err((error, database, bus)) => {
+            Err((error, mut database, mut bus)) => {
                 bus.remove().await;
                 database.remove().await;
                 Err(error)
@@ -113,12 +97,12 @@ impl World {
 
     async fn build(
         mut settings: Settings,
-        database: BenchDatabase,
-        bus: BenchBus,
+        database: ScratchDatabase,
+        bus: ScratchBusNames,
         channels: Vec<String>,
         client: reqwest::Client,
         plan: &WorldPlan,
-    ) -> Result<Self, (BenchError, BenchDatabase, BenchBus)> {
+    ) -> Result<Self, (BenchError, ScratchDatabase, ScratchBusNames)> {
         let markets = match start_markets(&channels, plan).await {
             Ok(markets) => markets,
             Err(error) => return Err((error, database, bus)),
@@ -133,36 +117,34 @@ impl World {
         settings.database.url = DatabaseUrl::new(database.url());
         settings.bus = bus.config.clone();
         settings.http.listen = ([127, 0, 0, 1], 0).into();
+        let channel = SimChannel {
+            rate_limit: plan.rate_limit,
+            max_batch: Some(plan.max_batch),
+            ..SimChannel::default()
+        };
         for market in &markets {
-            match channel_settings(market, plan) {
+            match market.channel_settings(&channel) {
                 Ok(channel) => settings.channels.push(channel),
-                Err(error) => return Err((error, database, bus)),
+                Err(reason) => return Err((BenchError::InvalidOption(reason), database, bus)),
             }
         }
         let started_at = Utc::now();
         let clock = Instant::now();
-        let app = match App::build(settings).await {
-            Ok(app) => app,
+        let daemon = match InProcessDaemon::start(settings).await {
+            Ok(daemon) => daemon,
             Err(error) => return Err((error.into(), database, bus)),
         };
         let build_time = clock.elapsed();
-        let address = app.address();
-        let ledger = app.state().ledger.clone();
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let daemon = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
         Ok(Self {
             markets,
             skus,
-            ledger,
-            address,
+            ledger: daemon.ledger.clone(),
+            address: daemon.address,
             client,
             started_at,
             build_time,
             database: Some(database),
             bus: Some(bus),
-            shutdown: Some(shutdown),
             daemon: Some(daemon),
         })
     }
@@ -171,7 +153,7 @@ impl World {
     pub fn database_name(&self) -> String {
         self.database
             .as_ref()
-            .map(BenchDatabase::name)
+            .map(ScratchDatabase::name)
             .unwrap_or_default()
     }
 
@@ -303,61 +285,40 @@ impl World {
         }
     }
 
-    /// True when every sim shows the ledger's availability of every SKU.
-    pub async fn converged(&self) -> Result<bool, BenchError> {
-        for sku in &self.skus {
-            let available = self.ledger.available(sku).await?.max(0);
-            for market in &self.markets {
-                if market.sim.shown_quantity(&listing_of(sku)) != Some(available) {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Waits until [`World::converged`]; false after `patience`.
+    /// Waits until every sim shows the ledger's availability of every SKU; false after
+    /// `patience`.
     pub async fn wait_converged(&self, patience: Duration) -> Result<bool, BenchError> {
-        let deadline = Instant::now() + patience;
-        loop {
-            if self.converged().await? {
-                return Ok(true);
-            }
-            if Instant::now() > deadline {
-                return Ok(false);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Ok(
+            crate::testkit::wait_converged(&self.ledger, &self.markets, &self.skus, patience)
+                .await
+                .is_ok(),
+        )
     }
 
     /// Stops the daemon and the sims, then removes the database and the bus names.
     pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
         if let Some(daemon) = self.daemon.take() {
-            match daemon.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(error = %error, "the daemon stopped with an error")
-                }
-                Err(error) => tracing::warn!(error = %error, "the daemon task failed"),
+            if let Err(error) = daemon.stop().await {
+                tracing::warn!(error = %error, "the daemon stopped with an error");
             }
         }
         self.ledger.close().await;
         for market in std::mem::take(&mut self.markets) {
             market.sim.shutdown().await;
         }
-        if let Some(bus) = self.bus.take() {
+        if let Some(mut bus) = self.bus.take() {
             bus.remove().await;
         }
-        if let Some(database) = self.database.take() {
+        if let Some(mut database) = self.database.take() {
             database.remove().await;
         }
     }
 }
 
-async fn start_markets(channels: &[String], plan: &WorldPlan) -> Result<Vec<Market>, BenchError> {
+async fn start_markets(
+    channels: &[String],
+    plan: &WorldPlan,
+) -> Result<Vec<Marketplace>, BenchError> {
     let mut markets = Vec::with_capacity(channels.len());
     for channel in channels {
         let sim = SimServer::start(SimOptions {
@@ -366,7 +327,7 @@ async fn start_markets(channels: &[String], plan: &WorldPlan) -> Result<Vec<Mark
             ..SimOptions::default()
         })
         .await?;
-        markets.push(Market {
+        markets.push(Marketplace {
             channel: channel.clone(),
             sim,
         });
@@ -378,88 +339,20 @@ async fn start_markets(channels: &[String], plan: &WorldPlan) -> Result<Vec<Mark
 /// starts so that its start-up sweep is the first push.
 async fn write_catalog(
     database_url: &str,
-    markets: &[Market],
+    markets: &[Marketplace],
     skus: &[String],
     plan: &WorldPlan,
 ) -> Result<(), BenchError> {
     let ledger = Ledger::connect(database_url).await?;
     let written = async {
         ledger.migrate().await?;
-        for market in markets {
-            ledger
-                .upsert_channel(&market.channel, omnistock_sim::SIM_KIND)
-                .await?;
-        }
-        for (index, chunk) in skus.chunks(CATALOG_CHUNK).enumerate() {
-            let counts: Vec<StockCount> = chunk
-                .iter()
-                .map(|sku| StockCount {
-                    sku: sku.clone(),
-                    location: "default".to_string(),
-                    on_hand: plan.on_hand,
-                })
-                .collect();
-            ledger
-                .import_counts(
-                    &counts,
-                    &format!("bench-catalog-{index}"),
-                    Some("bench"),
-                    None,
-                )
-                .await?;
-            for market in markets {
-                let bindings: Vec<ListingBinding> = chunk
-                    .iter()
-                    .map(|sku| ListingBinding {
-                        channel_id: market.channel.clone(),
-                        listing_id: listing_of(sku),
-                        components: vec![ListingComponent::new(sku, 1)],
-                        sync_enabled: None,
-                        policy: None,
-                    })
-                    .collect();
-                ledger.bind_listings(&bindings).await?;
-            }
-        }
+        crate::testkit::list_catalog(&ledger, markets, skus, plan.on_hand, plan.shown_before)
+            .await?;
         Ok::<(), BenchError>(())
     }
     .await;
     ledger.close().await;
-    written?;
-    for market in markets {
-        for sku in skus {
-            market
-                .sim
-                .create_listing(Some(&listing_of(sku)), sku, plan.shown_before)?;
-        }
-    }
-    Ok(())
-}
-
-fn channel_settings(market: &Market, plan: &WorldPlan) -> Result<ChannelSettings, BenchError> {
-    let mut options = Map::new();
-    options.insert("base_url".into(), json!(market.sim.base_url()));
-    options.insert("api_token".into(), json!(market.sim.api_token().expose()));
-    options.insert(
-        "webhook_secret".into(),
-        json!(market.sim.webhook_secret().expose()),
-    );
-    options.insert("max_batch".into(), json!(plan.max_batch));
-    if let Some(limit) = plan.rate_limit {
-        options.insert("rate_limit".into(), json!(limit.to_string()));
-    }
-    Ok(ChannelSettings {
-        id: market.channel.parse().map_err(BenchError::InvalidOption)?,
-        kind: omnistock_sim::SIM_KIND.to_string(),
-        enabled: true,
-        location: "default".to_string(),
-        rate_limit: None,
-        poll_interval: None,
-        reconcile_interval: None,
-        cut_over: None,
-        stock_policy: Default::default(),
-        options: ChannelOptions(options),
-    })
+    written
 }
 
 /// Sends a webhook; returns the HTTP status (0 when there was no request or it failed) and how

@@ -24,9 +24,9 @@ use super::{BusConfig, BusError, StockChanged};
 use backoff::backoff::Backoff;
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -309,7 +309,8 @@ impl AmqpBus {
         for payload in payloads {
             let properties = BasicProperties::default()
                 .with_delivery_mode(PERSISTENT)
-                .with_content_type("application/json".into());
+                .with_content_type("application/json".into())
+                .with_timestamp(publish_time_seconds());
             let confirm = channel
                 .basic_publish(
                     exchange.as_str().into(),
@@ -399,6 +400,54 @@ impl AmqpBus {
     pub async fn dead_letter_count(&self, channel_id: &str) -> Result<u64, BusError> {
         self.ready_count(self.shared.config.dead_letter_queue_name(channel_id))
             .await
+    }
+
+    /// Deletes up to `batch` messages of the channel's dead-letter queue that died before
+    /// `before` (unix ms); the number deleted. Younger messages are handed back to the queue
+    /// (they are held unacknowledged until the scan ends, so each is read once per pass).
+    /// A message whose time of death cannot be read is kept.
+    pub async fn prune_dead_letters(
+        &self,
+        channel_id: &str,
+        before: i64,
+        batch: u32,
+    ) -> Result<u64, BusError> {
+        let channel = self.topology_channel().await?;
+        let queue = self.shared.config.dead_letter_queue_name(channel_id);
+        let mut pruned = 0;
+        let mut kept = Vec::new();
+        for _ in 0..batch {
+            let Some(message) = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                .await
+                .map_err(BusError::amqp("reading a dead-letter queue"))?
+            else {
+                break;
+            };
+            let delivery = message.delivery;
+            match died_at_millis(&delivery.properties) {
+                Some(died) if died < before => {
+                    delivery
+                        .acker
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map_err(BusError::amqp("deleting a dead letter"))?;
+                    pruned += 1;
+                }
+                _ => kept.push(delivery),
+            }
+        }
+        for delivery in kept {
+            delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+                .map_err(BusError::amqp("handing back a dead letter"))?;
+        }
+        Ok(pruned)
     }
 
     /// How many messages are ready in the channel's queue (delivered, unacknowledged ones are
@@ -625,4 +674,34 @@ fn settled(sent: bool) -> Result<(), BusError> {
     } else {
         Err(BusError::DeliveryConnectionClosed)
     }
+}
+
+/// When the broker dead-lettered the message (unix ms): the newest `x-death` entry's `time`,
+/// else the publish timestamp (a message is never dead before it is published).
+fn died_at_millis(properties: &BasicProperties) -> Option<i64> {
+    let death_time =
+        properties
+            .headers()
+            .as_ref()
+            .and_then(|headers| match headers.inner().get("x-death") {
+                Some(AMQPValue::FieldArray(deaths)) => deaths
+                    .as_slice()
+                    .iter()
+                    .filter_map(|death| match death {
+                        AMQPValue::FieldTable(death) => match death.inner().get("time") {
+                            Some(AMQPValue::Timestamp(seconds)) => Some(*seconds),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .max(),
+                _ => None,
+            });
+    let seconds = death_time.or(*properties.timestamp())?;
+    i64::try_from(seconds).ok()?.checked_mul(1_000)
+}
+
+/// Now, in whole seconds since the epoch (AMQP's timestamp property).
+fn publish_time_seconds() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
 }

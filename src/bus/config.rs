@@ -24,7 +24,7 @@ pub struct BusConfig {
     /// After this many deliveries without an ack, a message is dead-lettered instead of being
     /// delivered again (a poison message must not block a channel's queue forever).
     pub delivery_limit: u32,
-    /// How often the memory bus looks for new rows when no in-process wake-up arrived
+    /// How often the database bus looks for new rows when no in-process wake-up arrived
     /// (messages written by another process, or a missed wake-up), in milliseconds.
     pub poll_interval_ms: u64,
 }
@@ -43,7 +43,7 @@ impl Default for BusConfig {
 }
 
 impl BusConfig {
-    /// The memory bus's polling fallback.
+    /// The database bus's polling fallback.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.max(10))
     }

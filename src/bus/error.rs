@@ -9,7 +9,7 @@ pub enum BusError {
         /// The scheme found (the rest of the url may hold a password, so it is not kept).
         scheme: String,
     },
-    /// The memory bus's database failed.
+    /// The database bus's database failed.
     #[error("bus database error while {context}: {source}")]
     Database {
         /// What the bus was doing.

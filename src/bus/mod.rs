@@ -2,7 +2,7 @@
 //! channel, where that channel's push worker consumes it.
 //!
 //! One interface, two backends chosen by `bus.url`:
-//! - `memory://` ([`MemoryBus`]): the embedded default. Messages are rows in the ledger's own
+//! - `memory://` ([`DatabaseBus`], named for where its messages live): the embedded default. Messages are rows in the ledger's own
 //!   database (`bus_messages`), so a restart loses nothing; an in-process `Notify` gives low
 //!   latency and polling covers everything else. Meant for one process.
 //! - `amqp://…` or `amqps://…` (TLS) ([`AmqpBus`]): RabbitMQ, for several replicas; the daemon
@@ -19,15 +19,15 @@
 
 mod amqp;
 mod config;
+mod database;
 mod error;
-mod memory;
 mod message;
 pub mod relay;
 
 pub use amqp::{AmqpBus, AmqpConsumer, AmqpDelivery};
 pub use config::BusConfig;
+pub use database::{DatabaseBus, DatabaseConsumer, DatabaseDelivery};
 pub use error::BusError;
-pub use memory::{MemoryBus, MemoryConsumer, MemoryDelivery};
 pub use message::StockChanged;
 pub use relay::{Outbox, OutboxRelay, RelayConfig, RelayStats};
 
@@ -37,19 +37,19 @@ use sqlx::AnyPool;
 #[derive(Debug, Clone)]
 pub enum Bus {
     /// Rows in the ledger's database.
-    Memory(MemoryBus),
+    Database(DatabaseBus),
     /// RabbitMQ.
     Amqp(AmqpBus),
 }
 
 impl Bus {
-    /// Builds the bus named by `config.url`. The memory bus keeps its rows in `ledger_pool` (the
+    /// Builds the bus named by `config.url`. The database bus keeps its rows in `ledger_pool` (the
     /// ledger's database; its tables come with the ledger's migrations).
     pub async fn connect(config: &BusConfig, ledger_pool: &AnyPool) -> Result<Self, BusError> {
         let url = config.url.expose();
         let scheme = url.split("://").next().unwrap_or_default();
         match scheme {
-            "memory" => Ok(Self::Memory(MemoryBus::new(
+            "memory" => Ok(Self::Database(DatabaseBus::new(
                 ledger_pool.clone(),
                 config.clone(),
             ))),
@@ -60,22 +60,22 @@ impl Bus {
         }
     }
 
-    /// What `/readyz` reports of the bus: `"database"` (the memory bus, in the ledger's
+    /// What `/readyz` reports of the bus: `"database"` (the database bus, in the ledger's
     /// database), else whether the RabbitMQ publishing connection is `"connected"` or
     /// `"disconnected"` now. Does not wait.
     pub fn state(&self) -> &'static str {
         match self {
-            Self::Memory(_) => "database",
+            Self::Database(_) => "database",
             Self::Amqp(bus) if bus.connected() => "connected",
             Self::Amqp(_) => "disconnected",
         }
     }
 
-    /// Publishes the messages to every channel queue; returns once they are durable (memory:
+    /// Publishes the messages to every channel queue; returns once they are durable (database:
     /// committed; RabbitMQ: confirmed by the broker). On `Err` none of them may be assumed sent.
     pub async fn publish(&self, messages: &[StockChanged]) -> Result<(), BusError> {
         match self {
-            Self::Memory(bus) => bus.publish(messages).await,
+            Self::Database(bus) => bus.publish(messages).await,
             Self::Amqp(bus) => bus.publish(messages).await,
         }
     }
@@ -84,7 +84,7 @@ impl Bus {
     /// Idempotent; call it for every channel before the relay starts.
     pub async fn ensure_channel_queue(&self, channel_id: &str) -> Result<(), BusError> {
         match self {
-            Self::Memory(bus) => bus.ensure_channel_queue(channel_id).await,
+            Self::Database(bus) => bus.ensure_channel_queue(channel_id).await,
             Self::Amqp(bus) => bus.ensure_channel_queue(channel_id).await,
         }
     }
@@ -92,7 +92,7 @@ impl Bus {
     /// Deletes the channel's queue and its dead letters (a channel removed for good).
     pub async fn delete_channel_queue(&self, channel_id: &str) -> Result<(), BusError> {
         match self {
-            Self::Memory(bus) => bus.delete_channel_queue(channel_id).await,
+            Self::Database(bus) => bus.delete_channel_queue(channel_id).await,
             Self::Amqp(bus) => bus.delete_channel_queue(channel_id).await,
         }
     }
@@ -100,16 +100,16 @@ impl Bus {
     /// How many messages of the channel were dead-lettered and wait for an operator.
     pub async fn dead_letter_count(&self, channel_id: &str) -> Result<u64, BusError> {
         match self {
-            Self::Memory(bus) => bus.dead_letter_count(channel_id).await,
+            Self::Database(bus) => bus.dead_letter_count(channel_id).await,
             Self::Amqp(bus) => bus.dead_letter_count(channel_id).await,
         }
     }
 
-    /// How many of the channel's messages wait to be acknowledged. Memory bus: every message
+    /// How many of the channel's messages wait to be acknowledged. Database bus: every message
     /// not yet acknowledged; RabbitMQ: the ready ones (not those delivered and unacknowledged).
     pub async fn pending_count(&self, channel_id: &str) -> Result<u64, BusError> {
         match self {
-            Self::Memory(bus) => bus.pending_count(channel_id).await,
+            Self::Database(bus) => bus.pending_count(channel_id).await,
             Self::Amqp(bus) => bus.pending_count(channel_id).await,
         }
     }
@@ -118,7 +118,7 @@ impl Bus {
     /// channel queue is active at a time; others wait and take over when it goes away.
     pub async fn consume(&self, channel_id: &str) -> Result<Consumer, BusError> {
         match self {
-            Self::Memory(bus) => Ok(Consumer::Memory(bus.consume(channel_id).await?)),
+            Self::Database(bus) => Ok(Consumer::Database(bus.consume(channel_id).await?)),
             Self::Amqp(bus) => Ok(Consumer::Amqp(Box::new(bus.consume(channel_id).await?))),
         }
     }
@@ -127,9 +127,9 @@ impl Bus {
 /// One channel queue's consumer.
 #[derive(Debug)]
 pub enum Consumer {
-    /// See [`MemoryConsumer`].
-    Memory(MemoryConsumer),
-    /// See [`AmqpConsumer`] (boxed: it is much larger than the memory one).
+    /// See [`DatabaseConsumer`].
+    Database(DatabaseConsumer),
+    /// See [`AmqpConsumer`] (boxed: it is much larger than the database one).
     Amqp(Box<AmqpConsumer>),
 }
 
@@ -138,20 +138,20 @@ impl Consumer {
     /// returns `Err` only for errors that retrying cannot fix.
     pub async fn next(&mut self) -> Result<Delivery, BusError> {
         match self {
-            Self::Memory(consumer) => Ok(Delivery::Memory(consumer.next().await?)),
+            Self::Database(consumer) => Ok(Delivery::Database(consumer.next().await?)),
             Self::Amqp(consumer) => Ok(Delivery::Amqp(Box::new(consumer.next().await?))),
         }
     }
 }
 
 /// One message handed to a consumer; settle it with exactly one of `ack`, `nack`, `reject`.
-/// Dropping it unsettled returns it to the queue (memory) or leaves it to the broker, which
+/// Dropping it unsettled returns it to the queue (database) or leaves it to the broker, which
 /// redelivers it when the consumer's connection closes (RabbitMQ).
 #[derive(Debug)]
 pub enum Delivery {
-    /// See [`MemoryDelivery`].
-    Memory(MemoryDelivery),
-    /// See [`AmqpDelivery`] (boxed: it is much larger than the memory one).
+    /// See [`DatabaseDelivery`].
+    Database(DatabaseDelivery),
+    /// See [`AmqpDelivery`] (boxed: it is much larger than the database one).
     Amqp(Box<AmqpDelivery>),
 }
 
@@ -159,7 +159,7 @@ impl Delivery {
     /// The message.
     pub fn message(&self) -> &StockChanged {
         match self {
-            Self::Memory(delivery) => delivery.message(),
+            Self::Database(delivery) => delivery.message(),
             Self::Amqp(delivery) => delivery.message(),
         }
     }
@@ -167,7 +167,7 @@ impl Delivery {
     /// Whether this message was delivered before (and not acknowledged then).
     pub fn redelivered(&self) -> bool {
         match self {
-            Self::Memory(delivery) => delivery.redelivered(),
+            Self::Database(delivery) => delivery.redelivered(),
             Self::Amqp(delivery) => delivery.redelivered(),
         }
     }
@@ -175,20 +175,20 @@ impl Delivery {
     /// The work is done: remove the message for good.
     pub async fn ack(self) -> Result<(), BusError> {
         match self {
-            Self::Memory(delivery) => delivery.ack().await,
+            Self::Database(delivery) => delivery.ack().await,
             Self::Amqp(delivery) => delivery.ack().await,
         }
     }
 
-    /// Acknowledges all of them, as `ack` on each would, but cheaper: the memory bus deletes
+    /// Acknowledges all of them, as `ack` on each would, but cheaper: the database bus deletes
     /// one queue's rows in one statement. Every delivery is settled or, on `Err`, returned to
-    /// its queue (memory) or left to the broker; the first error is returned.
+    /// its queue (database) or left to the broker; the first error is returned.
     pub async fn ack_many(deliveries: Vec<Delivery>) -> Result<(), BusError> {
-        let mut memory = Vec::new();
+        let mut database = Vec::new();
         let mut first_error = None;
         for delivery in deliveries {
             match delivery {
-                Self::Memory(delivery) => memory.push(delivery),
+                Self::Database(delivery) => database.push(delivery),
                 Self::Amqp(delivery) => {
                     if let Err(error) = delivery.ack().await {
                         first_error.get_or_insert(error);
@@ -196,7 +196,7 @@ impl Delivery {
                 }
             }
         }
-        if let Err(error) = MemoryDelivery::ack_many(memory).await {
+        if let Err(error) = DatabaseDelivery::ack_many(database).await {
             first_error.get_or_insert(error);
         }
         first_error.map_or(Ok(()), Err)
@@ -205,7 +205,7 @@ impl Delivery {
     /// The work failed: deliver it again (`requeue`) or dead-letter it (`!requeue`).
     pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
         match self {
-            Self::Memory(delivery) => delivery.nack(requeue).await,
+            Self::Database(delivery) => delivery.nack(requeue).await,
             Self::Amqp(delivery) => delivery.nack(requeue).await,
         }
     }

@@ -7,7 +7,7 @@ use crate::http::admin::channels::{ChannelStatus, PushStatus};
 use crate::http::admin::dead_letters::{DeadLetterAction, DeadLetterView};
 use crate::http::admin::jobs::{JobState, JobView};
 use crate::http::admin::quarantine::{QuarantineAction, QuarantinedOrderView};
-use crate::ops::ResyncMode;
+use crate::ledger::ResyncMode;
 use crate::settings::Settings;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -145,6 +145,7 @@ pub enum AdminCommand {
     Channel(ChannelCommand),
     DeadLetters(DeadLettersArgs),
     Quarantine(QuarantineCommand),
+    Explain(super::explain::ExplainArgs),
 }
 
 /// Why an admin command failed.
@@ -196,6 +197,16 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
             dead_letters(&client, &args).await
         }
         AdminCommand::Quarantine(command) => quarantine(settings, command).await,
+        AdminCommand::Explain(args) => {
+            let client = AdminClient::new(settings, &args.connection)?;
+            let mut path = format!("/admin/items/{}/explain", path_segment(&args.sku));
+            if let Some(channel) = &args.channel {
+                path.push_str(&format!("?channel={}", path_segment(channel)));
+            }
+            let explanation: Value = client.get(&path).await?;
+            print!("{}", super::explain::explain_text(&explanation));
+            Ok(())
+        }
     }
 }
 
@@ -273,6 +284,11 @@ impl AdminClient {
         serde_json::from_slice(&body)
             .map_err(|error| AdminClientError::BadAnswer(error.to_string()))
     }
+}
+
+/// `text` percent-encoded for a URL path segment or query value (a SKU may hold `/` or `?`).
+fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// A listen address one can connect to: "all interfaces" means this machine.

@@ -4,6 +4,7 @@
 
 pub mod admin_client;
 mod csv_rows;
+pub mod explain;
 pub mod listings;
 pub mod stock;
 

@@ -20,7 +20,6 @@ use crate::ledger::LedgerError;
 use display::{Display, Frame, MarketLine};
 use omnistock_sim::{SimActionError, SimError};
 use shopper::Shopper;
-use std::path::PathBuf;
 use std::time::Duration;
 use world::DemoWorld;
 
@@ -44,11 +43,8 @@ pub struct DemoArgs {
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("cannot create the demo's temporary folder {folder}: {source}", folder = folder.display())]
-    TempFolder {
-        folder: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot create the demo's temporary database: {0}")]
+    Database(#[from] crate::testkit::ScratchError),
     #[error("simulated marketplace: {0}")]
     Sim(#[from] SimError),
     #[error("simulated marketplace refused: {0}")]
@@ -61,8 +57,10 @@ pub enum DemoError {
     Channel { reason: String },
     #[error("--rate must be a positive number of orders per second")]
     InvalidRate,
-    #[error("the daemon task panicked")]
-    DaemonPanicked,
+    #[error(transparent)]
+    Stopping(#[from] crate::testkit::DaemonStopError),
+    #[error(transparent)]
+    Catalog(#[from] crate::testkit::CatalogError),
     #[error("interrupted")]
     Interrupted,
 }

@@ -1,7 +1,8 @@
 //! The demo's buyers: place orders on random marketplaces, cancel some, and keep the model of
 //! what the ledger must end up with.
 
-use super::world::{listing_of, Market};
+use super::world::listing_of;
+use crate::testkit::Marketplace;
 use chrono::{DateTime, Utc};
 use omnistock_sim::{NewOrderLine, SimActionError};
 use std::collections::BTreeMap;
@@ -63,7 +64,7 @@ impl Shopper {
 
     /// Places one order of one or two units of a random SKU on a random marketplace, and now
     /// and then cancels an earlier one.
-    pub fn step(&mut self, markets: &[Market], skus: &[String]) -> Result<(), SimActionError> {
+    pub fn step(&mut self, markets: &[Marketplace], skus: &[String]) -> Result<(), SimActionError> {
         let market = self.dice.roll(markets.len());
         let sku = skus[self.dice.roll(skus.len())].clone();
         let quantity = i64::try_from(1 + self.dice.roll(2)).unwrap_or(1);
@@ -96,7 +97,7 @@ impl Shopper {
         Ok(())
     }
 
-    fn cancel_one(&mut self, markets: &[Market]) -> Result<(), SimActionError> {
+    fn cancel_one(&mut self, markets: &[Marketplace]) -> Result<(), SimActionError> {
         let open: Vec<usize> = (0..self.orders.len())
             .filter(|index| !self.orders[*index].cancelled)
             .collect();

@@ -2,124 +2,71 @@
 //! in-process bus) with simulated marketplaces around it, and a catalog listed on all of them.
 
 use super::DemoError;
-use crate::app::{App, AppError};
-use crate::ledger::{Ledger, MovementMeta};
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
-use crate::settings::{ChannelOptions, ChannelSettings, DatabaseUrl, Settings};
-use omnistock_sim::{SimHandle, SimOptions, SimServer};
-use serde_json::{json, Map};
-use std::path::PathBuf;
+use crate::settings::{DatabaseUrl, Settings};
+use crate::testkit::{InProcessDaemon, Marketplace, ScratchDatabase, SimChannel};
+use omnistock_sim::{SimOptions, SimServer};
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+pub use crate::testkit::listing_of;
 
 /// The safety net under webhooks; long, because webhooks carry the demo.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// One marketplace: its channel id and its sim.
-pub struct Market {
-    pub channel: String,
-    pub sim: SimHandle,
-}
-
 /// The running daemon, its marketplaces and its catalog.
 pub struct DemoWorld {
-    pub markets: Vec<Market>,
+    pub markets: Vec<Marketplace>,
     pub ledger: Ledger,
     pub metrics: Metrics,
     pub skus: Vec<String>,
-    folder: PathBuf,
-    shutdown: Option<oneshot::Sender<()>>,
-    daemon: Option<JoinHandle<Result<(), AppError>>>,
-}
-
-/// The listing id of `sku` on every marketplace.
-pub fn listing_of(sku: &str) -> String {
-    format!("L-{sku}")
+    daemon: Option<InProcessDaemon>,
+    /// Removed when the world is stopped or dropped.
+    database: ScratchDatabase,
 }
 
 impl DemoWorld {
     /// Starts `channels` sims and the daemon, then lists `skus` items with `on_hand` units each.
     pub async fn start(channels: usize, skus: usize, on_hand: i64) -> Result<Self, DemoError> {
-        let folder = std::env::temp_dir().join(format!(
-            "omnistock-demo-{}-{:x}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_micros()
-        ));
-        std::fs::create_dir_all(&folder).map_err(|source| DemoError::TempFolder {
-            folder: folder.clone(),
-            source,
-        })?;
+        let database = ScratchDatabase::sqlite("omnistock-demo")?;
         let mut markets = Vec::with_capacity(channels);
         for index in 0..channels {
             let sim = SimServer::start(SimOptions::default()).await?;
             let letter = char::from(b'a' + u8::try_from(index % 26).unwrap_or(0));
-            markets.push(Market {
+            markets.push(Marketplace {
                 channel: format!("market-{letter}"),
                 sim,
             });
         }
         let mut settings = Settings::default();
-        settings.database.url = DatabaseUrl::new(format!(
-            "sqlite://{}",
-            folder.join("omnistock-demo.db").display()
-        ));
+        settings.database.url = DatabaseUrl::new(database.url());
         settings.http.listen = ([127, 0, 0, 1], 0).into();
-        for market in &markets {
-            settings.channels.push(channel_settings(market)?);
-        }
-        let app = App::build(settings).await?;
-        let address = app.address();
-        let ledger = app.state().ledger.clone();
-        let metrics = app.state().metrics.clone();
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let daemon = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        for market in &markets {
-            market.sim.set_webhook_target(Some(format!(
-                "http://{address}/webhooks/{}",
-                market.channel
-            )));
-        }
-        let mut world = Self {
-            markets,
-            ledger,
-            metrics,
-            skus: Vec::new(),
-            folder,
-            shutdown: Some(shutdown),
-            daemon: Some(daemon),
+        let channel = SimChannel {
+            poll_interval: Some(POLL_INTERVAL),
+            ..SimChannel::default()
         };
-        world.add_catalog(skus, on_hand).await?;
-        Ok(world)
-    }
-
-    async fn add_catalog(&mut self, count: usize, on_hand: i64) -> Result<(), DemoError> {
-        for index in 1..=count {
-            let sku = format!("DEMO-{index:03}");
-            self.ledger
-                .upsert_item(&sku, &format!("Demo item {index}"))
-                .await?;
-            self.ledger
-                .receive(
-                    &sku,
-                    "default",
-                    on_hand,
-                    &MovementMeta::new(format!("demo-initial-{sku}")).actor("demo"),
-                )
-                .await?;
-            for market in &self.markets {
-                market
-                    .sim
-                    .create_listing(Some(&listing_of(&sku)), &sku, on_hand)?;
-                self.ledger
-                    .bind_listing(&market.channel, &listing_of(&sku), &sku, 1)
-                    .await?;
-            }
-            self.skus.push(sku);
+        for market in &markets {
+            let settings_of_channel = market
+                .channel_settings(&channel)
+                .map_err(|reason| DemoError::Channel { reason })?;
+            settings.channels.push(settings_of_channel);
         }
-        Ok(())
+        let daemon = InProcessDaemon::start(settings).await?;
+        for market in &markets {
+            market
+                .sim
+                .set_webhook_target(Some(daemon.url(&format!("/webhooks/{}", market.channel))));
+        }
+        let skus: Vec<String> = (1..=skus).map(|index| format!("DEMO-{index:03}")).collect();
+        crate::testkit::list_catalog(&daemon.ledger, &markets, &skus, on_hand, on_hand).await?;
+        Ok(Self {
+            markets,
+            ledger: daemon.ledger.clone(),
+            metrics: daemon.metrics.clone(),
+            skus,
+            daemon: Some(daemon),
+            database,
+        })
     }
 
     /// Per marketplace, the SKUs whose shown quantity differs from the ledger's availability.
@@ -146,68 +93,20 @@ impl DemoWorld {
     /// What differs between the marketplaces and the ledger, for people (`market-a shows 7 of
     /// DEMO-003, the ledger 6`).
     pub async fn differences(&self) -> Result<Vec<String>, DemoError> {
-        let mut differences = Vec::new();
-        for sku in &self.skus {
-            let available = self.ledger.available(sku).await?.max(0);
-            for market in &self.markets {
-                let shown = market.sim.shown_quantity(&listing_of(sku));
-                if shown != Some(available) {
-                    let shown = shown.map_or("nothing".to_string(), |shown| shown.to_string());
-                    differences.push(format!(
-                        "{} shows {shown} of {sku}, the ledger {available}",
-                        market.channel
-                    ));
-                }
-            }
-        }
-        Ok(differences)
+        Ok(crate::testkit::differences(&self.ledger, &self.markets, &self.skus).await?)
     }
 
     /// Stops the daemon and the sims and removes the temporary database.
     pub async fn stop(mut self) -> Result<(), DemoError> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
         let stopped = match self.daemon.take() {
-            Some(daemon) => daemon.await.map_err(|_| DemoError::DaemonPanicked)?,
+            Some(daemon) => daemon.stop().await,
             None => Ok(()),
         };
         self.ledger.close().await;
         for market in std::mem::take(&mut self.markets) {
             market.sim.shutdown().await;
         }
-        let _ = std::fs::remove_dir_all(&self.folder);
+        self.database.remove().await;
         Ok(stopped?)
     }
-}
-
-impl Drop for DemoWorld {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.folder);
-    }
-}
-
-fn channel_settings(market: &Market) -> Result<ChannelSettings, DemoError> {
-    let mut options = Map::new();
-    options.insert("base_url".into(), json!(market.sim.base_url()));
-    options.insert("api_token".into(), json!(market.sim.api_token().expose()));
-    options.insert(
-        "webhook_secret".into(),
-        json!(market.sim.webhook_secret().expose()),
-    );
-    Ok(ChannelSettings {
-        id: market
-            .channel
-            .parse()
-            .map_err(|reason| DemoError::Channel { reason })?,
-        kind: omnistock_sim::SIM_KIND.to_string(),
-        enabled: true,
-        location: "default".to_string(),
-        rate_limit: None,
-        poll_interval: Some(POLL_INTERVAL),
-        reconcile_interval: None,
-        cut_over: None,
-        stock_policy: Default::default(),
-        options: ChannelOptions(options),
-    })
 }

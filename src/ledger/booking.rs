@@ -9,13 +9,13 @@ use tracing::warn;
 
 use super::booking_group::BookingRequest;
 use super::booking_rows::{BookedOrder, ChannelRules};
-use super::types::{OrderLineRecord, UnknownLine};
+use super::types::{MovementReason, OrderLineRecord, UnknownLine};
 use super::LedgerError;
 
 /// One balance change a booking plans for a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PlannedChange {
-    pub reason: &'static str,
+    pub reason: MovementReason,
     pub on_hand_delta: i64,
     pub reserved_delta: i64,
 }
@@ -35,7 +35,7 @@ pub(crate) fn plan_line_changes(booked: LineState, target: LineState) -> Vec<Pla
     };
     if shipped != 0 {
         changes.push(PlannedChange {
-            reason: "commit",
+            reason: MovementReason::Commit,
             on_hand_delta: -shipped,
             reserved_delta: -from_reservation,
         });
@@ -43,7 +43,11 @@ pub(crate) fn plan_line_changes(booked: LineState, target: LineState) -> Vec<Pla
     let hold = target.open - (booked.open - from_reservation);
     if hold != 0 {
         changes.push(PlannedChange {
-            reason: if hold > 0 { "reserve" } else { "release" },
+            reason: if hold > 0 {
+                MovementReason::Reserve
+            } else {
+                MovementReason::Release
+            },
             on_hand_delta: 0,
             reserved_delta: hold,
         });
@@ -51,7 +55,7 @@ pub(crate) fn plan_line_changes(booked: LineState, target: LineState) -> Vec<Pla
     let returned = target.returned - booked.returned;
     if returned != 0 {
         changes.push(PlannedChange {
-            reason: "restock",
+            reason: MovementReason::Restock,
             on_hand_delta: returned,
             reserved_delta: 0,
         });
@@ -245,6 +249,10 @@ fn is_baseline(event: &OrderEvent, order: &BookedOrder, rules: ChannelRules) -> 
 /// the booked lines, as balance changes, line writes and the order's next state. Refuses a
 /// snapshot whose lines would be booked under one id twice (a platform line named like a
 /// bundle component's line, `<line>#<sku>`).
+///
+/// In steps: index the booked lines, take the snapshot's lines (one per id), plan each line
+/// (unknown, or one booked line per SKU it takes), release the booked lines the snapshot no
+/// longer reports, then say whether the order changed.
 pub(crate) fn plan_snapshot(
     request: &BookingRequest<'_>,
     order: &BookedOrder,
@@ -255,88 +263,170 @@ pub(crate) fn plan_snapshot(
     let BookingRequest {
         channel_id, event, ..
     } = *request;
-    let external_order_id = event.external_order_id.as_str();
-    let order_id = order.id;
-    let restock_returns = rules.restock_returns;
-    let baseline = is_baseline(event, order, rules);
-    let mut record_ids: HashSet<String> = HashSet::new();
     let booked_lines: HashMap<String, OrderLineRecord> = booked_lines
         .into_iter()
         .map(|line| (line.line_id.clone(), line))
         .collect();
-    // The booked lines by the platform line they stand for (a bundle line books several).
-    let mut booked_groups: HashMap<String, Vec<&OrderLineRecord>> = HashMap::new();
+    let booked_groups = group_by_platform_line(&booked_lines);
+    let snapshot = snapshot_lines(channel_id, event);
+    let mut plan = LinePlan {
+        event,
+        booked_lines: &booked_lines,
+        baseline: is_baseline(event, order, rules),
+        restock_returns: rules.restock_returns,
+        record_ids: HashSet::new(),
+        line_changes: Vec::new(),
+        unknown_lines: Vec::new(),
+        line_writes: Vec::new(),
+        line_deletes: Vec::new(),
+    };
+    for (line_id, line) in &snapshot {
+        let group = booked_groups.get(*line_id);
+        let location = line_location(group, order);
+        match line_components(group, resolutions, channel_id, line) {
+            None => plan.unknown_line(line_id, line, location)?,
+            Some(components) => plan.resolved_line(line_id, line, components, location)?,
+        }
+    }
+    plan.release_dropped_lines(&snapshot);
+    Ok(plan.finish(order))
+}
+
+/// The booked lines by the platform line they stand for (a bundle line books several).
+fn group_by_platform_line(
+    booked_lines: &HashMap<String, OrderLineRecord>,
+) -> HashMap<String, Vec<&OrderLineRecord>> {
+    let mut groups: HashMap<String, Vec<&OrderLineRecord>> = HashMap::new();
     for record in booked_lines.values() {
-        booked_groups
+        groups
             .entry(platform_line_id(record).to_string())
             .or_default()
             .push(record);
     }
+    groups
+}
+
+/// The snapshot's lines by id; of a repeated id, the last one counts.
+fn snapshot_lines<'e>(channel_id: &str, event: &'e OrderEvent) -> BTreeMap<&'e str, &'e OrderLine> {
     let mut snapshot: BTreeMap<&str, &OrderLine> = BTreeMap::new();
     for line in &event.lines {
         if snapshot.insert(line.line_id.as_str(), line).is_some() {
-            warn!(channel = %channel_id, order = %external_order_id, line = %line.line_id,
+            warn!(channel = %channel_id, order = %event.external_order_id, line = %line.line_id,
                 "order snapshot repeats a line id, the last one counts");
         }
     }
+    snapshot
+}
 
-    let mut line_changes: Vec<LineChange> = Vec::new();
-    let mut unknown_lines = Vec::new();
-    let mut line_writes: Vec<OrderLineRecord> = Vec::new();
-    let mut line_deletes: Vec<String> = Vec::new();
-    for (line_id, line) in &snapshot {
-        let group = booked_groups.get(*line_id);
-        // A line booked against SKUs keeps them, whatever the listing is bound to now.
-        let booked_components: Option<Vec<(String, i64)>> = group
-            .filter(|records| records.iter().all(|record| record.sku.is_some()))
-            .map(|records| {
-                records
-                    .iter()
-                    .filter_map(|record| record.sku.clone().map(|sku| (sku, record.multiplier)))
-                    .collect()
-            });
-        let components = booked_components.or_else(|| resolutions.resolve(channel_id, line));
-        let line_location = group
-            .and_then(|records| records.first())
-            .map(|record| record.location.clone())
-            .unwrap_or_else(|| order.location.clone());
-        let Some(mut components) = components else {
-            if !record_ids.insert(line_id.to_string()) {
-                return Err(colliding_lines(external_order_id, line_id));
-            }
-            unknown_lines.push(UnknownLine {
-                line_id: line_id.to_string(),
-                listing_id: line.listing_id.clone(),
-                sku: line.sku.clone(),
-            });
-            let record = OrderLineRecord {
-                line_id: line_id.to_string(),
-                parent_line_id: None,
-                listing_id: line.listing_id.clone(),
-                sku: None,
-                location: line_location,
-                multiplier: 1,
-                quantity: line.quantity,
-                open_quantity: 0,
-                committed_quantity: 0,
-                returned_quantity: 0,
-                unit_price_minor: line.unit_price_minor,
-            };
-            if booked_lines.get(*line_id) != Some(&record) {
-                line_writes.push(record);
-            }
-            continue;
-        };
+/// The SKUs a snapshot line takes and how many of each per unit: a line booked against SKUs
+/// keeps them, whatever the listing is bound to now; otherwise what the ledger resolves it to
+/// now; `None` while it is unknown.
+fn line_components(
+    group: Option<&Vec<&OrderLineRecord>>,
+    resolutions: &Resolutions,
+    channel_id: &str,
+    line: &OrderLine,
+) -> Option<Vec<(String, i64)>> {
+    let booked_components: Option<Vec<(String, i64)>> = group
+        .filter(|records| records.iter().all(|record| record.sku.is_some()))
+        .map(|records| {
+            records
+                .iter()
+                .filter_map(|record| record.sku.clone().map(|sku| (sku, record.multiplier)))
+                .collect()
+        });
+    booked_components.or_else(|| resolutions.resolve(channel_id, line))
+}
+
+/// Where a line is booked: where it was booked before, else the order's location.
+fn line_location(group: Option<&Vec<&OrderLineRecord>>, order: &BookedOrder) -> String {
+    group
+        .and_then(|records| records.first())
+        .map(|record| record.location.clone())
+        .unwrap_or_else(|| order.location.clone())
+}
+
+/// The plan of one snapshot's lines as it is made, line by line.
+struct LinePlan<'a> {
+    event: &'a OrderEvent,
+    booked_lines: &'a HashMap<String, OrderLineRecord>,
+    /// The first sight of an order placed before the cut-over (see [`is_baseline`]).
+    baseline: bool,
+    restock_returns: bool,
+    /// The ids of the booked lines planned so far: two lines may not take one.
+    record_ids: HashSet<String>,
+    line_changes: Vec<LineChange>,
+    unknown_lines: Vec<UnknownLine>,
+    line_writes: Vec<OrderLineRecord>,
+    line_deletes: Vec<String>,
+}
+
+impl LinePlan<'_> {
+    /// Takes `record_id` for one booked line; refuses it when another line took it.
+    fn take_record_id(&mut self, record_id: &str) -> Result<(), LedgerError> {
+        if self.record_ids.insert(record_id.to_string()) {
+            Ok(())
+        } else {
+            Err(colliding_lines(&self.event.external_order_id, record_id))
+        }
+    }
+
+    /// Writes `record` unless it is booked as it is.
+    fn write_if_changed(&mut self, record: OrderLineRecord) {
+        if self.booked_lines.get(&record.line_id) != Some(&record) {
+            self.line_writes.push(record);
+        }
+    }
+
+    /// A line whose listing and SKU are unknown: kept on the order, holding nothing.
+    fn unknown_line(
+        &mut self,
+        line_id: &str,
+        line: &OrderLine,
+        location: String,
+    ) -> Result<(), LedgerError> {
+        self.take_record_id(line_id)?;
+        self.unknown_lines.push(UnknownLine {
+            line_id: line_id.to_string(),
+            listing_id: line.listing_id.clone(),
+            sku: line.sku.clone(),
+        });
+        self.write_if_changed(OrderLineRecord {
+            line_id: line_id.to_string(),
+            parent_line_id: None,
+            listing_id: line.listing_id.clone(),
+            sku: None,
+            location,
+            multiplier: 1,
+            quantity: line.quantity,
+            open_quantity: 0,
+            committed_quantity: 0,
+            returned_quantity: 0,
+            unit_price_minor: line.unit_price_minor,
+        });
+        Ok(())
+    }
+
+    /// A line that takes `components`: one booked line per SKU (`<line>#<sku>` for a bundle),
+    /// each moved from what is booked to what the snapshot says.
+    fn resolved_line(
+        &mut self,
+        line_id: &str,
+        line: &OrderLine,
+        mut components: Vec<(String, i64)>,
+        location: String,
+    ) -> Result<(), LedgerError> {
         components.sort();
         let bundle = components.len() > 1;
         // The line was kept unknown before and now resolves to a bundle: its components
         // replace it.
         if bundle
-            && booked_lines
-                .get(*line_id)
+            && self
+                .booked_lines
+                .get(line_id)
                 .is_some_and(|record| record.sku.is_none())
         {
-            line_deletes.push(line_id.to_string());
+            self.line_deletes.push(line_id.to_string());
         }
         for (sku, per_unit) in components {
             let record_id = if bundle {
@@ -344,100 +434,119 @@ pub(crate) fn plan_snapshot(
             } else {
                 line_id.to_string()
             };
-            if !record_ids.insert(record_id.clone()) {
-                return Err(colliding_lines(external_order_id, &record_id));
-            }
-            let booked = booked_lines
-                .get(&record_id)
-                .filter(|record| record.sku.is_some());
-            let mut target = scaled(line.target_state(event.status), per_unit);
-            let booked_state = match booked {
-                Some(record) => booked_state(record),
-                // A baseline: shipped and returned as of now, on hand untouched; the open
-                // units reserve as usual.
-                None if baseline => LineState {
-                    open: 0,
-                    committed: target.committed,
-                    returned: target.returned,
-                },
-                None => LineState::default(),
-            };
-            if !restock_returns {
-                // Returns stay where the operator inspects them; what was restocked before
-                // (while the channel restocked returns) stays restocked.
-                target.returned = booked_state.returned.min(target.committed);
-            }
-            for change in plan_line_changes(booked_state, target) {
-                line_changes.push(LineChange {
-                    sku: sku.clone(),
-                    location: line_location.clone(),
-                    line_id: record_id.clone(),
-                    change,
-                });
-            }
-            let record = OrderLineRecord {
-                line_id: record_id.clone(),
+            self.take_record_id(&record_id)?;
+            let target = self.component_line(&record_id, &sku, per_unit, line, &location);
+            self.write_if_changed(OrderLineRecord {
+                line_id: record_id,
                 parent_line_id: bundle.then(|| line_id.to_string()),
                 listing_id: line.listing_id.clone(),
                 sku: Some(sku),
-                location: line_location.clone(),
+                location: location.clone(),
                 multiplier: per_unit,
                 quantity: line.quantity,
                 open_quantity: target.open,
                 committed_quantity: target.committed,
                 returned_quantity: target.returned,
                 unit_price_minor: line.unit_price_minor,
-            };
-            if booked_lines.get(&record_id) != Some(&record) {
-                line_writes.push(record);
+            });
+        }
+        Ok(())
+    }
+
+    /// Plans the balance changes of one booked line (`record_id`, taking `per_unit` of `sku`
+    /// per unit of `line`); returns the state it is booked in after them.
+    fn component_line(
+        &mut self,
+        record_id: &str,
+        sku: &str,
+        per_unit: i64,
+        line: &OrderLine,
+        location: &str,
+    ) -> LineState {
+        let booked = self
+            .booked_lines
+            .get(record_id)
+            .filter(|record| record.sku.is_some());
+        let mut target = scaled(line.target_state(self.event.status), per_unit);
+        let booked_state = match booked {
+            Some(record) => booked_state(record),
+            // A baseline: shipped and returned as of now, on hand untouched; the open
+            // units reserve as usual.
+            None if self.baseline => LineState {
+                open: 0,
+                committed: target.committed,
+                returned: target.returned,
+            },
+            None => LineState::default(),
+        };
+        if !self.restock_returns {
+            // Returns stay where the operator inspects them; what was restocked before
+            // (while the channel restocked returns) stays restocked.
+            target.returned = booked_state.returned.min(target.committed);
+        }
+        for change in plan_line_changes(booked_state, target) {
+            self.line_changes.push(LineChange {
+                sku: sku.to_string(),
+                location: location.to_string(),
+                line_id: record_id.to_string(),
+                change,
+            });
+        }
+        target
+    }
+
+    /// A line the platform no longer reports holds nothing; what shipped stays shipped.
+    fn release_dropped_lines(&mut self, snapshot: &BTreeMap<&str, &OrderLine>) {
+        let mut dropped: Vec<&OrderLineRecord> = self
+            .booked_lines
+            .values()
+            .filter(|record| !snapshot.contains_key(platform_line_id(record)))
+            .filter(|record| record.sku.is_some() && record.open_quantity != 0)
+            .collect();
+        dropped.sort_by(|a, b| a.line_id.cmp(&b.line_id));
+        for record in dropped {
+            if let Some(sku) = &record.sku {
+                self.line_changes.push(LineChange {
+                    sku: sku.clone(),
+                    location: record.location.clone(),
+                    line_id: record.line_id.clone(),
+                    change: PlannedChange {
+                        reason: MovementReason::Release,
+                        on_hand_delta: 0,
+                        reserved_delta: -record.open_quantity,
+                    },
+                });
+                self.line_writes.push(OrderLineRecord {
+                    open_quantity: 0,
+                    ..record.clone()
+                });
             }
         }
     }
-    // A line the platform no longer reports holds nothing; what shipped stays shipped.
-    let mut dropped: Vec<&OrderLineRecord> = booked_lines
-        .values()
-        .filter(|record| !snapshot.contains_key(platform_line_id(record)))
-        .filter(|record| record.sku.is_some() && record.open_quantity != 0)
-        .collect();
-    dropped.sort_by(|a, b| a.line_id.cmp(&b.line_id));
-    for record in dropped {
-        if let Some(sku) = &record.sku {
-            line_changes.push(LineChange {
-                sku: sku.clone(),
-                location: record.location.clone(),
-                line_id: record.line_id.clone(),
-                change: PlannedChange {
-                    reason: "release",
-                    on_hand_delta: 0,
-                    reserved_delta: -record.open_quantity,
-                },
-            });
-            line_writes.push(OrderLineRecord {
-                open_quantity: 0,
-                ..record.clone()
-            });
+
+    /// The booking planned: the order's next state and whether anything of it changed.
+    fn finish(self, order: &BookedOrder) -> PlannedBooking {
+        let event = self.event;
+        let currency = event.currency.clone().or(order.currency.clone());
+        let changed = order.revision == 0
+            || !self.line_writes.is_empty()
+            || !self.line_deletes.is_empty()
+            || !self.line_changes.is_empty()
+            || order.status != event.status.as_str()
+            || currency != order.currency;
+        PlannedBooking {
+            order_id: order.id,
+            new_revision: order.revision + 1,
+            revision: order.revision,
+            changed,
+            already_oversold: order.oversold != 0,
+            currency,
+            line_changes: self.line_changes,
+            unknown_lines: self.unknown_lines,
+            line_writes: self.line_writes,
+            line_deletes: self.line_deletes,
         }
     }
-
-    let currency = event.currency.clone().or(order.currency.clone());
-    let changed = order.revision == 0
-        || !line_writes.is_empty()
-        || !line_deletes.is_empty()
-        || !line_changes.is_empty()
-        || order.status != event.status.as_str()
-        || currency != order.currency;
-    Ok(PlannedBooking {
-        order_id,
-        new_revision: order.revision + 1,
-        revision: order.revision,
-        changed,
-        already_oversold: order.oversold != 0,
-        currency,
-        line_changes,
-        unknown_lines,
-        line_writes,
-        line_deletes,
-    })
 }
 
 fn colliding_lines(external_order_id: &str, record_id: &str) -> LedgerError {
@@ -494,7 +603,7 @@ mod tests {
         assert_eq!(
             changes,
             vec![PlannedChange {
-                reason: "commit",
+                reason: MovementReason::Commit,
                 on_hand_delta: -2,
                 reserved_delta: -2
             }]
@@ -505,7 +614,9 @@ mod tests {
     fn order_first_seen_shipped_only_commits() {
         let changes = plan_line_changes(state(0, 0, 0), state(0, 4, 1));
         assert_eq!(net(&changes), (-3, 0));
-        assert!(changes.iter().all(|change| change.reason != "reserve"));
+        assert!(changes
+            .iter()
+            .all(|change| change.reason != MovementReason::Reserve));
     }
 
     #[test]

@@ -550,7 +550,10 @@ async fn apply_balance_changes(
             let reference = format!("{}/{}", request.channel_id, request.event.external_order_id);
             let key = format!(
                 "order:{}:r{}:{}:{}",
-                plan.order_id, plan.new_revision, line_change.line_id, line_change.change.reason
+                plan.order_id,
+                plan.new_revision,
+                line_change.line_id,
+                line_change.change.reason.as_str()
             );
             (reference, key)
         })

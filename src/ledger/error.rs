@@ -77,6 +77,16 @@ pub enum LedgerError {
     IdempotencyConflict { key: String },
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),
+    /// A stored row that does not read back as what was written: its table, its id, the
+    /// column and the value (shortened), and why it does not parse.
+    #[error("corrupt row {id} of {table}: {column} holds {value:?}: {problem}")]
+    CorruptRow {
+        table: &'static str,
+        id: String,
+        column: &'static str,
+        value: String,
+        problem: String,
+    },
     #[error("{context}")]
     Database {
         context: &'static str,
@@ -125,6 +135,30 @@ fn database_refused_data(error: &sqlx::Error) -> bool {
         return matches!(code & 0xff, 18..=20);
     }
     false
+}
+
+/// How many characters of a bad value a [`LedgerError::CorruptRow`] shows.
+const CORRUPT_VALUE_CHARS: usize = 200;
+
+/// The error for a row of `table` whose `column` holds `value`, which does not parse.
+pub(crate) fn corrupt_row(
+    table: &'static str,
+    id: &str,
+    column: &'static str,
+    value: &str,
+    problem: &str,
+) -> LedgerError {
+    let mut shown: String = value.chars().take(CORRUPT_VALUE_CHARS).collect();
+    if value.chars().nth(CORRUPT_VALUE_CHARS).is_some() {
+        shown.push('…');
+    }
+    LedgerError::CorruptRow {
+        table,
+        id: id.to_string(),
+        column,
+        value: shown,
+        problem: problem.to_string(),
+    }
 }
 
 /// Attaches what the ledger was doing to a database error.

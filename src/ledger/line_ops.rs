@@ -140,7 +140,7 @@ impl Ledger {
                 location: &record.location,
                 on_hand_delta,
                 reserved_delta,
-                reason: operation.as_str(),
+                reason: operation.reason(),
                 reference: Some(&reference),
                 idempotency_key: &meta.idempotency_key,
                 actor: meta.actor.as_deref(),

@@ -22,14 +22,17 @@ mod booking;
 mod booking_group;
 mod booking_rows;
 mod catalog;
+mod channel_rows;
+pub mod channel_status;
 mod database_url;
+pub mod dead_letters;
 mod error;
 mod file_lock;
 mod fingerprint;
 mod housekeeping;
 mod invariants;
+pub mod jobs;
 mod line_ops;
-pub mod operations;
 mod outbox;
 mod push_targets;
 pub mod quarantine;
@@ -50,16 +53,19 @@ use tokio::sync::Notify;
 use tracing::info;
 
 pub use booking_group::BookingRequest;
+pub use channel_status::ChannelStatusStore;
 pub use database_url::{redact_database_url, Backend};
+pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
 pub use error::LedgerError;
 pub use file_lock::DatabaseFileLock;
+pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKind};
 pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
-pub use quarantine::QuarantinedOrder;
+pub use quarantine::{QuarantineStore, QuarantinedOrder};
 pub use types::{
     Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
     LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,
-    MovementMeta, OrderLineRecord, OrderRecord, OutboxEntry, Reservation, StockCount, StockOutcome,
-    TransferOutcome, UnknownLine,
+    MovementMeta, MovementReason, OrderLineRecord, OrderRecord, OutboxEntry, Reservation,
+    StockCount, StockOutcome, TransferOutcome, UnknownLine,
 };
 
 /// The PostgreSQL notification channel written after outbox rows were added.

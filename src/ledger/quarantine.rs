@@ -1,12 +1,13 @@
-//! Quarantined orders: order events the ledger refuses for good (see
-//! [`LedgerError::is_refusal`]), kept with their error so that one bad order does not hold up
-//! its channel's polling. An operator lists them, books one again (after fixing what it needs)
-//! or discards it.
+//! The store of quarantined orders (`quarantined_orders`), reached as [`Ledger::quarantine`]:
+//! order events the ledger refuses for good (see [`LedgerError::is_refusal`]), kept with their
+//! error so that one bad order does not hold up its channel's polling. An operator lists them,
+//! books one again (after fixing what it needs) or discards it.
 
 use omnistock_connector::OrderEvent;
 use sha2::{Digest, Sha256};
 
-use super::error::DatabaseContext;
+use super::channel_rows::rows_of_channel;
+use super::error::{corrupt_row, DatabaseContext};
 use super::types::now_millis;
 use super::{Ledger, LedgerError};
 
@@ -37,10 +38,13 @@ impl QuarantinedOrder {
     /// The stored event.
     pub fn order_event(&self) -> Result<OrderEvent, LedgerError> {
         serde_json::from_str(&self.event).map_err(|error| {
-            LedgerError::Corrupt(format!(
-                "quarantined order {} is unreadable: {error}",
-                self.id
-            ))
+            corrupt_row(
+                "quarantined_orders",
+                &self.id.to_string(),
+                "event",
+                &self.event,
+                &error.to_string(),
+            )
         })
     }
 }
@@ -80,11 +84,24 @@ fn storable(text: &str) -> String {
 const COLUMNS: &str = "id, channel_id, order_label, platform_updated_at, event, error, attempts, \
                        created_at, updated_at";
 
+/// The quarantined orders of a ledger's database.
+#[derive(Debug, Clone, Copy)]
+pub struct QuarantineStore<'a> {
+    ledger: &'a Ledger,
+}
+
 impl Ledger {
+    /// The quarantined orders.
+    pub fn quarantine(&self) -> QuarantineStore<'_> {
+        QuarantineStore { ledger: self }
+    }
+}
+
+impl QuarantineStore<'_> {
     /// Quarantines `event` of `channel_id` with the error that refused it; the order's entry
     /// takes a newer event of the same order (counted as one more refusal; the same event read
     /// again by an overlapping poll is not). Returns its id.
-    pub async fn quarantine_order(
+    pub async fn add(
         &self,
         channel_id: &str,
         event: &OrderEvent,
@@ -116,64 +133,51 @@ impl Ledger {
         .bind(json)
         .bind(storable(error))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.ledger.pool)
         .await
         .context("quarantining an order")?;
         Ok(id)
     }
 
     /// Quarantined orders, oldest first; only `channel_id`'s when given.
-    pub async fn quarantined_orders(
+    pub async fn list(
         &self,
         channel_id: Option<&str>,
     ) -> Result<Vec<QuarantinedOrder>, LedgerError> {
-        let select = format!("SELECT {COLUMNS} FROM quarantined_orders");
-        match channel_id {
-            Some(channel_id) => {
-                sqlx::query_as(&format!("{select} WHERE channel_id = $1 ORDER BY id"))
-                    .bind(channel_id)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                sqlx::query_as(&format!("{select} ORDER BY id"))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .context("listing quarantined orders")
+        rows_of_channel(
+            self.ledger,
+            "quarantined_orders",
+            COLUMNS,
+            channel_id,
+            "listing quarantined orders",
+        )
+        .await
     }
 
-    pub async fn quarantined_order(
-        &self,
-        id: i64,
-    ) -> Result<Option<QuarantinedOrder>, LedgerError> {
+    pub async fn get(&self, id: i64) -> Result<Option<QuarantinedOrder>, LedgerError> {
         sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM quarantined_orders WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.ledger.pool)
         .await
         .context("reading a quarantined order")
     }
 
     /// Removes a quarantined order (booked at last, or discarded); returns it, `None` when
     /// there was none.
-    pub async fn release_quarantined(
-        &self,
-        id: i64,
-    ) -> Result<Option<QuarantinedOrder>, LedgerError> {
+    pub async fn release(&self, id: i64) -> Result<Option<QuarantinedOrder>, LedgerError> {
         sqlx::query_as(&format!(
             "DELETE FROM quarantined_orders WHERE id = $1 RETURNING {COLUMNS}"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.ledger.pool)
         .await
         .context("releasing a quarantined order")
     }
 
     /// Records that booking a quarantined order again was refused again; returns it updated.
-    pub async fn note_quarantine_refused(
+    pub async fn note_refused(
         &self,
         id: i64,
         error: &str,
@@ -185,19 +189,17 @@ impl Ledger {
         .bind(storable(error))
         .bind(now_millis())
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.ledger.pool)
         .await
         .context("recording a refused quarantined order")
     }
 
     /// Quarantined orders per channel.
-    pub async fn quarantine_counts(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, i64>, LedgerError> {
+    pub async fn counts(&self) -> Result<std::collections::BTreeMap<String, i64>, LedgerError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT channel_id, CAST(COUNT(*) AS BIGINT) FROM quarantined_orders GROUP BY channel_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.ledger.pool)
         .await
         .context("counting quarantined orders")?;
         Ok(rows.into_iter().collect())

@@ -3,8 +3,10 @@
 use omnistock_connector::OrderStatus;
 use sqlx::AnyConnection;
 
-use super::error::DatabaseContext;
-use super::types::{from_millis, Balance, Movement, OrderLineRecord, OrderRecord, Reservation};
+use super::error::{corrupt_row, DatabaseContext};
+use super::types::{
+    from_millis, Balance, Movement, MovementReason, OrderLineRecord, OrderRecord, Reservation,
+};
 use super::{Ledger, LedgerError};
 
 type OrderRow = (
@@ -18,19 +20,50 @@ type OrderRow = (
     i64,
     Option<String>,
 );
-type MovementRow = (
-    i64,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-);
+/// A row of `movements` as the database holds it.
+#[derive(Debug, sqlx::FromRow)]
+struct MovementRow {
+    id: i64,
+    sku: String,
+    location: String,
+    on_hand_delta: i64,
+    reserved_delta: i64,
+    reason: String,
+    reference: Option<String>,
+    idempotency_key: String,
+    actor: Option<String>,
+    note: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<MovementRow> for Movement {
+    type Error = LedgerError;
+
+    fn try_from(row: MovementRow) -> Result<Self, LedgerError> {
+        let reason = MovementReason::parse(&row.reason).ok_or_else(|| {
+            corrupt_row(
+                "movements",
+                &row.id.to_string(),
+                "reason",
+                &row.reason,
+                "not a movement reason",
+            )
+        })?;
+        Ok(Movement {
+            id: row.id,
+            sku: row.sku,
+            location: row.location,
+            on_hand_delta: row.on_hand_delta,
+            reserved_delta: row.reserved_delta,
+            reason,
+            reference: row.reference,
+            idempotency_key: row.idempotency_key,
+            actor: row.actor,
+            note: row.note,
+            created_at: from_millis(row.created_at),
+        })
+    }
+}
 
 impl Ledger {
     /// The balance of `sku` at `location` (zero when nothing was booked there yet).
@@ -193,38 +226,7 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .context("reading movements")?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    sku,
-                    location,
-                    on_hand_delta,
-                    reserved_delta,
-                    reason,
-                    reference,
-                    key,
-                    actor,
-                    note,
-                    created_at,
-                )| {
-                    Movement {
-                        id,
-                        sku,
-                        location,
-                        on_hand_delta,
-                        reserved_delta,
-                        reason,
-                        reference,
-                        idempotency_key: key,
-                        actor,
-                        note,
-                        created_at: from_millis(created_at),
-                    }
-                },
-            )
-            .collect())
+        rows.into_iter().map(Movement::try_from).collect()
     }
 }
 

@@ -7,7 +7,9 @@
 use tracing::{debug, info};
 
 use super::fingerprint::RequestFingerprint;
-use super::types::{Application, Balance, MovementMeta, StockCount, StockOutcome, TransferOutcome};
+use super::types::{
+    Application, Balance, MovementMeta, MovementReason, StockCount, StockOutcome, TransferOutcome,
+};
 use super::write::{MovementDraft, WriteTx};
 use super::{Ledger, LedgerError};
 
@@ -26,7 +28,7 @@ impl Ledger {
                 reason: "a receipt must be positive",
             });
         }
-        self.change_on_hand(sku, location, quantity, "receive", meta)
+        self.change_on_hand(sku, location, quantity, MovementReason::Receive, meta)
             .await
     }
 
@@ -44,7 +46,7 @@ impl Ledger {
                 reason: "an adjustment must not be zero",
             });
         }
-        self.change_on_hand(sku, location, delta, "adjust", meta)
+        self.change_on_hand(sku, location, delta, MovementReason::Adjust, meta)
             .await
     }
 
@@ -75,7 +77,7 @@ impl Ledger {
                 location,
                 on_hand_delta: delta,
                 reserved_delta: 0,
-                reason: "count",
+                reason: MovementReason::Count,
                 reference: None,
                 idempotency_key: &meta.idempotency_key,
                 actor: meta.actor.as_deref(),
@@ -85,7 +87,7 @@ impl Ledger {
         let change = StockChange {
             sku,
             location,
-            reason: "count",
+            reason: MovementReason::Count,
             meta,
             fingerprint: &fingerprint,
         };
@@ -125,7 +127,7 @@ impl Ledger {
             location: from,
             on_hand_delta: -quantity,
             reserved_delta: 0,
-            reason: "transfer_out",
+            reason: MovementReason::TransferOut,
             reference: Some(to),
             idempotency_key: &meta.idempotency_key,
             actor: meta.actor.as_deref(),
@@ -136,7 +138,7 @@ impl Ledger {
             location: to,
             on_hand_delta: quantity,
             reserved_delta: 0,
-            reason: "transfer_in",
+            reason: MovementReason::TransferIn,
             reference: Some(from),
             idempotency_key: &incoming_key,
             actor: meta.actor.as_deref(),
@@ -239,10 +241,10 @@ impl Ledger {
         sku: &str,
         location: &str,
         delta: i64,
-        reason: &'static str,
+        reason: MovementReason,
         meta: &MovementMeta,
     ) -> Result<StockOutcome, LedgerError> {
-        let fingerprint = RequestFingerprint::of(reason, sku, &[location], delta, meta);
+        let fingerprint = RequestFingerprint::of(reason.as_str(), sku, &[location], delta, meta);
         let mut transaction = WriteTx::begin(self).await?;
         transaction.ensure_item(sku).await?;
         transaction.ensure_location(location).await?;
@@ -303,7 +305,7 @@ impl Ledger {
                     .store(&mut transaction, &[&meta.idempotency_key])
                     .await?;
                 transaction.commit().await?;
-                info!(sku = %sku, location = %location, reason, on_hand = balance.on_hand,
+                info!(sku = %sku, location = %location, reason = reason.as_str(), on_hand = balance.on_hand,
                     key = %meta.idempotency_key, "stock changed");
                 Ok(StockOutcome {
                     application: Application::Applied,
@@ -316,7 +318,7 @@ impl Ledger {
                     .await;
                 transaction.rollback().await?;
                 replay?;
-                debug!(sku = %sku, location = %location, reason, key = %meta.idempotency_key,
+                debug!(sku = %sku, location = %location, reason = reason.as_str(), key = %meta.idempotency_key,
                     "stock change already applied");
                 Ok(StockOutcome {
                     application: Application::AlreadyApplied,
@@ -331,7 +333,7 @@ impl Ledger {
 struct StockChange<'a> {
     sku: &'a str,
     location: &'a str,
-    reason: &'static str,
+    reason: MovementReason,
     meta: &'a MovementMeta,
     fingerprint: &'a RequestFingerprint,
 }
@@ -360,7 +362,7 @@ async fn import_count(
             location: &count.location,
             on_hand_delta: count.on_hand - before.on_hand,
             reserved_delta: 0,
-            reason: "count",
+            reason: MovementReason::Count,
             reference: None,
             idempotency_key: key,
             actor,

@@ -85,14 +85,69 @@ pub struct Movement {
     pub location: String,
     pub on_hand_delta: i64,
     pub reserved_delta: i64,
-    /// receive, adjust, count, transfer_out, transfer_in, reserve, release, commit, restock.
-    pub reason: String,
+    pub reason: MovementReason,
     /// The order (`channel/external id`) or other document behind the change.
     pub reference: Option<String>,
     pub idempotency_key: String,
     pub actor: Option<String>,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Why a journal row moved stock (the `reason` column, in snake case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementReason {
+    /// An operator received stock.
+    Receive,
+    /// An operator corrected on hand by a difference.
+    Adjust,
+    /// An operator (or an import) set on hand to what was counted.
+    Count,
+    /// The sending side of a transfer.
+    TransferOut,
+    /// The receiving side of a transfer.
+    TransferIn,
+    /// An order line holds more.
+    Reserve,
+    /// An order line holds less (cancelled, or shipped from elsewhere).
+    Release,
+    /// An order line shipped: on hand and its reservation go down.
+    Commit,
+    /// Shipped units came back.
+    Restock,
+}
+
+impl MovementReason {
+    const ALL: [Self; 9] = [
+        Self::Receive,
+        Self::Adjust,
+        Self::Count,
+        Self::TransferOut,
+        Self::TransferIn,
+        Self::Reserve,
+        Self::Release,
+        Self::Commit,
+        Self::Restock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receive => "receive",
+            Self::Adjust => "adjust",
+            Self::Count => "count",
+            Self::TransferOut => "transfer_out",
+            Self::TransferIn => "transfer_in",
+            Self::Reserve => "reserve",
+            Self::Release => "release",
+            Self::Commit => "commit",
+            Self::Restock => "restock",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
 }
 
 /// What book_order did with a snapshot.
@@ -275,6 +330,16 @@ pub enum LineOperation {
 }
 
 impl LineOperation {
+    /// The journal's reason for this operation's movement.
+    pub fn reason(self) -> MovementReason {
+        match self {
+            LineOperation::Reserve => MovementReason::Reserve,
+            LineOperation::Release => MovementReason::Release,
+            LineOperation::Commit => MovementReason::Commit,
+            LineOperation::Restock => MovementReason::Restock,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LineOperation::Reserve => "reserve",

@@ -8,7 +8,7 @@ use sqlx::{Any, AnyConnection, Transaction};
 
 use super::error::DatabaseContext;
 use super::row_set::{byte_order, rows_json, rows_table, ColumnType, Columns};
-use super::types::{now_millis, Balance};
+use super::types::{now_millis, Balance, MovementReason};
 use super::{Backend, Ledger, LedgerError, OUTBOX_NOTIFY_CHANNEL};
 
 /// One journal row to write, with the balance change it stands for.
@@ -18,7 +18,7 @@ pub(crate) struct MovementDraft<'a> {
     pub location: &'a str,
     pub on_hand_delta: i64,
     pub reserved_delta: i64,
-    pub reason: &'a str,
+    pub reason: MovementReason,
     pub reference: Option<&'a str>,
     pub idempotency_key: &'a str,
     pub actor: Option<&'a str>,

@@ -1,46 +1,12 @@
-//! Dead letters: listing updates a channel refused for good (an unknown or removed listing, a
-//! product the platform will not sell). They are parked with the error instead of being
-//! retried forever; the pusher skips a parked listing until an operator retries it (the
-//! update is sent again, at the quantity of that moment) or discards it.
+//! Dead letters, the operators' side: listing updates a channel refused for good are parked by
+//! its pusher (`sync/push/park.rs`); here an operator retries one (the update is sent again, at
+//! the quantity of that moment) or discards it, and the metric counts them.
 
-use crate::ledger::operations::DeadLetterRecord;
-use crate::ledger::{Ledger, LedgerError, PushTarget};
+use crate::ledger::DeadLetterRecord;
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
-use crate::sync::push::{ChannelPusher, PushError};
 use crate::sync::ChannelRuntime;
-use omnistock_connector::ConnectorError;
-use tracing::{info, warn};
-
-/// Parks the refused listing when its error is permanent; transient refusals are left to the
-/// next push.
-pub async fn park_if_permanent(
-    pusher: &ChannelPusher,
-    batch: &[PushTarget],
-    listing_id: &str,
-    error: &ConnectorError,
-) -> Result<(), PushError> {
-    let channel = pusher.channel();
-    channel.control.note_push_error(&error.to_string());
-    if error.is_retryable() {
-        return Ok(());
-    }
-    let Some(target) = batch.iter().find(|target| target.listing_id == listing_id) else {
-        return Ok(());
-    };
-    pusher
-        .ledger()
-        .park_dead_letter(
-            &channel.id,
-            listing_id,
-            &target.sku,
-            target.quantity,
-            &error.to_string(),
-        )
-        .await?;
-    pusher.metrics().dead_letter_parked(&channel.id);
-    warn!(channel = %channel.id, listing = %listing_id, sku = %target.sku, quantity = target.quantity, error = %error, "stock update parked as a dead letter");
-    Ok(())
-}
+use tracing::info;
 
 /// Why a dead letter could not be retried.
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +29,16 @@ pub async fn retry(
     id: i64,
 ) -> Result<DeadLetterRecord, DeadLetterError> {
     let letter = ledger
-        .dead_letter(id)
+        .dead_letters()
+        .get(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
     if channel.is_none() {
         return Err(DeadLetterError::ChannelGone(letter.channel_id));
     }
     let letter = ledger
-        .retry_dead_letter(id)
+        .dead_letters()
+        .retry(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
     info!(channel = %letter.channel_id, listing = %letter.listing_id, "dead letter retried");
@@ -80,10 +48,11 @@ pub async fn retry(
 /// Drops the dead letter; the listing is pushed again from the next change of its stock.
 pub async fn discard(ledger: &Ledger, id: i64) -> Result<DeadLetterRecord, DeadLetterError> {
     let letter = ledger
-        .dead_letter(id)
+        .dead_letters()
+        .get(id)
         .await?
         .ok_or(DeadLetterError::Unknown(id))?;
-    ledger.delete_dead_letter(id).await?;
+    ledger.dead_letters().delete(id).await?;
     info!(channel = %letter.channel_id, listing = %letter.listing_id, "dead letter discarded");
     Ok(letter)
 }
@@ -94,7 +63,7 @@ pub async fn report_counts(
     metrics: &Metrics,
     channel_ids: &[String],
 ) -> Result<(), LedgerError> {
-    let counts = ledger.dead_letter_counts().await?;
+    let counts = ledger.dead_letters().counts().await?;
     for channel in channel_ids {
         metrics.dead_letters(channel, counts.get(channel).copied().unwrap_or(0));
     }

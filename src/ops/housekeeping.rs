@@ -3,8 +3,8 @@
 //!   are deleted, so they stop collecting a copy of every stock change
 //!   ([`retire_unconfigured_queues`]);
 //! - every `housekeeping.interval`, on the sync leader, rows past their retention are pruned
-//!   ([`prune_once`]): webhook delivery ids, the embedded bus's dead-lettered rows and finished
-//!   resync jobs. Never the journal, never orders.
+//!   ([`prune_once`]): webhook delivery ids, dead letters (the embedded bus's rows, RabbitMQ's
+//!   dead-letter queues) and finished resync jobs. Never the journal, never orders.
 //!
 //! Pruning goes a batch of [`PRUNE_BATCH`] rows per statement with a short pause between
 //! batches, so it never holds a lock for long, and stops between batches when the daemon stops.
@@ -28,8 +28,10 @@ const BATCH_PAUSE: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone)]
 pub struct Housekeeping {
     pub settings: HousekeepingSettings,
-    /// Its dead-lettered rows are pruned when it is the embedded bus (RabbitMQ keeps its own).
+    /// Its dead letters are pruned: the embedded bus's rows, or RabbitMQ's dead-letter queues.
     pub bus: Bus,
+    /// The enabled channels: RabbitMQ holds a dead-letter queue for each of them.
+    pub channel_ids: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,12 +138,21 @@ pub async fn prune_once(
         ledger.prune_webhook_deliveries(deliveries_before, PRUNE_BATCH)
     })
     .await?;
+    let dead_before = before(settings.bus_retention);
     let dead_bus_messages = match &housekeeping.bus {
-        Bus::Memory(bus) => {
-            let dead_before = before(settings.bus_retention);
+        Bus::Database(bus) => {
             in_batches(stopped, || bus.prune_dead(dead_before, PRUNE_BATCH)).await?
         }
-        Bus::Amqp(_) => 0,
+        Bus::Amqp(bus) => {
+            let mut pruned = 0;
+            for channel_id in &housekeeping.channel_ids {
+                pruned += in_batches(stopped, || {
+                    bus.prune_dead_letters(channel_id, dead_before, PRUNE_BATCH)
+                })
+                .await?;
+            }
+            pruned
+        }
     };
     let jobs_before = before(settings.job_retention);
     let finished_jobs = in_batches(stopped, || {

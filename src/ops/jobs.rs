@@ -9,9 +9,11 @@
 //! waits for a leader. A resync is idempotent, so restarting from the beginning costs calls,
 //! never correctness.
 
-use crate::ledger::operations::{JobProgress, JobRecord};
-use crate::ledger::{Ledger, LedgerError, PushTarget, TargetPages};
-use crate::ops::resync::{ResyncMode, ResyncWork};
+use crate::ledger::ResyncMode;
+use crate::ledger::{
+    JobProgress, JobRecord, JobState, Ledger, LedgerError, PushTarget, TargetPages, TriggerKind,
+};
+use crate::sync::push::{ResyncWork, WorkReport};
 use crate::sync::ChannelRuntime;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -47,7 +49,7 @@ pub enum StartJobError {
     #[error("a resync of an overlapping scope is queued or running: job {0}")]
     Overlap(String),
     #[error("job {0} cannot be restarted: it is {1}")]
-    NotRestartable(String, String),
+    NotRestartable(String, JobState),
     #[error("unknown job {0}")]
     UnknownJob(String),
     #[error(transparent)]
@@ -80,7 +82,7 @@ impl Jobs {
     pub async fn start(
         &self,
         scope: ResyncScope,
-        trigger: &str,
+        trigger: TriggerKind,
         restarted_from: Option<String>,
     ) -> Result<JobRecord, StartJobError> {
         if let Some(channel) = &scope.channel {
@@ -92,13 +94,10 @@ impl Jobs {
         let record = JobRecord {
             id: uuid::Uuid::now_v7().to_string(),
             channel_id: scope.channel.clone(),
-            skus: scope
-                .skus
-                .as_ref()
-                .map(|skus| serde_json::to_string(skus).unwrap_or_default()),
-            mode: scope.mode.as_str().to_string(),
-            trigger_kind: trigger.to_string(),
-            state: "queued".to_string(),
+            skus: scope.skus.clone(),
+            mode: scope.mode,
+            trigger,
+            state: JobState::Queued,
             total: 0,
             done: 0,
             pushed: 0,
@@ -113,13 +112,14 @@ impl Jobs {
         };
         let conflict = self
             .ledger
-            .insert_job_unless(&record, |active| overlaps(&scope, &scope_of(active)))
+            .jobs()
+            .insert_unless(&record, |active| overlaps(&scope, &scope_of(active)))
             .await?;
         if let Some(conflict) = conflict {
             return Err(StartJobError::Overlap(conflict));
         }
         self.queued.notify_one();
-        info!(job = %record.id, channel = scope.channel.as_deref(), mode = scope.mode.as_str(), trigger, "resync job queued");
+        info!(job = %record.id, channel = scope.channel.as_deref(), mode = scope.mode.as_str(), trigger = trigger.as_str(), "resync job queued");
         Ok(record)
     }
 
@@ -127,13 +127,15 @@ impl Jobs {
     pub async fn restart(&self, id: &str) -> Result<JobRecord, StartJobError> {
         let job = self
             .ledger
-            .job(id)
+            .jobs()
+            .get(id)
             .await?
             .ok_or_else(|| StartJobError::UnknownJob(id.to_string()))?;
-        if matches!(job.state.as_str(), "queued" | "running") {
+        if job.state.is_active() {
             return Err(StartJobError::NotRestartable(job.id, job.state));
         }
-        self.start(scope_of(&job), "api", Some(job.id)).await
+        self.start(scope_of(&job), TriggerKind::Api, Some(job.id))
+            .await
     }
 
     /// Marks this process's running jobs interrupted (it stops or lost leadership).
@@ -142,9 +144,10 @@ impl Jobs {
         for id in ids {
             if let Err(error) = self
                 .ledger
-                .finish_job(
+                .jobs()
+                .finish(
                     &id,
-                    "interrupted",
+                    JobState::Interrupted,
                     Some("the daemon stopped or lost sync leadership"),
                 )
                 .await
@@ -161,12 +164,27 @@ impl Jobs {
         tasks: &mut JoinSet<()>,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), LedgerError> {
-        for job in self.ledger.queued_jobs().await? {
-            if !self.ledger.claim_job(&job.id).await? {
+        for id in self.ledger.jobs().queued_ids().await? {
+            if !self.ledger.jobs().claim(&id).await? {
                 continue;
             }
+            // Read once claimed: a row that does not parse fails its own job, never runs as
+            // something else (a SKU list read as "every SKU").
+            let job = match self.ledger.jobs().get(&id).await {
+                Ok(Some(job)) => job,
+                Ok(None) => continue,
+                Err(error @ LedgerError::CorruptRow { .. }) => {
+                    warn!(job = %id, error = %error, "a queued resync job is unreadable; it fails");
+                    self.ledger
+                        .jobs()
+                        .finish(&id, JobState::Failed, Some(&error.to_string()))
+                        .await?;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             self.lock_running().insert(job.id.clone());
-            info!(job = %job.id, channel = job.channel_id.as_deref(), mode = %job.mode, "resync job started");
+            info!(job = %job.id, channel = job.channel_id.as_deref(), mode = job.mode.as_str(), "resync job started");
             tasks.spawn(
                 self.clone()
                     .execute(job.id.clone(), scope_of(&job), stop.clone()),
@@ -179,19 +197,24 @@ impl Jobs {
     async fn execute(self, id: String, scope: ResyncScope, mut stop: watch::Receiver<bool>) {
         let outcome = self.run(&id, &scope, &mut stop).await;
         let (state, error) = match outcome {
-            Ok(RunEnd::Done { errors: 0 }) => ("succeeded", None),
-            Ok(RunEnd::Done { .. }) => ("failed", None),
+            Ok(RunEnd::Done { errors: 0 }) => (JobState::Succeeded, None),
+            Ok(RunEnd::Done { .. }) => (JobState::Failed, None),
             Ok(RunEnd::Stopped) => (
-                "interrupted",
+                JobState::Interrupted,
                 Some("the daemon stopped or lost sync leadership".to_string()),
             ),
-            Err(error) => ("failed", Some(error.to_string())),
+            Err(error) => (JobState::Failed, Some(error.to_string())),
         };
-        if let Err(finish_error) = self.ledger.finish_job(&id, state, error.as_deref()).await {
+        if let Err(finish_error) = self
+            .ledger
+            .jobs()
+            .finish(&id, state, error.as_deref())
+            .await
+        {
             warn!(job = %id, error = %finish_error, "recording the end of a resync job failed");
         }
         self.lock_running().remove(&id);
-        info!(job = %id, state, "resync job ended");
+        info!(job = %id, state = state.as_str(), "resync job ended");
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -218,7 +241,10 @@ impl Jobs {
             progress.total += pages.total(&self.ledger, channel).await?;
             plan.push((channel, pages));
         }
-        self.ledger.record_job_progress(id, progress, None).await?;
+        self.ledger
+            .jobs()
+            .record_progress(id, progress, None)
+            .await?;
         // Then each channel's listings a page at a time (memory stays bounded whatever the
         // catalog), in pusher-sized chunks.
         let mut drifts_by_channel: BTreeMap<String, i64> = BTreeMap::new();
@@ -247,6 +273,7 @@ impl Jobs {
             for channel in channel_ids {
                 let drifts = drifts_by_channel.get(&channel).copied().unwrap_or(0);
                 self.ledger
+                    .channel_status()
                     .record_reconciliation(&channel, id, drifts)
                     .await?;
             }
@@ -303,7 +330,8 @@ impl Jobs {
             }
         }
         self.ledger
-            .record_job_progress(id, *progress, last_error.as_deref())
+            .jobs()
+            .record_progress(id, *progress, last_error.as_deref())
             .await?;
         Ok(Some(drifts))
     }
@@ -314,18 +342,26 @@ impl Jobs {
         &self,
         id: &str,
         progress: JobProgress,
-        mut answer: oneshot::Receiver<crate::ops::resync::WorkReport>,
+        mut answer: oneshot::Receiver<WorkReport>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Option<Option<crate::ops::resync::WorkReport>>, LedgerError> {
+    ) -> Result<Option<Option<WorkReport>>, LedgerError> {
         loop {
             tokio::select! {
                 report = &mut answer => return Ok(Some(report.ok())),
                 _ = crate::sync::stop_requested(shutdown) => return Ok(None),
                 _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {
-                    self.ledger.record_job_progress(id, progress, None).await?;
+                    self.ledger.jobs().record_progress(id, progress, None).await?;
                 }
             }
         }
+    }
+}
+
+impl Jobs {
+    /// The leader's job runner over these jobs (see [`run_queued`]).
+    pub fn runner(&self) -> crate::sync::duties::JobRunner {
+        let jobs = self.clone();
+        std::sync::Arc::new(move |stop| Box::pin(run_queued(jobs.clone(), stop)))
     }
 }
 
@@ -366,11 +402,8 @@ enum RunEnd {
 pub fn scope_of(job: &JobRecord) -> ResyncScope {
     ResyncScope {
         channel: job.channel_id.clone(),
-        skus: job
-            .skus
-            .as_deref()
-            .and_then(|skus| serde_json::from_str(skus).ok()),
-        mode: ResyncMode::parse(&job.mode).unwrap_or(ResyncMode::Push),
+        skus: job.skus.clone(),
+        mode: job.mode,
     }
 }
 

@@ -6,23 +6,20 @@
 //! is asked to do and keeps the records. The admin API (`http/admin/`) and the CLI reach it
 //! through [`Operations`].
 
-pub mod control;
 pub mod dead_letters;
+pub mod explain;
 pub mod housekeeping;
 pub mod jobs;
 pub mod out_of_date;
-pub mod pause;
-pub mod resync;
 mod schedule;
 pub mod webhook_counts;
 
-pub use control::ChannelControl;
 pub use jobs::{run_queued, Jobs, ResyncScope, StartJobError};
-pub use resync::ResyncMode;
 
 use crate::ledger::{Backend, Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::sync::ChannelRuntime;
+use out_of_date::{OutOfDate, OutOfDateCache};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +33,8 @@ use webhook_counts::WebhookCounts;
 pub struct Operations {
     pub jobs: Jobs,
     pub webhooks: Arc<WebhookCounts>,
+    /// The last count of each channel's out-of-date listings.
+    out_of_date: Arc<BTreeMap<String, OutOfDateCache>>,
     ledger: Ledger,
     channels: Arc<BTreeMap<String, ChannelRuntime>>,
     shutdown: Arc<watch::Sender<bool>>,
@@ -83,7 +82,7 @@ impl Operations {
             Backend::Sqlite => i64::MAX,
             Backend::Postgres => stale_cutoff(),
         };
-        for id in ledger.interrupt_stale_jobs(stale_before).await? {
+        for id in ledger.jobs().interrupt_stale(stale_before).await? {
             info!(job = %id, "resync job of a stopped process marked interrupted");
         }
         let (shutdown, stopped) = watch::channel(false);
@@ -91,6 +90,12 @@ impl Operations {
         let operations = Self {
             jobs,
             webhooks: Arc::new(WebhookCounts::new(ledger.clone())),
+            out_of_date: Arc::new(
+                channels
+                    .keys()
+                    .map(|id| (id.clone(), OutOfDateCache::default()))
+                    .collect(),
+            ),
             ledger,
             channels,
             shutdown: Arc::new(shutdown),
@@ -125,6 +130,13 @@ impl Operations {
 
     pub fn channels(&self) -> &BTreeMap<String, ChannelRuntime> {
         &self.channels
+    }
+
+    /// How many of the channel's listings are out of date (see [`out_of_date`]); `None` while
+    /// its first count runs on.
+    pub async fn listings_out_of_date(&self, channel: &ChannelRuntime) -> Option<OutOfDate> {
+        let cache = self.out_of_date.get(&channel.id)?;
+        out_of_date::listings_out_of_date(&self.ledger, channel, cache).await
     }
 
     /// Pauses or resumes a channel's pushes, persisted, effective at once in this process

@@ -41,10 +41,11 @@ pub struct OutOfDate {
     pub counted_at: i64,
 }
 
-/// The last count of one channel; one per channel, in its [`super::ChannelControl`].
-#[derive(Debug, Default)]
+/// The last count of one channel; one per channel, kept by [`super::Operations`]. Cheap to
+/// clone (clones share the count).
+#[derive(Debug, Default, Clone)]
 pub struct OutOfDateCache {
-    last: std::sync::Mutex<Option<Counted>>,
+    last: Arc<std::sync::Mutex<Option<Counted>>>,
     /// Held by the count under way.
     counting: Arc<Mutex<()>>,
 }
@@ -64,12 +65,20 @@ impl Counted {
 
 /// The channel's out-of-date listings: the last count while it is fresh, else a new one (or,
 /// while that runs on, the last one); `None` while the channel's first count runs on.
-pub async fn listings_out_of_date(ledger: &Ledger, channel: &ChannelRuntime) -> Option<OutOfDate> {
-    look(ledger, channel, PATIENCE).await
+pub async fn listings_out_of_date(
+    ledger: &Ledger,
+    channel: &ChannelRuntime,
+    cache: &OutOfDateCache,
+) -> Option<OutOfDate> {
+    look(ledger, channel, cache, PATIENCE).await
 }
 
-async fn look(ledger: &Ledger, channel: &ChannelRuntime, patience: Patience) -> Option<OutOfDate> {
-    let cache = channel.control.out_of_date();
+async fn look(
+    ledger: &Ledger,
+    channel: &ChannelRuntime,
+    cache: &OutOfDateCache,
+    patience: Patience,
+) -> Option<OutOfDate> {
     let last = cache.last();
     if let Some(counted) = last.filter(Counted::still_fresh) {
         return Some(counted.count);
@@ -78,6 +87,7 @@ async fn look(ledger: &Ledger, channel: &ChannelRuntime, patience: Patience) -> 
         Ok(counting) => Some(tokio::spawn(count_and_keep(
             ledger.clone(),
             channel.clone(),
+            cache.clone(),
             counting,
         ))),
         Err(_) => None,
@@ -107,6 +117,7 @@ async fn look(ledger: &Ledger, channel: &ChannelRuntime, patience: Patience) -> 
 async fn count_and_keep(
     ledger: Ledger,
     channel: ChannelRuntime,
+    cache: OutOfDateCache,
     _counting: tokio::sync::OwnedMutexGuard<()>,
 ) {
     let clock = Instant::now();
@@ -115,7 +126,7 @@ async fn count_and_keep(
             let took = clock.elapsed();
             debug!(channel = %channel.id, listings, took_ms = took.as_millis() as u64,
                 "out-of-date listings counted");
-            *channel.control.out_of_date().slot() = Some(Counted {
+            *cache.slot() = Some(Counted {
                 count: OutOfDate {
                     listings,
                     counted_at: chrono::Utc::now().timestamp_millis(),
@@ -146,7 +157,7 @@ impl OutOfDateCache {
 /// Listings of the channel whose computed quantity is not what the channel last confirmed,
 /// dead letters aside, read a page of SKUs at a time.
 async fn count(ledger: &Ledger, channel: &ChannelRuntime) -> Result<usize, LedgerError> {
-    let parked = ledger.dead_lettered_listings(&channel.id).await?;
+    let parked = ledger.dead_letters().parked_listings(&channel.id).await?;
     let mut out_of_date = 0;
     let mut pages = TargetPages::new(&channel.id);
     while let Some(page) = pages.next(ledger, &channel.policy).await? {
@@ -207,7 +218,7 @@ mod tests {
     #[tokio::test]
     async fn a_look_waits_a_while_for_a_count_then_takes_the_last_one_or_none() {
         let (_folder, ledger, channel) = empty_channel().await;
-        let cache = channel.control.out_of_date();
+        let cache = OutOfDateCache::default();
         let patience = Patience {
             first: Duration::from_millis(1_000),
             renewal: Duration::from_millis(100),
@@ -217,7 +228,13 @@ mod tests {
         *cache.slot() = Some(stale_count(7));
         let counting = cache.counting.clone().lock_owned().await;
         let clock = Instant::now();
-        assert_eq!(look(&ledger, &channel, patience).await.unwrap().listings, 7);
+        assert_eq!(
+            look(&ledger, &channel, &cache, patience)
+                .await
+                .unwrap()
+                .listings,
+            7
+        );
         let waited = clock.elapsed();
         assert!(
             waited >= patience.renewal && waited < patience.first,
@@ -225,18 +242,24 @@ mod tests {
         );
         drop(counting);
         // No count under way: a new one (the ledger has no listings), waited for.
-        let fresh = look(&ledger, &channel, patience).await.unwrap();
+        let fresh = look(&ledger, &channel, &cache, patience).await.unwrap();
         assert_eq!((fresh.listings, fresh.counted_at == 1), (0, false));
 
         // A count that runs on and none before: the longer wait, then no count.
         *cache.slot() = None;
         let counting = cache.counting.clone().lock_owned().await;
         let clock = Instant::now();
-        assert_eq!(look(&ledger, &channel, patience).await, None);
+        assert_eq!(look(&ledger, &channel, &cache, patience).await, None);
         assert!(clock.elapsed() >= patience.first);
         drop(counting);
         // The first count, waited for.
-        assert_eq!(look(&ledger, &channel, patience).await.unwrap().listings, 0);
+        assert_eq!(
+            look(&ledger, &channel, &cache, patience)
+                .await
+                .unwrap()
+                .listings,
+            0
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! replicas never each start one).
 
 use super::jobs::{ResyncScope, StartJobError};
-use super::resync::ResyncMode;
 use super::{dead_letters, stale_cutoff, Operations};
-use crate::ledger::operations::PushActivityRecord;
+use crate::ledger::channel_status::PushActivityRecord;
+use crate::ledger::{ResyncMode, TriggerKind};
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,7 +59,7 @@ async fn tick(
             }
         }
     }
-    for id in ledger.interrupt_stale_jobs(stale_cutoff()).await? {
+    for id in ledger.jobs().interrupt_stale(stale_cutoff()).await? {
         info!(job = %id, "resync job whose process stopped marked interrupted");
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -67,7 +67,8 @@ async fn tick(
         // Without an earlier scheduled run the first one is due one interval after start, so
         // that restarts do not each cost a full reconciliation.
         let last = ledger
-            .last_job_created(channel, ResyncMode::Reconcile.as_str(), "schedule")
+            .jobs()
+            .last_created(channel, ResyncMode::Reconcile, TriggerKind::Schedule)
             .await?
             .unwrap_or(started_at);
         if now - last < interval.as_millis() as i64 {
@@ -78,7 +79,11 @@ async fn tick(
             skus: None,
             mode: ResyncMode::Reconcile,
         };
-        match operations.jobs.start(scope, "schedule", None).await {
+        match operations
+            .jobs
+            .start(scope, TriggerKind::Schedule, None)
+            .await
+        {
             Ok(job) => info!(channel = %channel, job = %job.id, "scheduled reconciliation queued"),
             Err(StartJobError::Overlap(job)) => {
                 debug!(channel = %channel, job = %job, "scheduled reconciliation skipped: a resync is running")
@@ -114,9 +119,17 @@ async fn publish_push_activity(operations: &Operations) -> Result<(), crate::led
             sweep_started_at: sweep.map(|sweep| sweep.started_at),
             sweep_skus: sweep.map(|sweep| i64::try_from(sweep.skus_read).unwrap_or(i64::MAX)),
             last_sweep_done_at: activity.last_sweep_done,
+            degraded: Some(i64::from(runtime.client.is_degraded())),
+            bus_dead_lettered: Some(
+                i64::try_from(runtime.control.dead_lettered()).unwrap_or(i64::MAX),
+            ),
             updated_at: now,
         };
-        operations.ledger.store_push_activity(&record).await?;
+        operations
+            .ledger
+            .channel_status()
+            .store_push_activity(&record)
+            .await?;
     }
     Ok(())
 }

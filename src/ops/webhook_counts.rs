@@ -6,7 +6,7 @@
 //! `webhook_answer_counts` table every `admin.webhook_counts_flush` and at shutdown. A status
 //! reads the table's last hour plus what this replica has not flushed yet.
 
-use crate::ledger::operations::WebhookAnswerCount;
+use crate::ledger::channel_status::WebhookAnswerCount;
 use crate::ledger::{Ledger, LedgerError};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -66,7 +66,12 @@ impl WebhookCounts {
         if taken.is_empty() {
             return Ok(());
         }
-        if let Err(error) = self.ledger.add_webhook_answer_counts(&taken).await {
+        if let Err(error) = self
+            .ledger
+            .channel_status()
+            .add_webhook_answer_counts(&taken)
+            .await
+        {
             let mut unflushed = self.lock();
             for (key, count) in taken {
                 *unflushed.entry(key).or_default() += count;
@@ -74,6 +79,7 @@ impl WebhookCounts {
             return Err(error);
         }
         self.ledger
+            .channel_status()
             .prune_webhook_answer_counts(minute_now() - WINDOW_MINUTES)
             .await
     }
@@ -82,7 +88,11 @@ impl WebhookCounts {
     pub async fn last_hour(&self) -> Result<BTreeMap<String, BTreeMap<u16, u64>>, LedgerError> {
         let _flushing = self.flushing.lock().await;
         let since = minute_now() - (WINDOW_MINUTES - 1);
-        let mut counts = self.ledger.webhook_answer_counts(since).await?;
+        let mut counts = self
+            .ledger
+            .channel_status()
+            .webhook_answer_counts(since)
+            .await?;
         for ((channel, minute, status), count) in self.lock().iter() {
             if *minute >= since {
                 *counts

@@ -128,29 +128,107 @@ pub struct ComponentStock {
 /// Then "show zero below" and the maximum apply. A fixed quantity replaces all of this. The
 /// result is never negative.
 pub fn shown_quantity(components: &[ComponentStock], policy: &StockPolicy) -> i64 {
+    apply_rules(components, policy, |_| {})
+}
+
+/// [`shown_quantity`] with every step it took, for an operator asking why a listing shows
+/// what it shows. The same code computes both, so an explanation cannot disagree with a push.
+pub fn explain_quantity(
+    components: &[ComponentStock],
+    policy: &StockPolicy,
+) -> (i64, Vec<RuleStep>) {
+    let mut steps = Vec::new();
+    let quantity = apply_rules(components, policy, |step| steps.push(step));
+    (quantity, steps)
+}
+
+/// One step of the rules as [`shown_quantity`] applies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum RuleStep {
+    /// A fixed quantity replaced every other rule.
+    Fixed { quantity: i64 },
+    /// One component: its available units, what the safety buffer and the percentage leave,
+    /// and the listing units that makes (divided by the units one listing unit takes).
+    Component {
+        index: usize,
+        available: i64,
+        after_safety_buffer: i64,
+        after_percentage: i64,
+        per_unit: i64,
+        units: i64,
+    },
+    /// The least of the components' units (a bundle shows its scarcest component).
+    Scarcest { units: i64 },
+    /// Fewer units than the threshold show as zero.
+    ShowZeroBelow {
+        threshold: i64,
+        before: i64,
+        after: i64,
+    },
+    /// The most units a listing shows.
+    Maximum {
+        maximum: i64,
+        before: i64,
+        after: i64,
+    },
+}
+
+/// The rules, telling `observe` each step they take.
+fn apply_rules(
+    components: &[ComponentStock],
+    policy: &StockPolicy,
+    mut observe: impl FnMut(RuleStep),
+) -> i64 {
     if let Some(fixed) = policy.fixed_quantity {
-        return i64::from(fixed);
+        let quantity = i64::from(fixed);
+        observe(RuleStep::Fixed { quantity });
+        return quantity;
     }
     let percentage = i64::from(policy.percentage.unwrap_or(100).min(100));
     let buffer = i64::from(policy.safety_buffer);
     let units = components
         .iter()
-        .map(|component| {
+        .enumerate()
+        .map(|(index, component)| {
             let sellable = component.available.saturating_sub(buffer).max(0);
             // i128 so that a huge stock times the percentage cannot overflow.
             let shared = (i128::from(sellable) * i128::from(percentage) / 100) as i64;
-            shared / component.per_unit.max(1)
+            let units = shared / component.per_unit.max(1);
+            observe(RuleStep::Component {
+                index,
+                available: component.available,
+                after_safety_buffer: sellable,
+                after_percentage: shared,
+                per_unit: component.per_unit,
+                units,
+            });
+            units
         })
         .min()
         .unwrap_or(0);
-    let units = if units < i64::from(policy.show_zero_below) {
-        0
-    } else {
-        units
-    };
+    observe(RuleStep::Scarcest { units });
+    let threshold = i64::from(policy.show_zero_below);
+    let shown = if units < threshold { 0 } else { units };
+    if threshold > 0 {
+        observe(RuleStep::ShowZeroBelow {
+            threshold,
+            before: units,
+            after: shown,
+        });
+    }
     match policy.max_quantity {
-        Some(max) => units.min(i64::from(max)),
-        None => units,
+        Some(max) => {
+            let maximum = i64::from(max);
+            let capped = shown.min(maximum);
+            observe(RuleStep::Maximum {
+                maximum,
+                before: shown,
+                after: capped,
+            });
+            capped
+        }
+        None => shown,
     }
 }
 

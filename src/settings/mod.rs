@@ -120,7 +120,8 @@ pub struct HousekeepingSettings {
     /// e.g. `"30d"`. At least 3 days: platforms redeliver for up to 48 hours.
     #[serde(with = "duration::required")]
     pub webhook_delivery_retention: Duration,
-    /// How long the embedded bus keeps a dead-lettered message row, e.g. `"7d"`.
+    /// How long a dead-lettered message is kept (the embedded bus's rows, RabbitMQ's
+    /// dead-letter queues), e.g. `"7d"`.
     #[serde(with = "duration::required")]
     pub bus_retention: Duration,
     /// How long a finished resync job is kept (the newest of each channel, mode and trigger is

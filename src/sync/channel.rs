@@ -23,7 +23,7 @@ pub struct ChannelRuntime {
     /// How much of the stock this channel is shown (`[channels.stock_policy]`).
     pub policy: StockPolicy,
     /// Pause, resync work and recent push activity, shared with the admin API.
-    pub control: crate::ops::ChannelControl,
+    pub control: crate::sync::push::ChannelControl,
     /// The configured cut-over (`cut_over`), stored in the ledger at start; `None` keeps the
     /// stored one.
     pub cut_over: Option<chrono::DateTime<chrono::Utc>>,
@@ -45,7 +45,7 @@ impl ChannelRuntime {
             (documented, configured) => documented.or(configured),
         };
         let poll_interval = poll_interval.filter(|_| capabilities.polling);
-        let control = crate::ops::ChannelControl::new();
+        let control = crate::sync::push::ChannelControl::new();
         let client = ChannelClient::new(
             &id,
             connector.clone(),

@@ -14,12 +14,13 @@
 use crate::bus::{Bus, Consumer};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
-use crate::ops::Jobs;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::intake::Intake;
 use crate::sync::poll::run_poller;
 use crate::sync::push::ChannelPusher;
+use futures::future::BoxFuture;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
@@ -46,6 +47,10 @@ const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// again: it is not failing in a loop.
 const RESTART_BACKOFF_RESET: Duration = Duration::from_secs(60);
 
+/// Runs the queued resync jobs until the stop it is given: built by `ops/`, which keeps the
+/// jobs, so that the leader's work runs them without `sync/` depending on `ops/`.
+pub type JobRunner = Arc<dyn Fn(watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// What the leader's tasks are built from. Cheap to clone.
 #[derive(Clone)]
 pub struct LeaderDuties {
@@ -54,7 +59,7 @@ pub struct LeaderDuties {
     pub channels: Vec<ChannelRuntime>,
     pub intake: Intake,
     pub metrics: Metrics,
-    pub jobs: Jobs,
+    pub job_runner: JobRunner,
 }
 
 /// The leader's tasks while they run.
@@ -117,13 +122,13 @@ impl LeaderDuties {
         );
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let jobs = self.jobs.clone();
+        let job_runner = self.job_runner.clone();
         let job_stop = stopped.clone();
         tasks.spawn(supervise(
             Supervised::new("job_runner", ""),
             self.metrics.clone(),
             stopped.clone(),
-            move || crate::ops::run_queued(jobs.clone(), job_stop.clone()),
+            move || job_runner(job_stop.clone()),
             || {},
         ));
         for channel in &self.channels {

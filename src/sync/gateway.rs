@@ -15,7 +15,7 @@
 //!   its changes and probes (see `push.rs`).
 
 use crate::metrics::Metrics;
-use crate::ops::ChannelControl;
+use crate::sync::push::ChannelControl;
 use crate::sync::retry::{bounded_wait, channel_backoff, error_class, next_attempt_in};
 use crate::sync::throttle::Throttle;
 use omnistock_connector::{

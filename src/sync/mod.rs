@@ -13,15 +13,13 @@ pub mod push;
 pub mod quarantine;
 pub mod retry;
 pub mod runtime;
-pub mod submission;
-pub mod sweep;
 pub mod throttle;
 
 pub use channel::ChannelRuntime;
 pub use gateway::{CallError, ChannelClient, Interrupt};
 pub use intake::{Intake, IntakeError};
 pub use leader::LeaderElection;
-pub use push::ChannelPusher;
+pub use push::{ChannelControl, ChannelPusher};
 pub use runtime::SyncRuntime;
 
 /// Resolves once `shutdown` holds `true` (or its sender is gone). The guard `wait_for` returns

@@ -68,7 +68,7 @@ pub async fn poll_once(
             break;
         }
     }
-    ledger.record_poll(&channel.id).await?;
+    ledger.channel_status().record_poll(&channel.id).await?;
     Ok(orders_read)
 }
 

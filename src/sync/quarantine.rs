@@ -1,6 +1,6 @@
 //! Quarantine on the intake path. An order event the ledger refuses for good
 //! ([`LedgerError::is_refusal`]: a value the database cannot store, an id too long to index,
-//! colliding line ids) is stored with its error (`Ledger::quarantine_order`) instead of
+//! colliding line ids) is stored with its error (`ledger.quarantine().add`) instead of
 //! failing the poll or webhook that brought it, so one bad order cannot hold up its channel:
 //! the poll's cursor moves on. A failure of the database itself still fails the call, so the
 //! poll is tried again and the webhook redelivered, and nothing is quarantined for it.
@@ -75,7 +75,8 @@ impl Intake {
                     let error = refusal.to_string();
                     let id = self
                         .ledger
-                        .quarantine_order(&channel.id, event, &error)
+                        .quarantine()
+                        .add(&channel.id, event, &error)
                         .await?;
                     warn!(channel = %channel.id, order = %order_label(&event.external_order_id),
                         quarantine_id = id, error = %error,
@@ -97,7 +98,8 @@ pub async fn retry(
 ) -> Result<RetryOutcome, QuarantineError> {
     let record = intake
         .ledger
-        .quarantined_order(id)
+        .quarantine()
+        .get(id)
         .await?
         .ok_or(QuarantineError::Unknown(id))?;
     let channel = channel
@@ -111,7 +113,7 @@ pub async fn retry(
         .unwrap_or_else(|| Err(LedgerError::Corrupt("a retry gave no result".to_string())));
     match result {
         Ok(outcome) => {
-            intake.ledger.release_quarantined(id).await?;
+            intake.ledger.quarantine().release(id).await?;
             info!(channel = %channel.id, order = %record.order_label, quarantine_id = id,
                 "quarantined order booked");
             Ok(RetryOutcome::Booked(outcome))
@@ -120,7 +122,8 @@ pub async fn retry(
             let error = refusal.to_string();
             let record = intake
                 .ledger
-                .note_quarantine_refused(id, &error)
+                .quarantine()
+                .note_refused(id, &error)
                 .await?
                 .ok_or(QuarantineError::Unknown(id))?;
             warn!(channel = %channel.id, order = %record.order_label, quarantine_id = id,
@@ -135,7 +138,8 @@ pub async fn retry(
 pub async fn discard(intake: &Intake, id: i64) -> Result<QuarantinedOrder, QuarantineError> {
     let record = intake
         .ledger
-        .release_quarantined(id)
+        .quarantine()
+        .release(id)
         .await?
         .ok_or(QuarantineError::Unknown(id))?;
     info!(channel = %record.channel_id, order = %record.order_label, quarantine_id = id,

@@ -19,7 +19,8 @@ pub enum SyncStartError {
     #[error("registering channel {channel}: {source}")]
     Ledger {
         channel: String,
-        source: LedgerError,
+        // Boxed: a ledger error is large, and this one is rare.
+        source: Box<LedgerError>,
     },
     #[error("preparing the stock queue of channel {channel}: {source}")]
     Bus { channel: String, source: BusError },
@@ -100,7 +101,7 @@ async fn register(duties: &LeaderDuties) -> Result<(), SyncStartError> {
     for channel in &duties.channels {
         let ledger_error = |source| SyncStartError::Ledger {
             channel: channel.id.clone(),
-            source,
+            source: Box::new(source),
         };
         duties
             .ledger

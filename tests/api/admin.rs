@@ -233,7 +233,7 @@ async fn adjustments_are_idempotent_and_journaled(postgres: bool) {
     assert_eq!(journal.len(), 2);
     assert_eq!(journal[0].actor.as_deref(), Some("dana"));
     assert_eq!(journal[0].note.as_deref(), Some("found a box"));
-    assert_eq!(journal[1].reason, "count");
+    assert_eq!(journal[1].reason.as_str(), "count");
     assert_eq!(journal[1].on_hand_delta, -3);
     // Taking on hand below zero is refused, naming the stock.
     let (status, refused) = post(

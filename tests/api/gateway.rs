@@ -156,7 +156,7 @@ async fn an_outage_longer_than_the_delivery_limit_loses_no_change(setup: Setup) 
 
 /// The bus gave up on a change (its message dead-lettered, for whatever reason): the count
 /// shows in the channel status and the metric, and a sweep pushes what the message would have.
-/// Embedded only: the test lays the dead letter in the memory bus's table itself (on RabbitMQ
+/// Embedded only: the test lays the dead letter in the database bus's table itself (on RabbitMQ
 /// the broker dead-letters, and the same count and sweep follow).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_lettered_change_is_counted_and_swept() {

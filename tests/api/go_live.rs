@@ -201,7 +201,8 @@ async fn a_poisoned_order_is_quarantined_and_the_channel_goes_on(setup: Setup) {
     let fixed_id = world
         .app
         .ledger
-        .quarantine_order("sim-b", &fixed, "refused by an older version")
+        .quarantine()
+        .add("sim-b", &fixed, "refused by an older version")
         .await
         .unwrap();
     let (status, body) = world

@@ -32,7 +32,7 @@ async fn readyz_answers_200_when_the_postgres_ledger_answers() {
 
 #[tokio::test]
 async fn readyz_answers_503_with_a_reason_once_the_database_is_gone() {
-    let app = spawn_app_on_postgres().await;
+    let mut app = spawn_app_on_postgres().await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 
     app.database.drop_now().await;

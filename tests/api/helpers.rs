@@ -3,13 +3,10 @@
 // Helpers serve every test module; not each of them uses all of them.
 #![allow(dead_code)]
 
-use omnistock::app::App;
 use omnistock::ledger::Ledger;
 use omnistock::settings::{DatabaseUrl, Settings};
-use sqlx::{Connection, Executor, PgConnection};
+use omnistock::testkit::{DaemonStopError, InProcessDaemon, ScratchDatabase};
 use std::net::SocketAddr;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// The test PostgreSQL server's maintenance database, where test databases are created.
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -22,70 +19,35 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// `true` while the app is the sync leader.
     pub leader: tokio::sync::watch::Receiver<bool>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<Result<(), omnistock::app::AppError>>>,
+    daemon: Option<InProcessDaemon>,
 }
 
 /// The database behind a [`TestApp`]; removed when dropped.
-pub enum TestDatabase {
-    /// An SQLite file in a temporary folder (removed with the folder).
-    Sqlite(tempfile::TempDir),
-    /// A uniquely named PostgreSQL database.
-    Postgres { name: String },
-}
+pub struct TestDatabase(ScratchDatabase);
 
 impl TestDatabase {
+    /// An SQLite file in a temporary folder, and its URL.
     pub fn sqlite() -> (Self, String) {
-        let folder = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", folder.path().join("ledger.db").display());
-        (Self::Sqlite(folder), url)
+        Self::with_url(ScratchDatabase::sqlite("omnistock-test").unwrap())
     }
 
+    /// A uniquely named PostgreSQL database, and its URL.
     pub async fn postgres() -> (Self, String) {
-        let name = format!("omnistock_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await.unwrap();
-        admin
-            .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        (Self::Postgres { name }, url)
+        Self::with_url(
+            ScratchDatabase::postgres(POSTGRES_ADMIN_URL, "omnistock_test")
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn with_url(scratch: ScratchDatabase) -> (Self, String) {
+        let url = scratch.url().to_string();
+        (Self(scratch), url)
     }
 
     /// Drops the PostgreSQL database now, even while the app's pool holds connections to it.
-    pub async fn drop_now(&self) {
-        if let Self::Postgres { name } = self {
-            drop_postgres_database(name).await;
-        }
-    }
-}
-
-async fn drop_postgres_database(name: &str) {
-    let mut admin = PgConnection::connect(POSTGRES_ADMIN_URL).await.unwrap();
-    admin
-        .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
-        .await
-        .unwrap();
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Self::Postgres { name } = self {
-            // Drop cannot await, and the test's runtime may be gone: use a runtime of our own on
-            // a thread of our own.
-            let name = name.clone();
-            let dropped = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(drop_postgres_database(&name));
-            })
-            .join();
-            if dropped.is_err() && !std::thread::panicking() {
-                panic!("could not drop the test database");
-            }
-        }
+    pub async fn drop_now(&mut self) {
+        self.0.remove().await;
     }
 }
 
@@ -111,22 +73,14 @@ pub async fn spawn_app_on_postgres() -> TestApp {
 
 /// An app built from `settings` (which must point at `database`).
 pub async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestApp {
-    let app = App::build(settings).await.unwrap();
-    let address = app.address();
-    let ledger = app.state().ledger.clone();
-    let leader = app.leader();
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let daemon = InProcessDaemon::start(settings).await.unwrap();
     TestApp {
-        address,
+        address: daemon.address,
         client: reqwest::Client::new(),
-        ledger,
+        ledger: daemon.ledger.clone(),
         database,
-        leader,
-        shutdown: Some(shutdown),
-        server: Some(server),
+        leader: daemon.leader.clone(),
+        daemon: Some(daemon),
     }
 }
 
@@ -182,12 +136,9 @@ impl TestApp {
     }
 
     /// Asks the app to stop, as SIGTERM does, and waits until the server has returned.
-    pub async fn stop(mut self) -> Result<(), omnistock::app::AppError> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        match self.server.take() {
-            Some(server) => server.await.unwrap(),
+    pub async fn stop(mut self) -> Result<(), DaemonStopError> {
+        match self.daemon.take() {
+            Some(daemon) => daemon.stop().await,
             None => Ok(()),
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::helpers::{spawn_app_with, test_settings, TestDatabase};
 use crate::sync_world::{wait_until, AMQP_URL};
-use omnistock::bus::{AmqpBus, BusConfig, MemoryBus};
+use omnistock::bus::{AmqpBus, BusConfig, DatabaseBus};
 use omnistock::ledger::{Ledger, MovementMeta};
 use omnistock_connector::Secret;
 use sqlx::AnyPool;
@@ -95,7 +95,7 @@ async fn age_the_ledger(ledger: &Ledger, now: i64) {
     .await;
     // A channel that was configured once and has been removed since, with a queued change.
     ledger.upsert_channel("gone", "sim").await.unwrap();
-    let bus = MemoryBus::new(pool.clone(), BusConfig::default());
+    let bus = DatabaseBus::new(pool.clone(), BusConfig::default());
     bus.ensure_channel_queue("gone").await.unwrap();
     execute(
         pool,

@@ -5,6 +5,7 @@ mod admin;
 mod amazon;
 mod broker_outage;
 mod cost_bucket;
+mod explain;
 mod gateway;
 mod go_live;
 mod health;

@@ -8,11 +8,10 @@ use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
 use crate::sync::skus;
 use crate::sync_world::ChannelPlan;
 use crate::sync_world::{
-    both_setups, listing_of, metric_value, sim_channel_options, start_sims, wait_until, Setup,
-    World, WorldPlan, ADMIN_TOKEN, PATIENCE,
+    both_setups, listing_of, metric_value, sim_channels, start_sims, wait_until, Setup, World,
+    WorldPlan, ADMIN_TOKEN, PATIENCE,
 };
 use omnistock::ledger::{ListingBinding, ListingComponent, StockCount};
-use omnistock::settings::{ChannelOptions, ChannelSettings};
 use omnistock_connector::Secret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -464,6 +463,45 @@ async fn resync_jobs_push_everything_and_refuse_overlapping_scopes(setup: Setup)
     world.stop().await;
 }
 
+/// A queued job whose stored SKU list does not parse fails with an error naming its row and
+/// the value; it never runs (it used to run as a job of every SKU of every channel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_whose_stored_skus_do_not_parse_fails_instead_of_running_on_every_sku() {
+    let mut world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    wait_settled(&world).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO resync_jobs (id, channel_id, skus, mode, trigger_kind, state, created_at, \
+         heartbeat_at) VALUES ('corrupt-job', NULL, 'SKU-01,SKU-02', 'push', 'api', 'queued', \
+         $1, $1)",
+    )
+    .bind(now)
+    .execute(world.app.ledger.pool())
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let (state, pushed, last_error) = loop {
+        let (state, pushed, last_error): (String, i64, Option<String>) = sqlx::query_as(
+            "SELECT state, pushed, last_error FROM resync_jobs WHERE id = 'corrupt-job'",
+        )
+        .fetch_one(world.app.ledger.pool())
+        .await
+        .unwrap();
+        if !matches!(state.as_str(), "queued" | "running") {
+            break (state, pushed, last_error);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job still {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((state.as_str(), pushed), ("failed", 0), "{last_error:?}");
+    let last_error = last_error.unwrap_or_default();
+    for named in ["resync_jobs", "corrupt-job", "skus", "SKU-01,SKU-02"] {
+        assert!(last_error.contains(named), "{named} in {last_error:?}");
+    }
+    world.stop().await;
+}
+
 async fn scheduled_reconciliation_runs_on_its_interval(setup: Setup) {
     let plan = WorldPlan::default().channel("sim-a", |plan| {
         plan.reconcile_interval = Some(Duration::from_secs(1));
@@ -613,6 +651,64 @@ async fn every_admin_route_is_in_the_openapi_document(setup: Setup) {
     world.stop().await;
 }
 
+/// The OpenAPI document is one a generated client can use: each path parameter is a `{name}` of
+/// its path and each `{name}` is declared (a query parameter declared as a path parameter broke
+/// clients), and, where the project's Python tools are installed (`.ci/python-tools`, as CI
+/// does), an independent validator accepts the whole document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_is_valid() {
+    let world = World::start(Setup::Embedded, WorldPlan::default()).await;
+    let (status, document) = admin_get(&world.app, "/admin/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let in_template: BTreeSet<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect();
+        for (method, operation) in operations.as_object().unwrap() {
+            let declared: BTreeSet<&str> = operation["parameters"]
+                .as_array()
+                .map(|parameters| {
+                    parameters
+                        .iter()
+                        .filter(|parameter| parameter["in"] == "path")
+                        .filter_map(|parameter| parameter["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(
+                declared, in_template,
+                "{method} {path}: path parameters declared vs in the path"
+            );
+        }
+    }
+
+    let validator = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/ci-python/bin/openapi-spec-validator");
+    if validator.exists() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("openapi.json");
+        std::fs::write(&file, document.to_string()).unwrap();
+        let output = std::process::Command::new(&validator)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "openapi-spec-validator refused the document:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    } else {
+        eprintln!(
+            "skipped the independent validator: {} is missing (./.ci/python-tools installs it)",
+            validator.display()
+        );
+    }
+    world.stop().await;
+}
+
 /// A job whose daemon stops is `interrupted`, stays so after a restart, and can be restarted.
 mod restart {
     use super::*;
@@ -631,6 +727,7 @@ mod restart {
 async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     let plan = WorldPlan::default();
     let sims = start_sims(&plan).await;
+    let sim_a = &sims[0].sim;
     let (database, url) = if postgres {
         TestDatabase::postgres().await
     } else {
@@ -639,20 +736,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     let mut settings = test_settings(&url);
     settings.bus.poll_interval_ms = 200;
     settings.admin.token = Some(Secret::new(ADMIN_TOKEN));
-    for channel in &plan.channels {
-        settings.channels.push(ChannelSettings {
-            id: channel.id.parse().unwrap(),
-            kind: "sim".into(),
-            enabled: true,
-            location: "default".into(),
-            rate_limit: None,
-            poll_interval: None,
-            reconcile_interval: None,
-            cut_over: None,
-            stock_policy: Default::default(),
-            options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
-        });
-    }
+    settings.channels.extend(sim_channels(&plan, &sims));
     let mut app = spawn_app_with(settings.clone(), database).await;
     // Paused before the listing is bound, so that neither the binding's stock change nor the
     // job reaches the channel: the job waits and is still running when the daemon stops.
@@ -662,7 +746,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
         .bind_listing("sim-a", &listing_of("SKU-01"), "SKU-01", 1)
         .await
         .unwrap();
-    sims["sim-a"]
+    sim_a
         .create_listing(Some(&listing_of("SKU-01")), "SKU-01", 7)
         .unwrap();
     let (status, job) = admin_post(&app, "/admin/resync", json!({ "channel": "sim-a" })).await;
@@ -681,7 +765,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     assert_eq!(interrupted["state"], "interrupted", "{interrupted}");
     assert!(interrupted["finished_at"].is_string());
     // The pause survived the restart too: nothing was pushed.
-    assert_eq!(sims["sim-a"].shown_quantity(&listing_of("SKU-01")), Some(7));
+    assert_eq!(sim_a.shown_quantity(&listing_of("SKU-01")), Some(7));
     let (status, body) = admin_get(&app, "/admin/channels").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body[0]["paused"], true, "{body}");
@@ -693,10 +777,10 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
     assert_eq!(restarted["restarted_from"], id.as_str());
     let ended = wait_job_ended(&app, restarted["id"].as_str().unwrap()).await;
     assert_eq!(ended["state"], "succeeded", "{ended}");
-    assert_eq!(sims["sim-a"].shown_quantity(&listing_of("SKU-01")), Some(0));
+    assert_eq!(sim_a.shown_quantity(&listing_of("SKU-01")), Some(0));
     app.stop().await.unwrap();
-    for (_, sim) in sims {
-        sim.shutdown().await;
+    for market in sims {
+        market.sim.shutdown().await;
     }
 }
 

@@ -187,12 +187,12 @@ async fn a_failed_start_up_sweep_is_tried_again_without_any_stock_message() {
     pusher.stop().await;
 }
 
-/// The pusher of the channel `shop` (on the memory bus of the ledger's database), running.
+/// The pusher of the channel `shop` (on the database bus of the ledger's database), running.
 pub(crate) struct RunningPusher {
     pub(crate) bus: Bus,
     pub(crate) metrics: Metrics,
     /// The channel's controls, with the activity its status shows.
-    pub(crate) control: omnistock::ops::ChannelControl,
+    pub(crate) control: omnistock::sync::ChannelControl,
     stop: tokio::sync::watch::Sender<bool>,
     running: tokio::task::JoinHandle<()>,
 }

@@ -19,6 +19,7 @@ use omnistock::settings::Settings;
 use omnistock::sync::duties::LOST_LEADERSHIP_GRACE;
 use omnistock::sync::leader::TAKEOVER_BOUND;
 use omnistock_connector::RateLimit;
+use omnistock_sim::Faults;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -106,8 +107,9 @@ async fn when_the_leader_stops_the_other_replica_takes_over() {
     // The follower becomes the world's daemon (and owner of its database); the leader stops.
     let mut leader = std::mem::replace(&mut world.app, follower);
     world.app.database = std::mem::replace(&mut leader.database, TestDatabase::sqlite().0);
-    for (channel, sim) in &world.sims {
-        sim.set_webhook_target(Some(world.app.url(&format!("/webhooks/{channel}"))));
+    for market in &world.markets {
+        let target = world.app.url(&format!("/webhooks/{}", market.channel));
+        market.sim.set_webhook_target(Some(target));
     }
     leader.stop().await.unwrap();
     let stopped_at = tokio::time::Instant::now();
@@ -242,6 +244,46 @@ async fn the_followers_channel_status_shows_the_leaders_push_activity() {
     world.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_follower_shows_a_channel_degraded_on_the_leader_and_its_recovery() {
+    let (mut world, follower) = two_replicas(WorldPlan::default()).await;
+    world.add_catalog(&skus(2), 10).await;
+    world.wait_converged().await;
+    let degraded_on_follower = |expected: bool| {
+        let follower = &follower;
+        async move {
+            channel_status(follower, "sim-c").await["push"]["degraded"].as_bool() == Some(expected)
+        }
+    };
+    assert!(degraded_on_follower(false).await);
+
+    world.sim("sim-c").set_faults(Faults {
+        outage: true,
+        ..Faults::default()
+    });
+    world.order("sim-a", "SKU-01", 1);
+    world.wait_available("SKU-01", 9).await;
+    wait_until("the follower shows sim-c degraded", || {
+        degraded_on_follower(true)
+    })
+    .await;
+    let status = channel_status(&follower, "sim-c").await;
+    assert_eq!(
+        status["push"]["bus_dead_lettered"].as_u64(),
+        Some(0),
+        "{status}"
+    );
+
+    world.sim("sim-c").set_faults(Faults::default());
+    wait_until("the follower shows sim-c recovered", || {
+        degraded_on_follower(false)
+    })
+    .await;
+    world.wait_converged().await;
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
 /// When `leader` changed, from now on (with its value then).
 fn record_leadership(mut leader: watch::Receiver<bool>) -> Arc<Mutex<Vec<(Instant, bool)>>> {
     let changes = Arc::new(Mutex::new(vec![(
@@ -332,9 +374,9 @@ async fn a_leader_cut_off_from_its_database_gives_way_before_another_leads() {
         .unwrap();
     wait_until("the new leader pushes", || async {
         world
-            .sims
-            .values()
-            .all(|sim| sim.shown_quantity(&listing_of("SKU-01")) == Some(15))
+            .markets
+            .iter()
+            .all(|market| market.sim.shown_quantity(&listing_of("SKU-01")) == Some(15))
     })
     .await;
     follower.stop().await.unwrap();

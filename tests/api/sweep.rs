@@ -6,7 +6,7 @@ use crate::helpers::TestDatabase;
 use crate::push_retry::{confirm_all, RunningPusher, Scripted};
 use omnistock::bus::StockChanged;
 use omnistock::ledger::{Ledger, ListingBinding, ListingComponent, MovementMeta, StockCount};
-use omnistock::ops::out_of_date::listings_out_of_date;
+use omnistock::ops::out_of_date::{listings_out_of_date, OutOfDateCache};
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,8 +183,11 @@ async fn out_of_date_listings_are_counted_across_pages() {
         None,
         None,
     );
+    let cache = OutOfDateCache::default();
     // Never pushed: every listing, on all three pages of SKUs, is out of date.
-    let before = listings_out_of_date(&ledger, &counted).await.unwrap();
+    let before = listings_out_of_date(&ledger, &counted, &cache)
+        .await
+        .unwrap();
     assert_eq!(before.listings, ITEMS);
 
     // The start-up sweep pushes all of them. Once the last count is no longer reused (ten
@@ -198,7 +201,9 @@ async fn out_of_date_listings_are_counted_across_pages() {
     pusher.stop().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let now = listings_out_of_date(&ledger, &counted).await.unwrap();
+        let now = listings_out_of_date(&ledger, &counted, &cache)
+            .await
+            .unwrap();
         if now.counted_at == before.counted_at {
             assert_eq!(now.listings, ITEMS, "a reused count is the same count");
         } else {

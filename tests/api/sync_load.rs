@@ -55,7 +55,11 @@ async fn a_burst_of_orders_coalesces_into_few_pushes_and_converges(setup: Setup)
     let catalog = skus(20);
     world.add_catalog(&catalog, ON_HAND).await;
     world.wait_converged().await;
-    let channels: Vec<&'static str> = world.sims.keys().copied().collect();
+    let channels: Vec<&str> = world
+        .markets
+        .iter()
+        .map(|market| market.channel.as_str())
+        .collect();
     let log_start: BTreeMap<&str, usize> = channels
         .iter()
         .map(|channel| (*channel, world.sim(channel).stock_log().len()))

@@ -1,15 +1,17 @@
 //! A daemon with simulated marketplaces around it, on either set-up: what the sync scenarios
 //! run against. Each scenario is written once as a function of [`Setup`]; `both_setups!` runs
-//! it on the embedded set-up (SQLite + memory bus) and on production (PostgreSQL + RabbitMQ).
+//! it on the embedded set-up (SQLite + database bus) and on production (PostgreSQL + RabbitMQ).
 #![allow(dead_code)]
 
 use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
-use omnistock::bus::{AmqpBus, BusConfig};
-use omnistock::ledger::MovementMeta;
-use omnistock::settings::{ChannelOptions, ChannelSettings};
+use omnistock::bus::BusConfig;
+use omnistock::settings::ChannelSettings;
+pub use omnistock::testkit::listing_of;
+use omnistock::testkit::{
+    differences, list_catalog, wait_converged, Marketplace, ScratchBusNames, SimChannel,
+};
 use omnistock_connector::{RateLimit, Secret};
 use omnistock_sim::{NewOrderLine, SimHandle, SimOptions, SimServer};
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -25,7 +27,7 @@ pub const PATIENCE: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setup {
-    /// SQLite file + memory bus.
+    /// SQLite file + database bus.
     Embedded,
     /// PostgreSQL database + RabbitMQ.
     Production,
@@ -82,6 +84,20 @@ impl ChannelPlan {
     }
 }
 
+impl ChannelPlan {
+    /// How the daemon is told about this channel's sim.
+    pub fn sim_channel(&self) -> SimChannel {
+        SimChannel {
+            rate_limit: self.rate_limit,
+            max_batch: Some(self.max_batch),
+            poll_interval: self.poll_interval,
+            poll_overlap_ms: Some(self.poll_overlap_ms),
+            request_timeout_ms: Some(5_000),
+            reconcile_interval: self.reconcile_interval,
+        }
+    }
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct WorldPlan {
@@ -120,74 +136,22 @@ impl WorldPlan {
     }
 }
 
-/// RabbitMQ names of one test, deleted on drop.
-struct BrokerNames {
-    config: BusConfig,
-    channels: Vec<String>,
-}
-
-impl Drop for BrokerNames {
-    fn drop(&mut self) {
-        let config = self.config.clone();
-        let channels = self.channels.clone();
-        // A runtime of its own: this may run while the test's runtime unwinds.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(bus) = AmqpBus::connect(config).await {
-                    for channel in channels {
-                        let _ = bus.delete_channel_queue(&channel).await;
-                    }
-                    let _ = bus.delete_exchanges().await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// The daemon, its sims and the catalog the scenario created.
 pub struct World {
     pub setup: Setup,
     pub app: TestApp,
-    /// The sims by channel id.
-    pub sims: BTreeMap<&'static str, SimHandle>,
+    /// The sims, one per channel, in the plan's order.
+    pub markets: Vec<Marketplace>,
     /// The skus the catalog holds.
     pub skus: Vec<String>,
     /// The daemon's settings, for more replicas of it.
     pub settings: omnistock::settings::Settings,
-    broker: Option<BrokerNames>,
-}
-
-/// The listing id of `sku` on every sim.
-pub fn listing_of(sku: &str) -> String {
-    format!("L-{sku}")
-}
-
-/// The options of a sim channel as a configuration file would give them.
-pub fn sim_channel_options(sim: &SimHandle, plan: &ChannelPlan) -> Map<String, Value> {
-    let mut options = Map::new();
-    options.insert("base_url".into(), json!(sim.base_url()));
-    options.insert("api_token".into(), json!(sim.api_token().expose()));
-    options.insert(
-        "webhook_secret".into(),
-        json!(sim.webhook_secret().expose()),
-    );
-    options.insert("max_batch".into(), json!(plan.max_batch));
-    options.insert("poll_overlap_ms".into(), json!(plan.poll_overlap_ms));
-    options.insert("request_timeout_ms".into(), json!(5_000));
-    if let Some(limit) = plan.rate_limit {
-        options.insert("rate_limit".into(), json!(limit.to_string()));
-    }
-    options
+    broker: Option<ScratchBusNames>,
 }
 
 /// Starts one sim per planned channel.
-pub async fn start_sims(plan: &WorldPlan) -> BTreeMap<&'static str, SimHandle> {
-    let mut sims = BTreeMap::new();
+pub async fn start_sims(plan: &WorldPlan) -> Vec<Marketplace> {
+    let mut markets = Vec::new();
     for channel in &plan.channels {
         let sim = SimServer::start(SimOptions {
             rate_limit: channel.rate_limit,
@@ -196,9 +160,21 @@ pub async fn start_sims(plan: &WorldPlan) -> BTreeMap<&'static str, SimHandle> {
         })
         .await
         .unwrap();
-        sims.insert(channel.id, sim);
+        markets.push(Marketplace {
+            channel: channel.id.to_string(),
+            sim,
+        });
     }
-    sims
+    markets
+}
+
+/// The daemon's settings of each planned channel's sim.
+pub fn sim_channels(plan: &WorldPlan, markets: &[Marketplace]) -> Vec<ChannelSettings> {
+    plan.channels
+        .iter()
+        .zip(markets)
+        .map(|(channel, market)| market.channel_settings(&channel.sim_channel()).unwrap())
+        .collect()
 }
 
 impl World {
@@ -214,7 +190,7 @@ impl World {
         plan: WorldPlan,
         change: impl FnOnce(&mut omnistock::settings::Settings),
     ) -> Self {
-        let sims = start_sims(&plan).await;
+        let markets = start_sims(&plan).await;
         let (database, url) = match setup {
             Setup::Embedded => TestDatabase::sqlite(),
             Setup::Production => TestDatabase::postgres().await,
@@ -225,44 +201,32 @@ impl World {
         let broker = match setup {
             Setup::Embedded => None,
             Setup::Production => {
-                settings.bus = BusConfig {
+                let base = BusConfig {
                     url: Secret::new(AMQP_URL),
-                    name_prefix: format!("test_{}.", uuid::Uuid::new_v4().simple()),
                     ..BusConfig::default()
                 };
-                Some(BrokerNames {
-                    config: settings.bus.clone(),
-                    channels: plan.channels.iter().map(|c| c.id.to_string()).collect(),
-                })
+                let channels: Vec<String> =
+                    plan.channels.iter().map(|c| c.id.to_string()).collect();
+                let names = ScratchBusNames::new(base, "test", &channels);
+                settings.bus = names.config.clone();
+                Some(names)
             }
         };
         settings.admin.token = Some(Secret::new(ADMIN_TOKEN));
         if let Some(limit) = plan.max_body_bytes {
             settings.http.max_body_bytes = limit;
         }
-        for channel in &plan.channels {
-            settings.channels.push(ChannelSettings {
-                id: channel.id.parse().unwrap(),
-                kind: "sim".into(),
-                enabled: true,
-                location: "default".into(),
-                rate_limit: None,
-                poll_interval: channel.poll_interval,
-                reconcile_interval: channel.reconcile_interval,
-                cut_over: None,
-                stock_policy: Default::default(),
-                options: ChannelOptions(sim_channel_options(&sims[channel.id], channel)),
-            });
-        }
+        settings.channels.extend(sim_channels(&plan, &markets));
         change(&mut settings);
         let app = spawn_app_with(settings.clone(), database).await;
-        for (channel, sim) in &sims {
-            sim.set_webhook_target(Some(app.url(&format!("/webhooks/{channel}"))));
+        for market in &markets {
+            let target = app.url(&format!("/webhooks/{}", market.channel));
+            market.sim.set_webhook_target(Some(target));
         }
         Self {
             setup,
             app,
-            sims,
+            markets,
             skus: Vec::new(),
             settings,
             broker,
@@ -276,34 +240,17 @@ impl World {
     }
 
     pub fn sim(&self, channel: &str) -> &SimHandle {
-        &self.sims[channel]
+        let market = self.markets.iter().find(|market| market.channel == channel);
+        &market.unwrap_or_else(|| panic!("no sim {channel}")).sim
     }
 
     /// Adds items with `on_hand` units each, lists them on every sim with that quantity and
     /// binds the listings in the ledger.
     pub async fn add_catalog(&mut self, skus: &[String], on_hand: i64) {
-        let ledger = &self.app.ledger;
-        for sku in skus {
-            ledger.upsert_item(sku, sku).await.unwrap();
-            ledger
-                .receive(
-                    sku,
-                    "default",
-                    on_hand,
-                    &MovementMeta::new(format!("initial-{sku}")),
-                )
-                .await
-                .unwrap();
-            for (channel, sim) in &self.sims {
-                sim.create_listing(Some(&listing_of(sku)), sku, on_hand)
-                    .unwrap();
-                ledger
-                    .bind_listing(channel, &listing_of(sku), sku, 1)
-                    .await
-                    .unwrap();
-            }
-            self.skus.push(sku.clone());
-        }
+        list_catalog(&self.app.ledger, &self.markets, skus, on_hand, on_hand)
+            .await
+            .unwrap();
+        self.skus.extend(skus.iter().cloned());
     }
 
     /// A buyer orders `quantity` of `sku` on `channel`; returns the sim's order id.
@@ -321,42 +268,19 @@ impl World {
     /// Differences between what each sim shows and what the ledger says, empty when every
     /// channel equals the ledger.
     pub async fn differences(&self) -> Vec<String> {
-        let mut differences = Vec::new();
-        for sku in &self.skus {
-            let available = match self.app.ledger.available(sku).await {
-                Ok(available) => available.max(0),
-                Err(error) => {
-                    differences.push(format!("reading {sku} failed: {error}"));
-                    continue;
-                }
-            };
-            for (channel, sim) in &self.sims {
-                let shown = sim.shown_quantity(&listing_of(sku));
-                if shown != Some(available) {
-                    differences.push(format!(
-                        "{channel} shows {shown:?} of {sku}, the ledger {available}"
-                    ));
-                }
-            }
-        }
-        differences
+        differences(&self.app.ledger, &self.markets, &self.skus)
+            .await
+            .unwrap_or_else(|error| vec![format!("reading the ledger failed: {error}")])
     }
 
     /// Waits until every channel equals the ledger; fails after [`PATIENCE`].
     pub async fn wait_converged(&self) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let differences = self.differences().await;
-            if differences.is_empty() {
-                return;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "{:?}: not converged after {PATIENCE:?}: {differences:?}",
-                    self.setup
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let converged = wait_converged(&self.app.ledger, &self.markets, &self.skus, PATIENCE).await;
+        if let Err(differences) = converged {
+            panic!(
+                "{:?}: not converged after {PATIENCE:?}: {differences:?}",
+                self.setup
+            );
         }
     }
 
@@ -417,11 +341,14 @@ impl World {
     /// Stops the daemon and the sims; the database and broker names go when `self` is dropped.
     pub async fn stop(self) {
         let Self {
-            app, sims, broker, ..
+            app,
+            markets,
+            broker,
+            ..
         } = self;
         app.stop().await.unwrap();
-        for (_, sim) in sims {
-            sim.shutdown().await;
+        for market in markets {
+            market.sim.shutdown().await;
         }
         drop(broker);
     }

@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use omnistock::ledger::Ledger;
-use sqlx::Connection;
+use omnistock::testkit::ScratchDatabase;
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
@@ -17,13 +17,12 @@ pub enum TestBackend {
     Postgres,
 }
 
-/// A database of its own for one test.
+/// A database of its own for one test, removed when dropped (also when the test panics).
 pub struct TestDatabase {
     pub backend: TestBackend,
     /// The url to connect a [`Ledger`] (or anything else) to.
     pub url: String,
-    directory: Option<tempfile::TempDir>,
-    postgres_name: Option<String>,
+    _scratch: ScratchDatabase,
 }
 
 impl TestDatabase {
@@ -36,36 +35,25 @@ impl TestDatabase {
 
     /// A SQLite file in a fresh temporary directory (the ledger creates the file).
     pub fn sqlite() -> Self {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let path = directory.path().join("ledger.db");
-        Self {
-            backend: TestBackend::Sqlite,
-            url: format!("sqlite://{}", path.display()),
-            directory: Some(directory),
-            postgres_name: None,
-        }
+        Self::from(
+            TestBackend::Sqlite,
+            ScratchDatabase::sqlite("omnistock-test").unwrap(),
+        )
     }
 
     /// A fresh database `omnistock_test_<uuid>` on the test PostgreSQL server.
     pub async fn postgres() -> Self {
-        let admin_url = postgres_admin_url();
-        let name = format!("omnistock_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to the test postgres server");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
+        let scratch = ScratchDatabase::postgres(&postgres_admin_url(), "omnistock_test")
             .await
             .expect("create the test database");
-        admin.close().await.ok();
-        let (base, _) = admin_url
-            .rsplit_once('/')
-            .expect("admin url has a database");
+        Self::from(TestBackend::Postgres, scratch)
+    }
+
+    fn from(backend: TestBackend, scratch: ScratchDatabase) -> Self {
         Self {
-            backend: TestBackend::Postgres,
-            url: format!("{base}/{name}"),
-            directory: None,
-            postgres_name: Some(name),
+            backend,
+            url: scratch.url().to_string(),
+            _scratch: scratch,
         }
     }
 
@@ -76,29 +64,5 @@ impl TestDatabase {
             .expect("connect the ledger");
         ledger.migrate().await.expect("migrate the ledger");
         ledger
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else {
-            return;
-        };
-        // Drop may run inside or outside a runtime; a thread of its own can always block.
-        let dropper = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime for dropping the test database");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
-                    let _ = admin.close().await;
-                }
-            });
-        });
-        let _ = dropper.join();
     }
 }

@@ -4,9 +4,9 @@
 //! a refusal (not as an outage), and the quarantine keeps it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::common::{TestBackend, TestDatabase};
+use crate::{cases, run_property};
 use chrono::{DateTime, TimeZone, Utc};
 use omnistock::ledger::{
     BookingRequest, BookingResult, Ledger, LedgerError, ListingBinding, ListingComponent,
@@ -14,7 +14,7 @@ use omnistock::ledger::{
 };
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError};
 
 const CHANNEL: &str = "shop";
 
@@ -29,6 +29,12 @@ const CUT_OVER: i64 = 0;
 /// `at(CUT_OVER)`.
 async fn live_ledger(database: &TestDatabase) -> Ledger {
     let ledger = database.ledger().await;
+    go_live(&ledger).await;
+    ledger
+}
+
+/// Items A and B counted at 10 each, and the channel gone live at `at(CUT_OVER)`.
+async fn go_live(ledger: &Ledger) {
     for sku in ["A", "B"] {
         ledger.upsert_item(sku, sku).await.unwrap();
         ledger
@@ -46,7 +52,6 @@ async fn live_ledger(database: &TestDatabase) -> Ledger {
         .set_channel_cut_over(CHANNEL, at(CUT_OVER))
         .await
         .unwrap();
-    ledger
 }
 
 /// A one-line order of `sku`: `ordered` units, of which `shipped` shipped, `cancelled`
@@ -383,40 +388,27 @@ async fn run_interleaving(
     Ok(())
 }
 
-fn any_interleaving_counts_only_what_moved_after_the_cut_over(backend: TestBackend, cases: u32) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(TestDatabase::create(backend));
-    let ledger = Arc::new(runtime.block_on(live_ledger(&database)));
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        // Each shrinking step books against the database: a bounded search keeps a failure's
-        // report quick.
-        max_shrink_iters: 64,
-        ..Config::default()
-    });
+fn any_interleaving_counts_only_what_moved_after_the_cut_over(backend: TestBackend, count: u32) {
     let case = std::sync::atomic::AtomicU64::new(0);
-    let result = runner.run(
-        &(
+    let case = &case;
+    run_property(
+        backend,
+        Config {
+            // Each shrinking step books against the database: a bounded search keeps a
+            // failure's report quick.
+            max_shrink_iters: 64,
+            ..cases(count)
+        },
+        (
             prop::collection::vec(order_life(), 1..7),
             prop::collection::vec((0..8_usize, prop::bool::weighted(0.2)), 1..24),
         ),
-        |(lives, picks)| {
+        |ledger| async move { go_live(&ledger).await },
+        |ledger, (lives, picks)| {
             let case = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            runtime.block_on(run_interleaving(&ledger, case, lives, picks))
+            async move { run_interleaving(&ledger, case, lives, picks).await }
         },
     );
-    runtime.block_on(ledger.close());
-    drop(ledger);
-    drop(runtime);
-    drop(database);
-    if let Err(error) = result {
-        panic!("{error}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,11 +507,13 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
         ..newer.clone()
     };
     let id = ledger
-        .quarantine_order(CHANNEL, &newer, "too long")
+        .quarantine()
+        .add(CHANNEL, &newer, "too long")
         .await
         .unwrap();
     let again = ledger
-        .quarantine_order(CHANNEL, &older, "still too long")
+        .quarantine()
+        .add(CHANNEL, &older, "still too long")
         .await
         .unwrap();
     assert_eq!(id, again);
@@ -529,17 +523,19 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
         ..newer.clone()
     };
     ledger
-        .quarantine_order(CHANNEL, &newest, "still too long")
+        .quarantine()
+        .add(CHANNEL, &newest, "still too long")
         .await
         .unwrap();
     let nul = snapshot("nul\0order", None, 1, OrderStatus::Open, "A", [1, 0, 0, 0]);
     let other = ledger
-        .quarantine_order(CHANNEL, &nul, "holds a NUL\0 character")
+        .quarantine()
+        .add(CHANNEL, &nul, "holds a NUL\0 character")
         .await
         .unwrap();
     assert_ne!(id, other);
 
-    let listed = ledger.quarantined_orders(Some(CHANNEL)).await.unwrap();
+    let listed = ledger.quarantine().list(Some(CHANNEL)).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].attempts, 2);
     assert_eq!(listed[0].error, "still too long");
@@ -552,24 +548,26 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
     assert_eq!(listed[1].order_label, "nul\\0order");
     assert_eq!(listed[1].order_event().unwrap(), nul);
     assert!(ledger
-        .quarantined_orders(Some("other"))
+        .quarantine()
+        .list(Some("other"))
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(ledger.quarantine_counts().await.unwrap()[CHANNEL], 2);
+    assert_eq!(ledger.quarantine().counts().await.unwrap()[CHANNEL], 2);
 
     let refused = ledger
-        .note_quarantine_refused(id, "again")
+        .quarantine()
+        .note_refused(id, "again")
         .await
         .unwrap()
         .unwrap();
     assert_eq!((refused.attempts, refused.error.as_str()), (3, "again"));
     assert_eq!(
-        ledger.release_quarantined(id).await.unwrap().unwrap().id,
+        ledger.quarantine().release(id).await.unwrap().unwrap().id,
         id
     );
-    assert!(ledger.release_quarantined(id).await.unwrap().is_none());
-    assert!(ledger.quarantined_order(id).await.unwrap().is_none());
+    assert!(ledger.quarantine().release(id).await.unwrap().is_none());
+    assert!(ledger.quarantine().get(id).await.unwrap().is_none());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ledger::operations::PushActivityRecord;
-use crate::ops::control::{Activity, BUDGET_WINDOW};
+use crate::ledger::channel_status::PushActivityRecord;
 use crate::ops::PauseError;
+use crate::sync::push::control::BUDGET_WINDOW;
+use crate::sync::ChannelRuntime;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -77,11 +78,12 @@ pub struct PushStatus {
     /// When the last sweep finished; `null` before the first.
     pub last_sweep_done_at: Option<DateTime<Utc>>,
     /// The channel's calls keep failing: its changes are held and pushed when it answers
-    /// again. Known on the sync leader (which makes the calls); `null` on other replicas.
+    /// again. As the sync leader (which makes the calls) sees it, on every replica; `null`
+    /// before a leader has published it.
     pub degraded: Option<bool>,
     /// Stock-change messages of this channel the bus dead-lettered (for any reason), as the
-    /// sync leader last counted them; each rise makes the channel swept. `null` on other
-    /// replicas.
+    /// sync leader last counted them; each rise makes the channel swept. `null` before a
+    /// leader has published it.
     pub bus_dead_lettered: Option<u64>,
 }
 
@@ -144,21 +146,22 @@ pub async fn list_channels(
         .into_iter()
         .map(|channel| (channel.id.clone(), channel))
         .collect();
-    let quarantined = ledger.quarantine_counts().await?;
-    let polls = ledger.poll_records().await?;
-    let reconciliations = ledger.reconciliations().await?;
-    let dead_letters = ledger.dead_letter_counts().await?;
+    let quarantined = ledger.quarantine().counts().await?;
+    let polls = ledger.channel_status().poll_records().await?;
+    let reconciliations = ledger.channel_status().reconciliations().await?;
+    let dead_letters = ledger.dead_letters().counts().await?;
     let mut webhooks = state.operations.webhooks.last_hour().await?;
     // The pushers run on the sync leader: elsewhere their activity is what it last published.
     let published = if state.operations.is_leader() {
         BTreeMap::new()
     } else {
-        ledger.push_activities().await?
+        ledger.channel_status().push_activities().await?
     };
     // Counted side by side: each count is a walk through the channel's listings.
+    let operations = &state.operations;
     let mut out_of_date: BTreeMap<String, _> =
         futures::future::join_all(state.channels.values().map(|channel| async move {
-            let count = crate::ops::out_of_date::listings_out_of_date(ledger, channel).await;
+            let count = operations.listings_out_of_date(channel).await;
             (channel.id.clone(), count)
         }))
         .await
@@ -171,9 +174,7 @@ pub async fn list_channels(
         let runtime = state.channels.get(&id);
         let activity = match published.get(&id) {
             Some(record) => PushView::published(record),
-            None => runtime
-                .map(|channel| PushView::live(&channel.control.snapshot()))
-                .unwrap_or_default(),
+            None => runtime.map(PushView::live).unwrap_or_default(),
         };
         let calls_last_minute = activity.calls_last_minute;
         let poll = polls.get(&id).copied().unwrap_or_default();
@@ -211,12 +212,8 @@ pub async fn list_channels(
                 }),
                 sweep: activity.sweep,
                 last_sweep_done_at: activity.last_sweep_done.map(time),
-                degraded: runtime
-                    .filter(|_| state.operations.is_leader())
-                    .map(|channel| channel.client.is_degraded()),
-                bus_dead_lettered: runtime
-                    .filter(|_| state.operations.is_leader())
-                    .map(|channel| channel.control.dead_lettered()),
+                degraded: activity.degraded,
+                bus_dead_lettered: activity.bus_dead_lettered,
             },
             rate_limit: RateBudget {
                 limit: limit.map(|limit| limit.to_string()),
@@ -293,10 +290,13 @@ struct PushView {
     last_error: Option<(i64, String)>,
     sweep: Option<SweepStatus>,
     last_sweep_done: Option<i64>,
+    degraded: Option<bool>,
+    bus_dead_lettered: Option<u64>,
 }
 
 impl PushView {
-    fn live(activity: &Activity) -> Self {
+    fn live(channel: &ChannelRuntime) -> Self {
+        let activity = channel.control.snapshot();
         Self {
             backlog_skus: activity.backlog.len(),
             calls_last_minute: activity.recent_calls.len(),
@@ -308,6 +308,8 @@ impl PushView {
                 skus_read: sweep.skus_read,
             }),
             last_sweep_done: activity.last_sweep_done,
+            degraded: Some(channel.client.is_degraded()),
+            bus_dead_lettered: Some(channel.control.dead_lettered()),
         }
     }
 
@@ -328,6 +330,10 @@ impl PushView {
                 },
             ),
             last_sweep_done: record.last_sweep_done_at,
+            degraded: record.degraded.map(|degraded| degraded != 0),
+            bus_dead_lettered: record
+                .bus_dead_lettered
+                .and_then(|count| u64::try_from(count).ok()),
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ledger::operations::DeadLetterRecord;
+use crate::ledger::DeadLetterRecord;
 use crate::ops::dead_letters::{self, DeadLetterError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -63,6 +63,7 @@ pub struct DeadLetterAction {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLettersQuery {
     /// Only this channel's.
     pub channel: Option<String>,
@@ -78,7 +79,11 @@ pub async fn list_dead_letters(
     State(state): State<AppState>,
     Query(query): Query<DeadLettersQuery>,
 ) -> Result<Json<Vec<DeadLetterView>>, AdminError> {
-    let letters = state.ledger.dead_letters(query.channel.as_deref()).await?;
+    let letters = state
+        .ledger
+        .dead_letters()
+        .list(query.channel.as_deref())
+        .await?;
     Ok(Json(
         letters.into_iter().map(DeadLetterView::from).collect(),
     ))
@@ -96,6 +101,7 @@ fn map_error(error: DeadLetterError) -> AdminError {
 /// parks it again.
 #[utoipa::path(
     post, path = "/admin/dead-letters/{id}/retry", tag = "dead letters",
+    operation_id = "retry_dead_letter",
     params(("id" = i64, Path, description = "The dead letter id")),
     responses(
         (status = 202, description = "The update is being sent again", body = DeadLetterAction),
@@ -107,7 +113,7 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<DeadLetterAction>), AdminError> {
-    let letter = state.ledger.dead_letter(id).await?;
+    let letter = state.ledger.dead_letters().get(id).await?;
     let channel = letter
         .as_ref()
         .and_then(|letter| state.channels.get(&letter.channel_id));
@@ -126,6 +132,7 @@ pub async fn retry(
 /// Drops the dead letter; the listing is pushed again from its next stock change.
 #[utoipa::path(
     post, path = "/admin/dead-letters/{id}/discard", tag = "dead letters",
+    operation_id = "discard_dead_letter",
     params(("id" = i64, Path, description = "The dead letter id")),
     responses(
         (status = 200, description = "Discarded", body = DeadLetterAction),

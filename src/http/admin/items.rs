@@ -114,6 +114,7 @@ async fn item(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Rows with an id above this one (the `next_after` of the previous page).
     after: Option<String>,
@@ -149,7 +150,7 @@ impl From<Movement> for MovementView {
             location: movement.location,
             on_hand_delta: movement.on_hand_delta,
             reserved_delta: movement.reserved_delta,
-            reason: movement.reason,
+            reason: movement.reason.as_str().to_string(),
             reference: movement.reference,
             idempotency_key: movement.idempotency_key,
             actor: movement.actor,

@@ -5,8 +5,8 @@ use super::error::AdminError;
 use super::resync::start_error;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ledger::operations::JobRecord;
-use crate::ops::ResyncMode;
+pub use crate::ledger::JobState;
+use crate::ledger::{JobRecord, ResyncMode, TriggerKind};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -26,34 +26,6 @@ pub fn routes() -> Vec<AdminRoute> {
     ]
 }
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    /// Waiting for the sync leader to take it.
-    Queued,
-    /// Running on the sync leader.
-    Running,
-    Succeeded,
-    /// Ended with errors (see `errors` and `last_error`).
-    Failed,
-    /// Its process stopped (or lost leadership) before it ended; restart it with
-    /// `POST /admin/jobs/{id}/restart`.
-    Interrupted,
-}
-
-impl JobState {
-    fn parse(text: &str) -> Self {
-        match text {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "interrupted" => Self::Interrupted,
-            _ => Self::Failed,
-        }
-    }
-}
-
 /// A resync job.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
@@ -64,7 +36,7 @@ pub struct JobView {
     pub skus: Option<Vec<String>>,
     pub mode: ResyncMode,
     /// `api` (an operator) or `schedule` (the channel's `reconcile_interval`).
-    pub trigger: String,
+    pub trigger: TriggerKind,
     pub state: JobState,
     /// Listings in scope.
     pub total: i64,
@@ -89,14 +61,13 @@ fn time(millis: i64) -> DateTime<Utc> {
 
 impl From<JobRecord> for JobView {
     fn from(job: JobRecord) -> Self {
-        let scope = crate::ops::jobs::scope_of(&job);
         Self {
             id: job.id,
             channel: job.channel_id,
-            skus: scope.skus,
-            mode: scope.mode,
-            trigger: job.trigger_kind,
-            state: JobState::parse(&job.state),
+            skus: job.skus,
+            mode: job.mode,
+            trigger: job.trigger,
+            state: job.state,
             total: job.total,
             done: job.done,
             pushed: job.pushed,
@@ -112,6 +83,7 @@ impl From<JobRecord> for JobView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
     /// How many jobs, newest first (1–500, default 20).
     pub limit: Option<i64>,
@@ -137,7 +109,7 @@ pub async fn list_jobs(
             format!("must be between 1 and {MAX_JOBS}"),
         ));
     }
-    let jobs = state.ledger.recent_jobs(limit).await?;
+    let jobs = state.ledger.jobs().recent(limit).await?;
     Ok(Json(jobs.into_iter().map(JobView::from).collect()))
 }
 
@@ -154,7 +126,7 @@ pub async fn job(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, AdminError> {
-    match state.ledger.job(&id).await? {
+    match state.ledger.jobs().get(&id).await? {
         Some(job) => Ok(Json(job.into())),
         None => Err(AdminError::NotFound(format!("unknown job {id:?}"))),
     }

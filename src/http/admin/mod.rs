@@ -9,6 +9,7 @@ pub mod auth;
 pub mod channels;
 pub mod dead_letters;
 pub mod error;
+pub mod explain;
 pub mod items;
 pub mod jobs;
 pub mod openapi;
@@ -50,6 +51,7 @@ impl AdminRoute {
 fn routes() -> impl Iterator<Item = AdminRoute> {
     [
         items::routes(),
+        explain::routes(),
         stock::routes(),
         channels::routes(),
         resync::routes(),

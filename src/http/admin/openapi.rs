@@ -4,7 +4,7 @@
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
 use super::AdminRoute;
-use super::{channels, dead_letters, items, jobs, quarantine, resync, stock};
+use super::{channels, dead_letters, explain, items, jobs, quarantine, resync, stock};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,6 +22,7 @@ pub fn routes() -> Vec<AdminRoute> {
     paths(
         items::item,
         items::movements,
+        explain::explain,
         stock::adjust,
         stock::transfer,
         channels::list_channels,

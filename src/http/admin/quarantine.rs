@@ -72,6 +72,7 @@ pub struct QuarantineAction {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QuarantineQuery {
     /// Only this channel's.
     pub channel: Option<String>,
@@ -89,7 +90,8 @@ pub async fn list_quarantine(
 ) -> Result<Json<Vec<QuarantinedOrderView>>, AdminError> {
     let records = state
         .ledger
-        .quarantined_orders(query.channel.as_deref())
+        .quarantine()
+        .list(query.channel.as_deref())
         .await?;
     Ok(Json(
         records
@@ -117,6 +119,7 @@ fn map_error(error: QuarantineError) -> AdminError {
 /// was booked, and it leaves the quarantine; 422 `refused` when the ledger refused it again.
 #[utoipa::path(
     post, path = "/admin/quarantine/{id}/retry", tag = "quarantine",
+    operation_id = "retry_quarantined_order",
     params(("id" = i64, Path, description = "The quarantined order id")),
     responses(
         (status = 200, description = "Booked; it left the quarantine", body = QuarantineAction),
@@ -129,7 +132,7 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<QuarantineAction>), AdminError> {
-    let record = state.ledger.quarantined_order(id).await?;
+    let record = state.ledger.quarantine().get(id).await?;
     let channel = record
         .as_ref()
         .and_then(|record| state.channels.get(&record.channel_id));
@@ -161,6 +164,7 @@ pub async fn retry(
 /// Drops the quarantined order for good: nothing of it is booked.
 #[utoipa::path(
     post, path = "/admin/quarantine/{id}/discard", tag = "quarantine",
+    operation_id = "discard_quarantined_order",
     params(("id" = i64, Path, description = "The quarantined order id")),
     responses(
         (status = 200, description = "Discarded", body = QuarantineAction),

@@ -7,7 +7,8 @@ use super::error::{parse_body, AdminError};
 use super::jobs::JobView;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ops::{ResyncMode, ResyncScope, StartJobError};
+use crate::ledger::{ResyncMode, TriggerKind};
+use crate::ops::{ResyncScope, StartJobError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -73,7 +74,12 @@ pub async fn start_resync(
         skus: request.skus,
         mode: request.mode,
     };
-    match state.operations.jobs.start(scope, "api", None).await {
+    match state
+        .operations
+        .jobs
+        .start(scope, TriggerKind::Api, None)
+        .await
+    {
         Ok(job) => Ok((StatusCode::ACCEPTED, Json(job.into()))),
         Err(error) => Err(start_error(error)),
     }

@@ -6,7 +6,7 @@
 //!
 //! Writes are batched, because on SQLite every commit is expensive: a consumer claims up to a
 //! prefetch window of rows in one statement (which counts the delivery attempt of each) and
-//! hands them out one by one from memory, and [`MemoryDelivery::ack_many`] deletes a whole
+//! hands them out one by one from memory, and [`DatabaseDelivery::ack_many`] deletes a whole
 //! flush's rows in one statement.
 
 use super::{BusConfig, BusError, StockChanged};
@@ -28,14 +28,16 @@ const ACK_BATCH: usize = 500;
 
 /// The database-backed bus. Cheap to clone.
 #[derive(Clone)]
-pub struct MemoryBus {
+pub struct DatabaseBus {
     pool: AnyPool,
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for MemoryBus {
+impl std::fmt::Debug for DatabaseBus {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("MemoryBus").finish_non_exhaustive()
+        formatter
+            .debug_struct("DatabaseBus")
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +101,7 @@ fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-impl MemoryBus {
+impl DatabaseBus {
     /// A bus over `pool`, which must hold the `bus_queues` and `bus_messages` tables (the
     /// ledger's migrations create them).
     pub fn new(pool: AnyPool, config: BusConfig) -> Self {
@@ -246,9 +248,9 @@ impl MemoryBus {
     }
 
     /// A consumer of the channel's queue (registering the queue if needed).
-    pub async fn consume(&self, channel_id: &str) -> Result<MemoryConsumer, BusError> {
+    pub async fn consume(&self, channel_id: &str) -> Result<DatabaseConsumer, BusError> {
         self.ensure_channel_queue(channel_id).await?;
-        Ok(MemoryConsumer {
+        Ok(DatabaseConsumer {
             pool: self.pool.clone(),
             config: self.shared.config.clone(),
             queue: channel_id.to_owned(),
@@ -263,7 +265,7 @@ const CLAIM_RETRY_FIRST: Duration = Duration::from_millis(50);
 const CLAIM_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Reads one channel queue's rows oldest first.
-pub struct MemoryConsumer {
+pub struct DatabaseConsumer {
     pool: AnyPool,
     config: BusConfig,
     queue: String,
@@ -272,23 +274,23 @@ pub struct MemoryConsumer {
     active: Option<OwnedMutexGuard<()>>,
 }
 
-impl std::fmt::Debug for MemoryConsumer {
+impl std::fmt::Debug for DatabaseConsumer {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
-            .debug_struct("MemoryConsumer")
+            .debug_struct("DatabaseConsumer")
             .field("queue", &self.queue)
             .field("active", &self.active.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl MemoryConsumer {
+impl DatabaseConsumer {
     /// Waits for the next message of the queue. While another consumer of the same queue is
     /// active in this process, waits for it to go away first.
-    pub async fn next(&mut self) -> Result<MemoryDelivery, BusError> {
+    pub async fn next(&mut self) -> Result<DatabaseDelivery, BusError> {
         if self.active.is_none() {
             self.active = Some(self.state.active.clone().lock_owned().await);
-            debug!(channel = %self.queue, "memory bus consumer active");
+            debug!(channel = %self.queue, "database bus consumer active");
         }
         let state = self.state.clone();
         let mut failures: u32 = 0;
@@ -318,7 +320,7 @@ impl MemoryConsumer {
         }
     }
 
-    async fn try_next(&mut self) -> Result<Option<MemoryDelivery>, BusError> {
+    async fn try_next(&mut self) -> Result<Option<DatabaseDelivery>, BusError> {
         let returned = self.state.holding().returned;
         if !returned {
             if let Some(delivery) = self.hand_out() {
@@ -330,11 +332,11 @@ impl MemoryConsumer {
     }
 
     /// The oldest claimed row, now in flight.
-    fn hand_out(&self) -> Option<MemoryDelivery> {
+    fn hand_out(&self) -> Option<DatabaseDelivery> {
         let mut holding = self.state.holding();
         let claimed = holding.claimed.pop_front()?;
         holding.in_flight.insert(claimed.id);
-        Some(MemoryDelivery {
+        Some(DatabaseDelivery {
             pool: self.pool.clone(),
             state: self.state.clone(),
             queue: self.queue.clone(),
@@ -498,7 +500,7 @@ async fn delete_rows(pool: &AnyPool, ids: &[i64]) -> Result<(), BusError> {
 }
 
 /// One row handed to the consumer. Dropping it unsettled puts it back in the queue.
-pub struct MemoryDelivery {
+pub struct DatabaseDelivery {
     pool: AnyPool,
     state: Arc<QueueState>,
     queue: String,
@@ -508,10 +510,10 @@ pub struct MemoryDelivery {
     settled: bool,
 }
 
-impl std::fmt::Debug for MemoryDelivery {
+impl std::fmt::Debug for DatabaseDelivery {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
-            .debug_struct("MemoryDelivery")
+            .debug_struct("DatabaseDelivery")
             .field("queue", &self.queue)
             .field("id", &self.id)
             .field("message", &self.message)
@@ -520,7 +522,7 @@ impl std::fmt::Debug for MemoryDelivery {
     }
 }
 
-impl MemoryDelivery {
+impl DatabaseDelivery {
     /// The message.
     pub fn message(&self) -> &StockChanged {
         &self.message
@@ -540,8 +542,8 @@ impl MemoryDelivery {
     /// Deletes the rows of all these deliveries, in one statement per queue (and per
     /// [`ACK_BATCH`] rows). Returns once they are deleted; on `Err` the deliveries not
     /// deleted go back to their queue.
-    pub async fn ack_many(deliveries: Vec<MemoryDelivery>) -> Result<(), BusError> {
-        let mut by_queue: Vec<(Arc<QueueState>, AnyPool, Vec<MemoryDelivery>)> = Vec::new();
+    pub async fn ack_many(deliveries: Vec<DatabaseDelivery>) -> Result<(), BusError> {
+        let mut by_queue: Vec<(Arc<QueueState>, AnyPool, Vec<DatabaseDelivery>)> = Vec::new();
         for delivery in deliveries {
             match by_queue
                 .iter_mut()
@@ -592,7 +594,7 @@ impl MemoryDelivery {
     }
 }
 
-impl Drop for MemoryDelivery {
+impl Drop for DatabaseDelivery {
     fn drop(&mut self) {
         self.release(true);
     }

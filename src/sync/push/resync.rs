@@ -3,40 +3,13 @@
 //! the channel shows, compare with what it should show and push only the differences
 //! (`reconcile`).
 
-use crate::ledger::PushTarget;
-use crate::sync::push::{ChannelPusher, FlushReport, PushError};
+use super::{ChannelPusher, FlushReport, PushError};
+use crate::ledger::{PushTarget, ResyncMode};
 use omnistock_connector::StockLevel;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::oneshot;
 use tracing::warn;
-
-/// What a resync does with the listings in its scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ResyncMode {
-    /// Send the computed quantity of every listing, whatever was pushed before.
-    Push,
-    /// Read the channel's stock, push only the listings that differ, record each drift.
-    Reconcile,
-}
-
-impl ResyncMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Push => "push",
-            Self::Reconcile => "reconcile",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "push" => Some(Self::Push),
-            "reconcile" => Some(Self::Reconcile),
-            _ => None,
-        }
-    }
-}
 
 /// A chunk of a job for one channel's pusher.
 #[derive(Debug)]
@@ -70,7 +43,7 @@ pub struct WorkReport {
 }
 
 /// Does `work` and answers on its reply channel. Called by the pusher between live flushes.
-pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
+pub(super) async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
     // Its job ended (interrupted while the work waited, say): nobody wants the answer.
     if work.reply.is_closed() {
         return;
@@ -78,7 +51,7 @@ pub async fn perform(pusher: &ChannelPusher, work: ResyncWork) {
     let report = match execute(pusher, &work).await {
         Ok(report) => report,
         Err(error) => {
-            pusher.channel().control.note_push_error(&error.to_string());
+            pusher.channel.control.note_push_error(&error.to_string());
             WorkReport {
                 error: Some(error.to_string()),
                 ..WorkReport::default()
@@ -118,7 +91,7 @@ async fn find_drift(
     pusher: &ChannelPusher,
     targets: Vec<PushTarget>,
 ) -> Result<Vec<(PushTarget, Drift)>, PushError> {
-    let channel = pusher.channel();
+    let channel = &pusher.channel;
     let mut drifting = Vec::new();
     let batch_size = channel.capabilities.max_stock_batch.max(1);
     for batch in targets.chunks(batch_size) {
@@ -141,7 +114,7 @@ async fn find_drift(
                 found = ?found,
                 "stock drift found by reconciliation"
             );
-            pusher.metrics().reconcile_drift(&channel.id);
+            pusher.metrics.reconcile_drift(&channel.id);
             let drift = Drift {
                 listing_id: target.listing_id.clone(),
                 sku: target.sku.clone(),
@@ -161,8 +134,8 @@ async fn read_shown_stock(
     listing_ids: &[String],
 ) -> Result<Vec<StockLevel>, PushError> {
     Ok(pusher
-        .channel()
+        .channel
         .client
-        .read_stock(listing_ids, pusher.interrupt())
+        .read_stock(listing_ids, &pusher.interrupt)
         .await?)
 }

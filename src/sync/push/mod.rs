@@ -5,28 +5,34 @@
 //! Because quantities are read from the ledger when the push happens, a stale, duplicated or
 //! reordered message is harmless: it only says "look at this SKU again".
 
+pub mod control;
+mod held;
+mod park;
+mod pause;
+pub mod resync;
+pub mod submission;
+pub mod sweep;
+
+pub use control::ChannelControl;
+pub use resync::{Drift, ResyncWork, WorkReport};
+
 use crate::bus::{BusError, Consumer, Delivery};
-use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget, TargetPages};
+use crate::ledger::{ConfirmedPush, Ledger, LedgerError, PushTarget};
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::gateway::{CallError, Interrupt};
 use crate::sync::retry::error_class;
-use crate::sync::sweep::{Sweep, SweepCause};
+use held::Held;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use sweep::{Sweep, SweepCause};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 /// How long the first message of a batch waits for more changes to coalesce with. Short
 /// enough to stay far inside the one-second promise, long enough to merge a burst.
 pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_millis(25);
-
-/// The pause before held SKUs (of a flush that failed) are pushed again; it doubles up to
-/// [`HELD_RETRY_MAX`] while they keep failing. While the channel is degraded this push is
-/// the probe that finds it answering again, so the bound is also how soon a recovery is seen.
-const HELD_RETRY_FIRST: Duration = Duration::from_millis(500);
-const HELD_RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -60,43 +66,6 @@ pub struct ChannelPusher {
     interrupt: Interrupt,
 }
 
-/// SKUs of flushes that failed: their messages were acknowledged, and they are pushed again
-/// (after a pause that doubles, bounded) until the channel confirms them.
-#[derive(Debug, Default)]
-struct Held {
-    skus: BTreeSet<String>,
-    next_push_at: Option<tokio::time::Instant>,
-    pause: Option<Duration>,
-}
-
-impl Held {
-    fn hold(&mut self, skus: impl IntoIterator<Item = String>) {
-        self.skus.extend(skus);
-        let pause = self
-            .pause
-            .map_or(HELD_RETRY_FIRST, |pause| (pause * 2).min(HELD_RETRY_MAX));
-        self.pause = Some(pause);
-        self.next_push_at = Some(tokio::time::Instant::now() + pause);
-    }
-
-    /// Pushes them at once (the channel answers again).
-    fn push_now(&mut self) {
-        if !self.skus.is_empty() {
-            self.pause = None;
-            self.next_push_at = Some(tokio::time::Instant::now());
-        }
-    }
-
-    fn take(&mut self) -> Vec<String> {
-        self.next_push_at = None;
-        std::mem::take(&mut self.skus).into_iter().collect()
-    }
-
-    fn confirmed(&mut self) {
-        self.pause = None;
-    }
-}
-
 /// The result of one flush, for logs and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FlushReport {
@@ -118,17 +87,6 @@ impl FlushReport {
         self.skipped_unchanged += other.skipped_unchanged;
         self.retry_skus.extend(other.retry_skus);
     }
-}
-
-/// One page of a sweep, read.
-#[derive(Debug)]
-pub struct SweepPage {
-    /// SKUs on the page.
-    pub skus: usize,
-    /// Listings on the page that show what the channel last confirmed.
-    pub unchanged: usize,
-    /// SKUs on the page with a listing to push, in order.
-    pub changed_skus: Vec<String>,
 }
 
 /// How many times one flush pushes again the listings a channel refused for now, before it
@@ -188,7 +146,7 @@ impl ChannelPusher {
                         // The resume sweep pushes whatever is held.
                         control.add_backlog(held.take());
                     }
-                    if let Some(resume_sweep) = crate::ops::pause::pause_changed(&self) {
+                    if let Some(resume_sweep) = pause::pause_changed(&self) {
                         sweep = Some(resume_sweep);
                     }
                 }
@@ -211,7 +169,7 @@ impl ChannelPusher {
                 }
                 _ = sleep_until_some(deadline) => {
                     if control.is_paused() {
-                        crate::ops::pause::hold(&self, &mut pending_skus, &mut deliveries).await;
+                        pause::hold(&self, &mut pending_skus, &mut deliveries).await;
                     } else if !self.flush_deliveries(&mut pending_skus, &mut deliveries, &mut held).await {
                         break;
                     }
@@ -258,7 +216,7 @@ impl ChannelPusher {
                 },
                 // Resync work only when no live change waits: live pushes go first.
                 Some(work) = control.next_work(), if pending_skus.is_empty() && !control.is_paused() => {
-                    crate::ops::resync::perform(&self, work).await;
+                    resync::perform(&self, work).await;
                 }
                 // The sweep's next step when nothing else waits: live pushes and an operator's
                 // resync go first.
@@ -268,7 +226,7 @@ impl ChannelPusher {
                     if let Some(running) = sweep.as_mut() {
                         if running.step(&self).await {
                             if running.cause() == SweepCause::Resume {
-                                crate::ops::pause::caught_up(&self);
+                                pause::caught_up(&self);
                             }
                             sweep = None;
                         }
@@ -310,7 +268,7 @@ impl ChannelPusher {
                         Duration::from_millis(latency.max(0) as u64),
                     );
                 }
-                // One acknowledgement for the whole flush: on the memory bus one write, not one per message.
+                // One acknowledgement for the whole flush: on the database bus one write, not one per message.
                 if let Err(error) = Delivery::ack_many(taken).await {
                     warn!(channel = %self.channel.id, error = %error, "acknowledging stock messages failed");
                 }
@@ -320,7 +278,7 @@ impl ChannelPusher {
                 // Paused mid-push: held like any change of a paused channel.
                 let mut skus: BTreeSet<String> = skus.into_iter().collect();
                 let mut taken = taken;
-                crate::ops::pause::hold(self, &mut skus, &mut taken).await;
+                pause::hold(self, &mut skus, &mut taken).await;
                 return true;
             }
             Err(error) => {
@@ -336,30 +294,6 @@ impl ChannelPusher {
         self.metrics.push_backlog(&self.channel.id, held.skus.len());
         self.channel.control.set_backlog(&held.skus);
         true
-    }
-
-    /// Reads the next page of this channel's walk and which of its SKUs have a listing whose
-    /// computed quantity differs from the last one the channel confirmed; `None` when no page
-    /// is left. Pages follow the SKUs' order, so memory stays bounded whatever the catalog.
-    pub async fn sweep_page(
-        &self,
-        pages: &mut TargetPages,
-    ) -> Result<Option<SweepPage>, PushError> {
-        let Some(page) = pages.next(&self.ledger, &self.channel.policy).await? else {
-            return Ok(None);
-        };
-        let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = self
-            .without_parked(page.targets)
-            .await?
-            .into_iter()
-            .partition(|target| target.last_pushed_quantity != Some(target.quantity));
-        let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
-        debug!(channel = %self.channel.id, skus = page.skus, last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
-        Ok(Some(SweepPage {
-            skus: page.skus,
-            unchanged: unchanged.len(),
-            changed_skus: changed_skus.into_iter().collect(),
-        }))
     }
 
     /// Pushes the current quantity of every listing bound to `skus`, skipping unchanged ones.
@@ -396,7 +330,7 @@ impl ChannelPusher {
 
     /// The listings bound to `skus` with the quantity each should show now, leaving out those
     /// parked as dead letters (the channel refused them for good; an operator retries them).
-    pub async fn live_targets(&self, skus: &[String]) -> Result<Vec<PushTarget>, PushError> {
+    async fn live_targets(&self, skus: &[String]) -> Result<Vec<PushTarget>, PushError> {
         let targets = self
             .ledger
             .push_targets(&self.channel.id, skus, &self.channel.policy)
@@ -409,14 +343,18 @@ impl ChannelPusher {
         &self,
         mut targets: Vec<PushTarget>,
     ) -> Result<Vec<PushTarget>, PushError> {
-        let parked = self.ledger.dead_lettered_listings(&self.channel.id).await?;
+        let parked = self
+            .ledger
+            .dead_letters()
+            .parked_listings(&self.channel.id)
+            .await?;
         targets.retain(|target| !parked.contains(&target.listing_id));
         Ok(targets)
     }
 
     /// Pushes these listings' quantities, whatever was pushed before, in batches; adds to
     /// `report`. Listings the channel refuses for good are parked as dead letters.
-    pub async fn push_listings(
+    async fn push_listings(
         &self,
         changed: &[PushTarget],
         report: &mut FlushReport,
@@ -485,8 +423,7 @@ impl ChannelPusher {
                     self.metrics
                         .push_failed(&self.channel.id, error_class(&error));
                     warn!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
-                    crate::ops::dead_letters::park_if_permanent(self, batch, &listing_id, &error)
-                        .await?;
+                    park::park_if_permanent(self, batch, &listing_id, &error).await?;
                 }
             }
         }
@@ -502,21 +439,13 @@ impl ChannelPusher {
         Ok(confirmed.len())
     }
 
-    pub fn channel(&self) -> &ChannelRuntime {
+    /// The channel pushed to, for the task that runs this pusher.
+    pub(in crate::sync) fn channel(&self) -> &ChannelRuntime {
         &self.channel
     }
 
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
-    }
-
-    pub fn metrics(&self) -> &Metrics {
+    pub(in crate::sync) fn metrics(&self) -> &Metrics {
         &self.metrics
-    }
-
-    /// What cuts this pusher's calls short: its stop and the channel's pause.
-    pub fn interrupt(&self) -> &Interrupt {
-        &self.interrupt
     }
 }
 

@@ -1,11 +1,9 @@
 //! What operators can change and see of one channel's pusher while it runs: whether it is
-//! paused, the resync work waiting for it, its recent push activity (with its sweep) and the
-//! last count of its out-of-date listings.
+//! paused, the resync work waiting for it and its recent push activity (with its sweep).
 //!
 //! One `ChannelControl` exists per configured channel (it travels in the channel's
 //! `ChannelRuntime`); the admin API and the resync jobs write to it, the pusher reads it.
 
-use super::out_of_date::OutOfDateCache;
 use super::resync::ResyncWork;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,7 +24,6 @@ struct Inner {
     work_sender: mpsc::UnboundedSender<ResyncWork>,
     work_receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<ResyncWork>>,
     activity: Mutex<Activity>,
-    out_of_date: OutOfDateCache,
     /// How many of the channel's messages the bus has dead-lettered, as last counted; the
     /// pusher sweeps the channel when it rises.
     dead_lettered: watch::Sender<u64>,
@@ -86,7 +83,6 @@ impl ChannelControl {
                 work_sender,
                 work_receiver: tokio::sync::Mutex::new(work_receiver),
                 activity: Mutex::new(Activity::default()),
-                out_of_date: OutOfDateCache::default(),
                 dead_lettered,
             }),
         }
@@ -209,11 +205,6 @@ impl ChannelControl {
         self.activity().sweep = None;
     }
 
-    /// The last count of the channel's out-of-date listings, reused while it is fresh.
-    pub fn out_of_date(&self) -> &OutOfDateCache {
-        &self.inner.out_of_date
-    }
-
     /// Counts one call against the rate-limit budget.
     pub fn note_call(&self) {
         let mut activity = self.activity();
@@ -294,7 +285,7 @@ mod tests {
         let control = ChannelControl::new();
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         assert!(control.submit(ResyncWork {
-            mode: crate::ops::ResyncMode::Push,
+            mode: crate::ledger::ResyncMode::Push,
             skus: vec!["SKU-1".to_string()],
             listing_ids: None,
             reply,

@@ -1,11 +1,7 @@
 //! The built daemon killed with SIGKILL in the middle of a burst of orders and started again:
 //! no order is lost and every channel still converges, on both set-ups. The sims run in this
 //! test process; the daemon is the real binary with a configuration file.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{TestBackend, TestDatabase};
+use crate::common::{TestBackend, TestDatabase};
 use omnistock::bus::{AmqpBus, BusConfig};
 use omnistock::ledger::{Ledger, MovementMeta};
 use omnistock_connector::Secret;

@@ -1,6 +1,4 @@
 //! `omnistock stock import|export` and `omnistock listings import` as an operator runs them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::process::{Command, Output};
 

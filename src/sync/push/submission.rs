@@ -10,8 +10,8 @@
 //!
 //! [`ChannelClient::max_stock_submission`]: crate::sync::gateway::ChannelClient::max_stock_submission
 
+use super::{levels_of, ChannelPusher, FlushReport, PushError};
 use crate::ledger::PushTarget;
-use crate::sync::push::{levels_of, ChannelPusher, FlushReport, PushError};
 use omnistock_connector::{PushResult, StockLevel, SubmissionStatus};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -155,7 +155,7 @@ pub async fn submit(
     let channel = pusher.channel();
     let id = channel
         .client
-        .submit_stock(&levels, pusher.interrupt())
+        .submit_stock(&levels, &pusher.interrupt)
         .await?;
     info!(channel = %channel.id, submission = %id, listings = levels.len(), "bulk stock submission in flight");
     Ok(Some(InFlight {
@@ -171,7 +171,7 @@ pub async fn follow(pusher: &ChannelPusher, in_flight: &InFlight) -> Result<Prog
     let status = pusher
         .channel()
         .client
-        .submission_status(&in_flight.id, &in_flight.levels, pusher.interrupt())
+        .submission_status(&in_flight.id, &in_flight.levels, &pusher.interrupt)
         .await?;
     Ok(match status {
         SubmissionStatus::InFlight { poll_after } => Progress::InFlight(poll_after),

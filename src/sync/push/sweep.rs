@@ -8,14 +8,14 @@
 //! or the ledger is down) is tried again after a pause that doubles, from where the sweep
 //! stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
 
-use crate::ledger::TargetPages;
-use crate::ops::control::SweepProgress;
-use crate::sync::push::{ChannelPusher, FlushReport, PushError};
-use crate::sync::submission::{self, InFlight, Progress, Settling, BULK_SUBMISSION_MIN};
-use std::collections::VecDeque;
+use super::control::SweepProgress;
+use super::submission::{self, InFlight, Progress, Settling, BULK_SUBMISSION_MIN};
+use super::{ChannelPusher, FlushReport, PushError};
+use crate::ledger::{PushTarget, TargetPages};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// The pause before a failed page is tried again; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(2);
@@ -122,8 +122,8 @@ impl Sweep {
     /// if there are at least [`BULK_SUBMISSION_MIN`]; the sweep follows the submission until
     /// it is processed. `true` when the sweep is done (no page, queued SKU or submission left).
     pub async fn step(&mut self, pusher: &ChannelPusher) -> bool {
-        let channel = pusher.channel();
-        pusher.metrics().sweep_running(&channel.id, true);
+        let channel = &pusher.channel;
+        pusher.metrics.sweep_running(&channel.id, true);
         channel.control.note_sweep(self.progress());
         match self.advance(pusher).await {
             Ok(false) => {
@@ -133,7 +133,7 @@ impl Sweep {
             }
             Ok(true) => {
                 channel.control.note_sweep_done();
-                pusher.metrics().sweep_running(&channel.id, false);
+                pusher.metrics.sweep_running(&channel.id, false);
                 info!(channel = %channel.id, cause = self.cause.as_str(),
                     pushed = self.report.confirmed, calls = self.report.calls,
                     unchanged = self.report.skipped_unchanged, rejected = self.report.rejected,
@@ -225,13 +225,13 @@ impl Sweep {
 
     /// Reads the next page and queues its SKUs whose listings differ; notes when none is left.
     async fn read_next_page(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
-        let Some(page) = pusher.sweep_page(&mut self.pages).await? else {
+        let Some(page) = read_page(pusher, &mut self.pages).await? else {
             self.pages_done = true;
             return Ok(false);
         };
-        pusher.metrics().sweep_skus(&pusher.channel().id, page.skus);
+        pusher.metrics.sweep_skus(&pusher.channel.id, page.skus);
         self.skus_read += page.skus as u64;
-        pusher.channel().control.note_sweep(self.progress());
+        pusher.channel.control.note_sweep(self.progress());
         self.report.skipped_unchanged += page.unchanged;
         self.to_push.extend(page.changed_skus);
         Ok(false)
@@ -239,7 +239,7 @@ impl Sweep {
 
     /// Pushes the listings of the next batch of queued SKUs.
     async fn push_next_batch(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
-        let batch_size = pusher.channel().capabilities.max_stock_batch.max(1);
+        let batch_size = pusher.channel.capabilities.max_stock_batch.max(1);
         let batch: Vec<String> = self.to_push.iter().take(batch_size).cloned().collect();
         let pushed = pusher.push_skus(&batch).await?;
         // Only once they are pushed: a failed batch is tried again as it was.
@@ -247,4 +247,40 @@ impl Sweep {
         self.report.absorb(pushed);
         Ok(false)
     }
+}
+
+/// One page of a sweep, read.
+#[derive(Debug)]
+struct SweepPage {
+    /// SKUs on the page.
+    skus: usize,
+    /// Listings on the page that show what the channel last confirmed.
+    unchanged: usize,
+    /// SKUs on the page with a listing to push, in order.
+    changed_skus: Vec<String>,
+}
+
+/// Reads the next page of the channel's walk and which of its SKUs have a listing whose
+/// computed quantity differs from the last one the channel confirmed; `None` when no page is
+/// left. Pages follow the SKUs' order, so memory stays bounded whatever the catalog.
+async fn read_page(
+    pusher: &ChannelPusher,
+    pages: &mut TargetPages,
+) -> Result<Option<SweepPage>, PushError> {
+    let channel = &pusher.channel;
+    let Some(page) = pages.next(&pusher.ledger, &channel.policy).await? else {
+        return Ok(None);
+    };
+    let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = pusher
+        .without_parked(page.targets)
+        .await?
+        .into_iter()
+        .partition(|target| target.last_pushed_quantity != Some(target.quantity));
+    let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
+    debug!(channel = %channel.id, skus = page.skus, last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
+    Ok(Some(SweepPage {
+        skus: page.skus,
+        unchanged: unchanged.len(),
+        changed_skus: changed_skus.into_iter().collect(),
+    }))
 }

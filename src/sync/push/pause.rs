@@ -8,33 +8,33 @@
 //! it compares every listing's computed quantity with what the channel last confirmed. A
 //! channel paused across a restart is swept when it is resumed, not at start.
 
+use super::sweep::{Sweep, SweepCause};
+use super::ChannelPusher;
 use crate::bus::Delivery;
-use crate::sync::push::ChannelPusher;
-use crate::sync::sweep::{Sweep, SweepCause};
 use std::collections::BTreeSet;
 use tracing::{info, warn};
 
 /// Lets the coalesced messages of a paused channel go without pushing; their SKUs count as
 /// the channel's backlog until it is resumed.
-pub async fn hold(
+pub(super) async fn hold(
     pusher: &ChannelPusher,
     pending_skus: &mut BTreeSet<String>,
     deliveries: &mut Vec<Delivery>,
 ) {
-    let channel = pusher.channel();
+    let channel = &pusher.channel;
     channel.control.add_backlog(std::mem::take(pending_skus));
     if let Err(error) = Delivery::ack_many(std::mem::take(deliveries)).await {
         warn!(channel = %channel.id, error = %error, "acknowledging held stock messages failed");
     }
     pusher
-        .metrics()
+        .metrics
         .push_backlog(&channel.id, channel.control.snapshot().backlog.len());
 }
 
 /// Reacts to a pause or a resume: on resume, the sweep that pushes what accumulated (it
 /// replaces a sweep in progress, which it covers).
-pub fn pause_changed(pusher: &ChannelPusher) -> Option<Sweep> {
-    let channel = pusher.channel();
+pub(super) fn pause_changed(pusher: &ChannelPusher) -> Option<Sweep> {
+    let channel = &pusher.channel;
     if channel.control.is_paused() {
         info!(channel = %channel.id, "channel paused: stock pushes stop, changes accumulate");
         return None;
@@ -44,8 +44,8 @@ pub fn pause_changed(pusher: &ChannelPusher) -> Option<Sweep> {
 }
 
 /// After the resume sweep: nothing accumulated is left to push.
-pub fn caught_up(pusher: &ChannelPusher) {
-    let channel = pusher.channel();
+pub(super) fn caught_up(pusher: &ChannelPusher) {
+    let channel = &pusher.channel;
     channel.control.clear_backlog();
-    pusher.metrics().push_backlog(&channel.id, 0);
+    pusher.metrics.push_backlog(&channel.id, 0);
 }

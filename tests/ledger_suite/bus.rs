@@ -1,24 +1,20 @@
-//! The stock-change bus against real services: the memory bus on SQLite and PostgreSQL (a fresh
+//! The stock-change bus against real services: the database bus on SQLite and PostgreSQL (a fresh
 //! database per test) and the RabbitMQ bus (unique exchange and queue names per test).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "common/tcp_proxy.rs"]
-mod tcp_proxy;
-
+use crate::common::{TestBackend, TestDatabase};
+use crate::tcp_proxy::{ProxyMode, TcpProxy};
 use omnistock::bus::{
-    AmqpBus, Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, RelayStats,
+    Bus, BusConfig, BusError, Consumer, Delivery, OutboxRelay, RelayConfig, RelayStats,
     StockChanged,
 };
 use omnistock::ledger::{Ledger, MovementMeta};
+use omnistock::testkit::ScratchBusNames;
 use omnistock_connector::Secret;
-use sqlx::{AnyPool, Connection};
+use sqlx::AnyPool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tcp_proxy::{ProxyMode, TcpProxy};
 use tokio::sync::watch;
 
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// Generous: only reached when the behaviour under test is broken.
 const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
@@ -28,44 +24,25 @@ const QUIET_FOR: Duration = Duration::from_millis(1500);
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-/// A fresh, migrated ledger database; a PostgreSQL one is dropped on drop.
+/// A fresh, migrated ledger database, removed on drop.
 struct TestDb {
-    url: String,
     ledger: Ledger,
-    postgres_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
+    database: TestDatabase,
 }
 
 impl TestDb {
     async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
-        let ledger = open_ledger(&url).await;
-        Self {
-            url,
-            ledger,
-            postgres_name: None,
-            _dir: Some(dir),
-        }
+        Self::on(TestDatabase::sqlite()).await
     }
 
     async fn postgres() -> Self {
-        let name = format!("test_bus_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
-            .await
-            .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        let ledger = open_ledger(&url).await;
+        Self::on(TestDatabase::postgres().await).await
+    }
+
+    async fn on(database: TestDatabase) -> Self {
         Self {
-            url,
-            ledger,
-            postgres_name: Some(name),
-            _dir: None,
+            ledger: database.ledger().await,
+            database,
         }
     }
 
@@ -75,9 +52,8 @@ impl TestDb {
 
     /// The url to `LISTEN` on, for PostgreSQL.
     fn listen_url(&self) -> Option<Secret> {
-        self.postgres_name
-            .as_ref()
-            .map(|_| Secret::new(self.url.clone()))
+        (self.database.backend == TestBackend::Postgres)
+            .then(|| Secret::new(self.database.url.clone()))
     }
 
     /// A change of availability, written by the ledger with its outbox row.
@@ -90,39 +66,6 @@ impl TestDb {
             .await
             .unwrap();
     }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else {
-            return;
-        };
-        // Drop may run inside the test's runtime, so the cleanup gets a thread and runtime of
-        // its own; WITH (FORCE) closes the pools' connections.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
-                    .await
-                    .unwrap();
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
-            });
-        })
-        .join()
-        .unwrap();
-    }
-}
-
-async fn open_ledger(url: &str) -> Ledger {
-    let ledger = Ledger::connect(url).await.unwrap();
-    ledger.migrate().await.unwrap();
-    ledger
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +331,7 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
     // A change made while the relay runs is picked up too, also when another process (here:
     // another ledger on the same database, so no in-process wake-up) makes it.
     db.ledger.upsert_item("SKU-3", "SKU-3").await.unwrap();
-    let other_replica = Ledger::connect(&db.url).await.unwrap();
+    let other_replica = Ledger::connect(&db.database.url).await.unwrap();
     other_replica
         .receive("SKU-3", "main", 1, &MovementMeta::new("other-replica"))
         .await
@@ -414,7 +357,7 @@ async fn relay_moves_outbox_rows_and_deletes_them_after_publish(bus: Bus, db: &T
 }
 
 // ---------------------------------------------------------------------------------------------
-// Memory bus only
+// Database bus only
 
 async fn unacked_messages_survive_a_restart(db: TestDb) {
     let bus = memory_bus(db.pool()).await;
@@ -431,7 +374,7 @@ async fn unacked_messages_survive_a_restart(db: TestDb) {
     drop(bus);
     db.ledger.close().await;
 
-    let restarted = open_ledger(&db.url).await;
+    let restarted = db.database.ledger().await;
     let bus = memory_bus(restarted.pool()).await;
     let mut consumer = bus.consume("shop").await.unwrap();
     let first = next(&mut consumer).await;
@@ -631,8 +574,9 @@ memory_bus_suite!(postgres);
 /// A bus with exchange and queue names of its own, deleted on drop (also when a test fails).
 struct TestBroker {
     bus: Bus,
+    /// The bus's settings; a test may point them elsewhere (the names stay).
     config: BusConfig,
-    channels: Vec<&'static str>,
+    _names: ScratchBusNames,
 }
 
 /// The memory pool `Bus::connect` takes is not used by the RabbitMQ bus.
@@ -644,41 +588,21 @@ fn unused_pool() -> AnyPool {
 }
 
 impl TestBroker {
+    /// A bus whose queues of `channels` (and exchanges) are deleted on drop.
     async fn new(channels: Vec<&'static str>) -> Self {
-        let config = BusConfig {
+        let channels: Vec<String> = channels.into_iter().map(String::from).collect();
+        let base = BusConfig {
             url: Secret::new(AMQP_URL),
-            name_prefix: format!("test_{}.", uuid::Uuid::new_v4().simple()),
             ..BusConfig::default()
         };
+        let names = ScratchBusNames::new(base, "test", &channels);
+        let config = names.config.clone();
         let bus = Bus::connect(&config, &unused_pool()).await.unwrap();
         Self {
             bus,
             config,
-            channels,
+            _names: names,
         }
-    }
-}
-
-impl Drop for TestBroker {
-    fn drop(&mut self) {
-        let config = self.config.clone();
-        let channels = self.channels.clone();
-        // A runtime of its own: this may run while the test's runtime unwinds.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let bus = AmqpBus::connect(config).await.unwrap();
-                for channel in channels {
-                    bus.delete_channel_queue(channel).await.unwrap();
-                }
-                bus.delete_exchanges().await.unwrap();
-            });
-        })
-        .join()
-        .unwrap();
     }
 }
 
@@ -777,6 +701,41 @@ mod rabbitmq {
     }
 
     #[tokio::test]
+    async fn dead_letters_past_their_retention_are_pruned_and_younger_ones_kept() {
+        let broker = TestBroker::new(vec!["shop"]).await;
+        super::rejected_message_is_dead_lettered(broker.bus.clone()).await;
+        let Bus::Amqp(amqp) = &broker.bus else {
+            panic!("expected the RabbitMQ bus");
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+
+        // Dead for a moment only: a retention of a minute keeps it.
+        let pruned = amqp
+            .prune_dead_letters("shop", now - 60_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 0);
+        // Handed back, not lost: it is still there to inspect (the nack is asynchronous).
+        let mut dead = 0;
+        for _ in 0..100 {
+            dead = broker.bus.dead_letter_count("shop").await.unwrap();
+            if dead == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(dead, 1);
+
+        // Past the retention (its time of death is before `before`): deleted.
+        let pruned = amqp
+            .prune_dead_letters("shop", now + 60_000, 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1);
+        assert_eq!(broker.bus.dead_letter_count("shop").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
     async fn consumer_resubscribes_after_the_broker_cancelled_it() {
         let broker = TestBroker::new(vec!["shop"]).await;
         broker.bus.ensure_channel_queue("shop").await.unwrap();
@@ -841,11 +800,10 @@ mod rabbitmq {
     #[tokio::test]
     async fn a_queue_registered_while_the_broker_was_down_exists_before_the_first_publish() {
         let proxy = TcpProxy::start("127.0.0.1:5672", ProxyMode::Refuse).await;
-        let mut broker = TestBroker::new(vec![]).await;
+        let mut broker = TestBroker::new(vec!["shop"]).await;
         broker.config.url =
             Secret::new(format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port()));
         broker.bus = Bus::connect(&broker.config, &unused_pool()).await.unwrap();
-        broker.channels.push("shop");
         broker.bus.ensure_channel_queue("shop").await.unwrap();
         assert!(broker.bus.publish(&[change("SKU-1", 1)]).await.is_err());
 

@@ -1,8 +1,6 @@
 //! `omnistock bench`: every scenario, tiny, on the embedded set-up, and one on PostgreSQL +
 //! RabbitMQ. Proves the benchmarks run, measure what they say and clean up after themselves;
 //! never judges speed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use std::process::Command;

@@ -1,7 +1,5 @@
 //! The `omnistock` binary as an operator runs it: configuration errors, `check-config`,
 //! `migrate`, and `serve` stopping on SIGTERM.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
