@@ -282,8 +282,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_listed_once() {
-        assert_eq!(known_kinds(), ["sim", "shopify", "tiktok_shop"]);
-        assert_eq!(known_kinds(), ["sim", "shopify", "amazon"]);
+        assert_eq!(known_kinds(), ["sim", "shopify", "tiktok_shop", "amazon"]);
     }
 
     #[test]
