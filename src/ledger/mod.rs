@@ -38,6 +38,7 @@ mod outbox;
 mod push_targets;
 pub mod quarantine;
 mod reads;
+pub mod receipts;
 mod row_set;
 mod stock;
 mod types;
@@ -62,7 +63,8 @@ pub use error::LedgerError;
 pub use file_lock::DatabaseFileLock;
 pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKind};
 pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
-pub use quarantine::{QuarantineStore, QuarantinedOrder};
+pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
+pub use receipts::{WebhookReceipt, WebhookReceiptStore};
 pub use types::{
     Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
     LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,
