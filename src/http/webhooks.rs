@@ -158,7 +158,9 @@ async fn handle(
             )
         }
         Err(error) => match receipt {
-            Some(receipt) => pending(state, channel_id, receipt, ReceiptError::Booking(error)).await,
+            Some(receipt) => {
+                pending(state, channel_id, receipt, ReceiptError::Booking(error)).await
+            }
             None => {
                 warn!(channel = %channel_id, error = %error, "webhook could not be booked; asking the platform to retry");
                 (
@@ -186,9 +188,14 @@ async fn pending(
     receipt: Receipt,
     error: ReceiptError,
 ) -> (StatusCode, serde_json::Value) {
-    if let Err(noted) =
-        receipts::note_failure(&state.ledger, channel_id, receipt.id, receipt.attempts, &error)
-            .await
+    if let Err(noted) = receipts::note_failure(
+        &state.ledger,
+        channel_id,
+        receipt.id,
+        receipt.attempts,
+        &error,
+    )
+    .await
     {
         // The receipt stays due now: the leader tries it at its next look.
         warn!(channel = %channel_id, receipt = receipt.id, error = %noted, "a webhook receipt's failure could not be recorded");

@@ -153,7 +153,12 @@ pub struct ReceiptDuty {
 }
 
 impl ReceiptDuty {
-    pub fn new(ledger: Ledger, intake: Intake, channels: &[ChannelRuntime], metrics: Metrics) -> Self {
+    pub fn new(
+        ledger: Ledger,
+        intake: Intake,
+        channels: &[ChannelRuntime],
+        metrics: Metrics,
+    ) -> Self {
         let channels = channels
             .iter()
             .map(|channel| (channel.id.clone(), channel.clone()))
