@@ -594,7 +594,7 @@ async fn webhook_receipts_are_kept_once_until_settled(database: &TestDatabase) {
         "a redelivery stores nothing"
     );
     let (other, new) = receipts
-        .add("other", "n-1", &[named.clone()])
+        .add("other", "n-1", std::slice::from_ref(&named))
         .await
         .unwrap();
     assert!(new && other != id, "keyed per channel");
