@@ -235,7 +235,12 @@ async fn receive_named_orders(
     let (id, new) = match state
         .ledger
         .webhook_receipts()
-        .add(&channel.id, &delivery, &refs)
+        .add(
+            &channel.id,
+            &delivery,
+            &refs,
+            receipts::leader_waits(budget),
+        )
         .await
     {
         Ok(stored) => stored,

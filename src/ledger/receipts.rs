@@ -76,14 +76,16 @@ impl Ledger {
 }
 
 impl WebhookReceiptStore<'_> {
-    /// Stores the receipt of delivery `delivery_id` naming `refs`, due at once; returns its id
-    /// and whether it is new (`false`: this delivery's receipt was stored before and is still
+    /// Stores the receipt of delivery `delivery_id` naming `refs`, due `first_attempt_after`
+    /// milliseconds from now (the receiver tries it itself meanwhile); returns its id and
+    /// whether it is new (`false`: this delivery's receipt was stored before and is still
     /// pending, and nothing was written).
     pub async fn add(
         &self,
         channel_id: &str,
         delivery_id: &str,
         refs: &[OrderRef],
+        first_attempt_after: i64,
     ) -> Result<(i64, bool), LedgerError> {
         let stored: Vec<StoredRef> = refs
             .iter()
@@ -98,13 +100,14 @@ impl WebhookReceiptStore<'_> {
         let now = now_millis();
         let inserted: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO webhook_receipts (channel_id, delivery_id, order_refs, received_at, \
-             attempts, next_attempt_at) VALUES ($1, $2, $3, $4, 0, $4) \
+             attempts, next_attempt_at) VALUES ($1, $2, $3, $4, 0, $5) \
              ON CONFLICT (channel_id, delivery_id) DO NOTHING RETURNING id",
         )
         .bind(channel_id)
         .bind(delivery_id)
         .bind(json)
         .bind(now)
+        .bind(now.saturating_add(first_attempt_after.max(0)))
         .fetch_optional(&self.ledger.pool)
         .await
         .context("storing a webhook receipt")?;

@@ -104,6 +104,12 @@ pub async fn fetch_named(
     Ok(fetched)
 }
 
+/// How long (milliseconds) the leader leaves a new receipt to the webhook that stored it, which
+/// tries it within `budget`: the two would otherwise fetch the same orders at once.
+pub fn leader_waits(budget: Duration) -> i64 {
+    i64::try_from(budget.saturating_add(BACKOFF_FIRST).as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The wait before attempt `attempts + 1` of a receipt that failed `attempts` times.
 fn backoff(attempts: i64) -> Duration {
     let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);

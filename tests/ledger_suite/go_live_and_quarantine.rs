@@ -581,20 +581,20 @@ async fn webhook_receipts_are_kept_once_until_settled(database: &TestDatabase) {
         delivery_id: Some("n-1".into()),
     };
     let (id, new) = receipts
-        .add(CHANNEL, "n-1", std::slice::from_ref(&named))
+        .add(CHANNEL, "n-1", std::slice::from_ref(&named), 0)
         .await
         .unwrap();
     assert!(new);
     assert_eq!(
         receipts
-            .add(CHANNEL, "n-1", std::slice::from_ref(&named))
+            .add(CHANNEL, "n-1", std::slice::from_ref(&named), 0)
             .await
             .unwrap(),
         (id, false),
         "a redelivery stores nothing"
     );
     let (other, new) = receipts
-        .add("other", "n-1", std::slice::from_ref(&named))
+        .add("other", "n-1", std::slice::from_ref(&named), 0)
         .await
         .unwrap();
     assert!(new && other != id, "keyed per channel");
@@ -621,6 +621,13 @@ async fn webhook_receipts_are_kept_once_until_settled(database: &TestDatabase) {
     receipts.delete(id).await.unwrap();
     receipts.delete(other).await.unwrap();
     assert!(receipts.list().await.unwrap().is_empty());
+    // One its receiver is still trying is not due yet.
+    let (later, _) = receipts
+        .add(CHANNEL, "n-2", std::slice::from_ref(&named), 60_000)
+        .await
+        .unwrap();
+    assert!(receipts.due(now, 10).await.unwrap().is_empty());
+    receipts.delete(later).await.unwrap();
 
     let quarantine = ledger.quarantine();
     let first = quarantine
