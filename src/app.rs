@@ -9,6 +9,7 @@ use crate::http::AppState;
 use crate::ledger::{Backend, DatabaseFileLock, Ledger, PoolSettings};
 use crate::metrics::Metrics;
 use crate::registry::{self, RegistryError};
+use crate::service_notify::{ServiceNotifier, StatusSource};
 use crate::settings::Settings;
 use crate::sync::duties::LeaderDuties;
 use crate::sync::intake::default_writers;
@@ -106,7 +107,7 @@ impl App {
             .filter_map(|channel| Some((channel.id.to_string(), channel.reconcile_interval?)))
             .collect();
         let election = LeaderElection::start(&ledger, &metrics).await;
-        let operations = match crate::ops::Operations::start(
+        let operators = match crate::ops::Operators::start(
             ledger.clone(),
             metrics.clone(),
             channels.clone(),
@@ -121,7 +122,7 @@ impl App {
         )
         .await
         {
-            Ok(operations) => operations,
+            Ok(operators) => operators,
             Err(error) => {
                 // A daemon that fails to start must not keep (or take) the leader lock.
                 election.stop().await;
@@ -134,7 +135,7 @@ impl App {
             channels: channel_list,
             intake: intake.clone(),
             metrics: metrics.clone(),
-            job_runner: operations.jobs.runner(),
+            job_runner: operators.jobs.runner(),
         };
         // Before the relay starts, so that no queue of a channel gone from the configuration
         // takes another copy of a change.
@@ -148,7 +149,7 @@ impl App {
             channels,
             intake,
             metrics,
-            operations,
+            operators,
         };
         Ok(Self {
             address,
@@ -190,8 +191,21 @@ impl App {
         );
         let router = crate::http::router(self.state.clone());
         let header_read_timeout = settings.http.header_read_timeout;
+        // Ledger migrated and listener bound: the moment /readyz can answer 200.
+        let notifier = ServiceNotifier::new(
+            StatusSource {
+                channels: self.state.channels.clone(),
+                leader: self.sync.leader(),
+            },
+            self.address,
+        )
+        .ready();
+        let shutdown = async move {
+            shutdown.await;
+            notifier.stopping().await;
+        };
         crate::http::server::serve(self.listener, router, header_read_timeout, shutdown).await;
-        self.state.operations.stop().await;
+        self.state.operators.stop().await;
         self.sync.stop().await;
         tracing::info!("omnistock stopped");
         Ok(())
@@ -243,6 +257,8 @@ fn build_channels(
         .with_policy(channel.stock_policy.clone())
         .with_cut_over(channel.cut_over)
         .with_metrics(metrics.clone());
+        metrics.declare_channel(&channel.id.to_string());
+        metrics.rate_limit(&channel.id.to_string(), runtime.rate_limit);
         channels.insert(channel.id.to_string(), runtime);
     }
     Ok(channels)

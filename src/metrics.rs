@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,8 @@ struct Families {
     channel_alerts: Family<ChannelLabel, Gauge>,
     bus_dead_lettered: Family<ChannelLabel, Gauge>,
     webhook_receipts_pending: Family<ChannelLabel, Gauge>,
+    ledger_up: Gauge,
+    rate_limit_per_minute: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
 }
 
 /// Shared handle to every metric of the process.
@@ -125,6 +128,8 @@ impl Metrics {
             channel_alerts: Family::default(),
             bus_dead_lettered: Family::default(),
             webhook_receipts_pending: Family::default(),
+            ledger_up: Gauge::default(),
+            rate_limit_per_minute: Family::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -257,6 +262,16 @@ impl Metrics {
             "Webhook receipts whose named orders are not booked yet, per channel (set by the sync leader)",
             families.webhook_receipts_pending.clone(),
         );
+        registry.register(
+            "ledger_up",
+            "1 when the ledger's database answered the check made at this scrape, else 0",
+            families.ledger_up.clone(),
+        );
+        registry.register(
+            "rate_limit_per_minute",
+            "The channel's rate limit in calls per minute (the stricter of the platform's and the configured one); absent when it has none",
+            families.rate_limit_per_minute.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             families: Arc::new(families),
@@ -267,6 +282,65 @@ impl Metrics {
         ChannelLabel {
             channel: channel.to_string(),
         }
+    }
+
+    /// Creates the channel's series at zero, so that dashboards and alerts see 0 (and count
+    /// the first event) rather than no series until something happens.
+    pub fn declare_channel(&self, channel: &str) {
+        const CLASSES: [&str; 4] = ["transient", "rate_limited", "permanent", "configuration"];
+        const CALLS: [&str; 3] = ["push_stock", "read_stock", "pull_orders"];
+        let label = Self::channel(channel);
+        let families = &self.families;
+        drop(families.orders_booked.get_or_create(&label));
+        drop(families.pushes.get_or_create(&label));
+        drop(families.pushed_listings.get_or_create(&label));
+        drop(families.push_latency.get_or_create(&label));
+        drop(families.queue_lag.get_or_create(&label));
+        drop(families.push_backlog.get_or_create(&label));
+        drop(families.sweep_running.get_or_create(&label));
+        drop(families.reconcile_drifts.get_or_create(&label));
+        drop(families.dead_letters_parked.get_or_create(&label));
+        drop(families.dead_letters.get_or_create(&label));
+        drop(families.channel_degraded.get_or_create(&label));
+        drop(families.bus_dead_lettered.get_or_create(&label));
+        // A 401 counted from zero: the first refused webhook is an increase an alert sees.
+        drop(families.webhook_responses.get_or_create(&WebhookLabels {
+            channel: channel.to_string(),
+            status: 401,
+        }));
+        for class in CLASSES {
+            drop(families.push_failures.get_or_create(&FailureLabels {
+                channel: channel.to_string(),
+                kind: class.to_string(),
+            }));
+            for call in CALLS {
+                drop(
+                    families
+                        .channel_call_failures
+                        .get_or_create(&CallFailureLabels {
+                            channel: channel.to_string(),
+                            call,
+                            class,
+                        }),
+                );
+            }
+        }
+    }
+
+    /// The channel's rate limit, as calls per minute, for the budget panels.
+    pub fn rate_limit(&self, channel: &str, limit: Option<omnistock_connector::RateLimit>) {
+        if let Some(limit) = limit {
+            let per_minute =
+                f64::from(limit.requests) * 60.0 / limit.period.as_secs_f64().max(f64::EPSILON);
+            self.families
+                .rate_limit_per_minute
+                .get_or_create(&Self::channel(channel))
+                .set(per_minute);
+        }
+    }
+
+    pub fn ledger_up(&self, up: bool) {
+        self.families.ledger_up.set(i64::from(up));
     }
 
     pub fn booking_group(&self, events: usize) {

@@ -31,27 +31,32 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let bus = state.bus.state();
-    let reason = match tokio::time::timeout(DATABASE_PING_TIMEOUT, state.ledger.ping()).await {
-        Ok(Ok(())) => {
-            return (
-                StatusCode::OK,
-                Json(json!({ "status": "ready", "bus": bus })),
-            )
-        }
+    match ledger_answers(&state).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "bus": bus })),
+        ),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": reason, "bus": bus })),
+        ),
+    }
+}
+
+/// Pings the ledger's database within [`DATABASE_PING_TIMEOUT`]; the reason when it fails.
+pub(crate) async fn ledger_answers(state: &AppState) -> Result<(), &'static str> {
+    match tokio::time::timeout(DATABASE_PING_TIMEOUT, state.ledger.ping()).await {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness check: database ping failed");
-            "database unreachable"
+            Err("database unreachable")
         }
         Err(_) => {
             tracing::warn!(
                 timeout_ms = DATABASE_PING_TIMEOUT.as_millis() as u64,
                 "readiness check: database ping timed out"
             );
-            "database did not answer in time"
+            Err("database did not answer in time")
         }
-    };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "reason": reason, "bus": bus })),
-    )
+    }
 }

@@ -12,6 +12,9 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Checked at each scrape, so that `omnistock_ledger_up` is never older than the scrape.
+    let ledger_up = crate::http::health::ledger_answers(&state).await.is_ok();
+    state.metrics.ledger_up(ledger_up);
     // Connectors know their alerts; they are counted when scraped.
     for channel in state.channels.values() {
         state

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod body_timeout;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod server;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(metrics::router())
+        .merge(console::router())
         .nest("/admin", admin::router(state.clone()))
         .layer(middleware::from_fn(move |request, next| {
             body_timeout::bound_body_read(body_read_timeout, request, next)

@@ -24,5 +24,5 @@ pub struct AppState {
     pub intake: Intake,
     pub metrics: Metrics,
     /// Pause/resume, resync jobs, dead letters, channel activity.
-    pub operations: crate::ops::Operations,
+    pub operators: crate::ops::Operators,
 }

@@ -45,7 +45,7 @@ async fn receive_webhook(
     if state.channels.contains_key(&channel_id) {
         state.metrics.webhook_response(&channel_id, status.as_u16());
         state
-            .operations
+            .operators
             .webhooks
             .record(&channel_id, status.as_u16());
     }

@@ -77,16 +77,10 @@ pub enum LedgerError {
     IdempotencyConflict { key: String },
     #[error("corrupt ledger data: {0}")]
     Corrupt(String),
-    /// A stored row that does not read back as what was written: its table, its id, the
-    /// column and the value (shortened), and why it does not parse.
-    #[error("corrupt row {id} of {table}: {column} holds {value:?}: {problem}")]
-    CorruptRow {
-        table: &'static str,
-        id: String,
-        column: &'static str,
-        value: String,
-        problem: String,
-    },
+    /// A stored row that does not read back as what was written (boxed: the error is passed
+    /// around often and should stay small).
+    #[error(transparent)]
+    CorruptRow(Box<CorruptRow>),
     #[error("{context}")]
     Database {
         context: &'static str,
@@ -152,13 +146,25 @@ pub(crate) fn corrupt_row(
     if value.chars().nth(CORRUPT_VALUE_CHARS).is_some() {
         shown.push('…');
     }
-    LedgerError::CorruptRow {
+    LedgerError::CorruptRow(Box::new(CorruptRow {
         table,
         id: id.to_string(),
         column,
         value: shown,
         problem: problem.to_string(),
-    }
+    }))
+}
+
+/// A stored row that does not read back: its table, its id, the column and the value
+/// (shortened), and why it does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt row {id} of {table}: {column} holds {value:?}: {problem}")]
+pub struct CorruptRow {
+    pub table: &'static str,
+    pub id: String,
+    pub column: &'static str,
+    pub value: String,
+    pub problem: String,
 }
 
 /// Attaches what the ledger was doing to a database error.

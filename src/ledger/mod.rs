@@ -19,30 +19,13 @@
 //! and the sum of the open quantity of the order lines booked there.
 
 mod booking;
-mod booking_group;
-mod booking_rows;
-mod catalog;
-mod channel_rows;
-pub mod channel_status;
-mod credentials;
-mod database_url;
-pub mod dead_letters;
+mod cursors;
+mod db;
 mod error;
-mod file_lock;
-mod fingerprint;
-mod housekeeping;
-mod invariants;
-pub mod jobs;
-mod line_ops;
-mod outbox;
-mod push_targets;
-pub mod quarantine;
-mod reads;
-pub mod receipts;
-mod row_set;
+mod push;
+mod records;
 mod stock;
 mod types;
-mod write;
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};
@@ -54,22 +37,23 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::Notify;
 use tracing::info;
 
-pub use booking_group::BookingRequest;
 pub use channel_status::ChannelStatusStore;
 pub use credentials::LedgerCredentialStore;
-pub use database_url::{redact_database_url, Backend};
+pub use db::database_url::{redact_database_url, Backend};
+pub use db::file_lock::DatabaseFileLock;
 pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
-pub use error::LedgerError;
-pub use file_lock::DatabaseFileLock;
+pub use error::{CorruptRow, LedgerError};
 pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKind};
-pub use push_targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
+pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
 pub use receipts::{WebhookReceipt, WebhookReceiptStore};
+pub use records::{channel_status, credentials, dead_letters, jobs, quarantine, receipts};
+pub use stock::item_search;
 pub use types::{
-    Application, Balance, BookingOutcome, BookingResult, Channel, InvariantViolation,
-    LineOperation, LineOutcome, LineRef, Listing, ListingBinding, ListingComponent, Movement,
-    MovementMeta, MovementReason, OrderLineRecord, OrderRecord, OutboxEntry, Reservation,
-    StockCount, StockOutcome, TransferOutcome, UnknownLine,
+    Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,
+    InvariantViolation, LineOperation, LineOutcome, LineRef, Listing, ListingBinding,
+    ListingComponent, Movement, MovementMeta, MovementReason, OrderLineRecord, OrderRecord,
+    OutboxEntry, Reservation, StockCount, StockOutcome, TransferOutcome, UnknownLine,
 };
 
 /// The PostgreSQL notification channel written after outbox rows were added.

@@ -1,7 +1,7 @@
 //! The values the ledger's operations take and return.
 
 use chrono::{DateTime, Utc};
-use omnistock_connector::OrderStatus;
+use omnistock_connector::{OrderEvent, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::ListingPolicy;
@@ -148,6 +148,15 @@ impl MovementReason {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|reason| reason.as_str() == text)
     }
+}
+
+/// One order event to book, as it came from one channel.
+#[derive(Debug, Clone, Copy)]
+pub struct BookingRequest<'a> {
+    pub channel_id: &'a str,
+    /// Where the order's new lines hold stock (the channel's location).
+    pub location: &'a str,
+    pub event: &'a OrderEvent,
 }
 
 /// What book_order did with a snapshot.

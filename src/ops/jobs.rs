@@ -173,7 +173,7 @@ impl Jobs {
             let job = match self.ledger.jobs().get(&id).await {
                 Ok(Some(job)) => job,
                 Ok(None) => continue,
-                Err(error @ LedgerError::CorruptRow { .. }) => {
+                Err(error @ LedgerError::CorruptRow(_)) => {
                     warn!(job = %id, error = %error, "a queued resync job is unreadable; it fails");
                     self.ledger
                         .jobs()

@@ -1,10 +1,10 @@
 //! Operators' controls over the running sync: pause and resume of a channel's pushes, resync
-//! jobs (`push` and `reconcile`), scheduled reconciliation, dead letters, and the recent
-//! activity the channel status shows.
+//! jobs (`push` and `reconcile`), scheduled reconciliation, dead letters, webhook answer counts
+//! and the count of out-of-date listings the channel status shows.
 //!
-//! The pusher of each channel does the work (see `sync/push.rs`); this module decides what it
-//! is asked to do and keeps the records. The admin API (`http/admin/`) and the CLI reach it
-//! through [`Operations`].
+//! The pusher of each channel does the work (see `sync/push/`); this module decides what it is
+//! asked to do and keeps the records. It depends on `sync`, never the reverse. The admin API
+//! (`http/admin/`) and the CLI reach it through [`Operators`].
 
 pub mod dead_letters;
 pub mod explain;
@@ -30,7 +30,7 @@ use webhook_counts::WebhookCounts;
 
 /// The operators' side of the daemon. Cheap to clone.
 #[derive(Clone)]
-pub struct Operations {
+pub struct Operators {
     pub jobs: Jobs,
     pub webhooks: Arc<WebhookCounts>,
     /// The last count of each channel's out-of-date listings.
@@ -53,7 +53,7 @@ pub enum PauseError {
     Ledger(#[from] LedgerError),
 }
 
-impl Operations {
+impl Operators {
     /// Loads every channel's pause into its control, marks jobs left over by a stopped
     /// process interrupted, and starts the scheduler (pause refresh from the database for other
     /// replicas' changes, stale jobs, the dead-letter metric, and, while `leader` holds `true`,
@@ -87,7 +87,7 @@ impl Operations {
         }
         let (shutdown, stopped) = watch::channel(false);
         let jobs = Jobs::new(ledger.clone(), channels.clone());
-        let operations = Self {
+        let operators = Self {
             jobs,
             webhooks: Arc::new(WebhookCounts::new(ledger.clone())),
             out_of_date: Arc::new(
@@ -103,24 +103,24 @@ impl Operations {
             tasks: Arc::default(),
         };
         let scheduler = tokio::spawn(schedule::run(
-            operations.clone(),
+            operators.clone(),
             metrics,
             reconcile_intervals,
             stopped.clone(),
         ));
         let flusher = tokio::spawn(webhook_counts::run_flusher(
-            operations.webhooks.clone(),
+            operators.webhooks.clone(),
             webhook_counts_flush,
             stopped.clone(),
         ));
         let pruner = tokio::spawn(housekeeping::run(
-            operations.ledger.clone(),
+            operators.ledger.clone(),
             housekeeping,
-            operations.leader.clone(),
+            operators.leader.clone(),
             stopped,
         ));
-        operations.lock_tasks().extend([scheduler, flusher, pruner]);
-        Ok(operations)
+        operators.lock_tasks().extend([scheduler, flusher, pruner]);
+        Ok(operators)
     }
 
     /// Whether this replica is the sync leader now: its pushers' activity is the live one.

@@ -41,7 +41,7 @@ pub struct OutOfDate {
     pub counted_at: i64,
 }
 
-/// The last count of one channel; one per channel, kept by [`super::Operations`]. Cheap to
+/// The last count of one channel; one per channel, kept by [`super::Operators`]. Cheap to
 /// clone (clones share the count).
 #[derive(Debug, Default, Clone)]
 pub struct OutOfDateCache {

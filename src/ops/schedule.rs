@@ -4,7 +4,7 @@
 //! replicas never each start one).
 
 use super::jobs::{ResyncScope, StartJobError};
-use super::{dead_letters, stale_cutoff, Operations};
+use super::{dead_letters, stale_cutoff, Operators};
 use crate::ledger::channel_status::PushActivityRecord;
 use crate::ledger::{ResyncMode, TriggerKind};
 use crate::metrics::Metrics;
@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 const TICK: Duration = Duration::from_secs(1);
 
 pub async fn run(
-    operations: Operations,
+    operators: Operators,
     metrics: Metrics,
     reconcile_intervals: BTreeMap<String, Duration>,
     mut stopped: watch::Receiver<bool>,
@@ -24,17 +24,17 @@ pub async fn run(
     let started_at = chrono::Utc::now().timestamp_millis();
     let none_scheduled = BTreeMap::new();
     loop {
-        let leading = operations.is_leader();
+        let leading = operators.is_leader();
         let intervals = if leading {
             &reconcile_intervals
         } else {
             &none_scheduled
         };
-        if let Err(error) = tick(&operations, &metrics, intervals, started_at).await {
-            warn!(error = %error, "operations tick failed");
+        if let Err(error) = tick(&operators, &metrics, intervals, started_at).await {
+            warn!(error = %error, "the operators' schedule tick failed");
         }
         if leading {
-            if let Err(error) = publish_push_activity(&operations).await {
+            if let Err(error) = publish_push_activity(&operators).await {
                 warn!(error = %error, "publishing the channels' push activity failed");
             }
         }
@@ -46,14 +46,14 @@ pub async fn run(
 }
 
 async fn tick(
-    operations: &Operations,
+    operators: &Operators,
     metrics: &Metrics,
     reconcile_intervals: &BTreeMap<String, Duration>,
     started_at: i64,
 ) -> Result<(), crate::ledger::LedgerError> {
-    let ledger = &operations.ledger;
+    let ledger = &operators.ledger;
     for channel in ledger.channels().await? {
-        if let Some(runtime) = operations.channels.get(&channel.id) {
+        if let Some(runtime) = operators.channels.get(&channel.id) {
             if runtime.control.set_paused(channel.paused) {
                 info!(channel = %channel.id, paused = channel.paused, "channel pause changed on another replica");
             }
@@ -79,7 +79,7 @@ async fn tick(
             skus: None,
             mode: ResyncMode::Reconcile,
         };
-        match operations
+        match operators
             .jobs
             .start(scope, TriggerKind::Schedule, None)
             .await
@@ -93,15 +93,15 @@ async fn tick(
             }
         }
     }
-    let channel_ids: Vec<String> = operations.channels.keys().cloned().collect();
+    let channel_ids: Vec<String> = operators.channels.keys().cloned().collect();
     dead_letters::report_counts(ledger, metrics, &channel_ids).await
 }
 
 /// Stores what this leader's pushers are doing, so that every replica's channel status shows
 /// it (the pushers run on the leader only).
-async fn publish_push_activity(operations: &Operations) -> Result<(), crate::ledger::LedgerError> {
+async fn publish_push_activity(operators: &Operators) -> Result<(), crate::ledger::LedgerError> {
     let now = chrono::Utc::now().timestamp_millis();
-    for (channel_id, runtime) in operations.channels.iter() {
+    for (channel_id, runtime) in operators.channels.iter() {
         let activity = runtime.control.snapshot();
         let (last_error_at, last_error) = match activity.last_push_error {
             Some((at, error)) => (Some(at), Some(error)),
@@ -125,7 +125,7 @@ async fn publish_push_activity(operations: &Operations) -> Result<(), crate::led
             ),
             updated_at: now,
         };
-        operations
+        operators
             .ledger
             .channel_status()
             .store_push_activity(&record)

@@ -10,7 +10,7 @@
 //! executed later still), so its work has stopped before anyone can take over; this holds
 //! whatever way it was cut off, since nothing here waits on TCP noticing a dead peer. On a
 //! graceful stop the leader ends its lease at once. On SQLite one process owns the database (see
-//! `ledger/file_lock.rs`), so it is always the leader.
+//! `ledger/db/file_lock.rs`), so it is always the leader.
 //!
 //! Leadership is published as a `watch` of `bool`, logged and exported as the
 //! `omnistock_sync_leader` gauge on every change.

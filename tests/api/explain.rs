@@ -47,12 +47,25 @@ async fn each_channel_shows_what_its_rules_make_of_the_stock_and_says_why_it_wai
         )
         .await
         .unwrap();
-    wait_until("every channel shows its quantity", || async {
-        world.sim("sim-a").shown_quantity(&listing_of("SKU-01")) == Some(15)
-            && world.sim("sim-b").shown_quantity(&listing_of("SKU-01")) == Some(13)
-            && world.sim("sim-c").shown_quantity(&listing_of("SKU-01")) == Some(4)
+    // In step: each channel confirmed what the explanation says it should show (the sims show
+    // a pushed quantity a moment before the ledger records its confirmation).
+    wait_until("every listing is in step", || async {
+        let (_, explained) = explain(&world, "/admin/items/SKU-01/explain").await;
+        explained["channels"].as_array().is_some_and(|channels| {
+            channels.len() == 3
+                && channels
+                    .iter()
+                    .all(|channel| channel["listings"][0]["in_step"] == true)
+        })
     })
     .await;
+    for (id, shown) in [("sim-a", 15), ("sim-b", 13), ("sim-c", 4)] {
+        assert_eq!(
+            world.sim(id).shown_quantity(&listing_of("SKU-01")),
+            Some(shown),
+            "{id}"
+        );
+    }
 
     let (status, explained) = explain(&world, "/admin/items/SKU-01/explain").await;
     assert_eq!(status, StatusCode::OK, "{explained}");

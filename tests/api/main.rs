@@ -3,6 +3,7 @@
 
 mod admin;
 mod broker_outage;
+mod console;
 mod cost_bucket;
 mod explain;
 mod gateway;
@@ -12,9 +13,10 @@ mod helpers;
 mod housekeeping;
 mod http_timeouts;
 mod module_layers;
-mod operations;
+mod operators;
 mod push_retry;
 mod replicas;
+mod shopify_store;
 mod sweep;
 mod sync;
 mod sync_load;

@@ -6,7 +6,7 @@
 //! its SQLite file refuses to start.)
 
 use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
-use crate::operations::{wait_dead_letters, wait_job_ended};
+use crate::operators::{wait_dead_letters, wait_job_ended};
 use crate::sync::skus;
 use crate::sync_world::{
     listing_of, metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE,

@@ -42,6 +42,27 @@ pub(crate) async fn table_scans(url: &str) -> BTreeMap<String, (i64, i64)> {
         .collect()
 }
 
+/// `read` once PostgreSQL's statistics have settled: a closed connection reports its counts
+/// as it exits, a moment after the pool says it closed, so read until two reads 200 ms apart
+/// agree (at most 5 s).
+pub(crate) async fn settled<T, F, Fut>(read: F) -> T
+where
+    T: PartialEq,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut last = read().await;
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read().await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// Index entries read so far, per table (over all its indexes).
 pub(crate) async fn index_entries_read(url: &str) -> BTreeMap<String, i64> {
     let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
@@ -100,7 +121,7 @@ pub(crate) async fn postgres_bookings_read_no_table_whole() {
     }
     // No ANALYZE: right after a bulk import the planner has no statistics yet.
     ledger.close().await;
-    let before = table_scans(&database.url).await;
+    let before = settled(|| table_scans(&database.url)).await;
 
     let ledger = database.ledger().await;
     let group: Vec<OrderEvent> = (1_990..2_010)
@@ -112,7 +133,7 @@ pub(crate) async fn postgres_bookings_read_no_table_whole() {
     // Push targets read each key's rows and no others: an `IN` list read the whole channel's
     // listings for each 500 SKUs.
     ledger.close().await;
-    let entries_before = index_entries_read(&database.url).await;
+    let entries_before = settled(|| index_entries_read(&database.url)).await;
     let ledger = database.ledger().await;
     let targets = ledger
         .push_targets(CHANNEL, &skus[..1_200], &StockPolicy::default())
@@ -120,7 +141,7 @@ pub(crate) async fn postgres_bookings_read_no_table_whole() {
         .unwrap();
     assert_eq!(targets.len(), 1_200);
     ledger.close().await;
-    let entries_after = index_entries_read(&database.url).await;
+    let entries_after = settled(|| index_entries_read(&database.url)).await;
     for table in ["listings", "listing_components", "balances"] {
         let read = entries_after[table] - entries_before.get(table).copied().unwrap_or_default();
         // listing_components is read twice: the listings taking the SKUs, then their parts.
@@ -140,7 +161,7 @@ pub(crate) async fn postgres_bookings_read_no_table_whole() {
         .await
         .unwrap();
     ledger.close().await;
-    let after = table_scans(&database.url).await;
+    let after = settled(|| table_scans(&database.url)).await;
     for (table, (scans, rows)) in &after {
         let (scans_before, rows_before) = before.get(table).copied().unwrap_or_default();
         assert_eq!(

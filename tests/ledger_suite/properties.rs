@@ -323,6 +323,8 @@ pub(crate) struct Model {
     applied_keys: BTreeSet<String>,
     /// The rank of each order's booked status: at the same time, a less advanced status is stale.
     statuses: BTreeMap<usize, u8>,
+    /// The ordered quantity each booked line last reported.
+    ordered: BTreeMap<(usize, usize), i64>,
 }
 
 pub(crate) fn status_rank(status: OrderStatus) -> u8 {
@@ -509,19 +511,37 @@ pub(crate) async fn run_operations(
                     prop_assert_eq!(outcome.result, BookingResult::Stale);
                 } else {
                     prop_assert_ne!(outcome.result, BookingResult::Stale);
+                    let same_stamp = booked == Some(*seconds);
                     let entry = model
                         .orders
                         .entry(*order)
                         .or_insert_with(|| (*seconds, BTreeMap::new()));
                     entry.0 = *seconds;
                     model.statuses.insert(*order, status_rank(*status));
+                    let previous = entry.1.clone();
                     for (_, (open, _, _)) in entry.1.iter_mut() {
                         *open = 0;
                     }
                     for (sku, quantities) in lines.iter().enumerate() {
                         if let Some(quantities) = quantities {
-                            let state =
+                            let mut state =
                                 snapshot_line(sku, *quantities, &skus).target_state(*status);
+                            // Within one stamp a line's progress never goes back (the ledger's
+                            // `without_regression`), for a line of the same ordered quantity.
+                            let same_line =
+                                model.ordered.get(&(*order, sku)) == Some(&quantities[0]);
+                            if let (true, true, Some((open, committed, returned))) =
+                                (same_stamp, same_line, previous.get(&sku))
+                            {
+                                let merged_committed = state.committed.max(*committed);
+                                state.returned =
+                                    state.returned.max(*returned).min(merged_committed);
+                                state.open = (open + committed - merged_committed)
+                                    .min(state.open + state.committed - merged_committed)
+                                    .max(0);
+                                state.committed = merged_committed;
+                            }
+                            model.ordered.insert((*order, sku), quantities[0]);
                             entry
                                 .1
                                 .insert(sku, (state.open, state.committed, state.returned));

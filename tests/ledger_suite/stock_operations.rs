@@ -82,18 +82,12 @@ pub(crate) async fn a_journal_row_with_an_unknown_reason_is_an_error(database: &
         .await
         .unwrap();
     match ledger.movements("A", 0, 10).await {
-        Err(LedgerError::CorruptRow {
-            table,
-            id,
-            column,
-            value,
-            ..
-        }) => {
+        Err(LedgerError::CorruptRow(row)) => {
             assert_eq!(
-                (table, column, value.as_str()),
+                (row.table, row.column, row.value.as_str()),
                 ("movements", "reason", "misc")
             );
-            assert_eq!(id, journal[0].id.to_string());
+            assert_eq!(row.id, journal[0].id.to_string());
         }
         other => panic!("expected a corrupt row, got {other:?}"),
     }

@@ -22,6 +22,8 @@ pub struct GraphqlClient {
     /// The requested cost each operation last had, by operation name: what the next call of
     /// it is expected to cost.
     requested_costs: Mutex<HashMap<String, f64>>,
+    /// What each operation actually cost the last time (Shopify refunds the rest).
+    actual_costs: Mutex<HashMap<String, f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +71,7 @@ impl GraphqlClient {
             access_token,
             last_throttle: Mutex::new(None),
             requested_costs: Mutex::new(HashMap::new()),
+            actual_costs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -90,7 +93,17 @@ impl GraphqlClient {
             .reduce(f64::max)
     }
 
+    /// What `operation_name` actually cost when last answered.
+    pub fn actual_cost(&self, operation_name: &str) -> Option<f64> {
+        self.actual_costs.lock().ok()?.get(operation_name).copied()
+    }
+
     fn record_requested(&self, operation_name: &str, cost: Option<&QueryCost>) {
+        if let Some(actual) = cost.and_then(|cost| cost.actual_query_cost) {
+            if let Ok(mut costs) = self.actual_costs.lock() {
+                costs.insert(operation_name.to_string(), actual);
+            }
+        }
         if let Some(requested) = cost.and_then(|cost| cost.requested_query_cost) {
             if let Ok(mut costs) = self.requested_costs.lock() {
                 costs.insert(operation_name.to_string(), requested);

@@ -1,7 +1,7 @@
 //! The settings of one Shopify channel, as they appear under a channel's `options` in the
 //! daemon's configuration.
 
-use crate::version::ApiVersion;
+use crate::version::{ApiVersion, SUPPORTED_VERSIONS};
 use chrono::{DateTime, Utc};
 use omnistock_connector::{RateLimit, Secret};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,14 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_ORDERS_PAGE_SIZE: usize = 4;
 /// The largest page that stays under Shopify's 1000-point limit for one query.
 pub const MAX_ORDERS_PAGE_SIZE: usize = 5;
+/// How old a webhook delivery may be, in seconds, unless configured otherwise: an hour
+/// covers Shopify's early retries (8 over 4 hours, most in the first hour) while a delivery
+/// captured and replayed later is refused; the polling safety net imports what a refused late
+/// delivery carried.
+pub const DEFAULT_WEBHOOK_MAX_AGE_SECONDS: u64 = 3600;
+/// How far behind its watermark a poll re-reads, in seconds, unless configured otherwise: an
+/// order can become visible in Shopify's search index after orders updated later than it.
+pub const DEFAULT_POLL_OVERLAP_SECONDS: u64 = 30;
 /// The `reason` sent with `inventorySetQuantities` unless configured otherwise.
 pub const DEFAULT_INVENTORY_REASON: &str = "correction";
 /// Stock-update calls per second the runtime paces pushes at unless configured otherwise: an
@@ -89,6 +97,16 @@ pub struct ShopifyChannelConfig {
     /// rate (Advanced, Plus).
     #[serde(default)]
     pub stock_push_rate: Option<RateLimit>,
+    /// How far behind the newest `updated_at` it has seen each poll re-reads, in seconds; 30
+    /// when left out. Orders re-read unchanged are not delivered again; each re-read costs query
+    /// points, so keep it short.
+    #[serde(default)]
+    pub poll_overlap_seconds: Option<u64>,
+    /// The oldest webhook delivery accepted, in seconds since its `X-Shopify-Triggered-At`
+    /// (and since the `updated_at` of the order it carries); 3600 when left out. Older ones
+    /// are refused: polling imports the change instead.
+    #[serde(default)]
+    pub webhook_max_age_seconds: Option<u64>,
     /// Replaces `https://{shop}` as the API's origin, for tests against a fake Shopify
     /// (`http://127.0.0.1:9999`); the path `/admin/api/{version}/graphql.json` is kept.
     #[serde(default)]
@@ -123,10 +141,19 @@ impl ShopifyChannelConfig {
 
     pub fn api_version(&self) -> Result<ApiVersion, ShopifyConfigError> {
         let text = self.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
-        ApiVersion::parse(text).ok_or_else(|| ShopifyConfigError::Invalid {
+        let invalid = |reason: String| ShopifyConfigError::Invalid {
             field: "api_version",
-            reason: format!("expected YYYY-MM or unstable, got {text:?}"),
-        })
+            reason,
+        };
+        let version = ApiVersion::parse(text)
+            .ok_or_else(|| invalid(format!("expected YYYY-MM or unstable, got {text:?}")))?;
+        if !version.is_supported() {
+            return Err(invalid(format!(
+                "{version} is not one of the versions omnistock's documents are validated against ({})",
+                SUPPORTED_VERSIONS.join(", ")
+            )));
+        }
+        Ok(version)
     }
 
     /// The GraphQL endpoint, `https://{shop}/admin/api/{version}/graphql.json`.
@@ -169,6 +196,20 @@ impl ShopifyChannelConfig {
             .unwrap_or(DEFAULT_INVENTORY_REASON)
     }
 
+    pub fn poll_overlap(&self) -> chrono::Duration {
+        let seconds = self
+            .poll_overlap_seconds
+            .unwrap_or(DEFAULT_POLL_OVERLAP_SECONDS);
+        chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000))
+    }
+
+    pub fn webhook_max_age(&self) -> chrono::Duration {
+        let seconds = self
+            .webhook_max_age_seconds
+            .unwrap_or(DEFAULT_WEBHOOK_MAX_AGE_SECONDS);
+        chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000))
+    }
+
     pub fn stock_push_rate(&self) -> RateLimit {
         self.stock_push_rate.unwrap_or(DEFAULT_STOCK_PUSH_RATE)
     }
@@ -209,6 +250,9 @@ impl ShopifyChannelConfig {
                 return Err(invalid("orders_page_size", "must be between 1 and 5"))
             }
             _ => {}
+        }
+        if self.webhook_max_age_seconds == Some(0) {
+            return Err(invalid("webhook_max_age_seconds", "must be positive"));
         }
         if self.request_timeout_ms == Some(0) {
             return Err(invalid("request_timeout_ms", "must be positive"));
@@ -273,6 +317,11 @@ mod tests {
                 ..
             })
         ));
+        let mut bad = config();
+        bad.api_version = Some("2025-07".into());
+        assert!(bad
+            .validate()
+            .is_err_and(|error| error.to_string().contains("2025-01, 2026-01, 2026-04")));
         let mut bad = config();
         bad.orders_page_size = Some(50);
         assert!(bad.validate().is_err());

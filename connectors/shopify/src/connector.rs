@@ -9,9 +9,10 @@
 use crate::client::GraphqlClient;
 use crate::config::{ShopifyChannelConfig, ShopifyConfigError};
 use crate::cursor::{OrdersCursor, Scan};
-use crate::inventory::LevelCache;
+use crate::levels::LevelCache;
 use crate::orders::{NestedSizes, OrderData, OrdersData, PAGE_SIZES, SINGLE_ORDER_SIZES};
 use crate::queries;
+use crate::sales::SalesMemory;
 use crate::throttle::ThrottleStatus;
 use crate::version::ApiVersion;
 use crate::webhook;
@@ -25,6 +26,29 @@ use serde_json::json;
 use std::time::Duration;
 use tracing::warn;
 
+/// Orders the overlap window lists at most: about 50 points requested, refunded down to what
+/// the window holds (a small bucket must fit it beside a page of orders).
+const WINDOW_PAGE: usize = 50;
+
+#[derive(serde::Deserialize)]
+struct StampsData {
+    orders: StampConnection,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StampConnection {
+    page_info: crate::orders::NestedPageInfo,
+    nodes: Vec<OrderStamp>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderStamp {
+    id: String,
+    updated_at: DateTime<Utc>,
+}
+
 /// The kind name of Shopify channels.
 pub const SHOPIFY_KIND: &str = "shopify";
 /// Shopify's limit on quantities in one `inventorySetQuantities` call.
@@ -37,6 +61,8 @@ pub struct ShopifyConnector {
     pub(crate) shop_domain: String,
     pub(crate) client: GraphqlClient,
     pub(crate) levels: LevelCache,
+    /// What Shopify's own sales took, per order, to keep `levels` true to them.
+    pub(crate) sales: SalesMemory,
 }
 
 impl ShopifyConnector {
@@ -54,6 +80,7 @@ impl ShopifyConnector {
             version,
             client,
             levels: LevelCache::default(),
+            sales: SalesMemory::default(),
             config,
         })
     }
@@ -87,6 +114,56 @@ impl ShopifyConnector {
             .and_then(|level| level.available)
     }
 
+    /// Shopify lowered (or raised) `available` itself for what these orders did: the compare
+    /// values of the next stock update follow.
+    fn follow_sales(&self, events: &[OrderEvent]) {
+        for event in events {
+            for change in self.sales.observe(event) {
+                self.levels.apply_sale(&change);
+            }
+        }
+    }
+
+    /// The orders of the overlap window behind the watermark not delivered as they are now
+    /// (visible in the search index late), read whole; a cheap listing of ids and stamps
+    /// first, so a busy store's window is not read again in full at every poll.
+    async fn read_overlap_window(
+        &self,
+        position: &mut OrdersCursor,
+        overlap: chrono::Duration,
+    ) -> Result<Vec<OrderEvent>, ConnectorError> {
+        let Some(query) = position.window_query(overlap) else {
+            return Ok(Vec::new());
+        };
+        let data: StampsData = self
+            .client
+            .execute(
+                queries::ORDER_STAMPS_OPERATION,
+                queries::ORDER_STAMPS_QUERY,
+                json!({ "first": WINDOW_PAGE, "query": query }),
+            )
+            .await?;
+        if data.orders.page_info.has_next_page {
+            warn!(shop = %self.shop_domain, listed = WINDOW_PAGE, "more orders in the polling overlap window than one listing reads; the rest are left to their webhooks");
+        }
+        let mut events = Vec::new();
+        for stamp in data.orders.nodes {
+            if position.delivered(&stamp.id, stamp.updated_at) {
+                continue;
+            }
+            let Some(order) = self.read_whole_by_id(&stamp.id).await? else {
+                warn!(shop = %self.shop_domain, order = %stamp.id, "order not read whole; not booked from polling, left to its webhooks");
+                continue;
+            };
+            let event = order.into_snapshot().into_event(None);
+            self.follow_sales(std::slice::from_ref(&event));
+            if position.admit(&event, overlap) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
     fn order_variables(sizes: NestedSizes) -> serde_json::Map<String, serde_json::Value> {
         let mut variables = serde_json::Map::new();
         variables.insert("lineItems".into(), json!(sizes.line_items));
@@ -97,7 +174,7 @@ impl ShopifyConnector {
     }
 
     /// One order with larger nested pages.
-    async fn fetch_order(
+    pub(crate) async fn fetch_order(
         &self,
         id: &str,
     ) -> Result<Option<crate::orders::GqlOrder>, ConnectorError> {
@@ -149,6 +226,8 @@ impl Connector for ShopifyConnector {
             "after".into(),
             json!(position.scan.as_ref().map(|scan| scan.after.clone())),
         );
+        let overlap = self.config.poll_overlap();
+        let mut orders = self.read_overlap_window(&mut position, overlap).await?;
         variables.insert("query".into(), json!(position.search_query()));
         let data: OrdersData = self
             .client
@@ -159,24 +238,16 @@ impl Connector for ShopifyConnector {
             )
             .await?;
         let filter_since = position.filter_since();
-        let mut orders = Vec::with_capacity(data.orders.nodes.len());
         for node in data.orders.nodes {
-            let node = if node.is_truncated(PAGE_SIZES) {
-                let id = node.id.clone();
-                match self.fetch_order(&id).await? {
-                    Some(full) => {
-                        if full.is_truncated(SINGLE_ORDER_SIZES) {
-                            warn!(shop = %self.shop_domain, order = %id, "order has more lines, fulfillments or refunds than one query reads; mapped what was read");
-                        }
-                        full
-                    }
-                    None => node,
-                }
-            } else {
-                node
+            let id = node.id.clone();
+            let Some(node) = self.read_whole(node).await? else {
+                // Booking what was read would release the reservations of what was not.
+                warn!(shop = %self.shop_domain, order = %id, "order not read whole (more fulfillments or refunds than one query lists, or gone); not booked from polling, left to its webhooks");
+                continue;
             };
             let event: OrderEvent = node.into_snapshot().into_event(None);
-            if position.admit(&event) {
+            self.follow_sales(std::slice::from_ref(&event));
+            if position.admit(&event, overlap) {
                 orders.push(event);
             }
         }
@@ -196,11 +267,14 @@ impl Connector for ShopifyConnector {
     }
 
     fn parse_webhook(&self, request: &WebhookRequest<'_>) -> Result<Vec<OrderEvent>, WebhookError> {
-        webhook::parse(
-            self.config.client_secret.expose(),
-            &self.shop_domain,
-            request,
-        )
+        let rules = webhook::DeliveryRules {
+            shop_domain: &self.shop_domain,
+            max_age: self.config.webhook_max_age(),
+            now: Utc::now(),
+        };
+        let events = webhook::parse(self.config.client_secret.expose(), &rules, request)?;
+        self.follow_sales(&events);
+        Ok(events)
     }
 
     async fn push_stock(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
@@ -220,7 +294,20 @@ impl Connector for ShopifyConnector {
             CallKind::ReadStock => &[queries::STOCK_OPERATION],
             CallKind::PullOrders => &[queries::ORDERS_OPERATION],
         };
-        let cost = self.client.expected_cost(operations)?;
+        let mut cost = self.client.expected_cost(operations)?;
+        if call == CallKind::PullOrders {
+            // A poll lists its overlap window first (what that took, once refunded), and a
+            // stock update may go out while it waits: room for both, so the page is not the
+            // call Shopify throttles.
+            cost += self
+                .client
+                .actual_cost(queries::ORDER_STAMPS_OPERATION)
+                .unwrap_or(0.0);
+            cost += self
+                .client
+                .expected_cost(&[queries::SET_OPERATION])
+                .unwrap_or(0.0);
+        }
         Some(self.wait_for_cost(cost))
     }
 }

@@ -15,54 +15,21 @@ use crate::connector::ShopifyConnector;
 use crate::gid::numeric_id;
 use crate::queries;
 use crate::version::CompareForm;
+use chrono::Utc;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use tracing::{debug, warn};
+
+pub use crate::levels::{KnownLevel, LevelCache};
+
+/// Calls one push may make: the first, and the remainder of a call Shopify refused as a whole
+/// for some of its quantities, sent again at once.
+const MAX_SET_CALLS: usize = 3;
 
 /// Ids per stock read: about 4 points each, so a read requests about 200 points.
 pub const READ_CHUNK: usize = 50;
-
-/// What the connector knows about one listing at the configured location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownLevel {
-    pub inventory_item_id: String,
-    pub sku: Option<String>,
-    /// `None`: the item is not stocked at the location.
-    pub available: Option<i64>,
-}
-
-/// The last known level of every listing this connector read or set.
-#[derive(Debug, Default)]
-pub struct LevelCache(Mutex<HashMap<String, KnownLevel>>);
-
-impl LevelCache {
-    pub fn get(&self, listing_id: &str) -> Option<KnownLevel> {
-        self.0.lock().ok()?.get(listing_id).cloned()
-    }
-
-    fn insert(&self, listing_id: &str, level: KnownLevel) {
-        if let Ok(mut map) = self.0.lock() {
-            map.insert(listing_id.to_string(), level);
-        }
-    }
-
-    fn set_available(&self, listing_id: &str, available: Option<i64>) {
-        if let Ok(mut map) = self.0.lock() {
-            if let Some(level) = map.get_mut(listing_id) {
-                level.available = available;
-            }
-        }
-    }
-
-    fn remove(&self, listing_id: &str) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(listing_id);
-        }
-    }
-}
 
 /// Whether `id` is a gid the stock calls understand.
 pub fn is_stock_listing_id(id: &str) -> bool {
@@ -170,6 +137,7 @@ impl ShopifyConnector {
     ) -> Result<HashMap<String, KnownLevel>, ConnectorError> {
         let mut found = HashMap::new();
         for chunk in listing_ids.chunks(READ_CHUNK) {
+            let observed_from = Utc::now();
             let data: NodesData = self
                 .client
                 .execute(
@@ -178,6 +146,7 @@ impl ShopifyConnector {
                     json!({ "ids": chunk, "locationId": self.config.location_id }),
                 )
                 .await?;
+            let observed_to = Utc::now();
             for node in data.nodes.into_iter().flatten() {
                 let (id, level) = match node {
                     StockNode::ProductVariant {
@@ -193,6 +162,8 @@ impl ShopifyConnector {
                                 .inventory_level
                                 .as_ref()
                                 .and_then(Quantities::available),
+                            observed_from,
+                            observed_to,
                         },
                     ),
                     StockNode::InventoryItem {
@@ -205,6 +176,8 @@ impl ShopifyConnector {
                             inventory_item_id: id,
                             sku,
                             available: inventory_level.as_ref().and_then(Quantities::available),
+                            observed_from,
+                            observed_to,
                         },
                     ),
                     StockNode::Other => continue,
@@ -277,20 +250,30 @@ impl ShopifyConnector {
             }
         }
 
-        // Resolve and read what this connector has not seen yet.
+        // The compare values, taken once (a sale learnt meanwhile may make the cache forget a
+        // level; what was taken or just read still counts: at worst it is stale and Shopify
+        // refuses that item). What this connector has not seen yet is resolved and read.
+        let mut known: HashMap<String, KnownLevel> = candidates
+            .iter()
+            .filter_map(|&position| {
+                let id = &levels[position].listing_id;
+                self.levels.get(id).map(|level| (id.clone(), level))
+            })
+            .collect();
         let unknown: Vec<String> = candidates
             .iter()
             .map(|&position| &levels[position].listing_id)
-            .filter(|id| self.levels.get(id).is_none())
+            .filter(|id| !known.contains_key(*id))
             .cloned()
             .collect();
         if !unknown.is_empty() {
-            self.read_levels(&unknown).await?;
+            known.extend(self.read_levels(&unknown).await?);
         }
         let mut planned = Vec::new();
         for position in candidates {
             let level = &levels[position];
-            match self.levels.get(&level.listing_id) {
+            let known = known.get(&level.listing_id).cloned();
+            match known {
                 None => {
                     results[position] = Some(reject(
                         level,
@@ -326,88 +309,104 @@ impl ShopifyConnector {
             return Ok(results.into_iter().flatten().collect());
         }
 
-        let payload = self.send_set(levels, &planned).await?;
-        let mut errors_by_item: HashMap<usize, UserError> = HashMap::new();
-        let mut call_errors = Vec::new();
-        for error in payload.user_errors {
-            match error
-                .quantity_index()
-                .filter(|index| *index < planned.len())
-            {
-                Some(index) => {
-                    errors_by_item.entry(index).or_insert(error);
-                }
-                None => call_errors.push(error),
-            }
-        }
-        let is_stale = |error: &UserError| {
-            matches!(
-                error.code(),
-                "COMPARE_QUANTITY_STALE" | "CHANGE_FROM_QUANTITY_STALE"
-            )
-        };
-        if !call_errors.is_empty() {
-            if !call_errors.iter().all(is_stale) {
-                return Err(classify_call_errors(&call_errors));
-            }
-            // A stale answer that does not say which quantity: every one may be.
-            for index in 0..planned.len() {
-                errors_by_item
-                    .entry(index)
-                    .or_insert_with(|| call_errors[0].clone());
-            }
-        }
-        let applied = errors_by_item.is_empty() || payload.inventory_adjustment_group.is_some();
-
-        let mut stale = Vec::new();
-        for (index, plan) in planned.iter().enumerate() {
-            let level = &levels[plan.position];
-            let result = match errors_by_item.get(&index) {
-                None if applied => {
-                    self.levels
-                        .set_available(&level.listing_id, Some(level.quantity));
-                    PushResult::Confirmed {
-                        listing_id: level.listing_id.clone(),
-                        quantity: level.quantity,
+        // Shopify applies a call whole or not at all: what it refused only because other
+        // quantities in it were refused is sent again at once, without them.
+        let mut stale: Vec<&Planned> = Vec::new();
+        let mut pending: Vec<&Planned> = planned.iter().collect();
+        for call in 0..MAX_SET_CALLS {
+            let observed_from = Utc::now();
+            let payload = match self.send_set(levels, &pending).await {
+                Ok(payload) => payload,
+                Err(error) if call == 0 => return Err(error),
+                Err(error) => {
+                    for plan in &pending {
+                        let level = &levels[plan.position];
+                        results[plan.position] = Some(reject(level, error.clone()));
                     }
-                }
-                None => reject(
-                    level,
-                    ConnectorError::transient(format!(
-                        "{}: not applied, shopify refused the call for other listings in it; push again",
-                        level.listing_id
-                    )),
-                ),
-                Some(error) if is_stale(error) => {
-                    stale.push(index);
-                    continue;
-                }
-                Some(error) => {
-                    match error.code() {
-                        "INVALID_INVENTORY_ITEM" => self.levels.remove(&level.listing_id),
-                        "ITEM_NOT_STOCKED_AT_LOCATION" => {
-                            self.levels.set_available(&level.listing_id, None)
-                        }
-                        _ => {}
-                    }
-                    reject(
-                        level,
-                        ConnectorError::Permanent(format!(
-                            "{}: {} ({})",
-                            level.listing_id,
-                            error.message,
-                            error.code()
-                        )),
-                    )
+                    break;
                 }
             };
-            results[plan.position] = Some(result);
+            let observed = (observed_from, Utc::now());
+            let outcome = classify_set_answer(payload, pending.len());
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) if call == 0 => return Err(error),
+                Err(error) => {
+                    for plan in &pending {
+                        let level = &levels[plan.position];
+                        results[plan.position] = Some(reject(level, error.clone()));
+                    }
+                    break;
+                }
+            };
+            let mut collateral = Vec::new();
+            for (index, plan) in pending.iter().enumerate() {
+                let level = &levels[plan.position];
+                let result = match outcome.errors_by_item.get(&index) {
+                    None if outcome.applied => {
+                        self.levels.set_available(
+                            &level.listing_id,
+                            Some(level.quantity),
+                            observed,
+                        );
+                        PushResult::Confirmed {
+                            listing_id: level.listing_id.clone(),
+                            quantity: level.quantity,
+                        }
+                    }
+                    None => {
+                        collateral.push(*plan);
+                        continue;
+                    }
+                    Some(error) if is_stale(error) => {
+                        stale.push(*plan);
+                        continue;
+                    }
+                    Some(error) => {
+                        match error.code() {
+                            "INVALID_INVENTORY_ITEM" => self.levels.remove(&level.listing_id),
+                            "ITEM_NOT_STOCKED_AT_LOCATION" => {
+                                self.levels.set_available(&level.listing_id, None, observed)
+                            }
+                            _ => {}
+                        }
+                        reject(
+                            level,
+                            ConnectorError::Permanent(format!(
+                                "{}: {} ({})",
+                                level.listing_id,
+                                error.message,
+                                error.code()
+                            )),
+                        )
+                    }
+                };
+                results[plan.position] = Some(result);
+            }
+            if collateral.is_empty() {
+                break;
+            }
+            debug!(shop = %self.shop_domain, resent = collateral.len(), "quantities refused with others sent again at once");
+            if call + 1 == MAX_SET_CALLS {
+                for plan in collateral {
+                    let level = &levels[plan.position];
+                    results[plan.position] = Some(reject(
+                        level,
+                        ConnectorError::transient(format!(
+                            "{}: not applied, shopify refused the call for other listings in it; push again",
+                            level.listing_id
+                        )),
+                    ));
+                }
+                break;
+            }
+            pending = collateral;
         }
 
         if !stale.is_empty() {
             let stale_ids: Vec<String> = stale
                 .iter()
-                .map(|&index| levels[planned[index].position].listing_id.clone())
+                .map(|plan| levels[plan.position].listing_id.clone())
                 .collect();
             let fresh = match self.read_levels(&stale_ids).await {
                 Ok(fresh) => fresh,
@@ -418,8 +417,7 @@ impl ShopifyConnector {
                     HashMap::new()
                 }
             };
-            for index in stale {
-                let plan = &planned[index];
+            for plan in stale {
                 let level = &levels[plan.position];
                 let shown = fresh
                     .get(&level.listing_id)
@@ -449,7 +447,7 @@ impl ShopifyConnector {
     async fn send_set(
         &self,
         levels: &[StockLevel],
-        planned: &[Planned],
+        planned: &[&Planned],
     ) -> Result<SetPayload, ConnectorError> {
         let form = self.version.compare_form();
         let quantities: Vec<Value> = planned
@@ -492,6 +490,47 @@ impl ShopifyConnector {
             ConnectorError::Permanent("inventorySetQuantities returned no payload".into())
         })
     }
+}
+
+/// What one `inventorySetQuantities` answer says about each quantity sent.
+struct SetOutcome {
+    errors_by_item: HashMap<usize, UserError>,
+    applied: bool,
+}
+
+fn is_stale(error: &UserError) -> bool {
+    matches!(
+        error.code(),
+        "COMPARE_QUANTITY_STALE" | "CHANGE_FROM_QUANTITY_STALE"
+    )
+}
+
+/// Sorts the user errors of an answer by the quantity they name; an error about the call as a
+/// whole is the call's error, unless it is a stale answer (then every quantity may be stale).
+fn classify_set_answer(payload: SetPayload, sent: usize) -> Result<SetOutcome, ConnectorError> {
+    let mut errors_by_item: HashMap<usize, UserError> = HashMap::new();
+    let mut call_errors = Vec::new();
+    for error in payload.user_errors {
+        match error.quantity_index().filter(|index| *index < sent) {
+            Some(index) => {
+                errors_by_item.entry(index).or_insert(error);
+            }
+            None => call_errors.push(error),
+        }
+    }
+    if let Some(first) = call_errors.first() {
+        if !call_errors.iter().all(is_stale) {
+            return Err(classify_call_errors(&call_errors));
+        }
+        for index in 0..sent {
+            errors_by_item.entry(index).or_insert_with(|| first.clone());
+        }
+    }
+    let applied = errors_by_item.is_empty() || payload.inventory_adjustment_group.is_some();
+    Ok(SetOutcome {
+        errors_by_item,
+        applied,
+    })
 }
 
 /// User errors about the call as a whole (not one quantity).

@@ -5,7 +5,7 @@
 //!
 //! Folder layout follows `connectors/sim`: `config.rs` (settings), `client.rs` (one GraphQL
 //! call and its error classification), `queries.rs` (every document sent), `orders.rs` and
-//! `cursor.rs` (polling), `webhook.rs` (signatures and payloads), `inventory.rs` (stock),
+//! `cursor.rs` (polling), `whole_order.rs` (nested pages of a polled order), `webhook.rs` (signatures and payloads), `inventory.rs` (stock),
 //! `throttle.rs` (the cost bucket), `fake/` (the test server).
 
 pub mod client;
@@ -15,11 +15,14 @@ pub mod cursor;
 pub mod gid;
 pub mod inventory;
 pub mod kind;
+pub mod levels;
 pub mod orders;
 pub mod queries;
+pub mod sales;
 pub mod throttle;
 pub mod version;
 pub mod webhook;
+pub mod whole_order;
 
 #[cfg(feature = "fake")]
 pub mod fake;

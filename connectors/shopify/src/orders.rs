@@ -8,9 +8,12 @@
 //!
 //! Line quantities, cumulative over the order's life:
 //! - shipped: units in fulfillments with status SUCCESS;
-//! - returned: refunded with restock type RETURN (back in stock);
-//! - cancelled: refunded with restock type CANCEL or LEGACY_RESTOCK, plus units removed by an
-//!   order edit (`quantity − currentQuantity − refunded`);
+//! - returned: refunded with restock type RETURN (back in stock), and LEGACY_RESTOCK units
+//!   beyond the unshipped ones;
+//! - cancelled: refunded with restock type CANCEL, plus units removed by an order edit
+//!   (`quantity − currentQuantity − refunded`), plus LEGACY_RESTOCK units up to what was not
+//!   shipped (the rest of a legacy restock was shipped and came back: returned);
+//! - a restock type this code does not know (or none) counts as NO_RESTOCK, on both paths;
 //! - fulfilled (consumed): shipped, plus NO_RESTOCK refunds beyond what was shipped and not
 //!   returned (Shopify does not restock those, so they left the stock like a shipment).
 //!
@@ -23,6 +26,7 @@ use chrono::{DateTime, Utc};
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use tracing::warn;
 
 /// How a refunded line was restocked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,18 +34,33 @@ pub enum Restock {
     Cancel,
     Return,
     NoRestock,
+    /// Restocked before Shopify told cancels from returns: unshipped units count as
+    /// cancelled, shipped ones as returned.
     Legacy,
 }
 
 impl Restock {
     /// Parses GraphQL (`RETURN`) and REST (`return`) spellings alike.
     pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_uppercase().as_str() {
+        match text.trim().to_ascii_uppercase().as_str() {
             "CANCEL" => Some(Self::Cancel),
             "RETURN" => Some(Self::Return),
             "NO_RESTOCK" => Some(Self::NoRestock),
             "LEGACY_RESTOCK" => Some(Self::Legacy),
             _ => None,
+        }
+    }
+
+    /// The one mapping of a refund line's restock type, for the webhook and the GraphQL shape
+    /// alike. A type this code does not know (a later API version's, or none) counts as not
+    /// restocked: omnistock never puts units back on hand that Shopify may not have.
+    pub fn from_wire(order_id: &str, text: Option<&str>) -> Self {
+        match text.and_then(Self::parse) {
+            Some(restock) => restock,
+            None => {
+                warn!(order = %order_id, restock_type = text.unwrap_or(""), "unknown refund restock type, counted as not restocked");
+                Self::NoRestock
+            }
         }
     }
 }
@@ -82,6 +101,7 @@ struct LineTotals {
     cancel: i64,
     returned: i64,
     no_restock: i64,
+    legacy: i64,
 }
 
 impl OrderSnapshot {
@@ -94,9 +114,10 @@ impl OrderSnapshot {
             let entry = totals.entry(line_id).or_default();
             let units = *units.max(&0);
             match restock {
-                Restock::Cancel | Restock::Legacy => entry.cancel += units,
+                Restock::Cancel => entry.cancel += units,
                 Restock::Return => entry.returned += units,
                 Restock::NoRestock => entry.no_restock += units,
+                Restock::Legacy => entry.legacy += units,
             }
         }
         let lines: Vec<OrderLine> = self
@@ -105,19 +126,24 @@ impl OrderSnapshot {
             .map(|line| {
                 let empty = LineTotals::default();
                 let totals = totals.get(line.id.as_str()).unwrap_or(&empty);
-                let refunded = totals.cancel + totals.returned + totals.no_restock;
+                let refunded = totals.cancel + totals.returned + totals.no_restock + totals.legacy;
                 let current = line.current_quantity.unwrap_or(line.quantity - refunded);
                 let removed = (line.quantity - current - refunded).max(0);
-                let kept_after_shipping = (totals.shipped - totals.returned).max(0);
+                // A legacy restock releases the units still unshipped first; the rest were
+                // shipped and came back.
+                let unshipped = (line.quantity - totals.shipped - totals.cancel - removed).max(0);
+                let legacy_cancel = totals.legacy.min(unshipped);
+                let returned = totals.returned + totals.legacy - legacy_cancel;
+                let kept_after_shipping = (totals.shipped - returned).max(0);
                 let consumed_unshipped = (totals.no_restock - kept_after_shipping).max(0);
                 OrderLine {
                     line_id: line.id.clone(),
                     listing_id: line.variant_id.clone(),
                     sku: line.sku.clone(),
                     quantity: line.quantity,
-                    cancelled_quantity: totals.cancel + removed,
+                    cancelled_quantity: totals.cancel + legacy_cancel + removed,
                     fulfilled_quantity: (totals.shipped + consumed_unshipped).min(line.quantity),
-                    returned_quantity: totals.returned,
+                    returned_quantity: returned,
                     unit_price_minor: None,
                 }
             })
@@ -184,6 +210,8 @@ pub struct PageInfo {
 #[serde(rename_all = "camelCase")]
 pub struct NestedPageInfo {
     pub has_next_page: bool,
+    #[serde(default)]
+    pub end_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,16 +227,9 @@ pub struct GqlOrder {
     #[serde(default)]
     pub display_fulfillment_status: Option<String>,
     pub currency_code: Option<String>,
-    pub line_items: GqlLineItems,
+    pub line_items: GqlNestedLines<GqlLineItem>,
     pub fulfillments: Vec<GqlFulfillment>,
     pub refunds: Vec<GqlRefund>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GqlLineItems {
-    pub page_info: NestedPageInfo,
-    pub nodes: Vec<GqlLineItem>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +250,8 @@ pub struct IdOnly {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GqlFulfillment {
+    #[serde(default)]
+    pub id: Option<String>,
     pub status: String,
     pub fulfillment_line_items: GqlNestedLines<GqlFulfillmentLine>,
 }
@@ -250,6 +273,8 @@ pub struct GqlFulfillmentLine {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GqlRefund {
+    #[serde(default)]
+    pub id: Option<String>,
     pub refund_line_items: GqlNestedLines<GqlRefundLine>,
 }
 
@@ -257,7 +282,8 @@ pub struct GqlRefund {
 #[serde(rename_all = "camelCase")]
 pub struct GqlRefundLine {
     pub quantity: i64,
-    pub restock_type: String,
+    #[serde(default)]
+    pub restock_type: Option<String>,
     pub line_item: IdOnly,
 }
 
@@ -326,9 +352,9 @@ impl GqlOrder {
             .refunds
             .into_iter()
             .flat_map(|refund| refund.refund_line_items.nodes)
-            .filter_map(|line| {
-                Restock::parse(&line.restock_type)
-                    .map(|restock| (line.line_item.id, line.quantity, restock))
+            .map(|line| {
+                let restock = Restock::from_wire(&self.id, line.restock_type.as_deref());
+                (line.line_item.id, line.quantity, restock)
             })
             .collect();
         OrderSnapshot {

@@ -14,23 +14,26 @@ fragment OmnistockOrder on Order {
   displayFulfillmentStatus
   currencyCode
   lineItems(first: $lineItems) {
-    pageInfo { hasNextPage }
-    nodes { id quantity currentQuantity sku variant { id } }
+    pageInfo { hasNextPage endCursor }
+    nodes { ...OmnistockLine }
   }
   fulfillments(first: $fulfillments) {
+    id
     status
     fulfillmentLineItems(first: $nestedLines) {
-      pageInfo { hasNextPage }
+      pageInfo { hasNextPage endCursor }
       nodes { quantity lineItem { id } }
     }
   }
   refunds(first: $refunds) {
+    id
     refundLineItems(first: $nestedLines) {
-      pageInfo { hasNextPage }
+      pageInfo { hasNextPage endCursor }
       nodes { quantity restockType lineItem { id } }
     }
   }
 }
+fragment OmnistockLine on LineItem { id quantity currentQuantity sku variant { id } }
 "#;
 
 pub const ORDERS_OPERATION: &str = "OmnistockOrders";
@@ -48,6 +51,16 @@ pub fn orders_query() -> String {
     )
 }
 
+pub const ORDER_STAMPS_OPERATION: &str = "OmnistockOrderStamps";
+
+/// The ids and stamps of the orders in a window: what the polling overlap checks, cheaply.
+pub const ORDER_STAMPS_QUERY: &str = r#"query OmnistockOrderStamps($first: Int!, $query: String) {
+  orders(first: $first, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage }
+    nodes { id updatedAt }
+  }
+}"#;
+
 pub const ORDER_OPERATION: &str = "OmnistockOrder";
 
 /// One order with larger nested pages, for an order the page query truncated.
@@ -59,6 +72,42 @@ pub fn order_query() -> String {
 {ORDER_FRAGMENT}"#
     )
 }
+
+pub const ORDER_LINES_OPERATION: &str = "OmnistockOrderLines";
+
+/// The next page of an order's line items, for an order with more than one query reads.
+pub const ORDER_LINES_QUERY: &str = r#"query OmnistockOrderLines($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    lineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id quantity currentQuantity sku variant { id } }
+    }
+  }
+}"#;
+
+pub const FULFILLMENT_LINES_OPERATION: &str = "OmnistockFulfillmentLines";
+
+/// The next page of a fulfillment's line items.
+pub const FULFILLMENT_LINES_QUERY: &str = r#"query OmnistockFulfillmentLines($id: ID!, $first: Int!, $after: String) {
+  fulfillment(id: $id) {
+    fulfillmentLineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { quantity lineItem { id } }
+    }
+  }
+}"#;
+
+pub const REFUND_LINES_OPERATION: &str = "OmnistockRefundLines";
+
+/// The next page of a refund's line items.
+pub const REFUND_LINES_QUERY: &str = r#"query OmnistockRefundLines($id: ID!, $first: Int!, $after: String) {
+  refund(id: $id) {
+    refundLineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { quantity restockType lineItem { id } }
+    }
+  }
+}"#;
 
 pub const STOCK_OPERATION: &str = "OmnistockStock";
 
@@ -110,19 +159,30 @@ pub fn set_quantities_mutation(form: CompareForm) -> &'static str {
     }
 }
 
-/// Every document with its operation name, for the contract test.
-pub fn all_documents() -> Vec<(&'static str, String)> {
+/// Every document the connector sends with the compare-and-set form `form`, with its
+/// operation name, for the contract test.
+pub fn documents_for(form: CompareForm) -> Vec<(&'static str, String)> {
     vec![
         (ORDERS_OPERATION, orders_query()),
         (ORDER_OPERATION, order_query()),
+        (ORDER_STAMPS_OPERATION, ORDER_STAMPS_QUERY.to_string()),
+        (ORDER_LINES_OPERATION, ORDER_LINES_QUERY.to_string()),
+        (
+            FULFILLMENT_LINES_OPERATION,
+            FULFILLMENT_LINES_QUERY.to_string(),
+        ),
+        (REFUND_LINES_OPERATION, REFUND_LINES_QUERY.to_string()),
         (STOCK_OPERATION, STOCK_QUERY.to_string()),
-        (
-            SET_OPERATION,
-            set_quantities_mutation(CompareForm::CompareQuantity).to_string(),
-        ),
-        (
-            SET_OPERATION,
-            set_quantities_mutation(CompareForm::ChangeFromQuantity).to_string(),
-        ),
+        (SET_OPERATION, set_quantities_mutation(form).to_string()),
     ]
+}
+
+/// Every document in either form.
+pub fn all_documents() -> Vec<(&'static str, String)> {
+    let mut documents = documents_for(CompareForm::CompareQuantity);
+    documents.push((
+        SET_OPERATION,
+        set_quantities_mutation(CompareForm::ChangeFromQuantity).to_string(),
+    ));
+    documents
 }

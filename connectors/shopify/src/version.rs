@@ -14,10 +14,18 @@ pub enum ApiVersion {
 pub enum CompareForm {
     /// `compareQuantity` per quantity (up to 2025-10).
     CompareQuantity,
-    /// `changeFromQuantity` per quantity and an `@idempotent` key (2026-01 on; both are
-    /// required from 2026-04).
+    /// `changeFromQuantity` per quantity and an `@idempotent(key:)` directive. Shopify's
+    /// changelog: 2026-01 added both (optional; a `changeFromQuantity` given overrides
+    /// `compareQuantity` and `ignoreCompareQuantity`, which are deprecated, and a stale one is
+    /// refused with `CHANGE_FROM_QUANTITY_STALE`); from 2026-04 every quantity must carry
+    /// `changeFromQuantity` (null opts out of the check) and the directive is required at run
+    /// time (the schema does not mark it).
     ChangeFromQuantity,
 }
+
+/// The versions omnistock claims: every document it sends is validated against each one's
+/// schema (the contract test), and a channel configured with another is refused.
+pub const SUPPORTED_VERSIONS: &[&str] = &["2025-01", "2026-01", "2026-04"];
 
 impl ApiVersion {
     pub fn parse(text: &str) -> Option<Self> {
@@ -36,6 +44,11 @@ impl ApiVersion {
             return None;
         }
         Some(Self::Release { year, month })
+    }
+
+    /// Whether the version is one of [`SUPPORTED_VERSIONS`].
+    pub fn is_supported(self) -> bool {
+        SUPPORTED_VERSIONS.contains(&self.to_string().as_str())
     }
 
     pub fn compare_form(self) -> CompareForm {
@@ -79,5 +92,8 @@ mod tests {
             ApiVersion::parse("2025-07").map(|v| v.to_string()),
             Some("2025-07".into())
         );
+        let supported = |text: &str| ApiVersion::parse(text).is_some_and(ApiVersion::is_supported);
+        assert!(supported("2025-01") && supported("2026-01") && supported("2026-04"));
+        assert!(!supported("2025-07") && !supported("unstable") && !supported("2026-07"));
     }
 }

@@ -60,10 +60,28 @@ pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Why a verified delivery is refused: it is not for this shop, or too old to be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRules<'a> {
+    /// The channel's `*.myshopify.com` domain: `X-Shopify-Shop-Domain` must name it.
+    pub shop_domain: &'a str,
+    /// The oldest delivery accepted: its `X-Shopify-Triggered-At`, and the `updated_at` of
+    /// the order it carries (which the HMAC covers, unlike the header), must be later.
+    pub max_age: chrono::Duration,
+    pub now: DateTime<Utc>,
+}
+
 /// Verifies and maps one delivery.
+///
+/// The HMAC covers only the body, with a secret every store of one app shares, so a delivery
+/// captured from one store verifies in another: the shop header must name this channel's shop,
+/// and a delivery older than `rules.max_age` is refused (polling brings a genuinely late
+/// change in). The delivery id is `X-Shopify-Webhook-Id`, one per delivery and kept by
+/// Shopify's retries: `X-Shopify-Event-Id` is shared by every topic one merchant action
+/// triggers, so deduplicating on it would drop `orders/cancelled` after `orders/updated`.
 pub fn parse(
     client_secret: &str,
-    shop_domain: &str,
+    rules: &DeliveryRules<'_>,
     request: &WebhookRequest<'_>,
 ) -> Result<Vec<OrderEvent>, WebhookError> {
     let header = |name: &str| request.headers.get(name).map(String::as_str);
@@ -74,35 +92,59 @@ pub fn parse(
             "the hmac does not match the body".into(),
         ));
     }
-    if let Some(shop) = header(HEADER_SHOP_DOMAIN) {
-        if !shop.trim().eq_ignore_ascii_case(shop_domain) {
-            return Err(WebhookError::Malformed(format!(
-                "delivery for shop {shop}, this channel is {shop_domain}"
-            )));
-        }
+    let shop = header(HEADER_SHOP_DOMAIN)
+        .ok_or_else(|| WebhookError::Malformed(format!("no {HEADER_SHOP_DOMAIN} header")))?;
+    if !shop.trim().eq_ignore_ascii_case(rules.shop_domain) {
+        return Err(WebhookError::Malformed(format!(
+            "delivery for shop {shop}, this channel is {}",
+            rules.shop_domain
+        )));
     }
+    let triggered_at = header(HEADER_TRIGGERED_AT)
+        .ok_or_else(|| WebhookError::Malformed(format!("no {HEADER_TRIGGERED_AT} header")))
+        .and_then(|text| {
+            DateTime::parse_from_rfc3339(text.trim())
+                .map(|time| time.with_timezone(&Utc))
+                .map_err(|error| {
+                    WebhookError::Malformed(format!("{HEADER_TRIGGERED_AT} {text:?}: {error}"))
+                })
+        })?;
+    refuse_if_too_old(rules, "triggered", triggered_at)?;
     let topic = header(HEADER_TOPIC)
         .ok_or_else(|| WebhookError::Malformed(format!("no {HEADER_TOPIC} header")))?;
     if !ORDER_TOPICS.contains(&topic) {
         return Err(WebhookError::IgnoredTopic(topic.to_string()));
     }
-    let delivery_id = header(HEADER_EVENT_ID)
-        .or_else(|| header(HEADER_WEBHOOK_ID))
-        .map(str::to_string);
+    let delivery_id = header(HEADER_WEBHOOK_ID)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| WebhookError::Malformed(format!("no {HEADER_WEBHOOK_ID} header")))?
+        .to_string();
     let mut order: RestOrder = serde_json::from_slice(request.body)
         .map_err(|error| WebhookError::Malformed(format!("{topic} payload: {error}")))?;
-    if order.updated_at.is_none() {
+    match order.updated_at {
+        Some(updated_at) => refuse_if_too_old(rules, "updated", updated_at)?,
         // Without the order's own stamp, the time Shopify triggered the delivery orders it.
-        order.updated_at = header(HEADER_TRIGGERED_AT)
-            .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
-            .map(|time| time.with_timezone(&Utc));
+        None => order.updated_at = Some(triggered_at),
     }
-    let snapshot = order.into_snapshot().ok_or_else(|| {
-        WebhookError::Malformed(format!(
-            "{topic} payload has neither updated_at nor {HEADER_TRIGGERED_AT}"
-        ))
-    })?;
-    Ok(vec![snapshot.into_event(delivery_id)])
+    let snapshot = order
+        .into_snapshot()
+        .ok_or_else(|| WebhookError::Malformed(format!("{topic} payload has no updated_at")))?;
+    Ok(vec![snapshot.into_event(Some(delivery_id))])
+}
+
+fn refuse_if_too_old(
+    rules: &DeliveryRules<'_>,
+    what: &str,
+    at: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    if rules.now - at > rules.max_age {
+        return Err(WebhookError::Malformed(format!(
+            "delivery {what} at {at}, older than the {} s this channel accepts; polling brings the change in",
+            rules.max_age.num_seconds()
+        )));
+    }
+    Ok(())
 }
 
 /// The REST-style order of a webhook payload (the fields omnistock reads).
@@ -192,23 +234,20 @@ impl RestOrder {
             .flat_map(|f| f.line_items)
             .map(|line| (gid("LineItem", line.id), line.quantity))
             .collect();
+        let id = self
+            .admin_graphql_api_id
+            .unwrap_or_else(|| gid("Order", self.id));
         let refunded = self
             .refunds
             .into_iter()
             .flat_map(|refund| refund.refund_line_items)
             .map(|line| {
-                let restock = line
-                    .restock_type
-                    .as_deref()
-                    .and_then(Restock::parse)
-                    .unwrap_or(Restock::NoRestock);
+                let restock = Restock::from_wire(&id, line.restock_type.as_deref());
                 (gid("LineItem", line.line_item_id), line.quantity, restock)
             })
             .collect();
         Some(OrderSnapshot {
-            id: self
-                .admin_graphql_api_id
-                .unwrap_or_else(|| gid("Order", self.id)),
+            id,
             updated_at,
             created_at: self.created_at,
             cancelled: self.cancelled_at.is_some(),

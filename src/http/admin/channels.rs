@@ -159,18 +159,18 @@ pub async fn list_channels(
     let polls = ledger.channel_status().poll_records().await?;
     let reconciliations = ledger.channel_status().reconciliations().await?;
     let dead_letters = ledger.dead_letters().counts().await?;
-    let mut webhooks = state.operations.webhooks.last_hour().await?;
+    let mut webhooks = state.operators.webhooks.last_hour().await?;
     // The pushers run on the sync leader: elsewhere their activity is what it last published.
-    let published = if state.operations.is_leader() {
+    let published = if state.operators.is_leader() {
         BTreeMap::new()
     } else {
         ledger.channel_status().push_activities().await?
     };
     // Counted side by side: each count is a walk through the channel's listings.
-    let operations = &state.operations;
+    let operators = &state.operators;
     let mut out_of_date: BTreeMap<String, _> =
         futures::future::join_all(state.channels.values().map(|channel| async move {
-            let count = operations.listings_out_of_date(channel).await;
+            let count = operators.listings_out_of_date(channel).await;
             (channel.id.clone(), count)
         }))
         .await
@@ -284,7 +284,7 @@ async fn set_paused(
     id: String,
     paused: bool,
 ) -> Result<Json<PauseResponse>, AdminError> {
-    match state.operations.set_paused(&id, paused).await {
+    match state.operators.set_paused(&id, paused).await {
         Ok(()) => Ok(Json(PauseResponse { id, paused })),
         Err(PauseError::UnknownChannel(id)) => {
             Err(AdminError::NotFound(format!("unknown channel {id:?}")))

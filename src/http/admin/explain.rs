@@ -63,7 +63,7 @@ pub async fn explain(
             .ok_or_else(|| AdminError::NotFound(format!("unknown or disabled channel {id:?}")))?],
         None => state.channels.values().collect(),
     };
-    let published = if state.operations.is_leader() {
+    let published = if state.operators.is_leader() {
         Default::default()
     } else {
         state.ledger.channel_status().push_activities().await?
@@ -78,7 +78,7 @@ pub async fn explain(
             .unwrap_or(false);
         let degraded = match published.get(&channel.id) {
             Some(record) => record.degraded.map(|degraded| degraded != 0),
-            None if state.operations.is_leader() => Some(channel.client.is_degraded()),
+            None if state.operators.is_leader() => Some(channel.client.is_degraded()),
             None => None,
         };
         let mut listings =
@@ -92,7 +92,7 @@ pub async fn explain(
             paused,
             degraded: degraded == Some(true),
             // The backlog is known where the pusher runs.
-            queued: state.operations.is_leader()
+            queued: state.operators.is_leader()
                 && channel.control.snapshot().backlog.contains(&sku),
             rate_limited: rate_budget_spent(channel),
         };

@@ -146,7 +146,7 @@ pub async fn restart(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<JobView>), Response> {
-    match state.operations.jobs.restart(&id).await {
+    match state.operators.jobs.restart(&id).await {
         Ok(job) => Ok((StatusCode::ACCEPTED, Json(job.into()))),
         Err(error) => Err(start_error(error)),
     }

@@ -10,6 +10,7 @@ pub mod channels;
 pub mod dead_letters;
 pub mod error;
 pub mod explain;
+pub mod item_search;
 pub mod items;
 pub mod jobs;
 pub mod openapi;
@@ -51,6 +52,7 @@ impl AdminRoute {
 fn routes() -> impl Iterator<Item = AdminRoute> {
     [
         items::routes(),
+        item_search::routes(),
         explain::routes(),
         stock::routes(),
         channels::routes(),

@@ -4,7 +4,7 @@
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
 use super::AdminRoute;
-use super::{channels, dead_letters, explain, items, jobs, quarantine, resync, stock};
+use super::{channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -20,6 +20,7 @@ pub fn routes() -> Vec<AdminRoute> {
         description = "The operator's API of the omnistock daemon. Every route needs `Authorization: Bearer <admin.token>`."
     ),
     paths(
+        item_search::search_items,
         items::item,
         items::movements,
         explain::explain,

@@ -75,7 +75,7 @@ pub async fn start_resync(
         mode: request.mode,
     };
     match state
-        .operations
+        .operators
         .jobs
         .start(scope, TriggerKind::Api, None)
         .await

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use omnistock_connector::Secret;
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -144,6 +145,68 @@ pub struct RequestRecord {
     pub validation_errors: Vec<String>,
     pub requested_cost: f64,
     pub throttled: bool,
+    /// What an executed `inventorySetQuantities` did.
+    pub stock_update: Option<StockUpdateOutcome>,
+}
+
+/// One `inventorySetQuantities` call as the fake answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockUpdateOutcome {
+    /// Quantities in the input.
+    pub items: usize,
+    /// Whether the change was applied (Shopify applies all of it or none).
+    pub applied: bool,
+    /// Quantities a user error names.
+    pub items_with_errors: usize,
+    /// Of those, refused for a stale compare value.
+    pub stale: usize,
+}
+
+impl StockUpdateOutcome {
+    /// Quantities refused only because another one in the same call was.
+    pub fn collateral(&self) -> usize {
+        if self.applied {
+            0
+        } else {
+            self.items.saturating_sub(self.items_with_errors)
+        }
+    }
+
+    fn from_answer(variables: &Value, data: &Value) -> Option<Self> {
+        let payload = data.get("inventorySetQuantities")?;
+        let items = variables["input"]["quantities"]
+            .as_array()
+            .map_or(0, Vec::len);
+        let errors = payload["userErrors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let indices = |stale_only: bool| {
+            errors
+                .iter()
+                .filter(|error| {
+                    !stale_only
+                        || error["code"]
+                            .as_str()
+                            .is_some_and(|code| code.ends_with("_STALE"))
+                })
+                .filter_map(|error| {
+                    error["field"]
+                        .as_array()?
+                        .get(2)?
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .collect::<BTreeSet<String>>()
+                .len()
+        };
+        Some(Self {
+            items,
+            applied: !payload["inventoryAdjustmentGroup"].is_null(),
+            items_with_errors: indices(false),
+            stale: indices(true),
+        })
+    }
 }
 
 impl RequestRecord {
@@ -260,6 +323,8 @@ impl FakeShopify {
             request_timeout_ms: Some(5_000),
             inventory_reason: None,
             stock_push_rate: None,
+            poll_overlap_seconds: None,
+            webhook_max_age_seconds: None,
             base_url: Some(self.base_url.clone()),
         }
     }
@@ -409,6 +474,20 @@ impl FakeShopify {
         Ok(())
     }
 
+    /// Ships several `(line gid, units)` in one fulfillment.
+    pub fn fulfill_lines(&self, order_gid: &str, lines: &[(String, i64)]) -> Result<(), FakeError> {
+        let order = numeric(order_gid, "Order")?;
+        let lines = lines
+            .iter()
+            .map(|(line, units)| Ok((numeric(line, "LineItem")?, *units)))
+            .collect::<Result<Vec<_>, FakeError>>()?;
+        lock(&self.inner.state)
+            .fulfill_lines(order, &lines, now_seconds())
+            .map_err(FakeError::Action)?;
+        self.notify(order_gid, "orders/updated");
+        Ok(())
+    }
+
     /// Refunds units of a line with a restock type (`RETURN`, `CANCEL`, `NO_RESTOCK`).
     pub fn refund(
         &self,
@@ -447,6 +526,30 @@ impl FakeShopify {
         let body = serde_json::to_vec(&self.order_payload(order_gid)?)
             .map_err(|error| FakeError::Action(error.to_string()))?;
         Ok(self.signed(topic, body, secret))
+    }
+
+    /// The deliveries one merchant action triggers (a cancel sends `orders/updated` and
+    /// `orders/cancelled`): as Shopify documents, they share one `X-Shopify-Event-Id` and each
+    /// has its own `X-Shopify-Webhook-Id` (which a retry of that delivery keeps: clone one to
+    /// redeliver it).
+    pub fn action_webhooks(
+        &self,
+        order_gid: &str,
+        topics: &[&str],
+        secret: &str,
+    ) -> Result<Vec<Delivery>, FakeError> {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        topics
+            .iter()
+            .map(|topic| {
+                let mut delivery = self.webhook(order_gid, topic, secret)?;
+                delivery.headers.insert(
+                    crate::webhook::HEADER_EVENT_ID.to_string(),
+                    event_id.clone(),
+                );
+                Ok(delivery)
+            })
+            .collect()
     }
 
     /// Signs any body as a delivery of `topic`.
@@ -621,6 +724,7 @@ async fn graphql(
         validation_errors: Vec::new(),
         requested_cost: 0.0,
         throttled: false,
+        stock_update: None,
     };
     let response = answer(
         &inner,
@@ -787,6 +891,9 @@ fn answer(
     }
     .actual_operation_cost(operation, &body["data"])
     .min(cost);
+    if operation.operation_type == ast::OperationType::Mutation {
+        record.stock_update = StockUpdateOutcome::from_answer(raw_variables, &body["data"]);
+    }
     let mut bucket = lock(&inner.bucket);
     bucket.refund(cost - actual);
     let status = bucket.status();

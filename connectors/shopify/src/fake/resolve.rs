@@ -597,6 +597,26 @@ impl QueryRoot<'_> {
             let order = self.state.orders.get(&number)?;
             return Some(order_obj(self.state, order));
         }
+        for (kind, list) in [("Fulfillment", "fulfillments"), ("Refund", "refunds")] {
+            let Some(number) = numeric_id(id, kind).and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let order = self.state.orders.values().find(|order| match kind {
+                "Fulfillment" => order.fulfillments.iter().any(|f| f.id == number),
+                _ => order.refunds.iter().any(|r| r.id == number),
+            })?;
+            let Some(Val::List(items)) = order_obj(self.state, order).fields.remove(list) else {
+                return None;
+            };
+            return items.into_iter().find_map(|item| match item {
+                Val::Obj(object)
+                    if matches!(object.fields.get("id"), Some(Val::Leaf(value)) if value == id) =>
+                {
+                    Some(object)
+                }
+                _ => None,
+            });
+        }
         None
     }
 }
@@ -629,7 +649,7 @@ impl ObjectValue for QueryRoot<'_> {
     ) -> Result<ResolvedValue<'a>, FieldError> {
         match info.field_name() {
             "orders" => Ok(ResolvedValue::object(self.orders(info)?)),
-            "order" | "inventoryItem" | "productVariant" => {
+            "order" | "inventoryItem" | "productVariant" | "fulfillment" | "refund" => {
                 let id = argument(info, "id")
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();

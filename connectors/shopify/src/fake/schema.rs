@@ -275,6 +275,8 @@ enum CurrencyCode { EUR USD GBP CAD }
 type QueryRoot {
   orders(first: Int, after: String, last: Int, before: String, reverse: Boolean = false, sortKey: OrderSortKeys = PROCESSED_AT, query: String, savedSearchId: ID): OrderConnection!
   order(id: ID!): Order
+  fulfillment(id: ID!): Fulfillment
+  refund(id: ID!): Refund
   nodes(ids: [ID!]!): [Node]!
   inventoryItem(id: ID!): InventoryItem
 }
@@ -346,8 +348,10 @@ input InventorySetQuantitiesInput { reason: String! name: String! referenceDocum
 input InventoryQuantityInput { inventoryItemId: ID! locationId: ID! quantity: Int! compareQuantity: Int }
 "#;
 
-/// 2026-01 added `changeFromQuantity` and the `@idempotent` directive (2026-04 removed
-/// `compareQuantity` and `ignoreCompareQuantity`; the fake keeps the 2026-01 shape).
+/// 2026-01 added `changeFromQuantity` and the `@idempotent` directive, deprecating
+/// `compareQuantity` and `ignoreCompareQuantity` (Shopify's changelog); 2026-04 requires both
+/// new ones at run time without a schema change, so 2026-04 shares this shape and the
+/// resolver enforces the requirement.
 const SUBSET_2026_SDL: &str = r#"
 directive @idempotent(key: String!) on FIELD
 enum InventorySetQuantitiesUserErrorCode { CHANGE_FROM_QUANTITY_STALE COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED INVALID_INVENTORY_ITEM INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW INVALID_REASON INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION NON_MUTABLE_INVENTORY_ITEM NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR }

@@ -271,18 +271,30 @@ impl ShopState {
         units: i64,
         at: DateTime<Utc>,
     ) -> Result<(), String> {
+        self.fulfill_lines(order_id, &[(line_id, units)], at)
+    }
+
+    /// Ships `(line, units)` of several lines in one fulfillment.
+    pub fn fulfill_lines(
+        &mut self,
+        order_id: u64,
+        lines: &[(u64, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(), String> {
         let fulfillment_id = self.next_id();
         let order = self
             .orders
             .get_mut(&order_id)
             .ok_or_else(|| format!("no order {order_id}"))?;
-        order
-            .line(line_id)
-            .ok_or_else(|| format!("no line {line_id}"))?;
+        for (line_id, _) in lines {
+            order
+                .line(*line_id)
+                .ok_or_else(|| format!("no line {line_id}"))?;
+        }
         order.fulfillments.push(Fulfillment {
             id: fulfillment_id,
             status: "SUCCESS",
-            lines: vec![(line_id, units)],
+            lines: lines.to_vec(),
         });
         order.updated_at = at;
         Ok(())
@@ -313,7 +325,8 @@ impl ShopState {
         });
         order.financial_status = "PARTIALLY_REFUNDED";
         order.updated_at = at;
-        if matches!(restock, "RETURN" | "CANCEL") {
+        // Shopify restocks what a refund says it restocks (LEGACY_RESTOCK included).
+        if matches!(restock, "RETURN" | "CANCEL" | "LEGACY_RESTOCK") {
             if let Some(variant) = self.variants.get_mut(&variant_id) {
                 variant.available = variant.available.map(|available| available + units);
             }

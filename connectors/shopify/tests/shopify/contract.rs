@@ -39,6 +39,53 @@ fn every_document_validates_against_the_admin_schema() {
     ExecutableDocument::parse_and_validate(&newer.schema, changed_in_2026, "x.graphql").unwrap();
 }
 
+/// The README's table of versions: each claimed version gets every document it is sent in
+/// its own compare-and-set form, validated against that version's schema (the published
+/// 2025-01 introspection; for 2026-01 and 2026-04, which have none here, the fake's schema,
+/// which is 2025-01's subset plus what Shopify's changelog added: `changeFromQuantity` and
+/// `@idempotent(key: String!)`).
+#[test]
+fn every_document_validates_against_each_supported_version() {
+    use omnistock_shopify::version::SUPPORTED_VERSIONS;
+    use omnistock_shopify::ApiVersion;
+    for text in SUPPORTED_VERSIONS {
+        let version = ApiVersion::parse(text).unwrap();
+        let form = version.compare_form();
+        let schema = match *text {
+            "2025-01" => match admin_2025_01() {
+                Ok(schema) => schema.schema.clone(),
+                Err(reason) => {
+                    println!("2025-01 skipped: the Admin schema is not available ({reason})");
+                    continue;
+                }
+            },
+            _ => {
+                subset(
+                    format!("{text}: no published schema here"),
+                    form == CompareForm::ChangeFromQuantity,
+                )
+                .unwrap()
+                .schema
+            }
+        };
+        for (name, document) in omnistock_shopify::queries::documents_for(form) {
+            if let Err(errors) = ExecutableDocument::parse_and_validate(
+                &schema,
+                &document,
+                format!("{name}.graphql"),
+            ) {
+                panic!("{name} does not validate against {text}:\n{errors}");
+            }
+        }
+        let set = set_quantities_mutation(form);
+        assert_eq!(
+            set.contains("@idempotent(key: $idempotencyKey)"),
+            form == CompareForm::ChangeFromQuantity,
+            "{text}: {set}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_fake_refuses_invalid_documents_as_shopify_does() {
     let fake = start_fake().await;

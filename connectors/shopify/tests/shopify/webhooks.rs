@@ -1,7 +1,7 @@
 use crate::harness::{connector, request, start_fake};
 use omnistock_connector::{Connector, WebhookError};
 use omnistock_shopify::webhook::{
-    HEADER_EVENT_ID, HEADER_HMAC, HEADER_SHOP_DOMAIN, HEADER_WEBHOOK_ID,
+    HEADER_EVENT_ID, HEADER_HMAC, HEADER_SHOP_DOMAIN, HEADER_TRIGGERED_AT, HEADER_WEBHOOK_ID,
 };
 
 #[tokio::test]
@@ -63,15 +63,14 @@ async fn deliveries_carry_their_id_topic_and_shop() {
         .unwrap();
     assert_eq!(
         events[0].delivery_id.as_deref(),
-        delivery.headers.get(HEADER_EVENT_ID).map(String::as_str)
-    );
-    let mut no_event_id = request(&delivery);
-    no_event_id.headers.remove(HEADER_EVENT_ID);
-    let events = connector.parse_webhook(&no_event_id.request()).unwrap();
-    assert_eq!(
-        events[0].delivery_id.as_deref(),
         delivery.headers.get(HEADER_WEBHOOK_ID).map(String::as_str)
     );
+    let mut no_webhook_id = request(&delivery);
+    no_webhook_id.headers.remove(HEADER_WEBHOOK_ID);
+    assert!(matches!(
+        connector.parse_webhook(&no_webhook_id.request()),
+        Err(WebhookError::Malformed(_))
+    ));
 
     let refund = fake.signed("refunds/create", b"{\"id\":1}".to_vec(), &secret);
     assert!(matches!(
@@ -194,4 +193,110 @@ async fn the_fake_delivers_signed_webhooks_to_a_subscription() {
     let events = connector.parse_webhook(&delivery.request()).unwrap();
     assert_eq!(events[0].external_order_id, order);
     assert_eq!(fake.sent_webhooks()[0].outcome, Ok(200));
+}
+
+/// Shopify gives every topic one merchant action triggers the same `X-Shopify-Event-Id`: a
+/// cancel's `orders/updated` and `orders/cancelled` must reach the ledger as two deliveries,
+/// while a retry of one of them (same `X-Shopify-Webhook-Id`) is the same delivery.
+#[tokio::test]
+async fn deliveries_of_one_action_are_told_apart_by_webhook_id() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let listing = fake.create_listing("ONE-ACTION", 3);
+    let order = fake.place_order(&[(listing, 2)]).unwrap();
+    fake.cancel_order(&order).unwrap();
+    let secret = fake.options().client_secret.clone();
+    let deliveries = fake
+        .action_webhooks(&order, &["orders/updated", "orders/cancelled"], &secret)
+        .unwrap();
+    assert_eq!(
+        deliveries[0].headers[HEADER_EVENT_ID],
+        deliveries[1].headers[HEADER_EVENT_ID]
+    );
+    let ids: Vec<Option<String>> = deliveries
+        .iter()
+        .map(|delivery| {
+            connector
+                .parse_webhook(&request(delivery).request())
+                .unwrap()[0]
+                .delivery_id
+                .clone()
+        })
+        .collect();
+    assert!(ids[0].is_some() && ids[1].is_some());
+    assert_ne!(ids[0], ids[1], "one id per delivery, not per event");
+    let retry = deliveries[1].clone();
+    let retried = connector.parse_webhook(&request(&retry).request()).unwrap();
+    assert_eq!(
+        retried[0].delivery_id, ids[1],
+        "a retry is the same delivery"
+    );
+}
+
+/// The HMAC covers the body only, with a secret shared by every store of the app: the shop
+/// header is required and must name this channel's shop.
+#[tokio::test]
+async fn a_delivery_must_name_this_shop() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let listing = fake.create_listing("SHOP-ID", 3);
+    let order = fake.place_order(&[(listing, 1)]).unwrap();
+    let secret = fake.options().client_secret.clone();
+    let delivery = fake.webhook(&order, "orders/create", &secret).unwrap();
+    let mut anonymous = request(&delivery);
+    anonymous.headers.remove(HEADER_SHOP_DOMAIN);
+    assert!(matches!(
+        connector.parse_webhook(&anonymous.request()),
+        Err(WebhookError::Malformed(reason)) if reason.contains(HEADER_SHOP_DOMAIN)
+    ));
+    let mut upper = request(&delivery);
+    upper.headers.insert(
+        HEADER_SHOP_DOMAIN.into(),
+        fake.options().shop_domain.to_ascii_uppercase(),
+    );
+    assert!(connector.parse_webhook(&upper.request()).is_ok());
+}
+
+/// A delivery captured and replayed later is refused: its trigger time, or the `updated_at`
+/// of the order it carries (signed, unlike the header), is older than the window.
+#[tokio::test]
+async fn a_delivery_older_than_the_window_is_refused() {
+    let fake = start_fake().await;
+    let mut config = fake.channel_config("2025-01");
+    config.webhook_max_age_seconds = Some(2);
+    let connector = omnistock_shopify::ShopifyConnector::new(config).unwrap();
+    let listing = fake.create_listing("REPLAY", 3);
+    let order = fake.place_order(&[(listing, 1)]).unwrap();
+    let secret = fake.options().client_secret.clone();
+    let delivery = fake.webhook(&order, "orders/create", &secret).unwrap();
+    assert!(connector
+        .parse_webhook(&request(&delivery).request())
+        .is_ok());
+
+    let mut old_header = request(&delivery);
+    old_header.headers.insert(
+        HEADER_TRIGGERED_AT.into(),
+        (chrono::Utc::now() - chrono::Duration::seconds(60)).to_rfc3339(),
+    );
+    assert!(matches!(
+        connector.parse_webhook(&old_header.request()),
+        Err(WebhookError::Malformed(reason)) if reason.contains("older than")
+    ));
+    let mut untimed = request(&delivery);
+    untimed.headers.remove(HEADER_TRIGGERED_AT);
+    assert!(matches!(
+        connector.parse_webhook(&untimed.request()),
+        Err(WebhookError::Malformed(_))
+    ));
+
+    // Replayed later with a fresh trigger time: the signed updated_at gives it away.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let mut replayed = request(&delivery);
+    replayed
+        .headers
+        .insert(HEADER_TRIGGERED_AT.into(), chrono::Utc::now().to_rfc3339());
+    assert!(matches!(
+        connector.parse_webhook(&replayed.request()),
+        Err(WebhookError::Malformed(reason)) if reason.contains("older than")
+    ));
 }

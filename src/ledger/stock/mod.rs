@@ -1,0 +1,12 @@
+//! What is counted and where: the catalog (items, locations, channels, listings), operator
+//! stock changes (`changes.rs`) under idempotency keys that remember their request
+//! (`fingerprint.rs`), reads of balances, orders and the journal (`reads.rs`), items found by a
+//! piece of their SKU or title (`item_search.rs`), and the checks
+//! of the ledger's invariants (`invariants.rs`).
+
+pub(super) mod catalog;
+pub(super) mod changes;
+pub(super) mod fingerprint;
+pub(super) mod invariants;
+pub mod item_search;
+pub(super) mod reads;
