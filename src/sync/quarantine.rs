@@ -170,7 +170,7 @@ async fn fetch_unfetched(channel: &ChannelRuntime, named: &OrderRef) -> Result<O
     fetched
         .into_iter()
         .find(|event| event.external_order_id == named.order_id)
-        .ok_or_else(|| "the platform does not know this order".to_string())
+        .ok_or_else(|| "the platform did not return this order".to_string())
 }
 
 /// Drops quarantined order `id` for good; returns it.

@@ -10,7 +10,8 @@
 //! failed [`MAX_ATTEMPTS`] times, goes to the quarantine (each order as "unfetched", retried
 //! from there by fetching it again) and leaves the receipts. A redelivery of a pending receipt
 //! stores nothing (one row per channel and delivery id); one of a receipt already booked books
-//! nothing twice (the ledger compares snapshots).
+//! nothing twice (the ledger compares snapshots). A named order the platform's answer leaves
+//! out is a failure like any other: tried again, then quarantined, never dropped unseen.
 
 use crate::ledger::quarantine::order_label;
 use crate::ledger::{Ledger, LedgerError, WebhookReceipt};
@@ -54,6 +55,10 @@ pub enum ReceiptError {
     FetchTimedOut,
     #[error("booking the orders failed: {0}")]
     Booking(#[from] IntakeError),
+    /// The platform's answer left out orders the webhook named (not visible yet, or unknown):
+    /// tried again, and quarantined if it never comes.
+    #[error("the platform did not return the named orders {0}")]
+    NotReturned(String),
 }
 
 impl ReceiptError {
@@ -88,7 +93,8 @@ pub fn delivery_key(refs: &[OrderRef], body: &[u8]) -> String {
     }
 }
 
-/// The snapshots of the named orders, fetched through the channel's gateway within `within`.
+/// The snapshots of the named orders, fetched through the channel's gateway within `within`;
+/// an answer that leaves one out is an error, so that no named order is dropped unseen.
 pub async fn fetch_named(
     channel: &ChannelRuntime,
     refs: &[OrderRef],
@@ -101,6 +107,18 @@ pub async fn fetch_named(
         .await
         .map_err(|_| ReceiptError::FetchTimedOut)??;
     attach_delivery_ids(&mut fetched, refs);
+    let missing: Vec<String> = refs
+        .iter()
+        .filter(|named| {
+            !fetched
+                .iter()
+                .any(|event| event.external_order_id == named.order_id)
+        })
+        .map(|named| order_label(&named.order_id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ReceiptError::NotReturned(missing.join(",")));
+    }
     Ok(fetched)
 }
 

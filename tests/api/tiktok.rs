@@ -409,5 +409,18 @@ async fn a_receipt_the_shop_refuses_for_good_is_quarantined_and_retried_from_the
     assert_eq!(status.as_u16(), 200, "{answer}");
     wait_for(&app, &fake, "TT-RED", &listing, 7, 1).await;
     assert!(app.ledger.quarantine().list(None).await.unwrap().is_empty());
+
+    // An order the shop's answer leaves out is not dropped: its receipt waits, with the reason.
+    let (headers, body) = fake.webhook(1, "576000000000000001", APP_SECRET);
+    let (status, answer, _) = deliver(&app, &headers, &body).await;
+    assert_eq!(
+        (status, &answer["status"]),
+        (200, &"received".into()),
+        "{answer}"
+    );
+    let receipts = app.ledger.webhook_receipts().list().await.unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    let error = receipts[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("576000000000000001"), "{error}");
     app.stop().await.unwrap();
 }
