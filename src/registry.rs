@@ -1,6 +1,7 @@
 //! Connectors by kind: the one place that knows which platforms exist, how their channel
 //! options are checked and how a connector is built from them.
 
+use omnistock_amazon::AmazonKind;
 use omnistock_connector::{Connector, ConnectorKind, CredentialStore};
 use omnistock_shopify::ShopifyKind;
 use omnistock_sim::SimKind;
@@ -15,6 +16,7 @@ const FACTORIES: &[&dyn ConnectorFactory] = &[
     &Factory::<SimKind>::NEW,
     &Factory::<ShopifyKind>::NEW,
     &Factory::<TikTokKind>::NEW,
+    &Factory::<AmazonKind>::NEW,
 ];
 
 /// Why a connector cannot be built.
@@ -257,8 +259,31 @@ mod tests {
     }
 
     #[test]
+    fn valid_amazon_options_build_an_amazon_connector() {
+        let amazon = options(json!({
+            "region": "NA",
+            "marketplace_ids": ["ATVPDKIKX0DER"],
+            "seller_id": "A2SELLER",
+            "client_id": "amzn1.application-oa2-client.x",
+            "client_secret": "secret",
+            "refresh_token": "Atzr|x",
+        }));
+        assert_eq!(validate_channel_options("amazon", &amazon), Ok(()));
+        let connector = build_connector("amazon", &amazon).unwrap();
+        assert_eq!(connector.kind(), "amazon");
+        assert!(!connector.capabilities().webhooks);
+        let mut missing = amazon.clone();
+        missing.remove("seller_id");
+        assert_eq!(
+            validate_channel_options("amazon", &missing),
+            Err("seller_id: missing".to_string())
+        );
+    }
+
+    #[test]
     fn every_kind_is_listed_once() {
         assert_eq!(known_kinds(), ["sim", "shopify", "tiktok_shop"]);
+        assert_eq!(known_kinds(), ["sim", "shopify", "amazon"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::sync::retry::{bounded_wait, channel_backoff, error_class, next_attemp
 use crate::sync::throttle::Throttle;
 use omnistock_connector::{
     CallKind, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, RateLimit, StockLevel,
+    SubmissionStatus,
 };
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -205,6 +206,40 @@ impl ChannelClient {
         let connector = &self.inner.connector;
         self.call(CallKind::ReadStock, interrupt, || {
             connector.read_stock(listing_ids)
+        })
+        .await
+    }
+
+    /// The most levels one bulk submission may carry; `None` when the platform has none.
+    pub fn max_stock_submission(&self) -> Option<usize> {
+        self.inner.connector.max_stock_submission()
+    }
+
+    /// Submits levels for asynchronous processing (see [`Connector::submit_stock`]); paced and
+    /// counted as a stock push.
+    pub async fn submit_stock(
+        &self,
+        levels: &[StockLevel],
+        interrupt: &Interrupt,
+    ) -> Result<String, CallError> {
+        let connector = &self.inner.connector;
+        self.call(CallKind::PushStock, interrupt, || {
+            connector.submit_stock(levels)
+        })
+        .await
+    }
+
+    /// Where a bulk submission stands (see [`Connector::submission_status`]); paced and
+    /// counted as a stock read.
+    pub async fn submission_status(
+        &self,
+        submission_id: &str,
+        levels: &[StockLevel],
+        interrupt: &Interrupt,
+    ) -> Result<SubmissionStatus, CallError> {
+        let connector = &self.inner.connector;
+        self.call(CallKind::ReadStock, interrupt, || {
+            connector.submission_status(submission_id, levels)
         })
         .await
     }

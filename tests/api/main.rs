@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod amazon;
 mod broker_outage;
 mod console;
 mod cost_bucket;

@@ -99,6 +99,16 @@ pub enum PushResult {
     },
 }
 
+/// Where a bulk stock submission ([`Connector::submit_stock`]) stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmissionStatus {
+    /// The platform is still processing it: nothing is confirmed yet; ask again after
+    /// `poll_after`.
+    InFlight { poll_after: Duration },
+    /// Processed: one result per submitted level, in any order.
+    Done(Vec<PushResult>),
+}
+
 /// An I/O adapter for one platform. Implementations translate between the platform's wire
 /// format and the normalized types and classify errors; they never sleep, retry, rate-limit
 /// or touch the database.
@@ -133,6 +143,39 @@ pub trait Connector: Send + Sync {
     /// The quantities the channel shows now, for reconciliation. Listings the channel does not
     /// know are left out of the answer.
     async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError>;
+
+    /// The most stock levels one [`submit_stock`](Connector::submit_stock) may carry, or
+    /// `None` (the default) when the platform has no asynchronous bulk update and
+    /// [`push_stock`](Connector::push_stock) is the only way.
+    fn max_stock_submission(&self) -> Option<usize> {
+        None
+    }
+
+    /// Submits absolute quantities for asynchronous processing (Amazon's feeds) and returns the
+    /// submission's id. The submission is in flight until
+    /// [`submission_status`](Connector::submission_status) says it is done: no listing of it
+    /// is confirmed before.
+    async fn submit_stock(&self, levels: &[StockLevel]) -> Result<String, ConnectorError> {
+        let _ = levels;
+        Err(ConnectorError::Configuration(format!(
+            "{} has no bulk stock submission",
+            self.kind()
+        )))
+    }
+
+    /// Where a submission stands; `levels` are the levels it carried, in the order they were
+    /// submitted (the runtime keeps them while it is in flight).
+    async fn submission_status(
+        &self,
+        submission_id: &str,
+        levels: &[StockLevel],
+    ) -> Result<SubmissionStatus, ConnectorError> {
+        let _ = (submission_id, levels);
+        Err(ConnectorError::Configuration(format!(
+            "{} has no bulk stock submission",
+            self.kind()
+        )))
+    }
 
     /// How long the runtime should wait before a call of this kind so that it fits the
     /// platform's budget as the connector last saw it (a cost bucket's remaining points and

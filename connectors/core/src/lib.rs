@@ -17,7 +17,7 @@ pub mod stock;
 
 pub use connector::{
     attach_delivery_ids, CallKind, Capabilities, Connector, OrderPage, OrderRef, PushResult,
-    WebhookRequest,
+    SubmissionStatus, WebhookRequest,
 };
 pub use credentials::CredentialStore;
 pub use error::{ConnectorError, WebhookError};

@@ -10,6 +10,7 @@ mod held;
 mod park;
 mod pause;
 pub mod resync;
+pub mod submission;
 mod summary;
 pub mod sweep;
 
@@ -362,78 +363,88 @@ impl ChannelPusher {
     ) -> Result<(), PushError> {
         let batch_size = self.channel.capabilities.max_stock_batch.max(1);
         for batch in changed.chunks(batch_size) {
-            let levels: Vec<StockLevel> = batch
-                .iter()
-                .map(|target| StockLevel {
-                    listing_id: target.listing_id.clone(),
-                    sku: target.sku.clone(),
-                    quantity: target.quantity,
-                })
-                .collect();
-            // Forgotten before the call, recorded after: a push applied whose confirmation is
-            // lost cannot make a later one look unchanged.
-            let known: Vec<&str> = batch
-                .iter()
-                .filter(|target| target.last_pushed_quantity.is_some())
-                .map(|target| target.listing_id.as_str())
-                .collect();
-            self.ledger
-                .forget_before_push(&self.channel.id, &known)
-                .await?;
+            let levels = levels_of(batch);
+            self.forget_before_push(batch).await?;
             let results = self
                 .channel
                 .client
                 .push_stock(&levels, &self.interrupt)
                 .await?;
             report.calls += 1;
-            let mut confirmed = Vec::new();
-            let mut rejected = ListingProblems::default();
-            for result in results {
-                match result {
-                    PushResult::Confirmed {
-                        listing_id,
-                        quantity,
-                    } => {
-                        // A listing the batch did not hold has nothing to record.
+            let confirmed = self.apply_results(batch, results, report).await?;
+            debug!(channel = %self.channel.id, listings = levels.len(), confirmed, "stock batch pushed");
+        }
+        Ok(())
+    }
+
+    /// Forgets what the channel last confirmed for these listings, before a call that sets
+    /// them: a push applied whose confirmation is lost cannot make a later one look unchanged.
+    pub async fn forget_before_push(&self, batch: &[PushTarget]) -> Result<(), PushError> {
+        let known: Vec<&str> = batch
+            .iter()
+            .filter(|target| target.last_pushed_quantity.is_some())
+            .map(|target| target.listing_id.as_str())
+            .collect();
+        self.ledger
+            .forget_before_push(&self.channel.id, &known)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the channel's answer for `batch`: confirmed quantities, retryable refusals to
+    /// push again, permanent ones parked as dead letters. Returns how many were confirmed.
+    pub async fn apply_results(
+        &self,
+        batch: &[PushTarget],
+        results: Vec<PushResult>,
+        report: &mut FlushReport,
+    ) -> Result<usize, PushError> {
+        let mut confirmed = Vec::new();
+        let mut rejected = ListingProblems::default();
+        for result in results {
+            match result {
+                PushResult::Confirmed {
+                    listing_id,
+                    quantity,
+                } => {
+                    // A listing the batch did not hold has nothing to record.
+                    if let Some(target) =
+                        batch.iter().find(|target| target.listing_id == listing_id)
+                    {
+                        confirmed.push(ConfirmedPush::of(target, quantity));
+                    }
+                }
+                PushResult::Rejected { listing_id, error } => {
+                    report.rejected += 1;
+                    if error.is_retryable() {
                         if let Some(target) =
                             batch.iter().find(|target| target.listing_id == listing_id)
                         {
-                            confirmed.push(ConfirmedPush::of(target, quantity));
+                            report.retry_skus.insert(target.sku.clone());
                         }
                     }
-                    PushResult::Rejected { listing_id, error } => {
-                        report.rejected += 1;
-                        if error.is_retryable() {
-                            if let Some(target) =
-                                batch.iter().find(|target| target.listing_id == listing_id)
-                            {
-                                report.retry_skus.insert(target.sku.clone());
-                            }
-                        }
-                        self.metrics
-                            .push_failed(&self.channel.id, error_class(&error));
-                        debug!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
-                        rejected.add(&listing_id, &error);
-                        park::park_if_permanent(self, batch, &listing_id, &error).await?;
-                    }
+                    self.metrics
+                        .push_failed(&self.channel.id, error_class(&error));
+                    debug!(channel = %self.channel.id, listing = %listing_id, error = %error, "channel rejected the stock update for a listing");
+                    rejected.add(&listing_id, &error);
+                    park::park_if_permanent(self, batch, &listing_id, &error).await?;
                 }
             }
-            if !rejected.is_empty() {
-                warn!(channel = %self.channel.id, rejected = rejected.count(), listings = %rejected.sample(),
-                    reasons = %rejected.reasons(), "channel rejected stock updates of listings in one call");
-            }
-            report.confirmed += confirmed.len();
-            self.ledger
-                .record_pushed(&self.channel.id, &confirmed)
-                .await?;
-            self.metrics
-                .push_confirmed(&self.channel.id, confirmed.len() as u64);
-            if !confirmed.is_empty() {
-                self.channel.control.note_push_confirmed();
-            }
-            debug!(channel = %self.channel.id, listings = levels.len(), confirmed = confirmed.len(), "stock batch pushed");
         }
-        Ok(())
+        if !rejected.is_empty() {
+            warn!(channel = %self.channel.id, rejected = rejected.count(), listings = %rejected.sample(),
+                reasons = %rejected.reasons(), "channel rejected stock updates of listings in one call");
+        }
+        report.confirmed += confirmed.len();
+        self.ledger
+            .record_pushed(&self.channel.id, &confirmed)
+            .await?;
+        self.metrics
+            .push_confirmed(&self.channel.id, confirmed.len() as u64);
+        if !confirmed.is_empty() {
+            self.channel.control.note_push_confirmed();
+        }
+        Ok(confirmed.len())
     }
 
     /// The channel pushed to, for the task that runs this pusher.
@@ -444,6 +455,18 @@ impl ChannelPusher {
     pub(in crate::sync) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
+}
+
+/// The levels a call sets for these listings.
+pub fn levels_of(batch: &[PushTarget]) -> Vec<StockLevel> {
+    batch
+        .iter()
+        .map(|target| StockLevel {
+            listing_id: target.listing_id.clone(),
+            sku: target.sku.clone(),
+            quantity: target.quantity,
+        })
+        .collect()
 }
 
 /// Hands the queue's deliveries to the pusher as they come, until the queue fails for good or

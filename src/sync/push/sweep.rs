@@ -9,6 +9,7 @@
 //! stopped: nothing is acknowledged by a sweep, so stopping anywhere is safe.
 
 use super::control::SweepProgress;
+use super::submission::{self, InFlight, Progress, Settling, BULK_SUBMISSION_MIN};
 use super::{ChannelPusher, FlushReport, PushError};
 use crate::ledger::{PushTarget, TargetPages};
 use std::collections::{BTreeSet, VecDeque};
@@ -65,6 +66,14 @@ pub struct Sweep {
     started_at: i64,
     /// SKUs read so far.
     skus_read: u64,
+    /// Every page was read.
+    pages_done: bool,
+    /// A bulk submission the platform is processing (see `submission.rs`).
+    in_flight: Option<InFlight>,
+    /// A processed submission whose results are being recorded, a chunk a step.
+    settling: Option<Settling>,
+    /// How long to wait before the next step (a submission still processing).
+    wait: Option<Duration>,
 }
 
 impl Sweep {
@@ -79,6 +88,10 @@ impl Sweep {
             started: std::time::Instant::now(),
             started_at: chrono::Utc::now().timestamp_millis(),
             skus_read: 0,
+            pages_done: false,
+            in_flight: None,
+            settling: None,
+            wait: None,
         }
     }
 
@@ -104,20 +117,18 @@ impl Sweep {
 
     /// Takes one step: pushes one stock-update call's worth of the page read last (read again
     /// now, so that a live push meanwhile is never undone by an older quantity), or reads the
-    /// next page. `true` when the sweep is done (no page was left).
+    /// next page. On a platform with bulk submissions, pages are read until one submission's
+    /// worth of changed listings is queued (or none is left), which then go in one submission
+    /// if there are at least [`BULK_SUBMISSION_MIN`]; the sweep follows the submission until
+    /// it is processed. `true` when the sweep is done (no page, queued SKU or submission left).
     pub async fn step(&mut self, pusher: &ChannelPusher) -> bool {
         let channel = &pusher.channel;
         pusher.metrics.sweep_running(&channel.id, true);
         channel.control.note_sweep(self.progress());
-        let outcome = if self.to_push.is_empty() {
-            self.read_next_page(pusher).await
-        } else {
-            self.push_next_batch(pusher).await
-        };
-        match outcome {
+        match self.advance(pusher).await {
             Ok(false) => {
                 self.retry_pause = None;
-                self.next_step_at = Instant::now();
+                self.next_step_at = Instant::now() + self.wait.take().unwrap_or_default();
                 false
             }
             Ok(true) => {
@@ -153,10 +164,70 @@ impl Sweep {
         }
     }
 
-    /// Reads the next page and queues its SKUs whose listings differ; `true` when none is left.
+    /// One step; `true` when the sweep is done.
+    async fn advance(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
+        if let Some(settling) = &mut self.settling {
+            if let Some((report, push_again)) = settling.step(pusher).await? {
+                self.settling = None;
+                self.report.absorb(report);
+                self.to_push.extend(push_again);
+            }
+            return Ok(false);
+        }
+        if let Some(in_flight) = &self.in_flight {
+            match submission::follow(pusher, in_flight).await? {
+                Progress::InFlight(wait) => self.wait = Some(wait),
+                Progress::Done(results) => {
+                    self.settling = self
+                        .in_flight
+                        .take()
+                        .map(|in_flight| Settling::new(in_flight, results));
+                }
+            }
+            return Ok(false);
+        }
+        if let Some(limit) = pusher.channel().client.max_stock_submission() {
+            if !self.pages_done && self.to_push.len() < limit {
+                return self.read_next_page(pusher).await;
+            }
+            if self.to_push.len() >= BULK_SUBMISSION_MIN {
+                return self.submit_next(pusher, limit).await;
+            }
+        }
+        if self.to_push.is_empty() {
+            if self.pages_done {
+                return Ok(true);
+            }
+            return self.read_next_page(pusher).await;
+        }
+        self.push_next_batch(pusher).await
+    }
+
+    /// Submits up to `limit` queued SKUs in one bulk submission.
+    async fn submit_next(
+        &mut self,
+        pusher: &ChannelPusher,
+        limit: usize,
+    ) -> Result<bool, PushError> {
+        let count = self.to_push.len().min(limit.max(1));
+        let skus: Vec<String> = self.to_push.iter().take(count).cloned().collect();
+        let submitted = submission::submit(pusher, &skus).await?;
+        // Only once submitted: a failed submission is tried again as it was.
+        self.to_push.drain(..count);
+        if let Some(in_flight) = submitted {
+            self.report.calls += 1;
+            pusher.channel().control.note_sweep(self.progress());
+            tracing::debug!(channel = %pusher.channel().id, listings = in_flight.listings(), "sweep submitted in bulk");
+            self.in_flight = Some(in_flight);
+        }
+        Ok(false)
+    }
+
+    /// Reads the next page and queues its SKUs whose listings differ; notes when none is left.
     async fn read_next_page(&mut self, pusher: &ChannelPusher) -> Result<bool, PushError> {
         let Some(page) = read_page(pusher, &mut self.pages).await? else {
-            return Ok(true);
+            self.pages_done = true;
+            return Ok(false);
         };
         pusher.metrics.sweep_skus(&pusher.channel.id, page.skus);
         self.skus_read += page.skus as u64;
