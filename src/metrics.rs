@@ -80,6 +80,7 @@ struct Families {
     channel_degraded: Family<ChannelLabel, Gauge>,
     channel_alerts: Family<ChannelLabel, Gauge>,
     bus_dead_lettered: Family<ChannelLabel, Gauge>,
+    webhook_receipts_pending: Family<ChannelLabel, Gauge>,
     ledger_up: Gauge,
     rate_limit_per_minute: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
 }
@@ -126,6 +127,7 @@ impl Metrics {
             channel_degraded: Family::default(),
             channel_alerts: Family::default(),
             bus_dead_lettered: Family::default(),
+            webhook_receipts_pending: Family::default(),
             ledger_up: Gauge::default(),
             rate_limit_per_minute: Family::default(),
         };
@@ -254,6 +256,11 @@ impl Metrics {
             "bus_dead_lettered_messages",
             "Stock-change messages the bus dead-lettered for a channel (each makes it swept)",
             families.bus_dead_lettered.clone(),
+        );
+        registry.register(
+            "webhook_receipts_pending",
+            "Webhook receipts whose named orders are not booked yet, per channel (set by the sync leader)",
+            families.webhook_receipts_pending.clone(),
         );
         registry.register(
             "ledger_up",
@@ -513,6 +520,13 @@ impl Metrics {
             .bus_dead_lettered
             .get_or_create(&Self::channel(channel))
             .set(i64::try_from(messages).unwrap_or(i64::MAX));
+    }
+
+    pub fn webhook_receipts_pending(&self, channel: &str, receipts: i64) {
+        self.families
+            .webhook_receipts_pending
+            .get_or_create(&Self::channel(channel))
+            .set(receipts);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -5,7 +5,9 @@
 //! for a body that cannot be understood; 404 for a channel that is not configured; 413 for a
 //! body over `http.max_body_bytes`; 408 for a body not received within `http.body_read_timeout`;
 //! 503 when the ledger cannot book within `http.webhook_booking_timeout` (the platform retries,
-//! and its redelivery books nothing twice, see `sync/intake.rs`). An order the ledger refuses
+//! and its redelivery books nothing twice, see `sync/intake.rs`). A webhook that names orders
+//! without their state (TikTok Shop) is answered 200 once its receipt is durable, booked or
+//! not: the receipt comes first (see `sync/receipts.rs`). An order the ledger refuses
 //! for good (a value the database cannot store, say) is quarantined and answered 200
 //! `quarantined`: redelivering it forever would help nobody, and an operator retries it from
 //! the quarantine.
@@ -16,6 +18,7 @@ use crate::ledger::quarantine::order_label;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::gateway::Interrupt;
 use crate::sync::quarantine::EventBooking;
+use crate::sync::receipts::{self, ReceiptError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -23,7 +26,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use omnistock_connector::{attach_delivery_ids, OrderEvent, WebhookError, WebhookRequest};
+use omnistock_connector::{OrderEvent, WebhookError, WebhookRequest};
 use serde_json::json;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
@@ -109,10 +112,16 @@ async fn handle(
         }
     };
     let mut events = events;
-    match fetch_named_orders(state, channel, &request).await {
-        Ok(fetched) => events.extend(fetched),
+    let started = tokio::time::Instant::now();
+    let budget = state.settings.http.webhook_booking_timeout;
+    let receipt = match receive_named_orders(state, channel, &request, budget).await {
+        Ok(Some((receipt, fetched))) => {
+            events.extend(fetched);
+            Some(receipt)
+        }
+        Ok(None) => None,
         Err(answer) => return answer,
-    }
+    };
     // The intake's writers finish a booking even if this request is dropped (a platform that
     // hangs up), so a redelivery finds it done.
     let booked = state
@@ -120,11 +129,14 @@ async fn handle(
         .book_or_quarantine(
             channel,
             &events,
-            Some(state.settings.http.webhook_booking_timeout),
+            Some(budget.saturating_sub(started.elapsed())),
         )
         .await;
     match booked {
         Ok(outcomes) => {
+            if let Some(receipt) = receipt {
+                receipts::settle(&state.ledger, channel_id, receipt.id).await;
+            }
             let results: Vec<serde_json::Value> = events
                 .iter()
                 .zip(&outcomes)
@@ -145,24 +157,66 @@ async fn handle(
                 json!({ "status": "booked", "orders": results }),
             )
         }
-        Err(error) => {
-            warn!(channel = %channel_id, error = %error, "webhook could not be booked; asking the platform to retry");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "the ledger is unavailable; retry later" }),
-            )
-        }
+        Err(error) => match receipt {
+            Some(receipt) => {
+                pending(state, channel_id, receipt, ReceiptError::Booking(error)).await
+            }
+            None => {
+                warn!(channel = %channel_id, error = %error, "webhook could not be booked; asking the platform to retry");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "error": "the ledger is unavailable; retry later" }),
+                )
+            }
+        },
     }
 }
 
-/// The snapshots of the orders a webhook names without their state (TikTok Shop), fetched
-/// through the channel's gateway within `http.webhook_booking_timeout`; a failed or slow fetch
-/// is answered 503 so that the platform delivers again (polling is the safety net).
-async fn fetch_named_orders(
+/// A stored receipt of a webhook naming orders (see `sync/receipts.rs`).
+#[derive(Debug, Clone, Copy)]
+struct Receipt {
+    id: i64,
+    /// Failed attempts before this one.
+    attempts: i64,
+}
+
+/// The answer to a webhook whose receipt is durable but whose orders are not booked: 200, the
+/// sync leader books them later.
+async fn pending(
+    state: &AppState,
+    channel_id: &str,
+    receipt: Receipt,
+    error: ReceiptError,
+) -> (StatusCode, serde_json::Value) {
+    if let Err(noted) = receipts::note_failure(
+        &state.ledger,
+        channel_id,
+        receipt.id,
+        receipt.attempts,
+        &error,
+    )
+    .await
+    {
+        // The receipt stays due now: the leader tries it at its next look.
+        warn!(channel = %channel_id, receipt = receipt.id, error = %noted, "a webhook receipt's failure could not be recorded");
+    }
+    (
+        StatusCode::OK,
+        json!({ "status": "received", "receipt": receipt.id }),
+    )
+}
+
+/// For a webhook naming orders without their state (TikTok Shop): stores its receipt durably
+/// first (503 when that fails, so that the platform delivers again), then fetches the orders
+/// through the channel's gateway within `budget`. A fetch that fails or is slow, or a
+/// redelivery of a receipt still pending, is answered 200 at once: the receipt is durable and
+/// the sync leader fetches and books it. `None` when the webhook names no orders.
+async fn receive_named_orders(
     state: &AppState,
     channel: &ChannelRuntime,
     request: &WebhookRequest<'_>,
-) -> Result<Vec<OrderEvent>, (StatusCode, serde_json::Value)> {
+    budget: std::time::Duration,
+) -> Result<Option<(Receipt, Vec<OrderEvent>)>, (StatusCode, serde_json::Value)> {
     let refs = match channel.connector.webhook_order_ids(request) {
         Ok(refs) => refs,
         // `parse_webhook` accepted the same request: only a connector disagreeing with itself.
@@ -175,29 +229,39 @@ async fn fetch_named_orders(
         }
     };
     if refs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let ids: Vec<String> = refs.iter().map(|named| named.order_id.clone()).collect();
-    let interrupt = Interrupt::never();
-    let fetch = channel.client.fetch_orders(&ids, &interrupt);
-    let unavailable = || {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "error": "the orders could not be fetched; retry later" }),
+    let delivery = receipts::delivery_key(&refs, request.body);
+    let (id, new) = match state
+        .ledger
+        .webhook_receipts()
+        .add(
+            &channel.id,
+            &delivery,
+            &refs,
+            receipts::leader_waits(budget),
         )
+        .await
+    {
+        Ok(stored) => stored,
+        Err(error) => {
+            warn!(channel = %channel.id, delivery = %delivery, error = %error, "a webhook receipt could not be stored; asking the platform to retry");
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "the ledger is unavailable; retry later" }),
+            ));
+        }
     };
-    match tokio::time::timeout(state.settings.http.webhook_booking_timeout, fetch).await {
-        Ok(Ok(mut fetched)) => {
-            attach_delivery_ids(&mut fetched, &refs);
-            Ok(fetched)
-        }
-        Ok(Err(error)) => {
-            warn!(channel = %channel.id, orders = %ids.join(","), error = %error, "orders named by a webhook could not be fetched; asking the platform to retry");
-            Err(unavailable())
-        }
-        Err(_) => {
-            warn!(channel = %channel.id, orders = %ids.join(","), "fetching the orders named by a webhook took too long; asking the platform to retry");
-            Err(unavailable())
-        }
+    if !new {
+        info!(channel = %channel.id, delivery = %delivery, receipt = id, "webhook redelivered while its receipt is pending");
+        return Err((
+            StatusCode::OK,
+            json!({ "status": "received", "receipt": id }),
+        ));
+    }
+    let receipt = Receipt { id, attempts: 0 };
+    match receipts::fetch_named(channel, &refs, budget, &Interrupt::never()).await {
+        Ok(fetched) => Ok(Some((receipt, fetched))),
+        Err(error) => Err(pending(state, &channel.id, receipt, error).await),
     }
 }

@@ -45,8 +45,9 @@ pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
 pub use error::{CorruptRow, LedgerError};
 pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKind};
 pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
-pub use quarantine::{QuarantineStore, QuarantinedOrder};
-pub use records::{channel_status, credentials, dead_letters, jobs, quarantine};
+pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
+pub use receipts::{WebhookReceipt, WebhookReceiptStore};
+pub use records::{channel_status, credentials, dead_letters, jobs, quarantine, receipts};
 pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,

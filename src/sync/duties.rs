@@ -1,5 +1,6 @@
 //! The sync leader's work: one pusher per channel (start-up sweep, then its queue), one poller
-//! per polled channel, and the resync job runner. Started when this replica becomes the sync
+//! per polled channel, the resync job runner, and the pending webhook receipts' fetch-and-book
+//! (`receipts.rs`). Started when this replica becomes the sync
 //! leader (see `leader.rs`), stopped when it loses leadership or stops; becoming leader again
 //! starts them again.
 //!
@@ -18,6 +19,7 @@ use crate::sync::channel::ChannelRuntime;
 use crate::sync::intake::Intake;
 use crate::sync::poll::run_poller;
 use crate::sync::push::ChannelPusher;
+use crate::sync::receipts::{run_receipts, ReceiptDuty};
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;
@@ -129,6 +131,20 @@ impl LeaderDuties {
             self.metrics.clone(),
             stopped.clone(),
             move || job_runner(job_stop.clone()),
+            || {},
+        ));
+        let receipts = ReceiptDuty::new(
+            self.ledger.clone(),
+            self.intake.clone(),
+            &self.channels,
+            self.metrics.clone(),
+        );
+        let receipt_stop = stopped.clone();
+        tasks.spawn(supervise(
+            Supervised::new("webhook_receipts", ""),
+            self.metrics.clone(),
+            stopped.clone(),
+            move || run_receipts(receipts.clone(), receipt_stop.clone()),
             || {},
         ));
         for channel in &self.channels {

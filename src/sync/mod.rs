@@ -11,6 +11,7 @@ pub mod leader;
 pub mod poll;
 pub mod push;
 pub mod quarantine;
+pub mod receipts;
 pub mod retry;
 pub mod runtime;
 pub mod throttle;

@@ -4,13 +4,17 @@
 //! failing the poll or webhook that brought it, so one bad order cannot hold up its channel:
 //! the poll's cursor moves on. A failure of the database itself still fails the call, so the
 //! poll is tried again and the webhook redelivered, and nothing is quarantined for it.
-//! An operator books a quarantined order again on demand, or discards it.
+//! An operator books a quarantined order again on demand, or discards it. An order a webhook
+//! named whose state could never be fetched (see `receipts.rs`) is quarantined as such; its
+//! retry fetches it first.
 
 use crate::ledger::quarantine::order_label;
-use crate::ledger::{BookingOutcome, LedgerError, QuarantinedOrder};
+use crate::ledger::{BookingOutcome, LedgerError, QuarantinedContent, QuarantinedOrder};
 use crate::sync::channel::ChannelRuntime;
+use crate::sync::gateway::Interrupt;
 use crate::sync::intake::{Intake, IntakeError};
-use omnistock_connector::OrderEvent;
+use crate::sync::receipts;
+use omnistock_connector::{OrderEvent, OrderRef};
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -105,7 +109,23 @@ pub async fn retry(
     let channel = channel
         .filter(|channel| channel.id == record.channel_id)
         .ok_or_else(|| QuarantineError::ChannelGone(record.channel_id.clone()))?;
-    let event = record.order_event()?;
+    let event = match record.content()? {
+        QuarantinedContent::Event(event) => event,
+        QuarantinedContent::Unfetched(named) => match fetch_unfetched(channel, &named).await {
+            Ok(event) => event,
+            Err(error) => {
+                let record = intake
+                    .ledger
+                    .quarantine()
+                    .note_refused(id, &error)
+                    .await?
+                    .ok_or(QuarantineError::Unknown(id))?;
+                warn!(channel = %channel.id, order = %record.order_label, quarantine_id = id,
+                    error = %error, "quarantined order could not be fetched again");
+                return Ok(RetryOutcome::Refused(record));
+            }
+        },
+    };
     let result = intake
         .book_each(channel, std::slice::from_ref(&event), None)
         .await?
@@ -132,6 +152,25 @@ pub async fn retry(
         }
         Err(outage) => Err(QuarantineError::Ledger(outage)),
     }
+}
+
+/// How long a retry's fetch of an unfetched order may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The current snapshot of an order a webhook named that could not be fetched then.
+async fn fetch_unfetched(channel: &ChannelRuntime, named: &OrderRef) -> Result<OrderEvent, String> {
+    let fetched = receipts::fetch_named(
+        channel,
+        std::slice::from_ref(named),
+        FETCH_TIMEOUT,
+        &Interrupt::never(),
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    fetched
+        .into_iter()
+        .find(|event| event.external_order_id == named.order_id)
+        .ok_or_else(|| "the platform did not return this order".to_string())
 }
 
 /// Drops quarantined order `id` for good; returns it.

@@ -81,6 +81,20 @@ async fn age_the_ledger(ledger: &Ledger, now: i64) {
         now,
     )
     .await;
+    // A webhook receipt pending for 400 days (its channel is gone): only its booking or the
+    // quarantine removes it, never its age.
+    execute(
+        pool,
+        &format!(
+            "INSERT INTO webhook_receipts (channel_id, delivery_id, order_refs, received_at, \
+             attempts, last_error, next_attempt_at) VALUES \
+             ('gone', 'n-1', '[{{\"order_id\":\"1\",\"delivery_id\":\"n-1\"}}]', $1 - {old}, 9, \
+             'transient: HTTP 500', $1 - {old})",
+            old = 400 * DAY
+        ),
+        now,
+    )
+    .await;
     // An old journal row.
     ledger.upsert_item("A", "Item A").await.unwrap();
     ledger
@@ -159,8 +173,9 @@ async fn old_rows_are_pruned_and_the_journal_kept(postgres: bool) {
         .await
         .unwrap();
     assert_eq!(kept, vec![("new-1".to_string(),), ("old-2".to_string(),)]);
-    // The journal is never pruned, however old.
+    // The journal is never pruned, however old, nor a pending webhook receipt.
     assert_eq!(count(&pool, "FROM movements").await, 1);
+    assert_eq!(count(&pool, "FROM webhook_receipts").await, 1);
     assert_eq!(app.ledger.balance("A", "default").await.unwrap().on_hand, 5);
     assert!(app.ledger.check_invariants().await.unwrap().is_ok());
     app.stop().await.unwrap();

@@ -570,6 +570,96 @@ async fn the_quarantine_keeps_one_entry_per_order(database: &TestDatabase) {
     assert!(ledger.quarantine().get(id).await.unwrap().is_none());
 }
 
+/// A webhook receipt is stored once per channel and delivery, waits until its next attempt,
+/// and leaves only when deleted; one that keeps failing is quarantined as unfetched, once per
+/// order, and a refused event of the order later takes the same entry.
+async fn webhook_receipts_are_kept_once_until_settled(database: &TestDatabase) {
+    let ledger = live_ledger(database).await;
+    let receipts = ledger.webhook_receipts();
+    let named = omnistock_connector::OrderRef {
+        order_id: "576".into(),
+        delivery_id: Some("n-1".into()),
+    };
+    let (id, new) = receipts
+        .add(CHANNEL, "n-1", std::slice::from_ref(&named), 0)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(
+        receipts
+            .add(CHANNEL, "n-1", std::slice::from_ref(&named), 0)
+            .await
+            .unwrap(),
+        (id, false),
+        "a redelivery stores nothing"
+    );
+    let (other, new) = receipts
+        .add("other", "n-1", std::slice::from_ref(&named), 0)
+        .await
+        .unwrap();
+    assert!(new && other != id, "keyed per channel");
+    let now = Utc::now().timestamp_millis();
+    let due = receipts.due(now, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].order_refs().unwrap(), vec![named.clone()]);
+    receipts
+        .note_failure(id, "transient: HTTP 500", now + 60_000)
+        .await
+        .unwrap();
+    let due = receipts.due(now, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|receipt| receipt.id).collect::<Vec<_>>(),
+        vec![other]
+    );
+    let stored = receipts.list().await.unwrap();
+    assert_eq!(stored[0].attempts, 1);
+    assert_eq!(stored[0].last_error.as_deref(), Some("transient: HTTP 500"));
+    assert_eq!(
+        receipts.counts().await.unwrap(),
+        BTreeMap::from([(CHANNEL.to_string(), 1), ("other".to_string(), 1)])
+    );
+    receipts.delete(id).await.unwrap();
+    receipts.delete(other).await.unwrap();
+    assert!(receipts.list().await.unwrap().is_empty());
+    // One its receiver is still trying is not due yet.
+    let (later, _) = receipts
+        .add(CHANNEL, "n-2", std::slice::from_ref(&named), 60_000)
+        .await
+        .unwrap();
+    assert!(receipts.due(now, 10).await.unwrap().is_empty());
+    receipts.delete(later).await.unwrap();
+
+    let quarantine = ledger.quarantine();
+    let first = quarantine
+        .add_unfetched(CHANNEL, &named, "permanent: 36009004")
+        .await
+        .unwrap();
+    let again = quarantine
+        .add_unfetched(CHANNEL, &named, "permanent: again")
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    let record = quarantine.get(first).await.unwrap().unwrap();
+    assert_eq!(
+        (record.attempts, record.error.as_str()),
+        (2, "permanent: again")
+    );
+    assert_eq!(
+        record.content().unwrap(),
+        omnistock::ledger::QuarantinedContent::Unfetched(named.clone())
+    );
+    let event = snapshot("576", Some(50), 100, OrderStatus::Open, "A", [1, 0, 0, 0]);
+    assert_eq!(
+        quarantine.add(CHANNEL, &event, "refused").await.unwrap(),
+        first
+    );
+    let record = quarantine.get(first).await.unwrap().unwrap();
+    assert_eq!(
+        record.content().unwrap(),
+        omnistock::ledger::QuarantinedContent::Event(event)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Expansion per backend.
 
@@ -607,4 +697,5 @@ both_backends!(
     the_cut_over_is_stored_when_first_connected_and_settable,
     events_that_can_never_be_booked_fail_alone_as_refusals,
     the_quarantine_keeps_one_entry_per_order,
+    webhook_receipts_are_kept_once_until_settled,
 );

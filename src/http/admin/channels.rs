@@ -48,6 +48,10 @@ pub struct ChannelStatus {
     pub cut_over: Option<DateTime<Utc>>,
     /// Order events refused for good and quarantined (`GET /admin/quarantine`).
     pub quarantined_orders: i64,
+    /// Receipts of webhooks naming orders that are not fetched and booked yet (the sync
+    /// leader retries them).
+    #[serde(default)]
+    pub pending_webhook_receipts: i64,
     /// Conditions an operator must act on, as the connector reports them (a TikTok seller who
     /// deauthorized the app or whose authorization ends soon); empty when all is well.
     #[serde(default)]
@@ -151,6 +155,7 @@ pub async fn list_channels(
         .map(|channel| (channel.id.clone(), channel))
         .collect();
     let quarantined = ledger.quarantine().counts().await?;
+    let receipts = ledger.webhook_receipts().counts().await?;
     let polls = ledger.channel_status().poll_records().await?;
     let reconciliations = ledger.channel_status().reconciliations().await?;
     let dead_letters = ledger.dead_letters().counts().await?;
@@ -232,6 +237,7 @@ pub async fn list_channels(
             dead_letters: dead_letters.get(&id).copied().unwrap_or(0),
             cut_over: stored.get(&id).and_then(|channel| channel.cut_over),
             quarantined_orders: quarantined.get(&id).copied().unwrap_or(0),
+            pending_webhook_receipts: receipts.get(&id).copied().unwrap_or(0),
             alerts: runtime
                 .map(|channel| channel.connector.alerts())
                 .unwrap_or_default(),

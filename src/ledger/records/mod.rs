@@ -1,5 +1,6 @@
 //! The operators' records, each a small store reached from the `Ledger` (`ledger.jobs()`,
-//! `.dead_letters()`, `.quarantine()`, `.channel_status()`, `.credentials(channel)`), and the
+//! `.dead_letters()`, `.quarantine()`, `.webhook_receipts()`, `.channel_status()`,
+//! `.credentials(channel)`), and the
 //! pruning of what is kept only for a while (`housekeeping.rs`).
 
 pub(super) mod channel_rows;
@@ -9,3 +10,4 @@ pub mod dead_letters;
 pub(super) mod housekeeping;
 pub mod jobs;
 pub mod quarantine;
+pub mod receipts;

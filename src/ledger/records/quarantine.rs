@@ -3,7 +3,8 @@
 //! error so that one bad order does not hold up its channel's polling. An operator lists them,
 //! books one again (after fixing what it needs) or discards it.
 
-use omnistock_connector::OrderEvent;
+use omnistock_connector::{OrderEvent, OrderRef};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ledger::error::{corrupt_row, DatabaseContext};
@@ -46,6 +47,37 @@ impl QuarantinedOrder {
                 &error.to_string(),
             )
         })
+    }
+}
+
+/// What a quarantined entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuarantinedContent {
+    /// An order event the ledger refused.
+    Event(OrderEvent),
+    /// An order a webhook named whose state could not be fetched (see `sync/receipts.rs`):
+    /// a retry fetches it first.
+    Unfetched(OrderRef),
+}
+
+/// How an unfetched order is stored in the `event` column.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnfetchedOrder {
+    unfetched_order_id: String,
+    delivery_id: Option<String>,
+}
+
+impl QuarantinedOrder {
+    /// The stored event, or the order that could not be fetched.
+    pub fn content(&self) -> Result<QuarantinedContent, LedgerError> {
+        if let Ok(unfetched) = serde_json::from_str::<UnfetchedOrder>(&self.event) {
+            return Ok(QuarantinedContent::Unfetched(OrderRef {
+                order_id: unfetched.unfetched_order_id,
+                delivery_id: unfetched.delivery_id,
+            }));
+        }
+        self.order_event().map(QuarantinedContent::Event)
     }
 }
 
@@ -136,6 +168,42 @@ impl QuarantineStore<'_> {
         .fetch_one(&self.ledger.pool)
         .await
         .context("quarantining an order")?;
+        Ok(id)
+    }
+
+    /// Quarantines an order a webhook named whose state could not be fetched, with the last
+    /// error; an entry the order has already (a refused event, say) keeps its content and takes
+    /// the error as one more refusal. Returns its id.
+    pub async fn add_unfetched(
+        &self,
+        channel_id: &str,
+        named: &OrderRef,
+        error: &str,
+    ) -> Result<i64, LedgerError> {
+        let json = serde_json::to_string(&UnfetchedOrder {
+            unfetched_order_id: named.order_id.clone(),
+            delivery_id: named.delivery_id.clone(),
+        })
+        .map_err(|error| {
+            LedgerError::Corrupt(format!("an unfetched order cannot be written: {error}"))
+        })?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO quarantined_orders (channel_id, order_key, order_label, \
+             platform_updated_at, event, error, attempts, created_at, updated_at) \
+             VALUES ($1, $2, $3, 0, $4, $5, 1, $6, $6) \
+             ON CONFLICT (channel_id, order_key) DO UPDATE SET error = excluded.error, \
+             attempts = quarantined_orders.attempts + 1, updated_at = excluded.updated_at \
+             RETURNING id",
+        )
+        .bind(channel_id)
+        .bind(order_key(&named.order_id))
+        .bind(order_label(&named.order_id))
+        .bind(json)
+        .bind(storable(error))
+        .bind(now_millis())
+        .fetch_one(&self.ledger.pool)
+        .await
+        .context("quarantining an unfetched order")?;
         Ok(id)
     }
 

@@ -78,6 +78,17 @@ struct FakeState {
     /// Every problem the fake refused a request for, for tests to show.
     refusals: Vec<String>,
     notifications: u64,
+    /// Faults injected per API by tests.
+    faults: HashMap<&'static str, Fault>,
+}
+
+/// A fault a test injects into one API of the fake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Every request is answered with this HTTP status and TikTok code.
+    Error { status: u16, code: i64 },
+    /// Every request is answered this much later.
+    Delay(Duration),
 }
 
 /// A running fake TikTok Shop.
@@ -147,6 +158,7 @@ impl FakeTikTok {
             requests: HashMap::new(),
             refusals: Vec::new(),
             notifications: 0,
+            faults: HashMap::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -415,6 +427,15 @@ impl FakeTikTok {
         state.windows.remove(template);
     }
 
+    /// Injects `fault` into an API (a path template of this module; `None`: healthy again).
+    pub fn set_fault(&self, template: &'static str, fault: Option<Fault>) {
+        let mut state = lock(&self.state);
+        match fault {
+            Some(fault) => state.faults.insert(template, fault),
+            None => state.faults.remove(template),
+        };
+    }
+
     /// Requests an API received, refused ones included.
     pub fn requests(&self, template: &'static str) -> u64 {
         lock(&self.state)
@@ -530,6 +551,14 @@ async fn handle(
     if let Some(query) = uri.query() {
         pairs = url_pairs(query);
     }
+    let fault = TEMPLATES
+        .iter()
+        .copied()
+        .find(|template| template_matches(template, &path))
+        .and_then(|template| lock(&state).faults.get(template).copied());
+    if let Some(Fault::Delay(delay)) = fault {
+        tokio::time::sleep(delay).await;
+    }
     let mut state = lock(&state);
     if path == TOKEN_REFRESH && method == Method::GET {
         return refresh(&mut state, &pairs);
@@ -548,6 +577,15 @@ async fn handle(
         );
     };
     *state.requests.entry(template).or_insert(0) += 1;
+    if let Some(Fault::Error { status, code }) = fault {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return refuse(
+            &mut state,
+            status,
+            code,
+            format!("{template}: injected fault"),
+        );
+    }
     if !allow(&mut state, template) {
         return refuse(
             &mut state,
