@@ -12,7 +12,7 @@ use omnistock_shopify::fake::{FakeOptions, FakeShopify};
 use std::time::Duration;
 
 /// How long orders and stock changes keep coming.
-const LOAD: Duration = Duration::from_secs(20);
+const LOAD: Duration = Duration::from_secs(40);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cost_bucket_is_rarely_overrun_and_the_channel_converges() {

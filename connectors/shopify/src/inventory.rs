@@ -386,8 +386,13 @@ impl ShopifyConnector {
             if collateral.is_empty() {
                 break;
             }
-            debug!(shop = %self.shop_domain, resent = collateral.len(), "quantities refused with others sent again at once");
-            if call + 1 == MAX_SET_CALLS {
+            // Sent again at once only while the bucket has room for the call: the gateway paced
+            // this push for one call, and a throttled resend would spend the bucket again.
+            let room = self.has_room_for(queries::SET_OPERATION);
+            if room {
+                debug!(shop = %self.shop_domain, resent = collateral.len(), "quantities refused with others sent again at once");
+            }
+            if call + 1 == MAX_SET_CALLS || !room {
                 for plan in collateral {
                     let level = &levels[plan.position];
                     results[plan.position] = Some(reject(
@@ -403,6 +408,20 @@ impl ShopifyConnector {
             pending = collateral;
         }
 
+        if !stale.is_empty() && !self.has_room_for(queries::STOCK_OPERATION) {
+            // No room to re-read now: forget the stale levels, so the next push reads first.
+            for plan in stale.drain(..) {
+                let level = &levels[plan.position];
+                self.levels.remove(&level.listing_id);
+                results[plan.position] = Some(reject(
+                    level,
+                    ConnectorError::transient(format!(
+                        "{}: changed on shopify meanwhile; not overwritten, push again",
+                        level.listing_id
+                    )),
+                ));
+            }
+        }
         if !stale.is_empty() {
             let stale_ids: Vec<String> = stale
                 .iter()
@@ -442,6 +461,12 @@ impl ShopifyConnector {
             }
         }
         Ok(results.into_iter().flatten().collect())
+    }
+
+    /// The bucket holds what `operation` last asked for (or its cost is not known yet).
+    fn has_room_for(&self, operation: &str) -> bool {
+        let cost = self.client.expected_cost(&[operation]).unwrap_or(0.0);
+        self.wait_for_cost(cost).is_zero()
     }
 
     async fn send_set(
