@@ -38,7 +38,7 @@ pub struct BurstArgs {
     pub backends: Backends,
 }
 
-pub async fn run(args: &BurstArgs) -> Result<BenchReport, BenchError> {
+pub(super) async fn run(args: &BurstArgs) -> Result<BenchReport, BenchError> {
     if args.orders == 0 || !(args.seconds.is_finite() && args.seconds > 0.0) {
         return Err(BenchError::InvalidOption(
             "--orders and --seconds must be positive".to_string(),
@@ -268,7 +268,7 @@ fn tally(log: &[StockRequestRecord], since: DateTime<Utc>) -> Tally {
 /// changes arriving meanwhile wait for the next flush, which starts as soon as this one ends.
 /// That is ceil(distinct SKUs ÷ batch maximum) per flush, with as few flushes as the window
 /// and the limit allow.
-pub fn ideal_calls(
+pub(super) fn ideal_calls(
     changes: &[(Duration, &str)],
     window: Duration,
     spacing: Duration,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const READY_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Everything the daemon's configuration file says.
-pub struct DaemonPlan<'a> {
+pub(super) struct DaemonPlan<'a> {
     pub binary: &'a Path,
     /// Where the configuration files and logs go.
     pub folder: &'a Path,
@@ -33,7 +33,7 @@ pub struct DaemonPlan<'a> {
 }
 
 /// A running daemon. Dropping it kills the process.
-pub struct ChildDaemon {
+pub(super) struct ChildDaemon {
     child: tokio::process::Child,
     pub port: u16,
     pub log_path: PathBuf,
@@ -42,14 +42,14 @@ pub struct ChildDaemon {
 impl DaemonPlan<'_> {
     /// Starts `omnistock serve` on a free port, its log in `<folder>/omnistock-<label>.log`.
     /// Returns at once; [`ChildDaemon::wait_ready`] waits for `/readyz`.
-    pub fn start(&self, label: &str) -> Result<ChildDaemon, BenchError> {
+    pub(super) fn start(&self, label: &str) -> Result<ChildDaemon, BenchError> {
         let port = free_port()?;
         self.start_on(label, port)
     }
 
     /// Starts `omnistock serve` on `port` (a restarted daemon keeps its address, as behind a
     /// load balancer, so the sims' webhooks find it again).
-    pub fn start_on(&self, label: &str, port: u16) -> Result<ChildDaemon, BenchError> {
+    pub(super) fn start_on(&self, label: &str, port: u16) -> Result<ChildDaemon, BenchError> {
         let config = self.folder.join(format!("omnistock-{label}.toml"));
         std::fs::write(&config, self.config(port)?)
             .map_err(BenchError::io(format!("writing {}", config.display())))?;
@@ -126,18 +126,18 @@ impl DaemonPlan<'_> {
 }
 
 impl ChildDaemon {
-    pub fn id(&self) -> Option<u32> {
+    pub(super) fn id(&self) -> Option<u32> {
         self.child.id()
     }
 
     /// The daemon's base URL.
-    pub fn base_url(&self) -> String {
+    pub(super) fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Waits until `/readyz` answers 200; returns how long that took from `started`. Fails when
     /// the process exits first (naming the end of its log) or after [`READY_PATIENCE`].
-    pub async fn wait_ready(&mut self, started: Instant) -> Result<Duration, BenchError> {
+    pub(super) async fn wait_ready(&mut self, started: Instant) -> Result<Duration, BenchError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -161,7 +161,7 @@ impl ChildDaemon {
     }
 
     /// An error naming the end of the log when the process has exited.
-    pub fn check_alive(&mut self) -> Result<(), BenchError> {
+    pub(super) fn check_alive(&mut self) -> Result<(), BenchError> {
         match self.child.try_wait() {
             Ok(Some(status)) => {
                 let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
@@ -176,13 +176,13 @@ impl ChildDaemon {
     }
 
     /// SIGKILL, and waits until the process is gone.
-    pub async fn kill(&mut self) {
+    pub(super) async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
 }
 
 /// The program to run as the daemon: `--binary` when given, else this program.
-pub fn daemon_binary(given: Option<&Path>) -> Result<PathBuf, BenchError> {
+pub(super) fn daemon_binary(given: Option<&Path>) -> Result<PathBuf, BenchError> {
     match given {
         Some(binary) => Ok(binary.to_path_buf()),
         None => std::env::current_exe().map_err(BenchError::io("finding this program")),
@@ -190,7 +190,7 @@ pub fn daemon_binary(given: Option<&Path>) -> Result<PathBuf, BenchError> {
 }
 
 /// A port that was free a moment ago (the daemon binds it right after).
-pub fn free_port() -> Result<u16, BenchError> {
+pub(super) fn free_port() -> Result<u16, BenchError> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
         .map_err(BenchError::io("finding a free port"))?;
     let port = listener

@@ -109,7 +109,7 @@ struct FaultOutcome {
     skipped: Option<&'static str>,
 }
 
-pub async fn run(args: &FaultsArgs) -> Result<BenchReport, BenchError> {
+pub(super) async fn run(args: &FaultsArgs) -> Result<BenchReport, BenchError> {
     if args.channels == 0 || args.skus == 0 || args.rate <= 0.0 {
         return Err(BenchError::InvalidOption(
             "channels, skus and rate must be positive".to_string(),

@@ -65,7 +65,7 @@ struct DaemonRun {
     status_peak_kib: Option<u64>,
 }
 
-pub async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
+pub(super) async fn run(args: &FootprintArgs) -> Result<BenchReport, BenchError> {
     let binary = daemon_binary(args.binary.as_deref())?;
     let channels: Vec<String> = (0..args.channels.max(1)).map(channel_id).collect();
     let mut bus = scratch_bus(

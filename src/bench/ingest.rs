@@ -113,7 +113,7 @@ impl Step {
     }
 }
 
-pub async fn run(args: &IngestArgs) -> Result<BenchReport, BenchError> {
+pub(super) async fn run(args: &IngestArgs) -> Result<BenchReport, BenchError> {
     if args.senders.is_empty()
         || args.senders.contains(&0)
         || args.lines == 0

@@ -38,7 +38,7 @@ struct Posted {
     level_after: i64,
 }
 
-pub async fn run(args: &PropagationArgs) -> Result<BenchReport, BenchError> {
+pub(super) async fn run(args: &PropagationArgs) -> Result<BenchReport, BenchError> {
     if !(args.rate.is_finite() && args.rate > 0.0) || args.orders == 0 {
         return Err(BenchError::InvalidOption(
             "--rate and --orders must be positive".to_string(),

@@ -72,26 +72,26 @@ impl BenchReport {
 
 /// Sorted durations and their nearest-rank percentiles.
 #[derive(Debug, Clone, Default)]
-pub struct Distribution {
+pub(super) struct Distribution {
     sorted: Vec<Duration>,
 }
 
 impl Distribution {
-    pub fn new(mut samples: Vec<Duration>) -> Self {
+    pub(super) fn new(mut samples: Vec<Duration>) -> Self {
         samples.sort();
         Self { sorted: samples }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.sorted.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.sorted.is_empty()
     }
 
     /// The `fraction` (0..=1) percentile, nearest rank; `None` without samples.
-    pub fn percentile(&self, fraction: f64) -> Option<Duration> {
+    pub(super) fn percentile(&self, fraction: f64) -> Option<Duration> {
         if self.sorted.is_empty() {
             return None;
         }
@@ -101,12 +101,12 @@ impl Distribution {
             .copied()
     }
 
-    pub fn max(&self) -> Option<Duration> {
+    pub(super) fn max(&self) -> Option<Duration> {
         self.sorted.last().copied()
     }
 
     /// Adds p50, p95, p99 and max as `<key>_p50_ms` … to the report.
-    pub fn add_to(&self, report: &mut BenchReport, key: &str, label: &str) {
+    pub(super) fn add_to(&self, report: &mut BenchReport, key: &str, label: &str) {
         report.value(&format!("{key}_samples"), self.len());
         if self.is_empty() {
             report.text(label, "no samples");
@@ -130,17 +130,17 @@ impl Distribution {
 }
 
 /// Fractional milliseconds, rounded to 0.1.
-pub fn milliseconds(duration: Duration) -> f64 {
+pub(super) fn milliseconds(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Rounded to two decimals, for rates and ratios in the JSON line.
-pub fn round2(value: f64) -> f64 {
+pub(super) fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
 /// To three decimals: a fraction shown as a percentage with one decimal.
-pub fn round3(value: f64) -> f64 {
+pub(super) fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 

@@ -29,7 +29,7 @@ pub struct ResyncArgs {
     pub backends: Backends,
 }
 
-pub async fn run(args: &ResyncArgs) -> Result<BenchReport, BenchError> {
+pub(super) async fn run(args: &ResyncArgs) -> Result<BenchReport, BenchError> {
     let plan = WorldPlan {
         channels: args.channels.max(1),
         rate_limit: Some(args.rate_limit),

@@ -53,7 +53,7 @@ fn is_postgres(url: &str) -> bool {
 }
 
 /// A fresh database for one run, as `--database` asks: `sqlite` or a PostgreSQL server URL.
-pub async fn scratch_database(database: &str) -> Result<ScratchDatabase, BenchError> {
+pub(super) async fn scratch_database(database: &str) -> Result<ScratchDatabase, BenchError> {
     ScratchDatabase::create(database, "omnistock_bench")
         .await
         .map_err(|error| BenchError::Database(error.to_string()))
@@ -61,7 +61,7 @@ pub async fn scratch_database(database: &str) -> Result<ScratchDatabase, BenchEr
 
 /// The bus settings of one run (`base` gives the tuning: prefetch, delivery limit, …; `bus` the
 /// URL), with RabbitMQ names of its own.
-pub fn scratch_bus(
+pub(super) fn scratch_bus(
     bus: &str,
     channels: &[String],
     base: &BusConfig,

@@ -13,21 +13,21 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-pub use crate::testkit::listing_of;
+pub(super) use crate::testkit::listing_of;
 
 const QUEUE_LAG: &str = "omnistock_queue_lag_seconds";
 const PUSH_LATENCY: &str = "omnistock_stock_push_latency_seconds";
 
 /// Sums and counts of the daemon's stock-path histograms at one moment.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StockPathSnapshot {
+pub(super) struct StockPathSnapshot {
     queue_lag: (f64, f64),
     push_latency: (f64, f64),
 }
 
 /// What to build.
 #[derive(Debug, Clone)]
-pub struct WorldPlan {
+pub(super) struct WorldPlan {
     pub channels: usize,
     /// The sims' limit on stock updates, also given to the daemon as the platform's limit.
     pub rate_limit: Option<RateLimit>,
@@ -41,7 +41,7 @@ pub struct WorldPlan {
 }
 
 /// A running world.
-pub struct World {
+pub(super) struct World {
     pub markets: Vec<Marketplace>,
     pub skus: Vec<String>,
     pub ledger: Ledger,
@@ -56,7 +56,7 @@ pub struct World {
 }
 
 /// The channel id of marketplace `index`: `bench-a`, `bench-b`, …
-pub fn channel_id(index: usize) -> String {
+pub(super) fn channel_id(index: usize) -> String {
     let letter = char::from(b'a' + u8::try_from(index % 26).unwrap_or(0));
     if index < 26 {
         format!("bench-{letter}")
@@ -68,7 +68,7 @@ pub fn channel_id(index: usize) -> String {
 impl World {
     /// Creates the database and the bus names, starts the sims, writes the catalog into the
     /// ledger (so the daemon's start-up sweep pushes it), then starts the daemon.
-    pub async fn start(backends: &Backends, plan: &WorldPlan) -> Result<Self, BenchError> {
+    pub(super) async fn start(backends: &Backends, plan: &WorldPlan) -> Result<Self, BenchError> {
         if plan.channels == 0 || plan.skus == 0 || plan.max_batch == 0 {
             return Err(BenchError::InvalidOption(
                 "channels, skus and max batch must be positive".to_string(),
@@ -150,7 +150,7 @@ impl World {
     }
 
     /// The database's name (PostgreSQL) or file (SQLite), for the JSON line.
-    pub fn database_name(&self) -> String {
+    pub(super) fn database_name(&self) -> String {
         self.database
             .as_ref()
             .map(ScratchDatabase::name)
@@ -159,7 +159,10 @@ impl World {
 
     /// Waits until every sim received a stock update for every listing of the catalog (the
     /// daemon's start-up sweep); returns when the last one arrived.
-    pub async fn wait_first_push(&self, patience: Duration) -> Result<DateTime<Utc>, BenchError> {
+    pub(super) async fn wait_first_push(
+        &self,
+        patience: Duration,
+    ) -> Result<DateTime<Utc>, BenchError> {
         let deadline = Instant::now() + patience;
         loop {
             let mut last = None;
@@ -188,7 +191,7 @@ impl World {
     }
 
     /// A buyer orders one unit of each of `skus` on marketplace `market`; returns the order id.
-    pub fn place_order(&self, market: usize, skus: &[&str]) -> Result<String, BenchError> {
+    pub(super) fn place_order(&self, market: usize, skus: &[&str]) -> Result<String, BenchError> {
         let lines: Vec<NewOrderLine> = skus
             .iter()
             .map(|sku| NewOrderLine {
@@ -201,7 +204,7 @@ impl World {
     }
 
     /// The signed webhook of `order_id` as marketplace `market` would send it, ready to post.
-    pub fn webhook_request(
+    pub(super) fn webhook_request(
         &self,
         market: usize,
         order_id: &str,
@@ -220,7 +223,7 @@ impl World {
 
     /// The sum and count of a histogram of `/metrics` over every channel, e.g.
     /// `omnistock_queue_lag_seconds`.
-    pub async fn histogram_totals(&self, name: &str) -> (f64, f64) {
+    pub(super) async fn histogram_totals(&self, name: &str) -> (f64, f64) {
         let text = match self
             .client
             .get(format!("http://{}/metrics", self.address))
@@ -242,7 +245,7 @@ impl World {
     }
 
     /// The daemon's own view of the stock path, to be read before and after a measurement.
-    pub async fn stock_path_snapshot(&self) -> StockPathSnapshot {
+    pub(super) async fn stock_path_snapshot(&self) -> StockPathSnapshot {
         StockPathSnapshot {
             queue_lag: self.histogram_totals(QUEUE_LAG).await,
             push_latency: self.histogram_totals(PUSH_LATENCY).await,
@@ -251,7 +254,7 @@ impl World {
 
     /// Adds to `report` the means, between `before` and now, of how old messages were when a
     /// pusher took them and of how long from the outbox to a channel's confirmation.
-    pub async fn add_stock_path_means(
+    pub(super) async fn add_stock_path_means(
         &self,
         report: &mut super::BenchReport,
         before: &StockPathSnapshot,
@@ -287,7 +290,7 @@ impl World {
 
     /// Waits until every sim shows the ledger's availability of every SKU; false after
     /// `patience`.
-    pub async fn wait_converged(&self, patience: Duration) -> Result<bool, BenchError> {
+    pub(super) async fn wait_converged(&self, patience: Duration) -> Result<bool, BenchError> {
         Ok(
             crate::testkit::wait_converged(&self.ledger, &self.markets, &self.skus, patience)
                 .await
@@ -296,7 +299,7 @@ impl World {
     }
 
     /// Stops the daemon and the sims, then removes the database and the bus names.
-    pub async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         if let Some(daemon) = self.daemon.take() {
             if let Err(error) = daemon.stop().await {
                 tracing::warn!(error = %error, "the daemon stopped with an error");
@@ -357,7 +360,7 @@ async fn write_catalog(
 
 /// Sends a webhook; returns the HTTP status (0 when there was no request or it failed) and how
 /// long the answer took.
-pub async fn send(request: Option<reqwest::RequestBuilder>) -> (u16, Duration) {
+pub(super) async fn send(request: Option<reqwest::RequestBuilder>) -> (u16, Duration) {
     let Some(request) = request else {
         return (0, Duration::ZERO);
     };

@@ -31,14 +31,14 @@ impl fmt::Display for RowError {
 }
 
 /// A data row: its line and its cells by column name (missing columns are absent).
-pub struct Row {
+pub(super) struct Row {
     pub line: u64,
     cells: BTreeMap<String, String>,
 }
 
 impl Row {
     /// The trimmed cell, `None` when the column is absent or the cell empty.
-    pub fn get(&self, column: &str) -> Option<&str> {
+    pub(super) fn get(&self, column: &str) -> Option<&str> {
         self.cells
             .get(column)
             .map(|cell| cell.trim())
@@ -46,11 +46,11 @@ impl Row {
     }
 
     /// Whether the file has this column.
-    pub fn has_column(&self, column: &str) -> bool {
+    pub(super) fn has_column(&self, column: &str) -> bool {
         self.cells.contains_key(column)
     }
 
-    pub fn error(&self, column: &str, reason: impl Into<String>) -> RowError {
+    pub(super) fn error(&self, column: &str, reason: impl Into<String>) -> RowError {
         RowError {
             line: self.line,
             column: column.to_string(),
@@ -59,7 +59,7 @@ impl Row {
     }
 
     /// A required non-empty cell.
-    pub fn required(&self, column: &str, errors: &mut Vec<RowError>) -> Option<String> {
+    pub(super) fn required(&self, column: &str, errors: &mut Vec<RowError>) -> Option<String> {
         match self.get(column) {
             Some(cell) => Some(cell.to_string()),
             None => {
@@ -70,7 +70,7 @@ impl Row {
     }
 
     /// An optional whole number of at least `minimum`.
-    pub fn number(
+    pub(super) fn number(
         &self,
         column: &str,
         minimum: i64,
@@ -95,7 +95,7 @@ impl Row {
 
 /// Reads every row of `reader`. The header must have every `required` column and no column
 /// outside `required` and `optional`. Returns the rows, or every problem found.
-pub fn read_rows(
+pub(super) fn read_rows(
     reader: impl Read,
     required: &[&str],
     optional: &[&str],

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// What one frame shows.
 #[derive(Debug, Clone, Default)]
-pub struct Frame {
+pub(super) struct Frame {
     pub placed: usize,
     pub target: usize,
     pub cancellations: usize,
@@ -18,7 +18,7 @@ pub struct Frame {
 
 /// One marketplace's line.
 #[derive(Debug, Clone, Default)]
-pub struct MarketLine {
+pub(super) struct MarketLine {
     pub channel: String,
     pub push_requests: usize,
     pub pushed_listings: usize,
@@ -26,7 +26,7 @@ pub struct MarketLine {
     pub skus_behind: usize,
 }
 
-pub struct Display {
+pub(super) struct Display {
     terminal: bool,
     lines_drawn: usize,
     last_plain: Option<Instant>,
@@ -36,7 +36,7 @@ pub struct Display {
 const PLAIN_EVERY: Duration = Duration::from_secs(2);
 
 impl Display {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             terminal: std::io::stdout().is_terminal(),
             lines_drawn: 0,
@@ -44,7 +44,7 @@ impl Display {
         }
     }
 
-    pub fn draw(&mut self, frame: &Frame) {
+    pub(super) fn draw(&mut self, frame: &Frame) {
         let lines = render(frame);
         let mut out = std::io::stdout().lock();
         if self.terminal {

@@ -16,7 +16,7 @@ pub struct PushCount {
     pub listings: usize,
 }
 
-pub fn push_count(log: &[StockRequestRecord]) -> PushCount {
+pub(super) fn push_count(log: &[StockRequestRecord]) -> PushCount {
     log.iter()
         .filter(|request| request.outcome == StockRequestOutcome::Applied)
         .fold(PushCount::default(), |count, request| PushCount {
@@ -99,7 +99,7 @@ fn first_at_or_below(
 }
 
 /// Milliseconds for people.
-pub fn millis(duration: Option<Duration>) -> String {
+pub(super) fn millis(duration: Option<Duration>) -> String {
     match duration {
         Some(duration) => format!("{} ms", duration.as_millis()),
         None => "n/a".to_string(),

@@ -8,16 +8,16 @@ use omnistock_sim::{NewOrderLine, SimActionError};
 use std::collections::BTreeMap;
 
 /// A small xorshift generator: the demo needs variety, not cryptography.
-pub struct Dice(u64);
+pub(super) struct Dice(u64);
 
 impl Dice {
-    pub fn from_clock() -> Self {
+    pub(super) fn from_clock() -> Self {
         let seed = Utc::now().timestamp_nanos_opt().unwrap_or(1).unsigned_abs();
         Self(seed | 1)
     }
 
     /// A number in `0..sides` (`sides` > 0).
-    pub fn roll(&mut self, sides: usize) -> usize {
+    pub(super) fn roll(&mut self, sides: usize) -> usize {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -39,7 +39,7 @@ pub struct PlacedOrder {
 }
 
 /// What the buyers did, and what the ledger must therefore show.
-pub struct Shopper {
+pub(super) struct Shopper {
     dice: Dice,
     pub orders: Vec<PlacedOrder>,
     pub cancellations: usize,
@@ -52,7 +52,7 @@ pub struct Shopper {
 const CANCEL_ONE_IN: usize = 8;
 
 impl Shopper {
-    pub fn new(skus: &[String], on_hand: i64) -> Self {
+    pub(super) fn new(skus: &[String], on_hand: i64) -> Self {
         Self {
             dice: Dice::from_clock(),
             orders: Vec::new(),
@@ -64,7 +64,11 @@ impl Shopper {
 
     /// Places one order of one or two units of a random SKU on a random marketplace, and now
     /// and then cancels an earlier one.
-    pub fn step(&mut self, markets: &[Marketplace], skus: &[String]) -> Result<(), SimActionError> {
+    pub(super) fn step(
+        &mut self,
+        markets: &[Marketplace],
+        skus: &[String],
+    ) -> Result<(), SimActionError> {
         let market = self.dice.roll(markets.len());
         let sku = skus[self.dice.roll(skus.len())].clone();
         let quantity = i64::try_from(1 + self.dice.roll(2)).unwrap_or(1);

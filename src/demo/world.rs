@@ -9,13 +9,13 @@ use crate::testkit::{InProcessDaemon, Marketplace, ScratchDatabase, SimChannel};
 use omnistock_sim::{SimOptions, SimServer};
 use std::time::Duration;
 
-pub use crate::testkit::listing_of;
+pub(super) use crate::testkit::listing_of;
 
 /// The safety net under webhooks; long, because webhooks carry the demo.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The running daemon, its marketplaces and its catalog.
-pub struct DemoWorld {
+pub(super) struct DemoWorld {
     pub markets: Vec<Marketplace>,
     pub ledger: Ledger,
     pub metrics: Metrics,
@@ -27,7 +27,11 @@ pub struct DemoWorld {
 
 impl DemoWorld {
     /// Starts `channels` sims and the daemon, then lists `skus` items with `on_hand` units each.
-    pub async fn start(channels: usize, skus: usize, on_hand: i64) -> Result<Self, DemoError> {
+    pub(super) async fn start(
+        channels: usize,
+        skus: usize,
+        on_hand: i64,
+    ) -> Result<Self, DemoError> {
         let database = ScratchDatabase::sqlite("omnistock-demo")?;
         let mut markets = Vec::with_capacity(channels);
         for index in 0..channels {
@@ -70,7 +74,7 @@ impl DemoWorld {
     }
 
     /// Per marketplace, the SKUs whose shown quantity differs from the ledger's availability.
-    pub async fn skus_behind(&self) -> Result<Vec<usize>, DemoError> {
+    pub(super) async fn skus_behind(&self) -> Result<Vec<usize>, DemoError> {
         let mut available = Vec::with_capacity(self.skus.len());
         for sku in &self.skus {
             available.push(self.ledger.available(sku).await?.max(0));
@@ -92,12 +96,12 @@ impl DemoWorld {
 
     /// What differs between the marketplaces and the ledger, for people (`market-a shows 7 of
     /// DEMO-003, the ledger 6`).
-    pub async fn differences(&self) -> Result<Vec<String>, DemoError> {
+    pub(super) async fn differences(&self) -> Result<Vec<String>, DemoError> {
         Ok(crate::testkit::differences(&self.ledger, &self.markets, &self.skus).await?)
     }
 
     /// Stops the daemon and the sims and removes the temporary database.
-    pub async fn stop(mut self) -> Result<(), DemoError> {
+    pub(super) async fn stop(mut self) -> Result<(), DemoError> {
         let stopped = match self.daemon.take() {
             Some(daemon) => daemon.stop().await,
             None => Ok(()),

@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 const TICK: Duration = Duration::from_secs(1);
 
-pub async fn run(
+pub(super) async fn run(
     operators: Operators,
     metrics: Metrics,
     reconcile_intervals: BTreeMap<String, Duration>,

@@ -5,12 +5,12 @@ use serde::{Serialize, Serializer};
 
 /// A URL with any password replaced; the ledger owns the rule so that logs and `check-config`
 /// show database and broker URLs the same way.
-pub fn redact_url(url: &str) -> String {
+pub(super) fn redact_url(url: &str) -> String {
     crate::ledger::redact_database_url(url)
 }
 
 /// Whether a channel option's name says it holds a secret.
-pub fn is_secret_key(key: &str) -> bool {
+pub(super) fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     ["token", "secret", "password", "key", "credential"]
         .iter()
@@ -18,7 +18,10 @@ pub fn is_secret_key(key: &str) -> bool {
 }
 
 /// `[bus]` with its URL shown redacted instead of hidden entirely (`memory://` is worth seeing).
-pub fn serialize_bus<S: Serializer>(bus: &BusConfig, serializer: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize_bus<S: Serializer>(
+    bus: &BusConfig,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let mut value = serde_json::to_value(bus).map_err(serde::ser::Error::custom)?;
     if let Some(table) = value.as_object_mut() {
         table.insert(

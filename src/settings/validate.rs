@@ -4,7 +4,7 @@ use super::{format_duration, redact, HousekeepingSettings, Settings, SettingsErr
 use crate::registry;
 use std::collections::HashMap;
 
-pub fn check(settings: &Settings) -> Result<(), SettingsError> {
+pub(super) fn check(settings: &Settings) -> Result<(), SettingsError> {
     check_bus_url(settings)?;
     check_database(settings)?;
     check_housekeeping(settings)?;

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A running app and what a test needs to talk to it.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub ledger: Ledger,
@@ -23,16 +23,16 @@ pub struct TestApp {
 }
 
 /// The database behind a [`TestApp`]; removed when dropped.
-pub struct TestDatabase(ScratchDatabase);
+pub(crate) struct TestDatabase(ScratchDatabase);
 
 impl TestDatabase {
     /// An SQLite file in a temporary folder, and its URL.
-    pub fn sqlite() -> (Self, String) {
+    pub(crate) fn sqlite() -> (Self, String) {
         Self::with_url(ScratchDatabase::sqlite("omnistock-test").unwrap())
     }
 
     /// A uniquely named PostgreSQL database, and its URL.
-    pub async fn postgres() -> (Self, String) {
+    pub(crate) async fn postgres() -> (Self, String) {
         Self::with_url(
             ScratchDatabase::postgres(POSTGRES_ADMIN_URL, "omnistock_test")
                 .await
@@ -46,13 +46,13 @@ impl TestDatabase {
     }
 
     /// Drops the PostgreSQL database now, even while the app's pool holds connections to it.
-    pub async fn drop_now(&mut self) {
+    pub(crate) async fn drop_now(&mut self) {
         self.0.remove().await;
     }
 }
 
 /// Settings of a test app: defaults, port 0, the given database.
-pub fn test_settings(database_url: &str) -> Settings {
+pub(crate) fn test_settings(database_url: &str) -> Settings {
     let mut settings = Settings::default();
     settings.database.url = DatabaseUrl::new(database_url);
     settings.http.listen = "127.0.0.1:0".parse().unwrap();
@@ -60,19 +60,19 @@ pub fn test_settings(database_url: &str) -> Settings {
 }
 
 /// An app on a fresh SQLite file (the embedded set-up).
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     let (database, url) = TestDatabase::sqlite();
     spawn_app_with(test_settings(&url), database).await
 }
 
 /// An app on a fresh PostgreSQL database (the production set-up).
-pub async fn spawn_app_on_postgres() -> TestApp {
+pub(crate) async fn spawn_app_on_postgres() -> TestApp {
     let (database, url) = TestDatabase::postgres().await;
     spawn_app_with(test_settings(&url), database).await
 }
 
 /// An app built from `settings` (which must point at `database`).
-pub async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestApp {
+pub(crate) async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestApp {
     let daemon = InProcessDaemon::start(settings).await.unwrap();
     TestApp {
         address: daemon.address,
@@ -85,12 +85,12 @@ pub async fn spawn_app_with(settings: Settings, database: TestDatabase) -> TestA
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
     /// `GET` an admin endpoint with `token`: the status and the JSON body (null if none).
-    pub async fn admin_get(
+    pub(crate) async fn admin_get(
         &self,
         token: &str,
         path: &str,
@@ -110,7 +110,7 @@ impl TestApp {
     }
 
     /// `POST` a JSON body to an admin endpoint with `token`: the status and the JSON answer.
-    pub async fn admin_post(
+    pub(crate) async fn admin_post(
         &self,
         token: &str,
         path: &str,
@@ -131,12 +131,12 @@ impl TestApp {
         )
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
     /// Asks the app to stop, as SIGTERM does, and waits until the server has returned.
-    pub async fn stop(mut self) -> Result<(), DaemonStopError> {
+    pub(crate) async fn stop(mut self) -> Result<(), DaemonStopError> {
         match self.daemon.take() {
             Some(daemon) => daemon.stop().await,
             None => Ok(()),

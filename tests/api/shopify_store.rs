@@ -8,7 +8,7 @@ use omnistock_shopify::fake::{FakeOptions, FakeShopify};
 use std::time::Duration;
 
 /// An app with one Shopify channel `shop` on `fake`, webhooks only unless `poll_interval`.
-pub async fn shop_app(fake: &FakeShopify, poll_interval: Option<Duration>) -> TestApp {
+pub(crate) async fn shop_app(fake: &FakeShopify, poll_interval: Option<Duration>) -> TestApp {
     let (database, url) = TestDatabase::sqlite();
     let mut settings = test_settings(&url);
     settings.bus.poll_interval_ms = 200;

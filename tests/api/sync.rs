@@ -8,7 +8,7 @@ use omnistock_sim::Faults;
 use reqwest::StatusCode;
 use std::time::Duration;
 
-pub fn skus(count: usize) -> Vec<String> {
+pub(crate) fn skus(count: usize) -> Vec<String> {
     (1..=count).map(|index| format!("SKU-{index:02}")).collect()
 }
 

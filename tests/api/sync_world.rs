@@ -6,7 +6,7 @@
 use crate::helpers::{spawn_app_with, test_settings, TestApp, TestDatabase};
 use omnistock::bus::BusConfig;
 use omnistock::settings::ChannelSettings;
-pub use omnistock::testkit::listing_of;
+pub(crate) use omnistock::testkit::listing_of;
 use omnistock::testkit::{
     differences, list_catalog, wait_converged, Marketplace, ScratchBusNames, SimChannel,
 };
@@ -17,16 +17,16 @@ use std::future::Future;
 use std::time::Duration;
 
 /// The test RabbitMQ broker.
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// The admin API's Bearer token in every world.
-pub const ADMIN_TOKEN: &str = "world-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "world-admin-token";
 
 /// How long a scenario waits for something that should happen before it fails.
-pub const PATIENCE: Duration = Duration::from_secs(45);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setup {
+pub(crate) enum Setup {
     /// SQLite file + database bus.
     Embedded,
     /// PostgreSQL database + RabbitMQ.
@@ -56,7 +56,7 @@ pub(crate) use both_setups;
 
 /// One channel of the world: how its sim is started and how the daemon is told about it.
 #[derive(Debug, Clone)]
-pub struct ChannelPlan {
+pub(crate) struct ChannelPlan {
     pub id: &'static str,
     /// The sim's own limit on stock updates (also given to the daemon, as a platform documents
     /// it).
@@ -70,7 +70,7 @@ pub struct ChannelPlan {
 }
 
 impl ChannelPlan {
-    pub fn new(id: &'static str) -> Self {
+    pub(crate) fn new(id: &'static str) -> Self {
         Self {
             id,
             rate_limit: None,
@@ -86,7 +86,7 @@ impl ChannelPlan {
 
 impl ChannelPlan {
     /// How the daemon is told about this channel's sim.
-    pub fn sim_channel(&self) -> SimChannel {
+    pub(crate) fn sim_channel(&self) -> SimChannel {
         SimChannel {
             rate_limit: self.rate_limit,
             max_batch: Some(self.max_batch),
@@ -100,7 +100,7 @@ impl ChannelPlan {
 
 /// What to build.
 #[derive(Debug, Clone)]
-pub struct WorldPlan {
+pub(crate) struct WorldPlan {
     pub channels: Vec<ChannelPlan>,
     pub max_body_bytes: Option<usize>,
 }
@@ -120,7 +120,7 @@ impl Default for WorldPlan {
 
 impl WorldPlan {
     /// Changes one channel's plan.
-    pub fn channel(mut self, id: &str, change: impl FnOnce(&mut ChannelPlan)) -> Self {
+    pub(crate) fn channel(mut self, id: &str, change: impl FnOnce(&mut ChannelPlan)) -> Self {
         if let Some(plan) = self.channels.iter_mut().find(|plan| plan.id == id) {
             change(plan);
         }
@@ -128,7 +128,7 @@ impl WorldPlan {
     }
 
     /// Polls every channel at `interval` (as the safety net under webhooks).
-    pub fn polling_every(mut self, interval: Duration) -> Self {
+    pub(crate) fn polling_every(mut self, interval: Duration) -> Self {
         for plan in &mut self.channels {
             plan.poll_interval = Some(interval);
         }
@@ -137,7 +137,7 @@ impl WorldPlan {
 }
 
 /// The daemon, its sims and the catalog the scenario created.
-pub struct World {
+pub(crate) struct World {
     pub setup: Setup,
     pub app: TestApp,
     /// The sims, one per channel, in the plan's order.
@@ -150,7 +150,7 @@ pub struct World {
 }
 
 /// Starts one sim per planned channel.
-pub async fn start_sims(plan: &WorldPlan) -> Vec<Marketplace> {
+pub(crate) async fn start_sims(plan: &WorldPlan) -> Vec<Marketplace> {
     let mut markets = Vec::new();
     for channel in &plan.channels {
         let sim = SimServer::start(SimOptions {
@@ -169,7 +169,7 @@ pub async fn start_sims(plan: &WorldPlan) -> Vec<Marketplace> {
 }
 
 /// The daemon's settings of each planned channel's sim.
-pub fn sim_channels(plan: &WorldPlan, markets: &[Marketplace]) -> Vec<ChannelSettings> {
+pub(crate) fn sim_channels(plan: &WorldPlan, markets: &[Marketplace]) -> Vec<ChannelSettings> {
     plan.channels
         .iter()
         .zip(markets)
@@ -180,12 +180,12 @@ pub fn sim_channels(plan: &WorldPlan, markets: &[Marketplace]) -> Vec<ChannelSet
 impl World {
     /// Starts the sims, then the daemon configured with them on `setup`, then points every
     /// sim's webhooks at the daemon.
-    pub async fn start(setup: Setup, plan: WorldPlan) -> Self {
+    pub(crate) async fn start(setup: Setup, plan: WorldPlan) -> Self {
         Self::start_with(setup, plan, |_| {}).await
     }
 
     /// [`World::start`] with the daemon's settings changed by `change` first.
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         setup: Setup,
         plan: WorldPlan,
         change: impl FnOnce(&mut omnistock::settings::Settings),
@@ -235,18 +235,18 @@ impl World {
 
     /// Another replica of the daemon: the same database, bus names and channels, its own port.
     /// The world's database stays owned by `self.app`.
-    pub async fn spawn_replica(&self) -> TestApp {
+    pub(crate) async fn spawn_replica(&self) -> TestApp {
         spawn_app_with(self.settings.clone(), TestDatabase::sqlite().0).await
     }
 
-    pub fn sim(&self, channel: &str) -> &SimHandle {
+    pub(crate) fn sim(&self, channel: &str) -> &SimHandle {
         let market = self.markets.iter().find(|market| market.channel == channel);
         &market.unwrap_or_else(|| panic!("no sim {channel}")).sim
     }
 
     /// Adds items with `on_hand` units each, lists them on every sim with that quantity and
     /// binds the listings in the ledger.
-    pub async fn add_catalog(&mut self, skus: &[String], on_hand: i64) {
+    pub(crate) async fn add_catalog(&mut self, skus: &[String], on_hand: i64) {
         list_catalog(&self.app.ledger, &self.markets, skus, on_hand, on_hand)
             .await
             .unwrap();
@@ -254,7 +254,7 @@ impl World {
     }
 
     /// A buyer orders `quantity` of `sku` on `channel`; returns the sim's order id.
-    pub fn order(&self, channel: &str, sku: &str, quantity: i64) -> String {
+    pub(crate) fn order(&self, channel: &str, sku: &str, quantity: i64) -> String {
         self.sim(channel)
             .place_order(&[NewOrderLine {
                 listing_id: listing_of(sku),
@@ -267,14 +267,14 @@ impl World {
 
     /// Differences between what each sim shows and what the ledger says, empty when every
     /// channel equals the ledger.
-    pub async fn differences(&self) -> Vec<String> {
+    pub(crate) async fn differences(&self) -> Vec<String> {
         differences(&self.app.ledger, &self.markets, &self.skus)
             .await
             .unwrap_or_else(|error| vec![format!("reading the ledger failed: {error}")])
     }
 
     /// Waits until every channel equals the ledger; fails after [`PATIENCE`].
-    pub async fn wait_converged(&self) {
+    pub(crate) async fn wait_converged(&self) {
         let converged = wait_converged(&self.app.ledger, &self.markets, &self.skus, PATIENCE).await;
         if let Err(differences) = converged {
             panic!(
@@ -285,7 +285,7 @@ impl World {
     }
 
     /// Waits until the ledger's availability of `sku` is `expected`.
-    pub async fn wait_available(&self, sku: &str, expected: i64) {
+    pub(crate) async fn wait_available(&self, sku: &str, expected: i64) {
         let ledger = self.app.ledger.clone();
         let sku = sku.to_string();
         wait_until(&format!("{sku} available {expected}"), || {
@@ -298,12 +298,12 @@ impl World {
     }
 
     /// The `/metrics` text.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         self.app.get("/metrics").await.text().await.unwrap()
     }
 
     /// Posts a webhook as a sim would (headers and raw body) to `/webhooks/{channel}`.
-    pub async fn post_webhook(
+    pub(crate) async fn post_webhook(
         &self,
         channel: &str,
         headers: &BTreeMap<String, String>,
@@ -320,7 +320,7 @@ impl World {
     }
 
     /// How many webhook deliveries the ledger recorded (the idempotency keys of webhooks).
-    pub async fn stored_deliveries(&self) -> i64 {
+    pub(crate) async fn stored_deliveries(&self) -> i64 {
         let (count,): (i64,) =
             sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries")
                 .fetch_one(self.app.ledger.pool())
@@ -330,7 +330,7 @@ impl World {
     }
 
     /// How many orders the ledger holds.
-    pub async fn stored_orders(&self) -> i64 {
+    pub(crate) async fn stored_orders(&self) -> i64 {
         let (count,): (i64,) = sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM orders")
             .fetch_one(self.app.ledger.pool())
             .await
@@ -339,7 +339,7 @@ impl World {
     }
 
     /// Stops the daemon and the sims; the database and broker names go when `self` is dropped.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let Self {
             app,
             markets,
@@ -355,7 +355,7 @@ impl World {
 }
 
 /// Polls `condition` every 50 ms until it holds; fails after [`PATIENCE`].
-pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -371,7 +371,7 @@ where
 
 /// The value of one sample line of a Prometheus text exposition (`name{labels} value`), 0 when
 /// absent.
-pub fn metric_value(text: &str, series: &str) -> f64 {
+pub(crate) fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| {
             let value = line.strip_prefix(series)?.strip_prefix(' ')?;

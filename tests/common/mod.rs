@@ -6,19 +6,19 @@ use omnistock::ledger::Ledger;
 use omnistock::testkit::ScratchDatabase;
 
 /// The PostgreSQL server tests create their databases on.
-pub fn postgres_admin_url() -> String {
+pub(crate) fn postgres_admin_url() -> String {
     std::env::var("OMNISTOCK_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestBackend {
+pub(crate) enum TestBackend {
     Sqlite,
     Postgres,
 }
 
 /// A database of its own for one test, removed when dropped (also when the test panics).
-pub struct TestDatabase {
+pub(crate) struct TestDatabase {
     pub backend: TestBackend,
     /// The url to connect a [`Ledger`] (or anything else) to.
     pub url: String,
@@ -26,7 +26,7 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    pub async fn create(backend: TestBackend) -> Self {
+    pub(crate) async fn create(backend: TestBackend) -> Self {
         match backend {
             TestBackend::Sqlite => Self::sqlite(),
             TestBackend::Postgres => Self::postgres().await,
@@ -34,7 +34,7 @@ impl TestDatabase {
     }
 
     /// A SQLite file in a fresh temporary directory (the ledger creates the file).
-    pub fn sqlite() -> Self {
+    pub(crate) fn sqlite() -> Self {
         Self::from(
             TestBackend::Sqlite,
             ScratchDatabase::sqlite("omnistock-test").unwrap(),
@@ -42,7 +42,7 @@ impl TestDatabase {
     }
 
     /// A fresh database `omnistock_test_<uuid>` on the test PostgreSQL server.
-    pub async fn postgres() -> Self {
+    pub(crate) async fn postgres() -> Self {
         let scratch = ScratchDatabase::postgres(&postgres_admin_url(), "omnistock_test")
             .await
             .expect("create the test database");
@@ -58,7 +58,7 @@ impl TestDatabase {
     }
 
     /// A migrated ledger on this database; every call opens a pool of its own.
-    pub async fn ledger(&self) -> Ledger {
+    pub(crate) async fn ledger(&self) -> Ledger {
         let ledger = Ledger::connect(&self.url)
             .await
             .expect("connect the ledger");

@@ -12,13 +12,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyMode {
+pub(crate) enum ProxyMode {
     Forward,
     Stall,
     Refuse,
 }
 
-pub struct TcpProxy {
+pub(crate) struct TcpProxy {
     address: SocketAddr,
     mode: watch::Sender<ProxyMode>,
     accepter: JoinHandle<()>,
@@ -26,7 +26,7 @@ pub struct TcpProxy {
 
 impl TcpProxy {
     /// A proxy on a free local port forwarding to `upstream`, in `mode`.
-    pub async fn start(upstream: &str, mode: ProxyMode) -> Self {
+    pub(crate) async fn start(upstream: &str, mode: ProxyMode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (sender, modes) = watch::channel(mode);
@@ -58,11 +58,11 @@ impl TcpProxy {
         }
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.address.port()
     }
 
-    pub fn set(&self, mode: ProxyMode) {
+    pub(crate) fn set(&self, mode: ProxyMode) {
         self.mode.send_replace(mode);
     }
 }

@@ -150,7 +150,7 @@ mod tests {
     use serde_json::json;
 
     /// A notification as Amazon documents it, with `level` and `channel` of choice.
-    pub fn sample(level: &str, channel: &str, status: &str) -> serde_json::Value {
+    pub(super) fn sample(level: &str, channel: &str, status: &str) -> serde_json::Value {
         json!({
             "NotificationVersion": "1.0",
             "NotificationType": "ORDER_CHANGE",

@@ -135,7 +135,7 @@ pub(crate) struct PlannedBooking {
 impl PlannedBooking {
     /// The SKUs whose availability this booking changes (on hand and reserved not moving
     /// together).
-    pub fn changed_skus(&self) -> Vec<String> {
+    pub(crate) fn changed_skus(&self) -> Vec<String> {
         let skus: BTreeSet<String> = self
             .line_changes
             .iter()
@@ -149,11 +149,11 @@ impl PlannedBooking {
 /// The longest id (order, line, delivery, listing, SKU) the ledger books, in bytes: well
 /// within what PostgreSQL can index, so that a longer one is refused up front, the same way on
 /// both backends.
-pub const MAX_ID_BYTES: usize = 1024;
+pub(crate) const MAX_ID_BYTES: usize = 1024;
 
 /// The largest quantity a line may report: far beyond any real order, far below where sums of
 /// balances could overflow.
-pub const MAX_LINE_QUANTITY: i64 = 1_000_000_000;
+pub(crate) const MAX_LINE_QUANTITY: i64 = 1_000_000_000;
 
 /// Refuses an event the ledger could never book: an id too long or holding a NUL character
 /// (PostgreSQL stores no NUL in text), a quantity beyond [`MAX_LINE_QUANTITY`].

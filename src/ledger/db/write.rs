@@ -132,7 +132,7 @@ impl<'l> WriteTx<'l> {
     /// Begins a write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so
     /// two writers queue on the busy timeout instead of failing when a reader upgrades;
     /// PostgreSQL looks rows up by key (see [`POSTGRES_BEGIN`]).
-    pub async fn begin(ledger: &'l Ledger) -> Result<Self, LedgerError> {
+    pub(crate) async fn begin(ledger: &'l Ledger) -> Result<Self, LedgerError> {
         let transaction = match ledger.backend {
             Backend::Sqlite => ledger.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => ledger.pool.begin_with(POSTGRES_BEGIN).await,
@@ -146,15 +146,15 @@ impl<'l> WriteTx<'l> {
         })
     }
 
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         self.ledger.backend
     }
 
-    pub fn connection(&mut self) -> &mut AnyConnection {
+    pub(crate) fn connection(&mut self) -> &mut AnyConnection {
         &mut self.transaction
     }
 
-    pub async fn ensure_item(&mut self, sku: &str) -> Result<(), LedgerError> {
+    pub(crate) async fn ensure_item(&mut self, sku: &str) -> Result<(), LedgerError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT sku FROM items WHERE sku = $1")
             .bind(sku)
             .fetch_optional(self.connection())
@@ -166,7 +166,7 @@ impl<'l> WriteTx<'l> {
     }
 
     /// Creates the item, titled by its SKU, unless it exists.
-    pub async fn create_item_if_missing(&mut self, sku: &str) -> Result<(), LedgerError> {
+    pub(crate) async fn create_item_if_missing(&mut self, sku: &str) -> Result<(), LedgerError> {
         let now = self.now;
         sqlx::query(
             "INSERT INTO items (sku, title, created_at) VALUES ($1, $1, $2) \
@@ -180,7 +180,7 @@ impl<'l> WriteTx<'l> {
         Ok(())
     }
 
-    pub async fn ensure_location(&mut self, location: &str) -> Result<(), LedgerError> {
+    pub(crate) async fn ensure_location(&mut self, location: &str) -> Result<(), LedgerError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT code FROM locations WHERE code = $1")
             .bind(location)
             .fetch_optional(self.connection())
@@ -191,7 +191,7 @@ impl<'l> WriteTx<'l> {
             .ok_or_else(|| LedgerError::UnknownLocation(location.to_string()))
     }
 
-    pub async fn ensure_channel(&mut self, channel_id: &str) -> Result<(), LedgerError> {
+    pub(crate) async fn ensure_channel(&mut self, channel_id: &str) -> Result<(), LedgerError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT id FROM channels WHERE id = $1")
             .bind(channel_id)
             .fetch_optional(self.connection())
@@ -203,7 +203,7 @@ impl<'l> WriteTx<'l> {
     }
 
     /// Locks the balance row (creating it at zero), so that a read-then-write of it is safe.
-    pub async fn lock_balance(
+    pub(crate) async fn lock_balance(
         &mut self,
         sku: &str,
         location: &str,
@@ -231,7 +231,7 @@ impl<'l> WriteTx<'l> {
 
     /// Writes the journal row and applies its change to the balance atomically. Returns `None`
     /// (and changes nothing) when a movement with this idempotency key exists already.
-    pub async fn record(
+    pub(crate) async fn record(
         &mut self,
         movement: &MovementDraft<'_>,
     ) -> Result<Option<Balance>, LedgerError> {
@@ -246,7 +246,7 @@ impl<'l> WriteTx<'l> {
     /// all the movements, in (SKU, location) order; `None` (and nothing changed) when every
     /// idempotency key exists already. Some keys existing and others not is an error after
     /// which the transaction must not commit (dropping it rolls back).
-    pub async fn record_all(
+    pub(crate) async fn record_all(
         &mut self,
         movements: &[MovementDraft<'_>],
     ) -> Result<Option<Vec<Balance>>, LedgerError> {
@@ -339,13 +339,13 @@ impl<'l> WriteTx<'l> {
     }
 
     /// Asks for an outbox row for `sku` although no balance changed (a new listing, say).
-    pub fn mark_changed(&mut self, sku: &str) {
+    pub(crate) fn mark_changed(&mut self, sku: &str) {
         self.changed_skus.insert(sku.to_string());
     }
 
     /// Writes the outbox rows, commits, and wakes the outbox relay. Returns the SKUs whose
     /// availability changed.
-    pub async fn commit(mut self) -> Result<Vec<String>, LedgerError> {
+    pub(crate) async fn commit(mut self) -> Result<Vec<String>, LedgerError> {
         let now = self.now;
         let changed: Vec<String> = std::mem::take(&mut self.changed_skus).into_iter().collect();
         if !changed.is_empty() {
@@ -388,7 +388,7 @@ impl<'l> WriteTx<'l> {
         Ok(changed)
     }
 
-    pub async fn rollback(self) -> Result<(), LedgerError> {
+    pub(crate) async fn rollback(self) -> Result<(), LedgerError> {
         self.transaction
             .rollback()
             .await

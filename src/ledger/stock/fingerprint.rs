@@ -16,7 +16,7 @@ use crate::ledger::LedgerError;
 pub(crate) struct RequestFingerprint(String);
 
 impl RequestFingerprint {
-    pub fn of(
+    pub(crate) fn of(
         operation: &str,
         sku: &str,
         locations: &[&str],
@@ -31,7 +31,7 @@ impl RequestFingerprint {
     }
 
     /// Stores the fingerprint under each of the keys the change was journaled with.
-    pub async fn store(
+    pub(crate) async fn store(
         &self,
         transaction: &mut WriteTx<'_>,
         keys: &[&str],
@@ -56,7 +56,7 @@ impl RequestFingerprint {
     /// Called when `key` was journaled before: `Ok` when that was this same request (or a
     /// change from before fingerprints were stored, which cannot be told apart), the conflict
     /// otherwise.
-    pub async fn check_replay(
+    pub(crate) async fn check_replay(
         &self,
         transaction: &mut WriteTx<'_>,
         key: &str,

@@ -12,17 +12,17 @@ use tokio::process::{Child, Command};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long a wait for the page lasts before the test fails.
-pub const PAGE_PATIENCE: Duration = Duration::from_secs(30);
+pub(super) const PAGE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The browser and its driver, both on this machine.
-pub struct Installed {
+pub(super) struct Installed {
     pub chromium: PathBuf,
     pub chromedriver: PathBuf,
 }
 
 impl Installed {
     /// Finds `chromium` and `chromedriver` on the `PATH`, or says which is missing.
-    pub fn find() -> Result<Self, String> {
+    pub(super) fn find() -> Result<Self, String> {
         let search = |name: &str| {
             std::env::var_os("PATH")
                 .into_iter()
@@ -39,7 +39,7 @@ impl Installed {
 }
 
 /// One browser session; the driver (and with it the browser) is killed when dropped.
-pub struct Browser {
+pub(super) struct Browser {
     http: reqwest::Client,
     session: String,
     driver: Child,
@@ -47,7 +47,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub async fn start(installed: &Installed) -> Self {
+    pub(super) async fn start(installed: &Installed) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -150,7 +150,7 @@ impl Browser {
     }
 
     /// Waits for the page's dialog (`confirm`), accepts it and returns its text.
-    pub async fn accept_dialog(&self) -> String {
+    pub(super) async fn accept_dialog(&self) -> String {
         let started = Instant::now();
         loop {
             if let Ok(text) = self
@@ -166,13 +166,13 @@ impl Browser {
         }
     }
 
-    pub async fn goto(&self, url: &str) {
+    pub(super) async fn goto(&self, url: &str) {
         self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await;
     }
 
     /// Runs `script` in the page with `arguments`, returning what it returns.
-    pub async fn script(&self, script: &str, arguments: Value) -> Value {
+    pub(super) async fn script(&self, script: &str, arguments: Value) -> Value {
         self.command(
             reqwest::Method::POST,
             "/execute/sync",
@@ -193,7 +193,7 @@ impl Browser {
     }
 
     /// Waits for the element, then clicks it the way a user would.
-    pub async fn click(&self, selector: &str) {
+    pub(super) async fn click(&self, selector: &str) {
         self.wait_for(selector).await;
         let element = self.element(selector).await;
         self.command(
@@ -205,7 +205,7 @@ impl Browser {
     }
 
     /// Waits for the input, empties it and types `text` into it.
-    pub async fn type_into(&self, selector: &str, text: &str) {
+    pub(super) async fn type_into(&self, selector: &str, text: &str) {
         self.wait_for(selector).await;
         let element = self.element(selector).await;
         self.command(
@@ -223,7 +223,7 @@ impl Browser {
     }
 
     /// The element's text as shown, `None` while there is no such element.
-    pub async fn text(&self, selector: &str) -> Option<String> {
+    pub(super) async fn text(&self, selector: &str) -> Option<String> {
         let text = self
             .script(
                 "const e = document.querySelector(arguments[0]); \
@@ -235,7 +235,7 @@ impl Browser {
     }
 
     /// How many elements match.
-    pub async fn count(&self, selector: &str) -> usize {
+    pub(super) async fn count(&self, selector: &str) -> usize {
         let count = self
             .script(
                 "return document.querySelectorAll(arguments[0]).length;",
@@ -245,13 +245,13 @@ impl Browser {
         count.as_u64().unwrap_or(0) as usize
     }
 
-    pub async fn wait_for(&self, selector: &str) {
+    pub(super) async fn wait_for(&self, selector: &str) {
         self.wait_text(selector, |_| true, "to appear").await;
     }
 
     /// Waits until the element's text satisfies `wanted`; returns it. Fails after
     /// [`PAGE_PATIENCE`] with the last text seen.
-    pub async fn wait_text(
+    pub(super) async fn wait_text(
         &self,
         selector: &str,
         wanted: impl Fn(&str) -> bool,
@@ -272,7 +272,7 @@ impl Browser {
     }
 
     /// A PNG of the viewport, written to `path`.
-    pub async fn screenshot(&self, path: &Path) {
+    pub(super) async fn screenshot(&self, path: &Path) {
         let encoded = self
             .command(reqwest::Method::GET, "/screenshot", None)
             .await;
@@ -280,7 +280,7 @@ impl Browser {
     }
 
     /// A PNG of one element (scrolled into view), written to `path`.
-    pub async fn element_screenshot(&self, selector: &str, path: &Path) {
+    pub(super) async fn element_screenshot(&self, selector: &str, path: &Path) {
         self.wait_for(selector).await;
         let element = self.element(selector).await;
         let encoded = self
@@ -294,7 +294,7 @@ impl Browser {
     }
 
     /// Ends the session (the browser quits), then the driver.
-    pub async fn quit(mut self) {
+    pub(super) async fn quit(mut self) {
         self.command(reqwest::Method::DELETE, "", None).await;
         let _ = self.driver.kill().await;
     }

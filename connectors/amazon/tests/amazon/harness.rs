@@ -10,7 +10,7 @@ use omnistock_connector::{Connector, RateLimit};
 use std::sync::Arc;
 
 /// Starts the fake, or `None` (after saying why) when Amazon's models are not there.
-pub async fn start_fake(options: FakeOptions) -> Option<FakeSpApi> {
+pub(crate) async fn start_fake(options: FakeOptions) -> Option<FakeSpApi> {
     match FakeSpApi::start(options).await {
         Ok(fake) => Some(fake),
         Err(FakeError::SpecsMissing(reason)) => {
@@ -21,12 +21,12 @@ pub async fn start_fake(options: FakeOptions) -> Option<FakeSpApi> {
     }
 }
 
-pub fn connector(config: AmazonChannelConfig) -> Arc<AmazonConnector> {
+pub(crate) fn connector(config: AmazonChannelConfig) -> Arc<AmazonConnector> {
     Arc::new(AmazonConnector::new(config).expect("connector builds"))
 }
 
 /// Asserts the fake saw only requests valid against the models.
-pub fn assert_no_violations(fake: &FakeSpApi) {
+pub(crate) fn assert_no_violations(fake: &FakeSpApi) {
     let violations = fake.violations();
     assert!(
         violations.is_empty(),
@@ -34,13 +34,13 @@ pub fn assert_no_violations(fake: &FakeSpApi) {
     );
 }
 
-pub struct AmazonHarness {
+pub(crate) struct AmazonHarness {
     pub fake: FakeSpApi,
     pub connector: Arc<AmazonConnector>,
 }
 
 impl AmazonHarness {
-    pub async fn start(page_size: u32) -> Option<Self> {
+    pub(crate) async fn start(page_size: u32) -> Option<Self> {
         let fake = start_fake(FakeOptions::default()).await?;
         let mut config = fake.channel_config();
         config.orders_page_size = Some(page_size);

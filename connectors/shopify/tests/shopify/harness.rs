@@ -11,32 +11,32 @@ use omnistock_shopify::ShopifyConnector;
 use std::sync::Arc;
 
 /// Points an `inventorySetQuantities` call of this connector requests.
-pub const SET_COST: f64 = 12.0;
+pub(crate) const SET_COST: f64 = 12.0;
 
-pub async fn start_fake() -> FakeShopify {
+pub(crate) async fn start_fake() -> FakeShopify {
     FakeShopify::start(FakeOptions::default())
         .await
         .expect("fake shopify starts")
 }
 
-pub fn connector(fake: &FakeShopify) -> Arc<ShopifyConnector> {
+pub(crate) fn connector(fake: &FakeShopify) -> Arc<ShopifyConnector> {
     Arc::new(fake.connector("2025-01").expect("connector builds"))
 }
 
-pub fn request(delivery: &Delivery) -> SignedWebhook {
+pub(crate) fn request(delivery: &Delivery) -> SignedWebhook {
     SignedWebhook {
         headers: delivery.headers.clone(),
         body: delivery.body.clone(),
     }
 }
 
-pub struct ShopifyHarness {
+pub(crate) struct ShopifyHarness {
     pub fake: FakeShopify,
     pub connector: Arc<ShopifyConnector>,
 }
 
 impl ShopifyHarness {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let fake = start_fake().await;
         let connector = connector(&fake);
         Self { fake, connector }

@@ -116,7 +116,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn lock_state(&self) -> MutexGuard<'_, SimState> {
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, SimState> {
         // The state stays consistent even if a holder panicked: every change is one step.
         self.state
             .lock()
@@ -137,18 +137,24 @@ impl Shared {
         Ok(order)
     }
 
-    pub fn place_order(
+    pub(crate) fn place_order(
         self: &Arc<Self>,
         lines: &[NewOrderLine],
     ) -> Result<SimOrder, SimActionError> {
         self.change_order(|state| state.place_order(lines))
     }
 
-    pub fn cancel_order(self: &Arc<Self>, order_id: &str) -> Result<SimOrder, SimActionError> {
+    pub(crate) fn cancel_order(
+        self: &Arc<Self>,
+        order_id: &str,
+    ) -> Result<SimOrder, SimActionError> {
         self.change_order(|state| state.cancel_order(order_id))
     }
 
-    pub fn fulfil_order(self: &Arc<Self>, order_id: &str) -> Result<SimOrder, SimActionError> {
+    pub(crate) fn fulfil_order(
+        self: &Arc<Self>,
+        order_id: &str,
+    ) -> Result<SimOrder, SimActionError> {
         self.change_order(|state| state.fulfil_order(order_id))
     }
 }

@@ -196,7 +196,7 @@ pub(crate) struct SimState {
 }
 
 impl SimState {
-    pub fn new(
+    pub(crate) fn new(
         rate_limit: Option<RateLimit>,
         faults: Faults,
         webhook_target: Option<String>,
@@ -231,32 +231,32 @@ impl SimState {
         }
     }
 
-    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
+    pub(crate) fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
         self.limiter = limit.map(Self::window);
     }
 
-    pub fn rate_limit(&self) -> Option<RateLimit> {
+    pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
         self.limiter.as_ref().map(|window| window.limit)
     }
 
     /// Checks a stock-update request against the rate limit: `Err(retry_after)` to refuse.
-    pub fn admit_stock_update(&mut self) -> Result<(), Duration> {
+    pub(crate) fn admit_stock_update(&mut self) -> Result<(), Duration> {
         match self.limiter.as_mut() {
             Some(window) => window.admit(Instant::now()),
             None => Ok(()),
         }
     }
 
-    pub fn set_clock(&mut self, frozen_at: Option<DateTime<Utc>>) {
+    pub(crate) fn set_clock(&mut self, frozen_at: Option<DateTime<Utc>>) {
         self.frozen_clock = frozen_at;
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.frozen_clock.unwrap_or_else(Utc::now)
     }
 
     /// Creates a listing, or replaces the sku and quantity of an existing one.
-    pub fn upsert_listing(
+    pub(crate) fn upsert_listing(
         &mut self,
         listing_id: Option<String>,
         sku: String,
@@ -292,7 +292,7 @@ impl SimState {
         })
     }
 
-    pub fn listings(&self) -> Vec<ListingLevel> {
+    pub(crate) fn listings(&self) -> Vec<ListingLevel> {
         self.listings
             .iter()
             .map(|(id, listing)| ListingLevel {
@@ -303,13 +303,13 @@ impl SimState {
             .collect()
     }
 
-    pub fn shown_quantity(&self, listing_id: &str) -> Option<i64> {
+    pub(crate) fn shown_quantity(&self, listing_id: &str) -> Option<i64> {
         self.listings
             .get(listing_id)
             .map(|listing| listing.quantity)
     }
 
-    pub fn read_levels(&self, listing_ids: &[String]) -> Vec<ListingLevel> {
+    pub(crate) fn read_levels(&self, listing_ids: &[String]) -> Vec<ListingLevel> {
         listing_ids
             .iter()
             .filter_map(|id| {
@@ -322,7 +322,10 @@ impl SimState {
             .collect()
     }
 
-    pub fn apply_stock_updates(&mut self, updates: &[StockUpdate]) -> Vec<StockUpdateResult> {
+    pub(crate) fn apply_stock_updates(
+        &mut self,
+        updates: &[StockUpdate],
+    ) -> Vec<StockUpdateResult> {
         updates
             .iter()
             .map(|update| {
@@ -359,7 +362,11 @@ impl SimState {
             .collect()
     }
 
-    pub fn log_stock_request(&mut self, updates: &[StockUpdate], outcome: StockRequestOutcome) {
+    pub(crate) fn log_stock_request(
+        &mut self,
+        updates: &[StockUpdate],
+        outcome: StockRequestOutcome,
+    ) {
         let received_at = Utc::now();
         self.stock_log.push(StockRequestRecord {
             received_at,
@@ -371,7 +378,11 @@ impl SimState {
 
     /// Orders after `cursor` (all when `None`), oldest first, at most `limit`, and whether
     /// more follow.
-    pub fn orders_after(&self, cursor: Option<OrderCursor>, limit: usize) -> (Vec<SimOrder>, bool) {
+    pub(crate) fn orders_after(
+        &self,
+        cursor: Option<OrderCursor>,
+        limit: usize,
+    ) -> (Vec<SimOrder>, bool) {
         let lower = match cursor {
             Some(cursor) => Bound::Excluded(cursor),
             None => Bound::Unbounded,
@@ -386,12 +397,12 @@ impl SimState {
         (page, has_more)
     }
 
-    pub fn order(&self, order_id: &str) -> Option<SimOrder> {
+    pub(crate) fn order(&self, order_id: &str) -> Option<SimOrder> {
         self.orders.get(order_id).cloned()
     }
 
     /// Places an order, taking its quantities off the shown stock as a platform does.
-    pub fn place_order(
+    pub(crate) fn place_order(
         &mut self,
         lines: &[NewOrderLine],
     ) -> Result<(SimOrder, Option<WebhookEvent>), SimActionError> {
@@ -458,7 +469,7 @@ impl SimState {
     }
 
     /// Cancels an open order; its unshipped units go back on the shown stock.
-    pub fn cancel_order(
+    pub(crate) fn cancel_order(
         &mut self,
         order_id: &str,
     ) -> Result<(SimOrder, Option<WebhookEvent>), SimActionError> {
@@ -479,7 +490,7 @@ impl SimState {
     }
 
     /// Ships every unshipped unit of an open order.
-    pub fn fulfil_order(
+    pub(crate) fn fulfil_order(
         &mut self,
         order_id: &str,
     ) -> Result<(SimOrder, Option<WebhookEvent>), SimActionError> {
@@ -568,7 +579,7 @@ impl SimState {
         })
     }
 
-    pub fn record_delivery_attempt(&mut self, delivery_id: &str, error: Option<String>) {
+    pub(crate) fn record_delivery_attempt(&mut self, delivery_id: &str, error: Option<String>) {
         self.counters.webhook_attempts += 1;
         if let Some(record) = self
             .delivery_index
@@ -586,7 +597,7 @@ impl SimState {
         }
     }
 
-    pub fn record_delivery_given_up(&mut self, delivery_id: &str) {
+    pub(crate) fn record_delivery_given_up(&mut self, delivery_id: &str) {
         self.counters.webhooks_failed += 1;
         if let Some(record) = self
             .delivery_index
@@ -597,12 +608,12 @@ impl SimState {
         }
     }
 
-    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+    pub(crate) fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.deliveries.clone()
     }
 
     /// The most stock-update requests received (admitted or refused) within any `window`.
-    pub fn max_stock_requests_in_window(&self, window: Duration) -> usize {
+    pub(crate) fn max_stock_requests_in_window(&self, window: Duration) -> usize {
         let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         let times: Vec<DateTime<Utc>> = self.stock_log.iter().map(|r| r.received_at).collect();
         let mut best = 0;

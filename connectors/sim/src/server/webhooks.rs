@@ -50,7 +50,7 @@ pub(crate) struct WebhookDispatcher {
 }
 
 impl WebhookDispatcher {
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         retry_delays: Vec<Duration>,
         runtime: tokio::runtime::Handle,
@@ -67,7 +67,7 @@ impl WebhookDispatcher {
 
     /// Queues `event`. Called while the state lock is held, so that events of one order are
     /// queued in the order they happened.
-    pub fn dispatch(&self, shared: Arc<Shared>, event: WebhookEvent) {
+    pub(crate) fn dispatch(&self, shared: Arc<Shared>, event: WebhookEvent) {
         let (done, finished) = oneshot::channel();
         let previous = {
             let mut last = self

@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Orders per page in tests: small, so that pagination shows with a handful of orders.
-pub const TEST_PAGE_SIZE: usize = 5;
+pub(crate) const TEST_PAGE_SIZE: usize = 5;
 
-pub async fn start_sim() -> SimHandle {
+pub(crate) async fn start_sim() -> SimHandle {
     SimServer::start(SimOptions {
         default_page_size: TEST_PAGE_SIZE,
         ..SimOptions::for_tests()
@@ -27,7 +27,7 @@ pub async fn start_sim() -> SimHandle {
     .expect("sim starts")
 }
 
-pub fn lines(lines: &[(String, i64)]) -> Vec<NewOrderLine> {
+pub(crate) fn lines(lines: &[(String, i64)]) -> Vec<NewOrderLine> {
     lines
         .iter()
         .map(|(listing_id, quantity)| NewOrderLine {
@@ -38,20 +38,20 @@ pub fn lines(lines: &[(String, i64)]) -> Vec<NewOrderLine> {
         .collect()
 }
 
-pub struct SimHarness {
+pub(crate) struct SimHarness {
     pub sim: SimHandle,
     connector: Arc<dyn Connector>,
 }
 
 impl SimHarness {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let sim = start_sim().await;
         let connector = Arc::new(exact_connector(&sim));
         Self { sim, connector }
     }
 
     /// A harness whose connector under test is made by `wrap` from a working one.
-    pub async fn start_with(wrap: impl FnOnce(SimConnector) -> Arc<dyn Connector>) -> Self {
+    pub(crate) async fn start_with(wrap: impl FnOnce(SimConnector) -> Arc<dyn Connector>) -> Self {
         let sim = start_sim().await;
         let connector = wrap(exact_connector(&sim));
         Self { sim, connector }

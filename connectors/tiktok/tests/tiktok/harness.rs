@@ -11,7 +11,7 @@ use omnistock_tiktok::{TikTokChannelConfig, TikTokConnector};
 use std::sync::Arc;
 
 /// The fake, or `None` (with a message) when the reference pages are absent.
-pub async fn start_fake() -> Option<FakeTikTok> {
+pub(crate) async fn start_fake() -> Option<FakeTikTok> {
     let Some(dir) = specs_dir() else {
         eprintln!("skipped: ../shared/specs/tiktok-shop is absent (set TIKTOK_SPECS_DIR)");
         return None;
@@ -23,17 +23,17 @@ pub async fn start_fake() -> Option<FakeTikTok> {
     )
 }
 
-pub fn connector_with(config: TikTokChannelConfig) -> Arc<TikTokConnector> {
+pub(crate) fn connector_with(config: TikTokChannelConfig) -> Arc<TikTokConnector> {
     Arc::new(TikTokConnector::new(config).expect("connector builds"))
 }
 
-pub struct TikTokHarness {
+pub(crate) struct TikTokHarness {
     pub fake: FakeTikTok,
     pub connector: Arc<TikTokConnector>,
 }
 
 impl TikTokHarness {
-    pub async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         let fake = start_fake().await?;
         let mut config = fake.channel_config();
         config.orders_page_size = Some(10);
