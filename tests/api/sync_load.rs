@@ -120,9 +120,10 @@ async fn a_burst_of_orders_coalesces_into_few_pushes_and_converges(setup: Setup)
             let changes = ordered.get(sku).copied().unwrap_or(0) as usize;
             // Coalescing: far fewer pushes than the SKU changed. A flush pushes each changed
             // SKU once, and the burst comes in twenty waves, so a pipeline that keeps up
-            // pushes about once per wave: at most half as often as the SKU changed.
+            // pushes about once per wave: at most half as often as the SKU changed, give or take
+            // the two pushes a wave's edges can add (the first wave and the settling one).
             assert!(
-                count * 2 <= changes.max(8),
+                count * 2 <= changes.max(8) + 4,
                 "{setup:?}: {channel} got {count} pushes of {sku} for {changes} changes: {pushes:?}"
             );
         }
