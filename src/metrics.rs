@@ -330,8 +330,7 @@ impl Metrics {
     /// The channel's rate limit, as calls per minute, for the budget panels.
     pub fn rate_limit(&self, channel: &str, limit: Option<omnistock_connector::RateLimit>) {
         if let Some(limit) = limit {
-            let per_minute =
-                f64::from(limit.requests) * 60.0 / limit.period.as_secs_f64().max(f64::EPSILON);
+            let per_minute = limit.allowed_in(std::time::Duration::from_secs(60));
             self.families
                 .rate_limit_per_minute
                 .get_or_create(&Self::channel(channel))

@@ -33,6 +33,12 @@ impl RateLimit {
         f64::from(self.requests) / self.period.as_secs_f64()
     }
 
+    /// How many requests the limit allows over `window` (fractional), for budgets and panels.
+    pub fn allowed_in(&self, window: Duration) -> f64 {
+        f64::from(self.requests) * window.as_secs_f64()
+            / self.period.as_secs_f64().max(f64::EPSILON)
+    }
+
     /// The stricter of two limits.
     pub fn min(self, other: RateLimit) -> RateLimit {
         if other.per_second_f64() < self.per_second_f64() {
@@ -92,6 +98,17 @@ impl<'de> Deserialize<'de> for RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_in_scales_the_limit_to_a_window() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(RateLimit::per_second(2).allowed_in(minute), 120.0);
+        assert_eq!(RateLimit::per_minute(40).allowed_in(minute), 40.0);
+        assert_eq!(
+            RateLimit::per_minute(40).allowed_in(Duration::from_secs(30)),
+            20.0
+        );
+    }
 
     #[test]
     fn parses_both_units_and_refuses_the_rest() {

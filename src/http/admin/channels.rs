@@ -189,10 +189,7 @@ pub async fn list_channels(
         let poll = polls.get(&id).copied().unwrap_or_default();
         let out_of_date = out_of_date.remove(&id).flatten();
         let limit = runtime.and_then(|channel| channel.rate_limit);
-        let per_minute = limit.map(|limit| {
-            (f64::from(limit.requests) * BUDGET_WINDOW.as_secs_f64()
-                / limit.period.as_secs_f64().max(f64::EPSILON)) as i64
-        });
+        let per_minute = limit.map(|limit| limit.allowed_in(BUDGET_WINDOW) as i64);
         statuses.push(ChannelStatus {
             kind: configured.kind.clone(),
             enabled: runtime.is_some(),

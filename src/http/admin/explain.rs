@@ -165,8 +165,6 @@ fn rate_budget_spent(channel: &ChannelRuntime) -> bool {
     let Some(limit) = channel.rate_limit else {
         return false;
     };
-    let window = crate::sync::push::control::BUDGET_WINDOW;
-    let per_window = f64::from(limit.requests) * window.as_secs_f64()
-        / limit.period.as_secs_f64().max(f64::EPSILON);
+    let per_window = limit.allowed_in(crate::sync::push::control::BUDGET_WINDOW);
     channel.control.snapshot().recent_calls.len() as f64 >= per_window.floor()
 }
