@@ -4,10 +4,9 @@
 //! refused, and the channel still converges. The fraction is printed (README, Performance);
 //! it is a count, not a speed, so it is asserted.
 
-use crate::helpers::{spawn_app_with, test_settings, TestDatabase};
+use crate::shopify_store::{list_on_shop, shop_app_with};
 use crate::sync_world::PATIENCE;
 use omnistock::ledger::MovementMeta;
-use omnistock::settings::{ChannelOptions, ChannelSettings};
 use omnistock_shopify::fake::{FakeOptions, FakeShopify};
 use std::time::Duration;
 
@@ -23,46 +22,19 @@ async fn a_cost_bucket_is_rarely_overrun_and_the_channel_converges() {
     })
     .await
     .unwrap();
-    let (database, url) = TestDatabase::sqlite();
-    let mut settings = test_settings(&url);
-    settings.bus.poll_interval_ms = 200;
-    let mut options = fake.channel_options("2025-01");
-    options.insert("orders_page_size".into(), 1.into());
-    settings.channels.push(ChannelSettings {
-        id: "shop".parse().unwrap(),
-        kind: "shopify".into(),
-        enabled: true,
-        location: "default".into(),
-        rate_limit: None,
-        poll_interval: Some(Duration::from_secs(1)),
-        reconcile_interval: None,
-        cut_over: None,
-        stock_policy: Default::default(),
-        options: ChannelOptions(options),
-    });
-    let app = spawn_app_with(settings, database).await;
+    let app = shop_app_with(
+        &fake,
+        Some(Duration::from_secs(1)),
+        &[("orders_page_size", 1.into())],
+    )
+    .await;
     let ledger = app.ledger.clone();
     // Orders arrive by webhook, as on a real shop; the polls (one order a page: a page of
     // this connector's orders query requests about 180 points) re-read them as the safety net.
     fake.subscribe(&app.url("/webhooks/shop"));
 
     let skus: Vec<String> = (1..=20).map(|index| format!("SKU-{index:02}")).collect();
-    let mut listings = Vec::new();
-    for sku in &skus {
-        ledger.upsert_item(sku, sku).await.unwrap();
-        ledger
-            .receive(
-                sku,
-                "default",
-                1000,
-                &MovementMeta::new(format!("initial-{sku}")),
-            )
-            .await
-            .unwrap();
-        let listing = fake.create_listing(sku, 1000);
-        ledger.bind_listing("shop", &listing, sku, 1).await.unwrap();
-        listings.push(listing);
-    }
+    let listings = list_on_shop(&app, &fake, &skus, 1000).await;
 
     // Sustained load: every 250 ms an order on the shop and a stock change in the ledger.
     let started = tokio::time::Instant::now();

@@ -9,9 +9,22 @@ use std::time::Duration;
 
 /// An app with one Shopify channel `shop` on `fake`, webhooks only unless `poll_interval`.
 pub(crate) async fn shop_app(fake: &FakeShopify, poll_interval: Option<Duration>) -> TestApp {
+    shop_app_with(fake, poll_interval, &[]).await
+}
+
+/// [`shop_app`] with more channel options (e.g. `orders_page_size`).
+pub(crate) async fn shop_app_with(
+    fake: &FakeShopify,
+    poll_interval: Option<Duration>,
+    extra_options: &[(&str, serde_json::Value)],
+) -> TestApp {
     let (database, url) = TestDatabase::sqlite();
     let mut settings = test_settings(&url);
     settings.bus.poll_interval_ms = 200;
+    let mut options = fake.channel_options("2025-01");
+    for (key, value) in extra_options {
+        options.insert((*key).into(), value.clone());
+    }
     settings.channels.push(ChannelSettings {
         id: "shop".parse().unwrap(),
         kind: "shopify".into(),
@@ -22,9 +35,37 @@ pub(crate) async fn shop_app(fake: &FakeShopify, poll_interval: Option<Duration>
         reconcile_interval: None,
         cut_over: None,
         stock_policy: Default::default(),
-        options: ChannelOptions(fake.channel_options("2025-01")),
+        options: ChannelOptions(options),
     });
     spawn_app_with(settings, database).await
+}
+
+/// Items `skus` with `on_hand` units each, listed on the fake shop with that quantity and
+/// bound to channel `shop`; the listing ids, in order.
+pub(crate) async fn list_on_shop(
+    app: &TestApp,
+    fake: &FakeShopify,
+    skus: &[String],
+    on_hand: i64,
+) -> Vec<String> {
+    let ledger = &app.ledger;
+    let mut listings = Vec::new();
+    for sku in skus {
+        ledger.upsert_item(sku, sku).await.unwrap();
+        ledger
+            .receive(
+                sku,
+                "default",
+                on_hand,
+                &MovementMeta::new(format!("initial-{sku}")),
+            )
+            .await
+            .unwrap();
+        let listing = fake.create_listing(sku, on_hand);
+        ledger.bind_listing("shop", &listing, sku, 1).await.unwrap();
+        listings.push(listing);
+    }
+    listings
 }
 
 /// Waits until the wall clock is early in a second, so that what follows shares one
@@ -104,22 +145,7 @@ async fn shopify_sales_rarely_spoil_a_stock_batch() {
     let ledger = app.ledger.clone();
     fake.subscribe(&app.url("/webhooks/shop"));
     let skus: Vec<String> = (1..=20).map(|index| format!("BUSY-{index:02}")).collect();
-    let mut listings = Vec::new();
-    for sku in &skus {
-        ledger.upsert_item(sku, sku).await.unwrap();
-        ledger
-            .receive(
-                sku,
-                "default",
-                500,
-                &MovementMeta::new(format!("initial-{sku}")),
-            )
-            .await
-            .unwrap();
-        let listing = fake.create_listing(sku, 500);
-        ledger.bind_listing("shop", &listing, sku, 1).await.unwrap();
-        listings.push(listing);
-    }
+    let listings = list_on_shop(&app, &fake, &skus, 500).await;
 
     // Every 100 ms a sale on the shop; every 300 ms a delivery of 4 SKUs into the ledger.
     let started = tokio::time::Instant::now();
