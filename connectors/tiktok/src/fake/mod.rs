@@ -1028,6 +1028,30 @@ fn inventory_search(state: &mut FakeState, body: &Value) -> Response {
 /// query's encoding and be signed as decoded.
 const TOKEN_TAIL: &str = "+/Q=";
 
+/// One page of `found` from `offset`, as JSON, and the token of the next page (empty after the
+/// last): the offset and a fingerprint of the search, so a token only fits its own search.
+fn page_of<T>(
+    found: &[T],
+    offset: usize,
+    page_size: usize,
+    search: &str,
+    to_json: impl Fn(&T) -> Value,
+) -> (Vec<Value>, String) {
+    let page = found
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(to_json)
+        .collect();
+    let next = offset.saturating_add(page_size);
+    let token = if next < found.len() {
+        format!("{next}.{}{TOKEN_TAIL}", fingerprint(search))
+    } else {
+        String::new()
+    };
+    (page, token)
+}
+
 fn fingerprint(text: &str) -> u64 {
     // FNV-1a: stable across runs, enough to tie a page token to its search.
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -1109,18 +1133,8 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
         found.reverse();
     }
     let total = found.len();
-    let page: Vec<Value> = found
-        .iter()
-        .skip(offset)
-        .take(page_size)
-        .map(|order| order.to_json())
-        .collect();
-    let next = offset.saturating_add(page_size);
-    let next_page_token = if next < total {
-        format!("{next}.{}{TOKEN_TAIL}", fingerprint(&search))
-    } else {
-        String::new()
-    };
+    let (page, next_page_token) =
+        page_of(&found, offset, page_size, &search, |order| order.to_json());
     answer(
         StatusCode::OK,
         0,
@@ -1183,18 +1197,8 @@ fn returns_search(
         .filter(|found| order_ids.is_empty() || order_ids.contains(&found.order_id))
         .collect();
     let total = found.len();
-    let page: Vec<Value> = found
-        .iter()
-        .skip(offset)
-        .take(page_size)
-        .map(|found| found.to_json())
-        .collect();
-    let next = offset.saturating_add(page_size);
-    let next_page_token = if next < total {
-        format!("{next}.{}{TOKEN_TAIL}", fingerprint(&search))
-    } else {
-        String::new()
-    };
+    let (page, next_page_token) =
+        page_of(&found, offset, page_size, &search, |found| found.to_json());
     answer(
         StatusCode::OK,
         0,
