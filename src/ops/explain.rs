@@ -3,10 +3,11 @@
 //! come from the policy's own code ([`crate::policy::explain_quantity`]), so an explanation is
 //! always the quantity a push would send.
 
-use crate::ledger::{Ledger, LedgerError, Listing};
+use crate::ledger::{Balance, Ledger, LedgerError, Listing};
 use crate::policy::{explain_quantity, ComponentStock, RuleStep, StockPolicy};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
 
 /// One listing's quantity, explained.
@@ -92,31 +93,55 @@ pub async fn explain_listings(
     policy: &StockPolicy,
     sku: &str,
 ) -> Result<Vec<ListingExplanation>, LedgerError> {
-    let mut explanations = Vec::new();
+    let mut explained = explain_item(ledger, sku, &[(channel_id, policy)]).await?;
+    Ok(explained.remove(channel_id).unwrap_or_default())
+}
+
+/// [`explain_listings`] for each of `channels` (id and policy), by channel id: the item's
+/// listings are read once, and each component's balances once, whatever the channels share.
+pub async fn explain_item(
+    ledger: &Ledger,
+    sku: &str,
+    channels: &[(&str, &StockPolicy)],
+) -> Result<BTreeMap<String, Vec<ListingExplanation>>, LedgerError> {
+    let mut explained: BTreeMap<String, Vec<ListingExplanation>> = channels
+        .iter()
+        .map(|(channel_id, _)| (channel_id.to_string(), Vec::new()))
+        .collect();
+    let mut balances = HashMap::new();
     for listing in ledger.listings_for_sku(sku).await? {
-        if listing.channel_id == channel_id {
-            explanations.push(explain_listing(ledger, policy, listing).await?);
+        let Some((_, policy)) = channels.iter().find(|(id, _)| *id == listing.channel_id) else {
+            continue;
+        };
+        let explanation = explain_listing(ledger, &mut balances, policy, listing).await?;
+        if let Some(listings) = explained.get_mut(&explanation.channel) {
+            listings.push(explanation);
         }
     }
-    Ok(explanations)
+    Ok(explained)
 }
 
 async fn explain_listing(
     ledger: &Ledger,
+    balances: &mut HashMap<String, Vec<Balance>>,
     channel_policy: &StockPolicy,
     listing: Listing,
 ) -> Result<ListingExplanation, LedgerError> {
     let policy = channel_policy.with_override(&listing.policy);
     let mut components = Vec::with_capacity(listing.components.len());
     for component in &listing.components {
-        let locations: Vec<LocationStock> = ledger
-            .balances(&component.sku)
-            .await?
+        if !balances.contains_key(&component.sku) {
+            let read = ledger.balances(&component.sku).await?;
+            balances.insert(component.sku.clone(), read);
+        }
+        let locations: Vec<LocationStock> = balances
+            .get(&component.sku)
             .into_iter()
+            .flatten()
             .map(|balance| LocationStock {
                 feeds_channel: policy.feeds_from(&balance.location),
                 available: balance.available(),
-                location: balance.location,
+                location: balance.location.clone(),
                 on_hand: balance.on_hand,
                 reserved: balance.reserved,
             })

@@ -5,7 +5,7 @@
 use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
-use crate::ops::explain::{explain_listings, ListingExplanation};
+use crate::ops::explain::{explain_item, ListingExplanation};
 use crate::sync::ChannelRuntime;
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -68,6 +68,11 @@ pub async fn explain(
     } else {
         state.ledger.channel_status().push_activities().await?
     };
+    let policies: Vec<(&str, &crate::policy::StockPolicy)> = channels
+        .iter()
+        .map(|channel| (channel.id.as_str(), &channel.policy))
+        .collect();
+    let mut by_channel = explain_item(&state.ledger, &sku, &policies).await?;
     let mut explained = Vec::with_capacity(channels.len());
     for channel in channels {
         let paused = state
@@ -81,20 +86,19 @@ pub async fn explain(
             None if state.operators.is_leader() => Some(channel.client.is_degraded()),
             None => None,
         };
-        let mut listings =
-            explain_listings(&state.ledger, &channel.id, &channel.policy, &sku).await?;
+        let mut listings = by_channel.remove(&channel.id).unwrap_or_default();
         let parked = state
             .ledger
             .dead_letters()
             .parked_listings(&channel.id)
             .await?;
+        let activity = channel.control.snapshot();
         let pending = Pending {
             paused,
             degraded: degraded == Some(true),
             // The backlog is known where the pusher runs.
-            queued: state.operators.is_leader()
-                && channel.control.snapshot().backlog.contains(&sku),
-            rate_limited: rate_budget_spent(channel),
+            queued: state.operators.is_leader() && activity.backlog.contains(&sku),
+            rate_limited: rate_budget_spent(channel, activity.recent_calls.len()),
         };
         for listing in listings.iter_mut().filter(|listing| !listing.in_step) {
             listing.not_pushed_because =
@@ -160,11 +164,11 @@ impl Pending {
     }
 }
 
-/// The pusher made as many calls in the last minute as the rate limit allows.
-fn rate_budget_spent(channel: &ChannelRuntime) -> bool {
+/// The pusher made `recent_calls` in the last minute, as many as the rate limit allows.
+fn rate_budget_spent(channel: &ChannelRuntime, recent_calls: usize) -> bool {
     let Some(limit) = channel.rate_limit else {
         return false;
     };
     let per_window = limit.allowed_in(crate::sync::push::control::BUDGET_WINDOW);
-    channel.control.snapshot().recent_calls.len() as f64 >= per_window.floor()
+    recent_calls as f64 >= per_window.floor()
 }
