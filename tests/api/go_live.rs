@@ -187,6 +187,7 @@ async fn a_poisoned_order_is_quarantined_and_the_channel_goes_on(setup: Setup) {
         updated_at: Utc::now(),
         created_at: Some(Utc::now()),
         currency: None,
+        total_minor: None,
         lines: vec![OrderLine {
             line_id: "1".into(),
             listing_id: Some(listing_of("SKU-01")),

@@ -72,6 +72,7 @@ fn snapshot(
         updated_at: at(updated),
         created_at: created.map(at),
         currency: None,
+        total_minor: None,
         lines: vec![OrderLine {
             line_id: "1".to_string(),
             listing_id: None,

@@ -88,6 +88,7 @@ fn order(id: &str, seconds: i64, status: OrderStatus, lines: Vec<OrderLine>) -> 
         updated_at: at(seconds),
         created_at: None,
         currency: Some("EUR".to_string()),
+        total_minor: None,
         lines,
     }
 }

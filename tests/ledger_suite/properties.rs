@@ -177,6 +177,7 @@ pub(crate) async fn run_policy_steps(
                     updated_at: at(seconds),
                     created_at: None,
                     currency: None,
+                    total_minor: None,
                     lines,
                 };
                 ledger
@@ -496,6 +497,7 @@ pub(crate) async fn run_operations(
                     updated_at: at(*seconds),
                     created_at: None,
                     currency: None,
+                    total_minor: None,
                     lines: snapshot.clone(),
                 };
                 let outcome = ledger

@@ -345,6 +345,7 @@ impl Connector for AmazonConnector {
             CallKind::PullOrders => plans
                 .wait_for(Operation::GetOrders, 1.0)
                 .max(plans.wait_for(Operation::GetOrderItems, 1.0)),
+            CallKind::ReadCatalog => return None,
         })
     }
 }

@@ -224,6 +224,7 @@ pub fn to_event(order: &Order, items: &[OrderItem]) -> Result<OrderEvent, Mappin
         updated_at,
         created_at: parse_instant(&order.purchase_date),
         currency,
+        total_minor: None,
         lines,
     })
 }

@@ -6,6 +6,7 @@ use crate::rate::RateLimit;
 use crate::stock::StockLevel;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub enum CallKind {
     ReadStock,
     /// [`Connector::pull_orders`].
     PullOrders,
+    /// [`Connector::read_catalog`].
+    ReadCatalog,
 }
 
 impl CallKind {
@@ -27,6 +30,7 @@ impl CallKind {
             Self::PushStock => "push_stock",
             Self::ReadStock => "read_stock",
             Self::PullOrders => "pull_orders",
+            Self::ReadCatalog => "read_catalog",
         }
     }
 }
@@ -55,6 +59,30 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
     /// More orders are waiting after this page: pull again at once with `next_cursor`.
     pub has_more: bool,
+}
+
+/// One listing of a channel's catalog, as [`Connector::read_catalog`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogListing {
+    /// The channel's id for the listing, the one stock pushes name.
+    pub listing_id: String,
+    /// The seller SKU on the listing; `None` when the platform has none for it.
+    pub sku: Option<String>,
+    /// The listing's title, for reports.
+    pub title: Option<String>,
+    /// The platform's other ids of the listing (product id, inventory item id, ASIN …) by name.
+    pub platform_ids: BTreeMap<String, String>,
+    /// The quantity the channel shows now, when the catalog read carries it.
+    pub quantity: Option<i64>,
+}
+
+/// One page of a channel's catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CatalogPage {
+    pub listings: Vec<CatalogListing>,
+    /// The position of the next page; `None` on the last page. Opaque to everything but the
+    /// connector that made it.
+    pub next_page: Option<String>,
 }
 
 /// An incoming webhook request, as the HTTP layer received it.
@@ -173,6 +201,17 @@ pub trait Connector: Send + Sync {
         let _ = (submission_id, levels);
         Err(ConnectorError::Configuration(format!(
             "{} has no bulk stock submission",
+            self.kind()
+        )))
+    }
+
+    /// One page of every listing the channel has, from the start (`page` is `None`) or from the
+    /// position a previous page returned. Used to discover listings and to take a first stock
+    /// count; the default says the connector cannot read its catalog.
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        let _ = page;
+        Err(ConnectorError::Configuration(format!(
+            "{} cannot read its catalog",
             self.kind()
         )))
     }

@@ -115,6 +115,10 @@ pub struct OrderEvent {
     /// ISO 4217 currency of the line prices.
     #[serde(default)]
     pub currency: Option<String>,
+    /// What the buyer pays for the whole order (lines, shipping and tax, less discounts) in
+    /// minor units of `currency`, when the platform reports it.
+    #[serde(default)]
+    pub total_minor: Option<i64>,
     pub lines: Vec<OrderLine>,
 }
 

@@ -293,6 +293,7 @@ impl Connector for ShopifyConnector {
             CallKind::PushStock => &[queries::SET_OPERATION, queries::STOCK_OPERATION],
             CallKind::ReadStock => &[queries::STOCK_OPERATION],
             CallKind::PullOrders => &[queries::ORDERS_OPERATION],
+            CallKind::ReadCatalog => return None,
         };
         let mut cost = self.client.expected_cost(operations)?;
         if call == CallKind::PullOrders {

@@ -169,6 +169,7 @@ mod tests {
             updated_at: Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, second).unwrap(),
             created_at: None,
             currency: None,
+            total_minor: None,
             lines: vec![],
         }
     }

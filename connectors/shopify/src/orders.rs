@@ -166,6 +166,7 @@ impl OrderSnapshot {
             updated_at: self.updated_at,
             created_at: self.created_at,
             currency: self.currency,
+            total_minor: None,
             lines,
         }
     }

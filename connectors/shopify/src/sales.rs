@@ -132,6 +132,7 @@ mod tests {
             updated_at: at,
             created_at: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 1).unwrap()),
             currency: None,
+            total_minor: None,
             lines: vec![OrderLine {
                 line_id: "l".into(),
                 listing_id: Some("v".into()),

@@ -288,6 +288,7 @@ impl Connector for TikTokConnector {
             CallKind::PushStock => UPDATE_INVENTORY_PATH,
             CallKind::ReadStock => INVENTORY_SEARCH_PATH,
             CallKind::PullOrders => ORDER_SEARCH_PATH,
+            CallKind::ReadCatalog => return None,
         };
         let wait = self.client.window(api).map(|window| window.wait())?;
         (call == CallKind::PushStock || !wait.is_zero()).then_some(wait)

@@ -173,6 +173,7 @@ impl TikTokOrder {
             updated_at: instant(self.update_time),
             created_at: self.create_time.map(instant),
             currency,
+            total_minor: None,
             lines,
         })
     }

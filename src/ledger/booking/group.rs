@@ -629,6 +629,7 @@ mod tests {
             lines: Vec::new(),
             delivery_id: None,
             currency: None,
+            total_minor: None,
         }
     }
 
