@@ -256,7 +256,8 @@ fn build_channels(
         )
         .with_policy(channel.stock_policy.clone())
         .with_cut_over(channel.cut_over)
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_mode(channel.mode, channel.reconcile_interval);
         metrics.declare_channel(&channel.id.to_string());
         metrics.rate_limit(&channel.id.to_string(), runtime.rate_limit);
         channels.insert(channel.id.to_string(), runtime);

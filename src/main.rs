@@ -57,7 +57,8 @@ enum Command {
     /// Show every channel of the running daemon: state, order intake, push backlog, rate-limit
     /// budget, last reconciliation, dead letters.
     Channels(omnistock::cli::admin_client::ChannelsArgs),
-    /// Pause or resume stock pushes to a channel of the running daemon.
+    /// Pause or resume stock pushes to a channel of the running daemon, or switch a shadow
+    /// channel to live (`go-live`, a dry run unless `--apply`).
     #[command(subcommand)]
     Channel(omnistock::cli::admin_client::ChannelCommand),
     /// List the running daemon's dead letters, or retry or discard one.
@@ -68,6 +69,9 @@ enum Command {
     /// Explain why each channel shows the quantity it shows of an item: stock per location,
     /// the rules and where they come from, each step, and why a difference is not pushed yet.
     Explain(omnistock::cli::explain::ExplainArgs),
+    /// Show a shadow channel of the running daemon: per listing, the quantity omnistock would
+    /// set, the quantity the channel shows, and since when they differ (`--format csv`).
+    Shadow(omnistock::cli::shadow::ShadowArgs),
     /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
     Sim(omnistock::demo::SimArgs),
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
@@ -131,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DeadLetters(args) => admin(&settings, AdminCommand::DeadLetters(args)),
         Command::Quarantine(command) => admin(&settings, AdminCommand::Quarantine(command)),
         Command::Explain(args) => admin(&settings, AdminCommand::Explain(args)),
+        Command::Shadow(args) => admin(&settings, AdminCommand::Shadow(args)),
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {

@@ -83,6 +83,17 @@ struct Families {
     webhook_receipts_pending: Family<ChannelLabel, Gauge>,
     ledger_up: Gauge,
     rate_limit_per_minute: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
+    channel_shadow: Family<ChannelLabel, Gauge>,
+    shadow_listings: Family<ShadowLabels, Gauge>,
+    shadow_largest_difference: Family<ChannelLabel, Gauge>,
+    shadow_differing_seconds: Family<ChannelLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    channel: String,
+    /// `agree` or `differ`.
+    state: &'static str,
 }
 
 /// Shared handle to every metric of the process.
@@ -130,6 +141,10 @@ impl Metrics {
             webhook_receipts_pending: Family::default(),
             ledger_up: Gauge::default(),
             rate_limit_per_minute: Family::default(),
+            channel_shadow: Family::default(),
+            shadow_listings: Family::default(),
+            shadow_largest_difference: Family::default(),
+            shadow_differing_seconds: Family::default(),
         };
         let mut registry = Registry::with_prefix("omnistock");
         registry.register(
@@ -271,6 +286,26 @@ impl Metrics {
             "rate_limit_per_minute",
             "The channel's rate limit in calls per minute (the stricter of the platform's and the configured one); absent when it has none",
             families.rate_limit_per_minute.clone(),
+        );
+        registry.register(
+            "channel_shadow",
+            "1 while the channel is in shadow mode (read, never written), else 0",
+            families.channel_shadow.clone(),
+        );
+        registry.register(
+            "shadow_listings",
+            "Listings of a shadow channel as last read, by whether the channel shows what omnistock would set (agree) or not (differ)",
+            families.shadow_listings.clone(),
+        );
+        registry.register(
+            "shadow_largest_difference",
+            "The largest difference, in units, between what a shadow channel shows and what omnistock would set",
+            families.shadow_largest_difference.clone(),
+        );
+        registry.register(
+            "shadow_differing_seconds",
+            "How long the oldest standing difference of a shadow channel's listings has lasted, in seconds (0 when all agree)",
+            families.shadow_differing_seconds.clone(),
         );
         Self {
             registry: Arc::new(registry),
@@ -526,6 +561,44 @@ impl Metrics {
             .webhook_receipts_pending
             .get_or_create(&Self::channel(channel))
             .set(receipts);
+    }
+
+    pub fn channel_shadow(&self, channel: &str, shadow: bool) {
+        self.families
+            .channel_shadow
+            .get_or_create(&Self::channel(channel))
+            .set(i64::from(shadow));
+    }
+
+    /// A shadow channel's listings as last read: agreeing, differing, the largest difference
+    /// (units) and how long the oldest difference has lasted (seconds).
+    pub fn shadow_listings(
+        &self,
+        channel: &str,
+        agree: u64,
+        differ: u64,
+        largest_difference: i64,
+        differing_seconds: i64,
+    ) {
+        let families = &self.families;
+        for (state, count) in [("agree", agree), ("differ", differ)] {
+            families
+                .shadow_listings
+                .get_or_create(&ShadowLabels {
+                    channel: channel.to_string(),
+                    state,
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        let label = Self::channel(channel);
+        families
+            .shadow_largest_difference
+            .get_or_create(&label)
+            .set(largest_difference);
+        families
+            .shadow_differing_seconds
+            .get_or_create(&label)
+            .set(differing_seconds);
     }
 
     /// The Prometheus text exposition of every metric.

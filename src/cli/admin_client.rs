@@ -1,4 +1,4 @@
-//! `omnistock resync|channels|channel pause|resume|dead-letters|quarantine`: the operators'
+//! `omnistock resync|channels|channel pause|resume|go-live|shadow|dead-letters|quarantine`: the operators'
 //! controls from the command line. They talk to the running daemon's admin API (address and token from the
 //! configuration — `http.listen`, `admin.token` — or from `--url` / `--token`) and print
 //! readable tables; `resync` follows its job with a progress bar until it ends.
@@ -7,6 +7,8 @@ use crate::http::admin::channels::{ChannelStatus, PushStatus};
 use crate::http::admin::dead_letters::{DeadLetterAction, DeadLetterView};
 use crate::http::admin::jobs::{JobState, JobView};
 use crate::http::admin::quarantine::{QuarantineAction, QuarantinedOrderView};
+use crate::http::admin::shadow::{GoLiveResponse, ShadowReport};
+use super::shadow::ShadowFormat;
 use crate::ledger::ResyncMode;
 use crate::settings::Settings;
 use reqwest::StatusCode;
@@ -94,6 +96,10 @@ pub enum ChannelCommand {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Switch a channel in shadow mode to live: by default a dry run listing every write the
+    /// first sweep will make (listing, shown quantity, quantity to set); `--apply` switches
+    /// (stored in the ledger, so every replica follows and a restart keeps it).
+    GoLive(super::shadow::GoLiveArgs),
 }
 
 /// `omnistock dead-letters`
@@ -146,6 +152,7 @@ pub enum AdminCommand {
     DeadLetters(DeadLettersArgs),
     Quarantine(QuarantineCommand),
     Explain(super::explain::ExplainArgs),
+    Shadow(super::shadow::ShadowArgs),
 }
 
 /// Why an admin command failed.
@@ -192,6 +199,32 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
             channel,
             connection,
         }) => set_paused(&AdminClient::new(settings, &connection)?, &channel, false).await,
+        AdminCommand::Channel(ChannelCommand::GoLive(args)) => {
+            let client = AdminClient::new(settings, &args.connection)?;
+            let path = format!("/admin/channels/{}/go-live", path_segment(&args.channel));
+            let answer: GoLiveResponse = client
+                .post(&path, json!({ "dry_run": !args.apply }))
+                .await?;
+            print!("{}", super::shadow::go_live_text(&answer));
+            Ok(())
+        }
+        AdminCommand::Shadow(args) => {
+            let client = AdminClient::new(settings, &args.connection)?;
+            let mut path = format!("/admin/channels/{}/shadow", path_segment(&args.channel));
+            if args.differing {
+                path.push_str("?differing=true");
+            }
+            let report: ShadowReport = client.get(&path).await?;
+            match args.format {
+                ShadowFormat::Table => print!("{}", super::shadow::report_text(&report)),
+                ShadowFormat::Csv => print!(
+                    "{}",
+                    super::shadow::report_csv(&report.listings)
+                        .map_err(|error| AdminClientError::BadAnswer(error.to_string()))?
+                ),
+            }
+            Ok(())
+        }
         AdminCommand::DeadLetters(args) => {
             let client = AdminClient::new(settings, &args.connection)?;
             dead_letters(&client, &args).await
@@ -521,6 +554,7 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                 (false, _) => "disabled",
                 (true, true) => "paused",
                 (true, false) if channel.push.degraded == Some(true) => "degraded",
+                (true, false) if channel.mode == "shadow" => "shadow",
                 (true, false) => "active",
             };
             let webhooks = if channel.webhooks_last_hour.is_empty() {
@@ -570,6 +604,7 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
                 channel.quarantined_orders.to_string(),
                 or_dash(channel.cut_over.map(|at| at.format("%Y-%m-%d %H:%M"))),
                 or_dash(channel.push.last_error.as_ref().map(|e| e.error.clone())),
+                or_dash(channel.shadow.as_ref().map(super::shadow::summary_line)),
             ]
         })
         .collect();
@@ -589,6 +624,7 @@ pub fn channels_table(channels: &[ChannelStatus]) -> String {
             "QUARANTINED",
             "CUT-OVER",
             "LAST PUSH ERROR",
+            "SHADOW",
         ],
         &rows,
     )

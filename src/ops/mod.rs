@@ -12,6 +12,7 @@ pub mod housekeeping;
 pub mod jobs;
 pub mod out_of_date;
 mod schedule;
+pub mod shadow;
 pub mod webhook_counts;
 
 pub use jobs::{run_queued, Jobs, ResyncScope, StartJobError};
@@ -54,7 +55,7 @@ pub enum PauseError {
 }
 
 impl Operators {
-    /// Loads every channel's pause into its control, marks jobs left over by a stopped
+    /// Loads every channel's pause and mode (see [`shadow`]) into its control, marks jobs left over by a stopped
     /// process interrupted, and starts the scheduler (pause refresh from the database for other
     /// replicas' changes, stale jobs, the dead-letter metric, and, while `leader` holds `true`,
     /// scheduled reconciliation), the flusher of webhook answer counts and housekeeping (see
@@ -77,6 +78,7 @@ impl Operators {
                 }
             }
         }
+        shadow::load_modes(&ledger, &channels).await?;
         // One process owns an SQLite ledger, so whatever was running died with the last one.
         let stale_before = match ledger.backend() {
             Backend::Sqlite => i64::MAX,
@@ -102,6 +104,11 @@ impl Operators {
             leader,
             tasks: Arc::default(),
         };
+        let shadow_reporter = tokio::spawn(shadow::run_reporter(
+            operators.clone(),
+            metrics.clone(),
+            stopped.clone(),
+        ));
         let scheduler = tokio::spawn(schedule::run(
             operators.clone(),
             metrics,
@@ -119,7 +126,9 @@ impl Operators {
             operators.leader.clone(),
             stopped,
         ));
-        operators.lock_tasks().extend([scheduler, flusher, pruner]);
+        operators
+            .lock_tasks()
+            .extend([scheduler, flusher, pruner, shadow_reporter]);
         Ok(operators)
     }
 

@@ -273,9 +273,38 @@ pub struct ChannelSettings {
     /// returns are restocked. Listings may override it in the ledger.
     #[serde(default)]
     pub stock_policy: StockPolicy,
+    /// `live` (the default): omnistock sets the channel's stock. `shadow`: the channel is read
+    /// but never written — its orders are booked, its stock is read (in full every
+    /// `reconcile_interval`, 1 hour when unset, and listing by listing on every change
+    /// omnistock would have pushed), and what omnistock would set is reported instead
+    /// (`GET /admin/channels/{id}/shadow`). `omnistock channel go-live ID --apply` switches a
+    /// shadow channel to live on every replica, stored in the ledger; the switch holds while
+    /// this says `shadow` and is forgotten once it says `live`.
+    #[serde(default)]
+    pub mode: ChannelMode,
     /// The kind's own keys (base URL, tokens, …).
     #[serde(flatten)]
     pub options: ChannelOptions,
+}
+
+/// Whether omnistock writes a channel's stock (see [`ChannelSettings::mode`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelMode {
+    /// Stock is pushed to the channel.
+    #[default]
+    Live,
+    /// The channel is read, never written; what would be pushed is reported.
+    Shadow,
+}
+
+impl ChannelMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Shadow => "shadow",
+        }
+    }
 }
 
 fn default_channel_enabled() -> bool {

@@ -2,6 +2,7 @@
 
 use crate::metrics::Metrics;
 use crate::policy::StockPolicy;
+use crate::settings::ChannelMode;
 use crate::sync::gateway::ChannelClient;
 use omnistock_connector::{Capabilities, Connector, RateLimit};
 use std::sync::Arc;
@@ -29,7 +30,15 @@ pub struct ChannelRuntime {
     pub cut_over: Option<chrono::DateTime<chrono::Utc>>,
     /// The gateway every call to the platform goes through (throttle, retries, metrics).
     pub client: ChannelClient,
+    /// The configured mode (`mode`); whether the channel is in shadow mode now is its
+    /// control's (an operator's switch to live is stored in the ledger).
+    pub configured_mode: ChannelMode,
+    /// How often a shadow channel's stock is read in full.
+    pub shadow_read_interval: Duration,
 }
+
+/// How often a shadow channel is read in full when it has no `reconcile_interval`.
+pub const DEFAULT_SHADOW_READ_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl ChannelRuntime {
     pub fn new(
@@ -65,7 +74,19 @@ impl ChannelRuntime {
             control,
             client,
             cut_over: None,
+            configured_mode: ChannelMode::Live,
+            shadow_read_interval: DEFAULT_SHADOW_READ_INTERVAL,
         }
+    }
+
+    /// This channel in its configured mode: shadow mode holds from here (before anything can
+    /// push) until the ledger says an operator switched it to live. A shadow channel is read in
+    /// full every `read_interval` (default [`DEFAULT_SHADOW_READ_INTERVAL`]).
+    pub fn with_mode(mut self, mode: ChannelMode, read_interval: Option<Duration>) -> Self {
+        self.configured_mode = mode;
+        self.shadow_read_interval = read_interval.unwrap_or(DEFAULT_SHADOW_READ_INTERVAL);
+        self.control.set_shadow(mode == ChannelMode::Shadow);
+        self
     }
 
     /// This channel with its configured cut-over.

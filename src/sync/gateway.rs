@@ -43,6 +43,9 @@ pub enum CallError {
     /// A stop (or a pause, for stock calls) ended a wait before the call was made.
     #[error("the call was interrupted by a stop or a pause")]
     Interrupted,
+    /// A stock write to a channel in shadow mode: refused here, never sent.
+    #[error("the channel is in shadow mode: its stock is never written")]
+    Shadow,
 }
 
 /// What cuts the gateway's waits short: the stop of the task making the call and, for stock
@@ -184,12 +187,14 @@ impl ChannelClient {
         &self.inner.throttle
     }
 
-    /// Sets stock levels (see [`Connector::push_stock`]).
+    /// Sets stock levels (see [`Connector::push_stock`]); refused without a call while the
+    /// channel is in shadow mode.
     pub async fn push_stock(
         &self,
         levels: &[StockLevel],
         interrupt: &Interrupt,
     ) -> Result<Vec<PushResult>, CallError> {
+        self.refuse_in_shadow(levels.len())?;
         let connector = &self.inner.connector;
         self.call(CallKind::PushStock, interrupt, || {
             connector.push_stock(levels)
@@ -216,12 +221,13 @@ impl ChannelClient {
     }
 
     /// Submits levels for asynchronous processing (see [`Connector::submit_stock`]); paced and
-    /// counted as a stock push.
+    /// counted as a stock push; refused without a call while the channel is in shadow mode.
     pub async fn submit_stock(
         &self,
         levels: &[StockLevel],
         interrupt: &Interrupt,
     ) -> Result<String, CallError> {
+        self.refuse_in_shadow(levels.len())?;
         let connector = &self.inner.connector;
         self.call(CallKind::PushStock, interrupt, || {
             connector.submit_stock(levels)
@@ -269,6 +275,17 @@ impl ChannelClient {
             connector.fetch_orders(order_ids)
         })
         .await
+    }
+
+    /// The one guard of shadow mode: every stock write to a platform passes here, so none
+    /// reaches a shadow channel whichever path asked for it.
+    fn refuse_in_shadow(&self, listings: usize) -> Result<(), CallError> {
+        if !self.inner.control.is_shadow() {
+            return Ok(());
+        }
+        warn!(channel = %self.inner.channel_id, listings,
+            "stock write to a channel in shadow mode refused; nothing was sent");
+        Err(CallError::Shadow)
     }
 
     /// Makes one call: throttled, paced by the connector's hint, retried by the policy of

@@ -27,6 +27,8 @@ impl From<CallError> for PollError {
         match error {
             CallError::Connector(error) => Self::Connector(error),
             CallError::Interrupted => Self::Interrupted,
+            // A poll only reads; shadow mode refuses writes alone.
+            CallError::Shadow => Self::Connector(ConnectorError::Permanent(error.to_string())),
         }
     }
 }

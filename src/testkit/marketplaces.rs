@@ -2,7 +2,7 @@
 //! catalog listed on all of them, and whether they all show what the ledger says.
 
 use crate::ledger::{Ledger, LedgerError, ListingBinding, ListingComponent, StockCount};
-use crate::settings::{ChannelOptions, ChannelSettings};
+use crate::settings::{ChannelMode, ChannelOptions, ChannelSettings};
 use omnistock_connector::RateLimit;
 use omnistock_sim::{SimActionError, SimHandle};
 use serde_json::{json, Map};
@@ -35,6 +35,8 @@ pub struct SimChannel {
     pub request_timeout_ms: Option<u64>,
     /// Scheduled reconciliation; `None` for none.
     pub reconcile_interval: Option<Duration>,
+    /// `live`, or `shadow`: read, never written.
+    pub mode: ChannelMode,
 }
 
 impl Marketplace {
@@ -70,6 +72,7 @@ impl Marketplace {
             reconcile_interval: channel.reconcile_interval,
             cut_over: None,
             stock_policy: Default::default(),
+            mode: channel.mode,
             options: ChannelOptions(options),
         })
     }

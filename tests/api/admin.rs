@@ -74,6 +74,7 @@ async fn spawn(postgres: bool) -> (TestApp, SimHandle) {
             max_quantity: Some(4),
             ..StockPolicy::default()
         },
+        mode: Default::default(),
         options: ChannelOptions(options),
     });
     let app = spawn_app_with(settings, database).await;

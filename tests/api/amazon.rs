@@ -100,6 +100,7 @@ async fn a_catalog_is_swept_by_one_feed_then_changes_go_by_patch_and_orders_by_p
         reconcile_interval: None,
         cut_over: None,
         stock_policy: Default::default(),
+        mode: Default::default(),
         options: ChannelOptions(fake.channel_options()),
     });
     let started = Instant::now();

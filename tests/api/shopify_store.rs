@@ -35,6 +35,7 @@ pub(crate) async fn shop_app_with(
         reconcile_interval: None,
         cut_over: None,
         stock_policy: Default::default(),
+        mode: Default::default(),
         options: ChannelOptions(options),
     });
     spawn_app_with(settings, database).await

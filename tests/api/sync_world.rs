@@ -67,6 +67,8 @@ pub(crate) struct ChannelPlan {
     pub poll_overlap_ms: u64,
     /// Scheduled reconciliation; `None` for none.
     pub reconcile_interval: Option<Duration>,
+    /// `live`, or `shadow`: read, never written.
+    pub mode: omnistock::settings::ChannelMode,
 }
 
 impl ChannelPlan {
@@ -80,6 +82,7 @@ impl ChannelPlan {
             // the overlap.
             poll_overlap_ms: 500,
             reconcile_interval: None,
+            mode: Default::default(),
         }
     }
 }
@@ -94,6 +97,7 @@ impl ChannelPlan {
             poll_overlap_ms: Some(self.poll_overlap_ms),
             request_timeout_ms: Some(5_000),
             reconcile_interval: self.reconcile_interval,
+            mode: self.mode,
         }
     }
 }

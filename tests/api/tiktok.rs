@@ -65,6 +65,7 @@ async fn a_tiktok_shop_books_webhooks_and_polls_once_and_follows_the_ledger() {
         reconcile_interval: None,
         cut_over: None,
         stock_policy: Default::default(),
+        mode: Default::default(),
         options: ChannelOptions(fake.channel_options()),
     });
     let app = spawn_app_with(settings, database).await;
@@ -161,6 +162,7 @@ async fn a_refreshed_token_pair_is_kept_in_the_ledger_across_a_restart() {
         reconcile_interval: None,
         cut_over: None,
         stock_policy: Default::default(),
+        mode: Default::default(),
         options: ChannelOptions(options),
     });
     let mut app = spawn_app_with(settings.clone(), database).await;
@@ -212,6 +214,7 @@ fn receipt_settings(fake: &FakeTikTok, url: &str) -> omnistock::settings::Settin
         reconcile_interval: None,
         cut_over: None,
         stock_policy: Default::default(),
+        mode: Default::default(),
         options: ChannelOptions(fake.channel_options()),
     });
     settings

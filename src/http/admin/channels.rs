@@ -6,7 +6,9 @@ use super::error::AdminError;
 use super::AdminRoute;
 use crate::http::AppState;
 use crate::ledger::channel_status::PushActivityRecord;
+use super::shadow::ShadowSummaryView;
 use crate::ops::PauseError;
+use crate::settings::ChannelMode;
 use crate::sync::push::control::BUDGET_WINDOW;
 use crate::sync::ChannelRuntime;
 use axum::extract::{Path, State};
@@ -56,6 +58,17 @@ pub struct ChannelStatus {
     /// deauthorized the app or whose authorization ends soon); empty when all is well.
     #[serde(default)]
     pub alerts: Vec<String>,
+    /// `live`, or `shadow`: the channel is read, never written (see `shadow`).
+    #[serde(default = "live_mode")]
+    pub mode: String,
+    /// While in shadow mode, how the channel compares with what omnistock would set (in full
+    /// at `GET /admin/channels/{id}/shadow`); `null` for a live channel.
+    #[serde(default)]
+    pub shadow: Option<ShadowSummaryView>,
+}
+
+fn live_mode() -> String {
+    ChannelMode::Live.as_str().to_string()
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -176,6 +189,7 @@ pub async fn list_channels(
         .await
         .into_iter()
         .collect();
+    let mut shadow_summaries = state.operators.shadow_summaries().await?;
     let now = Utc::now().timestamp_millis();
     let mut statuses = Vec::new();
     for configured in &state.settings.channels {
@@ -238,6 +252,13 @@ pub async fn list_channels(
             alerts: runtime
                 .map(|channel| channel.connector.alerts())
                 .unwrap_or_default(),
+            mode: match runtime.is_some_and(|channel| channel.control.is_shadow()) {
+                true => ChannelMode::Shadow,
+                false => ChannelMode::Live,
+            }
+            .as_str()
+            .to_string(),
+            shadow: shadow_summaries.remove(&id).map(Into::into),
             id,
         });
     }

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod quarantine;
 pub mod resync;
+pub mod shadow;
 pub mod stock;
 
 use crate::http::AppState;
@@ -61,6 +62,7 @@ fn routes() -> impl Iterator<Item = AdminRoute> {
         dead_letters::routes(),
         quarantine::routes(),
         openapi::routes(),
+        shadow::routes(),
     ]
     .into_iter()
     .flatten()

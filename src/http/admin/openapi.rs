@@ -5,6 +5,7 @@
 
 use super::AdminRoute;
 use super::{channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock};
+use super::shadow;
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -40,6 +41,8 @@ pub fn routes() -> Vec<AdminRoute> {
         quarantine::retry,
         quarantine::discard,
         openapi_json,
+        shadow::shadow_report,
+        shadow::go_live,
     ),
     modifiers(&BearerToken),
     security(("bearer" = []))

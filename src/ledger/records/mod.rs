@@ -1,6 +1,6 @@
 //! The operators' records, each a small store reached from the `Ledger` (`ledger.jobs()`,
 //! `.dead_letters()`, `.quarantine()`, `.webhook_receipts()`, `.channel_status()`,
-//! `.credentials(channel)`), and the
+//! `.credentials(channel)`, `.shadow()`), and the
 //! pruning of what is kept only for a while (`housekeeping.rs`).
 
 pub(super) mod channel_rows;
@@ -11,3 +11,4 @@ pub(super) mod housekeeping;
 pub mod jobs;
 pub mod quarantine;
 pub mod receipts;
+pub(super) mod shadow;

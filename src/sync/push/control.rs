@@ -27,6 +27,8 @@ struct Inner {
     /// How many of the channel's messages the bus has dead-lettered, as last counted; the
     /// pusher sweeps the channel when it rises.
     dead_lettered: watch::Sender<u64>,
+    /// The channel is in shadow mode: read, never written (see `shadow.rs`).
+    shadow: watch::Sender<bool>,
 }
 
 /// The pusher's recent activity, as the channel status shows it.
@@ -68,6 +70,7 @@ impl std::fmt::Debug for ChannelControl {
         formatter
             .debug_struct("ChannelControl")
             .field("paused", &self.is_paused())
+            .field("shadow", &self.is_shadow())
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +80,7 @@ impl ChannelControl {
         let (paused, _) = watch::channel(false);
         let (work_sender, work_receiver) = mpsc::unbounded_channel();
         let (dead_lettered, _) = watch::channel(0);
+        let (shadow, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
                 paused,
@@ -84,6 +88,7 @@ impl ChannelControl {
                 work_receiver: tokio::sync::Mutex::new(work_receiver),
                 activity: Mutex::new(Activity::default()),
                 dead_lettered,
+                shadow,
             }),
         }
     }
@@ -104,6 +109,26 @@ impl ChannelControl {
     /// A receiver that sees every change of the pause.
     pub fn watch_paused(&self) -> watch::Receiver<bool> {
         self.inner.paused.subscribe()
+    }
+
+    /// Whether the channel is in shadow mode: the gateway refuses every stock write, and the
+    /// pusher reads the listings it would have pushed instead.
+    pub fn is_shadow(&self) -> bool {
+        *self.inner.shadow.borrow()
+    }
+
+    /// Sets shadow mode; returns whether it changed.
+    pub fn set_shadow(&self, shadow: bool) -> bool {
+        self.inner.shadow.send_if_modified(|current| {
+            let changed = *current != shadow;
+            *current = shadow;
+            changed
+        })
+    }
+
+    /// A receiver that sees every change of the mode.
+    pub fn watch_shadow(&self) -> watch::Receiver<bool> {
+        self.inner.shadow.subscribe()
     }
 
     /// Notes how many of the channel's messages the bus has dead-lettered; returns whether the

@@ -10,6 +10,7 @@ mod held;
 mod park;
 mod pause;
 pub mod resync;
+mod shadow;
 pub mod submission;
 mod summary;
 pub mod sweep;
@@ -47,6 +48,9 @@ pub enum PushError {
     /// The pusher is stopping or the channel was paused while a call waited.
     #[error("interrupted by a stop or a pause")]
     Interrupted,
+    /// A stock write to a channel in shadow mode, refused by its gateway.
+    #[error("the channel is in shadow mode: its stock is never written")]
+    Shadow,
 }
 
 impl From<CallError> for PushError {
@@ -54,6 +58,7 @@ impl From<CallError> for PushError {
         match error {
             CallError::Connector(error) => Self::Connector(error),
             CallError::Interrupted => Self::Interrupted,
+            CallError::Shadow => Self::Shadow,
         }
     }
 }
@@ -120,6 +125,9 @@ impl ChannelPusher {
         self.interrupt = Interrupt::on_stop(shutdown.clone()).or_pause(paused.clone());
         let mut degraded = self.channel.client.watch_degraded();
         let mut dead_lettered = control.watch_dead_lettered();
+        let mut shadow = control.watch_shadow();
+        // When a shadow channel is next read in full (its sweeps read, never push).
+        let mut shadow_read_at: Option<tokio::time::Instant> = None;
         let mut held = Held::default();
         // A first sweep pushes whatever changed while the daemon was down or while this
         // channel was unreachable, so the channel converges even if a message was lost. A
@@ -167,6 +175,22 @@ impl ChannelPusher {
                     // paused channel's resume sweep will).
                     if !control.is_paused() {
                         sweep = Some(Sweep::start_over(sweep.as_ref(), SweepCause::DeadLetters, &channel_id));
+                    }
+                }
+                Ok(()) = shadow.changed() => {
+                    if !*shadow.borrow_and_update() {
+                        shadow_read_at = None;
+                        info!(channel = %channel_id, "channel switched to live: pushing every listing that differs from what it was read to show");
+                        // A paused channel's resume sweep does it.
+                        if !control.is_paused() {
+                            sweep = Some(Sweep::start_over(sweep.as_ref(), SweepCause::GoLive, &channel_id));
+                        }
+                    }
+                }
+                _ = sleep_until_some(shadow_read_at), if sweep.is_none() && !control.is_paused() => {
+                    shadow_read_at = None;
+                    if control.is_shadow() {
+                        sweep = Some(Sweep::start(SweepCause::ShadowRead, &channel_id));
                     }
                 }
                 _ = sleep_until_some(deadline) => {
@@ -231,6 +255,9 @@ impl ChannelPusher {
                                 pause::caught_up(&self);
                             }
                             sweep = None;
+                            if control.is_shadow() {
+                                shadow_read_at = Some(tokio::time::Instant::now() + self.channel.shadow_read_interval);
+                            }
                         }
                     }
                 }
@@ -305,6 +332,11 @@ impl ChannelPusher {
             return Ok(report);
         }
         let targets = self.live_targets(skus).await?;
+        if self.channel.control.is_shadow() {
+            // Every listing is read, unchanged ones too: what omnistock would set moved.
+            shadow::observe(self, &targets, &mut report).await?;
+            return Ok(report);
+        }
         let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = targets
             .into_iter()
             .partition(|target| target.last_pushed_quantity != Some(target.quantity));
@@ -361,6 +393,10 @@ impl ChannelPusher {
         changed: &[PushTarget],
         report: &mut FlushReport,
     ) -> Result<(), PushError> {
+        if self.channel.control.is_shadow() {
+            shadow::observe(self, changed, report).await?;
+            return Ok(());
+        }
         let batch_size = self.channel.capabilities.max_stock_batch.max(1);
         for batch in changed.chunks(batch_size) {
             let levels = levels_of(batch);

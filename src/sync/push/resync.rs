@@ -71,6 +71,21 @@ async fn execute(pusher: &ChannelPusher, work: &ResyncWork) -> Result<WorkReport
         listings: targets.len(),
         ..WorkReport::default()
     };
+    if pusher.channel.control.is_shadow() {
+        // Either mode only reads a shadow channel; what differs is reported as drift.
+        let observations = super::shadow::observe(pusher, &targets, &mut FlushReport::default()).await?;
+        report.drifts = observations
+            .into_iter()
+            .filter(|observation| observation.differs())
+            .map(|observation| Drift {
+                listing_id: observation.listing_id,
+                sku: observation.sku,
+                expected: observation.would_set,
+                found: observation.shown,
+            })
+            .collect();
+        return Ok(report);
+    }
     let to_push = match work.mode {
         ResyncMode::Push => targets,
         ResyncMode::Reconcile => {
@@ -147,7 +162,7 @@ async fn find_drift(
 
 /// Reads what the channel shows, through its gateway (within its rate limit, retrying
 /// transient failures).
-async fn read_shown_stock(
+pub(super) async fn read_shown_stock(
     pusher: &ChannelPusher,
     listing_ids: &[String],
 ) -> Result<Vec<StockLevel>, PushError> {

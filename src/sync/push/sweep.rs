@@ -34,6 +34,11 @@ pub enum SweepCause {
     Recovery,
     /// The bus dead-lettered some of the channel's messages: their changes reached no push.
     DeadLetters,
+    /// A shadow channel was switched to live: push every listing that differs from what it
+    /// was last read to show.
+    GoLive,
+    /// A shadow channel's scheduled full read (a shadow channel's sweeps read, never push).
+    ShadowRead,
 }
 
 impl SweepCause {
@@ -43,6 +48,8 @@ impl SweepCause {
             Self::Resume => "resume",
             Self::Recovery => "recovery",
             Self::DeadLetters => "dead-letters",
+            Self::GoLive => "go-live",
+            Self::ShadowRead => "shadow-read",
         }
     }
 }
@@ -186,7 +193,13 @@ impl Sweep {
             }
             return Ok(false);
         }
-        if let Some(limit) = pusher.channel().client.max_stock_submission() {
+        // A shadow channel is read listing by listing: nothing is submitted.
+        let submission_limit = pusher
+            .channel()
+            .client
+            .max_stock_submission()
+            .filter(|_| !pusher.channel().control.is_shadow());
+        if let Some(limit) = submission_limit {
             if !self.pages_done && self.to_push.len() < limit {
                 return self.read_next_page(pusher).await;
             }
@@ -271,11 +284,13 @@ async fn read_page(
     let Some(page) = pages.next(&pusher.ledger, &channel.policy).await? else {
         return Ok(None);
     };
+    // A shadow channel's sweep reads every listing: what it shows may have moved by itself.
+    let shadow = channel.control.is_shadow();
     let (changed, unchanged): (Vec<PushTarget>, Vec<PushTarget>) = pusher
         .without_parked(page.targets)
         .await?
         .into_iter()
-        .partition(|target| target.last_pushed_quantity != Some(target.quantity));
+        .partition(|target| shadow || target.last_pushed_quantity != Some(target.quantity));
     let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
     debug!(channel = %channel.id, skus = page.skus, last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
     Ok(Some(SweepPage {

@@ -1,0 +1,269 @@
+//! Shadow mode end to end, on both set-ups: a sim channel with `mode = "shadow"` is read but
+//! never written while orders flow on every channel; its report shows exactly the listings
+//! whose sim quantity differs from the policy's; the go-live dry run lists exactly the writes
+//! the switch then makes, and the switch converges it. On two replicas, a switch accepted by
+//! the follower is made by the leader.
+
+use crate::sync::skus;
+use crate::sync_world::{
+    both_setups, listing_of, metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
+};
+use omnistock::settings::ChannelMode;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const SHADOW: &str = "sim-b";
+
+both_setups!(a_shadow_channel_is_read_never_written_and_goes_live_as_planned);
+
+/// Three sims; `sim-b` in shadow mode, read in full every second.
+fn plan() -> WorldPlan {
+    WorldPlan::default().channel(SHADOW, |plan| {
+        plan.mode = ChannelMode::Shadow;
+        plan.reconcile_interval = Some(Duration::from_secs(1));
+    })
+}
+
+/// The listings whose sim shows another quantity than the ledger's (the default policy shows
+/// what is available), with (what the sim shows, what the policy says).
+async fn sim_differences(world: &World, channel: &str) -> BTreeMap<String, (Option<i64>, i64)> {
+    let sim = world.sim(channel);
+    let mut differing = BTreeMap::new();
+    for sku in &world.skus {
+        let listing = listing_of(sku);
+        let shown = sim.shown_quantity(&listing);
+        let policy = world.app.ledger.available(sku).await.unwrap();
+        if shown != Some(policy) {
+            differing.insert(listing, (shown, policy));
+        }
+    }
+    differing
+}
+
+/// The report's differing listings, with (shown, would set).
+fn reported_differences(report: &Value) -> BTreeMap<String, (Option<i64>, i64)> {
+    report["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|listing| !listing["differs_since"].is_null())
+        .map(|listing| {
+            (
+                listing["listing_id"].as_str().unwrap().to_string(),
+                (
+                    listing["shown"].as_i64(),
+                    listing["would_set"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn shadow_report(world: &World) -> Value {
+    let (status, report) = world
+        .app
+        .admin_get(ADMIN_TOKEN, &format!("/admin/channels/{SHADOW}/shadow"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+async fn channel_status(world: &World, channel: &str) -> Value {
+    let (status, channels) = world.app.admin_get(ADMIN_TOKEN, "/admin/channels").await;
+    assert_eq!(status, StatusCode::OK, "{channels}");
+    channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|status| status["id"] == channel)
+        .cloned()
+        .unwrap()
+}
+
+fn written_listings(world: &World, channel: &str) -> BTreeSet<String> {
+    world
+        .sim(channel)
+        .stock_log()
+        .into_iter()
+        .flat_map(|request| request.listing_ids)
+        .collect()
+}
+
+async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: Setup) {
+    let mut world = World::start(setup, plan()).await;
+    let skus = skus(8);
+    world.add_catalog(&skus, 10).await;
+    // The old system shows other quantities of three listings on the shadow channel.
+    let shadow_sim = world.sim(SHADOW);
+    for (sku, quantity) in [(&skus[0], 3), (&skus[1], 25), (&skus[2], 0)] {
+        shadow_sim
+            .create_listing(Some(&listing_of(sku)), sku, quantity)
+            .unwrap();
+    }
+    // Orders on every channel, the shadow one included (one on a listing that differs).
+    world.order("sim-a", &skus[3], 2);
+    world.order(SHADOW, &skus[4], 1);
+    world.order(SHADOW, &skus[0], 1);
+    world.order("sim-c", &skus[5], 3);
+    world.wait_available(&skus[3], 8).await;
+    world.wait_available(&skus[4], 9).await;
+    world.wait_available(&skus[0], 9).await;
+    world.wait_available(&skus[5], 7).await;
+    // The live channels follow the ledger, the shadow one's own orders included.
+    for live in ["sim-a", "sim-c"] {
+        let world = &world;
+        wait_until(&format!("{live} follows the ledger"), || async move {
+            sim_differences(world, live).await.is_empty()
+        })
+        .await;
+    }
+
+    // The report shows exactly the listings whose sim quantity differs from the policy's.
+    let expected = sim_differences(&world, SHADOW).await;
+    assert_eq!(
+        expected.keys().cloned().collect::<BTreeSet<_>>(),
+        [&skus[0], &skus[1], &skus[2], &skus[3], &skus[5]]
+            .into_iter()
+            .map(|sku| listing_of(sku))
+            .collect(),
+        "the old system never set the other channels' sales"
+    );
+    {
+        let world = &world;
+        let expected = &expected;
+        wait_until("the shadow report shows the sim's differences", || async move {
+            reported_differences(&shadow_report(world).await) == *expected
+        })
+        .await;
+    }
+    let report = shadow_report(&world).await;
+    assert_eq!(report["mode"], "shadow");
+    assert_eq!(report["listings"].as_array().unwrap().len(), skus.len());
+    assert_eq!(report["summary"]["differing"], expected.len() as u64);
+    assert_eq!(
+        report["summary"]["in_agreement"],
+        (skus.len() - expected.len()) as u64
+    );
+    // The largest difference first: SKU-02 shows 25 where 10 would be set.
+    assert_eq!(
+        report["summary"]["largest_differences"][0]["listing_id"],
+        listing_of(&skus[1])
+    );
+    let (status, differing_only) = world
+        .app
+        .admin_get(
+            ADMIN_TOKEN,
+            &format!("/admin/channels/{SHADOW}/shadow?differing=true"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        differing_only["listings"].as_array().unwrap().len(),
+        expected.len()
+    );
+    let status = channel_status(&world, SHADOW).await;
+    assert_eq!(status["mode"], "shadow", "{status}");
+    assert_eq!(status["shadow"]["differing"], expected.len() as u64);
+    assert_eq!(channel_status(&world, "sim-a").await["mode"], "live");
+    {
+        let world = &world;
+        let differing = expected.len() as f64;
+        wait_until("the shadow metrics", || async move {
+            let text = world.metrics().await;
+            metric_value(&text, "omnistock_channel_shadow{channel=\"sim-b\"}") == 1.0
+                && metric_value(
+                    &text,
+                    "omnistock_shadow_listings{channel=\"sim-b\",state=\"differ\"}",
+                ) == differing
+                && metric_value(
+                    &text,
+                    "omnistock_shadow_largest_difference{channel=\"sim-b\"}",
+                ) == 15.0
+        })
+        .await;
+    }
+
+    // A resync asked of the shadow channel reads it too, and writes nothing.
+    let (status, job) = world
+        .app
+        .admin_post(
+            ADMIN_TOKEN,
+            "/admin/resync",
+            json!({ "channel": SHADOW, "mode": "push" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    crate::operators::wait_job_ended(&world.app, job["id"].as_str().unwrap()).await;
+    assert!(
+        world.sim(SHADOW).stock_log().is_empty(),
+        "the shadow channel received stock writes: {:?}",
+        world.sim(SHADOW).stock_log()
+    );
+
+    // The dry run lists exactly the differing listings, with what they show and will be set to.
+    let (status, dry_run) = world
+        .app
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/channels/{SHADOW}/go-live"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{dry_run}");
+    assert_eq!(dry_run["dry_run"], true);
+    let planned: BTreeMap<String, (Option<i64>, i64)> = dry_run["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|write| {
+            (
+                write["listing_id"].as_str().unwrap().to_string(),
+                (write["shown"].as_i64(), write["to_set"].as_i64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(planned, expected);
+    assert!(world.sim(SHADOW).stock_log().is_empty());
+    assert_eq!(channel_status(&world, SHADOW).await["mode"], "shadow");
+
+    // The switch: the first sweep makes exactly those writes and the channel converges.
+    let (status, switched) = world
+        .app
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/channels/{SHADOW}/go-live"),
+            json!({ "dry_run": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{switched}");
+    assert_eq!(switched["mode"], "live");
+    assert!(!switched["went_live_at"].is_null());
+    assert_eq!(switched["writes"], dry_run["writes"]);
+    world.wait_converged().await;
+    assert_eq!(
+        written_listings(&world, SHADOW),
+        planned.keys().cloned().collect::<BTreeSet<_>>()
+    );
+    assert_eq!(channel_status(&world, SHADOW).await["mode"], "live");
+    // Going live twice is refused; the shadow report of a live channel is empty.
+    let (status, _) = world
+        .app
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/channels/{SHADOW}/go-live"),
+            json!({ "dry_run": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let report = shadow_report(&world).await;
+    assert_eq!(report["mode"], "live");
+    assert!(report["listings"].as_array().unwrap().is_empty());
+
+    // Live now, it follows the ledger like the others.
+    world.order("sim-a", &skus[6], 4);
+    world.wait_available(&skus[6], 6).await;
+    world.wait_converged().await;
+    world.stop().await;
+}
