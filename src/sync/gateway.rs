@@ -600,6 +600,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_shadow_channel_gets_no_stock_write_but_is_read() {
+        let connector = Scripted::new(None);
+        let control = ChannelControl::new();
+        let client = ChannelClient::new(
+            "shop",
+            connector.clone(),
+            None,
+            control.clone(),
+            Metrics::new(),
+        );
+        control.set_shadow(true);
+        let interrupt = Interrupt::never();
+        let level = StockLevel {
+            listing_id: "L-1".into(),
+            sku: "A".into(),
+            quantity: 3,
+        };
+        let pushed = client.push_stock(std::slice::from_ref(&level), &interrupt).await;
+        assert!(matches!(pushed, Err(CallError::Shadow)), "{pushed:?}");
+        let submitted = client.submit_stock(&[level], &interrupt).await;
+        assert!(matches!(submitted, Err(CallError::Shadow)), "{submitted:?}");
+        assert_eq!(connector.calls.load(Ordering::SeqCst), 0, "nothing sent");
+        assert!(client.read_stock(&["L-1".into()], &interrupt).await.is_ok());
+        assert_eq!(connector.calls.load(Ordering::SeqCst), 1);
+        control.set_shadow(false);
+        assert!(client.push_stock(&[], &interrupt).await.is_ok());
+        assert_eq!(connector.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn a_degraded_channel_is_tried_once_per_call() {
         let connector = Scripted::new(Some(ConnectorError::transient("503")));
         let client = client(connector.clone(), &Metrics::new());

@@ -786,7 +786,7 @@ async fn jobs_are_interrupted_by_a_stop_and_can_be_restarted(postgres: bool) {
 
 /// Runs the built `omnistock` with `args` against the world's daemon; returns (success, stdout,
 /// stderr).
-async fn omnistock_cli(world: &World, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn omnistock_cli(world: &World, args: &[&str]) -> (bool, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_omnistock"))
         .args(args)
         .args(["--url", &world.app.url(""), "--token", ADMIN_TOKEN])

@@ -4,6 +4,7 @@
 //! the switch then makes, and the switch converges it. On two replicas, a switch accepted by
 //! the follower is made by the leader.
 
+use crate::operators::omnistock_cli;
 use crate::sync::skus;
 use crate::sync_world::{
     both_setups, listing_of, metric_value, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
@@ -202,6 +203,25 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
         world.sim(SHADOW).stock_log()
     );
 
+    // The CLI: the report as CSV, the channel table, the dry run.
+    let (ok, csv, stderr) = omnistock_cli(&world, &["shadow", SHADOW, "--format", "csv"]).await;
+    assert!(ok, "{csv}{stderr}");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), skus.len() + 1, "{csv}");
+    assert!(rows[0].starts_with("listing_id,sku,would_set,shown,difference"));
+    let largest = format!("{},{},10,25,-15,", listing_of(&skus[1]), skus[1]);
+    assert!(rows.iter().any(|row| row.starts_with(&largest)), "{csv}");
+    let (ok, table, stderr) = omnistock_cli(&world, &["channels"]).await;
+    assert!(ok, "{table}{stderr}");
+    assert!(table.contains("shadow"), "{table}");
+    let (ok, text, stderr) = omnistock_cli(&world, &["channel", "go-live", SHADOW]).await;
+    assert!(ok, "{text}{stderr}");
+    assert!(text.starts_with("dry run"), "{text}");
+    for listing in expected.keys() {
+        assert!(text.contains(listing.as_str()), "{listing} missing: {text}");
+    }
+    assert_eq!(channel_status(&world, SHADOW).await["mode"], "shadow");
+
     // The dry run lists exactly the differing listings, with what they show and will be set to.
     let (status, dry_run) = world
         .app
@@ -265,5 +285,68 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
     world.order("sim-a", &skus[6], 4);
     world.wait_available(&skus[6], 6).await;
     world.wait_converged().await;
+    world.stop().await;
+}
+
+/// Two replicas on PostgreSQL and RabbitMQ: the switch accepted by the follower is stored in
+/// the ledger, the leader's pusher follows it and makes the planned writes, and both replicas
+/// report the channel live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_switch_accepted_by_the_follower_is_made_by_the_leader() {
+    let mut world = World::start(Setup::Production, plan()).await;
+    {
+        let world = &world;
+        wait_until("the first replica leads", || async move {
+            metric_value(&world.metrics().await, "omnistock_sync_leader") == 1.0
+        })
+        .await;
+    }
+    let follower = world.spawn_replica().await;
+    let skus = skus(4);
+    world.add_catalog(&skus, 10).await;
+    let differing = listing_of(&skus[0]);
+    world
+        .sim(SHADOW)
+        .create_listing(Some(&differing), &skus[0], 3)
+        .unwrap();
+    let follower_ref = &follower;
+    wait_until("the follower reports the difference", || async move {
+        let (_, report) = follower_ref
+            .admin_get(ADMIN_TOKEN, &format!("/admin/channels/{SHADOW}/shadow"))
+            .await;
+        report["summary"]["differing"] == 1 && report["summary"]["in_agreement"] == 3
+    })
+    .await;
+    assert!(world.sim(SHADOW).stock_log().is_empty());
+
+    let (status, switched) = follower
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/channels/{SHADOW}/go-live"),
+            json!({ "dry_run": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{switched}");
+    assert_eq!(switched["writes"].as_array().unwrap().len(), 1, "{switched}");
+    assert_eq!(switched["writes"][0]["listing_id"], differing.as_str());
+    assert_eq!(switched["writes"][0]["shown"], 3);
+    assert_eq!(switched["writes"][0]["to_set"], 10);
+    world.wait_converged().await;
+    assert_eq!(
+        written_listings(&world, SHADOW),
+        BTreeSet::from([differing.clone()])
+    );
+    for replica in [&world.app, &follower] {
+        let (_, channels) = replica.admin_get(ADMIN_TOKEN, "/admin/channels").await;
+        let status = channels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|status| status["id"] == SHADOW)
+            .cloned()
+            .unwrap();
+        assert_eq!(status["mode"], "live", "{status}");
+    }
+    follower.stop().await.unwrap();
     world.stop().await;
 }
