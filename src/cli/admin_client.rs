@@ -3,12 +3,12 @@
 //! configuration — `http.listen`, `admin.token` — or from `--url` / `--token`) and print
 //! readable tables; `resync` follows its job with a progress bar until it ends.
 
+use super::shadow::ShadowFormat;
 use crate::http::admin::channels::{ChannelStatus, PushStatus};
 use crate::http::admin::dead_letters::{DeadLetterAction, DeadLetterView};
 use crate::http::admin::jobs::{JobState, JobView};
 use crate::http::admin::quarantine::{QuarantineAction, QuarantinedOrderView};
 use crate::http::admin::shadow::{GoLiveResponse, ShadowReport};
-use super::shadow::ShadowFormat;
 use crate::ledger::ResyncMode;
 use crate::settings::Settings;
 use reqwest::StatusCode;

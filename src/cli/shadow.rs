@@ -137,7 +137,10 @@ pub fn report_csv(listings: &[ShadowListingView]) -> Result<String, csv::Error> 
             listing.listing_id.clone(),
             listing.sku.clone(),
             listing.would_set.to_string(),
-            listing.shown.map(|shown| shown.to_string()).unwrap_or_default(),
+            listing
+                .shown
+                .map(|shown| shown.to_string())
+                .unwrap_or_default(),
             listing.difference.to_string(),
             listing
                 .differs_since

@@ -47,10 +47,8 @@ pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKi
 pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
 pub use receipts::{WebhookReceipt, WebhookReceiptStore};
+pub use records::shadow::{ShadowCounts, ShadowListingRecord, ShadowObservation, ShadowStore};
 pub use records::{channel_status, credentials, dead_letters, jobs, quarantine, receipts};
-pub use records::shadow::{
-    ShadowCounts, ShadowListingRecord, ShadowObservation, ShadowStore,
-};
 pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,

@@ -240,7 +240,11 @@ impl Operators {
             .into_iter()
             .map(|listing| (listing.listing_id.clone(), listing))
             .collect();
-        let parked = self.ledger.dead_letters().parked_listings(channel_id).await?;
+        let parked = self
+            .ledger
+            .dead_letters()
+            .parked_listings(channel_id)
+            .await?;
         let mut pages = TargetPages::new(channel_id);
         let mut writes = Vec::new();
         while let Some(page) = pages.next(&self.ledger, &channel.policy).await? {

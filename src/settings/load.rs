@@ -292,6 +292,28 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_is_live_unless_its_mode_says_shadow() {
+        let toml = TWO_CHANNELS.replace("\"RATE\"", "\"2/s\"");
+        let settings = load(&toml, &[]).unwrap();
+        assert_eq!(
+            settings.channels[0].mode,
+            crate::settings::ChannelMode::Live
+        );
+        let toml = TWO_CHANNELS.replace("rate_limit = \"RATE\"", "mode = \"shadow\"");
+        let settings = load(&toml, &[]).unwrap();
+        assert_eq!(
+            settings.channels[1].mode,
+            crate::settings::ChannelMode::Shadow
+        );
+        let error = load(&toml.replace("\"shadow\"", "\"dry\""), &[]).unwrap_err();
+        assert!(error.starts_with("channels[1].mode: "), "{error}");
+        assert!(
+            error.contains("live") && error.contains("shadow"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_refused_in_every_section() {
         let error = load("[database]\nurl = \"sqlite://x.db\"\npool = 3\n", &[]).unwrap_err();
         assert!(

@@ -288,7 +288,7 @@ pub struct ChannelSettings {
 }
 
 /// Whether omnistock writes a channel's stock (see [`ChannelSettings::mode`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelMode {
     /// Stock is pushed to the channel.
@@ -303,6 +303,21 @@ impl ChannelMode {
         match self {
             Self::Live => "live",
             Self::Shadow => "shadow",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // By hand: inside a channel's table (flattened with the kind's keys) serde's derived
+        // message would not say which values are allowed.
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "live" => Ok(Self::Live),
+            "shadow" => Ok(Self::Shadow),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected \"live\" or \"shadow\", got \"{text}\""
+            ))),
         }
     }
 }

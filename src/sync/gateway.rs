@@ -617,7 +617,9 @@ mod tests {
             sku: "A".into(),
             quantity: 3,
         };
-        let pushed = client.push_stock(std::slice::from_ref(&level), &interrupt).await;
+        let pushed = client
+            .push_stock(std::slice::from_ref(&level), &interrupt)
+            .await;
         assert!(matches!(pushed, Err(CallError::Shadow)), "{pushed:?}");
         let submitted = client.submit_stock(&[level], &interrupt).await;
         assert!(matches!(submitted, Err(CallError::Shadow)), "{submitted:?}");

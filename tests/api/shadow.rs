@@ -134,9 +134,10 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
     {
         let world = &world;
         let expected = &expected;
-        wait_until("the shadow report shows the sim's differences", || async move {
-            reported_differences(&shadow_report(world).await) == *expected
-        })
+        wait_until(
+            "the shadow report shows the sim's differences",
+            || async move { reported_differences(&shadow_report(world).await) == *expected },
+        )
         .await;
     }
     let report = shadow_report(&world).await;
@@ -327,7 +328,11 @@ async fn a_switch_accepted_by_the_follower_is_made_by_the_leader() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{switched}");
-    assert_eq!(switched["writes"].as_array().unwrap().len(), 1, "{switched}");
+    assert_eq!(
+        switched["writes"].as_array().unwrap().len(),
+        1,
+        "{switched}"
+    );
     assert_eq!(switched["writes"][0]["listing_id"], differing.as_str());
     assert_eq!(switched["writes"][0]["shown"], 3);
     assert_eq!(switched["writes"][0]["to_set"], 10);

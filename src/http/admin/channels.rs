@@ -3,10 +3,10 @@
 //! channel is paused, and resuming pushes what accumulated, coalesced).
 
 use super::error::AdminError;
+use super::shadow::ShadowSummaryView;
 use super::AdminRoute;
 use crate::http::AppState;
 use crate::ledger::channel_status::PushActivityRecord;
-use super::shadow::ShadowSummaryView;
 use crate::ops::PauseError;
 use crate::settings::ChannelMode;
 use crate::sync::push::control::BUDGET_WINDOW;

@@ -3,9 +3,9 @@
 //! it changes with the code. A test compares its operations with [`super::served_routes`]
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
+use super::shadow;
 use super::AdminRoute;
 use super::{channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock};
-use super::shadow;
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};

@@ -201,15 +201,17 @@ impl ShadowStore<'_> {
         .context("counting shadow listings")?;
         Ok(rows
             .into_iter()
-            .map(|(channel, read, differing, last_read_at, differing_since)| {
-                let counts = ShadowCounts {
-                    read: u64::try_from(read).unwrap_or(0),
-                    differing: u64::try_from(differing).unwrap_or(0),
-                    last_read_at,
-                    differing_since,
-                };
-                (channel, counts)
-            })
+            .map(
+                |(channel, read, differing, last_read_at, differing_since)| {
+                    let counts = ShadowCounts {
+                        read: u64::try_from(read).unwrap_or(0),
+                        differing: u64::try_from(differing).unwrap_or(0),
+                        last_read_at,
+                        differing_since,
+                    };
+                    (channel, counts)
+                },
+            )
             .collect())
     }
 

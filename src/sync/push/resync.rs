@@ -73,7 +73,8 @@ async fn execute(pusher: &ChannelPusher, work: &ResyncWork) -> Result<WorkReport
     };
     if pusher.channel.control.is_shadow() {
         // Either mode only reads a shadow channel; what differs is reported as drift.
-        let observations = super::shadow::observe(pusher, &targets, &mut FlushReport::default()).await?;
+        let observations =
+            super::shadow::observe(pusher, &targets, &mut FlushReport::default()).await?;
         report.drifts = observations
             .into_iter()
             .filter(|observation| observation.differs())

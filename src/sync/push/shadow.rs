@@ -44,7 +44,10 @@ pub(super) async fn observe(
             })
             .collect();
         record(pusher, batch, &read).await?;
-        let differing = read.iter().filter(|observation| observation.differs()).count();
+        let differing = read
+            .iter()
+            .filter(|observation| observation.differs())
+            .count();
         debug!(channel = %channel.id, listings = read.len(), differing, "shadow listings read");
         observations.extend(read);
     }
