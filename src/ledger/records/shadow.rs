@@ -67,6 +67,9 @@ pub struct ShadowCounts {
     pub differing_since: Option<i64>,
 }
 
+/// A channel's counts as read: channel, listings read, differing, last read, oldest difference.
+type CountsRow = (String, i64, i64, Option<i64>, Option<i64>);
+
 /// The shadow mode records of a ledger's database.
 #[derive(Debug, Clone, Copy)]
 pub struct ShadowStore<'a> {
@@ -191,7 +194,7 @@ impl ShadowStore<'_> {
 
     /// The counts of every channel with shadow listings.
     pub async fn counts(&self) -> Result<BTreeMap<String, ShadowCounts>, LedgerError> {
-        let rows: Vec<(String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<CountsRow> = sqlx::query_as(
             "SELECT channel_id, CAST(COUNT(*) AS BIGINT), \
              CAST(COUNT(differs_since) AS BIGINT), MAX(read_at), MIN(differs_since) \
              FROM shadow_listings GROUP BY channel_id",
