@@ -355,3 +355,39 @@ async fn a_switch_accepted_by_the_follower_is_made_by_the_leader() {
     follower.stop().await.unwrap();
     world.stop().await;
 }
+
+/// Without a full read due (the default hour), what omnistock would push is read as it changes:
+/// the report follows orders on the other channels listing by listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shadow_channel_is_read_on_every_change_omnistock_would_have_pushed() {
+    let plan = WorldPlan::default().channel(SHADOW, |plan| plan.mode = ChannelMode::Shadow);
+    let mut world = World::start(Setup::Embedded, plan).await;
+    let skus = skus(3);
+    world.add_catalog(&skus, 10).await;
+    {
+        let world = &world;
+        wait_until("every listing read once", || async move {
+            let report = shadow_report(world).await;
+            report["summary"]["in_agreement"] == 3
+        })
+        .await;
+    }
+    // Sales elsewhere the old system does not pass on: each one is read and reported at once.
+    world.order("sim-a", &skus[0], 2);
+    world.order("sim-c", &skus[2], 5);
+    let expected = BTreeMap::from([
+        (listing_of(&skus[0]), (Some(10), 8)),
+        (listing_of(&skus[2]), (Some(10), 5)),
+    ]);
+    {
+        let world = &world;
+        let expected = &expected;
+        wait_until(
+            "the changed listings reported as differing",
+            || async move { reported_differences(&shadow_report(world).await) == *expected },
+        )
+        .await;
+    }
+    assert!(world.sim(SHADOW).stock_log().is_empty());
+    world.stop().await;
+}
