@@ -77,7 +77,8 @@ function newCard(id, refresh, leaving) {
       degraded ? badge('degraded', 'bad') : null,
       (channel.alerts ?? []).length ? badge('needs attention', 'bad') : null,
       channel.enabled && !paused && !degraded && !failing ? badge('healthy', 'good') : null,
-      channel.push.last_error && !degraded ? badge('errors', 'warn') : null);
+      channel.push.last_error && !degraded ? badge('errors', 'warn') : null,
+      channel.mode === 'shadow' ? badge('shadow', 'warn') : null);
     fill(stats, ...rows(channel));
   };
   return { element, show };
@@ -129,6 +130,8 @@ function rows(channel) {
     stat('reconciliation', 'Last reconciliation', channel.reconciliation
       ? [ago(channel.reconciliation.finished_at), `, ${channel.reconciliation.drifts} drifts`]
       : h('span', { class: 'muted' }, 'never')),
+    channel.shadow ? stat('shadow', 'Shadow mode',
+      `${channel.shadow.in_agreement} in agreement, ${channel.shadow.differing} differing`) : [],
   ];
 }
 
