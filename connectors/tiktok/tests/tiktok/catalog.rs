@@ -108,8 +108,11 @@ async fn a_catalog_beyond_one_search_is_read_by_creation_windows() {
         .unwrap();
         expected.insert(listing, index % 7);
     }
-    let (listings, _) = read_all(&connector).await;
+    let (listings, pages) = read_all(&connector).await;
     assert_eq!(listings.len(), expected.len());
+    // 101 pages of 100, and a few narrowing requests (the span halves twice here).
+    assert!((101..=106).contains(&pages), "{pages} pages");
+    assert_eq!(fake.requests(PRODUCT_SEARCH), pages as u64);
     for (listing_id, quantity) in &expected {
         assert_eq!(listings[listing_id].quantity, Some(*quantity));
     }
