@@ -984,20 +984,22 @@ fn update_inventory(state: &mut FakeState, path: &str, body: &Value) -> Response
     answer(StatusCode::OK, 0, "Success", data)
 }
 
+/// The strings of a body's array field (none when absent).
+fn string_list(body: &Value, name: &str) -> Vec<String> {
+    body.get(name)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn inventory_search(state: &mut FakeState, body: &Value) -> Response {
-    let list = |name: &str| -> Vec<String> {
-        body.get(name)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|item| item.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let sku_ids = list("sku_ids");
-    let product_ids = list("product_ids");
+    let sku_ids = string_list(body, "sku_ids");
+    let product_ids = string_list(body, "product_ids");
     if sku_ids.len() > 600 {
         return answer(
             StatusCode::OK,
@@ -1207,18 +1209,10 @@ fn product_search(
             Value::Null,
         );
     }
-    let strings = |name: &str| -> Vec<String> {
-        body.get(name)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|item| item.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (seller_skus, sku_ids) = (strings("seller_skus"), strings("sku_ids"));
+    let (seller_skus, sku_ids) = (
+        string_list(body, "seller_skus"),
+        string_list(body, "sku_ids"),
+    );
     if seller_skus.len() > 10 {
         return answer(
             StatusCode::OK,
@@ -1307,15 +1301,7 @@ fn returns_search(
             Value::Null,
         );
     }
-    let order_ids: Vec<String> = body
-        .get("order_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|id| id.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let order_ids = string_list(body, "order_ids");
     let search = format!("{page_size}|{body}");
     let Some(offset) = page_offset(query.get("page_token"), &search) else {
         return answer(
