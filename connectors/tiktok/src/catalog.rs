@@ -194,6 +194,7 @@ pub async fn read_page(
         warn!(found = data.total_count, window = ?cursor.window, "more TikTok products created in one second than a search pages through; some are not discovered");
     }
     let listings = listings(data.products, target_warehouse);
+    debug!(listings = listings.len(), window = ?cursor.window, "TikTok catalog page read");
     let next = match data.next_page_token.filter(|token| !token.is_empty()) {
         Some(token) => {
             cursor.page_token = Some(token);
