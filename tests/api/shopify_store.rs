@@ -136,8 +136,8 @@ async fn two_snapshots_in_one_second_never_undo_a_shipment() {
 /// itself at every sale, so a push meets a compare value Shopify no longer holds unless the
 /// connector follows those sales; and Shopify refuses a call whole, so one stale quantity
 /// takes the others of its batch down with it unless they are sent again at once. The share
-/// of pushed quantities refused only for another one's sake is printed (README, Shopify) and
-/// asserted under 5 %.
+/// of pushed quantities refused only for another one's sake, and of those sent back to the
+/// queue, is printed (README, Shopify) and each asserted under 5 %.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shopify_sales_rarely_spoil_a_stock_batch() {
     let fake = FakeShopify::start(FakeOptions::default()).await.unwrap();
@@ -235,6 +235,11 @@ async fn shopify_sales_rarely_spoil_a_stock_batch() {
     assert!(
         stale * 20 < orders as usize,
         "{stale} stale compare values for {orders} shopify sales: the connector does not follow them"
+    );
+    assert!(
+        share < 0.05,
+        "{:.1} % of pushed quantities refused by shopify for another's sake",
+        share * 100.0
     );
     assert!(
         requeued_share < 0.05,
