@@ -19,6 +19,7 @@ pub mod kind;
 pub mod listings;
 pub mod notifications;
 pub mod orders;
+pub mod sqs;
 pub mod usage;
 
 #[cfg(feature = "fake")]

@@ -9,5 +9,6 @@ mod conformance;
 mod fake;
 mod feeds;
 mod harness;
+mod notifications;
 mod orders;
 mod stock;
