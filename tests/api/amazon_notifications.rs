@@ -16,8 +16,8 @@ use omnistock_amazon::fake::sqs::{order_change, LocalSqs};
 use omnistock_amazon::fake::{FakeError, FakeOptions, FakeSpApi};
 use omnistock_amazon::{AmazonChannelConfig, AmazonConnector};
 use omnistock_connector::{
-    Capabilities, Connector, ConnectorError, NotificationBatch, OrderEvent, OrderPage,
-    PushResult, StockLevel, WebhookError, WebhookRequest,
+    Capabilities, Connector, ConnectorError, NotificationBatch, OrderEvent, OrderPage, PushResult,
+    StockLevel, WebhookError, WebhookRequest,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,7 +36,10 @@ async fn stocked_ledger(url: &str) -> Ledger {
         location: "default".to_string(),
         on_hand: 5,
     };
-    ledger.import_counts(&[count], "count", None, None).await.unwrap();
+    ledger
+        .import_counts(&[count], "count", None, None)
+        .await
+        .unwrap();
     ledger
         .bind_listings(&[ListingBinding {
             channel_id: "amazon".to_string(),
@@ -95,7 +98,14 @@ async fn notified_orders_book_once_never_roll_back_and_unreadable_messages_stay(
     });
     let app = spawn_app_with(settings, database).await;
 
-    let placed = order_change("n-1", ORDER, "Unshipped", SKU, 2, "2026-12-07T10:00:00.000Z");
+    let placed = order_change(
+        "n-1",
+        ORDER,
+        "Unshipped",
+        SKU,
+        2,
+        "2026-12-07T10:00:00.000Z",
+    );
     sqs.send(&queue, &placed).await;
     wait_for("the notified order's reservation", async || {
         ledger.available(SKU).await.unwrap() == 3
@@ -110,7 +120,14 @@ async fn notified_orders_book_once_never_roll_back_and_unreadable_messages_stay(
         ledger.available(SKU).await.unwrap() == 5
     })
     .await;
-    let older = order_change("n-0", ORDER, "Unshipped", SKU, 2, "2026-12-07T09:59:00.000Z");
+    let older = order_change(
+        "n-0",
+        ORDER,
+        "Unshipped",
+        SKU,
+        2,
+        "2026-12-07T09:59:00.000Z",
+    );
     sqs.send(&queue, &older).await;
 
     // Everything readable is booked and deleted; the unreadable message stays.
@@ -126,11 +143,17 @@ async fn notified_orders_book_once_never_roll_back_and_unreadable_messages_stay(
     let metrics = reqwest::get(app.url("/metrics")).await.unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(
-        metrics.contains(r#"omnistock_queue_notifications_total{channel="amazon",outcome="unreadable"}"#),
+        metrics.contains(
+            r#"omnistock_queue_notifications_total{channel="amazon",outcome="unreadable"}"#
+        ),
         "{metrics}"
     );
     app.stop().await.unwrap();
-    assert_eq!(sqs.messages_left(&queue).await, 1, "the unreadable message is never deleted");
+    assert_eq!(
+        sqs.messages_left(&queue).await,
+        1,
+        "the unreadable message is never deleted"
+    );
 }
 
 /// The Amazon connector, whose first acknowledgement is lost (as when the process dies
@@ -206,7 +229,14 @@ async fn a_booking_whose_acknowledgement_was_lost_is_delivered_again_and_booked_
     let intake = Intake::new(ledger.clone(), metrics.clone(), 1);
     sqs.send(
         &queue,
-        &order_change("n-9", ORDER, "Unshipped", SKU, 2, "2026-12-07T10:00:00.000Z"),
+        &order_change(
+            "n-9",
+            ORDER,
+            "Unshipped",
+            SKU,
+            2,
+            "2026-12-07T10:00:00.000Z",
+        ),
     )
     .await;
 
@@ -215,8 +245,15 @@ async fn a_booking_whose_acknowledgement_was_lost_is_delivered_again_and_booked_
     while matches!(&first, Ok(report) if report.received == 0) {
         first = receive_once(&channel, &intake, &metrics).await;
     }
-    assert!(matches!(first, Err(NotificationError::Acknowledge(_))), "{first:?}");
-    assert_eq!(ledger.available(SKU).await.unwrap(), 3, "booked before the acknowledgement");
+    assert!(
+        matches!(first, Err(NotificationError::Acknowledge(_))),
+        "{first:?}"
+    );
+    assert_eq!(
+        ledger.available(SKU).await.unwrap(),
+        3,
+        "booked before the acknowledgement"
+    );
     assert_eq!(sqs.messages_left(&queue).await, 1);
 
     // Delivered again after its visibility timeout: booked as the duplicate it is, deleted.

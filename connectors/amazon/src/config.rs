@@ -1,8 +1,8 @@
 //! The settings of one Amazon channel (one seller account in one region), as they appear under
 //! a channel's options in the daemon's configuration.
 
-use chrono::{DateTime, Utc};
 use crate::sqs::NotificationQueueConfig;
+use chrono::{DateTime, Utc};
 use omnistock_connector::Secret;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -259,15 +259,23 @@ mod tests {
             body,
             attributes: [("ApproximateReceiveCount".to_string(), "3".to_string())].into(),
         };
-        let booked = read_message(message(sample("OrderLevel", "MFN", "Unshipped").to_string()));
-        assert_eq!((booked.receipt.as_str(), booked.deliveries), ("handle-1", Some(3)));
+        let booked = read_message(message(
+            sample("OrderLevel", "MFN", "Unshipped").to_string(),
+        ));
+        assert_eq!(
+            (booked.receipt.as_str(), booked.deliveries),
+            ("handle-1", Some(3))
+        );
         assert!(
             matches!(&booked.content, NotificationContent::Orders(events) if events.len() == 1)
         );
         let item_level = read_message(message(
             sample("OrderItemLevel", "MFN", "Unshipped").to_string(),
         ));
-        assert!(matches!(item_level.content, NotificationContent::Nothing { .. }));
+        assert!(matches!(
+            item_level.content,
+            NotificationContent::Nothing { .. }
+        ));
         let broken = read_message(message("{\"NotificationType\": \"ORDER_CHANGE\"}".into()));
         assert!(
             matches!(&broken.content, NotificationContent::Unreadable { error } if error.contains("missing field")),

@@ -37,6 +37,60 @@ impl LocalSqs {
     /// Starts `moto_server -H 127.0.0.1 -p 0` and reads the port it bound from its first lines.
     /// `None` (after saying why) when moto is not installed outside CI.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server that checks the SigV4 signature of every request after the first
+    /// `unsigned` ones (moto's `INITIAL_NO_AUTH_ACTION_COUNT`), and spends three of them on an
+    /// IAM user allowed `sqs:*`; returns the server and that user's access key id and secret.
+    pub async fn start_verifying_signatures(unsigned: u32) -> Option<(Self, String, String)> {
+        let sqs = Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", unsigned.to_string())])?;
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#;
+        sqs.iam(&[("Action", "CreateUser"), ("UserName", "omnistock")])
+            .await;
+        sqs.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "omnistock"),
+            ("PolicyName", "sqs"),
+            ("PolicyDocument", policy),
+        ])
+        .await;
+        let key = sqs
+            .iam(&[("Action", "CreateAccessKey"), ("UserName", "omnistock")])
+            .await;
+        let element = |name: &str| {
+            key.split(&format!("<{name}>"))
+                .nth(1)
+                .and_then(|rest| rest.split(&format!("</{name}>")).next())
+                .unwrap_or_else(|| panic!("no {name} in {key}"))
+                .to_string()
+        };
+        let (id, secret) = (element("AccessKeyId"), element("SecretAccessKey"));
+        Some((sqs, id, secret))
+    }
+
+    /// One unsigned IAM call (query protocol); its XML answer.
+    async fn iam(&self, parameters: &[(&str, &str)]) -> String {
+        let mut form: Vec<(&str, &str)> = parameters.to_vec();
+        form.push(("Version", "2010-05-08"));
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=TEST/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .form(&form)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("iam: {error}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "iam {parameters:?}: {status} {text}");
+        text
+    }
+
+    fn start_with(environment: &[(&str, String)]) -> Option<Self> {
         let path = moto_server_path();
         if !path.exists() {
             let message = format!(
@@ -49,6 +103,11 @@ impl LocalSqs {
         }
         let mut child = Command::new(&path)
             .args(["-H", "127.0.0.1", "-p", "0"])
+            .envs(
+                environment
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -94,7 +153,7 @@ impl LocalSqs {
             .header("content-type", "application/x-amz-json-1.0")
             .header(
                 "authorization",
-                format!("AWS4-HMAC-SHA256 Credential=TEST/20260101/eu-west-1/sqs/aws4_request, SignedHeaders=host, Signature=0"),
+                "AWS4-HMAC-SHA256 Credential=TEST/20260101/eu-west-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
             )
             .json(&body)
             .send()
@@ -140,15 +199,18 @@ impl LocalSqs {
                 json!({"QueueUrl": queue_url, "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]}),
             )
             .await;
-        ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-            .iter()
-            .map(|name| {
-                answer["Attributes"][name]
-                    .as_str()
-                    .and_then(|count| count.parse::<u64>().ok())
-                    .unwrap_or(0)
-            })
-            .sum()
+        [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+        ]
+        .iter()
+        .map(|name| {
+            answer["Attributes"][name]
+                .as_str()
+                .and_then(|count| count.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
     }
 
     /// A channel's `notifications` settings reading `queue_url` here.

@@ -283,15 +283,26 @@ fn classify(action: &str, status: reqwest::StatusCode, text: &str) -> ConnectorE
     // `{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "…"}` (`Message` too).
     let answer: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
     let field = |name: &str| answer.get(name).and_then(|value| value.as_str());
+    // An answer from in front of SQS's JSON handler (a signature refused early) may be XML.
+    let xml = |name: &str| {
+        text.split(&format!("<{name}>"))
+            .nth(1)
+            .and_then(|rest| rest.split(&format!("</{name}>")).next())
+    };
     let code = field("__type")
         .and_then(|kind| kind.rsplit('#').next())
+        .or_else(|| xml("Code"))
         .unwrap_or_default()
         .to_string();
-    let detail = field("message").or(field("Message")).unwrap_or_default();
+    let detail = field("message")
+        .or(field("Message"))
+        .or_else(|| xml("Message"))
+        .unwrap_or_default();
     let message = format!("sqs {action}: {status} {code} {detail}")
         .trim()
         .to_string();
-    let throttled = code.contains("Throttl") || code == "RequestThrottled" || status.as_u16() == 429;
+    let throttled =
+        code.contains("Throttl") || code == "RequestThrottled" || status.as_u16() == 429;
     if throttled {
         return ConnectorError::RateLimited {
             message,
@@ -335,12 +346,21 @@ mod tests {
             "{missing:?}"
         );
         assert!(matches!(
-            classify("DeleteMessageBatch", reqwest::StatusCode::BAD_GATEWAY, "<html>"),
+            classify(
+                "DeleteMessageBatch",
+                reqwest::StatusCode::BAD_GATEWAY,
+                "<html>"
+            ),
             ConnectorError::Transient { .. }
         ));
-        assert!(matches!(
-            classify("ReceiveMessage", reqwest::StatusCode::FORBIDDEN, "{}"),
-            ConnectorError::Configuration(_)
-        ));
+        let forged = classify(
+            "ReceiveMessage",
+            reqwest::StatusCode::FORBIDDEN,
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></ErrorResponse>",
+        );
+        assert!(
+            matches!(&forged, ConnectorError::Configuration(text) if text.contains("SignatureDoesNotMatch")),
+            "{forged:?}"
+        );
     }
 }

@@ -153,12 +153,12 @@ mod tests {
             config.endpoint().unwrap().as_str(),
             "https://sqs.eu-west-1.amazonaws.com/"
         );
-        assert_eq!(
-            (config.wait_time_secs(), config.max_messages()),
-            (20, 10)
-        );
+        assert_eq!((config.wait_time_secs(), config.max_messages()), (20, 10));
         let debug = format!("{config:?}");
-        assert!(!debug.contains("wJalr") && !debug.contains("AKIAEXAMPLE"), "{debug}");
+        assert!(
+            !debug.contains("wJalr") && !debug.contains("AKIAEXAMPLE"),
+            "{debug}"
+        );
         let mut local = config.clone();
         local.endpoint = Some("http://127.0.0.1:5000".into());
         assert_eq!(local.endpoint().unwrap().as_str(), "http://127.0.0.1:5000/");
