@@ -11,12 +11,13 @@ use crate::cursor::OrdersCursor;
 use crate::feeds;
 use crate::listings::{self, PatchOutcome};
 use crate::orders::{self, Order, OrderItem, OrderItemsList, OrdersList};
+use crate::sqs::SqsClient;
 use crate::usage::Operation;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    CallKind, Capabilities, CatalogPage, Connector, ConnectorError, OrderEvent, OrderPage,
-    PushResult, RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
+    CallKind, Capabilities, CatalogPage, Connector, ConnectorError, NotificationBatch, OrderEvent,
+    OrderPage, PushResult, RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct AmazonConnector {
     /// The last poll left orders waiting for their items: the next one starts with items
     /// calls, not a search.
     awaiting_items: AtomicBool,
+    /// The seller's SQS queue of `ORDER_CHANGE` notifications, when configured.
+    notifications: Option<SqsClient>,
 }
 
 impl AmazonConnector {
@@ -61,11 +64,16 @@ impl AmazonConnector {
         );
         let client = SpApiClient::new(http, config.origin()?, tokens);
         let marketplace_ids = config.marketplace_ids.join(",");
+        let notifications = match &config.notifications {
+            Some(queue) => Some(SqsClient::new(queue, config.request_timeout())?),
+            None => None,
+        };
         Ok(Self {
             config,
             client,
             marketplace_ids,
             awaiting_items: AtomicBool::new(false),
+            notifications,
         })
     }
 
@@ -152,6 +160,10 @@ impl AmazonConnector {
             Err(failure) => Err(failure),
         }
     }
+}
+
+fn no_queue() -> ConnectorError {
+    ConnectorError::Configuration("this amazon channel has no notifications queue set".into())
 }
 
 /// The `payload` of a v0 answer.
@@ -363,6 +375,33 @@ impl Connector for AmazonConnector {
             listings,
             next_page: next.map(|cursor| cursor.encode()),
         })
+    }
+
+    fn has_notification_queue(&self) -> bool {
+        self.notifications.is_some()
+    }
+
+    /// One long poll of the notification queue; each message read by
+    /// [`notifications::read_message`](crate::notifications::read_message).
+    async fn receive_notifications(&self) -> Result<NotificationBatch, ConnectorError> {
+        let Some(queue) = &self.notifications else {
+            return Err(no_queue());
+        };
+        let messages = queue.receive().await?;
+        Ok(NotificationBatch {
+            notifications: messages
+                .into_iter()
+                .map(crate::notifications::read_message)
+                .collect(),
+        })
+    }
+
+    /// Deletes the booked messages (`DeleteMessageBatch`, ten a request).
+    async fn acknowledge_notifications(&self, receipts: &[String]) -> Result<(), ConnectorError> {
+        let Some(queue) = &self.notifications else {
+            return Err(no_queue());
+        };
+        queue.delete(receipts).await
     }
 
     /// Until the operations a call of this kind makes have tokens in their buckets as last

@@ -22,6 +22,7 @@ pub mod kind;
 pub mod listings;
 pub mod notifications;
 pub mod orders;
+pub mod sqs;
 pub mod usage;
 
 #[cfg(feature = "fake")]

@@ -13,6 +13,7 @@
 
 pub mod schema;
 pub mod spec;
+pub mod sqs;
 pub mod state;
 
 use crate::config::{AmazonChannelConfig, Region};
@@ -156,6 +157,7 @@ impl FakeSpApi {
             product_type: None,
             feed_poll_interval_ms: Some(100),
             request_timeout_ms: Some(5_000),
+            notifications: None,
         }
     }
 

@@ -10,5 +10,6 @@ mod conformance;
 mod fake;
 mod feeds;
 mod harness;
+mod notifications;
 mod orders;
 mod stock;
