@@ -40,7 +40,7 @@ pub fn format_duration(duration: Duration) -> String {
         ("m", 60_000),
         ("s", 1_000),
     ] {
-        if milliseconds % size == 0 && milliseconds > 0 {
+        if milliseconds.is_multiple_of(size) && milliseconds > 0 {
             return format!("{}{unit}", milliseconds / size);
         }
     }

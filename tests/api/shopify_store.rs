@@ -158,7 +158,7 @@ async fn shopify_sales_rarely_spoil_a_stock_batch() {
         orders += 1;
         // Deliveries come in between sales, not at the same instant.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if round % 3 == 0 {
+        if round.is_multiple_of(3) {
             for offset in 0..4 {
                 let received = (round + offset * 5) % skus.len();
                 ledger
