@@ -68,6 +68,10 @@ enum Command {
     /// Explain why each channel shows the quantity it shows of an item: stock per location,
     /// the rules and where they come from, each step, and why a difference is not pushed yet.
     Explain(omnistock::cli::explain::ExplainArgs),
+    /// Reports from the running daemon: `report channels` (each channel's sales, stock shown,
+    /// turnover and hours at 0, per period).
+    #[command(subcommand)]
+    Report(omnistock::cli::report::ReportCommand),
     /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
     Sim(omnistock::demo::SimArgs),
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
@@ -131,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DeadLetters(args) => admin(&settings, AdminCommand::DeadLetters(args)),
         Command::Quarantine(command) => admin(&settings, AdminCommand::Quarantine(command)),
         Command::Explain(args) => admin(&settings, AdminCommand::Explain(args)),
+        Command::Report(command) => admin(&settings, AdminCommand::Report(command)),
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {

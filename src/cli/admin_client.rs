@@ -146,6 +146,7 @@ pub enum AdminCommand {
     DeadLetters(DeadLettersArgs),
     Quarantine(QuarantineCommand),
     Explain(super::explain::ExplainArgs),
+    Report(super::report::ReportCommand),
 }
 
 /// Why an admin command failed.
@@ -205,6 +206,13 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
             }
             let explanation: Value = client.get(&path).await?;
             print!("{}", super::explain::explain_text(&explanation));
+            Ok(())
+        }
+        AdminCommand::Report(super::report::ReportCommand::Channels(args)) => {
+            let client = AdminClient::new(settings, &args.connection)?;
+            let report: crate::reports::ChannelsReport =
+                client.get(&args.path(chrono::Utc::now())).await?;
+            print!("{}", super::report::render(&report, args.format));
             Ok(())
         }
     }

@@ -4,7 +4,9 @@
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
 use super::AdminRoute;
-use super::{channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock};
+use super::{
+    channels, dead_letters, explain, item_search, items, jobs, quarantine, reports, resync, stock,
+};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -39,6 +41,7 @@ pub fn routes() -> Vec<AdminRoute> {
         quarantine::list_quarantine,
         quarantine::retry,
         quarantine::discard,
+        reports::channels,
         openapi_json,
     ),
     modifiers(&BearerToken),
