@@ -7,7 +7,7 @@
 use super::report::{milliseconds, BenchReport};
 use super::setup::{scratch_database, Backends};
 use super::BenchError;
-use crate::ledger::Ledger;
+use crate::ledger::{Backend, Ledger};
 use crate::reports::{channels_report, Granularity, ReportRange};
 use chrono::{Duration as Days, DurationRound, Utc};
 use std::time::{Duration, Instant};
@@ -122,8 +122,16 @@ async fn seed(ledger: &Ledger, args: &ReportArgs, from: i64, to: i64) -> Result<
             .map(|_| ())
             .map_err(|error| BenchError::Database(format!("seeding the report: {error}")))
     };
-    let numbers = |count: usize| {
-        format!("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})", count - 1)
+    // The numbers 0..count as a table `n(i)` of 64-bit integers.
+    let numbers = |count: usize| match ledger.backend() {
+        Backend::Postgres => format!(
+            "WITH n(i) AS (SELECT CAST(generate_series(0, {}) AS BIGINT))",
+            count - 1
+        ),
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
+            count - 1
+        ),
     };
     let (skus, channels) = (args.skus, args.channels);
     run(format!(

@@ -29,9 +29,9 @@ pub(crate) struct Derived {
 }
 
 /// `elapsed_ms`: the part of the period that is past (shown quantities after now are unknown).
-pub(crate) fn derive(units_sold: i64, shown_unit_ms: i64, shown_at_end: i64, elapsed_ms: i64) -> Derived {
+pub(crate) fn derive(units_sold: i64, shown_unit_ms: f64, shown_at_end: i64, elapsed_ms: i64) -> Derived {
     let sold = units_sold as f64;
-    let average = (elapsed_ms > 0).then(|| shown_unit_ms as f64 / elapsed_ms as f64);
+    let average = (elapsed_ms > 0).then(|| shown_unit_ms / elapsed_ms as f64);
     let sold_per_day = (elapsed_ms > 0).then(|| sold / (elapsed_ms as f64 / DAY_MS));
     Derived {
         average_units_shown: average.map(round),
@@ -48,15 +48,15 @@ mod tests {
     #[test]
     fn figures_follow_their_definitions_and_are_absent_without_a_base() {
         // 4 sold in a day, 96 unit-hours shown, 4 shown at the end.
-        let derived = derive(4, 96 * 3_600_000, 4, 86_400_000);
+        let derived = derive(4, 96.0 * 3_600_000.0, 4, 86_400_000);
         assert_eq!(derived.average_units_shown, Some(4.0));
         assert_eq!(derived.sell_through, Some(0.5));
         assert_eq!(derived.inventory_turnover, Some(1.0));
         assert_eq!(derived.days_of_cover, Some(1.0));
-        let idle = derive(0, 0, 0, 86_400_000);
+        let idle = derive(0, 0.0, 0, 86_400_000);
         assert_eq!(idle.sell_through, None);
         assert_eq!(idle.inventory_turnover, None);
         assert_eq!(idle.days_of_cover, None);
-        assert_eq!(derive(1, 0, 0, 0).average_units_shown, None);
+        assert_eq!(derive(1, 0.0, 0, 0).average_units_shown, None);
     }
 }

@@ -52,12 +52,15 @@ pub enum ReportError {
 }
 
 impl ReportRange {
-    /// Checks the range: `from` before `to`, at most [`MAX_REPORT_DAYS`] long.
+    /// Checks the range (`from` before `to`, at most [`MAX_REPORT_DAYS`] long) and widens it
+    /// to whole UTC hours, the grain of every sum: `from` down, `to` up.
     pub fn new(
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         granularity: Granularity,
     ) -> Result<Self, ReportError> {
+        let from = periods::hour_floor(from);
+        let to = periods::hour_ceil(to);
         if from >= to {
             return Err(ReportError::BadRange {
                 field: "from",
@@ -154,41 +157,35 @@ pub async fn channels_report(
             end: period.end.min(now_ms).max(period.start),
         })
         .collect();
-    let from_ms = range.from.timestamp_millis();
-    let until_ms = range.to.timestamp_millis().min(now_ms);
-    let orders = sales::order_sums(ledger, &periods).await?;
-    let lines = sales::line_sums(ledger, &periods).await?;
+    let (from_ms, to_ms) = (range.from.timestamp_millis(), range.to.timestamp_millis());
+    let until_ms = to_ms.min(now_ms);
+    let orders = sales::order_sums(ledger, from_ms, to_ms).await?;
+    let lines = sales::line_sums(ledger, from_ms, to_ms).await?;
     let shown = shown::shown_sums(ledger, &past).await?;
     let stretches = shown::zero_stretches(ledger, from_ms, until_ms).await?;
     let zero = zero_hours::zero_hours(ledger, &stretches, &past, from_ms, until_ms).await?;
 
     let mut channel_ids: BTreeSet<String> = channel_ids(ledger).await?.into_iter().collect();
     channel_ids.extend(orders.iter().map(|sums| sums.channel_id.clone()));
-    let orders = by_period_and_channel(orders, |sums| (sums.period, sums.channel_id.clone()));
-    let lines = by_period_and_channel(lines, |sums| (sums.period, sums.channel_id.clone()));
-    let shown: HashMap<(i64, String), ShownSums> = shown
-        .into_iter()
-        .map(|sums| ((sums.period, sums.channel_id.clone()), sums))
-        .collect();
+    let orders = by_period_and_channel(&periods, orders, |sums| (sums.hour, &sums.channel_id));
+    let lines = by_period_and_channel(&periods, lines, |sums| (sums.hour, &sums.channel_id));
     let channels = channel_ids
         .into_iter()
         .map(|channel_id| {
+            let shown = shown.get(&channel_id);
             let periods = periods
                 .iter()
                 .zip(&past)
                 .enumerate()
                 .map(|(n, (period, past))| {
-                    let key = (n as i64, channel_id.clone());
+                    let key = (n, channel_id.clone());
                     period_figures(
                         *period,
                         past.end - past.start,
                         orders.get(&key).map(Vec::as_slice).unwrap_or_default(),
                         lines.get(&key).map(Vec::as_slice).unwrap_or_default(),
-                        shown.get(&key),
-                        zero.by_period
-                            .get(&(n, channel_id.clone()))
-                            .copied()
-                            .unwrap_or_default(),
+                        shown.and_then(|sums| sums.get(n)).copied().unwrap_or_default(),
+                        zero.by_period.get(&key).copied().unwrap_or_default(),
                     )
                 })
                 .collect();
@@ -209,13 +206,18 @@ pub async fn channels_report(
     })
 }
 
+/// Hourly sums grouped by the period their hour falls in (periods begin on whole hours).
 fn by_period_and_channel<T>(
+    periods: &[Period],
     rows: Vec<T>,
-    key: impl Fn(&T) -> (i64, String),
-) -> HashMap<(i64, String), Vec<T>> {
-    let mut grouped: HashMap<(i64, String), Vec<T>> = HashMap::new();
+    key: impl Fn(&T) -> (i64, &String),
+) -> HashMap<(usize, String), Vec<T>> {
+    let mut grouped: HashMap<(usize, String), Vec<T>> = HashMap::new();
     for row in rows {
-        grouped.entry(key(&row)).or_default().push(row);
+        let (hour, channel_id) = key(&row);
+        if let Some(n) = periods::period_of(periods, hour * sales::HOUR) {
+            grouped.entry((n, channel_id.clone())).or_default().push(row);
+        }
     }
     grouped
 }
@@ -225,7 +227,7 @@ fn period_figures(
     elapsed_ms: i64,
     orders: &[OrderSums],
     lines: &[LineSums],
-    shown: Option<&ShownSums>,
+    shown: ShownSums,
     zero: ZeroTime,
 ) -> PeriodFigures {
     let order_count: i64 = orders.iter().map(|sums| sums.orders).sum();
@@ -245,9 +247,8 @@ fn period_figures(
             .or_insert_with(|| empty_revenue(&sums.currency))
             .lines_minor += sums.revenue_minor;
     }
-    let shown_unit_ms = shown.map_or(0, |sums| sums.shown_unit_ms);
-    let shown_at_end = shown.map_or(0, |sums| sums.shown_at_end);
-    let derived = derive(units_sold, shown_unit_ms, shown_at_end, elapsed_ms);
+    let shown_at_end = shown.shown_at_end;
+    let derived = derive(units_sold, shown.shown_unit_ms as f64, shown_at_end, elapsed_ms);
     PeriodFigures {
         start: figures::instant(period.start),
         end: figures::instant(period.end),

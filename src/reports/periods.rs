@@ -1,7 +1,7 @@
 //! The periods of a report: UTC days, ISO weeks (Monday to Monday) or calendar months,
 //! cut to the report's range.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How long each period of a report is.
@@ -53,6 +53,33 @@ pub(crate) fn periods(from: DateTime<Utc>, to: DateTime<Utc>, granularity: Granu
         start = next;
     }
     periods
+}
+
+/// The period holding `instant` (unix milliseconds), if any; `periods` are contiguous.
+pub(crate) fn period_of(periods: &[Period], instant: i64) -> Option<usize> {
+    let after = periods.partition_point(|period| period.start <= instant);
+    let index = after.checked_sub(1)?;
+    periods
+        .get(index)
+        .filter(|period| instant < period.end)
+        .map(|_| index)
+}
+
+/// `instant` rounded down to a whole UTC hour.
+pub(crate) fn hour_floor(instant: DateTime<Utc>) -> DateTime<Utc> {
+    instant
+        .duration_trunc(Duration::hours(1))
+        .unwrap_or(instant)
+}
+
+/// `instant` rounded up to a whole UTC hour.
+pub(crate) fn hour_ceil(instant: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = hour_floor(instant);
+    if floor == instant {
+        instant
+    } else {
+        floor + Duration::hours(1)
+    }
 }
 
 /// The first day, week or month boundary after `instant`.
@@ -126,5 +153,13 @@ mod tests {
             ]
         );
         assert!(periods(utc("2026-03-02T00:00:00Z"), utc("2026-03-01T00:00:00Z"), Granularity::Day).is_empty());
+        let start = utc("2026-03-04T00:00:00Z").timestamp_millis();
+        assert_eq!(period_of(&weeks, start - 1), None);
+        assert_eq!(period_of(&weeks, start), Some(0));
+        assert_eq!(period_of(&weeks, weeks[1].start), Some(1));
+        assert_eq!(period_of(&weeks, weeks[2].end), None);
+        assert_eq!(hour_floor(utc("2026-03-04T10:59:59Z")), utc("2026-03-04T10:00:00Z"));
+        assert_eq!(hour_ceil(utc("2026-03-04T10:00:01Z")), utc("2026-03-04T11:00:00Z"));
+        assert_eq!(hour_ceil(utc("2026-03-04T10:00:00Z")), utc("2026-03-04T10:00:00Z"));
     }
 }

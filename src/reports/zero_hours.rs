@@ -68,7 +68,12 @@ pub(crate) async fn zero_hours(
         for (start, end, with_stock) in split_by_stock(stretch, parts, &availability) {
             let listing = hours.by_listing.entry(key.clone()).or_default();
             add(listing, end - start, with_stock);
-            for (n, period) in periods.iter().enumerate() {
+            // Only the periods the piece overlaps: from the one holding its start.
+            let first = periods.partition_point(|period| period.end <= start);
+            for (n, period) in periods.iter().enumerate().skip(first) {
+                if period.start >= end {
+                    break;
+                }
                 let overlap = end.min(period.end) - start.max(period.start);
                 if overlap > 0 {
                     let time = hours
