@@ -55,7 +55,13 @@ async fn measure(args: &ReportArgs, url: &str) -> Result<BenchReport, BenchError
     let to = today + Days::days(1);
     let from = to - Days::days(i64::try_from(args.days).unwrap_or(90));
     let seeding = Instant::now();
-    seed(&ledger, args, from.timestamp_millis(), to.timestamp_millis()).await?;
+    seed(
+        &ledger,
+        args,
+        from.timestamp_millis(),
+        to.timestamp_millis(),
+    )
+    .await?;
     let seeded = seeding.elapsed();
 
     let mut report = BenchReport::new(
@@ -104,7 +110,11 @@ async fn measure(args: &ReportArgs, url: &str) -> Result<BenchReport, BenchError
                 "{} ms ({} units sold counted){}",
                 took.as_millis(),
                 units,
-                if took > Duration::from_secs(2) { " — over the 2 s target" } else { "" }
+                if took > Duration::from_secs(2) {
+                    " — over the 2 s target"
+                } else {
+                    ""
+                }
             ),
         );
     }
@@ -139,14 +149,18 @@ async fn seed(ledger: &Ledger, args: &ReportArgs, from: i64, to: i64) -> Result<
         numbers(skus)
     ))
     .await?;
-    run("INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
+    run(
+        "INSERT INTO balances (sku, location, on_hand, reserved, updated_at) \
          SELECT sku, 'default', 10, 0, 0 FROM items"
-        .to_string())
+            .to_string(),
+    )
     .await?;
-    run("INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
+    run(
+        "INSERT INTO movements (sku, location, on_hand_delta, reserved_delta, reason, \
          idempotency_key, created_at) SELECT sku, 'default', 10, 0, 'receive', 'bench-' || sku, 0 \
          FROM items"
-        .to_string())
+            .to_string(),
+    )
     .await?;
     for channel in 0..channels {
         run(format!(

@@ -104,7 +104,12 @@ async fn measure(args: &HistoryArgs, url: &str) -> Result<BenchReport, BenchErro
                 rows as f64 / recording.as_secs_f64().max(0.001)
             ),
         )
-        .figure("history_bytes", grown, "history size", format!("{grown} bytes"))
+        .figure(
+            "history_bytes",
+            grown,
+            "history size",
+            format!("{grown} bytes"),
+        )
         .figure(
             "bytes_per_row",
             (per_row * 10.0).round() / 10.0,
@@ -115,7 +120,10 @@ async fn measure(args: &HistoryArgs, url: &str) -> Result<BenchReport, BenchErro
             "bytes_per_listing_day",
             per_listing_day.round(),
             "per listing per day",
-            format!("{per_listing_day:.0} bytes at {} changes a day", args.changes_per_day),
+            format!(
+                "{per_listing_day:.0} bytes at {} changes a day",
+                args.changes_per_day
+            ),
         )
         .figure(
             "fleet_mb_per_day",
@@ -130,7 +138,9 @@ async fn measure(args: &HistoryArgs, url: &str) -> Result<BenchReport, BenchErro
 /// (nothing else grows meanwhile but the listings' own rows, updated in place).
 async fn history_bytes(ledger: &Ledger) -> Result<u64, BenchError> {
     let sql = match ledger.backend() {
-        Backend::Postgres => "SELECT CAST(pg_total_relation_size('listing_shown_history') AS BIGINT)",
+        Backend::Postgres => {
+            "SELECT CAST(pg_total_relation_size('listing_shown_history') AS BIGINT)"
+        }
         Backend::Sqlite => {
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
         }

@@ -128,7 +128,8 @@ fn cells(channel_id: &str, period: &PeriodFigures) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(" + ")
     };
-    let figure = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| value.to_string());
+    let figure =
+        |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| value.to_string());
     vec![
         channel_id.to_string(),
         period.start.to_rfc3339(),
@@ -155,9 +156,7 @@ fn cells(channel_id: &str, period: &PeriodFigures) -> Vec<String> {
 /// The report in `format`; money is in minor units.
 pub fn render(report: &ChannelsReport, format: ReportFormat) -> String {
     match format {
-        ReportFormat::Json => {
-            serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
-        }
+        ReportFormat::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
         ReportFormat::Csv => {
             let mut out = String::new();
             let _ = writeln!(out, "{}", COLUMNS.join(","));
@@ -229,9 +228,8 @@ mod tests {
     }
 
     fn parse(arguments: &[&str]) -> Result<ChannelsReportArgs, clap::Error> {
-        let command = Command::try_parse_from(
-            ["report", "channels"].iter().chain(arguments).copied(),
-        )?;
+        let command =
+            Command::try_parse_from(["report", "channels"].iter().chain(arguments).copied())?;
         let ReportCommand::Channels(args) = command.report;
         Ok(args)
     }
@@ -248,8 +246,13 @@ mod tests {
         );
         assert!(parse(&["--since", "7d", "--from", "2026-11-01T00:00:00Z"]).is_err());
         assert!(parse(&["--from", "2026-11-01T00:00:00Z"]).is_err());
-        let explicit = parse(&["--from", "2026-11-01T00:00:00Z", "--to", "2026-11-02T00:00:00Z"])
-            .map(|args| args.path(now));
+        let explicit = parse(&[
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--to",
+            "2026-11-02T00:00:00Z",
+        ])
+        .map(|args| args.path(now));
         assert!(explicit
             .ok()
             .is_some_and(|path| path.contains("from=2026-11-01T00:00:00.000Z")));

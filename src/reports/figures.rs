@@ -29,7 +29,12 @@ pub(crate) struct Derived {
 }
 
 /// `elapsed_ms`: the part of the period that is past (shown quantities after now are unknown).
-pub(crate) fn derive(units_sold: i64, shown_unit_ms: f64, shown_at_end: i64, elapsed_ms: i64) -> Derived {
+pub(crate) fn derive(
+    units_sold: i64,
+    shown_unit_ms: f64,
+    shown_at_end: i64,
+    elapsed_ms: i64,
+) -> Derived {
     let sold = units_sold as f64;
     let average = (elapsed_ms > 0).then(|| shown_unit_ms / elapsed_ms as f64);
     let sold_per_day = (elapsed_ms > 0).then(|| sold / (elapsed_ms as f64 / DAY_MS));

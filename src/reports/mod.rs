@@ -184,7 +184,10 @@ pub async fn channels_report(
                         past.end - past.start,
                         orders.get(&key).map(Vec::as_slice).unwrap_or_default(),
                         lines.get(&key).map(Vec::as_slice).unwrap_or_default(),
-                        shown.and_then(|sums| sums.get(n)).copied().unwrap_or_default(),
+                        shown
+                            .and_then(|sums| sums.get(n))
+                            .copied()
+                            .unwrap_or_default(),
                         zero.by_period.get(&key).copied().unwrap_or_default(),
                     )
                 })
@@ -216,7 +219,10 @@ fn by_period_and_channel<T>(
     for row in rows {
         let (hour, channel_id) = key(&row);
         if let Some(n) = periods::period_of(periods, hour * sales::HOUR) {
-            grouped.entry((n, channel_id.clone())).or_default().push(row);
+            grouped
+                .entry((n, channel_id.clone()))
+                .or_default()
+                .push(row);
         }
     }
     grouped
@@ -248,7 +254,12 @@ fn period_figures(
             .lines_minor += sums.revenue_minor;
     }
     let shown_at_end = shown.shown_at_end;
-    let derived = derive(units_sold, shown.shown_unit_ms as f64, shown_at_end, elapsed_ms);
+    let derived = derive(
+        units_sold,
+        shown.shown_unit_ms as f64,
+        shown_at_end,
+        elapsed_ms,
+    );
     PeriodFigures {
         start: figures::instant(period.start),
         end: figures::instant(period.end),
@@ -290,7 +301,11 @@ fn listings_at_zero(
         .map(|((_, listing), time)| (listing, time))
         .collect();
     listings.sort_by(|a, b| {
-        (b.1.with_stock_ms, b.1.stocked_out_ms, a.0).cmp(&(a.1.with_stock_ms, a.1.stocked_out_ms, b.0))
+        (b.1.with_stock_ms, b.1.stocked_out_ms, a.0).cmp(&(
+            a.1.with_stock_ms,
+            a.1.stocked_out_ms,
+            b.0,
+        ))
     });
     listings
         .into_iter()

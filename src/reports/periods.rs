@@ -41,7 +41,11 @@ pub(crate) struct Period {
 
 /// The periods covering `[from, to)`: the first starts at `from`, the last ends at `to`, and
 /// every boundary between them is a day's, a week's or a month's start (UTC).
-pub(crate) fn periods(from: DateTime<Utc>, to: DateTime<Utc>, granularity: Granularity) -> Vec<Period> {
+pub(crate) fn periods(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    granularity: Granularity,
+) -> Vec<Period> {
     let mut periods = Vec::new();
     let mut start = from;
     while start < to {
@@ -137,7 +141,10 @@ mod tests {
             Granularity::Week,
         );
         assert_eq!(weeks.len(), 3);
-        assert_eq!(weeks[1].start, utc("2026-03-09T00:00:00Z").timestamp_millis());
+        assert_eq!(
+            weeks[1].start,
+            utc("2026-03-09T00:00:00Z").timestamp_millis()
+        );
         let months = periods(
             utc("2026-11-15T00:00:00Z"),
             utc("2027-02-01T00:00:00Z"),
@@ -152,14 +159,28 @@ mod tests {
                 utc("2027-01-01T00:00:00Z").timestamp_millis(),
             ]
         );
-        assert!(periods(utc("2026-03-02T00:00:00Z"), utc("2026-03-01T00:00:00Z"), Granularity::Day).is_empty());
+        assert!(periods(
+            utc("2026-03-02T00:00:00Z"),
+            utc("2026-03-01T00:00:00Z"),
+            Granularity::Day
+        )
+        .is_empty());
         let start = utc("2026-03-04T00:00:00Z").timestamp_millis();
         assert_eq!(period_of(&weeks, start - 1), None);
         assert_eq!(period_of(&weeks, start), Some(0));
         assert_eq!(period_of(&weeks, weeks[1].start), Some(1));
         assert_eq!(period_of(&weeks, weeks[2].end), None);
-        assert_eq!(hour_floor(utc("2026-03-04T10:59:59Z")), utc("2026-03-04T10:00:00Z"));
-        assert_eq!(hour_ceil(utc("2026-03-04T10:00:01Z")), utc("2026-03-04T11:00:00Z"));
-        assert_eq!(hour_ceil(utc("2026-03-04T10:00:00Z")), utc("2026-03-04T10:00:00Z"));
+        assert_eq!(
+            hour_floor(utc("2026-03-04T10:59:59Z")),
+            utc("2026-03-04T10:00:00Z")
+        );
+        assert_eq!(
+            hour_ceil(utc("2026-03-04T10:00:01Z")),
+            utc("2026-03-04T11:00:00Z")
+        );
+        assert_eq!(
+            hour_ceil(utc("2026-03-04T10:00:00Z")),
+            utc("2026-03-04T10:00:00Z")
+        );
     }
 }

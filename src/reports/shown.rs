@@ -73,7 +73,10 @@ pub(crate) async fn shown_sums(
         .context("summing what channels were shown by hour")?;
     let mut by_channel: BTreeMap<String, Vec<HourSteps>> = BTreeMap::new();
     for row in rows {
-        by_channel.entry(row.channel_id.clone()).or_default().push(row);
+        by_channel
+            .entry(row.channel_id.clone())
+            .or_default()
+            .push(row);
     }
     Ok(by_channel
         .into_iter()
@@ -99,7 +102,8 @@ fn integrate(hours: &[HourSteps], past: &[Period]) -> Vec<ShownSums> {
             while let Some(row) = hours.get(next).filter(|row| row.hour * HOUR < end) {
                 // Σ step·(end − t) = end·Σ step − Σ step·(hour start + offset).
                 let steps = i128::from(row.steps);
-                integral += steps * i128::from(end - row.hour * HOUR) - i128::from(row.step_offsets);
+                integral +=
+                    steps * i128::from(end - row.hour * HOUR) - i128::from(row.step_offsets);
                 shown += row.steps;
                 next += 1;
             }
@@ -146,14 +150,38 @@ mod tests {
     fn steps_integrate_to_the_time_weighted_total() {
         // 6 from before the range; −6 at 12:00 (hour 12), +4 at 18:30 (hour 18, 30 minutes in).
         let hours = [
-            HourSteps { channel_id: "c".into(), hour: -1, steps: 6, step_offsets: 0 },
-            HourSteps { channel_id: "c".into(), hour: 12, steps: -6, step_offsets: 0 },
-            HourSteps { channel_id: "c".into(), hour: 18, steps: 4, step_offsets: 4 * HOUR / 2 },
+            HourSteps {
+                channel_id: "c".into(),
+                hour: -1,
+                steps: 6,
+                step_offsets: 0,
+            },
+            HourSteps {
+                channel_id: "c".into(),
+                hour: 12,
+                steps: -6,
+                step_offsets: 0,
+            },
+            HourSteps {
+                channel_id: "c".into(),
+                hour: 18,
+                steps: 4,
+                step_offsets: 4 * HOUR / 2,
+            },
         ];
         let past = [
-            Period { start: 0, end: 12 * HOUR },
-            Period { start: 12 * HOUR, end: 24 * HOUR },
-            Period { start: 24 * HOUR, end: 24 * HOUR },
+            Period {
+                start: 0,
+                end: 12 * HOUR,
+            },
+            Period {
+                start: 12 * HOUR,
+                end: 24 * HOUR,
+            },
+            Period {
+                start: 24 * HOUR,
+                end: 24 * HOUR,
+            },
         ];
         let sums = integrate(&hours, &past);
         assert_eq!(sums[0].shown_unit_ms, 6 * 12 * i128::from(HOUR));
@@ -161,6 +189,12 @@ mod tests {
         // 0 for 6.5 h, then 4 for 5.5 h.
         assert_eq!(sums[1].shown_unit_ms, 4 * 11 * i128::from(HOUR) / 2);
         assert_eq!(sums[1].shown_at_end, 4);
-        assert_eq!(sums[2], ShownSums { shown_unit_ms: 0, shown_at_end: 4 });
+        assert_eq!(
+            sums[2],
+            ShownSums {
+                shown_unit_ms: 0,
+                shown_at_end: 4
+            }
+        );
     }
 }

@@ -25,7 +25,10 @@ pub(crate) async fn a_confirmed_quantity_is_recorded_in_the_history_once_per_cha
     database: &TestDatabase,
 ) {
     let ledger = seeded(database).await;
-    ledger.bind_listing(CHANNEL, "single", "A", 1).await.unwrap();
+    ledger
+        .bind_listing(CHANNEL, "single", "A", 1)
+        .await
+        .unwrap();
     receive(&ledger, "A", "default", 5).await;
     let policy = StockPolicy::default();
     let confirm = |quantity: i64| {
@@ -115,7 +118,14 @@ pub(crate) async fn the_readme_worked_example_adds_up(database: &TestDatabase) {
         shop_order("1", 9, OrderStatus::Fulfilled, "EUR", 2700, shipped),
         shop_order("2", 10, OrderStatus::Cancelled, "EUR", 1250, cancelled),
         shop_order("3", 15, OrderStatus::Fulfilled, "EUR", 1250, returned),
-        shop_order("4", 20, OrderStatus::Open, "USD", 3000, priced("L2", 1, 3000)),
+        shop_order(
+            "4",
+            20,
+            OrderStatus::Open,
+            "USD",
+            3000,
+            priced("L2", 1, 3000),
+        ),
     ];
     for event in &events {
         ledger.book_order("shop", "default", event).await.unwrap();

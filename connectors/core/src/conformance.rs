@@ -839,7 +839,11 @@ async fn check_order_money(harness: &dyn ConformanceHarness) -> Result<(), Probl
         .into_iter()
         .map(|event| ("pull", event.clone()))
         .collect();
-    ensure!(events.len() == 1, "order {order_id} pulled {} times", events.len());
+    ensure!(
+        events.len() == 1,
+        "order {order_id} pulled {} times",
+        events.len()
+    );
     if connector.capabilities().webhooks {
         let webhook = harness
             .webhook_for_order(&order_id, WebhookSigning::ChannelSecret)
