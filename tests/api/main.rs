@@ -17,6 +17,7 @@ mod module_layers;
 mod operators;
 mod push_retry;
 mod replicas;
+mod reports;
 mod shopify_store;
 mod sweep;
 mod sync;
