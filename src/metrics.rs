@@ -43,6 +43,12 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    channel: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallFailureLabels {
     channel: String,
     call: &'static str,
@@ -81,6 +87,7 @@ struct Families {
     channel_alerts: Family<ChannelLabel, Gauge>,
     bus_dead_lettered: Family<ChannelLabel, Gauge>,
     webhook_receipts_pending: Family<ChannelLabel, Gauge>,
+    queue_notifications: Family<NotificationLabels, Counter>,
     ledger_up: Gauge,
     rate_limit_per_minute: Family<ChannelLabel, Gauge<f64, AtomicU64>>,
 }
@@ -128,6 +135,7 @@ impl Metrics {
             channel_alerts: Family::default(),
             bus_dead_lettered: Family::default(),
             webhook_receipts_pending: Family::default(),
+            queue_notifications: Family::default(),
             ledger_up: Gauge::default(),
             rate_limit_per_minute: Family::default(),
         };
@@ -261,6 +269,11 @@ impl Metrics {
             "webhook_receipts_pending",
             "Webhook receipts whose named orders are not booked yet, per channel (set by the sync leader)",
             families.webhook_receipts_pending.clone(),
+        );
+        registry.register(
+            "queue_notifications",
+            "Messages of a channel's notification queue (Amazon's SQS queue) by outcome: received, booked, skipped (nothing to book), unreadable (left for the queue's redrive policy), acknowledged",
+            families.queue_notifications.clone(),
         );
         registry.register(
             "ledger_up",
@@ -526,6 +539,17 @@ impl Metrics {
             .webhook_receipts_pending
             .get_or_create(&Self::channel(channel))
             .set(receipts);
+    }
+
+    /// `outcome`: `received`, `booked`, `skipped`, `unreadable` or `acknowledged`.
+    pub fn queue_notifications(&self, channel: &str, outcome: &'static str, messages: u64) {
+        self.families
+            .queue_notifications
+            .get_or_create(&NotificationLabels {
+                channel: channel.to_string(),
+                outcome,
+            })
+            .inc_by(messages);
     }
 
     /// The Prometheus text exposition of every metric.

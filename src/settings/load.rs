@@ -403,4 +403,21 @@ mod tests {
         );
         assert_eq!(reloaded.http.listen, settings.http.listen);
     }
+
+    #[test]
+    fn secrets_in_a_channel_option_table_are_hidden_too() {
+        let options: super::super::ChannelOptions = serde_json::from_value(serde_json::json!({
+            "region": "EU",
+            "client_secret": "lwa-secret",
+            "notifications": {"queue_url": "https://sqs.eu-west-1.amazonaws.com/1/q",
+                "access_key_id": "AKIAHIDDEN", "secret_access_key": "aws-secret",
+                "session_token": "aws-token"},
+        }))
+        .unwrap();
+        let shown = serde_json::to_string(&options).unwrap() + &format!("{options:?}");
+        for secret in ["lwa-secret", "AKIAHIDDEN", "aws-secret", "aws-token"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("sqs.eu-west-1"), "{shown}");
+    }
 }

@@ -337,18 +337,30 @@ pub struct ChannelOptions(pub serde_json::Map<String, serde_json::Value>);
 
 impl ChannelOptions {
     fn redacted(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.0
-            .iter()
-            .map(|(key, value)| {
-                let value = if redact::is_secret_key(key) {
-                    serde_json::Value::String("[redacted]".to_string())
-                } else {
-                    value.clone()
-                };
-                (key.clone(), value)
-            })
-            .collect()
+        redacted_table(&self.0)
     }
+}
+
+/// `table` with the values of secret-named keys hidden, in nested tables too (Amazon's
+/// `notifications` holds AWS credentials).
+fn redacted_table(
+    table: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    table
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                _ if redact::is_secret_key(key) => {
+                    serde_json::Value::String("[redacted]".to_string())
+                }
+                serde_json::Value::Object(nested) => {
+                    serde_json::Value::Object(redacted_table(nested))
+                }
+                other => other.clone(),
+            };
+            (key.clone(), value)
+        })
+        .collect()
 }
 
 impl fmt::Debug for ChannelOptions {

@@ -1,6 +1,7 @@
 //! The sync leader's work: one pusher per channel (start-up sweep, then its queue), one poller
-//! per polled channel, the resync job runner, and the pending webhook receipts' fetch-and-book
-//! (`receipts.rs`). Started when this replica becomes the sync
+//! per polled channel, one notification reader per channel with a notification queue
+//! (`notifications.rs`), the resync job runner, and the pending webhook receipts'
+//! fetch-and-book (`receipts.rs`). Started when this replica becomes the sync
 //! leader (see `leader.rs`), stopped when it loses leadership or stops; becoming leader again
 //! starts them again.
 //!
@@ -17,6 +18,7 @@ use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use crate::sync::intake::Intake;
+use crate::sync::notifications::run_notifications;
 use crate::sync::poll::run_poller;
 use crate::sync::push::ChannelPusher;
 use crate::sync::receipts::{run_receipts, ReceiptDuty};
@@ -203,12 +205,35 @@ impl LeaderDuties {
                     || {},
                 ));
             }
+            if channel.connector.has_notification_queue() {
+                let (notified, intake, metrics, notification_stop) = (
+                    channel.clone(),
+                    self.intake.clone(),
+                    self.metrics.clone(),
+                    stopped.clone(),
+                );
+                tasks.spawn(supervise(
+                    Supervised::new("notifications", &channel.id),
+                    self.metrics.clone(),
+                    stopped.clone(),
+                    move || {
+                        run_notifications(
+                            notified.clone(),
+                            intake.clone(),
+                            metrics.clone(),
+                            notification_stop.clone(),
+                        )
+                    },
+                    || {},
+                ));
+            }
             info!(
                 channel = %channel.id,
                 kind = %channel.kind,
                 location = %channel.location,
                 rate_limit = channel.rate_limit.map(|limit| limit.to_string()),
                 poll_interval_secs = channel.poll_interval.map(|interval| interval.as_secs()),
+                notification_queue = channel.connector.has_notification_queue(),
                 "channel sync started"
             );
         }

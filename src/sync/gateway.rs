@@ -19,8 +19,8 @@ use crate::sync::push::ChannelControl;
 use crate::sync::retry::{bounded_wait, channel_backoff, error_class, next_attempt_in};
 use crate::sync::throttle::Throttle;
 use omnistock_connector::{
-    CallKind, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, RateLimit, StockLevel,
-    SubmissionStatus,
+    CallKind, Connector, ConnectorError, NotificationBatch, OrderEvent, OrderPage, PushResult,
+    RateLimit, StockLevel, SubmissionStatus,
 };
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -269,6 +269,52 @@ impl ChannelClient {
             connector.fetch_orders(order_ids)
         })
         .await
+    }
+
+    /// Receives from the channel's notification queue (see
+    /// [`Connector::receive_notifications`]): a long poll, counted as a
+    /// `receive_notifications` call but neither throttled nor retried, and not part of the
+    /// channel's health: the queue is another service than the platform's API, with limits of
+    /// its own, and the notification duty (`notifications.rs`) backs off itself.
+    pub async fn receive_notifications(&self) -> Result<NotificationBatch, ConnectorError> {
+        let connector = &self.inner.connector;
+        self.queue_call("receive_notifications", connector.receive_notifications())
+            .await
+    }
+
+    /// Acknowledges notifications whose bookings are durable (see
+    /// [`Connector::acknowledge_notifications`]); counted like
+    /// [`receive_notifications`](Self::receive_notifications).
+    pub async fn acknowledge_notifications(
+        &self,
+        receipts: &[String],
+    ) -> Result<(), ConnectorError> {
+        let connector = &self.inner.connector;
+        self.queue_call(
+            "acknowledge_notifications",
+            connector.acknowledge_notifications(receipts),
+        )
+        .await
+    }
+
+    /// One call to the channel's notification queue, counted in the channel call metrics.
+    async fn queue_call<T>(
+        &self,
+        call: &'static str,
+        attempt: impl Future<Output = Result<T, ConnectorError>>,
+    ) -> Result<T, ConnectorError> {
+        let channel = self.inner.channel_id.as_str();
+        let started = Instant::now();
+        let answer = attempt.await;
+        self.inner
+            .metrics
+            .channel_call(channel, call, started.elapsed());
+        if let Err(error) = &answer {
+            self.inner
+                .metrics
+                .channel_call_failed(channel, call, error_class(error));
+        }
+        answer
     }
 
     /// Makes one call: throttled, paced by the connector's hint, retried by the policy of

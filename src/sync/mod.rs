@@ -8,6 +8,7 @@ pub mod duties;
 pub mod gateway;
 pub mod intake;
 pub mod leader;
+pub mod notifications;
 pub mod poll;
 pub mod push;
 pub mod quarantine;

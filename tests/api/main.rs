@@ -3,6 +3,7 @@
 
 mod admin;
 mod amazon;
+mod amazon_notifications;
 mod broker_outage;
 mod console;
 mod cost_bucket;

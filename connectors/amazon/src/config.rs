@@ -1,6 +1,7 @@
 //! The settings of one Amazon channel (one seller account in one region), as they appear under
 //! a channel's options in the daemon's configuration.
 
+use crate::sqs::NotificationQueueConfig;
 use chrono::{DateTime, Utc};
 use omnistock_connector::Secret;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,10 @@ pub struct AmazonChannelConfig {
     /// milliseconds; 15000 when left out.
     #[serde(default)]
     pub request_timeout_ms: Option<u64>,
+    /// The SQS queue Amazon delivers this seller's `ORDER_CHANGE` notifications to, and the
+    /// AWS credentials that read it; orders arrive by polling alone when left out.
+    #[serde(default)]
+    pub notifications: Option<NotificationQueueConfig>,
 }
 
 /// Why an Amazon channel's settings are unusable.
@@ -105,6 +110,8 @@ pub enum AmazonConfigError {
     Invalid { field: &'static str, reason: String },
     #[error("cannot build the http client: {0}")]
     Client(String),
+    #[error(transparent)]
+    Notifications(#[from] crate::sqs::QueueConfigError),
 }
 
 fn parse_http_url(text: &str, field: &'static str) -> Result<reqwest::Url, AmazonConfigError> {
@@ -208,6 +215,9 @@ impl AmazonChannelConfig {
         }
         if self.product_type().trim().is_empty() {
             return Err(invalid("product_type", "must not be empty"));
+        }
+        if let Some(queue) = &self.notifications {
+            queue.validate()?;
         }
         Ok(())
     }

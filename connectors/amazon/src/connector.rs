@@ -4,22 +4,24 @@
 //! the `SellerSKU` of order items.
 
 use crate::auth::{LwaCredentials, LwaTokens};
+use crate::catalog::{self, CatalogCursor, SearchResults};
 use crate::client::{ApiRequest, CallFailure, SpApiClient};
 use crate::config::{AmazonChannelConfig, AmazonConfigError, DEFAULT_HISTORY_DAYS};
 use crate::cursor::OrdersCursor;
 use crate::feeds;
 use crate::listings::{self, PatchOutcome};
 use crate::orders::{self, Order, OrderItem, OrderItemsList, OrdersList};
+use crate::sqs::SqsClient;
 use crate::usage::Operation;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult,
-    RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
+    CallKind, Capabilities, CatalogPage, Connector, ConnectorError, NotificationBatch, OrderEvent,
+    OrderPage, PushResult, RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// The `kind` of Amazon channels.
 pub const AMAZON_KIND: &str = "amazon";
@@ -40,6 +42,8 @@ pub struct AmazonConnector {
     /// The last poll left orders waiting for their items: the next one starts with items
     /// calls, not a search.
     awaiting_items: AtomicBool,
+    /// The seller's SQS queue of `ORDER_CHANGE` notifications, when configured.
+    notifications: Option<SqsClient>,
 }
 
 impl AmazonConnector {
@@ -60,11 +64,16 @@ impl AmazonConnector {
         );
         let client = SpApiClient::new(http, config.origin()?, tokens);
         let marketplace_ids = config.marketplace_ids.join(",");
+        let notifications = match &config.notifications {
+            Some(queue) => Some(SqsClient::new(queue, config.request_timeout())?),
+            None => None,
+        };
         Ok(Self {
             config,
             client,
             marketplace_ids,
             awaiting_items: AtomicBool::new(false),
+            notifications,
         })
     }
 
@@ -151,6 +160,10 @@ impl AmazonConnector {
             Err(failure) => Err(failure),
         }
     }
+}
+
+fn no_queue() -> ConnectorError {
+    ConnectorError::Configuration("this amazon channel has no notifications queue set".into())
 }
 
 /// The `payload` of a v0 answer.
@@ -330,9 +343,70 @@ impl Connector for AmazonConnector {
         .await
     }
 
+    /// One `searchListingsItems` page of 20 listings (see [`catalog`] for how a catalog of
+    /// more than the 1,000 SKUs one search pages through is read).
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        let cursor = match page {
+            Some(text) => CatalogCursor::decode(text)?,
+            None => CatalogCursor::default(),
+        };
+        let request =
+            catalog::search_request(&self.config.seller_id, &self.marketplace_ids, &cursor);
+        let answer = self.client.call(&request).await?;
+        let results: SearchResults = serde_json::from_value(answer).map_err(|error| {
+            ConnectorError::transient(format!(
+                "{}: unexpected answer shape: {error}",
+                Operation::SearchListingsItems.name()
+            ))
+        })?;
+        let first_marketplace = self
+            .config
+            .marketplace_ids
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let (listings, next) = catalog::read_page(results, cursor, first_marketplace);
+        debug!(
+            listings = listings.len(),
+            more = next.is_some(),
+            "amazon catalog page read"
+        );
+        Ok(CatalogPage {
+            listings,
+            next_page: next.map(|cursor| cursor.encode()),
+        })
+    }
+
+    fn has_notification_queue(&self) -> bool {
+        self.notifications.is_some()
+    }
+
+    /// One long poll of the notification queue; each message read by
+    /// [`notifications::read_message`](crate::notifications::read_message).
+    async fn receive_notifications(&self) -> Result<NotificationBatch, ConnectorError> {
+        let Some(queue) = &self.notifications else {
+            return Err(no_queue());
+        };
+        let messages = queue.receive().await?;
+        Ok(NotificationBatch {
+            notifications: messages
+                .into_iter()
+                .map(crate::notifications::read_message)
+                .collect(),
+        })
+    }
+
+    /// Deletes the booked messages (`DeleteMessageBatch`, ten a request).
+    async fn acknowledge_notifications(&self, receipts: &[String]) -> Result<(), ConnectorError> {
+        let Some(queue) = &self.notifications else {
+            return Err(no_queue());
+        };
+        queue.delete(receipts).await
+    }
+
     /// Until the operations a call of this kind makes have tokens in their buckets as last
     /// seen: a push's patches (a whole batch), a read's gets, a poll's search and first items
-    /// call.
+    /// call, a catalog page's search.
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
         let plans = self.client.plans();
         let batch = MAX_PATCHES_PER_CALL as f64;
@@ -345,7 +419,7 @@ impl Connector for AmazonConnector {
             CallKind::PullOrders => plans
                 .wait_for(Operation::GetOrders, 1.0)
                 .max(plans.wait_for(Operation::GetOrderItems, 1.0)),
-            CallKind::ReadCatalog => return None,
+            CallKind::ReadCatalog => plans.wait_for(Operation::SearchListingsItems, 1.0),
         })
     }
 }

@@ -1,6 +1,6 @@
-//! `ORDER_CHANGE` notifications (Notifications API, delivered to an SQS queue the seller owns)
-//! read into order events. Only the message body is handled here: the queue transport (long
-//! polling and deleting with a SigV4-signed client) is not built yet.
+//! `ORDER_CHANGE` notifications (Notifications API, delivered to an SQS queue the seller owns,
+//! one notification per message body) read into order events; the queue itself is read by
+//! `sqs/`, and [`read_message`] says what each message asks of the runtime.
 //!
 //! An `OrderLevel` notification carries every item of the order, so its summary is a full
 //! snapshot: status, items with seller SKU and quantities, fulfillment channel. An
@@ -8,7 +8,8 @@
 //! read again (`getOrder` and `getOrderItems`) before it is booked.
 
 use crate::orders::{self, MappingError, Order, OrderItem};
-use omnistock_connector::OrderEvent;
+use crate::sqs::QueueMessage;
+use omnistock_connector::{NotificationContent, OrderEvent, QueuedNotification};
 use serde::Deserialize;
 
 /// The notification type omnistock subscribes to.
@@ -142,6 +143,33 @@ pub fn parse(body: &str) -> Result<OrderNotification, NotificationError> {
     Ok(OrderNotification::Snapshot(event))
 }
 
+/// What one queue message asks of the runtime: book its snapshot, acknowledge it without
+/// booking (another type; an item-level change, which the poll reads whole), or leave it for
+/// the queue's redrive policy (a body that is no notification).
+pub fn read_message(message: QueueMessage) -> QueuedNotification {
+    let deliveries = message.receive_count();
+    let content = match parse(&message.body) {
+        Ok(OrderNotification::Snapshot(event)) => NotificationContent::Orders(vec![event]),
+        Ok(OrderNotification::ReadAgain { order_id }) => NotificationContent::Nothing {
+            reason: format!(
+                "an order-item-level notification of order {order_id}: the poll reads the whole order"
+            ),
+        },
+        Ok(OrderNotification::Ignored { notification_type }) => NotificationContent::Nothing {
+            reason: format!("a notification of type {notification_type:?}"),
+        },
+        Err(error) => NotificationContent::Unreadable {
+            error: error.to_string(),
+        },
+    };
+    QueuedNotification {
+        message_id: message.message_id,
+        receipt: message.receipt_handle,
+        deliveries,
+        content,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -221,6 +249,38 @@ mod tests {
             }
         );
         assert!(parse("not json").is_err());
+    }
+
+    #[test]
+    fn a_message_is_booked_acknowledged_or_left_for_the_redrive_policy() {
+        let message = |body: String| QueueMessage {
+            message_id: "m-1".into(),
+            receipt_handle: "handle-1".into(),
+            body,
+            attributes: [("ApproximateReceiveCount".to_string(), "3".to_string())].into(),
+        };
+        let booked = read_message(message(
+            sample("OrderLevel", "MFN", "Unshipped").to_string(),
+        ));
+        assert_eq!(
+            (booked.receipt.as_str(), booked.deliveries),
+            ("handle-1", Some(3))
+        );
+        assert!(
+            matches!(&booked.content, NotificationContent::Orders(events) if events.len() == 1)
+        );
+        let item_level = read_message(message(
+            sample("OrderItemLevel", "MFN", "Unshipped").to_string(),
+        ));
+        assert!(matches!(
+            item_level.content,
+            NotificationContent::Nothing { .. }
+        ));
+        let broken = read_message(message("{\"NotificationType\": \"ORDER_CHANGE\"}".into()));
+        assert!(
+            matches!(&broken.content, NotificationContent::Unreadable { error } if error.contains("missing field")),
+            "{broken:?}"
+        );
     }
 
     /// The sample is valid against Amazon's notification schema, when it is there.

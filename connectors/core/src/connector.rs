@@ -137,6 +137,41 @@ pub enum SubmissionStatus {
     Done(Vec<PushResult>),
 }
 
+/// One message received from a channel's notification queue ([`Connector::receive_notifications`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedNotification {
+    /// The queue's id of the message, for logs.
+    pub message_id: String,
+    /// The handle that acknowledges this delivery of the message
+    /// ([`Connector::acknowledge_notifications`]); opaque to everything but the connector.
+    pub receipt: String,
+    /// How many times the queue has delivered the message, this delivery included, when it
+    /// says.
+    pub deliveries: Option<u32>,
+    pub content: NotificationContent,
+}
+
+/// What a received notification asks of the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationContent {
+    /// Order snapshots (each with its delivery id, the notification's id): book them, then
+    /// acknowledge the message.
+    Orders(Vec<OrderEvent>),
+    /// Nothing to book (a type omnistock does not act on, or a change the poll reads):
+    /// acknowledge the message.
+    Nothing { reason: String },
+    /// The body cannot be read: never acknowledged, so the queue delivers it again and its
+    /// redrive policy moves it to a dead-letter queue.
+    Unreadable { error: String },
+}
+
+/// What one receive from a notification queue returned (empty when the wait ended without a
+/// message).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotificationBatch {
+    pub notifications: Vec<QueuedNotification>,
+}
+
 /// An I/O adapter for one platform. Implementations translate between the platform's wire
 /// format and the normalized types and classify errors; they never sleep, retry, rate-limit
 /// or touch the database.
@@ -244,6 +279,33 @@ pub trait Connector: Send + Sync {
     /// in the `channel_alerts` metric. Empty (the default) when all is well.
     fn alerts(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether the channel's orders also arrive through a notification queue the runtime
+    /// reads with [`receive_notifications`](Connector::receive_notifications) (Amazon's SQS
+    /// queue). `false` (the default) for platforms without one or channels not set up for it.
+    fn has_notification_queue(&self) -> bool {
+        false
+    }
+
+    /// Waits (a long poll, bounded by the connector's settings) for the next messages of the
+    /// channel's notification queue and reads them. Each stays invisible to other receivers
+    /// for a while and is delivered again unless acknowledged.
+    async fn receive_notifications(&self) -> Result<NotificationBatch, ConnectorError> {
+        Err(ConnectorError::Configuration(format!(
+            "{} has no notification queue",
+            self.kind()
+        )))
+    }
+
+    /// Removes the messages of these receipts from the queue; the runtime calls it only after
+    /// what they carried is durably booked.
+    async fn acknowledge_notifications(&self, receipts: &[String]) -> Result<(), ConnectorError> {
+        let _ = receipts;
+        Err(ConnectorError::Configuration(format!(
+            "{} has no notification queue",
+            self.kind()
+        )))
     }
 
     /// The current snapshots of these orders (left out: orders the platform does not know).

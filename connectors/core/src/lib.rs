@@ -16,8 +16,9 @@ pub mod secret;
 pub mod stock;
 
 pub use connector::{
-    attach_delivery_ids, CallKind, Capabilities, CatalogListing, CatalogPage, Connector, OrderPage,
-    OrderRef, PushResult, SubmissionStatus, WebhookRequest,
+    attach_delivery_ids, CallKind, Capabilities, CatalogListing, CatalogPage, Connector,
+    NotificationBatch, NotificationContent, OrderPage, OrderRef, PushResult, QueuedNotification,
+    SubmissionStatus, WebhookRequest,
 };
 pub use credentials::CredentialStore;
 pub use error::{ConnectorError, WebhookError};

@@ -10,12 +10,15 @@ use crate::client::GraphqlClient;
 use crate::config::{ShopifyChannelConfig, ShopifyConfigError};
 use crate::cursor::{OrdersCursor, Scan};
 use crate::levels::LevelCache;
-use crate::orders::{NestedSizes, OrderData, OrdersData, PAGE_SIZES, SINGLE_ORDER_SIZES};
+use crate::orders::{
+    GqlOrder, NestedPageInfo, NestedSizes, OrderData, OrdersData, PAGE_SIZES, SINGLE_ORDER_SIZES,
+};
 use crate::queries;
 use crate::sales::SalesMemory;
 use crate::throttle::ThrottleStatus;
 use crate::version::ApiVersion;
 use crate::webhook;
+use crate::whole_order::NotWholeOr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
@@ -26,8 +29,9 @@ use serde_json::json;
 use std::time::Duration;
 use tracing::warn;
 
-/// Orders the overlap window lists at most: about 50 points requested, refunded down to what
-/// the window holds (a small bucket must fit it beside a page of orders).
+/// Orders one page of the overlap window's listing holds: about 50 points requested, refunded
+/// down to what the window holds (a small bucket must fit it beside a page of orders); the
+/// window is listed to its end.
 const WINDOW_PAGE: usize = 50;
 
 #[derive(serde::Deserialize)]
@@ -38,7 +42,7 @@ struct StampsData {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StampConnection {
-    page_info: crate::orders::NestedPageInfo,
+    page_info: NestedPageInfo,
     nodes: Vec<OrderStamp>,
 }
 
@@ -135,24 +139,34 @@ impl ShopifyConnector {
         let Some(query) = position.window_query(overlap) else {
             return Ok(Vec::new());
         };
-        let data: StampsData = self
-            .client
-            .execute(
-                queries::ORDER_STAMPS_OPERATION,
-                queries::ORDER_STAMPS_QUERY,
-                json!({ "first": WINDOW_PAGE, "query": query }),
-            )
-            .await?;
-        if data.orders.page_info.has_next_page {
-            warn!(shop = %self.shop_domain, listed = WINDOW_PAGE, "more orders in the polling overlap window than one listing reads; the rest are left to their webhooks");
+        let mut stamps = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data: StampsData = self
+                .client
+                .execute(
+                    queries::ORDER_STAMPS_OPERATION,
+                    queries::ORDER_STAMPS_QUERY,
+                    json!({ "first": WINDOW_PAGE, "after": after, "query": query }),
+                )
+                .await?;
+            stamps.extend(data.orders.nodes);
+            match data.orders.page_info {
+                NestedPageInfo {
+                    has_next_page: true,
+                    end_cursor: Some(cursor),
+                } => after = Some(cursor),
+                _ => break,
+            }
         }
         let mut events = Vec::new();
-        for stamp in data.orders.nodes {
+        for stamp in stamps {
             if position.delivered(&stamp.id, stamp.updated_at) {
                 continue;
             }
-            let Some(order) = self.read_whole_by_id(&stamp.id).await? else {
-                warn!(shop = %self.shop_domain, order = %stamp.id, "order not read whole; not booked from polling, left to its webhooks");
+            let Some(order) =
+                self.whole_or_left(self.read_whole_by_id(&stamp.id).await, &stamp.id)?
+            else {
                 continue;
             };
             let event = order.into_snapshot().into_event(None);
@@ -162,6 +176,23 @@ impl ShopifyConnector {
             }
         }
         Ok(events)
+    }
+
+    /// The order read whole; `None` (logged) when it cannot be: booking what was read would
+    /// release the reservations of what was not, so it is left to its webhooks.
+    fn whole_or_left(
+        &self,
+        read: Result<GqlOrder, NotWholeOr>,
+        order_id: &str,
+    ) -> Result<Option<GqlOrder>, ConnectorError> {
+        match read {
+            Ok(order) => Ok(Some(order)),
+            Err(NotWholeOr::Failed(error)) => Err(error),
+            Err(NotWholeOr::NotWhole(why)) => {
+                warn!(shop = %self.shop_domain, order = %order_id, reason = why.reason(), "order not read whole; not booked from polling, left to its webhooks");
+                Ok(None)
+            }
+        }
     }
 
     fn order_variables(sizes: NestedSizes) -> serde_json::Map<String, serde_json::Value> {
@@ -240,9 +271,7 @@ impl Connector for ShopifyConnector {
         let filter_since = position.filter_since();
         for node in data.orders.nodes {
             let id = node.id.clone();
-            let Some(node) = self.read_whole(node).await? else {
-                // Booking what was read would release the reservations of what was not.
-                warn!(shop = %self.shop_domain, order = %id, "order not read whole (more fulfillments or refunds than one query lists, or gone); not booked from polling, left to its webhooks");
+            let Some(node) = self.whole_or_left(self.read_whole(node).await, &id)? else {
                 continue;
             };
             let event: OrderEvent = node.into_snapshot().into_event(None);

@@ -28,6 +28,14 @@ pub use crate::levels::{KnownLevel, LevelCache};
 /// for some of its quantities, sent again at once.
 const MAX_SET_CALLS: usize = 3;
 
+/// Quantities of listings Shopify sold lately per call: a refusal for a sale omnistock has
+/// not learnt yet takes at most this many minus one others with it.
+const SOLD_LATELY_PER_CALL: usize = 4;
+/// Calls one push is split into at most.
+const MAX_GROUPS: usize = 8;
+/// What a stock update is assumed to request before Shopify answered one.
+const MUTATION_COST_GUESS: f64 = 12.0;
+
 /// Ids per stock read: about 4 points each, so a read requests about 200 points.
 pub const READ_CHUNK: usize = 50;
 
@@ -123,6 +131,7 @@ impl UserError {
 }
 
 /// One listing going into the mutation.
+#[derive(Clone)]
 struct Planned {
     position: usize,
     inventory_item_id: String,
@@ -309,103 +318,28 @@ impl ShopifyConnector {
             return Ok(results.into_iter().flatten().collect());
         }
 
-        // Shopify applies a call whole or not at all: what it refused only because other
-        // quantities in it were refused is sent again at once, without them.
-        let mut stale: Vec<&Planned> = Vec::new();
-        let mut pending: Vec<&Planned> = planned.iter().collect();
-        for call in 0..MAX_SET_CALLS {
-            let observed_from = Utc::now();
-            let payload = match self.send_set(levels, &pending).await {
-                Ok(payload) => payload,
-                Err(error) if call == 0 => return Err(error),
-                Err(error) => {
-                    for plan in &pending {
-                        let level = &levels[plan.position];
-                        results[plan.position] = Some(reject(level, error.clone()));
-                    }
-                    break;
+        // Shopify applies a call whole or not at all: a quantity of a listing Shopify is
+        // selling may meet a sale whose order has not reached omnistock yet, and take the
+        // whole call down with it. So those go in small calls of their own (while the bucket
+        // has room for them), the rest together.
+        let mut stale: Vec<Planned> = Vec::new();
+        let groups = self.call_groups(levels, planned);
+        let mut failed: Option<ConnectorError> = None;
+        for (index, group) in groups.into_iter().enumerate() {
+            if let Some(error) = &failed {
+                for plan in &group {
+                    results[plan.position] = Some(reject(&levels[plan.position], error.clone()));
                 }
-            };
-            let observed = (observed_from, Utc::now());
-            let outcome = classify_set_answer(payload, pending.len());
-            let outcome = match outcome {
-                Ok(outcome) => outcome,
-                Err(error) if call == 0 => return Err(error),
-                Err(error) => {
-                    for plan in &pending {
-                        let level = &levels[plan.position];
-                        results[plan.position] = Some(reject(level, error.clone()));
-                    }
-                    break;
-                }
-            };
-            let mut collateral = Vec::new();
-            for (index, plan) in pending.iter().enumerate() {
-                let level = &levels[plan.position];
-                let result = match outcome.errors_by_item.get(&index) {
-                    None if outcome.applied => {
-                        self.levels.set_available(
-                            &level.listing_id,
-                            Some(level.quantity),
-                            observed,
-                        );
-                        PushResult::Confirmed {
-                            listing_id: level.listing_id.clone(),
-                            quantity: level.quantity,
-                        }
-                    }
-                    None => {
-                        collateral.push(*plan);
-                        continue;
-                    }
-                    Some(error) if is_stale(error) => {
-                        stale.push(*plan);
-                        continue;
-                    }
-                    Some(error) => {
-                        match error.code() {
-                            "INVALID_INVENTORY_ITEM" => self.levels.remove(&level.listing_id),
-                            "ITEM_NOT_STOCKED_AT_LOCATION" => {
-                                self.levels.set_available(&level.listing_id, None, observed)
-                            }
-                            _ => {}
-                        }
-                        reject(
-                            level,
-                            ConnectorError::Permanent(format!(
-                                "{}: {} ({})",
-                                level.listing_id,
-                                error.message,
-                                error.code()
-                            )),
-                        )
-                    }
-                };
-                results[plan.position] = Some(result);
+                continue;
             }
-            if collateral.is_empty() {
-                break;
+            match self
+                .send_with_resends(levels, group, &mut results, &mut stale, index == 0)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(error)) => failed = Some(error),
+                Err(error) => return Err(error),
             }
-            // Sent again at once only while the bucket has room for the call: the gateway paced
-            // this push for one call, and a throttled resend would spend the bucket again.
-            let room = self.has_room_for(queries::SET_OPERATION);
-            if room {
-                debug!(shop = %self.shop_domain, resent = collateral.len(), "quantities refused with others sent again at once");
-            }
-            if call + 1 == MAX_SET_CALLS || !room {
-                for plan in collateral {
-                    let level = &levels[plan.position];
-                    results[plan.position] = Some(reject(
-                        level,
-                        ConnectorError::transient(format!(
-                            "{}: not applied, shopify refused the call for other listings in it; push again",
-                            level.listing_id
-                        )),
-                    ));
-                }
-                break;
-            }
-            pending = collateral;
         }
 
         if !stale.is_empty() && !self.has_room_for(queries::STOCK_OPERATION) {
@@ -463,6 +397,196 @@ impl ShopifyConnector {
         Ok(results.into_iter().flatten().collect())
     }
 
+    /// Sends one group of quantities, and again at once (up to [`MAX_SET_CALLS`] calls) what
+    /// Shopify refused only because others in the same call were refused. Stale quantities
+    /// are collected in `stale`. An error of the first call of the push's first group is the
+    /// push's (nothing was applied); a later call's error rejects its quantities and is
+    /// returned, so that the push sends nothing more.
+    async fn send_with_resends(
+        &self,
+        levels: &[StockLevel],
+        mut pending: Vec<Planned>,
+        results: &mut [Option<PushResult>],
+        stale: &mut Vec<Planned>,
+        first_group: bool,
+    ) -> Result<Option<ConnectorError>, ConnectorError> {
+        let reject = |level: &StockLevel, error: ConnectorError| PushResult::Rejected {
+            listing_id: level.listing_id.clone(),
+            error,
+        };
+        for call in 0..MAX_SET_CALLS {
+            self.refresh_compare_values(levels, &mut pending).await;
+            let observed_from = Utc::now();
+            let payload = match self.send_set(levels, &pending).await {
+                Ok(payload) => payload,
+                Err(error) if call == 0 && first_group => return Err(error),
+                Err(error) => {
+                    for plan in &pending {
+                        let level = &levels[plan.position];
+                        results[plan.position] = Some(reject(level, error.clone()));
+                    }
+                    return Ok(Some(error));
+                }
+            };
+            let observed = (observed_from, Utc::now());
+            let outcome = classify_set_answer(payload, pending.len());
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) if call == 0 && first_group => return Err(error),
+                Err(error) => {
+                    for plan in &pending {
+                        let level = &levels[plan.position];
+                        results[plan.position] = Some(reject(level, error.clone()));
+                    }
+                    return Ok(Some(error));
+                }
+            };
+            let mut collateral = Vec::new();
+            for (index, plan) in pending.iter().enumerate() {
+                let level = &levels[plan.position];
+                let result = match outcome.errors_by_item.get(&index) {
+                    None if outcome.applied => {
+                        self.levels.set_available(
+                            &level.listing_id,
+                            Some(level.quantity),
+                            observed,
+                        );
+                        PushResult::Confirmed {
+                            listing_id: level.listing_id.clone(),
+                            quantity: level.quantity,
+                        }
+                    }
+                    None => {
+                        collateral.push(plan.clone());
+                        continue;
+                    }
+                    Some(error) if is_stale(error) => {
+                        stale.push(plan.clone());
+                        continue;
+                    }
+                    Some(error) => {
+                        match error.code() {
+                            "INVALID_INVENTORY_ITEM" => self.levels.remove(&level.listing_id),
+                            "ITEM_NOT_STOCKED_AT_LOCATION" => {
+                                self.levels.set_available(&level.listing_id, None, observed)
+                            }
+                            _ => {}
+                        }
+                        reject(
+                            level,
+                            ConnectorError::Permanent(format!(
+                                "{}: {} ({})",
+                                level.listing_id,
+                                error.message,
+                                error.code()
+                            )),
+                        )
+                    }
+                };
+                results[plan.position] = Some(result);
+            }
+            if collateral.is_empty() {
+                break;
+            }
+            // Sent again at once only while the bucket has room for the call: the gateway paced
+            // this push for one call, and a throttled resend would spend the bucket again.
+            let room = self.has_room_for(queries::SET_OPERATION);
+            if room {
+                debug!(shop = %self.shop_domain, resent = collateral.len(), "quantities refused with others sent again at once");
+            }
+            if call + 1 == MAX_SET_CALLS || !room {
+                for plan in collateral {
+                    let level = &levels[plan.position];
+                    results[plan.position] = Some(reject(
+                        level,
+                        ConnectorError::transient(format!(
+                            "{}: not applied, shopify refused the call for other listings in it; push again",
+                            level.listing_id
+                        )),
+                    ));
+                }
+                break;
+            }
+            pending = collateral;
+        }
+
+        Ok(None)
+    }
+
+    /// The push's quantities split into calls: those of listings Shopify sold lately in calls
+    /// of at most [`SOLD_LATELY_PER_CALL`], the others in one call first; one call, and as
+    /// many more as the bucket as last seen holds beyond half of it (at most [`MAX_GROUPS`]),
+    /// the sold-lately ones spread evenly over them.
+    fn call_groups(&self, levels: &[StockLevel], planned: Vec<Planned>) -> Vec<Vec<Planned>> {
+        let (sold_lately, quiet): (Vec<Planned>, Vec<Planned>) = planned
+            .into_iter()
+            .partition(|plan| self.levels.sold_lately(&levels[plan.position].listing_id));
+        let call_cost = self
+            .client
+            .expected_cost(&[queries::SET_OPERATION])
+            .unwrap_or(MUTATION_COST_GUESS);
+        // Only from what the bucket holds beyond half of it: the rest is the gateway's, which
+        // paced this push for one call.
+        let affordable = self.throttle_status().map_or(1, |status| {
+            let spare = status.available_now() - status.bucket.maximum_available / 2.0;
+            1 + (spare.max(0.0) / call_cost.max(1.0)).floor() as usize
+        });
+        let for_sold_lately = affordable
+            .min(MAX_GROUPS)
+            .saturating_sub(usize::from(!quiet.is_empty()))
+            .max(1);
+        let wanted = sold_lately.len().div_ceil(SOLD_LATELY_PER_CALL);
+        let per_call = sold_lately
+            .len()
+            .div_ceil(wanted.clamp(1, for_sold_lately))
+            .max(1);
+        let mut groups = Vec::new();
+        if !quiet.is_empty() {
+            groups.push(quiet);
+        }
+        let mut sold_lately = sold_lately.into_iter().peekable();
+        while sold_lately.peek().is_some() {
+            groups.push(sold_lately.by_ref().take(per_call).collect());
+        }
+        groups
+    }
+
+    /// Takes each compare value from the cache again just before a call: a sale learnt since
+    /// it was taken (while unknown levels were read, or while an earlier call of this push was
+    /// in flight) is in it, instead of a stale value Shopify would refuse with the whole call.
+    /// A level the cache forgot meanwhile (a sale it could not order against it) is read
+    /// again when the bucket has room for the read and the call, else the value taken stands (at worst it is refused).
+    async fn refresh_compare_values(&self, levels: &[StockLevel], pending: &mut [Planned]) {
+        let forgotten: Vec<String> = pending
+            .iter()
+            .map(|plan| &levels[plan.position].listing_id)
+            .filter(|id| self.levels.get(id).is_none())
+            .cloned()
+            .collect();
+        let read_and_set = [queries::STOCK_OPERATION, queries::SET_OPERATION]
+            .iter()
+            .filter_map(|operation| self.client.expected_cost(&[operation]))
+            .sum::<f64>();
+        if !forgotten.is_empty() && self.wait_for_cost(read_and_set).is_zero() {
+            if let Err(error) = self.read_levels(&forgotten).await {
+                warn!(shop = %self.shop_domain, error = %error, "re-reading forgotten stock levels failed; compare values as taken");
+            }
+        }
+        for plan in pending.iter_mut() {
+            let listing_id = &levels[plan.position].listing_id;
+            if let Some(available) = self
+                .levels
+                .get(listing_id)
+                .and_then(|level| level.available)
+            {
+                if available != plan.expected {
+                    debug!(shop = %self.shop_domain, listing = %listing_id, taken = plan.expected, now = available, "compare value followed a sale learnt meanwhile");
+                }
+                plan.expected = available;
+            }
+        }
+    }
+
     /// The bucket holds what `operation` last asked for (or its cost is not known yet).
     fn has_room_for(&self, operation: &str) -> bool {
         let cost = self.client.expected_cost(&[operation]).unwrap_or(0.0);
@@ -472,7 +596,7 @@ impl ShopifyConnector {
     async fn send_set(
         &self,
         levels: &[StockLevel],
-        planned: &[&Planned],
+        planned: &[Planned],
     ) -> Result<SetPayload, ConnectorError> {
         let form = self.version.compare_form();
         let quantities: Vec<Value> = planned

@@ -157,6 +157,20 @@ impl LevelCache {
         }
     }
 
+    /// Whether Shopify sold the listing within the last [`SALE_MEMORY_SECONDS`], as learnt
+    /// from orders: its next sale may reach Shopify before its order reaches omnistock.
+    pub fn sold_lately(&self, listing_id: &str) -> bool {
+        let Ok(levels) = self.0.lock() else {
+            return false;
+        };
+        let since = Utc::now() - Duration::seconds(SALE_MEMORY_SECONDS);
+        levels.sales.get(listing_id).is_some_and(|sales| {
+            sales
+                .iter()
+                .any(|(learnt, change)| *learnt >= since && change.taken > 0)
+        })
+    }
+
     pub(crate) fn remove(&self, listing_id: &str) {
         if let Ok(mut levels) = self.0.lock() {
             levels.known.remove(listing_id);

@@ -319,10 +319,11 @@ impl GqlOrder {
         self.line_items.page_info.has_next_page
             || self.fulfillments.len() >= sizes.fulfillments
             || self.refunds.len() >= sizes.refunds
-            || self
-                .fulfillments
-                .iter()
-                .any(|f| f.fulfillment_line_items.page_info.has_next_page)
+            || self.fulfillments.iter().any(|f| {
+                // Only a successful fulfillment's lines count.
+                f.status.eq_ignore_ascii_case("SUCCESS")
+                    && f.fulfillment_line_items.page_info.has_next_page
+            })
             || self
                 .refunds
                 .iter()

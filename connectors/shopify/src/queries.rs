@@ -53,10 +53,11 @@ pub fn orders_query() -> String {
 
 pub const ORDER_STAMPS_OPERATION: &str = "OmnistockOrderStamps";
 
-/// The ids and stamps of the orders in a window: what the polling overlap checks, cheaply.
-pub const ORDER_STAMPS_QUERY: &str = r#"query OmnistockOrderStamps($first: Int!, $query: String) {
-  orders(first: $first, sortKey: UPDATED_AT, query: $query) {
-    pageInfo { hasNextPage }
+/// The ids and stamps of the orders in a window, a page at a time: what the polling overlap
+/// checks, cheaply.
+pub const ORDER_STAMPS_QUERY: &str = r#"query OmnistockOrderStamps($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
     nodes { id updatedAt }
   }
 }"#;
@@ -81,6 +82,42 @@ pub const ORDER_LINES_QUERY: &str = r#"query OmnistockOrderLines($id: ID!, $firs
     lineItems(first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
       nodes { id quantity currentQuantity sku variant { id } }
+    }
+  }
+}"#;
+
+pub const ORDER_PARCELS_OPERATION: &str = "OmnistockOrderParcels";
+
+/// Every fulfillment and refund of an order, ids (and status) only: `Order.fulfillments` and
+/// `Order.refunds` are lists cut by `first`, not connections, so an order with more of them
+/// than the order query lists is listed again in full (a size of 0 skips a list).
+pub const ORDER_PARCELS_QUERY: &str = r#"query OmnistockOrderParcels($id: ID!, $fulfillments: Int!, $refunds: Int!) {
+  order(id: $id) {
+    fulfillments(first: $fulfillments) { id status }
+    refunds(first: $refunds) { id }
+  }
+}"#;
+
+pub const PARCEL_LINES_OPERATION: &str = "OmnistockParcelLines";
+
+/// The first page of line items of several fulfillments and refunds at once.
+pub const PARCEL_LINES_QUERY: &str = r#"query OmnistockParcelLines($ids: [ID!]!, $first: Int!) {
+  nodes(ids: $ids) {
+    __typename
+    ... on Fulfillment {
+      id
+      status
+      fulfillmentLineItems(first: $first) {
+        pageInfo { hasNextPage endCursor }
+        nodes { quantity lineItem { id } }
+      }
+    }
+    ... on Refund {
+      id
+      refundLineItems(first: $first) {
+        pageInfo { hasNextPage endCursor }
+        nodes { quantity restockType lineItem { id } }
+      }
     }
   }
 }"#;
@@ -167,6 +204,8 @@ pub fn documents_for(form: CompareForm) -> Vec<(&'static str, String)> {
         (ORDER_OPERATION, order_query()),
         (ORDER_STAMPS_OPERATION, ORDER_STAMPS_QUERY.to_string()),
         (ORDER_LINES_OPERATION, ORDER_LINES_QUERY.to_string()),
+        (ORDER_PARCELS_OPERATION, ORDER_PARCELS_QUERY.to_string()),
+        (PARCEL_LINES_OPERATION, PARCEL_LINES_QUERY.to_string()),
         (
             FULFILLMENT_LINES_OPERATION,
             FULFILLMENT_LINES_QUERY.to_string(),

@@ -496,10 +496,23 @@ impl FakeShopify {
         units: i64,
         restock: &'static str,
     ) -> Result<(), FakeError> {
+        self.refund_lines(order_gid, &[(line_gid.to_string(), units)], restock)
+    }
+
+    /// Refunds several `(line gid, units)` in one refund, with one restock type.
+    pub fn refund_lines(
+        &self,
+        order_gid: &str,
+        lines: &[(String, i64)],
+        restock: &'static str,
+    ) -> Result<(), FakeError> {
         let order = numeric(order_gid, "Order")?;
-        let line = numeric(line_gid, "LineItem")?;
+        let lines = lines
+            .iter()
+            .map(|(line, units)| Ok((numeric(line, "LineItem")?, *units)))
+            .collect::<Result<Vec<_>, FakeError>>()?;
         lock(&self.inner.state)
-            .refund(order, line, units, restock, now_seconds())
+            .refund_lines(order, &lines, restock, now_seconds())
             .map_err(FakeError::Action)?;
         self.notify(order_gid, "orders/updated");
         Ok(())

@@ -309,26 +309,46 @@ impl ShopState {
         restock: &'static str,
         at: DateTime<Utc>,
     ) -> Result<(), String> {
+        self.refund_lines(order_id, &[(line_id, units)], restock, at)
+    }
+
+    /// Refunds `(line, units)` of several lines in one refund, with one restock type.
+    pub fn refund_lines(
+        &mut self,
+        order_id: u64,
+        lines: &[(u64, i64)],
+        restock: &'static str,
+        at: DateTime<Utc>,
+    ) -> Result<(), String> {
         let refund_id = self.next_id();
         let order = self
             .orders
             .get_mut(&order_id)
             .ok_or_else(|| format!("no order {order_id}"))?;
-        let variant_id = order
-            .line(line_id)
-            .ok_or_else(|| format!("no line {line_id}"))?
-            .variant_id;
+        let mut restocked = Vec::with_capacity(lines.len());
+        for (line_id, units) in lines {
+            let variant_id = order
+                .line(*line_id)
+                .ok_or_else(|| format!("no line {line_id}"))?
+                .variant_id;
+            restocked.push((variant_id, *units));
+        }
         order.refunds.push(Refund {
             id: refund_id,
             created_at: at,
-            lines: vec![(line_id, units, restock)],
+            lines: lines
+                .iter()
+                .map(|(line_id, units)| (*line_id, *units, restock))
+                .collect(),
         });
         order.financial_status = "PARTIALLY_REFUNDED";
         order.updated_at = at;
         // Shopify restocks what a refund says it restocks (LEGACY_RESTOCK included).
         if matches!(restock, "RETURN" | "CANCEL" | "LEGACY_RESTOCK") {
-            if let Some(variant) = self.variants.get_mut(&variant_id) {
-                variant.available = variant.available.map(|available| available + units);
+            for (variant_id, units) in restocked {
+                if let Some(variant) = self.variants.get_mut(&variant_id) {
+                    variant.available = variant.available.map(|available| available + units);
+                }
             }
         }
         Ok(())

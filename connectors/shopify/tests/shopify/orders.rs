@@ -259,11 +259,10 @@ async fn refunds_map_the_same_by_webhook_and_by_graphql() {
     );
 }
 
-/// An order with more lines and fulfillment lines than one query reads is paged to its end;
-/// one with more fulfillments than one query lists is not booked from polling at all (its
-/// webhooks carry it whole): never a partial snapshot, which would release what was not read.
+/// An order with more lines and fulfillment lines than one query reads is paged to its end:
+/// never a partial snapshot, which would release what was not read.
 #[tokio::test]
-async fn a_polled_order_is_read_whole_or_left_to_its_webhooks() {
+async fn a_polled_order_with_more_lines_than_one_query_reads_is_read_whole() {
     let fake = start_fake().await;
     let connector = connector(&fake);
     let lines: Vec<(String, i64)> = (0..110)
@@ -278,32 +277,117 @@ async fn a_polled_order_is_read_whole_or_left_to_its_webhooks() {
         .collect();
     fake.fulfill_lines(&huge, &shipped).unwrap();
 
-    let parcel = fake.create_listing("MANY-PARCELS", 10);
-    let parcels = fake.place_order(&[(parcel, 6)]).unwrap();
-    let line = fake.line_items(&parcels).unwrap().remove(0);
-    for _ in 0..6 {
-        fake.fulfill(&parcels, &line, 1).unwrap();
-    }
-
-    let (_, events) = pull_everything(connector.as_ref(), None).await;
-    let huge_event = events
-        .iter()
-        .find(|event| event.external_order_id == huge)
-        .expect("the large order is polled");
-    assert_eq!(huge_event.lines.len(), 110);
+    let event = polled(connector.as_ref(), &huge).await;
+    assert_eq!(event.lines.len(), 110);
     assert!(
-        huge_event
-            .lines
-            .iter()
-            .all(|line| line.fulfilled_quantity == 1),
+        event.lines.iter().all(|line| line.fulfilled_quantity == 1),
         "every line shipped"
     );
-    assert_eq!(huge_event.status, OrderStatus::Fulfilled);
+    assert_eq!(event.status, OrderStatus::Fulfilled);
+    assert!(
+        fake.requests().iter().all(|r| r.requested_cost <= 1000.0),
+        "a query exceeded the single-query limit"
+    );
+}
+
+/// `Order.fulfillments` and `Order.refunds` are lists cut by `first`: an order with more of
+/// them than the order query lists (5), whose last fulfillment and refund also have more lines
+/// than one page, is listed in full and read whole, and maps as its webhook does.
+#[tokio::test]
+async fn a_polled_order_with_many_fulfillments_and_refunds_is_read_whole() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let mut ordered = vec![(fake.create_listing("PARCELS-0", 50), 10)];
+    ordered.extend((1..30).map(|index| (fake.create_listing(&format!("PARCELS-{index}"), 50), 3)));
+    let order = fake.place_order(&ordered).unwrap();
+    let lines = fake.line_items(&order).unwrap();
+    // Seven parcels of the first line, then one of a unit of every line (30 lines).
+    for _ in 0..7 {
+        fake.fulfill(&order, &lines[0], 1).unwrap();
+    }
+    let every_line: Vec<(String, i64)> = lines.iter().map(|line| (line.clone(), 1)).collect();
+    fake.fulfill_lines(&order, &every_line).unwrap();
+    // Two unshipped units of the first line cancelled and four shipped returned, in six
+    // refunds; then one refund returning a shipped unit of each other line (29 lines).
+    for restock in ["CANCEL", "CANCEL", "RETURN", "RETURN", "RETURN", "RETURN"] {
+        fake.refund(&order, &lines[0], 1, restock).unwrap();
+    }
+    let others: Vec<(String, i64)> = lines[1..].iter().map(|line| (line.clone(), 1)).collect();
+    fake.refund_lines(&order, &others, "RETURN").unwrap();
+
+    let by_poll = polled(connector.as_ref(), &order).await;
+    let first = &by_poll.lines[0];
+    assert_eq!(
+        (
+            first.fulfilled_quantity,
+            first.cancelled_quantity,
+            first.returned_quantity
+        ),
+        (8, 2, 4),
+        "every fulfillment and refund of the first line counted"
+    );
+    assert!(
+        by_poll.lines[1..]
+            .iter()
+            .all(|line| (line.fulfilled_quantity, line.returned_quantity) == (1, 1)),
+        "the last fulfillment's and refund's lines read to the end: {:?}",
+        by_poll.lines
+    );
+    let delivery = fake
+        .webhook(&order, "orders/updated", &fake.options().client_secret)
+        .unwrap();
+    let by_webhook = connector
+        .parse_webhook(&request(&delivery).request())
+        .unwrap();
+    assert_eq!(without_delivery(&by_webhook[0]), without_delivery(&by_poll));
+    let operations: BTreeSet<String> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.operation_name)
+        .collect();
+    for operation in [
+        "OmnistockOrderParcels",
+        "OmnistockParcelLines",
+        "OmnistockFulfillmentLines",
+        "OmnistockRefundLines",
+    ] {
+        assert!(
+            operations.contains(operation),
+            "{operation}: {operations:?}"
+        );
+    }
+    assert!(
+        fake.requests().iter().all(|r| r.requested_cost <= 1000.0),
+        "a query exceeded the single-query limit"
+    );
+}
+
+/// An order whose completion would ask for more than half the cost bucket is not booked from
+/// polling at all (its webhooks carry it whole), so that it cannot keep the poll throttled.
+#[tokio::test]
+async fn a_polled_order_too_large_for_the_cost_bucket_is_left_to_its_webhooks() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let parcel = fake.create_listing("MANY-PARCELS", 100);
+    let parcels = fake.place_order(&[(parcel, 60)]).unwrap();
+    let line = fake.line_items(&parcels).unwrap().remove(0);
+    for _ in 0..60 {
+        fake.fulfill(&parcels, &line, 1).unwrap();
+    }
+    let small = fake
+        .place_order(&[(fake.create_listing("AFTER-IT", 5), 1)])
+        .unwrap();
+
+    let (_, events) = pull_everything(connector.as_ref(), None).await;
     assert!(
         events
             .iter()
             .all(|event| event.external_order_id != parcels),
         "an order not read whole must not be booked from polling"
+    );
+    assert!(
+        events.iter().any(|event| event.external_order_id == small),
+        "the orders after it are still polled"
     );
     let delivery = fake
         .webhook(&parcels, "orders/fulfilled", &fake.options().client_secret)
@@ -311,11 +395,48 @@ async fn a_polled_order_is_read_whole_or_left_to_its_webhooks() {
     let by_webhook = connector
         .parse_webhook(&request(&delivery).request())
         .unwrap();
-    assert_eq!(by_webhook[0].lines[0].fulfilled_quantity, 6);
+    assert_eq!(by_webhook[0].lines[0].fulfilled_quantity, 60);
     assert!(
-        fake.requests().iter().all(|r| r.requested_cost <= 1000.0),
-        "a query exceeded the single-query limit"
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.operation_name.as_deref() == Some("OmnistockParcelLines")),
+        "no line of it read once it was known too large"
     );
+}
+
+/// More orders in the overlap window than one listing holds (50): the window is listed to its
+/// end, and every late-indexed order in it delivered once.
+#[tokio::test]
+async fn polling_lists_a_busy_overlap_window_to_its_end() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let listing = fake.create_listing("BUSY-WINDOW", 500);
+    fake.place_order(&[(listing.clone(), 1)]).unwrap();
+    let (cursor, _) = pull_everything(connector.as_ref(), None).await;
+
+    let stamped = now_seconds() - chrono::Duration::seconds(10);
+    let late: BTreeSet<String> = (0..60)
+        .map(|_| {
+            fake.place_order_at(&[(listing.clone(), 1)], stamped)
+                .unwrap()
+        })
+        .collect();
+    let (cursor, events) = pull_everything(connector.as_ref(), cursor).await;
+    let delivered: BTreeSet<String> = events
+        .iter()
+        .map(|event| event.external_order_id.clone())
+        .collect();
+    assert_eq!(delivered, late, "every late order of the window, once");
+    assert_eq!(events.len(), late.len());
+    let stamp_pages = fake
+        .requests()
+        .iter()
+        .filter(|r| r.operation_name.as_deref() == Some("OmnistockOrderStamps"))
+        .count();
+    assert!(stamp_pages >= 2, "{stamp_pages} listing pages");
+    let (_, events) = pull_everything(connector.as_ref(), cursor).await;
+    assert!(events.is_empty(), "{events:?}");
 }
 
 /// An order can become visible in Shopify's search index after orders updated later: each

@@ -290,3 +290,72 @@ async fn a_sale_the_connector_saw_keeps_the_compare_value_true() {
         .unwrap();
     assert!(last.applied, "{last:?}");
 }
+
+/// Quantities of listings Shopify sold lately go in small calls of their own: a sale whose
+/// order the connector has not seen yet makes Shopify refuse one small call, not the others'
+/// quantities with it.
+#[tokio::test]
+async fn listings_shopify_sells_are_pushed_in_small_calls_of_their_own() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let quiet: Vec<String> = (0..6)
+        .map(|index| fake.create_listing(&format!("QUIET-{index}"), 10))
+        .collect();
+    let selling: Vec<String> = (0..8)
+        .map(|index| fake.create_listing(&format!("SELLING-{index}"), 10))
+        .collect();
+    let everything: Vec<StockLevel> = quiet
+        .iter()
+        .chain(&selling)
+        .map(|id| level(id, 10))
+        .collect();
+    connector.push_stock(&everything).await.unwrap();
+    // Shopify stamps to the second: let the sales be clearly after the push.
+    let millis = chrono::Utc::now().timestamp_subsec_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(2400 - millis))).await;
+    // The connector sees a sale of each selling listing.
+    for listing in &selling {
+        let order = fake.place_order(&[(listing.clone(), 1)]).unwrap();
+        let delivery = fake
+            .webhook(&order, "orders/create", &fake.options().client_secret)
+            .unwrap();
+        connector
+            .parse_webhook(&crate::harness::request(&delivery).request())
+            .unwrap();
+    }
+    // Another sale of one of them, not seen by the connector yet.
+    fake.place_order(&[(selling[0].clone(), 1)]).unwrap();
+    let before = fake.requests().len();
+
+    let pushed: Vec<StockLevel> = quiet
+        .iter()
+        .map(|id| level(id, 12))
+        .chain(selling.iter().map(|id| level(id, 9)))
+        .collect();
+    let results = connector.push_stock(&pushed).await.unwrap();
+    let calls: Vec<_> = fake.requests()[before..]
+        .iter()
+        .filter_map(|record| record.stock_update)
+        .collect();
+    let refused: Vec<_> = calls.iter().filter(|call| !call.applied).collect();
+    assert_eq!(refused.len(), 1, "{calls:?}");
+    assert!(
+        refused[0].items <= 4,
+        "the unseen sale took {} quantities down: {calls:?}",
+        refused[0].items
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|call| call.applied && call.items == quiet.len()),
+        "the quiet listings go together: {calls:?}"
+    );
+    let confirmed = results
+        .iter()
+        .filter(|result| matches!(result, PushResult::Confirmed { .. }))
+        .count();
+    assert_eq!(confirmed, pushed.len() - 1, "{results:?}");
+    for id in &quiet {
+        assert_eq!(fake.available(id), Some(12));
+    }
+}
