@@ -39,7 +39,10 @@ pub(super) async fn run(args: &HistoryArgs) -> Result<BenchReport, BenchError> {
         ));
     }
     let mut database = scratch_database(&args.backends.database).await?;
-    let outcome = measure(args, database.url()).await;
+    let outcome = measure(args, database.url()).await.map(|mut report| {
+        report.value("database_name", database.name());
+        report
+    });
     database.remove().await;
     outcome
 }
