@@ -12,6 +12,7 @@
 //! resident memory must be the daemon's alone, not the benchmark's and its sims'.
 
 mod burst;
+mod channel_report;
 mod child;
 mod faults;
 mod footprint;
@@ -20,6 +21,7 @@ mod propagation;
 mod report;
 mod resync;
 mod setup;
+mod shown_history;
 mod world;
 
 pub use report::BenchReport;
@@ -52,6 +54,11 @@ pub enum Scenario {
     /// A fault drill: kills, broker and database restarts and a channel outage while orders
     /// flow; orders lost or booked twice and seconds to converge after each recovery.
     Faults(faults::FaultsArgs),
+    /// The channel report over 90 days of a million order lines (seeded in bulk): its time.
+    Report(channel_report::ReportArgs),
+    /// The shown history's storage: bytes per row and per listing per day, at 100,000 listings
+    /// on 4 channels.
+    History(shown_history::HistoryArgs),
 }
 
 /// Why a benchmark could not run.
@@ -102,6 +109,8 @@ pub async fn run(scenario: &Scenario) -> Result<BenchReport, BenchError> {
         Scenario::Resync(args) => resync::run(args).await,
         Scenario::Footprint(args) => footprint::run(args).await,
         Scenario::Faults(args) => faults::run(args).await,
+        Scenario::Report(args) => channel_report::run(args).await,
+        Scenario::History(args) => shown_history::run(args).await,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin_client;
 mod csv_rows;
 pub mod explain;
 pub mod listings;
+pub mod report;
 pub mod shadow;
 pub mod stock;
 

@@ -20,8 +20,8 @@
 
 mod booking;
 mod cursors;
-mod db;
-mod error;
+pub(crate) mod db;
+pub(crate) mod error;
 mod push;
 mod records;
 mod stock;

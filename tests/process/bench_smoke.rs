@@ -134,6 +134,30 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 "60",
             ],
         ),
+        (
+            "report",
+            vec![
+                "report",
+                "--order-lines",
+                "400",
+                "--days",
+                "3",
+                "--skus",
+                "10",
+            ],
+        ),
+        (
+            "history",
+            vec![
+                "history",
+                "--skus",
+                "50",
+                "--channels",
+                "2",
+                "--rounds",
+                "2",
+            ],
+        ),
     ];
     let handles: Vec<_> = runs
         .into_iter()
@@ -209,6 +233,18 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 assert_eq!(number(&figures, "lost"), 0.0, "{figures}");
                 assert_eq!(number(&figures, "booked_twice"), 0.0, "{figures}");
                 assert_eq!(figures["converged"], true, "{figures}");
+            }
+            "report" => {
+                for granularity in ["day", "week", "month"] {
+                    assert!(
+                        number(&figures, &format!("report_{granularity}_ms")) > 0.0,
+                        "{figures}"
+                    );
+                }
+            }
+            "history" => {
+                // Two rounds of new quantities for 100 listings: one row per listing and round.
+                assert_eq!(number(&figures, "history_rows"), 200.0, "{figures}");
             }
             other => panic!("unexpected scenario {other}"),
         }
