@@ -7,7 +7,7 @@
 //! round trips and per-listing rejection. Each check creates its own listings and orders and
 //! tolerates what earlier checks left on the fake.
 
-use crate::connector::{CatalogListing, Connector, PushResult, WebhookRequest};
+use crate::connector::{CallKind, CatalogListing, Connector, PushResult, WebhookRequest};
 use crate::error::{ConnectorError, WebhookError};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::rate::RateLimit;
@@ -105,11 +105,19 @@ pub trait ConformanceHarness: Send + Sync {
     /// Stock-update requests the platform has received so far, refused ones included.
     async fn stock_requests_seen(&self) -> Result<u64, HarnessError>;
 
-    /// The most listings one `read_catalog` page holds, so that [`catalog_read`] creates more
-    /// than two pages' worth; `None` (the default) when the connector cannot read its catalog,
-    /// and the check is skipped.
+    /// The most listings the connector's first `read_catalog` page holds (a connector may size
+    /// later pages to a budget it learnt), so that [`catalog_read`] creates more than two
+    /// pages' worth; `None` (the default) when the connector cannot read its catalog, and the
+    /// check is skipped.
     fn catalog_page_size(&self) -> Option<usize> {
         None
+    }
+
+    /// Waits `duration`: the kit has no timer of its own, and waits what
+    /// [`Connector::wait_before`] advises before each catalog page, as the runtime does. The
+    /// default returns at once, for a connector that does not pace its catalog read.
+    async fn pause(&self, duration: Duration) {
+        let _ = duration;
     }
 }
 
@@ -806,11 +814,18 @@ async fn check_unknown_listing_rejected(harness: &dyn ConformanceHarness) -> Res
     Ok(())
 }
 
-/// Reads the whole catalog, page by page; every listing as the platform gave it.
-async fn read_whole_catalog(connector: &dyn Connector) -> Result<Vec<CatalogListing>, Problem> {
+/// Reads the whole catalog, page by page, paced as the connector advises; every listing as
+/// the platform gave it.
+async fn read_whole_catalog(
+    harness: &dyn ConformanceHarness,
+    connector: &dyn Connector,
+) -> Result<Vec<CatalogListing>, Problem> {
     let mut listings = Vec::new();
     let mut page: Option<String> = None;
     for _ in 0..MAX_PAGES {
+        if let Some(wait) = connector.wait_before(CallKind::ReadCatalog) {
+            harness.pause(wait).await;
+        }
         let answer = connector.read_catalog(page.as_deref()).await?;
         listings.extend(answer.listings);
         match answer.next_page {
@@ -849,7 +864,7 @@ async fn check_catalog_read(harness: &dyn ConformanceHarness) -> Result<(), Prob
         let listing_id = harness.create_listing(&sku, quantity).await?;
         created.insert(listing_id, (sku, quantity));
     }
-    let listings = read_whole_catalog(connector.as_ref()).await?;
+    let listings = read_whole_catalog(harness, connector.as_ref()).await?;
     let mut by_id = BTreeMap::new();
     for listing in &listings {
         ensure!(
