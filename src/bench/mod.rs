@@ -13,6 +13,7 @@
 
 mod burst;
 mod child;
+mod discover;
 mod faults;
 mod footprint;
 mod ingest;
@@ -52,6 +53,9 @@ pub enum Scenario {
     /// A fault drill: kills, broker and database restarts and a channel outage while orders
     /// flow; orders lost or booked twice and seconds to converge after each recovery.
     Faults(faults::FaultsArgs),
+    /// Listing discovery of a large sim catalog (100,000 listings) within the channel's rate
+    /// limit: time, catalog calls and the growth of peak resident memory.
+    Discover(discover::DiscoverArgs),
 }
 
 /// Why a benchmark could not run.
@@ -102,6 +106,7 @@ pub async fn run(scenario: &Scenario) -> Result<BenchReport, BenchError> {
         Scenario::Resync(args) => resync::run(args).await,
         Scenario::Footprint(args) => footprint::run(args).await,
         Scenario::Faults(args) => faults::run(args).await,
+        Scenario::Discover(args) => discover::run(args).await,
     }
 }
 

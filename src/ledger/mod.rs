@@ -48,6 +48,7 @@ pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
 pub use receipts::{WebhookReceipt, WebhookReceiptStore};
 pub use records::{channel_status, credentials, dead_letters, jobs, quarantine, receipts};
+pub use stock::catalog_match::CatalogMatch;
 pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,
