@@ -39,10 +39,10 @@ pub enum StockCommand {
         #[arg(long, requires = "from_channel")]
         location: Option<String>,
         /// Apply the count from the channel (default: a dry run that only reports).
-        #[arg(long, requires = "from_channel")]
+        #[arg(long)]
         apply: bool,
         /// How the report of --from-channel is printed.
-        #[arg(long, value_enum, default_value_t, requires = "from_channel")]
+        #[arg(long, value_enum, default_value_t)]
         format: channel_catalog::ReportFormat,
         /// Who imports (journaled with every change); default: $USER.
         #[arg(long)]
@@ -169,6 +169,17 @@ pub async fn run_stock(settings: &Settings, command: StockCommand) -> Result<Str
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "give a CSV file or --from-channel",
+            ),
+        }),
+        StockCommand::Import {
+            file: Some(file),
+            apply: true,
+            ..
+        } => Err(CliError::File {
+            path: file.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--apply is for --from-channel: a file is applied as it is imported",
             ),
         }),
         StockCommand::Import {
