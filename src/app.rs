@@ -112,7 +112,7 @@ impl App {
             metrics.clone(),
             channels.clone(),
             reconcile_intervals,
-            election.watch(),
+            election.leadership(),
             settings.admin.webhook_counts_flush,
             crate::ops::housekeeping::Housekeeping {
                 settings: settings.housekeeping.clone(),

@@ -21,6 +21,7 @@ pub use jobs::{run_queued, Jobs, ResyncScope, StartJobError};
 
 use crate::ledger::{Backend, Ledger, LedgerError};
 use crate::metrics::Metrics;
+use crate::sync::leader::{Leadership, SyncLeader};
 use crate::sync::ChannelRuntime;
 use out_of_date::{OutOfDate, OutOfDateCache};
 use std::collections::BTreeMap;
@@ -41,8 +42,8 @@ pub struct Operators {
     ledger: Ledger,
     channels: Arc<BTreeMap<String, ChannelRuntime>>,
     shutdown: Arc<watch::Sender<bool>>,
-    /// Whether this replica is the sync leader (whose pushers run here).
-    leader: watch::Receiver<bool>,
+    /// Whether this replica is the sync leader (whose pushers run here), and its name.
+    leadership: Leadership,
     /// The scheduler, the webhook-count flusher and housekeeping.
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -59,7 +60,7 @@ pub enum PauseError {
 impl Operators {
     /// Loads every channel's pause into its control, marks jobs left over by a stopped
     /// process interrupted, and starts the scheduler (pause refresh from the database for other
-    /// replicas' changes, stale jobs, the dead-letter metric, and, while `leader` holds `true`,
+    /// replicas' changes, stale jobs, the dead-letter metric, and, while this replica leads,
     /// scheduled reconciliation), the flusher of webhook answer counts and housekeeping (see
     /// [`housekeeping`]). Call it before the pushers start, so that a paused channel is never
     /// pushed to at start.
@@ -68,7 +69,7 @@ impl Operators {
         metrics: Metrics,
         channels: Arc<BTreeMap<String, ChannelRuntime>>,
         reconcile_intervals: BTreeMap<String, Duration>,
-        leader: watch::Receiver<bool>,
+        leadership: Leadership,
         webhook_counts_flush: Duration,
         housekeeping: housekeeping::Housekeeping,
     ) -> Result<Self, LedgerError> {
@@ -102,7 +103,7 @@ impl Operators {
             ledger,
             channels,
             shutdown: Arc::new(shutdown),
-            leader,
+            leadership,
             tasks: Arc::default(),
         };
         let scheduler = tokio::spawn(schedule::run(
@@ -119,7 +120,7 @@ impl Operators {
         let pruner = tokio::spawn(housekeeping::run(
             operators.ledger.clone(),
             housekeeping,
-            operators.leader.clone(),
+            operators.leadership.watch.clone(),
             stopped,
         ));
         operators.lock_tasks().extend([scheduler, flusher, pruner]);
@@ -128,7 +129,12 @@ impl Operators {
 
     /// Whether this replica is the sync leader now: its pushers' activity is the live one.
     pub fn is_leader(&self) -> bool {
-        *self.leader.borrow()
+        self.leadership.is_leader()
+    }
+
+    /// The replica that leads now (see [`Leadership::current_leader`]).
+    pub async fn sync_leader(&self) -> Result<Option<SyncLeader>, LedgerError> {
+        self.leadership.current_leader(&self.ledger).await
     }
 
     pub fn channels(&self) -> &BTreeMap<String, ChannelRuntime> {

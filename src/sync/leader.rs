@@ -15,10 +15,11 @@
 //! Leadership is published as a `watch` of `bool`, logged and exported as the
 //! `omnistock_sync_leader` gauge on every change.
 
-use crate::ledger::{Backend, Ledger};
+use crate::ledger::{Backend, Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::sync::duties::LOST_LEADERSHIP_GRACE;
 use sqlx::{AnyConnection, ConnectOptions, Connection};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -70,6 +71,8 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// abandons the lease, which then expires.
 pub struct LeaderElection {
     leader: watch::Receiver<bool>,
+    /// This replica's name in the election.
+    replica: Arc<str>,
     /// Kept so that the watch stays open where no task owns the sender (SQLite).
     _sender: Option<watch::Sender<bool>>,
     stop: watch::Sender<bool>,
@@ -81,6 +84,7 @@ impl LeaderElection {
     /// attempt is made before this returns, so that a lone replica leads as soon as it is built.
     pub async fn start(ledger: &Ledger, metrics: &Metrics) -> Self {
         let (stop, stopped) = watch::channel(false);
+        let replica: Arc<str> = replica_name().into();
         match ledger.backend() {
             Backend::Sqlite => {
                 let (sender, leader) = watch::channel(true);
@@ -91,6 +95,7 @@ impl LeaderElection {
                 );
                 Self {
                     leader,
+                    replica,
                     _sender: Some(sender),
                     stop,
                     task: None,
@@ -103,7 +108,7 @@ impl LeaderElection {
                     sender,
                     metrics: metrics.clone(),
                 };
-                let mut lease = Lease::new(ledger.clone());
+                let mut lease = Lease::new(ledger.clone(), replica.to_string());
                 let term = lease.try_take().await;
                 if let Some(term) = &term {
                     announcer.gained(term.epoch);
@@ -111,6 +116,7 @@ impl LeaderElection {
                 let task = tokio::spawn(campaign(lease, announcer, stopped, term));
                 Self {
                     leader,
+                    replica,
                     _sender: None,
                     stop,
                     task: Some(task),
@@ -124,6 +130,14 @@ impl LeaderElection {
         self.leader.clone()
     }
 
+    /// Whether this replica leads, and its name, for operators.
+    pub fn leadership(&self) -> Leadership {
+        Leadership {
+            watch: self.leader.clone(),
+            replica: self.replica.clone(),
+        }
+    }
+
     /// Gives leadership up (ending the lease) and stops competing. Call it only after the
     /// leader's work stopped, so that the next leader never overlaps it.
     pub async fn stop(mut self) {
@@ -132,6 +146,71 @@ impl LeaderElection {
             let _ = task.await;
         }
     }
+}
+
+/// Whether this replica is the sync leader, and its name in the election.
+#[derive(Clone)]
+pub struct Leadership {
+    /// Holds `true` while this replica is the sync leader.
+    pub watch: watch::Receiver<bool>,
+    /// This replica's name: its host, process id and an id of this start.
+    pub replica: Arc<str>,
+}
+
+impl Leadership {
+    /// Whether this replica is the sync leader now.
+    pub fn is_leader(&self) -> bool {
+        *self.watch.borrow()
+    }
+
+    /// The replica that leads now: this one, or (PostgreSQL) the holder of the unexpired
+    /// lease; `None` while no replica holds it (a takeover under way).
+    pub async fn current_leader(&self, ledger: &Ledger) -> Result<Option<SyncLeader>, LedgerError> {
+        if self.is_leader() {
+            return Ok(Some(SyncLeader {
+                replica: self.replica.to_string(),
+                this_replica: true,
+            }));
+        }
+        if ledger.backend() == Backend::Sqlite {
+            return Ok(None);
+        }
+        let holder = sqlx::query_as::<_, (String,)>(
+            "SELECT holder FROM leader_lease WHERE name = $1 AND expires_at > clock_timestamp()",
+        )
+        .bind(LEASE_NAME)
+        .fetch_optional(ledger.pool())
+        .await
+        .map_err(|source| LedgerError::Database {
+            context: "reading the sync leader's lease failed",
+            source,
+        })?;
+        Ok(holder.map(|(replica,)| SyncLeader {
+            this_replica: *replica == *self.replica,
+            replica,
+        }))
+    }
+}
+
+/// The replica that leads, as [`Leadership::current_leader`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncLeader {
+    /// Its name in the election.
+    pub replica: String,
+    /// It is the replica that answered.
+    pub this_replica: bool,
+}
+
+/// This replica's name in the election: the host (what operators recognise), the process and
+/// a random id, so that a restarted process is told apart from its predecessor.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string());
+    let start_id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host} pid {} ({})", std::process::id(), &start_id[..16])
 }
 
 /// Publishes leadership changes: the watch, a log line and the gauge.
@@ -277,12 +356,7 @@ struct Lease {
 }
 
 impl Lease {
-    fn new(ledger: Ledger) -> Self {
-        let holder = format!(
-            "pid {} ({})",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        );
+    fn new(ledger: Ledger, holder: String) -> Self {
         Self {
             ledger,
             holder,

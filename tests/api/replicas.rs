@@ -256,6 +256,12 @@ async fn the_follower_shows_a_channel_degraded_on_the_leader_and_its_recovery() 
         }
     };
     assert!(degraded_on_follower(false).await);
+    // Both replicas name the same leader, and only the leader calls it itself.
+    let on_leader = channel_status(&world.app, "sim-c").await["leader"].clone();
+    let on_follower = channel_status(&follower, "sim-c").await["leader"].clone();
+    assert_eq!(on_leader["this_replica"], true, "{on_leader}");
+    assert_eq!(on_follower["this_replica"], false, "{on_follower}");
+    assert_eq!(on_leader["replica"], on_follower["replica"]);
 
     world.sim("sim-c").set_faults(Faults {
         outage: true,

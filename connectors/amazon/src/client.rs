@@ -218,8 +218,12 @@ impl SpApiClient {
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }
+        let response = builder.send().await;
+        // Spent once the answer is in: Amazon took the token somewhere between sending and
+        // answering, so refilling from the answer keeps the local bucket no fuller than
+        // Amazon's (from the send, a quicker request later could reach an empty bucket).
         self.plans.spend(operation);
-        let response = builder.send().await.map_err(|error| {
+        let response = response.map_err(|error| {
             ConnectorError::transient(format!(
                 "{}: request failed: {}",
                 operation.name(),
@@ -303,6 +307,7 @@ pub fn required_role(operation: Operation) -> &'static str {
         Operation::GetOrders | Operation::GetOrderItems => "Inventory and Order Tracking",
         Operation::GetListingsItem
         | Operation::PatchListingsItem
+        | Operation::SearchListingsItems
         | Operation::CreateFeedDocument
         | Operation::CreateFeed
         | Operation::GetFeed

@@ -4,6 +4,7 @@
 //! the `SellerSKU` of order items.
 
 use crate::auth::{LwaCredentials, LwaTokens};
+use crate::catalog::{self, CatalogCursor, SearchResults};
 use crate::client::{ApiRequest, CallFailure, SpApiClient};
 use crate::config::{AmazonChannelConfig, AmazonConfigError, DEFAULT_HISTORY_DAYS};
 use crate::cursor::OrdersCursor;
@@ -14,12 +15,12 @@ use crate::usage::Operation;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult,
-    RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
+    CallKind, Capabilities, CatalogPage, Connector, ConnectorError, OrderEvent, OrderPage,
+    PushResult, RateLimit, StockLevel, SubmissionStatus, WebhookError, WebhookRequest,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// The `kind` of Amazon channels.
 pub const AMAZON_KIND: &str = "amazon";
@@ -330,9 +331,43 @@ impl Connector for AmazonConnector {
         .await
     }
 
+    /// One `searchListingsItems` page of 20 listings (see [`catalog`] for how a catalog of
+    /// more than the 1,000 SKUs one search pages through is read).
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        let cursor = match page {
+            Some(text) => CatalogCursor::decode(text)?,
+            None => CatalogCursor::default(),
+        };
+        let request =
+            catalog::search_request(&self.config.seller_id, &self.marketplace_ids, &cursor);
+        let answer = self.client.call(&request).await?;
+        let results: SearchResults = serde_json::from_value(answer).map_err(|error| {
+            ConnectorError::transient(format!(
+                "{}: unexpected answer shape: {error}",
+                Operation::SearchListingsItems.name()
+            ))
+        })?;
+        let first_marketplace = self
+            .config
+            .marketplace_ids
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        let (listings, next) = catalog::read_page(results, cursor, first_marketplace);
+        debug!(
+            listings = listings.len(),
+            more = next.is_some(),
+            "amazon catalog page read"
+        );
+        Ok(CatalogPage {
+            listings,
+            next_page: next.map(|cursor| cursor.encode()),
+        })
+    }
+
     /// Until the operations a call of this kind makes have tokens in their buckets as last
     /// seen: a push's patches (a whole batch), a read's gets, a poll's search and first items
-    /// call.
+    /// call, a catalog page's search.
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
         let plans = self.client.plans();
         let batch = MAX_PATCHES_PER_CALL as f64;
@@ -345,7 +380,7 @@ impl Connector for AmazonConnector {
             CallKind::PullOrders => plans
                 .wait_for(Operation::GetOrders, 1.0)
                 .max(plans.wait_for(Operation::GetOrderItems, 1.0)),
-            CallKind::ReadCatalog => return None,
+            CallKind::ReadCatalog => plans.wait_for(Operation::SearchListingsItems, 1.0),
         })
     }
 }

@@ -1,15 +1,18 @@
 //! The Amazon connector (Selling Partner API): Login with Amazon tokens, orders by polling
 //! (Orders v0 `getOrders` and `getOrderItems`), stock out by `patchListingsItem` and read back
-//! by `getListingsItem`, large pushes by one `JSON_LISTINGS_FEED`, every operation's usage plan reported to the runtime, and — behind
+//! by `getListingsItem`, large pushes by one `JSON_LISTINGS_FEED`, the catalog by
+//! `searchListingsItems`, every operation's usage plan reported to the runtime, and — behind
 //! the `fake` feature — a local fake SP-API that validates every request against Amazon's
 //! official models.
 //!
 //! Folder layout follows `connectors/shopify`: `config.rs` (settings), `auth.rs` (LWA),
 //! `client.rs` (one call and its error classification), `usage.rs` (usage plans),
 //! `orders.rs` and `cursor.rs` (polling), `listings.rs` (stock by patch and read), `feeds.rs`
-//! (large pushes by `JSON_LISTINGS_FEED`), `fake/` (the test server).
+//! (large pushes by `JSON_LISTINGS_FEED`), `catalog.rs` (discovery by `searchListingsItems`),
+//! `fake/` (the test server).
 
 pub mod auth;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod connector;

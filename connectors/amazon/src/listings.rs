@@ -115,12 +115,13 @@ pub fn refusal_text(refusal: &Refusal) -> String {
     refusal.text()
 }
 
-#[derive(Debug, Deserialize)]
-struct FulfillmentAvailability {
+/// One `fulfillmentAvailability` entry of a listings item.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FulfillmentAvailability {
     #[serde(rename = "fulfillmentChannelCode")]
-    fulfillment_channel_code: String,
+    pub fulfillment_channel_code: String,
     #[serde(default)]
-    quantity: Option<i64>,
+    pub quantity: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,14 +130,20 @@ struct Item {
     fulfillment_availability: Vec<FulfillmentAvailability>,
 }
 
+/// The merchant-fulfilled quantity among a listing's availability entries; `None` when it has
+/// no `DEFAULT` entry.
+pub fn default_quantity(entries: &[FulfillmentAvailability]) -> Option<i64> {
+    entries
+        .iter()
+        .find(|entry| entry.fulfillment_channel_code == MERCHANT_CHANNEL_CODE)
+        .map(|entry| entry.quantity.unwrap_or(0))
+}
+
 /// The merchant-fulfilled quantity of a `getListingsItem` answer; `None` when the listing has
 /// no `DEFAULT` entry (an FBA-only listing, whose stock is Amazon's).
 pub fn merchant_quantity(answer: Value) -> Option<i64> {
     let item: Item = serde_json::from_value(answer).ok()?;
-    item.fulfillment_availability
-        .iter()
-        .find(|entry| entry.fulfillment_channel_code == MERCHANT_CHANNEL_CODE)
-        .map(|entry| entry.quantity.unwrap_or(0))
+    default_quantity(&item.fulfillment_availability)
 }
 
 /// Whether a failed read means "no such listing" (the read leaves it out).

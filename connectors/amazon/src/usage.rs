@@ -15,6 +15,7 @@ pub enum Operation {
     GetOrderItems,
     GetListingsItem,
     PatchListingsItem,
+    SearchListingsItems,
     CreateFeedDocument,
     CreateFeed,
     GetFeed,
@@ -22,6 +23,19 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation omnistock calls.
+    pub const ALL: [Operation; 9] = [
+        Self::GetOrders,
+        Self::GetOrderItems,
+        Self::GetListingsItem,
+        Self::PatchListingsItem,
+        Self::SearchListingsItems,
+        Self::CreateFeedDocument,
+        Self::CreateFeed,
+        Self::GetFeed,
+        Self::GetFeedDocument,
+    ];
+
     /// The operation id in Amazon's models.
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +43,7 @@ impl Operation {
             Self::GetOrderItems => "getOrderItems",
             Self::GetListingsItem => "getListingsItem",
             Self::PatchListingsItem => "patchListingsItem",
+            Self::SearchListingsItems => "searchListingsItems",
             Self::CreateFeedDocument => "createFeedDocument",
             Self::CreateFeed => "createFeed",
             Self::GetFeed => "getFeed",
@@ -37,13 +52,14 @@ impl Operation {
     }
 
     /// The documented default plan: (requests per second, burst). Listings Items' current
-    /// limit is 5/s with a burst of 5 for both calls (the 2021 model still says 10 for reads).
+    /// limit is 5/s with a burst of 5 for every call (the 2021 model still says 10 for reads).
     pub fn default_plan(self) -> (f64, f64) {
         match self {
             Self::GetOrders => (0.0167, 20.0),
             Self::GetOrderItems => (0.5, 30.0),
             Self::GetListingsItem => (5.0, 5.0),
             Self::PatchListingsItem => (5.0, 5.0),
+            Self::SearchListingsItems => (5.0, 5.0),
             Self::CreateFeedDocument => (0.5, 15.0),
             Self::CreateFeed => (0.0083, 15.0),
             Self::GetFeed => (2.0, 15.0),
@@ -117,7 +133,7 @@ impl UsagePlans {
         self.wait_for(operation, 1.0).is_zero()
     }
 
-    /// A request was sent.
+    /// A request was answered (or failed on the way): its token is spent.
     pub fn spend(&self, operation: Operation) {
         self.with_bucket(operation, |bucket| bucket.tokens -= 1.0);
     }

@@ -109,13 +109,20 @@ impl ApiClient {
             windows: crate::inventory::APIS
                 .iter()
                 .chain(crate::orders::APIS)
-                .chain([crate::returns::RETURNS_SEARCH_PATH].iter())
+                .chain(
+                    [
+                        crate::returns::RETURNS_SEARCH_PATH,
+                        crate::catalog::PRODUCT_SEARCH_PATH,
+                    ]
+                    .iter(),
+                )
                 .map(|api| (*api, RequestWindow::new(config.rate_limit())))
                 .collect(),
         })
     }
 
-    /// The request window of an API (one of the path templates in `inventory` and `orders`).
+    /// The request window of an API (one of the path templates in `inventory`, `orders`,
+    /// `returns` and `catalog`).
     pub fn window(&self, api: &str) -> Option<&RequestWindow> {
         self.windows.get(api)
     }
@@ -230,17 +237,19 @@ impl ApiClient {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url).body(body_bytes),
         };
-        if let Some(window) = self.windows.get(api) {
-            window.record();
-        }
         let response = builder
             .header("content-type", "application/json")
             .header("x-tts-access-token", access_token.expose())
             .send()
-            .await
-            .map_err(|error| {
-                ConnectorError::transient(format!("{path}: {}", without_url(&error)))
-            })?;
+            .await;
+        // Counted once the answer is in: TikTok counted the request somewhere between sending
+        // and answering, so the local window never frees room before TikTok's does.
+        if let Some(window) = self.windows.get(api) {
+            window.record();
+        }
+        let response = response.map_err(|error| {
+            ConnectorError::transient(format!("{path}: {}", without_url(&error)))
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -1,5 +1,6 @@
 //! [`TikTokConnector`]: the [`Connector`] for one TikTok Shop.
 
+use crate::catalog::{self, CatalogCursor, PRODUCT_SEARCH_PATH};
 use crate::client::{ApiClient, Method};
 use crate::config::{TikTokChannelConfig, TikTokConfigError, REFRESH_TOKEN_WARNING_SECS};
 use crate::cursor::OrdersCursor;
@@ -15,8 +16,8 @@ use crate::webhook::{verify_and_read, Delivery};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    CallKind, Capabilities, Connector, ConnectorError, CredentialStore, OrderEvent, OrderPage,
-    OrderRef, PushResult, StockLevel, WebhookError, WebhookRequest,
+    CallKind, Capabilities, CatalogPage, Connector, ConnectorError, CredentialStore, OrderEvent,
+    OrderPage, OrderRef, PushResult, StockLevel, WebhookError, WebhookRequest,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -279,18 +280,29 @@ impl Connector for TikTokConnector {
         self.inventory().read(listing_ids).await
     }
 
+    /// One Search Products page of 100 products, a listing per SKU (see [`catalog`] for
+    /// catalogs larger than the 10,000 products one search pages through).
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        let cursor = match page {
+            Some(text) => CatalogCursor::decode(text)?,
+            None => CatalogCursor::default(),
+        };
+        catalog::read_page(&self.client, cursor, self.config.warehouse_id.as_deref()).await
+    }
+
     /// Until the API the call uses has room, in the last second, for as many requests as the
-    /// previous call of this kind sent. Pushes are always paced (one at a time, so that two
-    /// never spend the same room); polls, order fetches and reads only when they must wait, so
-    /// that a webhook's fetch never queues behind a long push.
+    /// previous call of this kind sent. Pushes and catalog pages are always paced (one at a
+    /// time, so that two never spend the same room); polls, order fetches and reads only when
+    /// they must wait, so that a webhook's fetch never queues behind a long push.
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
         let api = match call {
             CallKind::PushStock => UPDATE_INVENTORY_PATH,
             CallKind::ReadStock => INVENTORY_SEARCH_PATH,
             CallKind::PullOrders => ORDER_SEARCH_PATH,
-            CallKind::ReadCatalog => return None,
+            CallKind::ReadCatalog => PRODUCT_SEARCH_PATH,
         };
         let wait = self.client.window(api).map(|window| window.wait())?;
-        (call == CallKind::PushStock || !wait.is_zero()).then_some(wait)
+        let paced = matches!(call, CallKind::PushStock | CallKind::ReadCatalog);
+        (paced || !wait.is_zero()).then_some(wait)
     }
 }

@@ -183,22 +183,16 @@ impl Inventory<'_> {
             if !wanted.contains(&listing) {
                 continue;
             }
-            // What omnistock sets: the configured warehouse's quantity (other warehouses are
-            // not omnistock's to compare), else the total.
-            let target = self.target_warehouse.and_then(|target| {
-                sku.warehouse_inventory
-                    .iter()
-                    .find(|warehouse| warehouse.warehouse_id == target)
-            });
-            let quantity = match target {
-                Some(warehouse) => warehouse.available_quantity,
-                None => sku.total_available_quantity.unwrap_or_else(|| {
-                    sku.warehouse_inventory
-                        .iter()
-                        .map(|warehouse| warehouse.available_quantity)
-                        .sum()
+            let quantity = shown_quantity(
+                self.target_warehouse,
+                sku.warehouse_inventory.iter().map(|warehouse| {
+                    (
+                        warehouse.warehouse_id.as_str(),
+                        warehouse.available_quantity,
+                    )
                 }),
-            };
+                sku.total_available_quantity,
+            );
             levels.push(StockLevel {
                 listing_id: listing.encode(),
                 sku: sku.seller_sku.unwrap_or_default(),
@@ -392,6 +386,24 @@ impl Inventory<'_> {
         let mut planned = known.clone();
         planned.0.insert(target, quantity);
         Ok(planned)
+    }
+}
+
+/// The quantity of a SKU omnistock compares with its own: the configured warehouse's (other
+/// warehouses are not omnistock's to compare), else `total` or the sum of every warehouse.
+pub fn shown_quantity<'w>(
+    target_warehouse: Option<&str>,
+    warehouses: impl Iterator<Item = (&'w str, i64)> + Clone,
+    total: Option<i64>,
+) -> i64 {
+    let target = target_warehouse.and_then(|target| {
+        warehouses
+            .clone()
+            .find(|(warehouse_id, _)| *warehouse_id == target)
+    });
+    match target {
+        Some((_, quantity)) => quantity,
+        None => total.unwrap_or_else(|| warehouses.map(|(_, quantity)| quantity).sum()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The TikTok Shop connector: every Partner API request signed (`sign.rs`), stock set per
 //! product and warehouse (`inventory.rs`), orders polled by update time and fetched by id
-//! (`orders.rs`, `cursor.rs`), webhooks verified by their `Authorization` signature
+//! (`orders.rs`, `cursor.rs`), the catalog by Search Products (`catalog.rs`), webhooks verified by their `Authorization` signature
 //! (`webhook.rs`), access tokens refreshed before they expire and kept in a durable store
 //! (`tokens.rs`), and — behind the `fake` feature — a local fake TikTok Shop driven by the
 //! official reference pages.
@@ -9,6 +9,7 @@
 //! `errors.rs` (TikTok's body codes mapped to the runtime's classes), `connector.rs` (the
 //! [`omnistock_connector::Connector`]), `kind.rs` (the registry entry), `fake/` (the test server).
 
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod connector;

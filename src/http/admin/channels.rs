@@ -33,6 +33,11 @@ pub struct ChannelStatus {
     pub enabled: bool,
     /// Pushes stopped by an operator.
     pub paused: bool,
+    /// The replica that runs the channel's pushes, polls and jobs (the sync leader, the same
+    /// for every channel); `null` for a disabled channel and while no replica leads (a
+    /// takeover under way).
+    #[serde(default)]
+    pub leader: Option<LeaderStatus>,
     pub orders: OrderIntakeStatus,
     /// Webhooks answered in the last hour by every replica, by HTTP status (another replica's
     /// appear within its `admin.webhook_counts_flush`).
@@ -56,6 +61,15 @@ pub struct ChannelStatus {
     /// deauthorized the app or whose authorization ends soon); empty when all is well.
     #[serde(default)]
     pub alerts: Vec<String>,
+}
+
+/// The replica that leads.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeaderStatus {
+    /// Its name: host, process id and an id of its start.
+    pub replica: String,
+    /// It is the replica that answered this request.
+    pub this_replica: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -160,6 +174,14 @@ pub async fn list_channels(
     let reconciliations = ledger.channel_status().reconciliations().await?;
     let dead_letters = ledger.dead_letters().counts().await?;
     let mut webhooks = state.operators.webhooks.last_hour().await?;
+    let leader = state
+        .operators
+        .sync_leader()
+        .await?
+        .map(|leader| LeaderStatus {
+            replica: leader.replica,
+            this_replica: leader.this_replica,
+        });
     // The pushers run on the sync leader: elsewhere their activity is what it last published.
     let published = if state.operators.is_leader() {
         BTreeMap::new()
@@ -194,6 +216,7 @@ pub async fn list_channels(
             kind: configured.kind.clone(),
             enabled: runtime.is_some(),
             paused: stored.get(&id).is_some_and(|channel| channel.paused),
+            leader: runtime.and(leader.clone()),
             orders: OrderIntakeStatus {
                 polled: runtime.is_some_and(|channel| channel.poll_interval.is_some()),
                 last_pull_at: poll.polled_at.map(time),

@@ -10,6 +10,7 @@
 use super::webdriver::{Browser, Installed};
 use crate::sync::skus;
 use crate::sync_world::{listing_of, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN};
+use omnistock::ledger::MovementMeta;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -87,6 +88,8 @@ async fn an_operator_runs_a_day_from_the_console() {
         browser.wait_for(&card(channel, "backlog")).await;
     }
     assert_eq!(browser.count("article.card[data-channel]").await, 3);
+    let leader = browser.text(&card("sim-a", "leader")).await.unwrap();
+    assert!(leader.ends_with("(this replica)"), "{leader}");
     let stored = browser
         .script(
             "return [sessionStorage.getItem('omnistock.admin-token'), localStorage.length];",
@@ -296,6 +299,46 @@ async fn an_operator_runs_a_day_from_the_console() {
         .await;
     let journal = browser.text("#journal").await.unwrap();
     assert!(journal.contains("damaged in the test"), "{journal}");
+
+    // The journal pages: twenty movements a page, the next page starting after the last one.
+    for step in 0..24 {
+        let delta = if step % 2 == 0 { 1 } else { -1 };
+        ledger
+            .adjust(
+                "SKU-03",
+                "default",
+                delta,
+                &MovementMeta::new(format!("journal-page-{step}")),
+            )
+            .await
+            .unwrap();
+    }
+    let journaled = ledger
+        .movements("SKU-03", 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|movement| movement.id.to_string())
+        .collect::<Vec<_>>();
+    assert!(journaled.len() > 20, "{} movements", journaled.len());
+    browser.goto(&world.app.url("/console#/items/SKU-03")).await;
+    browser.wait_for("#journal [data-page=\"1\"]").await;
+    let first_page = browser
+        .texts("#journal tr[data-movement] td:first-child")
+        .await;
+    assert_eq!(first_page, journaled[..20]);
+    browser
+        .click("#journal button[data-action=\"journal-next\"]")
+        .await;
+    browser.wait_for("#journal [data-page=\"2\"]").await;
+    let second_page = browser
+        .texts("#journal tr[data-movement] td:first-child")
+        .await;
+    assert_eq!(second_page, journaled[20..]);
+    browser
+        .click("#journal button[data-action=\"journal-first\"]")
+        .await;
+    browser.wait_for("#journal [data-page=\"1\"]").await;
     browser
         .element_screenshot("#stock-forms", &screenshot_path("stock-forms"))
         .await;

@@ -234,6 +234,18 @@ impl Browser {
         text.as_str().map(str::to_string)
     }
 
+    /// The texts of every matching element as shown, in document order.
+    pub(super) async fn texts(&self, selector: &str) -> Vec<String> {
+        let texts = self
+            .script(
+                "return Array.from(document.querySelectorAll(arguments[0]), \
+                 (e) => e.innerText.trim());",
+                json!([selector]),
+            )
+            .await;
+        serde_json::from_value(texts).unwrap_or_default()
+    }
+
     /// How many elements match.
     pub(super) async fn count(&self, selector: &str) -> usize {
         let count = self

@@ -1,5 +1,5 @@
 //! A fake SP-API for tests: an axum server that answers Login with Amazon's token endpoint,
-//! Orders v0, Listings Items 2021-08-01 and Feeds 2021-06-30.
+//! Orders v0, Listings Items 2021-08-01 (get, patch and search) and Feeds 2021-06-30.
 //!
 //! It accepts only requests valid against Amazon's official models (read at test time from
 //! `shared/specs/amazon-sp-api/`, see [`spec`]): the operation must exist for the method and
@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use omnistock_connector::{RateLimit, Secret};
 use serde_json::{json, Value};
 use spec::Specs;
-use state::{Bucket, FakeFeed, FakeItem, FakeOrder, FeedDocument, State};
+use state::{Bucket, FakeFeed, FakeItem, FakeOrder, FeedDocument, ListingPages, State};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub use spec::{specs_dir, SPECS_DIR_ENV};
 
 /// The marketplace the fake sells in (Amazon.de).
 pub const MARKETPLACE_ID: &str = "A1PA6795UKMFR9";
+/// The most SKUs one listings search pages through (`ItemSearchResults.numberOfResults`).
+pub const MAX_SEARCHED_LISTINGS: usize = 1000;
 /// The rate the fake reports while usage plans are not enforced.
 const UNLIMITED_RATE: f64 = 1000.0;
 
@@ -204,18 +206,40 @@ impl FakeSpApi {
         }
     }
 
-    /// Creates a merchant-fulfilled listing showing `quantity`; returns its seller SKU.
+    /// Creates a merchant-fulfilled listing showing `quantity`, created now; returns its
+    /// seller SKU.
     pub fn create_listing(&self, sku: &str, quantity: i64) -> String {
+        self.create_listing_created_at(sku, quantity, whole_second(Utc::now()))
+    }
+
+    /// Creates a merchant-fulfilled listing created at `created` (for searches by creation
+    /// instant); returns its seller SKU.
+    pub fn create_listing_created_at(
+        &self,
+        sku: &str,
+        quantity: i64,
+        created: DateTime<Utc>,
+    ) -> String {
         self.shared
             .state()
-            .listings
-            .insert(sku.to_string(), Some(quantity));
+            .insert_listing(sku, Some(quantity), created);
         sku.to_string()
     }
 
     /// Creates a listing fulfilled by Amazon only (no `DEFAULT` availability).
     pub fn create_fba_listing(&self, sku: &str) {
-        self.shared.state().listings.insert(sku.to_string(), None);
+        self.shared
+            .state()
+            .insert_listing(sku, None, whole_second(Utc::now()));
+    }
+
+    /// A listing's ASIN and title as its summary shows them.
+    pub fn summary(&self, sku: &str) -> Option<(String, String)> {
+        self.shared
+            .state()
+            .summaries
+            .get(sku)
+            .map(|summary| (summary.asin.clone(), summary.title.clone()))
     }
 
     /// The `DEFAULT` quantity of a listing (`None`: no such merchant listing).
@@ -273,16 +297,19 @@ impl FakeSpApi {
 
     /// Limits `patchListingsItem` to `limit` (`None`: back to the fake's options).
     pub fn set_stock_rate_limit(&self, limit: Option<RateLimit>) {
+        self.set_rate_limit(Operation::PatchListingsItem, limit);
+    }
+
+    /// Limits an operation to `limit` (`None`: back to the fake's options).
+    pub fn set_rate_limit(&self, operation: Operation, limit: Option<RateLimit>) {
         let mut state = self.shared.state();
         match limit {
             Some(limit) => {
                 let bucket = Bucket::new(limit.per_second_f64(), f64::from(limit.requests));
-                state
-                    .buckets
-                    .insert(Operation::PatchListingsItem.name().to_string(), bucket);
+                state.buckets.insert(operation.name().to_string(), bucket);
             }
             None => {
-                state.buckets.remove(Operation::PatchListingsItem.name());
+                state.buckets.remove(operation.name());
             }
         }
     }
@@ -365,6 +392,11 @@ fn place(
         items,
     });
     Ok(id)
+}
+
+/// An instant to the second, as Amazon's dates show it.
+fn whole_second(instant: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(instant.timestamp(), 0).unwrap_or(instant)
 }
 
 fn errors(code: &str, message: &str, details: &str) -> Value {
@@ -546,20 +578,11 @@ async fn handle(
 
 /// The documented plan of an operation by its id (rate per second, burst).
 fn plan_of(operation_id: &str) -> (f64, f64) {
-    [
-        Operation::GetOrders,
-        Operation::GetOrderItems,
-        Operation::GetListingsItem,
-        Operation::PatchListingsItem,
-        Operation::CreateFeedDocument,
-        Operation::CreateFeed,
-        Operation::GetFeed,
-        Operation::GetFeedDocument,
-    ]
-    .into_iter()
-    .find(|operation| operation.name() == operation_id)
-    .map(Operation::default_plan)
-    .unwrap_or((1.0, 1.0))
+    Operation::ALL
+        .into_iter()
+        .find(|operation| operation.name() == operation_id)
+        .map(Operation::default_plan)
+        .unwrap_or((1.0, 1.0))
 }
 
 struct Params {
@@ -663,6 +686,7 @@ fn dispatch(
         "getOrders" => get_orders(&mut state, params),
         "getOrderItems" => get_order_items(&state, params),
         "getListingsItem" => get_listing(&state, params),
+        "searchListingsItems" => search_listings(&mut state, params),
         "patchListingsItem" => patch_listing(&mut state, params, body),
         "createFeedDocument" => create_feed_document(&mut state, &shared.origin, body),
         "createFeed" => create_feed(&mut state, body),
@@ -819,12 +843,119 @@ fn get_listing(state: &State, params: &Params) -> (StatusCode, Value) {
         .list("includedData")
         .contains(&"fulfillmentAvailability")
     {
-        item["fulfillmentAvailability"] = match quantity {
-            Some(quantity) => json!([{"fulfillmentChannelCode": "DEFAULT", "quantity": quantity}]),
-            None => json!([{"fulfillmentChannelCode": "AMAZON_EU", "quantity": 12}]),
-        };
+        item["fulfillmentAvailability"] = availability_json(*quantity);
     }
     (StatusCode::OK, item)
+}
+
+/// A listing's `fulfillmentAvailability`: the merchant's quantity, or Amazon's for an FBA one.
+fn availability_json(quantity: Option<i64>) -> Value {
+    match quantity {
+        Some(quantity) => json!([{"fulfillmentChannelCode": "DEFAULT", "quantity": quantity}]),
+        None => json!([{"fulfillmentChannelCode": "AMAZON_EU", "quantity": 12}]),
+    }
+}
+
+/// A listings search: filtered by marketplace and creation instant, sorted as asked (SKU
+/// breaks ties), at most [`MAX_SEARCHED_LISTINGS`] paged through, `numberOfResults` counting
+/// all found.
+fn search_listings(state: &mut State, params: &Params) -> (StatusCode, Value) {
+    let page_size = params
+        .query("pageSize")
+        .and_then(|size| size.parse::<usize>().ok())
+        .unwrap_or(10);
+    if page_size == 0 {
+        return (
+            StatusCode::BAD_REQUEST,
+            errors("InvalidInput", "pageSize must be at least 1", ""),
+        );
+    }
+    let pages = match params.query("pageToken") {
+        Some(token) => match state.listing_pages.remove(token) {
+            Some(pages) => pages,
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    errors("InvalidInput", "Invalid pageToken", ""),
+                )
+            }
+        },
+        None => {
+            let instant = |name: &str| params.query(name).and_then(crate::orders::parse_instant);
+            let (after, before) = (instant("createdAfter"), instant("createdBefore"));
+            let in_marketplace = params.list("marketplaceIds").contains(&MARKETPLACE_ID);
+            let mut found: Vec<(&String, &state::ListingSummary)> = state
+                .summaries
+                .iter()
+                .filter(|_| in_marketplace)
+                .filter(|(_, summary)| after.is_none_or(|after| summary.created >= after))
+                .filter(|(_, summary)| before.is_none_or(|before| summary.created <= before))
+                .collect();
+            let by_sku = params.query("sortBy") == Some("sku");
+            found.sort_by(|(sku_a, a), (sku_b, b)| {
+                if by_sku {
+                    sku_a.cmp(sku_b)
+                } else {
+                    (a.created, sku_a).cmp(&(b.created, sku_b))
+                }
+            });
+            if params.query("sortOrder").unwrap_or("DESC") == "DESC" {
+                found.reverse();
+            }
+            ListingPages {
+                found: found.len(),
+                remaining: found
+                    .into_iter()
+                    .take(MAX_SEARCHED_LISTINGS)
+                    .map(|(sku, _)| sku.clone())
+                    .collect(),
+            }
+        }
+    };
+    let included = params.list("includedData");
+    let summaries = included.is_empty() || included.contains(&"summaries");
+    let availability = included.contains(&"fulfillmentAvailability");
+    let (page, rest) = pages
+        .remaining
+        .split_at(page_size.min(pages.remaining.len()));
+    let items: Vec<Value> = page
+        .iter()
+        .filter_map(|sku| Some((sku, state.summaries.get(sku)?, state.listings.get(sku)?)))
+        .map(|(sku, summary, quantity)| {
+            let mut item = json!({"sku": sku});
+            if summaries {
+                let date = summary.created.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                item["summaries"] = json!([{
+                    "marketplaceId": MARKETPLACE_ID,
+                    "asin": summary.asin,
+                    "productType": "PRODUCT",
+                    "conditionType": "new_new",
+                    "status": ["BUYABLE", "DISCOVERABLE"],
+                    "itemName": summary.title,
+                    "createdDate": date,
+                    "lastUpdatedDate": date,
+                }]);
+            }
+            if availability {
+                item["fulfillmentAvailability"] = availability_json(*quantity);
+            }
+            item
+        })
+        .collect();
+    let mut answer = json!({"numberOfResults": pages.found, "items": items});
+    if !rest.is_empty() {
+        let number = state.next_number();
+        let token = format!("fake-listings-page-{number}");
+        state.listing_pages.insert(
+            token.clone(),
+            ListingPages {
+                remaining: rest.to_vec(),
+                found: pages.found,
+            },
+        );
+        answer["pagination"] = json!({"nextToken": token});
+    }
+    (StatusCode::OK, answer)
 }
 
 /// The quantity a `fulfillment_availability` patch sets, or why it is refused.

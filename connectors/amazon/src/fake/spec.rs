@@ -1,5 +1,5 @@
 //! Amazon's official models, loaded at test time from `shared/specs/amazon-sp-api/` beside
-//! the repository (or `$OMNISTOCK_AMAZON_SPECS_DIR`), and the checks of one request against
+//! the repository (see [`specs_dir`]), and the checks of one request against
 //! them: the operation (method and path), its path and query parameters (required, type,
 //! enum, bounds, no unknown ones) and its body against the body schema.
 
@@ -21,13 +21,19 @@ pub const FEED_SCHEMA: &str = "listings-feed-schema-v2.json";
 /// The JSON_LISTINGS_FEED processing report schema.
 pub const REPORT_SCHEMA: &str = "listings-feed-processing-report-schema-v2.json";
 
-/// The folder holding the models.
+/// The folder holding the models: `$OMNISTOCK_AMAZON_SPECS_DIR`, else `shared/specs/amazon-sp-api`
+/// beside the repository (or beside its parent, for a worktree one level deeper).
 pub fn specs_dir() -> PathBuf {
-    match std::env::var_os(SPECS_DIR_ENV) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/amazon-sp-api")
-        }
+    if let Some(dir) = std::env::var_os(SPECS_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let beside = root.join("../shared/specs/amazon-sp-api");
+    let above = root.join("../../shared/specs/amazon-sp-api");
+    if !beside.is_dir() && above.is_dir() {
+        above
+    } else {
+        beside
     }
 }
 

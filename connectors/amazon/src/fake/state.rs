@@ -60,6 +60,21 @@ impl Bucket {
     }
 }
 
+/// What a listing's summary shows besides its quantity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingSummary {
+    pub asin: String,
+    pub title: String,
+    pub created: DateTime<Utc>,
+}
+
+/// The rest of a listings search: the SKUs still to be returned and how many it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingPages {
+    pub remaining: Vec<String>,
+    pub found: usize,
+}
+
 /// A feed document: uploaded content or a processing report.
 #[derive(Debug, Clone, Default)]
 pub struct FeedDocument {
@@ -85,6 +100,10 @@ pub struct State {
     pub counter: u64,
     /// Seller SKU → `DEFAULT` quantity (`None`: an FBA-only listing).
     pub listings: BTreeMap<String, Option<i64>>,
+    /// Seller SKU → its ASIN, title and creation instant.
+    pub summaries: BTreeMap<String, ListingSummary>,
+    /// Page token → the rest of that listings search.
+    pub listing_pages: HashMap<String, ListingPages>,
     pub orders: Vec<FakeOrder>,
     /// Page token → the order ids still to be returned by that search.
     pub order_pages: HashMap<String, Vec<String>>,
@@ -123,6 +142,20 @@ impl State {
     pub fn next_number(&mut self) -> u64 {
         self.counter += 1;
         self.counter
+    }
+
+    /// Adds (or replaces) a listing; `quantity` is `None` for an FBA-only one.
+    pub fn insert_listing(&mut self, sku: &str, quantity: Option<i64>, created: DateTime<Utc>) {
+        let number = self.next_number();
+        self.listings.insert(sku.to_string(), quantity);
+        self.summaries.insert(
+            sku.to_string(),
+            ListingSummary {
+                asin: format!("B0{number:08}"),
+                title: format!("Fake item {sku}"),
+                created,
+            },
+        );
     }
 
     pub fn order_mut(&mut self, id: &str) -> Option<&mut FakeOrder> {

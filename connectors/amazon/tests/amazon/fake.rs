@@ -45,6 +45,8 @@ async fn requests_outside_the_models_are_refused_and_recorded() {
         // A patch needs productType, and op is an enum.
         http.patch(format!("{origin}/listings/2021-08-01/items/S/SKU-1?marketplaceIds=A1PA6795UKMFR9"))
             .json(&json!({"patches": [{"op": "move", "path": "/attributes/fulfillment_availability"}]})),
+        // A listings search pages at most 20 items.
+        http.get(format!("{origin}/listings/2021-08-01/items/S?marketplaceIds=A1PA6795UKMFR9&pageSize=50")),
         // No such operation.
         http.get(format!("{origin}/listings/2020-09-01/items/S/SKU-1")),
     ];

@@ -6,7 +6,7 @@ use omnistock_amazon::{AmazonChannelConfig, AmazonConnector};
 use omnistock_connector::conformance::{
     ConformanceHarness, HarnessError, SignedWebhook, WebhookSigning,
 };
-use omnistock_connector::{Connector, RateLimit};
+use omnistock_connector::{Connector, ConnectorError, RateLimit};
 use std::sync::Arc;
 
 /// Starts the fake, or `None` (after saying why) when Amazon's models are not there.
@@ -32,6 +32,19 @@ pub(crate) fn assert_no_violations(fake: &FakeSpApi) {
         violations.is_empty(),
         "requests outside the models: {violations:#?}"
     );
+}
+
+/// Asserts a call failed as a configuration error naming Amazon's refusal and the role it needs.
+pub(crate) fn assert_lacks_role(error: &ConnectorError, role: &str) {
+    match error {
+        ConnectorError::Configuration(text) => {
+            assert!(
+                text.contains("Unauthorized") && text.contains(role),
+                "{text}"
+            )
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
 }
 
 pub(crate) struct AmazonHarness {

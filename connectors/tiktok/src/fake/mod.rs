@@ -5,7 +5,8 @@
 //! `x-tts-access-token`, the `shop_cipher`, and the query and body parameters against the
 //! endpoint's `*.spec.json` (required fields, undocumented fields, types). It serves paged
 //! order search and order detail, applies inventory updates per product and warehouse with the
-//! documented errors (per SKU, HTTP 200), answers inventory search, refreshes tokens on the
+//! documented errors (per SKU, HTTP 200), answers inventory search and product search (paged,
+//! at most 10,000 results per search), refreshes tokens on the
 //! auth endpoint, limits each API to 50 requests per second (configurable) with HTTP 429, and
 //! builds and sends signed webhooks. The error codes of the common checks are not in the local
 //! reference pages; the fake uses 106001 (sign), 105001/105002 (token) as TikTok answers, and
@@ -44,6 +45,9 @@ pub const INVENTORY_SEARCH: &str = "/product/202309/inventory/search";
 pub const ORDER_SEARCH: &str = "/order/202309/orders/search";
 pub const ORDER_DETAIL: &str = "/order/202507/orders";
 pub const RETURNS_SEARCH: &str = "/return_refund/202309/returns/search";
+pub const PRODUCT_SEARCH: &str = "/product/202502/products/search";
+/// Search Products: "The total number of search results can not exceed 10000." (12052180).
+pub const MAX_PRODUCT_SEARCH_RESULTS: usize = 10_000;
 pub const TOKEN_REFRESH: &str = "/api/v2/token/refresh";
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +134,7 @@ const TEMPLATES: &[&str] = &[
     ORDER_SEARCH,
     ORDER_DETAIL,
     RETURNS_SEARCH,
+    PRODUCT_SEARCH,
 ];
 
 impl FakeTikTok {
@@ -240,7 +245,15 @@ impl FakeTikTok {
     pub fn create_product(&self, skus: &[(&str, &[(&str, i64)])]) -> Vec<String> {
         let mut state = lock(&self.state);
         let product_id = state.shop.next_id();
-        let mut product = Product::default();
+        let mut product = Product {
+            title: format!(
+                "Fake product {}",
+                skus.first().map(|(sku, _)| *sku).unwrap_or("")
+            ),
+            status: "ACTIVATE".into(),
+            create_time: now(),
+            skus: BTreeMap::new(),
+        };
         let mut ids = Vec::new();
         for (seller_sku, warehouses) in skus {
             let sku_id = state.shop.next_id();
@@ -258,6 +271,38 @@ impl FakeTikTok {
         }
         state.shop.products.insert(product_id, product);
         ids
+    }
+
+    /// Sets when a listing's product was created (Unix seconds) and its status (`ACTIVATE`,
+    /// `DELETED` …), as Search Products shows them.
+    pub fn set_product(
+        &self,
+        listing_id: &str,
+        create_time: i64,
+        status: &str,
+    ) -> Result<(), FakeError> {
+        let listing = ListingId::parse(listing_id)
+            .ok_or_else(|| FakeError::Action(format!("bad listing id {listing_id}")))?;
+        let mut state = lock(&self.state);
+        let product = state
+            .shop
+            .products
+            .get_mut(&listing.product_id)
+            .ok_or_else(|| FakeError::Action(format!("no product {}", listing.product_id)))?;
+        product.create_time = create_time;
+        product.status = status.to_string();
+        Ok(())
+    }
+
+    /// The title of a listing's product.
+    pub fn product_title(&self, listing_id: &str) -> Option<String> {
+        let listing = ListingId::parse(listing_id)?;
+        let state = lock(&self.state);
+        state
+            .shop
+            .products
+            .get(&listing.product_id)
+            .map(|product| product.title.clone())
     }
 
     /// The quantity each warehouse holds for a listing.
@@ -727,6 +772,7 @@ async fn handle(
         INVENTORY_SEARCH => inventory_search(&mut state, &body),
         ORDER_SEARCH => order_search(&mut state, &query, &body),
         RETURNS_SEARCH => returns_search(&mut state, &query, &body),
+        PRODUCT_SEARCH => product_search(&mut state, &query, &body),
         _ => order_detail(&mut state, &query),
     }
 }
@@ -938,20 +984,22 @@ fn update_inventory(state: &mut FakeState, path: &str, body: &Value) -> Response
     answer(StatusCode::OK, 0, "Success", data)
 }
 
+/// The strings of a body's array field (none when absent).
+fn string_list(body: &Value, name: &str) -> Vec<String> {
+    body.get(name)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn inventory_search(state: &mut FakeState, body: &Value) -> Response {
-    let list = |name: &str| -> Vec<String> {
-        body.get(name)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|item| item.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let sku_ids = list("sku_ids");
-    let product_ids = list("product_ids");
+    let sku_ids = string_list(body, "sku_ids");
+    let product_ids = string_list(body, "product_ids");
     if sku_ids.len() > 600 {
         return answer(
             StatusCode::OK,
@@ -1091,24 +1139,13 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
     }
     let bound = |name: &str| body.get(name).and_then(Value::as_i64);
     let search = format!("{page_size}|{sort_field}|{sort_order}|{body}");
-    let offset = match query.get("page_token") {
-        None => 0,
-        Some(token) => match token.split_once('.') {
-            Some((offset, print))
-                if print.strip_suffix(TOKEN_TAIL)
-                    == Some(fingerprint(&search).to_string().as_str()) =>
-            {
-                offset.parse().unwrap_or(usize::MAX)
-            }
-            _ => {
-                return refuse(
-                    state,
-                    StatusCode::BAD_REQUEST,
-                    INVALID_PARAMETER,
-                    "page_token does not belong to this search".into(),
-                )
-            }
-        },
+    let Some(offset) = page_offset(query.get("page_token"), &search) else {
+        return refuse(
+            state,
+            StatusCode::BAD_REQUEST,
+            INVALID_PARAMETER,
+            "page_token does not belong to this search".into(),
+        );
     };
     let status = body.get("order_status").and_then(Value::as_str);
     let mut found: Vec<&Order> = state
@@ -1143,6 +1180,109 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
     )
 }
 
+/// The offset a page token of `search` stands for; `None` when it belongs to another search.
+fn page_offset(token: Option<&String>, search: &str) -> Option<usize> {
+    let Some(token) = token else {
+        return Some(0);
+    };
+    let (offset, print) = token.split_once('.')?;
+    (print.strip_suffix(TOKEN_TAIL) == Some(fingerprint(search).to_string().as_str()))
+        .then(|| offset.parse().unwrap_or(usize::MAX))
+}
+
+/// Search Products: filtered by status, seller SKUs, SKU ids and creation and update times,
+/// oldest first, at most [`MAX_PRODUCT_SEARCH_RESULTS`] paged through (12052180 past it).
+fn product_search(
+    state: &mut FakeState,
+    query: &BTreeMap<String, String>,
+    body: &Value,
+) -> Response {
+    let page_size: usize = query
+        .get("page_size")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    if !(1..=100).contains(&page_size) {
+        return answer(
+            StatusCode::OK,
+            12_019_109,
+            "page size is invalid",
+            Value::Null,
+        );
+    }
+    let (seller_skus, sku_ids) = (
+        string_list(body, "seller_skus"),
+        string_list(body, "sku_ids"),
+    );
+    if seller_skus.len() > 10 {
+        return answer(
+            StatusCode::OK,
+            12_019_027,
+            "The maximum count of \u{201c}seller_skus\u{201d} in the search filter is 10.",
+            Value::Null,
+        );
+    }
+    if sku_ids.len() > 10 {
+        return answer(
+            StatusCode::OK,
+            12_019_087,
+            "The number of SKU IDs exceeds the limit of 10",
+            Value::Null,
+        );
+    }
+    let search = format!("{page_size}|{body}");
+    let Some(offset) = page_offset(query.get("page_token"), &search) else {
+        return answer(
+            StatusCode::OK,
+            12_052_910,
+            "Invalid input parameters. Refer to the API documentation for details.",
+            Value::Null,
+        );
+    };
+    if offset >= MAX_PRODUCT_SEARCH_RESULTS {
+        return answer(
+            StatusCode::OK,
+            12_052_180,
+            "The total number of search results can not exceed 10000.",
+            Value::Null,
+        );
+    }
+    let bound = |name: &str| body.get(name).and_then(Value::as_i64);
+    let status = body.get("status").and_then(Value::as_str).unwrap_or("ALL");
+    let mut found: Vec<(&String, &Product)> = state
+        .shop
+        .products
+        .iter()
+        .filter(|(_, product)| status == "ALL" || product.status == status)
+        .filter(|(_, product)| bound("create_time_ge").is_none_or(|ge| product.create_time >= ge))
+        .filter(|(_, product)| bound("create_time_le").is_none_or(|le| product.create_time <= le))
+        .filter(|(_, product)| bound("update_time_ge").is_none_or(|ge| product.create_time >= ge))
+        .filter(|(_, product)| bound("update_time_le").is_none_or(|le| product.create_time <= le))
+        .filter(|(_, product)| {
+            seller_skus.is_empty()
+                || product
+                    .skus
+                    .values()
+                    .any(|sku| seller_skus.contains(&sku.seller_sku))
+        })
+        .filter(|(_, product)| {
+            sku_ids.is_empty() || product.skus.keys().any(|id| sku_ids.contains(id))
+        })
+        .collect();
+    found.sort_by_key(|(id, product)| (product.create_time, (*id).clone()));
+    let total = found.len();
+    found.truncate(MAX_PRODUCT_SEARCH_RESULTS);
+    let (products, next_page_token) =
+        page_of(&found, offset, page_size, &search, |(id, product)| {
+            product.to_search_json(id)
+        });
+    answer(
+        StatusCode::OK,
+        0,
+        "Success",
+        json!({ "total_count": total, "products": products, "next_page_token": next_page_token }),
+    )
+}
+
 fn returns_search(
     state: &mut FakeState,
     query: &BTreeMap<String, String>,
@@ -1161,34 +1301,15 @@ fn returns_search(
             Value::Null,
         );
     }
-    let order_ids: Vec<String> = body
-        .get("order_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|id| id.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let order_ids = string_list(body, "order_ids");
     let search = format!("{page_size}|{body}");
-    let offset = match query.get("page_token") {
-        None => 0,
-        Some(token) => match token.split_once('.') {
-            Some((offset, print))
-                if print.strip_suffix(TOKEN_TAIL)
-                    == Some(fingerprint(&search).to_string().as_str()) =>
-            {
-                offset.parse().unwrap_or(usize::MAX)
-            }
-            _ => {
-                return answer(
-                    StatusCode::OK,
-                    25_001_001,
-                    "An invalid request parameter was passed. page_token",
-                    Value::Null,
-                )
-            }
-        },
+    let Some(offset) = page_offset(query.get("page_token"), &search) else {
+        return answer(
+            StatusCode::OK,
+            25_001_001,
+            "An invalid request parameter was passed. page_token",
+            Value::Null,
+        );
     };
     let found: Vec<&Return> = state
         .shop

@@ -1,4 +1,5 @@
-//! The fake shop's data: products with SKUs stocked per warehouse, and orders with one line
+//! The fake shop's data: products (title, status, creation time) with SKUs stocked per
+//! warehouse, and orders with one line
 //! item per unit.
 
 use serde_json::{json, Value};
@@ -15,7 +16,34 @@ pub struct Sku {
 
 #[derive(Debug, Clone, Default)]
 pub struct Product {
+    pub title: String,
+    /// `ACTIVATE`, `DRAFT`, `DELETED` …
+    pub status: String,
+    /// When the product was created (Unix seconds).
+    pub create_time: i64,
     pub skus: BTreeMap<String, Sku>,
+}
+
+impl Product {
+    /// The product as Search Products lists it.
+    pub fn to_search_json(&self, id: &str) -> Value {
+        json!({
+            "id": id,
+            "title": self.title,
+            "status": self.status,
+            "create_time": self.create_time,
+            "update_time": self.create_time,
+            "sales_regions": ["US"],
+            "skus": self.skus.iter().map(|(sku_id, sku)| json!({
+                "id": sku_id,
+                "seller_sku": sku.seller_sku,
+                "price": { "currency": CURRENCY, "tax_exclusive_price": "9.99", "sale_price": "9.99" },
+                "inventory": sku.warehouses.iter().map(|(warehouse_id, quantity)| json!({
+                    "warehouse_id": warehouse_id, "quantity": quantity,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -94,6 +94,9 @@ function rows(channel) {
   return [
     stat('enabled', 'Enabled', channel.enabled ? 'yes' : 'no'),
     stat('paused', 'Paused', channel.paused ? 'yes' : 'no'),
+    stat('leader', 'Leader', channel.leader
+      ? h('span', {}, channel.leader.replica, channel.leader.this_replica ? h('span', { class: 'muted' }, ' (this replica)') : null)
+      : h('span', { class: 'muted' }, channel.enabled ? 'none (takeover under way)' : 'not synced')),
     stat('degraded', 'Degraded', push.degraded === null ? 'unknown' : push.degraded ? 'yes' : 'no'),
     stat('last-pull', 'Last order pull',
       channel.orders.polled ? ago(channel.orders.last_pull_at) : h('span', { class: 'muted' }, 'webhooks only')),

@@ -101,11 +101,11 @@ async function showJournal(section, sku, state) {
       { title: 'Reserved', number: true, value: (m) => signed(m.reserved_delta) },
       { title: 'Why', value: (m) => [m.reason, m.reference ? [' ', h('span', { class: 'mono muted' }, m.reference)] : null] },
       { title: 'Who', value: (m) => [m.actor ?? '', m.note ? h('div', { class: 'muted' }, m.note) : null] },
-    ], page.movements, { empty: 'Nothing journaled yet.' }),
+    ], page.movements, { empty: 'Nothing journaled yet.', rowAttributes: (m) => ({ 'data-movement': m.id }) }),
     h('div', { class: 'toolbar', id: 'journal-pages' },
-      h('span', { class: 'muted' }, `page ${number}`),
+      h('span', { class: 'muted', 'data-page': number }, `page ${number}`),
       actionButton('First page', async () => { state.journalAfter = []; await reload(); },
-        { class: 'secondary', disabled: number === 1 }),
+        { class: 'secondary', disabled: number === 1, 'data-action': 'journal-first' }),
       actionButton('Next page', async () => { state.journalAfter.push(page.next_after); await reload(); },
         { class: 'secondary', disabled: page.next_after === null, 'data-action': 'journal-next' })));
 }
