@@ -14,6 +14,7 @@
 mod burst;
 mod channel_report;
 mod child;
+mod discover;
 mod faults;
 mod footprint;
 mod ingest;
@@ -59,6 +60,9 @@ pub enum Scenario {
     /// The shown history's storage: bytes per row and per listing per day, at 100,000 listings
     /// on 4 channels.
     History(shown_history::HistoryArgs),
+    /// Listing discovery of a large sim catalog (100,000 listings) within the channel's rate
+    /// limit: time, catalog calls and the growth of peak resident memory.
+    Discover(discover::DiscoverArgs),
 }
 
 /// Why a benchmark could not run.
@@ -111,6 +115,7 @@ pub async fn run(scenario: &Scenario) -> Result<BenchReport, BenchError> {
         Scenario::Faults(args) => faults::run(args).await,
         Scenario::Report(args) => channel_report::run(args).await,
         Scenario::History(args) => shown_history::run(args).await,
+        Scenario::Discover(args) => discover::run(args).await,
     }
 }
 

@@ -115,6 +115,19 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
             ],
         ),
         (
+            "discover",
+            vec![
+                "discover",
+                "--listings",
+                "2500",
+                "--known-percent",
+                "80",
+                "--rate-limit",
+                "50/s",
+                "--apply",
+            ],
+        ),
+        (
             "faults",
             vec![
                 "faults",
@@ -219,6 +232,14 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                         >= number(&figures, "catalog_channel_status_ms"),
                     "{figures}"
                 );
+            }
+            "discover" => {
+                // 2,500 listings in pages of 1,000: three catalog calls; 80 % are items.
+                assert_eq!(number(&figures, "listings"), 2500.0, "{figures}");
+                assert_eq!(number(&figures, "catalog_calls"), 3.0, "{figures}");
+                assert_eq!(number(&figures, "new"), 2000.0, "{figures}");
+                assert_eq!(number(&figures, "unmatched"), 500.0, "{figures}");
+                assert!(number(&figures, "apply_ms") > 0.0, "{figures}");
             }
             "faults" => {
                 let faults = figures["faults"].as_array().unwrap();
