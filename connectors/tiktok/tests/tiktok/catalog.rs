@@ -15,12 +15,16 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Reads the catalog to its end; the listings by id (a repeat fails the test) and the pages.
+/// Reads the catalog to its end, waiting before each page what the connector advises (as the
+/// runtime does); the listings by id (a repeat fails the test) and the pages.
 async fn read_all(connector: &TikTokConnector) -> (BTreeMap<String, CatalogListing>, usize) {
     let mut listings = BTreeMap::new();
     let mut page: Option<String> = None;
     let mut pages = 0;
     loop {
+        if let Some(wait) = connector.wait_before(CallKind::ReadCatalog) {
+            tokio::time::sleep(wait).await;
+        }
         let read = connector.read_catalog(page.as_deref()).await.unwrap();
         pages += 1;
         for listing in read.listings {
