@@ -4,7 +4,7 @@
 //! [`run_all`] (or single checks). The checks only use the [`Connector`] trait and the harness,
 //! so they hold every connector to the same contract: idempotent import, cursor resumption,
 //! pagination, signature refusal, batch limits, rate-limit handling without sleeping, stock
-//! round trips and per-listing rejection. Each check creates its own listings and orders and
+//! round trips, per-listing rejection and order money (currency, unit prices, total). Each check creates its own listings and orders and
 //! tolerates what earlier checks left on the fake.
 
 use crate::connector::{Connector, PushResult, WebhookRequest};
@@ -104,6 +104,24 @@ pub trait ConformanceHarness: Send + Sync {
 
     /// Stock-update requests the platform has received so far, refused ones included.
     async fn stock_requests_seen(&self) -> Result<u64, HarnessError>;
+
+    /// The money the platform holds for an order, in minor units, read from the fake's own
+    /// state; `None` (the default) when the platform reports no prices, and [`order_money`]
+    /// then checks nothing.
+    async fn expected_money(&self, _order_id: &str) -> Result<Option<OrderMoney>, HarnessError> {
+        Ok(None)
+    }
+}
+
+/// An order's money as the platform holds it, for [`order_money`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderMoney {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The price of one unit, by listing id.
+    pub unit_prices: BTreeMap<String, i64>,
+    /// What the buyer pays for the whole order, when the platform reports it.
+    pub total_minor: Option<i64>,
 }
 
 /// One failed check.
@@ -142,6 +160,7 @@ pub async fn run_all(harness: &dyn ConformanceHarness) -> Result<(), Conformance
         push_read_round_trip(harness).await,
         unknown_listing_rejected(harness).await,
         start_cursor_floor(harness).await,
+        order_money(harness).await,
     ];
     let failures: Vec<CheckFailure> = results.into_iter().filter_map(Result::err).collect();
     if failures.is_empty() {
@@ -795,5 +814,72 @@ async fn check_unknown_listing_rejected(harness: &dyn ConformanceHarness) -> Res
         read.len() == 1 && read[0].listing_id == known,
         "read_stock of a known and an unknown listing gave {read:?}"
     );
+    Ok(())
+}
+
+/// An order's currency, its lines' unit prices and its total reach the event as the platform
+/// holds them (in minor units), from a pull and from a webhook alike; a platform whose harness
+/// reports no money passes.
+pub async fn order_money(harness: &dyn ConformanceHarness) -> Result<(), CheckFailure> {
+    named("order_money", check_order_money(harness).await)
+}
+
+async fn check_order_money(harness: &dyn ConformanceHarness) -> Result<(), Problem> {
+    let connector = harness.connector();
+    let first_listing = harness.create_listing("CONF-MONEY-1", 10).await?;
+    let second_listing = harness.create_listing("CONF-MONEY-2", 10).await?;
+    let order_id = harness
+        .place_order(&[(first_listing.clone(), 3), (second_listing.clone(), 1)])
+        .await?;
+    let Some(expected) = harness.expected_money(&order_id).await? else {
+        return Ok(());
+    };
+    let (_, pulled, _) = pull_all(connector.as_ref(), None).await?;
+    let mut events: Vec<(&str, OrderEvent)> = events_of(&pulled, &order_id)
+        .into_iter()
+        .map(|event| ("pull", event.clone()))
+        .collect();
+    ensure!(
+        events.len() == 1,
+        "order {order_id} pulled {} times",
+        events.len()
+    );
+    if connector.capabilities().webhooks {
+        let webhook = harness
+            .webhook_for_order(&order_id, WebhookSigning::ChannelSecret)
+            .await?;
+        let delivered = webhook_events(connector.as_ref(), &webhook).await?;
+        events.extend(
+            events_of(&delivered, &order_id)
+                .into_iter()
+                .map(|event| ("webhook", event.clone())),
+        );
+    }
+    for (path, event) in &events {
+        ensure!(
+            event.currency.as_deref() == Some(expected.currency.as_str()),
+            "{path}: order {order_id} has currency {:?}, the platform {}",
+            event.currency,
+            expected.currency
+        );
+        let prices: BTreeMap<String, i64> = event
+            .lines
+            .iter()
+            .filter_map(|line| Some((line.listing_id.clone()?, line.unit_price_minor?)))
+            .collect();
+        ensure!(
+            prices == expected.unit_prices,
+            "{path}: order {order_id} has unit prices {prices:?}, the platform {:?}",
+            expected.unit_prices
+        );
+        if expected.total_minor.is_some() {
+            ensure!(
+                event.total_minor == expected.total_minor,
+                "{path}: order {order_id} has total {:?}, the platform {:?}",
+                event.total_minor,
+                expected.total_minor
+            );
+        }
+    }
     Ok(())
 }

@@ -156,7 +156,7 @@ pub fn order_event(order: &SimOrder, delivery_id: Option<String>) -> Result<Orde
         updated_at,
         created_at,
         currency: Some(order.currency.clone()),
-        total_minor: None,
+        total_minor: Some(order.total_minor),
         lines: order
             .lines
             .iter()

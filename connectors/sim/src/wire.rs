@@ -24,6 +24,10 @@ pub struct SimOrder {
     /// `open`, `cancelled` or `fulfilled`.
     pub status: String,
     pub currency: String,
+    /// What the buyer pays, in minor units of `currency`: Σ unit price × (quantity −
+    /// cancelled) over the lines, kept current on every change of the order.
+    #[serde(default)]
+    pub total_minor: i64,
     /// RFC 3339, millisecond precision.
     pub created_at: String,
     /// RFC 3339, millisecond precision; never goes backwards.

@@ -54,6 +54,9 @@ pub struct TikTokOrder {
 pub struct Payment {
     #[serde(default)]
     pub currency: Option<String>,
+    /// What the buyer pays: `sub_total + shipping_fee + taxes + retail_delivery_fee`.
+    #[serde(default)]
+    pub total_amount: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +132,11 @@ impl TikTokOrder {
             .payment
             .as_ref()
             .and_then(|payment| payment.currency.clone());
+        let total_minor = self
+            .payment
+            .as_ref()
+            .and_then(|payment| payment.total_amount.as_deref())
+            .and_then(|amount| minor_units(amount, currency.as_deref()));
         // One order line per SKU: TikTok lists a line item per unit, each with its status.
         let mut lines: Vec<OrderLine> = Vec::new();
         for item in &self.line_items {
@@ -173,7 +181,7 @@ impl TikTokOrder {
             updated_at: instant(self.update_time),
             created_at: self.create_time.map(instant),
             currency,
-            total_minor: None,
+            total_minor,
             lines,
         })
     }
@@ -191,6 +199,7 @@ mod tests {
             update_time: 1_619_621_355,
             payment: Some(Payment {
                 currency: Some("IDR".into()),
+                total_amount: Some("15000".into()),
             }),
             line_items: items
                 .iter()
@@ -259,6 +268,8 @@ mod tests {
         );
         assert_eq!(line.line_id, "1729582718312380123:2729382476852921560");
         assert_eq!(line.unit_price_minor, Some(5000));
+        assert_eq!(event.total_minor, Some(15000));
+        assert_eq!(event.currency.as_deref(), Some("IDR"));
     }
 
     #[test]

@@ -457,6 +457,7 @@ impl SimState {
             id: order_id.clone(),
             status: "open".into(),
             currency: self.currency.clone(),
+            total_minor: 0,
             created_at: String::new(),
             updated_at: String::new(),
             updated_at_millis: 0,
@@ -544,6 +545,11 @@ impl SimState {
         order.updated_at = stamp;
         order.updated_at_millis = millis;
         order.sequence = sequence;
+        order.total_minor = order
+            .lines
+            .iter()
+            .map(|line| line.unit_price_minor * (line.quantity - line.cancelled_quantity))
+            .sum();
         let order = order.clone();
         self.positions.remove(&old_position);
         self.positions.insert(

@@ -34,6 +34,8 @@ enum Flaw {
     OverstatesBatch,
     /// Starts a first poll a day before the floor it is given.
     IgnoresTheFloor,
+    /// Reads each line's price from the wrong field (the first line's) and no order total.
+    MisreadsMoney,
 }
 
 struct Flawed {
@@ -66,6 +68,15 @@ impl Connector for Flawed {
         let mut page = self.inner.pull_orders(cursor).await?;
         if let Flaw::ForgetsMorePages = self.flaw {
             page.has_more = false;
+        }
+        if let Flaw::MisreadsMoney = self.flaw {
+            for event in &mut page.orders {
+                let first_price = event.lines.first().and_then(|line| line.unit_price_minor);
+                for line in &mut event.lines {
+                    line.unit_price_minor = first_price;
+                }
+                event.total_minor = None;
+            }
         }
         Ok(page)
     }
@@ -152,4 +163,10 @@ async fn the_kit_catches_an_overstated_batch_limit() {
         failed_checks(Flaw::OverstatesBatch).await,
         vec!["batch_limit"]
     );
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_connector_that_misreads_prices() {
+    let failed = failed_checks(Flaw::MisreadsMoney).await;
+    assert!(failed.contains(&"order_money"), "{failed:?}");
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use omnistock_connector::conformance::{
-    ConformanceHarness, HarnessError, SignedWebhook, WebhookSigning,
+    ConformanceHarness, HarnessError, OrderMoney, SignedWebhook, WebhookSigning,
 };
 use omnistock_connector::{Connector, RateLimit};
 use omnistock_sim::wire::{
@@ -27,13 +27,16 @@ pub(crate) async fn start_sim() -> SimHandle {
     .expect("sim starts")
 }
 
+/// The lines of an order, each at its own price (10.00, 10.25, …), so that the conformance
+/// kit can tell the lines' prices apart.
 pub(crate) fn lines(lines: &[(String, i64)]) -> Vec<NewOrderLine> {
     lines
         .iter()
-        .map(|(listing_id, quantity)| NewOrderLine {
+        .zip(0..)
+        .map(|((listing_id, quantity), index)| NewOrderLine {
             listing_id: listing_id.clone(),
             quantity: *quantity,
-            unit_price_minor: None,
+            unit_price_minor: Some(1000 + 25 * index),
         })
         .collect()
 }
@@ -131,6 +134,22 @@ impl ConformanceHarness for SimHarness {
 
     async fn shown_quantity(&self, listing_id: &str) -> Result<Option<i64>, HarnessError> {
         Ok(self.sim.shown_quantity(listing_id))
+    }
+
+    async fn expected_money(&self, order_id: &str) -> Result<Option<OrderMoney>, HarnessError> {
+        let order = self
+            .sim
+            .order(order_id)
+            .ok_or_else(|| HarnessError(format!("the sim has no order {order_id}")))?;
+        Ok(Some(OrderMoney {
+            currency: order.currency.clone(),
+            unit_prices: order
+                .lines
+                .iter()
+                .map(|line| (line.listing_id.clone(), line.unit_price_minor))
+                .collect(),
+            total_minor: Some(order.total_minor),
+        }))
     }
 
     async fn webhook_for_order(

@@ -382,6 +382,24 @@ impl FakeTikTok {
             .ok_or_else(|| FakeError::Action("no order placed".into()))
     }
 
+    /// An order's money as the fake holds it, in cents: the price of one unit of each listing
+    /// (`product:sku`) ordered, and the order's total.
+    pub fn order_money(&self, order_id: &str) -> Option<(BTreeMap<String, i64>, i64)> {
+        let state = lock(&self.state);
+        let order = state.shop.orders.get(order_id)?;
+        let prices = order
+            .line_items
+            .iter()
+            .map(|item| {
+                (
+                    ListingId::new(item.product_id.clone(), item.sku_id.clone()).encode(),
+                    state::sale_price_cents(&item.sku_id),
+                )
+            })
+            .collect();
+        Some((prices, order.total_cents()))
+    }
+
     /// Moves an order (and its line items not cancelled) to `status`.
     pub fn set_order_status(&self, order_id: &str, status: &str) -> Result<(), FakeError> {
         let mut state = lock(&self.state);

@@ -67,25 +67,50 @@ pub struct Order {
 }
 
 impl Order {
+    /// What the buyer pays (`payment.total_amount`, in cents): the sale prices of the line
+    /// items not cancelled; the fake charges no shipping or tax.
+    pub fn total_cents(&self) -> i64 {
+        self.line_items
+            .iter()
+            .filter(|item| item.display_status != "CANCELLED")
+            .map(|item| sale_price_cents(&item.sku_id))
+            .sum()
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
             "status": self.status,
             "create_time": self.create_time,
             "update_time": self.update_time,
-            "payment": { "currency": CURRENCY },
+            "payment": {
+                "currency": CURRENCY,
+                "total_amount": decimal(self.total_cents()),
+            },
             "line_items": self.line_items.iter().map(|item| json!({
                 "id": item.id,
                 "sku_id": item.sku_id,
                 "product_id": item.product_id,
                 "seller_sku": item.seller_sku,
                 "display_status": item.display_status,
-                "sale_price": "9.99",
+                "sale_price": decimal(sale_price_cents(&item.sku_id)),
                 "currency": CURRENCY,
                 "package_status": package_status(&item.display_status),
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// The fake's price of one unit of a SKU, in cents: 9.99 to 18.99 by the SKU id, so that
+/// lines of different SKUs have different prices.
+pub fn sale_price_cents(sku_id: &str) -> i64 {
+    let spread: i64 = sku_id.bytes().map(i64::from).sum::<i64>() % 10;
+    999 + 100 * spread
+}
+
+/// Cents as TikTok writes an amount: "12.34".
+fn decimal(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 fn package_status(display_status: &str) -> &'static str {
