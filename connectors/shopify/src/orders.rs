@@ -344,7 +344,7 @@ pub struct NestedSizes {
     pub nested_lines: usize,
 }
 
-/// Sizes for a page of orders: about 190 points per order (a line costs 4 with its price), so
+/// Sizes for a page of orders: about 183 points per order (a line costs 4 with its price), so
 /// a page of 5, the most a channel may set, stays under Shopify's 1000 for one query.
 pub const PAGE_SIZES: NestedSizes = NestedSizes {
     line_items: 10,
