@@ -228,7 +228,7 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
 }
 
 /// Builds the connector of every enabled channel, keyed by channel id.
-fn build_channels(
+pub(crate) fn build_channels(
     settings: &Settings,
     metrics: &Metrics,
     ledger: &Ledger,

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod registry;
+pub mod reports;
 pub mod service_notify;
 pub mod settings;
 pub mod sync;

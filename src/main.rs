@@ -72,6 +72,10 @@ enum Command {
     /// Show a shadow channel of the running daemon: per listing, the quantity omnistock would
     /// set, the quantity the channel shows, and since when they differ (`--format csv`).
     Shadow(omnistock::cli::shadow::ShadowArgs),
+    /// Reports from the running daemon: `report channels` (each channel's sales, stock shown,
+    /// turnover and hours at 0, per period).
+    #[command(subcommand)]
+    Report(omnistock::cli::report::ReportCommand),
     /// Run one simulated marketplace (the sim platform) until Ctrl-C; prints its base URL.
     Sim(omnistock::demo::SimArgs),
     /// Show omnistock at work: the daemon on a temporary SQLite ledger with simulated
@@ -136,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quarantine(command) => admin(&settings, AdminCommand::Quarantine(command)),
         Command::Explain(args) => admin(&settings, AdminCommand::Explain(args)),
         Command::Shadow(args) => admin(&settings, AdminCommand::Shadow(args)),
+        Command::Report(command) => admin(&settings, AdminCommand::Report(command)),
         Command::Migrate => {
             omnistock::telemetry::init(&settings.log)?;
             runtime()?.block_on(async {

@@ -12,7 +12,9 @@
 //! resident memory must be the daemon's alone, not the benchmark's and its sims'.
 
 mod burst;
+mod channel_report;
 mod child;
+mod discover;
 mod faults;
 mod footprint;
 mod ingest;
@@ -20,6 +22,7 @@ mod propagation;
 mod report;
 mod resync;
 mod setup;
+mod shown_history;
 mod world;
 
 pub use report::BenchReport;
@@ -52,6 +55,14 @@ pub enum Scenario {
     /// A fault drill: kills, broker and database restarts and a channel outage while orders
     /// flow; orders lost or booked twice and seconds to converge after each recovery.
     Faults(faults::FaultsArgs),
+    /// The channel report over 90 days of a million order lines (seeded in bulk): its time.
+    Report(channel_report::ReportArgs),
+    /// The shown history's storage: bytes per row and per listing per day, at 100,000 listings
+    /// on 4 channels.
+    History(shown_history::HistoryArgs),
+    /// Listing discovery of a large sim catalog (100,000 listings) within the channel's rate
+    /// limit: time, catalog calls and the growth of peak resident memory.
+    Discover(discover::DiscoverArgs),
 }
 
 /// Why a benchmark could not run.
@@ -102,6 +113,9 @@ pub async fn run(scenario: &Scenario) -> Result<BenchReport, BenchError> {
         Scenario::Resync(args) => resync::run(args).await,
         Scenario::Footprint(args) => footprint::run(args).await,
         Scenario::Faults(args) => faults::run(args).await,
+        Scenario::Report(args) => channel_report::run(args).await,
+        Scenario::History(args) => shown_history::run(args).await,
+        Scenario::Discover(args) => discover::run(args).await,
     }
 }
 

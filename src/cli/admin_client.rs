@@ -153,6 +153,7 @@ pub enum AdminCommand {
     Quarantine(QuarantineCommand),
     Explain(super::explain::ExplainArgs),
     Shadow(super::shadow::ShadowArgs),
+    Report(super::report::ReportCommand),
 }
 
 /// Why an admin command failed.
@@ -238,6 +239,13 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
             }
             let explanation: Value = client.get(&path).await?;
             print!("{}", super::explain::explain_text(&explanation));
+            Ok(())
+        }
+        AdminCommand::Report(super::report::ReportCommand::Channels(args)) => {
+            let client = AdminClient::new(settings, &args.connection)?;
+            let report: crate::reports::ChannelsReport =
+                client.get(&args.path(chrono::Utc::now())).await?;
+            print!("{}", super::report::render(&report, args.format));
             Ok(())
         }
     }

@@ -3,9 +3,11 @@
 //! ledger transaction, so a file is applied entirely or not at all.
 
 pub mod admin_client;
+pub mod channel_catalog;
 mod csv_rows;
 pub mod explain;
 pub mod listings;
+pub mod report;
 pub mod shadow;
 pub mod stock;
 
@@ -22,9 +24,28 @@ pub enum StockCommand {
     /// Set counted quantities from a CSV file with the columns sku, location, on_hand (a
     /// stock-take; `reserved` and `available` columns, as `stock export` writes, are ignored).
     /// Unknown SKUs are created; locations must exist. All rows are applied or none.
+    /// With --from-channel ID instead of a file: take the count from what the channel shows
+    /// (a dry run listing every change unless --apply), journaled with the channel as actor.
     Import {
         /// The CSV file.
-        file: PathBuf,
+        #[arg(
+            required_unless_present = "from_channel",
+            conflicts_with = "from_channel"
+        )]
+        file: Option<PathBuf>,
+        /// Count from what this configured channel shows instead of a file: on hand becomes
+        /// the channel's quantity plus what open orders reserve at the location.
+        #[arg(long, value_name = "CHANNEL")]
+        from_channel: Option<String>,
+        /// The location counted (with --from-channel); default: the channel's location.
+        #[arg(long, requires = "from_channel")]
+        location: Option<String>,
+        /// Apply the count from the channel (default: a dry run that only reports).
+        #[arg(long)]
+        apply: bool,
+        /// How the report of --from-channel is printed.
+        #[arg(long, value_enum, default_value_t)]
+        format: channel_catalog::ReportFormat,
         /// Who imports (journaled with every change); default: $USER.
         #[arg(long)]
         actor: Option<String>,
@@ -56,6 +77,21 @@ pub enum ListingsCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Read a configured channel's catalog and bind its listings to ledger items by SKU. By
+    /// default a dry run: reports listings already bound, new (would be bound), unmatched (no
+    /// such item), ambiguous (a SKU on several listings, or none) and bound differently.
+    /// --apply binds the new ones, each to its SKU, in one transaction.
+    Discover {
+        /// The channel's id in the configuration.
+        #[arg(long)]
+        channel: String,
+        /// Bind the new listings (default: a dry run that only reports).
+        #[arg(long)]
+        apply: bool,
+        /// How the report is printed.
+        #[arg(long, value_enum, default_value_t)]
+        format: channel_catalog::ReportFormat,
+    },
 }
 
 /// Why a bulk command failed.
@@ -78,6 +114,10 @@ pub enum CliError {
     },
     #[error("writing the export failed: {0}")]
     Export(String),
+    #[error("unknown channel {0:?}: no enabled channel of the configuration has this id")]
+    UnknownChannel(String),
+    #[error(transparent)]
+    Catalog(crate::ops::catalog_walk::CatalogError),
 }
 
 fn join(errors: &[RowError]) -> String {
@@ -108,10 +148,48 @@ pub async fn run_stock(settings: &Settings, command: StockCommand) -> Result<Str
     let ledger = ledger(settings).await?;
     let result = match command {
         StockCommand::Import {
-            file,
+            from_channel: Some(channel_id),
+            location,
+            apply,
+            format,
+            ..
+        } => channel_catalog::import_from_channel(
+            settings,
+            &ledger,
+            &channel_id,
+            location.as_deref(),
+            apply,
+            format,
+        )
+        .await
+        .map(|(report, summary)| {
+            print!("{report}");
+            summary
+        }),
+        StockCommand::Import { file: None, .. } => Err(CliError::File {
+            path: "-".into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "give a CSV file or --from-channel",
+            ),
+        }),
+        StockCommand::Import {
+            file: Some(file),
+            apply: true,
+            ..
+        } => Err(CliError::File {
+            path: file.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "--apply is for --from-channel: a file is applied as it is imported",
+            ),
+        }),
+        StockCommand::Import {
+            file: Some(file),
             actor,
             reason,
             idempotency_key,
+            ..
         } => {
             let options = stock::ImportOptions {
                 actor: actor
@@ -170,6 +248,16 @@ pub async fn run_listings(
                 .await
                 .map(|count| format!("{count} listing(s) bound"))
         }
+        ListingsCommand::Discover {
+            channel,
+            apply,
+            format,
+        } => channel_catalog::discover(settings, &ledger, &channel, apply, format)
+            .await
+            .map(|(report, summary)| {
+                print!("{report}");
+                summary
+            }),
     };
     ledger.close().await;
     result

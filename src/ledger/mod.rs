@@ -20,8 +20,8 @@
 
 mod booking;
 mod cursors;
-mod db;
-mod error;
+pub(crate) mod db;
+pub(crate) mod error;
 mod push;
 mod records;
 mod stock;
@@ -49,6 +49,7 @@ pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
 pub use receipts::{WebhookReceipt, WebhookReceiptStore};
 pub use records::shadow::{ShadowCounts, ShadowListingRecord, ShadowObservation, ShadowStore};
 pub use records::{channel_status, credentials, dead_letters, jobs, quarantine, receipts};
+pub use stock::catalog_match::CatalogMatch;
 pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,

@@ -295,6 +295,8 @@ pub struct OrderRecord {
     pub revision: i64,
     pub oversold: bool,
     pub currency: Option<String>,
+    /// What the buyer pays for the whole order, in minor units of `currency`, when reported.
+    pub total_minor: Option<i64>,
     pub lines: Vec<OrderLineRecord>,
 }
 

@@ -6,7 +6,10 @@
 //! asked to do and keeps the records. It depends on `sync`, never the reverse. The admin API
 //! (`http/admin/`) and the CLI reach it through [`Operators`].
 
+pub mod catalog_walk;
+pub mod channel_count;
 pub mod dead_letters;
+pub mod discovery;
 pub mod explain;
 pub mod housekeeping;
 pub mod jobs;

@@ -1,5 +1,5 @@
 //! The channel gateway: every call omnistock makes to a platform — stock pushes, stock reads
-//! for reconciliation, order pulls — goes through the channel's one [`ChannelClient`], shared
+//! for reconciliation, order pulls, catalog reads — goes through the channel's one [`ChannelClient`], shared
 //! by its pusher, its poller and its resync work. It owns what is the same for every call:
 //!
 //! - the throttle (`throttle.rs`): pushes and polls of one channel share its rate limit;
@@ -19,8 +19,8 @@ use crate::sync::push::ChannelControl;
 use crate::sync::retry::{bounded_wait, channel_backoff, error_class, next_attempt_in};
 use crate::sync::throttle::Throttle;
 use omnistock_connector::{
-    CallKind, Connector, ConnectorError, NotificationBatch, OrderEvent, OrderPage, PushResult,
-    RateLimit, StockLevel, SubmissionStatus,
+    CallKind, CatalogPage, Connector, ConnectorError, NotificationBatch, OrderEvent, OrderPage,
+    PushResult, RateLimit, StockLevel, SubmissionStatus,
 };
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -332,6 +332,19 @@ impl ChannelClient {
                 .channel_call_failed(channel, call, error_class(error));
         }
         answer
+    }
+
+    /// Reads one page of the channel's catalog (see [`Connector::read_catalog`]).
+    pub async fn read_catalog(
+        &self,
+        page: Option<&str>,
+        interrupt: &Interrupt,
+    ) -> Result<CatalogPage, CallError> {
+        let connector = &self.inner.connector;
+        self.call(CallKind::ReadCatalog, interrupt, || {
+            connector.read_catalog(page)
+        })
+        .await
     }
 
     /// Makes one call: throttled, paced by the connector's hint, retried by the policy of

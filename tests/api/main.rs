@@ -18,6 +18,7 @@ mod module_layers;
 mod operators;
 mod push_retry;
 mod replicas;
+mod reports;
 mod shadow;
 mod shopify_store;
 mod sweep;

@@ -15,6 +15,7 @@ mod orders;
 mod policy_and_bundles;
 mod properties;
 mod push;
+mod reports;
 mod schema_parity;
 mod stock_operations;
 
@@ -23,6 +24,7 @@ use orders::*;
 use policy_and_bundles::*;
 use properties::*;
 use push::*;
+use reports::*;
 use stock_operations::*;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -220,6 +222,7 @@ ledger_suite!(
     operator_operations_refuse_negative_on_hand,
     unknown_sku_and_location_are_named,
     order_booked_twice_books_once,
+    a_snapshot_without_prices_keeps_the_booked_ones,
     duplicate_delivery_changes_nothing,
     stale_snapshot_is_ignored,
     cancelling_releases_the_reservation,
@@ -249,4 +252,6 @@ ledger_suite!(
     stock_import_applies_everything_or_nothing,
     listings_import_binds_everything_or_nothing,
     awkward_text_and_large_numbers_round_trip,
+    a_confirmed_quantity_is_recorded_in_the_history_once_per_change,
+    the_readme_worked_example_adds_up,
 );

@@ -115,6 +115,19 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
             ],
         ),
         (
+            "discover",
+            vec![
+                "discover",
+                "--listings",
+                "2500",
+                "--known-percent",
+                "80",
+                "--rate-limit",
+                "50/s",
+                "--apply",
+            ],
+        ),
+        (
             "faults",
             vec![
                 "faults",
@@ -132,6 +145,30 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 "3",
                 "--patience",
                 "60",
+            ],
+        ),
+        (
+            "report",
+            vec![
+                "report",
+                "--order-lines",
+                "400",
+                "--days",
+                "3",
+                "--skus",
+                "10",
+            ],
+        ),
+        (
+            "history",
+            vec![
+                "history",
+                "--skus",
+                "50",
+                "--channels",
+                "2",
+                "--rounds",
+                "2",
             ],
         ),
     ];
@@ -196,6 +233,14 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                     "{figures}"
                 );
             }
+            "discover" => {
+                // 2,500 listings in pages of 1,000: three catalog calls; 80 % are items.
+                assert_eq!(number(&figures, "listings"), 2500.0, "{figures}");
+                assert_eq!(number(&figures, "catalog_calls"), 3.0, "{figures}");
+                assert_eq!(number(&figures, "new"), 2000.0, "{figures}");
+                assert_eq!(number(&figures, "unmatched"), 500.0, "{figures}");
+                assert!(number(&figures, "apply_ms") > 0.0, "{figures}");
+            }
             "faults" => {
                 let faults = figures["faults"].as_array().unwrap();
                 let names: Vec<_> = faults.iter().map(|fault| fault["fault"].clone()).collect();
@@ -209,6 +254,18 @@ fn every_scenario_runs_tiny_on_the_embedded_set_up() {
                 assert_eq!(number(&figures, "lost"), 0.0, "{figures}");
                 assert_eq!(number(&figures, "booked_twice"), 0.0, "{figures}");
                 assert_eq!(figures["converged"], true, "{figures}");
+            }
+            "report" => {
+                for granularity in ["day", "week", "month"] {
+                    assert!(
+                        number(&figures, &format!("report_{granularity}_ms")) > 0.0,
+                        "{figures}"
+                    );
+                }
+            }
+            "history" => {
+                // Two rounds of new quantities for 100 listings: one row per listing and round.
+                assert_eq!(number(&figures, "history_rows"), 200.0, "{figures}");
             }
             other => panic!("unexpected scenario {other}"),
         }

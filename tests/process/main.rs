@@ -9,6 +9,7 @@ mod common;
 mod tcp_proxy;
 
 mod bench_smoke;
+mod catalog_cli;
 mod cli;
 mod demo;
 mod deploy_metrics;

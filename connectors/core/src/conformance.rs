@@ -7,7 +7,7 @@
 //! round trips, per-listing rejection and order money (currency, unit prices, total). Each check creates its own listings and orders and
 //! tolerates what earlier checks left on the fake.
 
-use crate::connector::{Connector, PushResult, WebhookRequest};
+use crate::connector::{CallKind, CatalogListing, Connector, PushResult, WebhookRequest};
 use crate::error::{ConnectorError, WebhookError};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::rate::RateLimit;
@@ -105,6 +105,20 @@ pub trait ConformanceHarness: Send + Sync {
     /// Stock-update requests the platform has received so far, refused ones included.
     async fn stock_requests_seen(&self) -> Result<u64, HarnessError>;
 
+    /// The most listings the connector's first `read_catalog` page holds (a connector may size
+    /// later pages to a budget it learnt), so that [`catalog_read`] creates more than two
+    /// pages' worth; `None` (the default) when the connector cannot read its catalog, and the
+    /// check is skipped.
+    fn catalog_page_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Waits `duration`: the kit has no timer of its own, and waits what
+    /// [`Connector::wait_before`] advises before each catalog page, as the runtime does. The
+    /// default returns at once, for a connector that does not pace its catalog read.
+    async fn pause(&self, duration: Duration) {
+        let _ = duration;
+    }
     /// The money the platform holds for an order, in minor units, read from the fake's own
     /// state; `None` (the default) when the platform reports no prices, and [`order_money`]
     /// then checks nothing.
@@ -161,6 +175,7 @@ pub async fn run_all(harness: &dyn ConformanceHarness) -> Result<(), Conformance
         unknown_listing_rejected(harness).await,
         start_cursor_floor(harness).await,
         order_money(harness).await,
+        catalog_read(harness).await,
     ];
     let failures: Vec<CheckFailure> = results.into_iter().filter_map(Result::err).collect();
     if failures.is_empty() {
@@ -880,6 +895,86 @@ async fn check_order_money(harness: &dyn ConformanceHarness) -> Result<(), Probl
                 expected.total_minor
             );
         }
+    }
+    Ok(())
+}
+
+/// Reads the whole catalog, page by page, paced as the connector advises; every listing as
+/// the platform gave it.
+async fn read_whole_catalog(
+    harness: &dyn ConformanceHarness,
+    connector: &dyn Connector,
+) -> Result<Vec<CatalogListing>, Problem> {
+    let mut listings = Vec::new();
+    let mut page: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        if let Some(wait) = connector.wait_before(CallKind::ReadCatalog) {
+            harness.pause(wait).await;
+        }
+        let answer = connector.read_catalog(page.as_deref()).await?;
+        listings.extend(answer.listings);
+        match answer.next_page {
+            Some(next) => {
+                ensure!(
+                    page.as_deref() != Some(next.as_str()),
+                    "read_catalog answered its own page position {next:?} as the next one"
+                );
+                page = Some(next);
+            }
+            None => return Ok(listings),
+        }
+    }
+    Err(Problem(format!(
+        "read_catalog still had a next page after {MAX_PAGES} pages"
+    )))
+}
+
+/// The catalog read goes through every page to the end and gives every listing exactly once,
+/// with the SKU and the quantity it was created with. Skipped for a connector whose harness
+/// gives no catalog page size (it cannot read its catalog).
+pub async fn catalog_read(harness: &dyn ConformanceHarness) -> Result<(), CheckFailure> {
+    named("catalog_read", check_catalog_read(harness).await)
+}
+
+async fn check_catalog_read(harness: &dyn ConformanceHarness) -> Result<(), Problem> {
+    let Some(page_size) = harness.catalog_page_size() else {
+        return Ok(());
+    };
+    let connector = harness.connector();
+    let count = page_size * 2 + 1;
+    let mut created = BTreeMap::new();
+    for index in 0..count {
+        let sku = format!("CONF-CAT-{index:05}");
+        let quantity = i64::try_from(index % 7).unwrap_or(0);
+        let listing_id = harness.create_listing(&sku, quantity).await?;
+        created.insert(listing_id, (sku, quantity));
+    }
+    let listings = read_whole_catalog(harness, connector.as_ref()).await?;
+    let mut by_id = BTreeMap::new();
+    for listing in &listings {
+        ensure!(
+            by_id.insert(listing.listing_id.as_str(), listing).is_none(),
+            "listing {} came twice in the catalog",
+            listing.listing_id
+        );
+    }
+    for (listing_id, (sku, quantity)) in &created {
+        let Some(listing) = by_id.get(listing_id.as_str()) else {
+            return Err(Problem(format!(
+                "listing {listing_id} ({sku}) is missing from the {} listings read",
+                listings.len()
+            )));
+        };
+        ensure!(
+            listing.sku.as_deref() == Some(sku.as_str()),
+            "listing {listing_id} has SKU {:?} in the catalog, created with {sku:?}",
+            listing.sku
+        );
+        ensure!(
+            listing.quantity == Some(*quantity),
+            "listing {listing_id} ({sku}) shows {:?} in the catalog, created with {quantity}",
+            listing.quantity
+        );
     }
     Ok(())
 }

@@ -22,8 +22,8 @@ use crate::whole_order::NotWholeOr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    CallKind, Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult,
-    StockLevel, WebhookError, WebhookRequest,
+    CallKind, Capabilities, CatalogPage, Connector, ConnectorError, OrderEvent, OrderPage,
+    PushResult, StockLevel, WebhookError, WebhookRequest,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -314,6 +314,10 @@ impl Connector for ShopifyConnector {
         self.read_available(listing_ids).await
     }
 
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        self.read_catalog_page(page).await
+    }
+
     /// Until the cost bucket as last seen holds what this kind of call last requested (a
     /// stock push may read levels first, so the dearer of its two operations); `None` before
     /// such a call was answered once.
@@ -322,7 +326,7 @@ impl Connector for ShopifyConnector {
             CallKind::PushStock => &[queries::SET_OPERATION, queries::STOCK_OPERATION],
             CallKind::ReadStock => &[queries::STOCK_OPERATION],
             CallKind::PullOrders => &[queries::ORDERS_OPERATION],
-            CallKind::ReadCatalog => return None,
+            CallKind::ReadCatalog => &[queries::CATALOG_OPERATION],
         };
         let mut cost = self.client.expected_cost(operations)?;
         if call == CallKind::PullOrders {

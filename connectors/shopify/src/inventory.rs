@@ -70,13 +70,13 @@ enum StockNode {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ItemLevel {
-    id: String,
-    inventory_level: Option<Quantities>,
+pub(crate) struct ItemLevel {
+    pub(crate) id: String,
+    pub(crate) inventory_level: Option<Quantities>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Quantities {
+pub(crate) struct Quantities {
     quantities: Vec<NamedQuantity>,
 }
 
@@ -87,7 +87,7 @@ struct NamedQuantity {
 }
 
 impl Quantities {
-    fn available(&self) -> Option<i64> {
+    pub(crate) fn available(&self) -> Option<i64> {
         self.quantities
             .iter()
             .find(|quantity| quantity.name == "available")

@@ -8,6 +8,7 @@
 //! `cursor.rs` (polling), `whole_order.rs` (nested pages of a polled order), `webhook.rs` (signatures and payloads), `inventory.rs` (stock),
 //! `throttle.rs` (the cost bucket), `fake/` (the test server).
 
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod connector;

@@ -203,6 +203,28 @@ pub fn set_quantities_mutation(form: CompareForm) -> &'static str {
     }
 }
 
+pub const CATALOG_OPERATION: &str = "OmnistockCatalog";
+
+/// One page of the shop's variants by id, each with its SKU, names, product, inventory item
+/// and `available` quantity at one location: the catalog read.
+pub const CATALOG_QUERY: &str = r#"query OmnistockCatalog($first: Int!, $after: String, $locationId: ID!) {
+  productVariants(first: $first, after: $after, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      sku
+      displayName
+      product { id }
+      inventoryItem {
+        id
+        inventoryLevel(locationId: $locationId) {
+          quantities(names: ["available"]) { name quantity }
+        }
+      }
+    }
+  }
+}"#;
+
 /// Every document the connector sends with the compare-and-set form `form`, with its
 /// operation name, for the contract test.
 pub fn documents_for(form: CompareForm) -> Vec<(&'static str, String)> {
@@ -220,6 +242,7 @@ pub fn documents_for(form: CompareForm) -> Vec<(&'static str, String)> {
         (REFUND_LINES_OPERATION, REFUND_LINES_QUERY.to_string()),
         (STOCK_OPERATION, STOCK_QUERY.to_string()),
         (SET_OPERATION, set_quantities_mutation(form).to_string()),
+        (CATALOG_OPERATION, CATALOG_QUERY.to_string()),
     ]
 }
 

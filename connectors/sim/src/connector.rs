@@ -5,20 +5,23 @@ use crate::config::{SimChannelConfig, SimConfigError};
 use crate::cursor::OrderCursor;
 use crate::signature;
 use crate::wire::{
-    ErrorBody, OrdersResponse, SimOrder, StockReadResponse, StockUpdate, StockUpdateRequest,
-    StockUpdateResponse, WebhookPayload, HEADER_DELIVERY_ID, HEADER_SIGNATURE, HEADER_TOPIC,
-    TOPIC_ORDER_CANCELLED, TOPIC_ORDER_CREATED, TOPIC_ORDER_FULFILLED,
+    ErrorBody, ListingsResponse, OrdersResponse, SimOrder, StockReadResponse, StockUpdate,
+    StockUpdateRequest, StockUpdateResponse, WebhookPayload, HEADER_DELIVERY_ID, HEADER_SIGNATURE,
+    HEADER_TOPIC, TOPIC_ORDER_CANCELLED, TOPIC_ORDER_CREATED, TOPIC_ORDER_FULFILLED,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::{
-    Capabilities, Connector, ConnectorError, OrderEvent, OrderLine, OrderPage, OrderStatus,
-    PushResult, StockLevel, WebhookError, WebhookRequest,
+    Capabilities, CatalogListing, CatalogPage, Connector, ConnectorError, OrderEvent, OrderLine,
+    OrderPage, OrderStatus, PushResult, StockLevel, WebhookError, WebhookRequest,
 };
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+
+/// Listings asked for per catalog page (the sim's largest page).
+pub const CATALOG_PAGE_SIZE: usize = crate::server::MAX_CATALOG_PAGE_SIZE;
 
 /// The kind name of the sim connector in the daemon's configuration.
 pub const SIM_KIND: &str = "sim";
@@ -391,6 +394,33 @@ impl Connector for SimConnector {
                 quantity: level.quantity,
             })
             .collect())
+    }
+
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        let mut request = self
+            .client
+            .get(self.url("/api/listings"))
+            .query(&[("limit", CATALOG_PAGE_SIZE)]);
+        if let Some(after) = page {
+            request = request.query(&[("after", after)]);
+        }
+        let answer: ListingsResponse = self.send(request).await?;
+        Ok(CatalogPage {
+            listings: answer.listings.into_iter().map(catalog_listing).collect(),
+            next_page: answer.next_after,
+        })
+    }
+}
+
+/// A sim listing as a catalog entry; an empty SKU is a listing without one.
+fn catalog_listing(level: crate::wire::ListingLevel) -> CatalogListing {
+    let sku = Some(level.sku).filter(|sku| !sku.trim().is_empty());
+    CatalogListing {
+        listing_id: level.listing_id,
+        sku,
+        title: None,
+        platform_ids: std::collections::BTreeMap::new(),
+        quantity: Some(level.quantity),
     }
 }
 

@@ -111,6 +111,14 @@ pub struct ListingLevel {
     pub quantity: i64,
 }
 
+/// The answer of `GET /api/listings`: one page of the catalog, by listing id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListingsResponse {
+    pub listings: Vec<ListingLevel>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next_after: Option<String>,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -15,6 +15,7 @@ pub mod items;
 pub mod jobs;
 pub mod openapi;
 pub mod quarantine;
+pub mod reports;
 pub mod resync;
 pub mod shadow;
 pub mod stock;
@@ -61,6 +62,7 @@ fn routes() -> impl Iterator<Item = AdminRoute> {
         jobs::routes(),
         dead_letters::routes(),
         quarantine::routes(),
+        reports::routes(),
         openapi::routes(),
         shadow::routes(),
     ]

@@ -5,7 +5,9 @@
 
 use super::shadow;
 use super::AdminRoute;
-use super::{channels, dead_letters, explain, item_search, items, jobs, quarantine, resync, stock};
+use super::{
+    channels, dead_letters, explain, item_search, items, jobs, quarantine, reports, resync, stock,
+};
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -40,6 +42,7 @@ pub fn routes() -> Vec<AdminRoute> {
         quarantine::list_quarantine,
         quarantine::retry,
         quarantine::discard,
+        reports::channels,
         openapi_json,
         shadow::shadow_report,
         shadow::go_live,

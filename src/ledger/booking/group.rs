@@ -221,6 +221,7 @@ async fn lock_orders<'r>(
                 location,
                 platform_updated_at: event.updated_at.timestamp_millis(),
                 currency: event.currency.as_deref(),
+                placed_at: event.created_at.map(|placed| placed.timestamp_millis()),
             }
         })
         .collect();
@@ -322,6 +323,7 @@ async fn finish_round<'r>(
                 },
                 oversold: i64::from(booking.already_oversold || !oversold_skus.is_empty()),
                 currency: booking.currency.as_deref(),
+                total_minor: event.total_minor,
             }
         })
         .collect();

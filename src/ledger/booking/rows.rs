@@ -173,6 +173,8 @@ pub(crate) struct OrderUpsertRow<'a> {
     pub location: &'a str,
     pub platform_updated_at: i64,
     pub currency: Option<&'a str>,
+    /// When the platform says the order was placed (unix milliseconds); `None`: when booked.
+    pub placed_at: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -191,6 +193,7 @@ const ORDER_UPSERT_COLUMNS: Columns = &[
     ("location", ColumnType::Text),
     ("platform_updated_at", ColumnType::BigInt),
     ("currency", ColumnType::Text),
+    ("placed_at", ColumnType::BigInt),
     ("now", ColumnType::BigInt),
 ];
 
@@ -213,9 +216,10 @@ pub(crate) async fn upsert_orders(
     // row, so two connections booking the same order take turns.
     let sql = format!(
         "INSERT INTO orders (channel_id, external_order_id, status, location, \
-         platform_updated_at, revision, oversold, currency, created_at, updated_at) \
+         platform_updated_at, revision, oversold, currency, placed_at, created_at, updated_at) \
          SELECT o.channel_id, o.external_order_id, o.status, o.location, \
-         o.platform_updated_at, 0, 0, o.currency, o.now, o.now FROM {} WHERE true ORDER BY o.n \
+         o.platform_updated_at, 0, 0, o.currency, COALESCE(o.placed_at, o.now), o.now, o.now \
+         FROM {} WHERE true ORDER BY o.n \
          ON CONFLICT (channel_id, external_order_id) DO UPDATE SET channel_id = excluded.channel_id \
          RETURNING id, channel_id, external_order_id, status, location, platform_updated_at, \
          revision, oversold, currency",
@@ -376,6 +380,8 @@ pub(crate) struct FinishedOrder<'a> {
     pub revision: i64,
     pub oversold: i64,
     pub currency: Option<&'a str>,
+    /// The order's total in minor units of `currency`; `None` keeps the one booked before.
+    pub total_minor: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -392,6 +398,7 @@ const FINISHED_ORDER_COLUMNS: Columns = &[
     ("revision", ColumnType::BigInt),
     ("oversold", ColumnType::BigInt),
     ("currency", ColumnType::Text),
+    ("total_minor", ColumnType::BigInt),
     ("now", ColumnType::BigInt),
 ];
 
@@ -410,7 +417,8 @@ pub(crate) async fn finish_orders(
         .collect();
     let sql = format!(
         "UPDATE orders SET status = f.status, platform_updated_at = f.platform_updated_at, \
-         revision = f.revision, oversold = f.oversold, currency = f.currency, updated_at = f.now \
+         revision = f.revision, oversold = f.oversold, currency = f.currency, \
+         total_minor = COALESCE(f.total_minor, orders.total_minor), updated_at = f.now \
          FROM {} WHERE orders.id = f.id",
         rows_table(transaction.backend(), "f", FINISHED_ORDER_COLUMNS)
     );

@@ -4,5 +4,5 @@
 
 pub(super) mod database_url;
 pub(super) mod file_lock;
-pub(super) mod row_set;
+pub(crate) mod row_set;
 pub(super) mod write;

@@ -341,14 +341,33 @@ impl Ledger {
             .collect();
         // One statement, joined like `forget_pushed`'s, so both lock listing rows in one order.
         let sql = format!(
-            "UPDATE listings SET last_pushed_quantity = p.quantity, last_pushed_at = p.now \
+            "UPDATE listings SET last_pushed_quantity = p.quantity, last_pushed_at = p.now, \
+             shown_quantity = p.quantity \
              FROM {} WHERE listings.channel_id = p.channel_id AND listings.listing_id = p.key \
              AND listings.pushed_generation = p.generation",
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
+        // What the channel shows now goes to the shown history first, only where it differs
+        // from the quantity recorded there last (README "Channel reports": the history is
+        // one row per change, never one per push).
+        let history_sql = format!(
+            "INSERT INTO listing_shown_history (history_key, shown_at, quantity) \
+             SELECT listings.history_key, p.now, p.quantity FROM {} JOIN listings \
+             ON listings.channel_id = p.channel_id AND listings.listing_id = p.key \
+             WHERE listings.pushed_generation = p.generation \
+             AND (listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity) \
+             ON CONFLICT (history_key, shown_at) DO UPDATE SET quantity = excluded.quantity",
+            rows_table(self.backend, "p", PUSHED_COLUMNS)
+        );
+        let rows_json = rows_json(&rows)?;
         let mut transaction = WriteTx::begin(self).await?;
+        sqlx::query(&history_sql)
+            .bind(&rows_json)
+            .execute(transaction.connection())
+            .await
+            .context("recording the shown history of listings")?;
         let recorded = sqlx::query(&sql)
-            .bind(rows_json(&rows)?)
+            .bind(rows_json)
             .execute(transaction.connection())
             .await
             .context("recording listing pushes")?

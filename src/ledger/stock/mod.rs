@@ -2,9 +2,11 @@
 //! stock changes (`changes.rs`) under idempotency keys that remember their request
 //! (`fingerprint.rs`), reads of balances, orders and the journal (`reads.rs`), items found by a
 //! piece of their SKU or title (`item_search.rs`), and the checks
-//! of the ledger's invariants (`invariants.rs`).
+//! of the ledger's invariants (`invariants.rs`); what the ledger knows of a page of a channel's
+//! catalog (`catalog_match.rs`).
 
 pub(super) mod catalog;
+pub(super) mod catalog_match;
 pub(super) mod changes;
 pub(super) mod fingerprint;
 pub(super) mod invariants;

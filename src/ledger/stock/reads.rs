@@ -19,6 +19,7 @@ type OrderRow = (
     i64,
     i64,
     Option<String>,
+    Option<i64>,
 );
 /// A row of `movements` as the database holds it.
 #[derive(Debug, sqlx::FromRow)]
@@ -237,7 +238,7 @@ pub(crate) async fn read_order(
 ) -> Result<Option<OrderRecord>, LedgerError> {
     let row: Option<OrderRow> = sqlx::query_as(
         "SELECT id, channel_id, external_order_id, status, location, platform_updated_at, \
-         revision, oversold, currency FROM orders \
+         revision, oversold, currency, total_minor FROM orders \
          WHERE channel_id = $1 AND external_order_id = $2",
     )
     .bind(channel_id)
@@ -255,6 +256,7 @@ pub(crate) async fn read_order(
         revision,
         oversold,
         currency,
+        total_minor,
     )) = row
     else {
         return Ok(None);
@@ -272,6 +274,7 @@ pub(crate) async fn read_order(
         revision,
         oversold: oversold != 0,
         currency,
+        total_minor,
         lines,
     }))
 }

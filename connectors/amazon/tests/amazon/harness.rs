@@ -81,6 +81,14 @@ impl ConformanceHarness for AmazonHarness {
         Some(5)
     }
 
+    fn catalog_page_size(&self) -> Option<usize> {
+        Some(omnistock_amazon::catalog::CATALOG_PAGE_SIZE as usize)
+    }
+
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
     fn signature_headers(&self) -> Vec<String> {
         Vec::new()
     }

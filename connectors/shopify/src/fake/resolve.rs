@@ -322,10 +322,29 @@ pub fn item_obj(state: &ShopState, variant: &Variant, with_variant: bool) -> Obj
     item
 }
 
+/// The product title the fake gives a variant's product.
+pub fn product_title(variant: &Variant) -> String {
+    format!("Product {}", variant.sku)
+}
+
 pub fn variant_obj(state: &ShopState, variant: &Variant, with_item: bool) -> Obj {
+    let product_title = product_title(variant);
     let mut object = Obj::new("ProductVariant")
         .leaf("id", json!(gid("ProductVariant", variant.id)))
-        .leaf("sku", json!(variant.sku));
+        .leaf("sku", json!(variant.sku))
+        .leaf("title", json!("Default Title"))
+        .leaf(
+            "displayName",
+            json!(format!("{product_title} - Default Title")),
+        )
+        .with(
+            "product",
+            Val::Obj(
+                Obj::new("Product")
+                    .leaf("id", json!(gid("Product", variant.product_id)))
+                    .leaf("title", json!(product_title)),
+            ),
+        );
     if with_item {
         object = object.with("inventoryItem", Val::Obj(item_obj(state, variant, false)));
     }
@@ -610,6 +629,54 @@ impl QueryRoot<'_> {
         ))
     }
 
+    /// `productVariants`, by id only (the sort key the connector asks for), `after` a cursor
+    /// holding the last id.
+    fn product_variants(&self, info: &ResolveInfo<'_>) -> Result<Obj, FieldError> {
+        let size = page_size(info)?;
+        let sort_key = argument(info, "sortKey")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "ID".into());
+        if sort_key != "ID" || argument(info, "query").is_some() {
+            return Err(field_error(
+                "the fake shopify lists productVariants by ID only, without a search query",
+            ));
+        }
+        let after = match argument(info, "after").as_ref().and_then(Value::as_str) {
+            Some(cursor) => Some(
+                decode_cursor(cursor)
+                    .and_then(|v| v.get("last_id")?.as_u64())
+                    .ok_or_else(|| field_error(format!("invalid cursor {cursor}")))?,
+            ),
+            None => None,
+        };
+        let start = match after {
+            Some(last) => std::ops::Bound::Excluded(last),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut remaining = self
+            .state
+            .variants
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(_, variant)| variant);
+        let page: Vec<(String, Obj)> = remaining
+            .by_ref()
+            .take(size)
+            .map(|variant| {
+                (
+                    encode_cursor(&json!({ "last_id": variant.id })),
+                    variant_obj(self.state, variant, true),
+                )
+            })
+            .collect();
+        let has_next = remaining.next().is_some();
+        Ok(connection(
+            ("ProductVariantConnection", "ProductVariantEdge"),
+            page,
+            has_next,
+            after.is_some(),
+        ))
+    }
+
     fn node(&self, id: &str) -> Option<Obj> {
         if let Some(number) = numeric_id(id, "ProductVariant").and_then(|n| n.parse::<u64>().ok()) {
             let variant = self.state.variants.get(&number)?;
@@ -675,6 +742,7 @@ impl ObjectValue for QueryRoot<'_> {
     ) -> Result<ResolvedValue<'a>, FieldError> {
         match info.field_name() {
             "orders" => Ok(ResolvedValue::object(self.orders(info)?)),
+            "productVariants" => Ok(ResolvedValue::object(self.product_variants(info)?)),
             "order" | "inventoryItem" | "productVariant" | "fulfillment" | "refund" => {
                 let id = argument(info, "id")
                     .and_then(|v| v.as_str().map(str::to_string))

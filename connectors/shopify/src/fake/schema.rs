@@ -279,7 +279,12 @@ type QueryRoot {
   refund(id: ID!): Refund
   nodes(ids: [ID!]!): [Node]!
   inventoryItem(id: ID!): InventoryItem
+  productVariants(first: Int, after: String, last: Int, before: String, reverse: Boolean = false, sortKey: ProductVariantSortKeys = ID, query: String, savedSearchId: ID): ProductVariantConnection!
 }
+enum ProductVariantSortKeys { FULL_TITLE ID INVENTORY_LEVELS_AVAILABLE INVENTORY_MANAGEMENT INVENTORY_POLICY INVENTORY_QUANTITY NAME POPULAR POSITION RELEVANCE SKU TITLE }
+type ProductVariantConnection { edges: [ProductVariantEdge!]! nodes: [ProductVariant!]! pageInfo: PageInfo! }
+type ProductVariantEdge { cursor: String! node: ProductVariant! }
+type Product implements Node { id: ID! title: String! }
 type PageInfo { endCursor: String hasNextPage: Boolean! hasPreviousPage: Boolean! startCursor: String }
 type OrderConnection { edges: [OrderEdge!]! nodes: [Order!]! pageInfo: PageInfo! }
 type OrderEdge { cursor: String! node: Order! }
@@ -330,7 +335,7 @@ type Refund implements Node {
 type RefundLineItemConnection { edges: [RefundLineItemEdge!]! nodes: [RefundLineItem!]! pageInfo: PageInfo! }
 type RefundLineItemEdge { cursor: String! node: RefundLineItem! }
 type RefundLineItem { id: ID quantity: Int! restockType: RefundLineItemRestockType! restocked: Boolean! lineItem: LineItem! }
-type ProductVariant implements Node { id: ID! sku: String inventoryItem: InventoryItem! }
+type ProductVariant implements Node { id: ID! sku: String title: String! displayName: String! product: Product! inventoryItem: InventoryItem! }
 type InventoryItem implements Node {
   id: ID!
   sku: String

@@ -12,6 +12,8 @@ pub struct Variant {
     pub id: u64,
     pub sku: String,
     pub inventory_item_id: u64,
+    /// The product the variant belongs to (one product per variant in the fake).
+    pub product_id: u64,
     /// `None`: not stocked at the location.
     pub available: Option<i64>,
 }
@@ -187,12 +189,14 @@ impl ShopState {
     pub fn add_variant(&mut self, sku: &str, available: Option<i64>) -> u64 {
         let id = self.next_id();
         let inventory_item_id = self.next_id();
+        let product_id = self.next_id();
         self.variants.insert(
             id,
             Variant {
                 id,
                 sku: sku.to_string(),
                 inventory_item_id,
+                product_id,
                 available,
             },
         );

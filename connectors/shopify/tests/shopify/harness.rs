@@ -61,6 +61,14 @@ impl ConformanceHarness for ShopifyHarness {
         Some(250)
     }
 
+    fn catalog_page_size(&self) -> Option<usize> {
+        Some(omnistock_shopify::catalog::FIRST_PAGE)
+    }
+
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
     fn signature_headers(&self) -> Vec<String> {
         vec![HEADER_HMAC.to_string()]
     }

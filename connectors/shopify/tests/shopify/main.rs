@@ -3,6 +3,7 @@
 //! compare-and-set, throttling, webhook signatures and the query contract with the schema.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod catalog;
 mod conformance;
 mod contract;
 mod harness;

@@ -2,10 +2,11 @@
 //! Bearer token); handlers then apply the rate limit and the injected error rate.
 
 use super::state::StockRequestOutcome;
-use super::{Shared, MAX_PAGE_SIZE};
+use super::{Shared, DEFAULT_CATALOG_PAGE_SIZE, MAX_CATALOG_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::cursor::OrderCursor;
 use crate::wire::{
-    ErrorBody, OrdersResponse, StockReadResponse, StockUpdateRequest, StockUpdateResponse,
+    ErrorBody, ListingsResponse, OrdersResponse, StockReadResponse, StockUpdateRequest,
+    StockUpdateResponse,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, Request, State};
@@ -23,6 +24,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/orders", get(list_orders))
         .route("/api/stock", get(read_stock).post(update_stock))
+        .route("/api/listings", get(list_listings))
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), gate))
         .with_state(shared)
 }
@@ -244,4 +246,36 @@ async fn read_stock(
         .collect();
     let levels = shared.lock_state().read_levels(&listing_ids);
     Ok(Json(StockReadResponse { levels }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListingsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// One page of the catalog, in listing-id order.
+async fn list_listings(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<ListingsQuery>,
+) -> Result<Json<ListingsResponse>, ApiError> {
+    shared.lock_state().counters.catalog_reads += 1;
+    if let Some(error) = injected_error(&shared) {
+        return Err(error);
+    }
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_CATALOG_PAGE_SIZE)
+        .clamp(1, MAX_CATALOG_PAGE_SIZE);
+    let after = query.after.as_deref().filter(|after| !after.is_empty());
+    let (listings, has_more) = shared.lock_state().listings_after(after, limit);
+    let next_after = if has_more {
+        listings.last().map(|listing| listing.listing_id.clone())
+    } else {
+        None
+    };
+    Ok(Json(ListingsResponse {
+        listings,
+        next_after,
+    }))
 }

@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_BATCH: usize = 50;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// The largest `limit` `GET /api/orders` honours.
 pub const MAX_PAGE_SIZE: usize = 250;
+/// Listings per page of `GET /api/listings` when the request gives no `limit`.
+pub const DEFAULT_CATALOG_PAGE_SIZE: usize = 250;
+/// The largest `limit` `GET /api/listings` honours.
+pub const MAX_CATALOG_PAGE_SIZE: usize = 1000;
 
 /// How to run a sim.
 #[derive(Debug, Clone)]

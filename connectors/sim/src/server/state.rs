@@ -61,6 +61,8 @@ pub struct SimCounters {
     pub stock_updates: u64,
     /// Authenticated `GET /api/stock`.
     pub stock_reads: u64,
+    /// Authenticated `GET /api/listings` (catalog pages).
+    pub catalog_reads: u64,
     /// Refused 429.
     pub rate_limited: u64,
     /// Answered 500 by the injected error rate.
@@ -301,6 +303,30 @@ impl SimState {
                 quantity: listing.quantity,
             })
             .collect()
+    }
+
+    /// Up to `limit` listings after `after` (by listing id), and whether more follow.
+    pub(crate) fn listings_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<ListingLevel>, bool) {
+        use std::ops::Bound;
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_string()),
+            None => Bound::Unbounded,
+        };
+        let mut range = self.listings.range((start, Bound::Unbounded));
+        let page: Vec<ListingLevel> = range
+            .by_ref()
+            .take(limit)
+            .map(|(id, listing)| ListingLevel {
+                listing_id: id.clone(),
+                sku: listing.sku.clone(),
+                quantity: listing.quantity,
+            })
+            .collect();
+        (page, range.next().is_some())
     }
 
     pub(crate) fn shown_quantity(&self, listing_id: &str) -> Option<i64> {

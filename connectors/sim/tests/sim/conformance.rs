@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use omnistock_connector::conformance::{self, CheckFailure};
 use omnistock_connector::{
-    Capabilities, Connector, ConnectorError, OrderEvent, OrderPage, PushResult, StockLevel,
-    WebhookError, WebhookRequest,
+    Capabilities, CatalogPage, Connector, ConnectorError, OrderEvent, OrderPage, PushResult,
+    StockLevel, WebhookError, WebhookRequest,
 };
 use omnistock_sim::wire::HEADER_SIGNATURE;
 use omnistock_sim::{signature, SimConnector};
@@ -36,6 +36,10 @@ enum Flaw {
     IgnoresTheFloor,
     /// Reads each line's price from the wrong field (the first line's) and no order total.
     MisreadsMoney,
+    /// Reports the first catalog page as the last.
+    EndsTheCatalogEarly,
+    /// Gives the last listing of a catalog page again at the start of the next.
+    RepeatsCatalogListings,
 }
 
 struct Flawed {
@@ -110,6 +114,20 @@ impl Connector for Flawed {
     async fn read_stock(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
         self.inner.read_stock(listing_ids).await
     }
+
+    async fn read_catalog(&self, page: Option<&str>) -> Result<CatalogPage, ConnectorError> {
+        let mut answer = self.inner.read_catalog(page).await?;
+        match self.flaw {
+            Flaw::EndsTheCatalogEarly => answer.next_page = None,
+            Flaw::RepeatsCatalogListings => {
+                if let Some(last) = answer.listings.last().cloned() {
+                    answer.listings.push(last);
+                }
+            }
+            _ => {}
+        }
+        Ok(answer)
+    }
 }
 
 async fn failed_checks(flaw: Flaw) -> Vec<&'static str> {
@@ -169,4 +187,16 @@ async fn the_kit_catches_an_overstated_batch_limit() {
 async fn the_kit_catches_a_connector_that_misreads_prices() {
     let failed = failed_checks(Flaw::MisreadsMoney).await;
     assert!(failed.contains(&"order_money"), "{failed:?}");
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_catalog_read_that_stops_early_or_repeats() {
+    assert_eq!(
+        failed_checks(Flaw::EndsTheCatalogEarly).await,
+        vec!["catalog_read"]
+    );
+    assert_eq!(
+        failed_checks(Flaw::RepeatsCatalogListings).await,
+        vec!["catalog_read"]
+    );
 }

@@ -89,6 +89,10 @@ impl ConformanceHarness for SimHarness {
         Some(self.sim.max_batch())
     }
 
+    fn catalog_page_size(&self) -> Option<usize> {
+        Some(omnistock_sim::connector::CATALOG_PAGE_SIZE)
+    }
+
     fn signature_headers(&self) -> Vec<String> {
         vec![HEADER_SIGNATURE.to_string()]
     }

@@ -61,6 +61,14 @@ impl ConformanceHarness for TikTokHarness {
         Some(50)
     }
 
+    fn catalog_page_size(&self) -> Option<usize> {
+        Some(omnistock_tiktok::catalog::CATALOG_PAGE_SIZE)
+    }
+
+    async fn pause(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
     fn signature_headers(&self) -> Vec<String> {
         vec!["authorization".into()]
     }

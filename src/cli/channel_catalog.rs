@@ -1,0 +1,173 @@
+//! `omnistock listings discover` and `omnistock stock import --from-channel`: the channel's
+//! catalog read by this process through a gateway of its own (the channel's rate limit,
+//! pacing and retries), matched against the ledger, reported, and applied with `--apply`.
+
+use super::CliError;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::ops::channel_count::{self, ChannelCountReport};
+use crate::ops::discovery::{self, DiscoveryReport, ListingClass};
+use crate::settings::Settings;
+use crate::sync::gateway::Interrupt;
+use crate::sync::ChannelRuntime;
+use std::fmt::Write as _;
+
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// For a person.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// The configured channel `channel_id`, built as the daemon builds it.
+fn channel(
+    settings: &Settings,
+    ledger: &Ledger,
+    channel_id: &str,
+) -> Result<ChannelRuntime, CliError> {
+    let mut channels = crate::app::build_channels(settings, &Metrics::new(), ledger)?;
+    channels
+        .remove(channel_id)
+        .ok_or_else(|| CliError::UnknownChannel(channel_id.to_string()))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value).map_err(|error| CliError::Export(error.to_string()))
+}
+
+/// Runs `listings discover`; returns the report to print and the summary line.
+pub async fn discover(
+    settings: &Settings,
+    ledger: &Ledger,
+    channel_id: &str,
+    apply: bool,
+    format: ReportFormat,
+) -> Result<(String, String), CliError> {
+    let channel = channel(settings, ledger, channel_id)?;
+    let report = discovery::discover(ledger, &channel, apply, Interrupt::never(), |_| {})
+        .await
+        .map_err(CliError::Catalog)?;
+    let printed = match format {
+        ReportFormat::Text => discovery_text(&report),
+        ReportFormat::Json => json(&report)?,
+    };
+    let new = report.count(ListingClass::New);
+    let summary = match report.applied {
+        Some(bound) => format!("{bound} listing(s) bound"),
+        None => format!(
+            "dry run: nothing bound; --apply binds the {new} new listing(s) in one transaction"
+        ),
+    };
+    Ok((printed, summary))
+}
+
+/// A discovery report for a person: the count of each class, then examples of each.
+pub fn discovery_text(report: &DiscoveryReport) -> String {
+    let mut text = format!(
+        "catalog of {}: {} listing(s) in {} page(s)\n",
+        report.channel, report.listings, report.pages
+    );
+    for class in ListingClass::ALL {
+        let _ = writeln!(text, "  {:<18} {:>8}", class.as_str(), report.count(class));
+    }
+    for class in ListingClass::ALL {
+        let Some(examples) = report.examples.get(&class).filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        let _ = writeln!(text, "{}:", class.as_str());
+        for example in examples {
+            let _ = writeln!(
+                text,
+                "  {:<24} {:<24} {}",
+                example.listing_id.as_deref().unwrap_or("-"),
+                example.sku.as_deref().unwrap_or("-"),
+                example.detail.as_deref().unwrap_or("")
+            );
+        }
+        let more = report.count(class).saturating_sub(examples.len() as u64);
+        if more > 0 && class != ListingClass::Ambiguous {
+            let _ = writeln!(text, "  … and {more} more");
+        }
+    }
+    text
+}
+
+/// Runs `stock import --from-channel`; returns the report to print and the summary line.
+pub async fn import_from_channel(
+    settings: &Settings,
+    ledger: &Ledger,
+    channel_id: &str,
+    location: Option<&str>,
+    apply: bool,
+    format: ReportFormat,
+) -> Result<(String, String), CliError> {
+    let channel = channel(settings, ledger, channel_id)?;
+    let report = channel_count::count_from_channel(
+        ledger,
+        &channel,
+        location,
+        apply,
+        Interrupt::never(),
+        |_| {},
+    )
+    .await
+    .map_err(CliError::Catalog)?;
+    let printed = match format {
+        ReportFormat::Text => count_text(&report),
+        ReportFormat::Json => json(&report)?,
+    };
+    let summary = match report.applied {
+        Some(applied) => format!(
+            "{applied} count(s) applied at {} from channel {}",
+            report.location, report.channel
+        ),
+        None => format!(
+            "dry run: nothing counted; --apply sets the {} on hand(s) above in one transaction",
+            report.changes.len()
+        ),
+    };
+    Ok((printed, summary))
+}
+
+/// A count report for a person: every item that changes, then what was left out.
+pub fn count_text(report: &ChannelCountReport) -> String {
+    let mut text = format!(
+        "count of {} at {}: {} listing(s) in {} page(s), {} item(s) change, {} already match\n",
+        report.channel,
+        report.location,
+        report.listings,
+        report.pages,
+        report.changes.len(),
+        report.unchanged
+    );
+    if !report.changes.is_empty() {
+        let _ = writeln!(
+            text,
+            "  {:<24} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "sku", "on_hand", "reserved", "channel", "counted", "change"
+        );
+    }
+    for change in &report.changes {
+        let _ = writeln!(
+            text,
+            "  {:<24} {:>9} {:>9} {:>9} {:>9} {:>+9}",
+            change.sku,
+            change.on_hand,
+            change.reserved,
+            change.channel_quantity,
+            change.counted,
+            change.change
+        );
+    }
+    for (reason, listings) in &report.skipped {
+        let _ = writeln!(
+            text,
+            "left out ({}): {listings} listing(s)",
+            reason.as_str()
+        );
+    }
+    text
+}
