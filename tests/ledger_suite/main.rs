@@ -222,6 +222,7 @@ ledger_suite!(
     operator_operations_refuse_negative_on_hand,
     unknown_sku_and_location_are_named,
     order_booked_twice_books_once,
+    a_snapshot_without_prices_keeps_the_booked_ones,
     duplicate_delivery_changes_nothing,
     stale_snapshot_is_ignored,
     cancelling_releases_the_reservation,

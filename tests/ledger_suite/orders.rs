@@ -586,3 +586,29 @@ pub(crate) async fn events_out_of_order_end_as_in_order(database: &TestDatabase)
     );
     assert_invariants(&ledger).await;
 }
+
+pub(crate) async fn a_snapshot_without_prices_keeps_the_booked_ones(database: &TestDatabase) {
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 10).await;
+    let mut priced = order("900", 0, OrderStatus::Open, vec![line("1", "A", 2)]);
+    priced.total_minor = Some(2500);
+    ledger
+        .book_order(CHANNEL, "default", &priced)
+        .await
+        .unwrap();
+    // A later notification (Amazon's carries no money) ships one unit and says nothing of price.
+    let mut unpriced = order("900", 10, OrderStatus::Open, vec![line("1", "A", 2)]);
+    unpriced.lines[0].unit_price_minor = None;
+    unpriced.lines[0].fulfilled_quantity = 1;
+    unpriced.currency = None;
+    ledger
+        .book_order(CHANNEL, "default", &unpriced)
+        .await
+        .unwrap();
+    let booked = ledger.order(CHANNEL, "900").await.unwrap().unwrap();
+    assert_eq!(booked.lines[0].committed_quantity, 1);
+    assert_eq!(booked.lines[0].unit_price_minor, Some(1250));
+    assert_eq!(booked.currency.as_deref(), Some("EUR"));
+    assert_eq!(booked.total_minor, Some(2500));
+    assert_invariants(&ledger).await;
+}

@@ -11,8 +11,13 @@
 //! Amazon-fulfilled (`AFN`, FBA) order is recorded with its lines but without listing or SKU,
 //! so the ledger keeps it as unresolved lines that book nothing: FBA stock lives in Amazon's
 //! warehouses, not in the merchant's.
+//!
+//! Money: the order's `OrderTotal` is its total and gives the currency; a line's unit price is
+//! its `ItemPrice` (the price of all the units ordered) divided by `QuantityOrdered`, left
+//! unknown when it does not divide exactly. Amounts become minor units exactly, never floats.
 
 use chrono::{DateTime, Utc};
+use omnistock_connector::money::minor_units;
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
 use serde::{Deserialize, Serialize};
 
@@ -117,37 +122,20 @@ pub fn map_status(status: &str) -> Option<OrderStatus> {
     }
 }
 
-/// Digits after the decimal point of a currency's minor unit.
-fn minor_digits(currency: Option<&str>) -> u32 {
-    match currency {
-        Some("JPY") | Some("KRW") | Some("CLP") => 0,
-        _ => 2,
-    }
+/// A `Money` in minor units of its currency, with that currency; `None` when either is
+/// missing or the amount is not exact in the currency's minor unit.
+fn money_minor(money: &Money) -> Option<(i64, &str)> {
+    let currency = money.currency_code.as_deref()?;
+    Some((minor_units(money.amount.as_deref()?, currency)?, currency))
 }
 
-/// A decimal amount in minor units (`"19.99"` EUR is 1999), `None` if it is not a plain
-/// decimal.
-pub fn minor_units(amount: &str, currency: Option<&str>) -> Option<i64> {
-    let digits = minor_digits(currency);
-    let (whole, fraction) = amount.trim().split_once('.').unwrap_or((amount.trim(), ""));
-    let negative = whole.starts_with('-');
-    let whole: i64 = whole.trim_start_matches('-').parse().ok()?;
-    let mut fraction: String = fraction.chars().take(digits as usize).collect();
-    if !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    while fraction.len() < digits as usize {
-        fraction.push('0');
-    }
-    let fraction: i64 = if fraction.is_empty() {
-        0
-    } else {
-        fraction.parse().ok()?
-    };
-    let value = whole
-        .checked_mul(10_i64.checked_pow(digits)?)?
-        .checked_add(fraction)?;
-    Some(if negative { -value } else { value })
+/// The unit price of an item: `ItemPrice` is the price of the whole `QuantityOrdered`, so
+/// it is divided by the quantity. When it does not divide into whole minor units (a
+/// promotion spread over the units, say) the unit price is left unknown rather than rounded:
+/// the order's total still carries what the buyer pays.
+fn unit_price_minor(item: &OrderItem, ordered: i64) -> Option<i64> {
+    let (price, _) = money_minor(item.item_price.as_ref()?)?;
+    (ordered > 0 && price % ordered == 0).then(|| price / ordered)
 }
 
 /// Why an order cannot be turned into an event.
@@ -184,6 +172,11 @@ pub fn to_event(order: &Order, items: &[OrderItem]) -> Result<OrderEvent, Mappin
                 .iter()
                 .find_map(|item| item.item_price.as_ref()?.currency_code.clone())
         });
+    let total_minor = order
+        .order_total
+        .as_ref()
+        .and_then(money_minor)
+        .map(|(total, _)| total);
     let lines = items
         .iter()
         .map(|item| {
@@ -198,10 +191,7 @@ pub fn to_event(order: &Order, items: &[OrderItem]) -> Result<OrderEvent, Mappin
                 OrderStatus::Cancelled => ordered - shipped,
                 OrderStatus::Open | OrderStatus::Fulfilled => 0,
             };
-            let unit_price_minor = item.item_price.as_ref().and_then(|price| {
-                let total = minor_units(price.amount.as_deref()?, price.currency_code.as_deref())?;
-                (ordered > 0).then(|| total / ordered)
-            });
+            let unit_price_minor = unit_price_minor(item, ordered);
             let sku = (!amazon_fulfilled)
                 .then(|| item.seller_sku.clone())
                 .flatten();
@@ -224,7 +214,7 @@ pub fn to_event(order: &Order, items: &[OrderItem]) -> Result<OrderEvent, Mappin
         updated_at,
         created_at: parse_instant(&order.purchase_date),
         currency,
-        total_minor: None,
+        total_minor,
         lines,
     })
 }
@@ -289,12 +279,39 @@ mod tests {
     }
 
     #[test]
-    fn amounts_in_minor_units() {
-        assert_eq!(minor_units("19.99", Some("USD")), Some(1999));
-        assert_eq!(minor_units("5", Some("USD")), Some(500));
-        assert_eq!(minor_units("5.5", Some("EUR")), Some(550));
-        assert_eq!(minor_units("1500", Some("JPY")), Some(1500));
-        assert_eq!(minor_units("abc", Some("USD")), None);
-        assert_eq!(minor_units("1.x", Some("USD")), None);
+    fn money_in_minor_units_of_the_currency() {
+        let event = to_event(&order("Unshipped", "MFN"), &[item(2, Some(0))]).unwrap();
+        assert_eq!(event.total_minor, Some(3998));
+        assert_eq!(event.currency.as_deref(), Some("EUR"));
+        let mut yen = order("Unshipped", "MFN");
+        yen.order_total = Some(Money {
+            currency_code: Some("JPY".into()),
+            amount: Some("1500".into()),
+        });
+        assert_eq!(to_event(&yen, &[]).unwrap().total_minor, Some(1500));
+        yen.order_total = Some(Money {
+            currency_code: None,
+            amount: Some("1500".into()),
+        });
+        assert_eq!(to_event(&yen, &[]).unwrap().total_minor, None);
+    }
+
+    #[test]
+    fn an_item_price_that_does_not_divide_leaves_the_unit_price_unknown() {
+        let mut three = item(3, Some(0));
+        three.item_price = Some(Money {
+            currency_code: Some("EUR".into()),
+            amount: Some("10.00".into()),
+        });
+        let event = to_event(&order("Unshipped", "MFN"), &[three.clone()]).unwrap();
+        assert_eq!(event.lines[0].unit_price_minor, None);
+        three.item_price = Some(Money {
+            currency_code: Some("EUR".into()),
+            amount: Some("10.50".into()),
+        });
+        let event = to_event(&order("Unshipped", "MFN"), &[three]).unwrap();
+        assert_eq!(event.lines[0].unit_price_minor, Some(350));
+        let none = to_event(&order("Unshipped", "MFN"), &[item(0, Some(0))]).unwrap();
+        assert_eq!(none.lines[0].unit_price_minor, None);
     }
 }

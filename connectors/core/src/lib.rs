@@ -10,6 +10,7 @@ pub mod connector;
 pub mod credentials;
 pub mod error;
 pub mod kind;
+pub mod money;
 pub mod order;
 pub mod rate;
 pub mod secret;

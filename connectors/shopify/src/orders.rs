@@ -17,12 +17,18 @@
 //! - fulfilled (consumed): shipped, plus NO_RESTOCK refunds beyond what was shipped and not
 //!   returned (Shopify does not restock those, so they left the stock like a shipment).
 //!
+//! Money, in minor units of the shop currency (exact, no floats): a line's unit price is its
+//! price before discounts (`originalUnitPriceSet.shopMoney`, REST `price`), the order's total
+//! what the buyer pays now, after edits and refunds (`currentTotalPriceSet.shopMoney`, REST
+//! `current_total_price`), so the poll and the webhook give the same figures.
+//!
 //! Order status: `cancelledAt` set → cancelled; else every line shipped, consumed or cancelled
 //! → fulfilled; else open. The financial status (pending, authorized, paid, partially
 //! refunded, voided, expired) does not change what is held: Shopify keeps unfulfilled units
 //! committed until the order is cancelled, and so does omnistock.
 
 use chrono::{DateTime, Utc};
+use omnistock_connector::money::minor_units;
 use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -76,6 +82,8 @@ pub struct LineSnapshot {
     pub quantity: i64,
     /// Units not refunded or removed, when the payload reports it.
     pub current_quantity: Option<i64>,
+    /// The price of one unit before discounts, in minor units of the shop currency.
+    pub unit_price_minor: Option<i64>,
 }
 
 /// The facts of an order both APIs report.
@@ -88,6 +96,8 @@ pub struct OrderSnapshot {
     pub created_at: Option<DateTime<Utc>>,
     pub cancelled: bool,
     pub currency: Option<String>,
+    /// What the buyer pays now, in minor units of `currency`.
+    pub total_minor: Option<i64>,
     pub lines: Vec<LineSnapshot>,
     /// `(line id, units)` of fulfillments with status SUCCESS.
     pub shipped: Vec<(String, i64)>,
@@ -144,7 +154,7 @@ impl OrderSnapshot {
                     cancelled_quantity: totals.cancel + legacy_cancel + removed,
                     fulfilled_quantity: (totals.shipped + consumed_unshipped).min(line.quantity),
                     returned_quantity: returned,
-                    unit_price_minor: None,
+                    unit_price_minor: line.unit_price_minor,
                 }
             })
             .collect();
@@ -166,10 +176,20 @@ impl OrderSnapshot {
             updated_at: self.updated_at,
             created_at: self.created_at,
             currency: self.currency,
-            total_minor: None,
+            total_minor: self.total_minor,
             lines,
         }
     }
+}
+
+/// A decimal amount of `currency` in minor units; `None` (with a warning) when it is not exact
+/// in the currency's minor unit, so that a figure is never rounded into the ledger.
+pub fn amount_minor(order_id: &str, field: &str, amount: &str, currency: &str) -> Option<i64> {
+    let minor = minor_units(amount, currency);
+    if minor.is_none() {
+        warn!(order = %order_id, field, amount, currency, "amount not exact in minor units, left unknown");
+    }
+    minor
 }
 
 /// An empty SKU means none.
@@ -228,6 +248,8 @@ pub struct GqlOrder {
     #[serde(default)]
     pub display_fulfillment_status: Option<String>,
     pub currency_code: Option<String>,
+    #[serde(default)]
+    pub current_total_price_set: Option<MoneyBag>,
     pub line_items: GqlNestedLines<GqlLineItem>,
     pub fulfillments: Vec<GqlFulfillment>,
     pub refunds: Vec<GqlRefund>,
@@ -241,6 +263,31 @@ pub struct GqlLineItem {
     pub current_quantity: i64,
     pub sku: Option<String>,
     pub variant: Option<IdOnly>,
+    #[serde(default)]
+    pub original_unit_price_set: Option<MoneyBag>,
+}
+
+/// A `MoneyBag`: an amount in the shop currency (and the buyer's, which omnistock ignores).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyBag {
+    pub shop_money: MoneyV2,
+}
+
+/// A `MoneyV2`: a decimal amount (a string) and its currency.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoneyV2 {
+    pub amount: String,
+    pub currency_code: String,
+}
+
+impl MoneyBag {
+    /// The shop amount in minor units of its currency.
+    fn shop_minor(&self, order_id: &str, field: &str) -> Option<i64> {
+        let money = &self.shop_money;
+        amount_minor(order_id, field, &money.amount, &money.currency_code)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,15 +344,16 @@ pub struct NestedSizes {
     pub nested_lines: usize,
 }
 
-/// Sizes for a page of orders: about 185 points per order, so a page of 4 requests about 740.
+/// Sizes for a page of orders: about 183 points per order (a line costs 4 with its price), so
+/// a page of 5, the most a channel may set, stays under Shopify's 1000 for one query.
 pub const PAGE_SIZES: NestedSizes = NestedSizes {
-    line_items: 20,
+    line_items: 10,
     fulfillments: 3,
     refunds: 3,
     nested_lines: 10,
 };
 
-/// Sizes for one order the page truncated: about 730 points.
+/// Sizes for one order the page truncated: about 935 points.
 pub const SINGLE_ORDER_SIZES: NestedSizes = NestedSizes {
     line_items: 100,
     fulfillments: 5,
@@ -331,11 +379,16 @@ impl GqlOrder {
     }
 
     pub fn into_snapshot(self) -> OrderSnapshot {
+        let order_id = self.id.as_str();
         let lines = self
             .line_items
             .nodes
             .into_iter()
             .map(|line| LineSnapshot {
+                unit_price_minor: line
+                    .original_unit_price_set
+                    .as_ref()
+                    .and_then(|price| price.shop_minor(order_id, "originalUnitPriceSet")),
                 id: line.id,
                 variant_id: line.variant.map(|variant| variant.id),
                 sku: non_empty(line.sku),
@@ -343,6 +396,10 @@ impl GqlOrder {
                 current_quantity: Some(line.current_quantity),
             })
             .collect();
+        let total_minor = self
+            .current_total_price_set
+            .as_ref()
+            .and_then(|total| total.shop_minor(order_id, "currentTotalPriceSet"));
         let shipped = self
             .fulfillments
             .into_iter()
@@ -365,6 +422,7 @@ impl GqlOrder {
             created_at: self.created_at,
             cancelled: self.cancelled_at.is_some(),
             currency: self.currency_code,
+            total_minor,
             lines,
             shipped,
             refunded,
@@ -385,12 +443,14 @@ mod tests {
             created_at: None,
             cancelled: false,
             currency: Some("EUR".into()),
+            total_minor: None,
             lines: vec![LineSnapshot {
                 id: "L".into(),
                 variant_id: Some("gid://shopify/ProductVariant/9".into()),
                 sku: Some("SKU".into()),
                 quantity,
                 current_quantity: Some(current),
+                unit_price_minor: None,
             }],
             shipped: vec![],
             refunded: vec![],

@@ -13,6 +13,7 @@ fragment OmnistockOrder on Order {
   displayFinancialStatus
   displayFulfillmentStatus
   currencyCode
+  currentTotalPriceSet { shopMoney { amount currencyCode } }
   lineItems(first: $lineItems) {
     pageInfo { hasNextPage endCursor }
     nodes { ...OmnistockLine }
@@ -33,7 +34,10 @@ fragment OmnistockOrder on Order {
     }
   }
 }
-fragment OmnistockLine on LineItem { id quantity currentQuantity sku variant { id } }
+fragment OmnistockLine on LineItem {
+  id quantity currentQuantity sku variant { id }
+  originalUnitPriceSet { shopMoney { amount currencyCode } }
+}
 "#;
 
 pub const ORDERS_OPERATION: &str = "OmnistockOrders";
@@ -81,7 +85,10 @@ pub const ORDER_LINES_QUERY: &str = r#"query OmnistockOrderLines($id: ID!, $firs
   order(id: $id) {
     lineItems(first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
-      nodes { id quantity currentQuantity sku variant { id } }
+      nodes {
+        id quantity currentQuantity sku variant { id }
+        originalUnitPriceSet { shopMoney { amount currencyCode } }
+      }
     }
   }
 }"#;

@@ -7,7 +7,7 @@
 //! deliveries arrive in.
 
 use crate::gid::gid;
-use crate::orders::{non_empty, LineSnapshot, OrderSnapshot, Restock};
+use crate::orders::{amount_minor, non_empty, LineSnapshot, OrderSnapshot, Restock};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -161,6 +161,9 @@ pub struct RestOrder {
     pub cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// What the buyer pays now (after edits and refunds), a decimal in `currency`.
+    #[serde(default)]
+    pub current_total_price: Option<String>,
     pub line_items: Vec<RestLineItem>,
     #[serde(default)]
     pub fulfillments: Vec<RestFulfillment>,
@@ -180,6 +183,9 @@ pub struct RestLineItem {
     pub quantity: i64,
     #[serde(default)]
     pub current_quantity: Option<i64>,
+    /// The price of one unit before discounts, a decimal in the order's `currency`.
+    #[serde(default)]
+    pub price: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,10 +220,19 @@ impl RestOrder {
     /// The snapshot, or `None` without an `updated_at`.
     pub fn into_snapshot(self) -> Option<OrderSnapshot> {
         let updated_at = self.updated_at?;
+        let id = self
+            .admin_graphql_api_id
+            .unwrap_or_else(|| gid("Order", self.id));
+        let currency = self.currency;
+        let money = |field: &str, amount: Option<&str>| {
+            amount_minor(&id, field, amount?, currency.as_deref()?)
+        };
+        let total_minor = money("current_total_price", self.current_total_price.as_deref());
         let lines = self
             .line_items
             .into_iter()
             .map(|line| LineSnapshot {
+                unit_price_minor: money("line_items.price", line.price.as_deref()),
                 id: line
                     .admin_graphql_api_id
                     .unwrap_or_else(|| gid("LineItem", line.id)),
@@ -234,9 +249,6 @@ impl RestOrder {
             .flat_map(|f| f.line_items)
             .map(|line| (gid("LineItem", line.id), line.quantity))
             .collect();
-        let id = self
-            .admin_graphql_api_id
-            .unwrap_or_else(|| gid("Order", self.id));
         let refunded = self
             .refunds
             .into_iter()
@@ -251,7 +263,8 @@ impl RestOrder {
             updated_at,
             created_at: self.created_at,
             cancelled: self.cancelled_at.is_some(),
-            currency: self.currency,
+            currency,
+            total_minor,
             lines,
             shipped,
             refunded,

@@ -11,7 +11,7 @@
 
 use crate::listing::ListingId;
 use chrono::{DateTime, TimeZone, Utc};
-use omnistock_connector::{OrderEvent, OrderLine, OrderStatus};
+use omnistock_connector::{money, OrderEvent, OrderLine, OrderStatus};
 use serde::Deserialize;
 
 pub const ORDER_SEARCH_PATH: &str = "/order/202309/orders/search";
@@ -100,22 +100,15 @@ fn line_cancelled(display_status: Option<&str>) -> bool {
     matches!(display_status, Some("CANCELLED" | "CANCEL"))
 }
 
-/// Minor units of a decimal amount in `currency` (0 decimals for VND, IDR, JPY, KRW; 2 else).
+/// Minor units of a decimal amount in `currency`. TikTok Shop writes IDR (like VND) without
+/// decimals, so IDR counts whole rupiah here; every other code goes by ISO 4217.
 pub fn minor_units(amount: &str, currency: Option<&str>) -> Option<i64> {
-    let exponent: u32 = match currency {
-        Some("VND" | "IDR" | "JPY" | "KRW") => 0,
-        _ => 2,
+    let exponent = match currency {
+        Some("IDR") => 0,
+        Some(code) => money::iso_exponent(code),
+        None => 2,
     };
-    let (whole, fraction) = amount.trim().split_once('.').unwrap_or((amount.trim(), ""));
-    if fraction.len() > exponent as usize
-        && fraction[exponent as usize..].bytes().any(|b| b != b'0')
-    {
-        return None;
-    }
-    let mut digits = String::from(whole);
-    let kept: String = fraction.chars().take(exponent as usize).collect();
-    digits.push_str(&format!("{kept:0<width$}", width = exponent as usize));
-    digits.parse().ok()
+    money::decimal_to_minor(amount, exponent)
 }
 
 fn instant(seconds: i64) -> DateTime<Utc> {

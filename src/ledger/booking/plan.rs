@@ -424,9 +424,19 @@ impl LinePlan<'_> {
             open_quantity: 0,
             committed_quantity: 0,
             returned_quantity: 0,
-            unit_price_minor: line.unit_price_minor,
+            unit_price_minor: self.unit_price(line_id, line),
         });
         Ok(())
+    }
+
+    /// The line's unit price: the snapshot's, else what was booked (a platform's notification
+    /// may carry no prices, and must not erase those a fuller snapshot gave).
+    fn unit_price(&self, record_id: &str, line: &OrderLine) -> Option<i64> {
+        line.unit_price_minor.or_else(|| {
+            self.booked_lines
+                .get(record_id)
+                .and_then(|record| record.unit_price_minor)
+        })
     }
 
     /// A line that takes `components`: one booked line per SKU (`<line>#<sku>` for a bundle),
@@ -458,6 +468,7 @@ impl LinePlan<'_> {
             };
             self.take_record_id(&record_id)?;
             let target = self.component_line(&record_id, &sku, per_unit, line, &location);
+            let unit_price_minor = self.unit_price(&record_id, line);
             self.write_if_changed(OrderLineRecord {
                 line_id: record_id,
                 parent_line_id: bundle.then(|| line_id.to_string()),
@@ -469,7 +480,7 @@ impl LinePlan<'_> {
                 open_quantity: target.open,
                 committed_quantity: target.committed,
                 returned_quantity: target.returned,
-                unit_price_minor: line.unit_price_minor,
+                unit_price_minor,
             });
         }
         Ok(())

@@ -27,6 +27,7 @@ use omnistock_connector::{RateLimit, Secret};
 use serde_json::{json, Value};
 use spec::Specs;
 use state::{Bucket, FakeFeed, FakeItem, FakeOrder, FeedDocument, ListingPages, State};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub use spec::{specs_dir, SPECS_DIR_ENV};
 
 /// The marketplace the fake sells in (Amazon.de).
 pub const MARKETPLACE_ID: &str = "A1PA6795UKMFR9";
+/// The currency of the fake's prices (`CurrencyCode`).
+pub const CURRENCY: &str = "EUR";
 /// The most SKUs one listings search pages through (`ItemSearchResults.numberOfResults`).
 pub const MAX_SEARCHED_LISTINGS: usize = 1000;
 /// The rate the fake reports while usage plans are not enforced.
@@ -280,6 +283,18 @@ impl FakeSpApi {
             .collect()
     }
 
+    /// An order's money as the fake holds it, in cents: the unit price by SKU and the total.
+    pub fn order_money(&self, order_id: &str) -> Option<(BTreeMap<String, i64>, i64)> {
+        let state = self.shared.state();
+        let order = state.orders.iter().find(|order| order.id == order_id)?;
+        let unit_prices = order
+            .items
+            .iter()
+            .map(|item| (item.sku.clone(), item.unit_price_cents))
+            .collect();
+        Some((unit_prices, order.total_cents()))
+    }
+
     /// Sets an order's status (`Canceled`, `Shipped` …) and, for `Shipped`, ships every unit.
     pub fn set_status(&self, order_id: &str, status: &str) -> Result<(), FakeError> {
         let mut state = self.shared.state();
@@ -378,6 +393,7 @@ fn place(
             sku: sku.clone(),
             quantity: *quantity,
             shipped: 0,
+            unit_price_cents: state::unit_price_cents(sku),
         });
         if channel == "MFN" {
             if let Some(Some(shown)) = state.listings.get_mut(sku) {
@@ -399,6 +415,11 @@ fn place(
 /// An instant to the second, as Amazon's dates show it.
 fn whole_second(instant: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(instant.timestamp(), 0).unwrap_or(instant)
+}
+
+/// Cents as Amazon writes an amount: "12.34".
+fn decimal(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 fn errors(code: &str, message: &str, details: &str) -> Value {
@@ -719,7 +740,7 @@ fn order_json(order: &FakeOrder) -> Value {
         "OrderType": "StandardOrder",
         "NumberOfItemsShipped": shipped,
         "NumberOfItemsUnshipped": ordered - shipped,
-        "OrderTotal": {"CurrencyCode": "EUR", "Amount": format!("{}.00", ordered * 10)},
+        "OrderTotal": {"CurrencyCode": CURRENCY, "Amount": decimal(order.total_cents())},
         "IsPrime": false,
         "IsBusinessOrder": false,
     })
@@ -812,7 +833,7 @@ fn get_order_items(state: &State, params: &Params) -> (StatusCode, Value) {
                 "Title": format!("Item {}", item.sku),
                 "QuantityOrdered": item.quantity,
                 "QuantityShipped": item.shipped,
-                "ItemPrice": {"CurrencyCode": "EUR", "Amount": format!("{}.00", item.quantity * 10)},
+                "ItemPrice": {"CurrencyCode": CURRENCY, "Amount": decimal(item.price_cents())},
             })
         })
         .collect();

@@ -12,6 +12,22 @@ pub struct FakeItem {
     pub sku: String,
     pub quantity: i64,
     pub shipped: i64,
+    /// The price of one unit, in euro cents.
+    pub unit_price_cents: i64,
+}
+
+impl FakeItem {
+    /// `ItemPrice`: the price of all the units ordered.
+    pub fn price_cents(&self) -> i64 {
+        self.unit_price_cents * self.quantity
+    }
+}
+
+/// The fake's price of one unit of a SKU, in euro cents: 10.00 to 19.00 by the SKU, so that
+/// items of different SKUs have different prices.
+pub fn unit_price_cents(sku: &str) -> i64 {
+    let spread: i64 = sku.bytes().map(i64::from).sum::<i64>() % 10;
+    1000 + 100 * spread
 }
 
 /// One fake order.
@@ -24,6 +40,13 @@ pub struct FakeOrder {
     /// `MFN` or `AFN`.
     pub channel: String,
     pub items: Vec<FakeItem>,
+}
+
+impl FakeOrder {
+    /// `OrderTotal`: the items' prices; the fake charges no shipping or tax.
+    pub fn total_cents(&self) -> i64 {
+        self.items.iter().map(FakeItem::price_cents).sum()
+    }
 }
 
 /// A token bucket of one operation's usage plan.

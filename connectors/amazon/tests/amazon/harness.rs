@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use omnistock_amazon::fake::{FakeError, FakeOptions, FakeSpApi};
 use omnistock_amazon::{AmazonChannelConfig, AmazonConnector};
 use omnistock_connector::conformance::{
-    ConformanceHarness, HarnessError, SignedWebhook, WebhookSigning,
+    ConformanceHarness, HarnessError, OrderMoney, SignedWebhook, WebhookSigning,
 };
 use omnistock_connector::{Connector, ConnectorError, RateLimit};
 use std::sync::Arc;
@@ -118,6 +118,18 @@ impl ConformanceHarness for AmazonHarness {
 
     async fn shown_quantity(&self, listing_id: &str) -> Result<Option<i64>, HarnessError> {
         Ok(self.fake.quantity(listing_id))
+    }
+
+    async fn expected_money(&self, order_id: &str) -> Result<Option<OrderMoney>, HarnessError> {
+        let (unit_prices, total) = self
+            .fake
+            .order_money(order_id)
+            .ok_or_else(|| HarnessError(format!("the fake has no order {order_id}")))?;
+        Ok(Some(OrderMoney {
+            currency: omnistock_amazon::fake::CURRENCY.to_string(),
+            unit_prices,
+            total_minor: Some(total),
+        }))
     }
 
     async fn webhook_for_order(

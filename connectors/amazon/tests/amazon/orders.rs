@@ -48,7 +48,10 @@ async fn merchant_orders_move_stock_and_fba_orders_are_recorded_without() {
     assert_eq!(mfn.status, OrderStatus::Open);
     assert_eq!(mfn.lines[0].sku.as_deref(), Some("MFN-1"));
     assert_eq!(mfn.lines[0].target_state(mfn.status).open, 2);
-    assert_eq!(mfn.lines[0].unit_price_minor, Some(1000));
+    let (prices, total) = fake.order_money(&merchant).unwrap();
+    assert_eq!(mfn.lines[0].unit_price_minor, Some(prices["MFN-1"]));
+    assert_eq!(mfn.total_minor, Some(total));
+    assert_eq!(total, 2 * prices["MFN-1"], "ItemPrice is for both units");
     assert_eq!(mfn.currency.as_deref(), Some("EUR"));
     let afn = find(&events, &amazon);
     assert_eq!(

@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 use omnistock_connector::Secret;
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -516,6 +517,35 @@ impl FakeShopify {
             .map_err(FakeError::Action)?;
         self.notify(order_gid, "orders/updated");
         Ok(())
+    }
+
+    /// An order's money as the fake holds it: its currency, the unit price in cents by
+    /// variant gid (the listing id) and the current total in cents.
+    pub fn order_money(
+        &self,
+        order_gid: &str,
+    ) -> Result<(String, BTreeMap<String, i64>, i64), FakeError> {
+        let id = numeric(order_gid, "Order")?;
+        let state = lock(&self.inner.state);
+        let order = state
+            .orders
+            .get(&id)
+            .ok_or_else(|| FakeError::Action(format!("no order {order_gid}")))?;
+        let unit_prices = order
+            .lines
+            .iter()
+            .map(|line| {
+                (
+                    gid("ProductVariant", line.variant_id),
+                    line.unit_price_cents,
+                )
+            })
+            .collect();
+        Ok((
+            order.currency.to_string(),
+            unit_prices,
+            order.current_total_cents(),
+        ))
     }
 
     /// The REST-style payload of an order now.

@@ -1,7 +1,7 @@
 //! Answers to validated queries: a small object model the apollo-compiler executor walks,
 //! built from the fake shop's state on demand.
 
-use super::state::{Order, ShopState, Variant};
+use super::state::{decimal, Order, ShopState, Variant};
 use crate::config::INVENTORY_REASONS;
 use crate::gid::{gid, numeric_id};
 use apollo_compiler::resolvers::{FieldError, ObjectValue, ResolveInfo, ResolvedValue};
@@ -372,6 +372,24 @@ fn line_obj(state: &ShopState, order: &Order, line: &super::state::Line) -> Obj 
         )
         .leaf("sku", json!(line.sku))
         .with("variant", variant)
+        .with(
+            "originalUnitPriceSet",
+            Val::Obj(money_bag(line.unit_price_cents, order.currency)),
+        )
+}
+
+/// A `MoneyBag` of an amount in cents; the fake's buyers pay in the shop currency.
+fn money_bag(cents: i64, currency: &str) -> Obj {
+    let money = || {
+        Val::Obj(
+            Obj::new("MoneyV2")
+                .leaf("amount", json!(decimal(cents)))
+                .leaf("currencyCode", json!(currency)),
+        )
+    };
+    Obj::new("MoneyBag")
+        .with("shopMoney", money())
+        .with("presentmentMoney", money())
 }
 
 pub fn order_obj(state: &ShopState, order: &Order) -> Obj {
@@ -452,6 +470,14 @@ pub fn order_obj(state: &ShopState, order: &Order) -> Obj {
             json!(order.display_fulfillment_status()),
         )
         .leaf("currencyCode", json!(order.currency))
+        .with(
+            "currentTotalPriceSet",
+            Val::Obj(money_bag(order.current_total_cents(), order.currency)),
+        )
+        .with(
+            "totalPriceSet",
+            Val::Obj(money_bag(order.total_cents(), order.currency)),
+        )
         .with(
             "lineItems",
             Val::Conn(

@@ -1,7 +1,7 @@
 //! Webhook deliveries as Shopify sends them: the REST-style order payload, signed with the
 //! app's client secret, with Shopify's headers.
 
-use super::state::Order;
+use super::state::{decimal, Order};
 use crate::gid::gid;
 use crate::webhook::{
     sign, HEADER_API_VERSION, HEADER_EVENT_ID, HEADER_HMAC, HEADER_SHOP_DOMAIN, HEADER_TOPIC,
@@ -41,7 +41,7 @@ pub fn order_payload(order: &Order) -> Value {
                 "current_quantity": order.current_quantity(line),
                 "fulfillable_quantity": order.unfulfilled_quantity(line),
                 "fulfillment_status": if shipped == 0 { Value::Null } else if order.unfulfilled_quantity(line) == 0 { json!("fulfilled") } else { json!("partial") },
-                "price": "10.00",
+                "price": decimal(line.unit_price_cents),
                 "requires_shipping": true,
                 "taxable": true,
                 "gift_card": false,
@@ -99,6 +99,8 @@ pub fn order_payload(order: &Order) -> Value {
         "cancelled_at": order.cancelled_at.map(local),
         "cancel_reason": order.cancelled_at.map(|_| "customer"),
         "currency": order.currency,
+        "total_price": decimal(order.total_cents()),
+        "current_total_price": decimal(order.current_total_cents()),
         "financial_status": order.financial_status.to_ascii_lowercase(),
         "fulfillment_status": match order.display_fulfillment_status() {
             "FULFILLED" => json!("fulfilled"),

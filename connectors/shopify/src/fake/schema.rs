@@ -299,6 +299,8 @@ type Order implements Node {
   displayFinancialStatus: OrderDisplayFinancialStatus
   displayFulfillmentStatus: OrderDisplayFulfillmentStatus!
   currencyCode: CurrencyCode!
+  currentTotalPriceSet: MoneyBag!
+  totalPriceSet: MoneyBag!
   lineItems(first: Int, after: String, last: Int, before: String, reverse: Boolean = false): LineItemConnection!
   fulfillments(first: Int): [Fulfillment!]!
   refunds(first: Int): [Refund!]!
@@ -313,7 +315,10 @@ type LineItem implements Node {
   refundableQuantity: Int!
   sku: String
   variant: ProductVariant
+  originalUnitPriceSet: MoneyBag!
 }
+type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
+type MoneyV2 { amount: Decimal! currencyCode: CurrencyCode! }
 type Fulfillment implements Node {
   id: ID!
   status: FulfillmentStatus!

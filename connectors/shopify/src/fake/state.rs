@@ -26,6 +26,20 @@ pub struct Line {
     pub quantity: i64,
     /// Units removed by an order edit.
     pub removed: i64,
+    /// The price of one unit, in cents of the order's currency.
+    pub unit_price_cents: i64,
+}
+
+/// The fake's price of one unit of a SKU, in cents: 10.00 to 19.00 by the SKU, so that lines
+/// of different SKUs have different prices.
+pub fn unit_price_cents(sku: &str) -> i64 {
+    let spread: i64 = sku.bytes().map(i64::from).sum::<i64>() % 10;
+    1000 + 100 * spread
+}
+
+/// Cents as Shopify writes an amount: "12.34".
+pub fn decimal(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +136,23 @@ impl Order {
     pub fn gid(&self) -> String {
         gid("Order", self.id)
     }
+
+    /// What the buyer pays now (`currentTotalPriceSet`, `current_total_price`), in cents: the
+    /// units neither refunded nor removed at their price; the fake charges no shipping or tax.
+    pub fn current_total_cents(&self) -> i64 {
+        self.lines
+            .iter()
+            .map(|line| line.unit_price_cents * self.current_quantity(line))
+            .sum()
+    }
+
+    /// What the order cost when placed (`totalPriceSet`, `total_price`), in cents.
+    pub fn total_cents(&self) -> i64 {
+        self.lines
+            .iter()
+            .map(|line| line.unit_price_cents * line.quantity)
+            .sum()
+    }
 }
 
 /// The fake shop's data.
@@ -197,6 +228,7 @@ impl ShopState {
             order_lines.push(Line {
                 id: line_id,
                 variant_id: *variant_id,
+                unit_price_cents: unit_price_cents(&sku),
                 sku,
                 quantity: *quantity,
                 removed: 0,

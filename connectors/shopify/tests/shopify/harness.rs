@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use omnistock_connector::conformance::{
-    ConformanceHarness, HarnessError, SignedWebhook, WebhookSigning,
+    ConformanceHarness, HarnessError, OrderMoney, SignedWebhook, WebhookSigning,
 };
 use omnistock_connector::{Connector, RateLimit};
 use omnistock_shopify::fake::{now_seconds, Delivery, FakeOptions, FakeShopify};
@@ -98,6 +98,16 @@ impl ConformanceHarness for ShopifyHarness {
 
     async fn shown_quantity(&self, listing_id: &str) -> Result<Option<i64>, HarnessError> {
         Ok(self.fake.available(listing_id))
+    }
+
+    async fn expected_money(&self, order_id: &str) -> Result<Option<OrderMoney>, HarnessError> {
+        let (currency, unit_prices, total) =
+            self.fake.order_money(order_id).map_err(harness_error)?;
+        Ok(Some(OrderMoney {
+            currency,
+            unit_prices,
+            total_minor: Some(total),
+        }))
     }
 
     async fn webhook_for_order(

@@ -470,3 +470,81 @@ async fn polling_rereads_an_overlap_window_behind_its_watermark() {
     let (_, events) = pull_everything(connector.as_ref(), cursor).await;
     assert!(events.is_empty(), "{events:?}");
 }
+
+/// Unit prices and the current total reach the event in cents of the shop currency, the same
+/// from a webhook and from a poll, before and after a refund lowers the total.
+#[tokio::test]
+async fn money_maps_the_same_by_webhook_and_by_poll() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let shirt = fake.create_listing("MONEY-SHIRT", 20);
+    let mug = fake.create_listing("MONEY-MUG", 20);
+    let order = fake
+        .place_order(&[(shirt.clone(), 3), (mug.clone(), 2)])
+        .unwrap();
+    let (currency, prices, placed_total) = fake.order_money(&order).unwrap();
+    assert_ne!(
+        prices[&shirt], prices[&mug],
+        "the check needs distinct prices"
+    );
+    let secret = fake.options().client_secret.clone();
+    let by_both = || async {
+        let delivery = fake.webhook(&order, "orders/updated", &secret).unwrap();
+        let by_webhook = connector
+            .parse_webhook(&request(&delivery).request())
+            .unwrap()
+            .remove(0);
+        let by_poll = polled(connector.as_ref(), &order).await;
+        assert_eq!(without_delivery(&by_webhook), without_delivery(&by_poll));
+        by_poll
+    };
+    let placed = by_both().await;
+    assert_eq!(placed.currency.as_deref(), Some(currency.as_str()));
+    assert_eq!(
+        placed.total_minor,
+        Some(3 * prices[&shirt] + 2 * prices[&mug])
+    );
+    assert_eq!(placed.total_minor, Some(placed_total));
+    let unit_prices: Vec<Option<i64>> = placed
+        .lines
+        .iter()
+        .map(|line| line.unit_price_minor)
+        .collect();
+    assert_eq!(unit_prices, vec![Some(prices[&shirt]), Some(prices[&mug])]);
+
+    let lines = fake.line_items(&order).unwrap();
+    fake.refund(&order, &lines[0], 1, "CANCEL").unwrap();
+    let refunded = by_both().await;
+    assert_eq!(
+        refunded.total_minor,
+        Some(placed_total - prices[&shirt]),
+        "the total is what the buyer pays now"
+    );
+    assert_eq!(refunded.lines[0].unit_price_minor, Some(prices[&shirt]));
+}
+
+/// An amount with more decimals than the currency has is left unknown, never rounded.
+#[tokio::test]
+async fn an_inexact_webhook_amount_is_left_unknown() {
+    let fake = start_fake().await;
+    let connector = connector(&fake);
+    let order = fake
+        .place_order(&[(fake.create_listing("ODD-PRICE", 5), 1)])
+        .unwrap();
+    let mut payload = fake.order_payload(&order).unwrap();
+    payload["line_items"][0]["price"] = serde_json::json!("10.005");
+    payload["current_total_price"] = serde_json::json!("ten");
+    let secret = fake.options().client_secret.clone();
+    let delivery = fake.signed(
+        "orders/updated",
+        serde_json::to_vec(&payload).unwrap(),
+        &secret,
+    );
+    let event = connector
+        .parse_webhook(&request(&delivery).request())
+        .unwrap()
+        .remove(0);
+    assert_eq!(event.lines[0].unit_price_minor, None);
+    assert_eq!(event.total_minor, None);
+    assert_eq!(event.currency.as_deref(), Some("EUR"));
+}
