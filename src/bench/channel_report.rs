@@ -7,7 +7,7 @@
 use super::report::{milliseconds, BenchReport};
 use super::setup::{scratch_database, Backends};
 use super::BenchError;
-use crate::ledger::{Backend, Ledger};
+use crate::ledger::{Backend, Ledger, ORDER_LINE_SUMS};
 use crate::reports::{channels_report, Granularity, ReportRange};
 use chrono::{Duration as Days, DurationRound, Utc};
 use std::time::{Duration, Instant};
@@ -207,13 +207,18 @@ async fn seed(ledger: &Ledger, args: &ReportArgs, from: i64, to: i64) -> Result<
         ))
         .await?;
     }
+    // Each order's line sums, as booking keeps them.
+    run(format!("UPDATE orders SET {ORDER_LINE_SUMS}")).await?;
     // Each listing's shown quantity changes `changes_per_day` times a day; one value in 12 is 0.
     let changes = args.days * args.changes_per_day;
     if changes > 0 {
         let step = span / i64::try_from(changes).unwrap_or(1);
+        // Each row holds until the next; the last one until now.
+        let last = changes - 1;
         run(format!(
-            "{} INSERT INTO listing_shown_history (history_key, shown_at, quantity) \
-             SELECT l.history_key, {from} + n.i * {step}, (l.history_key + n.i) % 12 \
+            "{} INSERT INTO listing_shown_history (history_key, shown_at, quantity, until_at) \
+             SELECT l.history_key, {from} + n.i * {step}, (l.history_key + n.i) % 12, \
+             CASE WHEN n.i < {last} THEN {from} + (n.i + 1) * {step} END \
              FROM n CROSS JOIN listings l",
             numbers(changes)
         ))

@@ -37,6 +37,7 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::Notify;
 use tracing::info;
 
+pub(crate) use booking::rows::ORDER_LINE_SUMS;
 pub use channel_status::ChannelStatusStore;
 pub use credentials::LedgerCredentialStore;
 pub use db::database_url::{redact_database_url, Backend};

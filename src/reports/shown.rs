@@ -1,15 +1,18 @@
 //! What each channel was shown over time, from `listing_shown_history`: each row holds from
-//! its `shown_at` until the listing's next row (the last one until now).
+//! its `shown_at` until its `until_at`, the listing's next row (NULL: the last one, until now).
 //!
-//! The channel's total shown is a step function that moves by (quantity − the listing's
-//! previous quantity) at each row. The database sums those steps per channel and UTC hour
-//! (and once for everything before the range); the report integrates them per period:
+//! The channel's total shown is a step function that moves up by a row's quantity at its
+//! `shown_at` and down by it at its `until_at`. The database sums those steps per channel and
+//! UTC hour (and once for everything before the range), reading each row alone (no window
+//! pairing rows); the report integrates them per period:
 //! ∫ₐᵇ S dt = S(a)·(b − a) + Σ over steps at t in [a, b) of step·(b − t).
 
 use std::collections::BTreeMap;
 
+use sqlx::AnyConnection;
+
 use crate::ledger::error::DatabaseContext;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::LedgerError;
 use crate::reports::periods::Period;
 use crate::reports::sales::HOUR;
 
@@ -42,33 +45,37 @@ pub(crate) struct ZeroStretch {
     pub end_at: i64,
 }
 
-/// The end given to a listing's last row: later than any period.
-const OPEN_END: i64 = 9_000_000_000_000_000;
-
 /// Per channel, per period (`past`: each period cut at now, beginning on a whole hour).
 pub(crate) async fn shown_sums(
-    ledger: &Ledger,
+    connection: &mut AnyConnection,
     past: &[Period],
 ) -> Result<BTreeMap<String, Vec<ShownSums>>, LedgerError> {
     let (Some(first), Some(last)) = (past.first(), past.last()) else {
         return Ok(BTreeMap::new());
     };
     let (from, until) = (first.start, last.end);
+    // Each row is a step up by its quantity at `shown_at` and down by it at `until_at` (rows
+    // at 0 step by nothing); steps before the range go to hour −1.
+    let step = |at: &str, sign: &str| {
+        format!(
+            "SELECT h.history_key, CASE WHEN h.{at} < $1 THEN -1 ELSE h.{at} / {HOUR} END AS hour, \
+             {sign}h.quantity AS step, CASE WHEN h.{at} < $1 THEN 0 \
+             ELSE {sign}h.quantity * (h.{at} - (h.{at} / {HOUR}) * {HOUR}) END AS step_offset \
+             FROM listing_shown_history h WHERE h.{at} < $2 AND h.quantity <> 0"
+        )
+    };
     let sql = format!(
-        "WITH d AS (SELECT h.history_key, h.shown_at, h.quantity - COALESCE(LAG(h.quantity) \
-         OVER (PARTITION BY h.history_key ORDER BY h.shown_at), 0) AS step \
-         FROM listing_shown_history h WHERE h.shown_at < $2) \
-         SELECT l.channel_id, CASE WHEN d.shown_at < $1 THEN -1 ELSE d.shown_at / {HOUR} END AS hour, \
-         CAST(SUM(d.step) AS BIGINT) AS steps, \
-         CAST(SUM(CASE WHEN d.shown_at < $1 THEN 0 \
-         ELSE d.step * (d.shown_at - (d.shown_at / {HOUR}) * {HOUR}) END) AS BIGINT) AS step_offsets \
-         FROM d JOIN listings l ON l.history_key = d.history_key WHERE d.step <> 0 \
-         GROUP BY l.channel_id, CASE WHEN d.shown_at < $1 THEN -1 ELSE d.shown_at / {HOUR} END"
+        "SELECT l.channel_id, s.hour, CAST(SUM(s.step) AS BIGINT) AS steps, \
+         CAST(SUM(s.step_offset) AS BIGINT) AS step_offsets \
+         FROM ({} UNION ALL {}) s JOIN listings l ON l.history_key = s.history_key \
+         GROUP BY l.channel_id, s.hour",
+        step("shown_at", ""),
+        step("until_at", "-")
     );
     let rows: Vec<HourSteps> = sqlx::query_as(&sql)
         .bind(from)
         .bind(until)
-        .fetch_all(ledger.pool())
+        .fetch_all(connection)
         .await
         .context("summing what channels were shown by hour")?;
     let mut by_channel: BTreeMap<String, Vec<HourSteps>> = BTreeMap::new();
@@ -117,27 +124,22 @@ fn integrate(hours: &[HourSteps], past: &[Period]) -> Vec<ShownSums> {
 
 /// Every stretch in `[from, until)` a listing showed 0, cut to that range.
 pub(crate) async fn zero_stretches(
-    ledger: &Ledger,
+    connection: &mut AnyConnection,
     from: i64,
     until: i64,
 ) -> Result<Vec<ZeroStretch>, LedgerError> {
     if until <= from {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "WITH segments AS (SELECT h.history_key, h.quantity, h.shown_at AS seg_start, \
-         COALESCE(LEAD(h.shown_at) OVER (PARTITION BY h.history_key ORDER BY h.shown_at), \
-         {OPEN_END}) AS seg_end FROM listing_shown_history h WHERE h.shown_at < $2) \
-         SELECT l.channel_id, l.listing_id, \
-         CASE WHEN s.seg_start > $1 THEN s.seg_start ELSE $1 END AS start_at, \
-         CASE WHEN s.seg_end < $2 THEN s.seg_end ELSE $2 END AS end_at \
-         FROM segments s JOIN listings l ON l.history_key = s.history_key \
-         WHERE s.quantity = 0 AND s.seg_end > $1"
-    );
-    sqlx::query_as(&sql)
+    let sql = "SELECT l.channel_id, l.listing_id, \
+         CASE WHEN h.shown_at > $1 THEN h.shown_at ELSE $1 END AS start_at, \
+         CASE WHEN h.until_at IS NULL OR h.until_at > $2 THEN $2 ELSE h.until_at END AS end_at \
+         FROM listing_shown_history h JOIN listings l ON l.history_key = h.history_key \
+         WHERE h.quantity = 0 AND h.shown_at < $2 AND (h.until_at IS NULL OR h.until_at > $1)";
+    sqlx::query_as(sql)
         .bind(from)
         .bind(until)
-        .fetch_all(ledger.pool())
+        .fetch_all(connection)
         .await
         .context("reading when listings showed 0")
 }

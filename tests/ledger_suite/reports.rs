@@ -58,6 +58,20 @@ pub(crate) async fn a_confirmed_quantity_is_recorded_in_the_history_once_per_cha
     confirm(3).await;
     confirm(0).await;
     assert_eq!(shown_history(&ledger, CHANNEL, "single").await, [5, 3, 0]);
+    // Each row holds until the next one starts; the last still holds.
+    let spans: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT h.shown_at, h.until_at FROM listing_shown_history h JOIN listings l \
+         ON l.history_key = h.history_key WHERE l.channel_id = $1 AND l.listing_id = 'single' \
+         ORDER BY h.shown_at",
+    )
+    .bind(CHANNEL)
+    .fetch_all(ledger.pool())
+    .await
+    .unwrap();
+    assert_eq!(spans.len(), 3);
+    assert_eq!(spans[0].1, Some(spans[1].0));
+    assert_eq!(spans[1].1, Some(spans[2].0));
+    assert_eq!(spans[2].1, None);
 }
 
 /// D 00:00 + `hours`, D being the day after tomorrow (after every journal row of the test).
@@ -135,14 +149,23 @@ pub(crate) async fn the_readme_worked_example_adds_up(database: &TestDatabase) {
     assert_eq!(ledger.available("A").await.unwrap(), 8);
     assert_eq!(ledger.available("B").await.unwrap(), -1);
 
-    for (listing, hour, quantity) in [("L1", 0, 6), ("L1", 12, 0), ("L1", 18, 4), ("L2", 0, 0)] {
+    // Each row with the hour the listing's next row ends it (`until_at`), as confirmations
+    // write them.
+    for (listing, hour, quantity, until) in [
+        ("L1", 0, 6, Some(12)),
+        ("L1", 12, 0, Some(18)),
+        ("L1", 18, 4, None),
+        ("L2", 0, 0, None),
+    ] {
         sqlx::query(
-            "INSERT INTO listing_shown_history (history_key, shown_at, quantity) \
-             SELECT history_key, $1, $2 FROM listings WHERE channel_id = 'shop' AND listing_id = $3",
+            "INSERT INTO listing_shown_history (history_key, shown_at, quantity, until_at) \
+             SELECT history_key, $1, $2, $4 FROM listings \
+             WHERE channel_id = 'shop' AND listing_id = $3",
         )
         .bind(day_d(hour).timestamp_millis())
         .bind(quantity)
         .bind(listing)
+        .bind(until.map(|hour| day_d(hour).timestamp_millis()))
         .execute(ledger.pool())
         .await
         .unwrap();

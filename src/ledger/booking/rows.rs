@@ -348,13 +348,44 @@ pub(crate) async fn write_lines(
          unit_price_minor = excluded.unit_price_minor",
         rows_table(transaction.backend(), "l", LINE_ROW_COLUMNS)
     );
+    let rows_json = rows_json(&rows)?;
     sqlx::query(&sql)
-        .bind(rows_json(&rows)?)
+        .bind(&rows_json)
         .execute(transaction.connection())
         .await
         .context("writing order lines")?;
+    let sums_sql = format!(
+        "UPDATE orders SET {ORDER_LINE_SUMS} WHERE orders.id IN (SELECT l.order_id FROM {})",
+        rows_table(transaction.backend(), "l", LINE_ROW_COLUMNS)
+    );
+    sqlx::query(&sums_sql)
+        .bind(rows_json)
+        .execute(transaction.connection())
+        .await
+        .context("summing the lines of orders")?;
     Ok(())
 }
+
+/// An order's line sums in listing units, as the channel report reads them (README "Channel
+/// reports"; migration 0022 holds the same expressions): units sold (open + shipped), units
+/// returned, Σ unit price × units sold over priced lines, units sold without a price. Lines
+/// without a known SKU count for nothing; of a bundle's component lines (each booked with the
+/// platform line's quantity and price) only the first counts, so the platform's line counts
+/// once. The `SET` clause of an `UPDATE orders`.
+pub(crate) const ORDER_LINE_SUMS: &str =
+    "(units_sold, units_returned, lines_revenue_minor, unpriced_units) = (SELECT \
+     COALESCE(SUM((l.open_quantity + l.committed_quantity) \
+     / CASE WHEN l.multiplier > 0 THEN l.multiplier ELSE 1 END), 0), \
+     COALESCE(SUM(l.returned_quantity / CASE WHEN l.multiplier > 0 THEN l.multiplier ELSE 1 END), 0), \
+     COALESCE(SUM(CASE WHEN l.unit_price_minor IS NULL THEN 0 ELSE l.unit_price_minor \
+     * ((l.open_quantity + l.committed_quantity) \
+     / CASE WHEN l.multiplier > 0 THEN l.multiplier ELSE 1 END) END), 0), \
+     COALESCE(SUM(CASE WHEN l.unit_price_minor IS NULL THEN (l.open_quantity + l.committed_quantity) \
+     / CASE WHEN l.multiplier > 0 THEN l.multiplier ELSE 1 END ELSE 0 END), 0) \
+     FROM order_lines l WHERE l.order_id = orders.id AND l.sku IS NOT NULL \
+     AND (l.parent_line_id IS NULL OR NOT EXISTS (SELECT 1 FROM order_lines s \
+     WHERE s.order_id = l.order_id AND s.parent_line_id = l.parent_line_id \
+     AND s.line_id < l.line_id)))";
 
 /// Deletes one booked line (an unknown line that now resolves to a bundle's components).
 pub(crate) async fn delete_line(

@@ -359,8 +359,26 @@ impl Ledger {
              ON CONFLICT (history_key, shown_at) DO UPDATE SET quantity = excluded.quantity",
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
+        // The row that held until now ends where the new one starts (its `until_at`), so the
+        // report sums the history without pairing each row with the next.
+        let until_sql = format!(
+            "UPDATE listing_shown_history SET until_at = p.now FROM {} JOIN listings \
+             ON listings.channel_id = p.channel_id AND listings.listing_id = p.key \
+             WHERE listings.pushed_generation = p.generation \
+             AND (listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity) \
+             AND listing_shown_history.history_key = listings.history_key \
+             AND listing_shown_history.until_at IS NULL AND listing_shown_history.shown_at < p.now \
+             AND listing_shown_history.shown_at = (SELECT MAX(last.shown_at) \
+             FROM listing_shown_history last WHERE last.history_key = listings.history_key)",
+            rows_table(self.backend, "p", PUSHED_COLUMNS)
+        );
         let rows_json = rows_json(&rows)?;
         let mut transaction = WriteTx::begin(self).await?;
+        sqlx::query(&until_sql)
+            .bind(&rows_json)
+            .execute(transaction.connection())
+            .await
+            .context("ending the shown history's last rows")?;
         sqlx::query(&history_sql)
             .bind(&rows_json)
             .execute(transaction.connection())
