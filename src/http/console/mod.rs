@@ -65,6 +65,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("assets/lists.js"),
     },
     Asset {
+        name: "reports.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/reports.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("assets/favicon.svg"),

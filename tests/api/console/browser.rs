@@ -411,6 +411,58 @@ async fn an_operator_runs_a_day_from_the_console() {
     let (_, left) = world.app.admin_get(ADMIN_TOKEN, "/admin/quarantine").await;
     assert_eq!(left, json!([]));
 
+    // The report of the last 30 days: each channel's totals are the sums of the API's periods,
+    // drawn as one bar per period that sold.
+    browser.goto(&world.app.url("/console#/reports")).await;
+    let sold = ".report-channel[data-channel=\"sim-a\"] [data-total=\"units_sold\"]";
+    browser.wait_for(sold).await;
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::days(30);
+    let (_, report) = world
+        .app
+        .admin_get(
+            ADMIN_TOKEN,
+            &format!(
+                "/admin/reports/channels?from={}&to={}",
+                from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )
+        .await;
+    let sim_a = report["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|channel| channel["channel_id"] == "sim-a")
+        .unwrap_or_else(|| panic!("{report}"));
+    let periods = sim_a["periods"].as_array().unwrap();
+    let units_sold: i64 = periods
+        .iter()
+        .map(|period| period["units_sold"].as_i64().unwrap())
+        .sum();
+    assert!(units_sold > 0, "{sim_a}");
+    assert_eq!(number(&browser.text(sold).await.unwrap()), units_sold);
+    let orders: i64 = periods
+        .iter()
+        .map(|period| period["orders"].as_i64().unwrap())
+        .sum();
+    let shown_orders = browser
+        .text(".report-channel[data-channel=\"sim-a\"] [data-total=\"orders\"]")
+        .await
+        .unwrap();
+    assert_eq!(number(&shown_orders), orders);
+    let selling_periods = periods
+        .iter()
+        .filter(|period| period["units_sold"].as_i64().unwrap() > 0)
+        .count();
+    assert_eq!(
+        browser
+            .count(".report-channel[data-channel=\"sim-a\"] rect[data-series=\"units_sold\"]")
+            .await,
+        selling_periods
+    );
+    browser.screenshot(&screenshot_path("reports")).await;
+
     // Signing out forgets the token.
     browser.click("#sign-out").await;
     browser.wait_for("#login-form").await;

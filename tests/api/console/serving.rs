@@ -81,6 +81,7 @@ async fn the_console_is_served_from_the_binary_with_its_types_and_revalidated() 
         "channels.js",
         "items.js",
         "lists.js",
+        "reports.js",
         "console.css",
     ] {
         assert!(seen.contains(name), "{name} is not referred to: {seen:?}");

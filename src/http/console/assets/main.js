@@ -4,6 +4,7 @@ import { fill, h } from './view.js';
 import { channelsPage } from './channels.js';
 import { itemPage, itemsPage } from './items.js';
 import { deadLettersPage, jobsPage, quarantinePage } from './lists.js';
+import { reportsPage } from './reports.js';
 
 const main = document.getElementById('main');
 const login = document.getElementById('login');
@@ -40,6 +41,7 @@ const PAGES = {
   jobs: () => jobsPage(main),
   'dead-letters': ({ query }) => deadLettersPage(main, query),
   quarantine: ({ query }) => quarantinePage(main, query),
+  reports: ({ query }) => reportsPage(main, query),
 };
 
 function show() {
