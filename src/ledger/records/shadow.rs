@@ -135,13 +135,15 @@ impl ShadowStore<'_> {
         let sql = format!(
             "INSERT INTO shadow_listings (channel_id, listing_id, sku, would_set, shown, read_at, \
              differs_since) SELECT o.channel_id, o.listing_id, o.sku, o.would_set, o.shown, \
-             o.read_at, o.differs_since FROM {} WHERE true \
+             o.read_at, o.differs_since FROM {} WHERE NOT EXISTS \
+             (SELECT 1 FROM channel_go_live g WHERE g.channel_id = o.channel_id) \
              ON CONFLICT (channel_id, listing_id) DO UPDATE SET sku = excluded.sku, \
              would_set = excluded.would_set, shown = excluded.shown, read_at = excluded.read_at, \
              differs_since = CASE WHEN excluded.differs_since IS NULL THEN NULL \
              ELSE COALESCE(shadow_listings.differs_since, excluded.differs_since) END",
             rows_table(self.ledger.backend, "o", OBSERVATION_COLUMNS)
         );
+        // A read still in flight when the channel went live records nothing.
         let mut transaction = WriteTx::begin(self.ledger).await?;
         sqlx::query(&sql)
             .bind(rows_json(&rows)?)
