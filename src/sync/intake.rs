@@ -212,7 +212,8 @@ async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) 
         .flat_map(|job| {
             job.events.iter().map(|event| BookingRequest {
                 channel_id: &job.channel.id,
-                location: &job.channel.location,
+                // Where the order ships from when the connector knows (a mapped warehouse).
+                location: event.location.as_deref().unwrap_or(&job.channel.location),
                 event,
             })
         })

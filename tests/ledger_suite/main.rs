@@ -91,6 +91,7 @@ fn order(id: &str, seconds: i64, status: OrderStatus, lines: Vec<OrderLine>) -> 
         created_at: None,
         currency: Some("EUR".to_string()),
         total_minor: None,
+        location: None,
         lines,
     }
 }

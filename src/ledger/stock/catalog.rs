@@ -24,14 +24,27 @@ type ListingRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 const LISTING_COLUMNS: &str = "l.channel_id, l.listing_id, l.sku, l.multiplier, l.sync_enabled, \
-                               l.last_pushed_quantity, l.last_pushed_at, l.policy_override";
+                               l.last_pushed_quantity, l.last_pushed_at, l.policy_override, \
+                               l.location";
 
 fn listing_from_row(row: ListingRow, components: Vec<ListingComponent>) -> Listing {
-    let (channel_id, listing_id, sku, multiplier, sync_enabled, quantity, pushed_at, policy) = row;
+    let (
+        channel_id,
+        listing_id,
+        sku,
+        multiplier,
+        sync_enabled,
+        quantity,
+        pushed_at,
+        policy,
+        location,
+    ) = row;
     Listing {
+        location,
         channel_id,
         listing_id,
         sku,
@@ -104,18 +117,31 @@ pub(crate) async fn bind_in(
     for component in &binding.components {
         transaction.ensure_item(&component.sku).await?;
     }
+    if let Some(location) = &binding.location {
+        // Created like the channel's own location, so that orders can be booked there.
+        sqlx::query(
+            "INSERT INTO locations (code, name, created_at) VALUES ($1, $1, $2) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(location)
+        .bind(transaction.now)
+        .execute(transaction.connection())
+        .await
+        .context("creating a listing's location")?;
+    }
     let first = &binding.components[0];
     sqlx::query(
-        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled, location) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (channel_id, listing_id) DO UPDATE SET \
-         sku = excluded.sku, multiplier = excluded.multiplier",
+         sku = excluded.sku, multiplier = excluded.multiplier, location = excluded.location",
     )
     .bind(&binding.channel_id)
     .bind(&binding.listing_id)
     .bind(&first.sku)
     .bind(first.quantity)
     .bind(i64::from(binding.sync_enabled.unwrap_or(true)))
+    .bind(binding.location.as_deref())
     .execute(transaction.connection())
     .await
     .context("binding a listing")?;
@@ -346,6 +372,7 @@ impl Ledger {
             components: components.to_vec(),
             sync_enabled: None,
             policy: None,
+            location: None,
         };
         let mut transaction = WriteTx::begin(self).await?;
         bind_in(&mut transaction, &binding).await?;
