@@ -28,6 +28,50 @@ fn mapped_options(fake: &FakeTikTok) -> serde_json::Map<String, serde_json::Valu
     options
 }
 
+/// Test settings with the channel `tt` on the fake, its warehouses mapped.
+fn mapped_settings(
+    fake: &FakeTikTok,
+    url: &str,
+    poll_interval: Option<Duration>,
+) -> omnistock::settings::Settings {
+    let mut settings = test_settings(url);
+    settings.bus.poll_interval_ms = 100;
+    settings.channels.push(ChannelSettings {
+        id: "tt".parse().unwrap(),
+        kind: "tiktok_shop".into(),
+        enabled: true,
+        location: "default".into(),
+        rate_limit: None,
+        poll_interval,
+        reconcile_interval: None,
+        cut_over: None,
+        stock_policy: Default::default(),
+        mode: Default::default(),
+        options: ChannelOptions(mapped_options(fake)),
+    });
+    settings
+}
+
+/// Stocks the SKU at each `(location, units)`.
+async fn stock(app: &TestApp, places: &[(&str, i64)]) {
+    app.ledger.upsert_item(SKU, "Two warehouses").await.unwrap();
+    for (location, units) in places {
+        app.ledger
+            .upsert_location(location, location)
+            .await
+            .unwrap();
+        app.ledger
+            .receive(
+                SKU,
+                location,
+                *units,
+                &MovementMeta::new(format!("initial-{location}")),
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// Waits until the shop shows `(W1, W2)` for the SKU's listings.
 async fn wait_for_shop(fake: &FakeTikTok, east: &str, west: &str, expected: (i64, i64)) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -72,36 +116,10 @@ async fn two_warehouses_sell_their_own_locations(database: TestDatabase, url: St
         .create_product(&[(SKU, &[("W1", 0), ("W2", 0), ("W9", 6)])])
         .remove(0);
     let (east, west) = (format!("{sku_listing}:W1"), format!("{sku_listing}:W2"));
-    let mut settings = test_settings(&url);
-    settings.bus.poll_interval_ms = 100;
-    settings.channels.push(ChannelSettings {
-        id: "tt".parse().unwrap(),
-        kind: "tiktok_shop".into(),
-        enabled: true,
-        location: "default".into(),
-        rate_limit: None,
-        poll_interval: Some(Duration::from_secs(1)),
-        reconcile_interval: None,
-        cut_over: None,
-        stock_policy: Default::default(),
-        mode: Default::default(),
-        options: ChannelOptions(mapped_options(&fake)),
-    });
+    let settings = mapped_settings(&fake, &url, Some(Duration::from_secs(1)));
     let app = spawn_app_with(settings, database).await;
     let ledger = app.ledger.clone();
-    ledger.upsert_item(SKU, "Two warehouses").await.unwrap();
-    for (location, units) in [("east", 10), ("west", 4)] {
-        ledger.upsert_location(location, location).await.unwrap();
-        ledger
-            .receive(
-                SKU,
-                location,
-                units,
-                &MovementMeta::new(format!("initial-{location}")),
-            )
-            .await
-            .unwrap();
-    }
+    stock(&app, &[("east", 10), ("west", 4)]).await;
 
     // Discovery --apply: one listing per mapped warehouse, each with its location; the
     // unmapped warehouse is not listed and the SKU on two listings is not ambiguous.
@@ -215,38 +233,9 @@ async fn a_start_refreshes_the_locations_of_listings_bound_without_them() {
         .remove(0);
     let (east, west) = (format!("{sku_listing}:W1"), format!("{sku_listing}:W2"));
     let (database, url) = TestDatabase::sqlite();
-    let mut settings = test_settings(&url);
-    settings.bus.poll_interval_ms = 100;
-    settings.channels.push(ChannelSettings {
-        id: "tt".parse().unwrap(),
-        kind: "tiktok_shop".into(),
-        enabled: true,
-        location: "default".into(),
-        rate_limit: None,
-        poll_interval: None,
-        reconcile_interval: None,
-        cut_over: None,
-        stock_policy: Default::default(),
-        mode: Default::default(),
-        options: ChannelOptions(mapped_options(&fake)),
-    });
+    let settings = mapped_settings(&fake, &url, None);
     let mut app = spawn_app_with(settings.clone(), database).await;
-    app.ledger.upsert_item(SKU, "Two warehouses").await.unwrap();
-    for (location, units) in [("east", 5), ("west", 2)] {
-        app.ledger
-            .upsert_location(location, location)
-            .await
-            .unwrap();
-        app.ledger
-            .receive(
-                SKU,
-                location,
-                units,
-                &MovementMeta::new(format!("initial-{location}")),
-            )
-            .await
-            .unwrap();
-    }
+    stock(&app, &[("east", 5), ("west", 2)]).await;
     // Bound without a location (an older omnistock, say): each shows every location's stock.
     let bindings: Vec<ListingBinding> = [&east, &west]
         .into_iter()

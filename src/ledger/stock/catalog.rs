@@ -118,16 +118,7 @@ pub(crate) async fn bind_in(
         transaction.ensure_item(&component.sku).await?;
     }
     if let Some(location) = &binding.location {
-        // Created like the channel's own location, so that orders can be booked there.
-        sqlx::query(
-            "INSERT INTO locations (code, name, created_at) VALUES ($1, $1, $2) \
-             ON CONFLICT (code) DO NOTHING",
-        )
-        .bind(location)
-        .bind(transaction.now)
-        .execute(transaction.connection())
-        .await
-        .context("creating a listing's location")?;
+        transaction.create_location_if_missing(location).await?;
     }
     let first = &binding.components[0];
     sqlx::query(

@@ -48,15 +48,7 @@ impl Ledger {
             .filter_map(|change| change.after.as_deref())
             .collect();
         for location in locations {
-            sqlx::query(
-                "INSERT INTO locations (code, name, created_at) VALUES ($1, $1, $2) \
-                 ON CONFLICT (code) DO NOTHING",
-            )
-            .bind(location)
-            .bind(transaction.now)
-            .execute(transaction.connection())
-            .await
-            .context("creating a listing's location")?;
+            transaction.create_location_if_missing(location).await?;
         }
         for change in &changes {
             sqlx::query(

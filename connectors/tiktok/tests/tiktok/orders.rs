@@ -1,6 +1,6 @@
 //! Orders by polling against the fake: update-time windows, statuses, detail in batches of 50.
 
-use crate::harness::{connector_with, start_fake};
+use crate::harness::{connector_with, per_warehouse, start_fake};
 use omnistock_connector::{Connector, OrderEvent, OrderStatus};
 use omnistock_tiktok::fake::{ORDER_DETAIL, ORDER_SEARCH};
 use omnistock_tiktok::TikTokConnector;
@@ -165,14 +165,7 @@ async fn per_warehouse_orders_name_the_listing_and_location_of_their_warehouse()
     let Some(fake) = start_fake().await else {
         return;
     };
-    let mut config = fake.channel_config();
-    config.warehouses = Some(
-        [("W1", "east"), ("W2", "west")]
-            .into_iter()
-            .map(|(warehouse, location)| (warehouse.to_string(), location.to_string()))
-            .collect(),
-    );
-    let connector = connector_with(config);
+    let connector = connector_with(per_warehouse(&fake));
     let sku = fake
         .create_product(&[("RED", &[("W1", 5), ("W2", 5), ("W9", 5)])])
         .remove(0);

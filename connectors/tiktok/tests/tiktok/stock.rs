@@ -1,7 +1,7 @@
 //! Stock against the fake: one request per product listing every warehouse of each SKU, the
 //! documented maximum, 0 for sold out, per-SKU refusals, 429, and reads in pages of 600.
 
-use crate::harness::{connector_with, start_fake};
+use crate::harness::{connector_with, per_warehouse, start_fake};
 use omnistock_connector::{CallKind, Connector, ConnectorError, PushResult, RateLimit, StockLevel};
 use omnistock_tiktok::fake::{INVENTORY_SEARCH, UPDATE_INVENTORY};
 use omnistock_tiktok::inventory::MAX_QUANTITY;
@@ -193,20 +193,6 @@ async fn reads_search_by_sku_ids_in_pages_of_600() {
         .find(|level| level.listing_id == listings[600])
         .unwrap();
     assert_eq!((last.quantity, last.sku.as_str()), (600, "R-600"));
-}
-
-/// Settings mapping warehouses W1 and W2 to ledger locations `east` and `west`.
-fn per_warehouse(
-    fake: &omnistock_tiktok::fake::FakeTikTok,
-) -> omnistock_tiktok::TikTokChannelConfig {
-    let mut config = fake.channel_config();
-    config.warehouses = Some(
-        [("W1", "east"), ("W2", "west")]
-            .into_iter()
-            .map(|(warehouse, location)| (warehouse.to_string(), location.to_string()))
-            .collect(),
-    );
-    config
 }
 
 /// The SKU's listing in one warehouse.
