@@ -260,3 +260,51 @@ async fn a_start_refreshes_the_locations_of_listings_bound_without_them() {
     wait_for_shop(&fake, &east, &west, (5, 2)).await;
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_count_from_the_shop_counts_each_warehouse_at_its_location() {
+    let Some(dir) = specs_dir() else {
+        eprintln!("skipped: ../shared/specs/tiktok-shop is absent (set TIKTOK_SPECS_DIR)");
+        return;
+    };
+    let fake = FakeTikTok::start(&dir).await.unwrap();
+    fake.create_product(&[(SKU, &[("W1", 3), ("W2", 5), ("W9", 8)])]);
+    let (database, url) = TestDatabase::sqlite();
+    let app = spawn_app_with(mapped_settings(&fake, &url, None), database).await;
+    app.ledger.upsert_item(SKU, "Two warehouses").await.unwrap();
+    for location in ["east", "west"] {
+        app.ledger
+            .upsert_location(location, location)
+            .await
+            .unwrap();
+    }
+    let config: TikTokChannelConfig =
+        serde_json::from_value(serde_json::Value::Object(mapped_options(&fake))).unwrap();
+    let connector = Arc::new(TikTokConnector::new(config).unwrap());
+    let channel = ChannelRuntime::new("tt".into(), connector, "default".into(), None, None);
+    let report = omnistock::ops::channel_count::count_from_channel(
+        &app.ledger,
+        &channel,
+        None,
+        true,
+        Interrupt::never(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let counted: Vec<(String, i64)> = report
+        .changes
+        .iter()
+        .map(|change| (change.location.clone(), change.counted))
+        .collect();
+    assert_eq!(
+        counted,
+        vec![("east".to_string(), 3), ("west".to_string(), 5)],
+        "each mapped warehouse at its location; the unmapped one is not omnistock's"
+    );
+    for (location, on_hand) in [("east", 3), ("west", 5), ("default", 0)] {
+        let balance = app.ledger.balance(SKU, location).await.unwrap();
+        assert_eq!(balance.on_hand, on_hand, "{location}");
+    }
+    app.stop().await.unwrap();
+}
