@@ -23,7 +23,7 @@ fn mapped_options(fake: &FakeTikTok) -> serde_json::Map<String, serde_json::Valu
     let mut options = fake.channel_options();
     options.insert(
         "warehouses".into(),
-        serde_json::json!({ "W1": "east", "W2": "west" }),
+        serde_json::json!({ "W1": "east", "W2": "west", "W3": "north" }),
     );
     options
 }
@@ -188,6 +188,29 @@ async fn two_warehouses_sell_their_own_locations(database: TestDatabase, url: St
         vec![(east.clone(), 7), (west.clone(), 4)]
     );
     wait_for_shop(&fake, &east, &west, (7, 4)).await;
+
+    // An order from a mapped warehouse whose location the ledger has not met yet (no listing
+    // of it is bound): the location is created and the order booked there.
+    let other = fake.create_product(&[("TT-NORTH", &[("W3", 4)])]).remove(0);
+    let north_order = fake.place_order_from("W3", &[(other, 1)]).unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let booked: Option<(String,)> =
+            sqlx::query_as("SELECT location FROM orders WHERE external_order_id = $1")
+                .bind(&north_order)
+                .fetch_optional(ledger.pool())
+                .await
+                .unwrap();
+        if let Some((location,)) = booked {
+            assert_eq!(location, "north");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the north order was not booked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Stock received at west moves only W2.
     ledger

@@ -252,6 +252,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// Creates the location, named by its code, unless it exists: the location a connector
+    /// names for an order (a mapped warehouse's) is then bookable, as the channel's own is.
+    pub async fn create_location_if_missing(&self, code: &str) -> Result<(), LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        transaction.create_location_if_missing(code).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Creates the channel or changes its kind. A channel connected for the first time goes
     /// live now: its cut-over is the moment it is created (see [`Ledger::set_channel_cut_over`]).
     pub async fn upsert_channel(&self, id: &str, kind: &str) -> Result<(), LedgerError> {
