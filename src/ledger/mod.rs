@@ -55,8 +55,8 @@ pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,
     InvariantViolation, LineOperation, LineOutcome, LineRef, Listing, ListingBinding,
-    ListingComponent, Movement, MovementMeta, MovementReason, OrderLineRecord, OrderRecord,
-    OutboxEntry, Reservation, StockCount, StockOutcome, TransferOutcome, UnknownLine,
+    ListingComponent, LocationChange, Movement, MovementMeta, MovementReason, OrderLineRecord,
+    OrderRecord, OutboxEntry, Reservation, StockCount, StockOutcome, TransferOutcome, UnknownLine,
 };
 
 /// The PostgreSQL notification channel written after outbox rows were added.

@@ -2,7 +2,9 @@
 //! against the ledger by its SKU — already bound as the catalog says, new (its SKU is an item
 //! and it is not bound yet), unmatched (no such item), ambiguous (its SKU is on several unbound
 //! listings, or it has no SKU) or bound differently — and, when asked, the new ones bound in
-//! one transaction.
+//! one transaction. On a channel that keeps stock per location (TikTok Shop's mapped
+//! warehouses), a SKU's listings in different locations are not ambiguous: each binds, with its
+//! location ([`omnistock_connector::Connector::listing_location`]).
 //!
 //! Memory stays bounded by what the classification needs: one page of listings at a time, and
 //! per SKU seen its count and the one listing that may become new (a SKU met again on a later
@@ -103,7 +105,8 @@ struct SkuSeen {
 /// Classifies a catalog page after page.
 #[derive(Debug, Default)]
 struct Classifier {
-    skus: HashMap<String, SkuSeen>,
+    /// By SKU and the location the listing sells from.
+    skus: HashMap<(String, Option<String>), SkuSeen>,
     counts: BTreeMap<ListingClass, u64>,
     examples: BTreeMap<ListingClass, Vec<DiscoveredListing>>,
 }
@@ -133,6 +136,7 @@ impl Classifier {
         ledger: &Ledger,
         channel: &str,
         listings: Vec<CatalogListing>,
+        locate: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), CatalogError> {
         let listing_ids: Vec<String> = listings.iter().map(|l| l.listing_id.clone()).collect();
         let skus: Vec<String> = listings.iter().filter_map(|l| l.sku.clone()).collect();
@@ -153,7 +157,8 @@ impl Classifier {
             };
             let binding = known.bindings.get(&listing.listing_id);
             {
-                let seen = self.skus.entry(sku.clone()).or_insert(SkuSeen {
+                let place = (sku.clone(), locate(&listing.listing_id));
+                let seen = self.skus.entry(place).or_insert(SkuSeen {
                     listings: 0,
                     unbound: 0,
                     first_unbound: None,
@@ -196,7 +201,7 @@ impl Classifier {
     fn finish(&mut self) -> Vec<(String, String)> {
         let mut new = Vec::new();
         let skus = std::mem::take(&mut self.skus);
-        for (sku, seen) in skus {
+        for ((sku, _), seen) in skus {
             let Some((listing_id, is_item)) = seen.first_unbound else {
                 continue;
             };
@@ -250,7 +255,10 @@ pub async fn discover(
     let mut walk = CatalogWalk::new(&channel.id, &channel.client, interrupt);
     let mut classifier = Classifier::default();
     while let Some(listings) = walk.next_page().await? {
-        classifier.page(ledger, &channel.id, listings).await?;
+        let locate = |listing_id: &str| channel.connector.listing_location(listing_id);
+        classifier
+            .page(ledger, &channel.id, listings, &locate)
+            .await?;
         on_page(walk.progress());
     }
     let new = classifier.finish();
@@ -259,6 +267,7 @@ pub async fn discover(
             .into_iter()
             .map(|(listing_id, sku)| ListingBinding {
                 channel_id: channel.id.clone(),
+                location: channel.connector.listing_location(&listing_id),
                 listing_id,
                 components: vec![ListingComponent::new(sku, 1)],
                 sync_enabled: None,

@@ -293,6 +293,7 @@ pub(crate) async fn channel_sku_pages_cover_every_sku_once(database: &TestDataba
             components: vec![ListingComponent::new(sku.clone(), 1)],
             sync_enabled: None,
             policy: None,
+            location: None,
         })
         .collect();
     bindings.push(ListingBinding {
@@ -305,6 +306,7 @@ pub(crate) async fn channel_sku_pages_cover_every_sku_once(database: &TestDataba
         ],
         sync_enabled: None,
         policy: None,
+        location: None,
     });
     for sku in &skus {
         ledger.upsert_item(sku, sku).await.unwrap();

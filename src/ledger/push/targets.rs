@@ -29,8 +29,9 @@ pub struct PushTarget {
     /// SKUs that this listing belongs to (see [`Ledger::page_push_targets`]).
     pub lowest_sku: String,
     pub multiplier: i64,
-    /// Whole listing units the channel's policy (with the listing's overrides) lets it show,
-    /// from the stock at the policy's locations; never below zero.
+    /// Whole listing units the channel's policy (with the listing's overrides and its own
+    /// location, see [`StockPolicy::with_override`]) lets it show, from the stock at the
+    /// policy's locations; never below zero.
     pub quantity: i64,
     /// The quantity the channel last confirmed for this listing.
     pub last_pushed_quantity: Option<i64>,
@@ -65,8 +66,16 @@ impl ConfirmedPush {
 }
 
 /// A listing read for a push: id, SKU, multiplier, last confirmed quantity, policy overrides,
-/// push generation.
-type TargetRow = (String, String, i64, Option<i64>, Option<String>, i64);
+/// push generation, the location it sells from.
+type TargetRow = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    Option<String>,
+);
 
 /// A walk through every sync-enabled listing of a channel with the quantity each should show,
 /// a page of SKUs at a time ([`Ledger::channel_sku_page`], [`Ledger::page_push_targets`]):
@@ -224,10 +233,21 @@ impl Ledger {
         let mut targets = Vec::with_capacity(rows.len());
         for (
             listing_id,
-            (_, sku, multiplier, last_pushed_quantity, policy_override, pushed_generation),
+            (
+                _,
+                sku,
+                multiplier,
+                last_pushed_quantity,
+                policy_override,
+                pushed_generation,
+                location,
+            ),
         ) in rows
         {
-            let policy = policy.with_override(&parse_listing_policy(policy_override.as_deref()));
+            let policy = policy.with_override(
+                &parse_listing_policy(policy_override.as_deref()),
+                location.as_deref(),
+            );
             let parts = components
                 .remove(&(channel_id.to_string(), listing_id.clone()))
                 .unwrap_or_default();
@@ -452,7 +472,7 @@ async fn sync_enabled_listings(
     }
     let sql = format!(
         "SELECT l.listing_id, l.sku, l.multiplier, l.last_pushed_quantity, l.policy_override, \
-         l.pushed_generation FROM {} JOIN listings l ON l.channel_id = k.channel_id AND l.listing_id = k.key \
+         l.pushed_generation, l.location FROM {} JOIN listings l ON l.channel_id = k.channel_id AND l.listing_id = k.key \
          WHERE l.sync_enabled = 1",
         rows_table(backend, "k", CHANNEL_KEY_COLUMNS)
     );

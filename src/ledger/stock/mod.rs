@@ -3,7 +3,7 @@
 //! (`fingerprint.rs`), reads of balances, orders and the journal (`reads.rs`), items found by a
 //! piece of their SKU or title (`item_search.rs`), and the checks
 //! of the ledger's invariants (`invariants.rs`); what the ledger knows of a page of a channel's
-//! catalog (`catalog_match.rs`).
+//! catalog (`catalog_match.rs`); the location each listing sells from (`listing_locations.rs`).
 
 pub(super) mod catalog;
 pub(super) mod catalog_match;
@@ -11,4 +11,5 @@ pub(super) mod changes;
 pub(super) mod fingerprint;
 pub(super) mod invariants;
 pub mod item_search;
+pub(super) mod listing_locations;
 pub(super) mod reads;
