@@ -360,16 +360,22 @@ impl Ledger {
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
         // The row that held until now ends where the new one starts (its `until_at`), so the
-        // report sums the history without pairing each row with the next.
+        // report sums the history without pairing each row with the next. Each changed
+        // listing's last row is found first (materialized) and then updated by its key: joined
+        // in one go, PostgreSQL without statistics walked every history row still holding and
+        // read the row set again for each (a batch of 2,000 took 2 to 17 s at 16,000 rows).
         let until_sql = format!(
-            "UPDATE listing_shown_history SET until_at = p.now FROM {} JOIN listings \
+            "WITH changed AS MATERIALIZED (SELECT listings.history_key, p.now, \
+             (SELECT MAX(last.shown_at) FROM listing_shown_history last \
+             WHERE last.history_key = listings.history_key) AS last_at \
+             FROM {} JOIN listings \
              ON listings.channel_id = p.channel_id AND listings.listing_id = p.key \
              WHERE listings.pushed_generation = p.generation \
-             AND (listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity) \
-             AND listing_shown_history.history_key = listings.history_key \
-             AND listing_shown_history.until_at IS NULL AND listing_shown_history.shown_at < p.now \
-             AND listing_shown_history.shown_at = (SELECT MAX(last.shown_at) \
-             FROM listing_shown_history last WHERE last.history_key = listings.history_key)",
+             AND (listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity)) \
+             UPDATE listing_shown_history SET until_at = changed.now FROM changed \
+             WHERE listing_shown_history.history_key = changed.history_key \
+             AND listing_shown_history.shown_at = changed.last_at \
+             AND listing_shown_history.until_at IS NULL AND changed.last_at < changed.now",
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
         let rows_json = rows_json(&rows)?;
