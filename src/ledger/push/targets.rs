@@ -76,16 +76,26 @@ pub struct TargetPages {
     channel_id: String,
     /// The last SKU of the last page read; `None` before the first.
     after: Option<String>,
+    /// Where the first page starts (that SKU included) when not at the channel's first SKU.
+    start_at: Option<String>,
     done: bool,
 }
 
 /// One page of a [`TargetPages`] walk.
 #[derive(Debug)]
 pub struct TargetPage {
-    /// SKUs on the page.
-    pub skus: usize,
+    /// SKUs on the page, in the walk's order (the database's).
+    pub skus: Vec<String>,
     /// The listings whose lowest SKU is on the page (none, when they are not synced).
     pub targets: Vec<PushTarget>,
+}
+
+/// Where a page of a channel's SKUs starts.
+#[derive(Debug, Clone, Copy)]
+enum SkuBound<'a> {
+    First,
+    After(&'a str),
+    From(&'a str),
 }
 
 /// SKUs per page of a [`TargetPages`] walk.
@@ -96,7 +106,17 @@ impl TargetPages {
         Self {
             channel_id: channel_id.to_string(),
             after: None,
+            start_at: None,
             done: false,
+        }
+    }
+
+    /// A walk from `sku` on (that SKU included): it meets every listing whose lowest SKU is
+    /// `sku` or after it, as the whole walk does.
+    pub fn starting_at(channel_id: &str, sku: &str) -> Self {
+        Self {
+            start_at: Some(sku.to_string()),
+            ..Self::new(channel_id)
         }
     }
 
@@ -115,8 +135,13 @@ impl TargetPages {
         if self.done {
             return Ok(None);
         }
+        let bound = match (&self.after, &self.start_at) {
+            (Some(after), _) => SkuBound::After(after),
+            (None, Some(start)) => SkuBound::From(start),
+            (None, None) => SkuBound::First,
+        };
         let page = ledger
-            .channel_sku_page(&self.channel_id, self.after.as_deref(), WALK_PAGE_SKUS)
+            .sku_page(&self.channel_id, bound, WALK_PAGE_SKUS)
             .await?;
         let Some(last_sku) = page.last().cloned() else {
             self.done = true;
@@ -128,7 +153,7 @@ impl TargetPages {
         // Only once it is read: a failed page is not skipped.
         self.after = Some(last_sku);
         Ok(Some(TargetPage {
-            skus: page.len(),
+            skus: page,
             targets,
         }))
     }
@@ -159,18 +184,33 @@ impl Ledger {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, LedgerError> {
+        let bound = after.map_or(SkuBound::First, SkuBound::After);
+        self.sku_page(channel_id, bound, limit).await
+    }
+
+    /// [`Ledger::channel_sku_page`] from `bound` on.
+    async fn sku_page(
+        &self,
+        channel_id: &str,
+        bound: SkuBound<'_>,
+        limit: usize,
+    ) -> Result<Vec<String>, LedgerError> {
         let limit = limit.max(1);
         // Rows of the (channel_id, sku, listing_id) index in order, without DISTINCT or a
         // join, so the database can stop after `limit` rows even without statistics on a
         // freshly loaded table.
-        let after_condition = if after.is_some() { " AND sku > $2" } else { "" };
+        let (bound_condition, bound_sku) = match bound {
+            SkuBound::First => ("", None),
+            SkuBound::After(sku) => (" AND sku > $2", Some(sku)),
+            SkuBound::From(sku) => (" AND sku >= $2", Some(sku)),
+        };
         let sql = format!(
-            "SELECT sku FROM listing_components WHERE channel_id = $1{after_condition} \
+            "SELECT sku FROM listing_components WHERE channel_id = $1{bound_condition} \
              ORDER BY sku LIMIT {limit}"
         );
         let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(channel_id);
-        if let Some(after) = after {
-            query = query.bind(after);
+        if let Some(sku) = bound_sku {
+            query = query.bind(sku);
         }
         let rows = query
             .fetch_all(&self.pool)
