@@ -7,7 +7,7 @@
 //! round trips, per-listing rejection and order money (currency, unit prices, total). Each check creates its own listings and orders and
 //! tolerates what earlier checks left on the fake.
 
-use crate::connector::{CatalogListing, Connector, PushResult, WebhookRequest};
+use crate::connector::{Connector, PushResult, WebhookRequest};
 use crate::error::{ConnectorError, WebhookError};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::rate::RateLimit;
@@ -922,19 +922,15 @@ async fn check_catalog_read(harness: &dyn ConformanceHarness) -> Result<(), Prob
         let listing_id = harness.create_listing(&sku, quantity).await?;
         created.insert(listing_id, (sku, quantity));
     }
-    let listings = read_whole_catalog(connector.as_ref(), |wait| harness.pause(wait))
+    let by_id = read_whole_catalog(connector.as_ref(), |wait| harness.pause(wait))
         .await
         .map_err(|error| Problem(error.to_string()))?
-        .listings;
-    let by_id: BTreeMap<&str, &CatalogListing> = listings
-        .iter()
-        .map(|listing| (listing.listing_id.as_str(), listing))
-        .collect();
+        .by_listing_id();
     for (listing_id, (sku, quantity)) in &created {
         let Some(listing) = by_id.get(listing_id.as_str()) else {
             return Err(Problem(format!(
                 "listing {listing_id} ({sku}) is missing from the {} listings read",
-                listings.len()
+                by_id.len()
             )));
         };
         ensure!(

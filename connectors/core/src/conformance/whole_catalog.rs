@@ -5,7 +5,7 @@
 
 use crate::connector::{CallKind, CatalogListing, Connector};
 use crate::error::ConnectorError;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -19,6 +19,16 @@ pub struct WholeCatalog {
     pub listings: Vec<CatalogListing>,
     /// `read_catalog` calls made.
     pub pages: usize,
+}
+
+impl WholeCatalog {
+    /// The listings by listing id (each came once).
+    pub fn by_listing_id(self) -> BTreeMap<String, CatalogListing> {
+        self.listings
+            .into_iter()
+            .map(|listing| (listing.listing_id.clone(), listing))
+            .collect()
+    }
 }
 
 /// Why reading a whole catalog failed.

@@ -22,12 +22,8 @@ async fn read_all(connector: &TikTokConnector) -> (BTreeMap<String, CatalogListi
     let catalog = read_whole_catalog(connector, tokio::time::sleep)
         .await
         .unwrap_or_else(|error| panic!("{error}"));
-    let listings = catalog
-        .listings
-        .into_iter()
-        .map(|listing| (listing.listing_id.clone(), listing))
-        .collect();
-    (listings, catalog.pages)
+    let pages = catalog.pages;
+    (catalog.by_listing_id(), pages)
 }
 
 #[tokio::test]
