@@ -335,7 +335,7 @@ pub(crate) async fn channel_sku_pages_cover_every_sku_once(database: &TestDataba
     let mut page_number = 0;
     let mut skus_walked = 0;
     while let Some(page) = walk.next(&ledger, &StockPolicy::default()).await.unwrap() {
-        skus_walked += page.skus;
+        skus_walked += page.skus.len();
         met.extend(
             page.targets
                 .into_iter()
