@@ -213,14 +213,21 @@ async fn seed(ledger: &Ledger, args: &ReportArgs, from: i64, to: i64) -> Result<
     let changes = args.days * args.changes_per_day;
     if changes > 0 {
         let step = span / i64::try_from(changes).unwrap_or(1);
-        // Each row holds until the next; the last one until now.
+        // Each stretch holds until the next; the last one, still open, is the listing's own
+        // (`shown_quantity` since `shown_since`), as confirmations leave them.
         let last = changes - 1;
+        if last > 0 {
+            run(format!(
+                "{} INSERT INTO listing_shown_history (history_key, shown_at, quantity, until_at) \
+                 SELECT l.history_key, {from} + n.i * {step}, (l.history_key + n.i) % 12, \
+                 {from} + (n.i + 1) * {step} FROM n CROSS JOIN listings l",
+                numbers(last)
+            ))
+            .await?;
+        }
         run(format!(
-            "{} INSERT INTO listing_shown_history (history_key, shown_at, quantity, until_at) \
-             SELECT l.history_key, {from} + n.i * {step}, (l.history_key + n.i) % 12, \
-             CASE WHEN n.i < {last} THEN {from} + (n.i + 1) * {step} END \
-             FROM n CROSS JOIN listings l",
-            numbers(changes)
+            "UPDATE listings SET shown_quantity = (history_key + {last}) % 12, \
+             shown_since = {from} + {last} * {step}"
         ))
         .await?;
     }

@@ -1,9 +1,11 @@
 //! `bench history`: what the shown history costs in storage, per row and per listing per day,
 //! at 100,000 listings on 4 channels.
 //!
-//! The catalog is written with bulk SQL; then every listing's shown quantity changes `rounds`
-//! times, each change confirmed through `Ledger::record_pushed` (the pusher's own path, which
-//! writes the history), and the history's size is read from the database before and after.
+//! The catalog is written with bulk SQL, each listing already showing 0 since the start (its open
+//! stretch, as a first confirmation leaves it); then every listing's shown quantity changes
+//! `rounds` times, each change confirmed through `Ledger::record_pushed` (the pusher's own path,
+//! which closes the stretch before into one history row), and the history's size is read from
+//! the database before and after.
 
 use super::report::BenchReport;
 use super::setup::{scratch_database, Backends};
@@ -19,16 +21,16 @@ pub struct HistoryArgs {
     /// Channels.
     #[arg(long, default_value_t = 4)]
     pub channels: usize,
-    /// Times every listing's shown quantity changes (each writes one history row per listing).
+    /// Times every listing's shown quantity changes (each closes one stretch: one history row
+    /// per listing).
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
     /// Changes a listing sees a day, for the cost per listing per day.
     #[arg(long, default_value_t = 4)]
     pub changes_per_day: usize,
-    /// PostgreSQL: `VACUUM` the history after each round, as autovacuum would in time. Each
-    /// change also ends the listing's previous row (`until_at`), an update that leaves that
-    /// row's old version (and its index entry) behind until a vacuum frees the space for later
-    /// rows; without it the size counts those versions too.
+    /// PostgreSQL: `VACUUM` the history after each round, as autovacuum would in time. The
+    /// history is insert-only, so this should change nothing; it shows that no row version is
+    /// left behind (an update of history rows would leave its old versions until a vacuum).
     #[arg(long)]
     pub vacuum: bool,
     #[command(flatten)]
@@ -58,7 +60,7 @@ async fn measure(args: &HistoryArgs, url: &str) -> Result<BenchReport, BenchErro
     ledger.migrate().await?;
     seed(&ledger, args).await?;
     let before = history_bytes(&ledger).await?;
-    // SQLite updates a row in place: there is nothing to vacuum.
+    // SQLite keeps no old row versions: there is nothing to vacuum.
     let vacuum = args.vacuum && ledger.backend() == Backend::Postgres;
     let started = Instant::now();
     let listing_ids: Vec<String> = (0..args.skus).map(|n| format!("H{n}")).collect();
@@ -193,8 +195,8 @@ async fn seed(ledger: &Ledger, args: &HistoryArgs) -> Result<(), BenchError> {
         ))
         .await?;
         run(format!(
-            "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
-             SELECT 'c{channel}', sku, sku, 1, 1 FROM items"
+            "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled, \
+             shown_quantity, shown_since) SELECT 'c{channel}', sku, sku, 1, 1, 0, 0 FROM items"
         ))
         .await?;
     }

@@ -1,10 +1,11 @@
-//! What each channel was shown over time, from `listing_shown_history`: each row holds from
-//! its `shown_at` until its `until_at`, the listing's next row (NULL: the last one, until now).
+//! What each channel was shown over time: the closed stretches in `listing_shown_history`, each
+//! holding its quantity from `shown_at` until `until_at`, and each listing's open stretch on the
+//! listing itself (`shown_quantity` since `shown_since`, until now).
 //!
-//! The channel's total shown is a step function that moves up by a row's quantity at its
-//! `shown_at` and down by it at its `until_at`. The database sums those steps per channel and
-//! UTC hour (and once for everything before the range), reading each row alone (no window
-//! pairing rows); the report integrates them per period:
+//! The channel's total shown is a step function that moves up by a stretch's quantity at its
+//! start and down by it at its end (an open stretch has none yet). The database sums those steps
+//! per channel and UTC hour (and once for everything before the range), reading each row alone
+//! (no window pairing rows); the report integrates them per period:
 //! ∫ₐᵇ S dt = S(a)·(b − a) + Σ over steps at t in [a, b) of step·(b − t).
 
 use std::collections::BTreeMap;
@@ -54,23 +55,35 @@ pub(crate) async fn shown_sums(
         return Ok(BTreeMap::new());
     };
     let (from, until) = (first.start, last.end);
-    // Each row is a step up by its quantity at `shown_at` and down by it at `until_at` (rows
-    // at 0 step by nothing); steps before the range go to hour −1.
-    let step = |at: &str, sign: &str| {
+    // Each stretch is a step up by its quantity at its start and down by it at its end
+    // (stretches at 0 step by nothing); steps before the range go to hour −1. Closed stretches
+    // come from the history, keyed by listing; open ones from the listings, by channel.
+    let step = |row: &str, at: &str, quantity: &str, sign: &str| {
         format!(
-            "SELECT h.history_key, CASE WHEN h.{at} < $1 THEN -1 ELSE h.{at} / {HOUR} END AS hour, \
-             {sign}h.quantity AS step, CASE WHEN h.{at} < $1 THEN 0 \
-             ELSE {sign}h.quantity * (h.{at} - (h.{at} / {HOUR}) * {HOUR}) END AS step_offset \
-             FROM listing_shown_history h WHERE h.{at} < $2 AND h.quantity <> 0"
+            "CASE WHEN {row}.{at} < $1 THEN -1 ELSE {row}.{at} / {HOUR} END AS hour, \
+             {sign}{row}.{quantity} AS step, CASE WHEN {row}.{at} < $1 THEN 0 \
+             ELSE {sign}{row}.{quantity} * ({row}.{at} - ({row}.{at} / {HOUR}) * {HOUR}) END \
+             AS step_offset"
+        )
+    };
+    let closed = |at: &str, sign: &str| {
+        format!(
+            "SELECT h.history_key, {} FROM listing_shown_history h \
+             WHERE h.{at} < $2 AND h.quantity <> 0",
+            step("h", at, "quantity", sign)
         )
     };
     let sql = format!(
-        "SELECT l.channel_id, s.hour, CAST(SUM(s.step) AS BIGINT) AS steps, \
-         CAST(SUM(s.step_offset) AS BIGINT) AS step_offsets \
-         FROM ({} UNION ALL {}) s JOIN listings l ON l.history_key = s.history_key \
-         GROUP BY l.channel_id, s.hour",
-        step("shown_at", ""),
-        step("until_at", "-")
+        "SELECT s.channel_id, s.hour, CAST(SUM(s.step) AS BIGINT) AS steps, \
+         CAST(SUM(s.step_offset) AS BIGINT) AS step_offsets FROM ( \
+         SELECT l.channel_id, c.hour, c.step, c.step_offset \
+         FROM ({} UNION ALL {}) c JOIN listings l ON l.history_key = c.history_key \
+         UNION ALL SELECT o.channel_id, {} FROM listings o \
+         WHERE o.shown_since < $2 AND o.shown_quantity <> 0) s \
+         GROUP BY s.channel_id, s.hour",
+        closed("shown_at", ""),
+        closed("until_at", "-"),
+        step("o", "shown_since", "shown_quantity", "")
     );
     let rows: Vec<HourSteps> = sqlx::query_as(&sql)
         .bind(from)
@@ -131,11 +144,16 @@ pub(crate) async fn zero_stretches(
     if until <= from {
         return Ok(Vec::new());
     }
+    // The closed stretches at 0 from the history, then the open ones (until now) from the
+    // listings.
     let sql = "SELECT l.channel_id, l.listing_id, \
          CASE WHEN h.shown_at > $1 THEN h.shown_at ELSE $1 END AS start_at, \
-         CASE WHEN h.until_at IS NULL OR h.until_at > $2 THEN $2 ELSE h.until_at END AS end_at \
+         CASE WHEN h.until_at > $2 THEN $2 ELSE h.until_at END AS end_at \
          FROM listing_shown_history h JOIN listings l ON l.history_key = h.history_key \
-         WHERE h.quantity = 0 AND h.shown_at < $2 AND (h.until_at IS NULL OR h.until_at > $1)";
+         WHERE h.quantity = 0 AND h.shown_at < $2 AND h.until_at > $1 \
+         UNION ALL SELECT o.channel_id, o.listing_id, \
+         CASE WHEN o.shown_since > $1 THEN o.shown_since ELSE $1 END AS start_at, $2 AS end_at \
+         FROM listings o WHERE o.shown_quantity = 0 AND o.shown_since < $2";
     sqlx::query_as(sql)
         .bind(from)
         .bind(until)

@@ -256,4 +256,5 @@ ledger_suite!(
     awkward_text_and_large_numbers_round_trip,
     a_confirmed_quantity_is_recorded_in_the_history_once_per_change,
     the_readme_worked_example_adds_up,
+    the_open_history_rows_move_to_their_listings,
 );

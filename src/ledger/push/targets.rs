@@ -400,51 +400,35 @@ impl Ledger {
             })
             .collect();
         // One statement, joined like `forget_pushed`'s, so both lock listing rows in one order.
+        // A changed quantity starts the listing's open stretch (`shown_since`); one unchanged
+        // leaves it running (a listing without a start yet starts it now).
         let sql = format!(
             "UPDATE listings SET last_pushed_quantity = p.quantity, last_pushed_at = p.now, \
+             shown_since = CASE WHEN listings.shown_since IS NULL \
+             OR listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity \
+             THEN p.now ELSE listings.shown_since END, \
              shown_quantity = p.quantity \
              FROM {} WHERE listings.channel_id = p.channel_id AND listings.listing_id = p.key \
              AND listings.pushed_generation = p.generation",
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
-        // What the channel shows now goes to the shown history first, only where it differs
-        // from the quantity recorded there last (README "Channel reports": the history is
-        // one row per change, never one per push).
+        // A changed quantity first closes the stretch the listing showed until now: one history
+        // row with its start and end, inserted once and never updated (README "Channel
+        // reports": one row per change, never one per push). A stretch of no time (two changes
+        // in one millisecond) is left out. Only two recorders racing on one listing could meet
+        // a row already there; the first one's stays.
         let history_sql = format!(
-            "INSERT INTO listing_shown_history (history_key, shown_at, quantity) \
-             SELECT listings.history_key, p.now, p.quantity FROM {} JOIN listings \
-             ON listings.channel_id = p.channel_id AND listings.listing_id = p.key \
-             WHERE listings.pushed_generation = p.generation \
-             AND (listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity) \
-             ON CONFLICT (history_key, shown_at) DO UPDATE SET quantity = excluded.quantity",
-            rows_table(self.backend, "p", PUSHED_COLUMNS)
-        );
-        // The row that held until now ends where the new one starts (its `until_at`), so the
-        // report sums the history without pairing each row with the next. Each changed
-        // listing's last row is found first (materialized) and then updated by its key: joined
-        // in one go, PostgreSQL without statistics walked every history row still holding and
-        // read the row set again for each (a batch of 2,000 took 2 to 17 s at 16,000 rows).
-        let until_sql = format!(
-            "WITH changed AS MATERIALIZED (SELECT listings.history_key, p.now, \
-             (SELECT MAX(last.shown_at) FROM listing_shown_history last \
-             WHERE last.history_key = listings.history_key) AS last_at \
+            "INSERT INTO listing_shown_history (history_key, shown_at, quantity, until_at) \
+             SELECT listings.history_key, listings.shown_since, listings.shown_quantity, p.now \
              FROM {} JOIN listings \
              ON listings.channel_id = p.channel_id AND listings.listing_id = p.key \
              WHERE listings.pushed_generation = p.generation \
-             AND (listings.shown_quantity IS NULL OR listings.shown_quantity <> p.quantity)) \
-             UPDATE listing_shown_history SET until_at = changed.now FROM changed \
-             WHERE listing_shown_history.history_key = changed.history_key \
-             AND listing_shown_history.shown_at = changed.last_at \
-             AND listing_shown_history.until_at IS NULL AND changed.last_at < changed.now",
+             AND listings.shown_quantity <> p.quantity AND listings.shown_since < p.now \
+             ON CONFLICT (history_key, shown_at) DO NOTHING",
             rows_table(self.backend, "p", PUSHED_COLUMNS)
         );
         let rows_json = rows_json(&rows)?;
         let mut transaction = WriteTx::begin(self).await?;
-        sqlx::query(&until_sql)
-            .bind(&rows_json)
-            .execute(transaction.connection())
-            .await
-            .context("ending the shown history's last rows")?;
         sqlx::query(&history_sql)
             .bind(&rows_json)
             .execute(transaction.connection())
