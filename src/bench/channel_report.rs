@@ -225,9 +225,10 @@ async fn seed(ledger: &Ledger, args: &ReportArgs, from: i64, to: i64) -> Result<
             ))
             .await?;
         }
+        // Computed here: PostgreSQL would multiply two small literals as 32-bit integers.
+        let since = from + i64::try_from(last).unwrap_or(0) * step;
         run(format!(
-            "UPDATE listings SET shown_quantity = (history_key + {last}) % 12, \
-             shown_since = {from} + {last} * {step}"
+            "UPDATE listings SET shown_quantity = (history_key + {last}) % 12, shown_since = {since}"
         ))
         .await?;
     }
