@@ -645,6 +645,7 @@ pub fn jobs_table(jobs: &[JobView]) -> String {
             vec![
                 job.id.clone(),
                 job.channel.clone().unwrap_or_else(|| "all".to_string()),
+                job.kind.as_str().to_string(),
                 job.mode.as_str().to_string(),
                 format!("{:?}", job.state).to_lowercase(),
                 format!("{}/{}", job.done, job.total),
@@ -659,6 +660,7 @@ pub fn jobs_table(jobs: &[JobView]) -> String {
         &[
             "JOB",
             "CHANNEL",
+            "KIND",
             "MODE",
             "STATE",
             "DONE",

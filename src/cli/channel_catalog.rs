@@ -11,6 +11,7 @@ use crate::settings::Settings;
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// How a report is printed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -44,24 +45,42 @@ pub async fn discover(
     ledger: &Ledger,
     channel_id: &str,
     apply: bool,
+    since: Option<&Path>,
     format: ReportFormat,
 ) -> Result<(String, String), CliError> {
+    let earlier = since.map(read_report).transpose()?;
     let channel = channel(settings, ledger, channel_id)?;
-    let report = discovery::discover(ledger, &channel, apply, Interrupt::never(), |_| {})
+    let mut report = discovery::discover(ledger, &channel, apply, Interrupt::never(), |_| {})
         .await
         .map_err(CliError::Catalog)?;
+    if let Some(earlier) = &earlier {
+        report.compare_with(earlier);
+    }
     let printed = match format {
         ReportFormat::Text => discovery_text(&report),
         ReportFormat::Json => json(&report)?,
     };
     let new = report.count(ListingClass::New);
+    let left_alone = report.recheck.as_ref().map_or(0, |recheck| recheck.left_alone);
     let summary = match report.applied {
+        Some(bound) if left_alone > 0 => format!(
+            "{bound} listing(s) bound; {left_alone} changed since they were classified and were left alone"
+        ),
         Some(bound) => format!("{bound} listing(s) bound"),
         None => format!(
             "dry run: nothing bound; --apply binds the {new} new listing(s) in one transaction"
         ),
     };
     Ok((printed, summary))
+}
+
+/// A discovery report saved as JSON by an earlier run.
+fn read_report(path: &Path) -> Result<DiscoveryReport, CliError> {
+    let text = super::read_file(path)?;
+    serde_json::from_str(&text).map_err(|error| CliError::File {
+        path: path.display().to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
+    })
 }
 
 /// A discovery report for a person: the count of each class, then examples of each.
@@ -91,6 +110,40 @@ pub fn discovery_text(report: &DiscoveryReport) -> String {
         if more > 0 && class != ListingClass::Ambiguous {
             let _ = writeln!(text, "  … and {more} more");
         }
+    }
+    if let Some(recheck) = report.recheck.as_ref().filter(|r| r.left_alone > 0) {
+        let _ = writeln!(
+            text,
+            "left alone at apply (changed since classified): {}",
+            recheck.left_alone
+        );
+        for example in &recheck.examples {
+            let _ = writeln!(
+                text,
+                "  {:<24} {:<24} {}",
+                example.listing_id.as_deref().unwrap_or("-"),
+                example.sku.as_deref().unwrap_or("-"),
+                example.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    match &report.since_dry_run {
+        Some(changes) if changes.is_empty() => {
+            let _ = writeln!(text, "since the dry run: no class changed");
+        }
+        Some(changes) => {
+            let _ = writeln!(text, "since the dry run:");
+            for change in changes {
+                let _ = writeln!(
+                    text,
+                    "  {:<18} {:>8} -> {}",
+                    change.class.as_str(),
+                    change.dry_run,
+                    change.now
+                );
+            }
+        }
+        None => {}
     }
     text
 }

@@ -80,7 +80,8 @@ pub enum ListingsCommand {
     /// Read a configured channel's catalog and bind its listings to ledger items by SKU. By
     /// default a dry run: reports listings already bound, new (would be bound), unmatched (no
     /// such item), ambiguous (a SKU on several listings, or none) and bound differently.
-    /// --apply binds the new ones, each to its SKU, in one transaction.
+    /// --apply binds the new ones, each to its SKU, in one transaction, checking each again in
+    /// it (one bound meanwhile, or whose item is gone, is left alone and reported).
     Discover {
         /// The channel's id in the configuration.
         #[arg(long)]
@@ -88,6 +89,10 @@ pub enum ListingsCommand {
         /// Bind the new listings (default: a dry run that only reports).
         #[arg(long)]
         apply: bool,
+        /// An earlier dry run's report (`--format json`) to compare with: the classes whose
+        /// count changed since are reported.
+        #[arg(long, value_name = "FILE")]
+        since: Option<std::path::PathBuf>,
         /// How the report is printed.
         #[arg(long, value_enum, default_value_t)]
         format: channel_catalog::ReportFormat,
@@ -251,8 +256,9 @@ pub async fn run_listings(
         ListingsCommand::Discover {
             channel,
             apply,
+            since,
             format,
-        } => channel_catalog::discover(settings, &ledger, &channel, apply, format)
+        } => channel_catalog::discover(settings, &ledger, &channel, apply, since.as_deref(), format)
             .await
             .map(|(report, summary)| {
                 print!("{report}");

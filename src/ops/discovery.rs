@@ -4,16 +4,21 @@
 //! listings, or it has no SKU) or bound differently — and, when asked, the new ones bound in
 //! one transaction.
 //!
+//! `apply` re-checks every new listing inside the binding transaction
+//! ([`Ledger::bind_discovered`]): one bound meanwhile, or whose item is gone, is left alone and
+//! reported; and a report compared with an earlier dry run's ([`DiscoveryReport::compare_with`])
+//! says which classes changed since.
+//!
 //! Memory stays bounded by what the classification needs: one page of listings at a time, and
 //! per SKU seen its count and the one listing that may become new (a SKU met again on a later
 //! page makes it ambiguous); titles, platform ids and quantities are dropped with the page.
 
-use crate::ledger::{Ledger, ListingBinding, ListingComponent};
+use crate::ledger::{Ledger, ListingComponent, NotBound};
 use crate::ops::catalog_walk::{CatalogError, CatalogWalk, WalkProgress};
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
 use omnistock_connector::CatalogListing;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use tracing::info;
 
@@ -21,7 +26,9 @@ use tracing::info;
 pub const EXAMPLES_PER_CLASS: usize = 20;
 
 /// What discovery found a listing to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ListingClass {
     /// Already bound to its SKU alone: nothing to do.
@@ -57,7 +64,7 @@ impl ListingClass {
 }
 
 /// A listing named in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiscoveredListing {
     /// `None` for a SKU shared by several listings (the example names the SKU).
     pub listing_id: Option<String>,
@@ -67,8 +74,25 @@ pub struct DiscoveredListing {
     pub detail: Option<String>,
 }
 
+/// What the binding transaction of `--apply` found changed since the catalog was classified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApplyRecheck {
+    /// Listings classified new but left alone: bound meanwhile, or their item is gone.
+    pub left_alone: u64,
+    /// Up to [`EXAMPLES_PER_CLASS`] of them, each with why.
+    pub examples: Vec<DiscoveredListing>,
+}
+
+/// A class whose count differs from an earlier dry run's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClassChange {
+    pub class: ListingClass,
+    pub dry_run: u64,
+    pub now: u64,
+}
+
 /// What a discovery found and did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiscoveryReport {
     pub channel: String,
     /// Catalog pages read.
@@ -81,11 +105,45 @@ pub struct DiscoveryReport {
     pub examples: BTreeMap<ListingClass, Vec<DiscoveredListing>>,
     /// Listings bound now (`--apply`); `None` for a dry run.
     pub applied: Option<u64>,
+    /// `--apply`: what the binding transaction found changed; `None` for a dry run.
+    #[serde(default)]
+    pub recheck: Option<ApplyRecheck>,
+    /// The classes whose count differs from the dry run this one was compared with (empty:
+    /// none); `None` when it was compared with none.
+    #[serde(default)]
+    pub since_dry_run: Option<Vec<ClassChange>>,
 }
 
 impl DiscoveryReport {
     pub fn count(&self, class: ListingClass) -> u64 {
         self.counts.get(&class).copied().unwrap_or(0)
+    }
+
+    /// Records which classes changed since `dry_run` (a report of the same channel).
+    pub fn compare_with(&mut self, dry_run: &DiscoveryReport) {
+        let changes = ListingClass::ALL
+            .into_iter()
+            .filter(|class| dry_run.count(*class) != self.count(*class))
+            .map(|class| ClassChange {
+                class,
+                dry_run: dry_run.count(class),
+                now: self.count(class),
+            })
+            .collect();
+        self.since_dry_run = Some(changes);
+    }
+}
+
+/// Why a listing was left alone at apply, for a person.
+fn not_bound_text(reason: &NotBound) -> String {
+    match reason {
+        NotBound::BoundMeanwhile(components) if components.is_empty() => {
+            "bound meanwhile by another writer".to_string()
+        }
+        NotBound::BoundMeanwhile(components) => {
+            format!("bound meanwhile to {}", components_text(components))
+        }
+        NotBound::ItemGone => "its item is gone".to_string(),
     }
 }
 
@@ -254,21 +312,25 @@ pub async fn discover(
         on_page(walk.progress());
     }
     let new = classifier.finish();
-    let applied = if apply {
-        let bindings: Vec<ListingBinding> = new
-            .into_iter()
-            .map(|(listing_id, sku)| ListingBinding {
-                channel_id: channel.id.clone(),
-                listing_id,
-                components: vec![ListingComponent::new(sku, 1)],
-                sync_enabled: None,
-                policy: None,
+    let (applied, recheck) = if apply {
+        let outcome = ledger.bind_discovered(&channel.id, &new).await?;
+        let examples = outcome
+            .not_bound
+            .iter()
+            .take(EXAMPLES_PER_CLASS)
+            .map(|(listing_id, sku, reason)| DiscoveredListing {
+                listing_id: Some(listing_id.clone()),
+                sku: Some(sku.clone()),
+                detail: Some(not_bound_text(reason)),
             })
             .collect();
-        ledger.bind_listings(&bindings).await?;
-        Some(bindings.len() as u64)
+        let recheck = ApplyRecheck {
+            left_alone: outcome.not_bound.len() as u64,
+            examples,
+        };
+        (Some(outcome.bound), Some(recheck))
     } else {
-        None
+        (None, None)
     };
     let mut counts = classifier.counts;
     for class in ListingClass::ALL {
@@ -282,11 +344,14 @@ pub async fn discover(
         counts,
         examples: classifier.examples,
         applied,
+        recheck,
+        since_dry_run: None,
     };
     info!(channel = %channel.id, listings = report.listings, pages = report.pages,
         bound = report.count(ListingClass::Bound), new = report.count(ListingClass::New),
         unmatched = report.count(ListingClass::Unmatched), ambiguous = report.count(ListingClass::Ambiguous),
         bound_differently = report.count(ListingClass::BoundDifferently), applied = report.applied,
+        left_alone = report.recheck.as_ref().map(|recheck| recheck.left_alone),
         "listing discovery done");
     Ok(report)
 }

@@ -4,6 +4,7 @@
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
 use super::shadow;
+use super::catalog_jobs;
 use super::AdminRoute;
 use super::{
     channels, dead_letters, explain, item_search, items, jobs, quarantine, reports, resync, stock,
@@ -33,6 +34,8 @@ pub fn routes() -> Vec<AdminRoute> {
         channels::pause,
         channels::resume,
         resync::start_resync,
+        catalog_jobs::discover,
+        catalog_jobs::count,
         jobs::list_jobs,
         jobs::job,
         jobs::restart,
