@@ -61,7 +61,10 @@ pub async fn discover(
         ReportFormat::Json => json(&report)?,
     };
     let new = report.count(ListingClass::New);
-    let left_alone = report.recheck.as_ref().map_or(0, |recheck| recheck.left_alone);
+    let left_alone = report
+        .recheck
+        .as_ref()
+        .map_or(0, |recheck| recheck.left_alone);
     let summary = match report.applied {
         Some(bound) if left_alone > 0 => format!(
             "{bound} listing(s) bound; {left_alone} changed since they were classified and were left alone"

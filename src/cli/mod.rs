@@ -258,12 +258,14 @@ pub async fn run_listings(
             apply,
             since,
             format,
-        } => channel_catalog::discover(settings, &ledger, &channel, apply, since.as_deref(), format)
-            .await
-            .map(|(report, summary)| {
-                print!("{report}");
-                summary
-            }),
+        } => {
+            channel_catalog::discover(settings, &ledger, &channel, apply, since.as_deref(), format)
+                .await
+                .map(|(report, summary)| {
+                    print!("{report}");
+                    summary
+                })
+        }
     };
     ledger.close().await;
     result

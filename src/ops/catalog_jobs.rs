@@ -101,7 +101,8 @@ pub enum CatalogJobError {
     Report(#[from] serde_json::Error),
 }
 
-type Work<'a> = Pin<Box<dyn Future<Output = Result<serde_json::Value, CatalogJobError>> + Send + 'a>>;
+type Work<'a> =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, CatalogJobError>> + Send + 'a>>;
 
 /// Runs job `id`'s `task` on `channel` to its end, writing progress as it reads; `Stopped` when
 /// `stop` came first.

@@ -27,7 +27,17 @@ pub const EXAMPLES_PER_CLASS: usize = 20;
 
 /// What discovery found a listing to be.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ListingClass {
@@ -253,7 +263,10 @@ impl Classifier {
     /// Classifies what waited for the end; returns the new listings to bind, by listing id.
     fn finish(&mut self) -> Vec<(String, String)> {
         let mut new = Vec::new();
-        let skus = std::mem::take(&mut self.skus);
+        // By SKU, so that the examples of each class are the same from run to run (a map's
+        // order is not): the first ones by SKU.
+        let mut skus: Vec<(String, SkuSeen)> = std::mem::take(&mut self.skus).into_iter().collect();
+        skus.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (sku, seen) in skus {
             let Some((listing_id, is_item)) = seen.first_unbound else {
                 continue;

@@ -141,10 +141,7 @@ impl Jobs {
                     return Err(StartJobError::UnknownLocation(location.clone()));
                 }
             }
-            CatalogTask::Discover {
-                apply,
-                dry_run_job,
-            } => match dry_run_job {
+            CatalogTask::Discover { apply, dry_run_job } => match dry_run_job {
                 Some(dry_run) => self.check_dry_run(channel, dry_run).await?,
                 None if *apply => *dry_run_job = self.last_dry_run(channel).await?,
                 None => {}

@@ -146,7 +146,11 @@ async fn discovery_and_count(backend: TestBackend) {
         "by-hand.csv",
         "channel,listing_id,sku\nshop,L-B,B\n",
     );
-    ok(&omnistock(&config, &["listings", "import", &by_hand.display().to_string()]).await);
+    ok(&omnistock(
+        &config,
+        &["listings", "import", &by_hand.display().to_string()],
+    )
+    .await);
     let applied = omnistock(
         &config,
         &[

@@ -3,8 +3,8 @@
 //! it changes with the code. A test compares its operations with [`super::served_routes`]
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
-use super::shadow;
 use super::catalog_jobs;
+use super::shadow;
 use super::AdminRoute;
 use super::{
     channels, dead_letters, explain, item_search, items, jobs, quarantine, reports, resync, stock,

@@ -122,7 +122,12 @@ mod tests {
         assert!(!JobKind::Resync.allows(JobMode::Apply));
         assert!(JobKind::Discover.allows(JobMode::DryRun));
         assert!(!JobKind::ChannelCount.allows(JobMode::Push));
-        for mode in [JobMode::Push, JobMode::Reconcile, JobMode::DryRun, JobMode::Apply] {
+        for mode in [
+            JobMode::Push,
+            JobMode::Reconcile,
+            JobMode::DryRun,
+            JobMode::Apply,
+        ] {
             assert_eq!(JobMode::parse(mode.as_str()), Some(mode));
         }
         assert_eq!(JobKind::parse("channel_count"), Some(JobKind::ChannelCount));
