@@ -604,8 +604,8 @@ mod tests {
             (
                 job.kind,
                 job.mode,
-                job.params.and_then(|params| params.dry_run_job),
-                job.result.map(|result| result["listings"].clone()),
+                job.params.as_ref().and_then(|params| params.dry_run_job.clone()),
+                job.result.as_ref().map(|result| result["listings"].clone()),
                 job.resync_mode(),
             )
         });
