@@ -6,7 +6,7 @@ use super::CliError;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::ops::channel_count::{self, ChannelCountReport};
-use crate::ops::discovery::{self, DiscoveryReport, ListingClass};
+use crate::ops::discovery::{self, DiscoveredListing, DiscoveryReport, ListingClass};
 use crate::settings::Settings;
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
@@ -86,6 +86,17 @@ fn read_report(path: &Path) -> Result<DiscoveryReport, CliError> {
     })
 }
 
+/// One listing named in a report: its id, its SKU and why it is where it is.
+fn example_line(text: &mut String, example: &DiscoveredListing) {
+    let _ = writeln!(
+        text,
+        "  {:<24} {:<24} {}",
+        example.listing_id.as_deref().unwrap_or("-"),
+        example.sku.as_deref().unwrap_or("-"),
+        example.detail.as_deref().unwrap_or("")
+    );
+}
+
 /// A discovery report for a person: the count of each class, then examples of each.
 pub fn discovery_text(report: &DiscoveryReport) -> String {
     let mut text = format!(
@@ -101,13 +112,7 @@ pub fn discovery_text(report: &DiscoveryReport) -> String {
         };
         let _ = writeln!(text, "{}:", class.as_str());
         for example in examples {
-            let _ = writeln!(
-                text,
-                "  {:<24} {:<24} {}",
-                example.listing_id.as_deref().unwrap_or("-"),
-                example.sku.as_deref().unwrap_or("-"),
-                example.detail.as_deref().unwrap_or("")
-            );
+            example_line(&mut text, example);
         }
         let more = report.count(class).saturating_sub(examples.len() as u64);
         if more > 0 && class != ListingClass::Ambiguous {
@@ -121,13 +126,7 @@ pub fn discovery_text(report: &DiscoveryReport) -> String {
             recheck.left_alone
         );
         for example in &recheck.examples {
-            let _ = writeln!(
-                text,
-                "  {:<24} {:<24} {}",
-                example.listing_id.as_deref().unwrap_or("-"),
-                example.sku.as_deref().unwrap_or("-"),
-                example.detail.as_deref().unwrap_or("")
-            );
+            example_line(&mut text, example);
         }
     }
     match &report.since_dry_run {

@@ -72,7 +72,7 @@ pub async fn discover(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<JobView>), Response> {
-    let request: DiscoverRequest = optional_body(&body)?;
+    let request: DiscoverRequest = optional_body(&body).map_err(IntoResponse::into_response)?;
     if request.dry_run_job.is_some() && !request.apply {
         return Err(
             AdminError::bad_request("dry_run_job", "is given only with \"apply\": true")
@@ -104,7 +104,7 @@ pub async fn count(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<JobView>), Response> {
-    let request: CountRequest = optional_body(&body)?;
+    let request: CountRequest = optional_body(&body).map_err(IntoResponse::into_response)?;
     let task = CatalogTask::ChannelCount {
         apply: request.apply,
         location: request.location,
@@ -113,11 +113,11 @@ pub async fn count(
 }
 
 /// The request, or its default when the body is empty.
-fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         Ok(T::default())
     } else {
-        parse_body(body).map_err(IntoResponse::into_response)
+        parse_body(body)
     }
 }
 

@@ -260,6 +260,14 @@ impl TryFrom<JobRow> for JobRecord {
     }
 }
 
+/// `value` as the JSON text a column stores; `what` names it in the error.
+fn json_text<T: Serialize>(value: Option<&T>, what: &str) -> Result<Option<String>, LedgerError> {
+    value
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|error| LedgerError::Corrupt(format!("{what} cannot be written: {error}")))
+}
+
 /// Converts rows, failing on the first that does not parse.
 fn records(rows: Vec<JobRow>) -> Result<Vec<JobRecord>, LedgerError> {
     rows.into_iter().map(JobRecord::try_from).collect()
@@ -304,22 +312,8 @@ impl JobStore<'_> {
         job: &JobRecord,
         conflicts: impl Fn(&JobRecord) -> bool,
     ) -> Result<Option<String>, LedgerError> {
-        let skus = job
-            .skus
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| {
-                LedgerError::Corrupt(format!("a SKU list cannot be written: {error}"))
-            })?;
-        let params = job
-            .params
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| {
-                LedgerError::Corrupt(format!("a job's parameters cannot be written: {error}"))
-            })?;
+        let skus = json_text(job.skus.as_ref(), "a SKU list")?;
+        let params = json_text(job.params.as_ref(), "a job's parameters")?;
         let mut transaction = WriteTx::begin(self.ledger).await?;
         if self.ledger.backend == Backend::Postgres {
             // The lock function returns `void`, which the `Any` driver cannot decode: count it.
@@ -604,7 +598,9 @@ mod tests {
             (
                 job.kind,
                 job.mode,
-                job.params.as_ref().and_then(|params| params.dry_run_job.clone()),
+                job.params
+                    .as_ref()
+                    .and_then(|params| params.dry_run_job.clone()),
                 job.result.as_ref().map(|result| result["listings"].clone()),
                 job.resync_mode(),
             )
