@@ -238,6 +238,29 @@ async fn discovery_runs_as_an_admin_job_with_progress(setup: Setup) {
         .cloned()
         .unwrap();
     assert_eq!(listed["kind"], "discover");
+    // Restarted, an ended catalog job starts a new one of the same task.
+    let (status, restarted) = world
+        .app
+        .admin_post(
+            ADMIN_TOKEN,
+            &format!("/admin/jobs/{dry_run_id}/restart"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{restarted}");
+    assert_eq!(
+        (
+            &restarted["kind"],
+            &restarted["mode"],
+            &restarted["restarted_from"]
+        ),
+        (&json!("discover"), &json!("dry_run"), &json!(dry_run_id))
+    );
+    let restarted = follow(&world, restarted["id"].as_str().unwrap()).await;
+    let restarted = restarted.last().unwrap();
+    assert_eq!(restarted["result"]["counts"], result["counts"]);
+    // The last successful dry run is now the restarted one.
+    let dry_run_id = restarted["id"].as_str().unwrap().to_string();
 
     // The count from the channel as a job, before the listings of A and B are bound (once
     // bound, the daemon pushes the ledger's quantity to them): a dry run, then applied.
