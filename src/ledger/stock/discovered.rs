@@ -6,16 +6,31 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::ledger::db::row_set::{rows_json, rows_table, KeyRow, KEY_COLUMNS};
+use crate::ledger::db::row_set::{rows_json, rows_table, ColumnType, Columns, KeyRow, KEY_COLUMNS};
 use crate::ledger::db::write::WriteTx;
 use crate::ledger::error::DatabaseContext;
 use crate::ledger::stock::catalog::read_components;
 use crate::ledger::types::ListingComponent;
 use crate::ledger::{Ledger, LedgerError};
+use serde::Serialize;
 use tracing::info;
 
-/// Candidates checked per statement.
+/// Candidates checked and bound per statement.
 const CHUNK: usize = 500;
+
+/// A listing to bind to its SKU, as a row of a row set.
+#[derive(Serialize)]
+struct CandidateRow<'a> {
+    channel_id: &'a str,
+    listing_id: &'a String,
+    sku: &'a String,
+}
+
+const CANDIDATE_COLUMNS: Columns = &[
+    ("channel_id", ColumnType::Text),
+    ("listing_id", ColumnType::Text),
+    ("sku", ColumnType::Text),
+];
 
 /// Why a listing discovery classified new was not bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,51 +108,67 @@ async fn bind_chunk(
         .drain()
         .map(|((_, listing_id), components)| (listing_id, components))
         .collect();
+    let mut eligible: Vec<CandidateRow<'_>> = Vec::with_capacity(chunk.len());
     for (listing_id, sku) in chunk {
-        if let Some(components) = components.remove(listing_id) {
-            let reason = NotBound::BoundMeanwhile(components);
-            outcome
-                .not_bound
-                .push((listing_id.clone(), sku.clone(), reason));
-            continue;
-        }
-        if !items.contains(sku) {
-            let reason = NotBound::ItemGone;
-            outcome
-                .not_bound
-                .push((listing_id.clone(), sku.clone(), reason));
-            continue;
-        }
-        // `DO NOTHING`: a binding another transaction committed since the read above stays.
-        let inserted = sqlx::query(
-            "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
-             VALUES ($1, $2, $3, 1, 1) ON CONFLICT (channel_id, listing_id) DO NOTHING",
-        )
-        .bind(channel_id)
-        .bind(listing_id)
-        .bind(sku)
-        .execute(transaction.connection())
-        .await
-        .context("binding a discovered listing")?;
-        if inserted.rows_affected() == 0 {
-            let reason = NotBound::BoundMeanwhile(Vec::new());
-            outcome
-                .not_bound
-                .push((listing_id.clone(), sku.clone(), reason));
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO listing_components (channel_id, listing_id, sku, quantity) \
-             VALUES ($1, $2, $3, 1)",
-        )
-        .bind(channel_id)
-        .bind(listing_id)
-        .bind(sku)
-        .execute(transaction.connection())
-        .await
-        .context("writing a discovered listing's component")?;
-        transaction.mark_changed(sku);
-        outcome.bound += 1;
+        let reason = match components.remove(listing_id) {
+            Some(components) => NotBound::BoundMeanwhile(components),
+            None if !items.contains(sku) => NotBound::ItemGone,
+            None => {
+                eligible.push(CandidateRow {
+                    channel_id,
+                    listing_id,
+                    sku,
+                });
+                continue;
+            }
+        };
+        outcome
+            .not_bound
+            .push((listing_id.clone(), sku.clone(), reason));
     }
+    if eligible.is_empty() {
+        return Ok(());
+    }
+    // One statement per chunk; `DO NOTHING`: a binding another transaction committed since the
+    // read above stays, and is not returned. (SQLite needs the `WHERE` to parse an upsert
+    // over a `SELECT`.)
+    let sql = format!(
+        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
+         SELECT r.channel_id, r.listing_id, r.sku, 1, 1 FROM {} WHERE true \
+         ON CONFLICT (channel_id, listing_id) DO NOTHING RETURNING listing_id",
+        rows_table(backend, "r", CANDIDATE_COLUMNS)
+    );
+    let inserted: Vec<(String,)> = sqlx::query_as(&sql)
+        .bind(rows_json(&eligible)?)
+        .fetch_all(transaction.connection())
+        .await
+        .context("binding discovered listings")?;
+    let inserted: BTreeSet<String> = inserted.into_iter().map(|(id,)| id).collect();
+    let (bound_now, taken): (Vec<CandidateRow<'_>>, Vec<CandidateRow<'_>>) = eligible
+        .into_iter()
+        .partition(|row| inserted.contains(row.listing_id));
+    for row in taken {
+        let reason = NotBound::BoundMeanwhile(Vec::new());
+        outcome
+            .not_bound
+            .push((row.listing_id.clone(), row.sku.clone(), reason));
+    }
+    if bound_now.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO listing_components (channel_id, listing_id, sku, quantity) \
+         SELECT r.channel_id, r.listing_id, r.sku, 1 FROM {}",
+        rows_table(backend, "r", CANDIDATE_COLUMNS)
+    );
+    sqlx::query(&sql)
+        .bind(rows_json(&bound_now)?)
+        .execute(transaction.connection())
+        .await
+        .context("writing discovered listings' components")?;
+    for row in &bound_now {
+        transaction.mark_changed(row.sku);
+    }
+    outcome.bound += bound_now.len() as u64;
     Ok(())
 }
