@@ -32,8 +32,6 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 pub const STALE_AFTER: Duration = Duration::from_secs(15);
 /// How often the leader looks for jobs queued on other replicas.
 const QUEUE_TICK: Duration = Duration::from_secs(1);
-/// Recent jobs looked through for an applying discovery's dry run.
-const RECENT_FOR_DRY_RUN: i64 = 100;
 /// How long a stopping runner waits for its jobs to record that they were interrupted.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -182,18 +180,12 @@ impl Jobs {
         }
     }
 
-    /// The channel's last dry-run discovery that succeeded, among the recent jobs.
+    /// The channel's last dry-run discovery that succeeded.
     async fn last_dry_run(&self, channel: &str) -> Result<Option<String>, LedgerError> {
-        let recent = self.ledger.jobs().recent(RECENT_FOR_DRY_RUN).await?;
-        Ok(recent
-            .into_iter()
-            .find(|job| {
-                job.kind == JobKind::Discover
-                    && job.mode == JobMode::DryRun
-                    && job.state == JobState::Succeeded
-                    && job.channel_id.as_deref() == Some(channel)
-            })
-            .map(|job| job.id))
+        self.ledger
+            .jobs()
+            .last_succeeded(channel, JobKind::Discover, JobMode::DryRun)
+            .await
     }
 
     /// Starts a new job with the scope of an interrupted or failed one.

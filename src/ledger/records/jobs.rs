@@ -415,6 +415,26 @@ impl JobStore<'_> {
         Ok(row.and_then(|(created_at,)| created_at))
     }
 
+    /// The newest job of `kind` and `mode` on `channel_id` that succeeded.
+    pub async fn last_succeeded(
+        &self,
+        channel_id: &str,
+        kind: JobKind,
+        mode: JobMode,
+    ) -> Result<Option<String>, LedgerError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM resync_jobs WHERE channel_id = $1 AND kind = $2 AND mode = $3 \
+             AND state = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(channel_id)
+        .bind(kind.as_str())
+        .bind(mode.as_str())
+        .fetch_optional(&self.ledger.pool)
+        .await
+        .context("reading the last succeeded job")?;
+        Ok(row.map(|(id,)| id))
+    }
+
     /// Moves a queued job to `running`; `false` when it was not queued any more (another
     /// process claimed it first, or it ended).
     pub async fn claim(&self, id: &str) -> Result<bool, LedgerError> {
