@@ -145,29 +145,36 @@ pub async fn run(
             Ok(serde_json::to_value(&report)?)
         }),
     };
-    let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
-    loop {
-        tokio::select! {
-            outcome = &mut work => {
-                return match outcome {
-                    // An interrupted read ends in an error: the stop is why.
-                    Err(_) if *stop.borrow() => Ok(CatalogEnd::Stopped),
-                    Err(error) => Err(error),
-                    Ok(report) => {
-                        let read = *read.borrow();
-                        let progress = progress_of(read, true);
-                        ledger.jobs().record_progress(id, progress, None).await?;
-                        ledger.jobs().record_result(id, &report).await?;
-                        Ok(CatalogEnd::Done(report))
-                    }
-                };
+    // Progress is written beside the work, never instead of it: on SQLite a progress write
+    // waits for the write lock while the work binds or counts in its transaction, and that
+    // transaction must go on meanwhile. A write that fails costs a heartbeat, not the job.
+    let mut writer_stop = stop.clone();
+    let progress_until_stopped = async {
+        let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = crate::sync::stop_requested(&mut writer_stop) => return,
+                _ = ticker.tick() => {}
             }
-            _ = crate::sync::stop_requested(stop) => return Ok(CatalogEnd::Stopped),
-            _ = ticker.tick() => {
-                let progress = progress_of(*read.borrow(), false);
-                ledger.jobs().record_progress(id, progress, None).await?;
+            let progress = progress_of(*read.borrow(), false);
+            if let Err(error) = ledger.jobs().record_progress(id, progress, None).await {
+                warn!(job = %id, channel = %channel.id, error = %error, "writing a catalog job's progress failed");
             }
         }
+    };
+    tokio::select! {
+        outcome = &mut work => match outcome {
+            // An interrupted read ends in an error: the stop is why.
+            Err(_) if *stop.borrow() => Ok(CatalogEnd::Stopped),
+            Err(error) => Err(error),
+            Ok(report) => {
+                let progress = progress_of(*read.borrow(), true);
+                ledger.jobs().record_progress(id, progress, None).await?;
+                ledger.jobs().record_result(id, &report).await?;
+                Ok(CatalogEnd::Done(report))
+            }
+        },
+        () = progress_until_stopped => Ok(CatalogEnd::Stopped),
     }
 }
 

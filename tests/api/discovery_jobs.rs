@@ -5,12 +5,17 @@
 //! disabled channel are refused. And `--apply` leaves alone a listing bound after the catalog
 //! was classified, checked again in the binding transaction.
 
-use crate::helpers::TestDatabase;
-use crate::sync_world::{both_setups, Setup, World, WorldPlan, ADMIN_TOKEN, PATIENCE};
+use crate::helpers::{spawn_app_with, test_settings, TestDatabase};
+use crate::operators::wait_job_ended;
+use crate::sync_world::{
+    both_setups, sim_channels, start_sims, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
+    PATIENCE,
+};
 use omnistock::ledger::{Ledger, ListingBinding, ListingComponent, NotBound, StockCount};
 use omnistock::ops::discovery;
 use omnistock::sync::gateway::Interrupt;
 use omnistock::sync::ChannelRuntime;
+use omnistock_connector::Secret;
 use omnistock_connector::{Connector, RateLimit};
 use omnistock_sim::{SimHandle, SimOptions, SimServer};
 use reqwest::StatusCode;
@@ -24,7 +29,8 @@ const UNMATCHED: usize = 2_400;
 
 both_setups!(
     discovery_runs_as_an_admin_job_with_progress,
-    apply_leaves_alone_a_listing_bound_after_it_was_classified
+    apply_leaves_alone_a_listing_bound_after_it_was_classified,
+    a_discovery_stopped_with_the_daemon_is_interrupted_and_restarts
 );
 
 /// The catalog of the CLI test (a bound listing, two new, one unmatched, a SKU on two
@@ -380,4 +386,60 @@ async fn apply_leaves_alone_a_listing_bound_after_it_was_classified(setup: Setup
         vec![("L-Z".to_string(), "GONE".to_string(), NotBound::ItemGone)]
     );
     ledger.close().await;
+}
+
+async fn a_discovery_stopped_with_the_daemon_is_interrupted_and_restarts(setup: Setup) {
+    // Five catalog pages at one a second: the job is under way when the daemon stops.
+    let plan = WorldPlan::default().channel(CHANNEL, |plan| {
+        plan.rate_limit = Some(RateLimit::per_second(1));
+    });
+    let sims = start_sims(&plan).await;
+    let sim = &sims[0].sim;
+    for index in 0..4_500 {
+        let name = format!("Z-{index:05}");
+        sim.create_listing(Some(&name), &name, 1).unwrap();
+    }
+    let (database, url) = match setup {
+        Setup::Embedded => TestDatabase::sqlite(),
+        Setup::Production => TestDatabase::postgres().await,
+    };
+    let mut settings = test_settings(&url);
+    settings.admin.token = Some(Secret::new(ADMIN_TOKEN));
+    settings.channels.extend(sim_channels(&plan, &sims));
+    let mut app = spawn_app_with(settings.clone(), database).await;
+    let path = format!("/admin/channels/{CHANNEL}/discover");
+    let (status, job) = app.admin_post(ADMIN_TOKEN, &path, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    wait_until("the job has read a page", || async {
+        let (_, job) = app
+            .admin_get(ADMIN_TOKEN, &format!("/admin/jobs/{id}"))
+            .await;
+        job["state"] == "running" && job["pages"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+
+    let database = std::mem::replace(&mut app.database, TestDatabase::sqlite().0);
+    app.stop().await.unwrap();
+    let app = spawn_app_with(settings, database).await;
+    let (_, interrupted) = app
+        .admin_get(ADMIN_TOKEN, &format!("/admin/jobs/{id}"))
+        .await;
+    assert_eq!(interrupted["state"], "interrupted", "{interrupted}");
+    assert!(interrupted["result"].is_null());
+    assert!(interrupted["pages"].as_i64().unwrap() < 5, "{interrupted}");
+
+    let (status, restarted) = app
+        .admin_post(ADMIN_TOKEN, &format!("/admin/jobs/{id}/restart"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{restarted}");
+    assert_eq!(restarted["kind"], "discover");
+    let ended = wait_job_ended(&app, restarted["id"].as_str().unwrap()).await;
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["pages"], 5, "{ended}");
+    assert_eq!(ended["result"]["counts"]["unmatched"], 4_500, "{ended}");
+    app.stop().await.unwrap();
+    for market in sims {
+        market.sim.shutdown().await;
+    }
 }
