@@ -2,7 +2,11 @@
 //! catalog read by this process through a gateway of its own (the channel's rate limit,
 //! pacing and retries), matched against the ledger, reported, and applied with `--apply`.
 
+use super::admin_client::{
+    path_segment, AdminClient, AdminClientError, Connection, PROGRESS_INTERVAL,
+};
 use super::CliError;
+use crate::http::admin::jobs::{JobResult, JobState, JobView};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::ops::channel_count::{self, ChannelCountReport};
@@ -10,7 +14,9 @@ use crate::ops::discovery::{self, DiscoveredListing, DiscoveryReport, ListingCla
 use crate::settings::Settings;
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
+use serde_json::json;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
 /// How a report is printed.
@@ -39,6 +45,48 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     serde_json::to_string_pretty(value).map_err(|error| CliError::Export(error.to_string()))
 }
 
+/// Runs `listings discover --via-admin`: a discovery job of the daemon, followed to its end
+/// (progress on standard error); returns the report to print and the summary line.
+pub async fn discover_via_admin(
+    settings: &Settings,
+    connection: &Connection,
+    channel_id: &str,
+    apply: bool,
+    since: Option<&Path>,
+    format: ReportFormat,
+) -> Result<(String, String), CliError> {
+    let earlier = since.map(read_report).transpose()?;
+    let client = AdminClient::new(settings, connection)?;
+    let path = format!("/admin/channels/{}/discover", path_segment(channel_id));
+    let mut job: JobView = client.post(&path, json!({ "apply": apply })).await?;
+    let mut stderr = std::io::stderr();
+    while matches!(job.state, JobState::Queued | JobState::Running) {
+        let _ = write!(
+            stderr,
+            "\rjob {}: {} listing(s) read in {} page(s)",
+            job.id, job.done, job.pages
+        );
+        let _ = stderr.flush();
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+        job = client.get(&format!("/admin/jobs/{}", job.id)).await?;
+    }
+    let _ = writeln!(stderr);
+    let mut report = match job.result {
+        Some(JobResult::Discover(report)) if job.state == JobState::Succeeded => report,
+        _ => {
+            return Err(CliError::Admin(AdminClientError::JobFailed {
+                id: job.id,
+                state: job.state.as_str().to_string(),
+                error: job.last_error.unwrap_or_else(|| "no report".to_string()),
+            }))
+        }
+    };
+    if let Some(earlier) = &earlier {
+        report.compare_with(earlier);
+    }
+    summarize(report, format)
+}
+
 /// Runs `listings discover`; returns the report to print and the summary line.
 pub async fn discover(
     settings: &Settings,
@@ -56,6 +104,11 @@ pub async fn discover(
     if let Some(earlier) = &earlier {
         report.compare_with(earlier);
     }
+    summarize(report, format)
+}
+
+/// A discovery report printed in `format`, and its summary line.
+fn summarize(report: DiscoveryReport, format: ReportFormat) -> Result<(String, String), CliError> {
     let printed = match format {
         ReportFormat::Text => discovery_text(&report),
         ReportFormat::Json => json(&report)?,

@@ -93,6 +93,14 @@ pub enum ListingsCommand {
         /// count changed since are reported.
         #[arg(long, value_name = "FILE")]
         since: Option<std::path::PathBuf>,
+        /// Run it as a job of the running daemon (`POST /admin/channels/{id}/discover`),
+        /// through the sync leader's gateway of the channel, following its progress; an
+        /// applying job is compared with the channel's last dry-run job.
+        #[arg(long)]
+        via_admin: bool,
+        /// With --via-admin: where the daemon is and its token.
+        #[command(flatten)]
+        connection: admin_client::Connection,
         /// How the report is printed.
         #[arg(long, value_enum, default_value_t)]
         format: channel_catalog::ReportFormat,
@@ -123,6 +131,8 @@ pub enum CliError {
     UnknownChannel(String),
     #[error(transparent)]
     Catalog(crate::ops::catalog_walk::CatalogError),
+    #[error(transparent)]
+    Admin(#[from] admin_client::AdminClientError),
 }
 
 fn join(errors: &[RowError]) -> String {
@@ -245,6 +255,28 @@ pub async fn run_listings(
     settings: &Settings,
     command: ListingsCommand,
 ) -> Result<String, CliError> {
+    if let ListingsCommand::Discover {
+        channel,
+        apply,
+        since,
+        via_admin: true,
+        connection,
+        format,
+    } = &command
+    {
+        // The daemon reads and binds; this process does not open the ledger.
+        let (report, summary) = channel_catalog::discover_via_admin(
+            settings,
+            connection,
+            channel,
+            *apply,
+            since.as_deref(),
+            *format,
+        )
+        .await?;
+        print!("{report}");
+        return Ok(summary);
+    }
     let ledger = ledger(settings).await?;
     let result = match command {
         ListingsCommand::Import { file } => {
@@ -258,6 +290,7 @@ pub async fn run_listings(
             apply,
             since,
             format,
+            ..
         } => {
             channel_catalog::discover(settings, &ledger, &channel, apply, since.as_deref(), format)
                 .await

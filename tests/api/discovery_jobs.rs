@@ -6,7 +6,7 @@
 //! was classified, checked again in the binding transaction.
 
 use crate::helpers::{spawn_app_with, test_settings, TestDatabase};
-use crate::operators::wait_job_ended;
+use crate::operators::{omnistock_cli, wait_job_ended};
 use crate::sync_world::{
     both_setups, sim_channels, start_sims, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
     PATIENCE,
@@ -320,6 +320,38 @@ async fn discovery_runs_as_an_admin_job_with_progress(setup: Setup) {
             { "class": "new", "dry_run": 2, "now": 0 },
         ])
     );
+
+    // The CLI runs the same job through the admin API with --via-admin.
+    let (ok, stdout, stderr) = omnistock_cli(
+        &world,
+        &[
+            "listings",
+            "discover",
+            "--channel",
+            CHANNEL,
+            "--via-admin",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert!(ok, "{stdout}{stderr}");
+    let via_admin: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(class_counts(&via_admin), class_counts(again));
+    assert!(stderr.contains("dry run: nothing bound"), "{stderr}");
+    let (ok, _, stderr) = omnistock_cli(
+        &world,
+        &[
+            "listings",
+            "discover",
+            "--channel",
+            "nowhere",
+            "--via-admin",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("unknown channel"), "{stderr}");
 
     world.stop().await;
 }
