@@ -16,6 +16,7 @@ use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 use utoipa::{IntoParams, ToSchema};
 
 const DEFAULT_JOBS: i64 = 20;
@@ -95,12 +96,19 @@ fn time(millis: i64) -> DateTime<Utc> {
 impl From<JobRecord> for JobView {
     fn from(job: JobRecord) -> Self {
         let params = job.params.unwrap_or_default();
-        let result = job.result.and_then(|result| match job.kind {
-            JobKind::Discover => serde_json::from_value(result).ok().map(JobResult::Discover),
-            JobKind::ChannelCount => serde_json::from_value(result)
-                .ok()
-                .map(JobResult::ChannelCount),
-            JobKind::Resync => None,
+        let result = job.result.and_then(|result| {
+            let read = match job.kind {
+                JobKind::Discover => serde_json::from_value(result).map(JobResult::Discover),
+                JobKind::ChannelCount => {
+                    serde_json::from_value(result).map(JobResult::ChannelCount)
+                }
+                JobKind::Resync => return None,
+            };
+            // A report stored by another version that this one cannot read is left out.
+            read.inspect_err(|error| {
+                warn!(job = %job.id, error = %error, "a job's stored result does not read");
+            })
+            .ok()
         });
         Self {
             id: job.id,
