@@ -97,6 +97,7 @@ impl App {
             if let Some(cut_over) = channel.cut_over {
                 ledger.set_channel_cut_over(&channel.id, cut_over).await?;
             }
+            refresh_listing_locations(&ledger, channel).await?;
         }
         let channel_list: Vec<ChannelRuntime> = channels.values().cloned().collect();
         let channels = Arc::new(channels);
@@ -228,6 +229,31 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
 }
 
 /// Builds the connector of every enabled channel, keyed by channel id.
+/// Listings logged one by one when a start changes their locations; the rest are counted.
+const LOGGED_LOCATION_CHANGES: usize = 20;
+
+/// Brings the locations of the channel's listings in line with what its connector says now
+/// (a warehouse mapped to another location, a mapping added or removed) before anything pushes.
+async fn refresh_listing_locations(
+    ledger: &Ledger,
+    channel: &ChannelRuntime,
+) -> Result<(), AppError> {
+    let locate = |listing_id: &str| channel.connector.listing_location(listing_id);
+    let changes = ledger
+        .refresh_listing_locations(&channel.id, &locate)
+        .await?;
+    for change in changes.iter().take(LOGGED_LOCATION_CHANGES) {
+        tracing::info!(channel = %channel.id, listing = %change.listing_id,
+            before = change.before.as_deref().unwrap_or("-"), after = change.after.as_deref().unwrap_or("-"),
+            "listing location changed");
+    }
+    if !changes.is_empty() {
+        tracing::info!(channel = %channel.id, changed = changes.len(),
+            "listing locations refreshed from the channel's settings; those listings are pushed again");
+    }
+    Ok(())
+}
+
 pub(crate) fn build_channels(
     settings: &Settings,
     metrics: &Metrics,

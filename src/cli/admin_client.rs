@@ -202,29 +202,15 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
         }) => set_paused(&AdminClient::new(settings, &connection)?, &channel, false).await,
         AdminCommand::Channel(ChannelCommand::GoLive(args)) => {
             let client = AdminClient::new(settings, &args.connection)?;
-            let path = format!("/admin/channels/{}/go-live", path_segment(&args.channel));
-            let answer: GoLiveResponse = client
-                .post(&path, json!({ "dry_run": !args.apply }))
-                .await?;
-            print!("{}", super::shadow::go_live_text(&answer));
-            Ok(())
+            if args.apply {
+                go_live(&client, &args.channel).await
+            } else {
+                dry_run(&client, &args.channel, args.page_size).await
+            }
         }
         AdminCommand::Shadow(args) => {
             let client = AdminClient::new(settings, &args.connection)?;
-            let mut path = format!("/admin/channels/{}/shadow", path_segment(&args.channel));
-            if args.differing {
-                path.push_str("?differing=true");
-            }
-            let report: ShadowReport = client.get(&path).await?;
-            match args.format {
-                ShadowFormat::Table => print!("{}", super::shadow::report_text(&report)),
-                ShadowFormat::Csv => print!(
-                    "{}",
-                    super::shadow::report_csv(&report.listings)
-                        .map_err(|error| AdminClientError::BadAnswer(error.to_string()))?
-                ),
-            }
-            Ok(())
+            shadow_report(&client, &args).await
         }
         AdminCommand::DeadLetters(args) => {
             let client = AdminClient::new(settings, &args.connection)?;
@@ -342,6 +328,90 @@ fn connectable(listen: SocketAddr) -> SocketAddr {
     } else {
         listen
     }
+}
+
+/// Prints `text` at once: a page of a long listing is out before the next is asked for.
+fn print_now(text: &str) -> Result<(), AdminClientError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|error| AdminClientError::BadAnswer(format!("writing the output: {error}")))
+}
+
+/// `omnistock shadow`: every page of the report, each printed as it comes.
+async fn shadow_report(
+    client: &AdminClient,
+    args: &super::shadow::ShadowArgs,
+) -> Result<(), AdminClientError> {
+    let base = format!(
+        "/admin/channels/{}/shadow?limit={}&differing={}",
+        path_segment(&args.channel),
+        args.page_size,
+        args.differing
+    );
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(after) => format!("{base}&after={}", path_segment(after)),
+            None => base.clone(),
+        };
+        let report: ShadowReport = client.get(&path).await?;
+        let first_page = after.is_none();
+        let text = match args.format {
+            ShadowFormat::Table => {
+                let head = if first_page {
+                    super::shadow::report_head(&report)
+                } else {
+                    String::new()
+                };
+                head + &super::shadow::report_rows_text(&report.listings, first_page)
+            }
+            ShadowFormat::Csv => super::shadow::report_csv(&report.listings, first_page)
+                .map_err(|error| AdminClientError::BadAnswer(error.to_string()))?,
+        };
+        print_now(&text)?;
+        match report.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// `omnistock channel go-live` without `--apply`: every page of the dry run, each printed as
+/// it comes, then how many writes in all.
+async fn dry_run(
+    client: &AdminClient,
+    channel: &str,
+    page_size: usize,
+) -> Result<(), AdminClientError> {
+    let base = format!(
+        "/admin/channels/{}/go-live?limit={page_size}",
+        path_segment(channel)
+    );
+    print_now(&super::shadow::dry_run_head(channel))?;
+    let mut after: Option<String> = None;
+    let mut writes = 0_u64;
+    loop {
+        let path = match &after {
+            Some(after) => format!("{base}&after={}", path_segment(after)),
+            None => base.clone(),
+        };
+        let page: GoLiveResponse = client.post(&path, json!({ "dry_run": true })).await?;
+        writes += page.writes.len() as u64;
+        print_now(&super::shadow::writes_text(&page.writes, after.is_none()))?;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return print_now(&super::shadow::dry_run_tail(writes)),
+        }
+    }
+}
+
+/// `omnistock channel go-live --apply`: the switch, with how many writes its first sweep makes
+/// and the first of them.
+async fn go_live(client: &AdminClient, channel: &str) -> Result<(), AdminClientError> {
+    let path = format!("/admin/channels/{}/go-live", path_segment(channel));
+    let answer: GoLiveResponse = client.post(&path, json!({ "dry_run": false })).await?;
+    print_now(&super::shadow::switched_text(&answer))
 }
 
 async fn resync(client: &AdminClient, args: &ResyncArgs) -> Result<(), AdminClientError> {

@@ -254,15 +254,16 @@ pub fn count_text(report: &ChannelCountReport) -> String {
     if !report.changes.is_empty() {
         let _ = writeln!(
             text,
-            "  {:<24} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "sku", "on_hand", "reserved", "channel", "counted", "change"
+            "  {:<24} {:<12} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "sku", "location", "on_hand", "reserved", "channel", "counted", "change"
         );
     }
     for change in &report.changes {
         let _ = writeln!(
             text,
-            "  {:<24} {:>9} {:>9} {:>9} {:>9} {:>+9}",
+            "  {:<24} {:<12} {:>9} {:>9} {:>9} {:>9} {:>+9}",
             change.sku,
+            change.location,
             change.on_hand,
             change.reserved,
             change.channel_quantity,

@@ -100,7 +100,7 @@ fn write_listing(out: &mut String, listing: &Value) {
         .map(|rules| {
             rules
                 .iter()
-                .map(|(name, rule)| format!("{name} {} ({})", rule["value"], text(&rule["from"])))
+                .map(|(name, rule)| format!("{name} {} ({})", rule["value"], origin(&rule["from"])))
                 .collect()
         })
         .unwrap_or_default();
@@ -109,6 +109,14 @@ fn write_listing(out: &mut String, listing: &Value) {
     let _ = writeln!(out, "    steps: {}", steps.join(" -> "));
     for reason in array(&listing["not_pushed_because"]) {
         let _ = writeln!(out, "    not pushed yet: {}", text(reason));
+    }
+}
+
+/// Where a rule came from, for a person.
+fn origin(from: &Value) -> String {
+    match from.as_str() {
+        Some("listing_warehouse") => "the listing's warehouse".to_string(),
+        _ => text(from),
     }
 }
 

@@ -101,9 +101,23 @@ fn parse_sync(row: &Row, errors: &mut Vec<RowError>) -> Option<bool> {
     }
 }
 
+/// Where a channel's listing sells from (channel id, listing id), as its connector says.
+pub type Locate<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
 /// Validates every row of `reader` (`origin` names it in errors), then binds every listing in
-/// one transaction. Returns the number of listings bound.
+/// one transaction. Returns the number of listings bound. No listing gets a location (see
+/// [`import_located`]).
 pub async fn import(ledger: &Ledger, origin: &str, reader: impl Read) -> Result<usize, CliError> {
+    import_located(ledger, origin, reader, &|_, _| None).await
+}
+
+/// [`import`], each listing bound with the location `locate` gives it.
+pub async fn import_located(
+    ledger: &Ledger,
+    origin: &str,
+    reader: impl Read,
+    locate: Locate<'_>,
+) -> Result<usize, CliError> {
     let refused = |errors: Vec<RowError>| CliError::Rows {
         path: origin.to_string(),
         count: errors.len(),
@@ -194,6 +208,7 @@ pub async fn import(ledger: &Ledger, origin: &str, reader: impl Read) -> Result<
             ));
         }
         bindings.push(ListingBinding {
+            location: locate(&channel, &listing_id),
             channel_id: channel,
             listing_id,
             components,

@@ -279,12 +279,7 @@ pub async fn run_listings(
     }
     let ledger = ledger(settings).await?;
     let result = match command {
-        ListingsCommand::Import { file } => {
-            let text = read_file(&file)?;
-            listings::import(&ledger, &file.display().to_string(), text.as_bytes())
-                .await
-                .map(|count| format!("{count} listing(s) bound"))
-        }
+        ListingsCommand::Import { file } => import_listings(settings, &ledger, &file).await,
         ListingsCommand::Discover {
             channel,
             apply,
@@ -302,6 +297,30 @@ pub async fn run_listings(
     };
     ledger.close().await;
     result
+}
+
+/// `listings import FILE`, each listing bound with the location its channel's connector says it
+/// sells from (per-warehouse channels).
+async fn import_listings(
+    settings: &Settings,
+    ledger: &Ledger,
+    file: &std::path::Path,
+) -> Result<String, CliError> {
+    let text = read_file(file)?;
+    let channels = app::build_channels(settings, &crate::metrics::Metrics::new(), ledger)?;
+    let locate = |channel: &str, listing_id: &str| {
+        channels
+            .get(channel)
+            .and_then(|channel| channel.connector.listing_location(listing_id))
+    };
+    let count = listings::import_located(
+        ledger,
+        &file.display().to_string(),
+        text.as_bytes(),
+        &locate,
+    )
+    .await?;
+    Ok(format!("{count} listing(s) bound"))
 }
 
 fn read_file(path: &std::path::Path) -> Result<String, CliError> {

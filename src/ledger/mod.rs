@@ -54,13 +54,13 @@ pub use records::{
     channel_status, credentials, dead_letters, job_kinds, jobs, quarantine, receipts,
 };
 pub use stock::catalog_match::CatalogMatch;
-pub use stock::discovered::{DiscoveredBinding, NotBound};
+pub use stock::discovered::{DiscoveredBinding, NewListing, NotBound};
 pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,
     InvariantViolation, LineOperation, LineOutcome, LineRef, Listing, ListingBinding,
-    ListingComponent, Movement, MovementMeta, MovementReason, OrderLineRecord, OrderRecord,
-    OutboxEntry, Reservation, StockCount, StockOutcome, TransferOutcome, UnknownLine,
+    ListingComponent, LocationChange, Movement, MovementMeta, MovementReason, OrderLineRecord,
+    OrderRecord, OutboxEntry, Reservation, StockCount, StockOutcome, TransferOutcome, UnknownLine,
 };
 
 /// The PostgreSQL notification channel written after outbox rows were added.

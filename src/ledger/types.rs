@@ -154,7 +154,8 @@ impl MovementReason {
 #[derive(Debug, Clone, Copy)]
 pub struct BookingRequest<'a> {
     pub channel_id: &'a str,
-    /// Where the order's new lines hold stock (the channel's location).
+    /// Where the order's new lines hold stock: the order's own location when its connector
+    /// says it ([`OrderEvent::location`]), else the channel's.
     pub location: &'a str,
     pub event: &'a OrderEvent,
 }
@@ -222,6 +223,9 @@ pub struct Listing {
     pub sync_enabled: bool,
     pub last_pushed_quantity: Option<i64>,
     pub last_pushed_at: Option<DateTime<Utc>>,
+    /// The ledger location the listing sells from, when its channel keeps stock per location
+    /// (`Connector::listing_location`); `None` when the channel's policy decides.
+    pub location: Option<String>,
 }
 
 /// One item a listing unit takes from stock: `quantity` units of `sku`.
@@ -251,6 +255,17 @@ pub struct ListingBinding {
     /// `None` leaves the listing's policy overrides as they are; `Some` replaces them (an empty
     /// one removes them).
     pub policy: Option<ListingPolicy>,
+    /// The ledger location the listing sells from, as its channel's connector says
+    /// (`Connector::listing_location`); written as given, `None` included.
+    pub location: Option<String>,
+}
+
+/// A listing whose location ([`Listing::location`]) a refresh changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationChange {
+    pub listing_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// A counted quantity to set in a bulk stock import.

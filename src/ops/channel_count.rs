@@ -7,7 +7,12 @@
 //!
 //! A listing is left out when it has no SKU or no quantity, when its SKU is no item, when it
 //! is bound to something else than its SKU alone (a multipack or bundle shows its own
-//! quantity, not the item's), or when listings of one SKU show different quantities.
+//! quantity, not the item's), or when listings of one SKU at one location show different
+//! quantities.
+//!
+//! A listing that sells from a location of its own (a TikTok Shop warehouse mapped to a ledger
+//! location, [`omnistock_connector::Connector::listing_location`]) counts at that location;
+//! the others at the location asked for.
 
 use crate::ledger::{Ledger, StockCount};
 use crate::ops::catalog_walk::{CatalogError, CatalogWalk, WalkProgress};
@@ -62,6 +67,8 @@ impl SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CountChange {
     pub sku: String,
+    /// Where it is counted: the listing's own location, else the count's.
+    pub location: String,
     pub on_hand: i64,
     /// What open orders reserve at the location.
     pub reserved: i64,
@@ -76,6 +83,7 @@ pub struct CountChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelCountReport {
     pub channel: String,
+    /// Where listings without a location of their own are counted.
     pub location: String,
     pub pages: u64,
     pub listings: u64,
@@ -113,7 +121,8 @@ pub async fn count_from_channel(
     }
     let mut walk = CatalogWalk::new(&channel.id, &channel.client, interrupt);
     let mut skipped: BTreeMap<SkipReason, u64> = BTreeMap::new();
-    let mut shown: HashMap<String, Shown> = HashMap::new();
+    // By SKU and the location it is counted at.
+    let mut shown: HashMap<(String, String), Shown> = HashMap::new();
     while let Some(listings) = walk.next_page().await? {
         let listing_ids: Vec<String> = listings.iter().map(|l| l.listing_id.clone()).collect();
         let skus: Vec<String> = listings.iter().filter_map(|l| l.sku.clone()).collect();
@@ -143,8 +152,12 @@ pub async fn count_from_channel(
             let (Some(sku), Some(quantity)) = (listing.sku, listing.quantity) else {
                 continue;
             };
+            let place = channel
+                .connector
+                .listing_location(&listing.listing_id)
+                .unwrap_or_else(|| location.clone());
             shown
-                .entry(sku)
+                .entry((sku, place))
                 .and_modify(|seen| {
                     seen.listings = seen.listings.saturating_add(1);
                     seen.conflicting |= seen.quantity != quantity;
@@ -157,45 +170,34 @@ pub async fn count_from_channel(
         }
         on_page(walk.progress());
     }
-    let mut counted: Vec<(String, i64)> = Vec::with_capacity(shown.len());
-    for (sku, seen) in shown {
+    // By location, then SKU.
+    let mut counted: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for ((sku, place), seen) in shown {
         if seen.conflicting {
             *skipped.entry(SkipReason::Conflicting).or_default() += u64::from(seen.listings);
         } else {
-            counted.push((sku, seen.quantity));
+            counted.entry(place).or_default().push((sku, seen.quantity));
         }
     }
-    counted.sort();
+    let known_locations = ledger.locations().await?;
+    if let Some(missing) = counted
+        .keys()
+        .find(|place| !known_locations.contains(*place))
+    {
+        return Err(CatalogError::UnknownLocation(missing.clone()));
+    }
     let mut changes = Vec::new();
     let mut unchanged = 0;
-    for chunk in counted.chunks(BALANCE_CHUNK) {
-        let skus: Vec<String> = chunk.iter().map(|(sku, _)| sku.clone()).collect();
-        let balances = ledger.balances_at(&location, &skus).await?;
-        for (sku, quantity) in chunk {
-            let (on_hand, reserved) = balances
-                .get(sku)
-                .map_or((0, 0), |balance| (balance.on_hand, balance.reserved));
-            let target = quantity.saturating_add(reserved).max(0);
-            if target == on_hand {
-                unchanged += 1;
-                continue;
-            }
-            changes.push(CountChange {
-                sku: sku.clone(),
-                on_hand,
-                reserved,
-                channel_quantity: *quantity,
-                counted: target,
-                change: target - on_hand,
-            });
-        }
+    for (place, items) in &mut counted {
+        items.sort();
+        count_at(ledger, place, items, &mut changes, &mut unchanged).await?;
     }
     let applied = if apply {
         let counts: Vec<StockCount> = changes
             .iter()
             .map(|change| StockCount {
                 sku: change.sku.clone(),
-                location: location.clone(),
+                location: change.location.clone(),
                 on_hand: change.counted,
             })
             .collect();
@@ -229,4 +231,39 @@ pub async fn count_from_channel(
         skipped,
         applied,
     })
+}
+
+/// The changes counting `items` (SKU, the channel's quantity) at `location` makes, in chunks of
+/// [`BALANCE_CHUNK`] SKUs; items already there are counted in `unchanged`.
+async fn count_at(
+    ledger: &Ledger,
+    location: &str,
+    items: &[(String, i64)],
+    changes: &mut Vec<CountChange>,
+    unchanged: &mut u64,
+) -> Result<(), CatalogError> {
+    for chunk in items.chunks(BALANCE_CHUNK) {
+        let skus: Vec<String> = chunk.iter().map(|(sku, _)| sku.clone()).collect();
+        let balances = ledger.balances_at(location, &skus).await?;
+        for (sku, quantity) in chunk {
+            let (on_hand, reserved) = balances
+                .get(sku)
+                .map_or((0, 0), |balance| (balance.on_hand, balance.reserved));
+            let target = quantity.saturating_add(reserved).max(0);
+            if target == on_hand {
+                *unchanged += 1;
+                continue;
+            }
+            changes.push(CountChange {
+                sku: sku.clone(),
+                location: location.to_string(),
+                on_hand,
+                reserved,
+                channel_quantity: *quantity,
+                counted: target,
+                change: target - on_hand,
+            });
+        }
+    }
+    Ok(())
 }

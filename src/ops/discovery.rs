@@ -2,7 +2,9 @@
 //! against the ledger by its SKU — already bound as the catalog says, new (its SKU is an item
 //! and it is not bound yet), unmatched (no such item), ambiguous (its SKU is on several unbound
 //! listings, or it has no SKU) or bound differently — and, when asked, the new ones bound in
-//! one transaction.
+//! one transaction. On a channel that keeps stock per location (TikTok Shop's mapped
+//! warehouses), a SKU's listings in different locations are not ambiguous: each binds, with its
+//! location ([`omnistock_connector::Connector::listing_location`]).
 //!
 //! `apply` re-checks every new listing inside the binding transaction
 //! ([`Ledger::bind_discovered`]): one bound meanwhile, or whose item is gone, is left alone and
@@ -13,7 +15,7 @@
 //! per SKU seen its count and the one listing that may become new (a SKU met again on a later
 //! page makes it ambiguous); titles, platform ids and quantities are dropped with the page.
 
-use crate::ledger::{Ledger, ListingComponent, NotBound};
+use crate::ledger::{Ledger, ListingComponent, NewListing, NotBound};
 use crate::ops::catalog_walk::{CatalogError, CatalogWalk, WalkProgress};
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
@@ -171,7 +173,8 @@ struct SkuSeen {
 /// Classifies a catalog page after page.
 #[derive(Debug, Default)]
 struct Classifier {
-    skus: HashMap<String, SkuSeen>,
+    /// By SKU and the location the listing sells from.
+    skus: HashMap<(String, Option<String>), SkuSeen>,
     counts: BTreeMap<ListingClass, u64>,
     examples: BTreeMap<ListingClass, Vec<DiscoveredListing>>,
 }
@@ -201,6 +204,7 @@ impl Classifier {
         ledger: &Ledger,
         channel: &str,
         listings: Vec<CatalogListing>,
+        locate: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<(), CatalogError> {
         let listing_ids: Vec<String> = listings.iter().map(|l| l.listing_id.clone()).collect();
         let skus: Vec<String> = listings.iter().filter_map(|l| l.sku.clone()).collect();
@@ -221,7 +225,8 @@ impl Classifier {
             };
             let binding = known.bindings.get(&listing.listing_id);
             {
-                let seen = self.skus.entry(sku.clone()).or_insert(SkuSeen {
+                let place = (sku.clone(), locate(&listing.listing_id));
+                let seen = self.skus.entry(place).or_insert(SkuSeen {
                     listings: 0,
                     unbound: 0,
                     first_unbound: None,
@@ -265,9 +270,10 @@ impl Classifier {
         let mut new = Vec::new();
         // By SKU, so that the examples of each class are the same from run to run (a map's
         // order is not): the first ones by SKU.
-        let mut skus: Vec<(String, SkuSeen)> = std::mem::take(&mut self.skus).into_iter().collect();
+        let mut skus: Vec<((String, Option<String>), SkuSeen)> =
+            std::mem::take(&mut self.skus).into_iter().collect();
         skus.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (sku, seen) in skus {
+        for ((sku, _), seen) in skus {
             let Some((listing_id, is_item)) = seen.first_unbound else {
                 continue;
             };
@@ -321,11 +327,22 @@ pub async fn discover(
     let mut walk = CatalogWalk::new(&channel.id, &channel.client, interrupt);
     let mut classifier = Classifier::default();
     while let Some(listings) = walk.next_page().await? {
-        classifier.page(ledger, &channel.id, listings).await?;
+        let locate = |listing_id: &str| channel.connector.listing_location(listing_id);
+        classifier
+            .page(ledger, &channel.id, listings, &locate)
+            .await?;
         on_page(walk.progress());
     }
     let new = classifier.finish();
     let (applied, recheck) = if apply {
+        let new: Vec<NewListing> = new
+            .into_iter()
+            .map(|(listing_id, sku)| NewListing {
+                location: channel.connector.listing_location(&listing_id),
+                listing_id,
+                sku,
+            })
+            .collect();
         let outcome = ledger.bind_discovered(&channel.id, &new).await?;
         let examples = outcome
             .not_bound

@@ -4,7 +4,9 @@
 //! always the quantity a push would send.
 
 use crate::ledger::{Balance, Ledger, LedgerError, Listing};
-use crate::policy::{explain_quantity, ComponentStock, RuleStep, StockPolicy};
+use crate::policy::{
+    explain_quantity, locations_from, ComponentStock, LocationsFrom, RuleStep, StockPolicy,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -60,7 +62,8 @@ pub struct LocationStock {
 }
 
 /// A rule's value and where it came from: `listing` (the listing's override), `channel` (the
-/// channel's `stock_policy`) or `default` (neither sets it).
+/// channel's `stock_policy`) or `default` (neither sets it); for `locations` also
+/// `listing_warehouse` (the listing's warehouse: the location its channel keeps its stock in).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Rule<T> {
     pub value: T,
@@ -127,7 +130,7 @@ async fn explain_listing(
     channel_policy: &StockPolicy,
     listing: Listing,
 ) -> Result<ListingExplanation, LedgerError> {
-    let policy = channel_policy.with_override(&listing.policy);
+    let policy = channel_policy.with_override(&listing.policy, listing.location.as_deref());
     let mut components = Vec::with_capacity(listing.components.len());
     for component in &listing.components {
         if !balances.contains_key(&component.sku) {
@@ -200,12 +203,22 @@ fn effective_rules(channel: &StockPolicy, listing: &Listing) -> EffectiveRules {
             },
         }
     }
-    EffectiveRules {
-        locations: pick(
+    let locations = match (
+        locations_from(overrides, listing.location.as_deref()),
+        &listing.location,
+    ) {
+        (LocationsFrom::ListingWarehouse, Some(location)) => Rule {
+            value: vec![location.clone()],
+            from: "listing_warehouse",
+        },
+        _ => pick(
             overrides.locations.as_ref(),
             &channel.locations,
             &defaults.locations,
         ),
+    };
+    EffectiveRules {
+        locations,
         safety_buffer: pick(
             overrides.safety_buffer.as_ref(),
             &channel.safety_buffer,

@@ -156,7 +156,7 @@ impl OutOfDateCache {
 
 /// Listings of the channel whose computed quantity is not what the channel last confirmed,
 /// dead letters aside, read a page of SKUs at a time.
-async fn count(ledger: &Ledger, channel: &ChannelRuntime) -> Result<usize, LedgerError> {
+pub(super) async fn count(ledger: &Ledger, channel: &ChannelRuntime) -> Result<usize, LedgerError> {
     let parked = ledger.dead_letters().parked_listings(&channel.id).await?;
     let mut out_of_date = 0;
     let mut pages = TargetPages::new(&channel.id);

@@ -55,13 +55,17 @@ impl StockPolicy {
         Self::default()
     }
 
-    /// This policy with a listing's overrides applied.
-    pub fn with_override(&self, listing: &ListingPolicy) -> StockPolicy {
+    /// This policy with a listing's overrides applied, for a listing that sells from
+    /// `location` (its warehouse on a channel that keeps stock per location; see
+    /// [`locations_from`]): its locations are the override's if it sets them, else that one
+    /// location, else the channel's.
+    pub fn with_override(&self, listing: &ListingPolicy, location: Option<&str>) -> StockPolicy {
         StockPolicy {
-            locations: listing
-                .locations
-                .clone()
-                .unwrap_or_else(|| self.locations.clone()),
+            locations: match (&listing.locations, location) {
+                (Some(locations), _) => locations.clone(),
+                (None, Some(location)) => vec![location.to_string()],
+                (None, None) => self.locations.clone(),
+            },
             safety_buffer: listing.safety_buffer.unwrap_or(self.safety_buffer),
             percentage: listing.percentage.or(self.percentage),
             max_quantity: listing.max_quantity.or(self.max_quantity),
@@ -85,6 +89,27 @@ impl StockPolicy {
             return Err(("locations", "a location code must not be empty".to_string()));
         }
         Ok(())
+    }
+}
+
+/// Where a listing's `locations` rule comes from ([`StockPolicy::with_override`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationsFrom {
+    /// The listing's own override.
+    Listing,
+    /// The listing's warehouse: the location its channel's connector says it sells from.
+    ListingWarehouse,
+    /// The channel's `stock_policy` (or its default, every location).
+    Channel,
+}
+
+/// Where the `locations` rule of a listing with these overrides, selling from `location`,
+/// comes from; the same order of precedence as [`StockPolicy::with_override`].
+pub fn locations_from(listing: &ListingPolicy, location: Option<&str>) -> LocationsFrom {
+    match (&listing.locations, location) {
+        (Some(_), _) => LocationsFrom::Listing,
+        (None, Some(_)) => LocationsFrom::ListingWarehouse,
+        (None, None) => LocationsFrom::Channel,
     }
 }
 
@@ -342,12 +367,49 @@ mod tests {
             max_quantity: Some(3),
             ..ListingPolicy::default()
         };
-        let merged = channel.with_override(&listing);
+        let merged = channel.with_override(&listing, None);
         assert_eq!(merged.max_quantity, Some(3));
         assert_eq!(merged.safety_buffer, 2);
         assert!(merged.feeds_from("east"));
         assert!(!merged.feeds_from("west"));
         assert!(StockPolicy::new().feeds_from("anywhere"));
+    }
+
+    #[test]
+    fn a_listings_warehouse_narrows_the_channels_locations_unless_the_listing_sets_its_own() {
+        let channel = StockPolicy {
+            locations: vec!["east".into(), "west".into()],
+            ..StockPolicy::new()
+        };
+        let plain = ListingPolicy::default();
+        let in_west = channel.with_override(&plain, Some("west"));
+        assert_eq!(in_west.locations, vec!["west".to_string()]);
+        assert!(!in_west.feeds_from("east"));
+        assert_eq!(
+            locations_from(&plain, Some("west")),
+            LocationsFrom::ListingWarehouse
+        );
+        let own = ListingPolicy {
+            locations: Some(vec!["north".into()]),
+            ..ListingPolicy::default()
+        };
+        assert_eq!(
+            channel.with_override(&own, Some("west")).locations,
+            vec!["north".to_string()]
+        );
+        assert_eq!(locations_from(&own, Some("west")), LocationsFrom::Listing);
+        assert_eq!(
+            channel.with_override(&plain, None).locations,
+            channel.locations
+        );
+        assert_eq!(locations_from(&plain, None), LocationsFrom::Channel);
+        // Every location (the default) narrows too.
+        assert_eq!(
+            StockPolicy::new()
+                .with_override(&plain, Some("east"))
+                .locations,
+            vec!["east".to_string()]
+        );
     }
 
     #[test]

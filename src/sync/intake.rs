@@ -20,6 +20,7 @@ use crate::ledger::{Backend, BookingOutcome, BookingRequest, BookingResult, Ledg
 use crate::metrics::Metrics;
 use crate::sync::channel::ChannelRuntime;
 use omnistock_connector::OrderEvent;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -156,6 +157,8 @@ async fn run_writer(
     metrics: Metrics,
     jobs: Arc<Mutex<mpsc::Receiver<BookingJob>>>,
 ) {
+    // The orders' own locations this writer made sure exist.
+    let mut known_locations: HashSet<String> = HashSet::new();
     loop {
         let group = {
             let mut jobs = jobs.lock().await;
@@ -180,6 +183,7 @@ async fn run_writer(
         if group.is_empty() {
             continue;
         }
+        create_event_locations(&ledger, &group, &mut known_locations).await;
         book_group(&ledger, &metrics, group).await;
         if ledger.backend() == Backend::Sqlite {
             // SQLite's busy wait is not fair: a writer committing group after group would
@@ -206,13 +210,41 @@ fn skip_expired(group: Vec<BookingJob>, now: Instant) -> Vec<BookingJob> {
     live
 }
 
+/// Creates the locations the group's events name (`OrderEvent::location`, a mapped warehouse's)
+/// that this writer has not seen yet, as the channel's own location is created at start: the
+/// ledger refuses to book at an unknown location, and a poll would stop at such an order. A
+/// failure is logged; the booking then fails and is tried again.
+async fn create_event_locations(
+    ledger: &Ledger,
+    group: &[BookingJob],
+    known: &mut HashSet<String>,
+) {
+    let named: HashSet<&str> = group
+        .iter()
+        .flat_map(|job| job.events.iter())
+        .filter_map(|event| event.location.as_deref())
+        .filter(|location| !known.contains(*location))
+        .collect();
+    for location in named {
+        match ledger.create_location_if_missing(location).await {
+            Ok(()) => {
+                known.insert(location.to_string());
+            }
+            Err(error) => {
+                warn!(location = %location, error = %error, "the location an order names could not be created");
+            }
+        }
+    }
+}
+
 async fn book_group(ledger: &Ledger, metrics: &Metrics, group: Vec<BookingJob>) {
     let requests: Vec<BookingRequest<'_>> = group
         .iter()
         .flat_map(|job| {
             job.events.iter().map(|event| BookingRequest {
                 channel_id: &job.channel.id,
-                location: &job.channel.location,
+                // Where the order ships from when the connector knows (a mapped warehouse).
+                location: event.location.as_deref().unwrap_or(&job.channel.location),
                 event,
             })
         })

@@ -134,6 +134,7 @@ pub async fn list_catalog(
                     components: vec![ListingComponent::new(sku, 1)],
                     sync_enabled: None,
                     policy: None,
+                    location: None,
                 })
                 .collect();
             ledger.bind_listings(&bindings).await?;

@@ -144,6 +144,7 @@ async fn item_shows_stock_reservations_and_each_channel(postgres: bool) {
         created_at: None,
         currency: None,
         total_minor: None,
+        location: None,
         lines: vec![omnistock_connector::OrderLine {
             line_id: "1".into(),
             listing_id: Some("L-A".into()),

@@ -76,6 +76,7 @@ async fn a_catalog_is_swept_by_one_feed_then_changes_go_by_patch_and_orders_by_p
                 }],
                 sync_enabled: None,
                 policy: None,
+                location: None,
             }
         })
         .collect();

@@ -50,6 +50,7 @@ async fn stocked_ledger(url: &str) -> Ledger {
             }],
             sync_enabled: None,
             policy: None,
+            location: None,
         }])
         .await
         .unwrap();

@@ -11,7 +11,9 @@ use crate::sync_world::{
     both_setups, sim_channels, start_sims, wait_until, Setup, World, WorldPlan, ADMIN_TOKEN,
     PATIENCE,
 };
-use omnistock::ledger::{Ledger, ListingBinding, ListingComponent, NotBound, StockCount};
+use omnistock::ledger::{
+    Ledger, ListingBinding, ListingComponent, NewListing, NotBound, StockCount,
+};
 use omnistock::ops::discovery;
 use omnistock::sync::gateway::Interrupt;
 use omnistock::sync::ChannelRuntime;
@@ -69,6 +71,7 @@ async fn stock_the_catalog(ledger: &Ledger, sim: &SimHandle) {
         .map(|(listing, sku, quantity)| ListingBinding {
             channel_id: CHANNEL.into(),
             listing_id: listing.into(),
+            location: None,
             components: vec![ListingComponent::new(sku, quantity)],
             sync_enabled: None,
             policy: None,
@@ -383,6 +386,7 @@ async fn apply_leaves_alone_a_listing_bound_after_it_was_classified(setup: Setup
                 let binding = ListingBinding {
                     channel_id: CHANNEL.into(),
                     listing_id: "L-A".into(),
+                    location: None,
                     components: vec![ListingComponent::new("C", 2)],
                     sync_enabled: None,
                     policy: None,
@@ -409,7 +413,14 @@ async fn apply_leaves_alone_a_listing_bound_after_it_was_classified(setup: Setup
 
     // A SKU that is no item (any more) is left alone too, and nothing else is written.
     let outcome = ledger
-        .bind_discovered(CHANNEL, &[("L-Z".into(), "GONE".into())])
+        .bind_discovered(
+            CHANNEL,
+            &[NewListing {
+                listing_id: "L-Z".into(),
+                sku: "GONE".into(),
+                location: None,
+            }],
+        )
         .await
         .unwrap();
     assert_eq!(outcome.bound, 0);

@@ -188,6 +188,7 @@ async fn a_poisoned_order_is_quarantined_and_the_channel_goes_on(setup: Setup) {
         created_at: Some(Utc::now()),
         currency: None,
         total_minor: None,
+        location: None,
         lines: vec![OrderLine {
             line_id: "1".into(),
             listing_id: Some(listing_of("SKU-01")),

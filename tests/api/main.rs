@@ -29,4 +29,5 @@ mod sync_world;
 #[path = "../common/tcp_proxy.rs"]
 mod tcp_proxy;
 mod tiktok;
+mod tiktok_warehouses;
 mod webhook_outage;

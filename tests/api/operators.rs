@@ -370,6 +370,7 @@ async fn a_channel_job_walks_a_large_catalog_a_page_at_a_time(setup: Setup) {
             components: vec![ListingComponent::new(sku.clone(), 1)],
             sync_enabled: None,
             policy: None,
+            location: None,
         })
         .collect();
     bindings.push(ListingBinding {
@@ -381,6 +382,7 @@ async fn a_channel_job_walks_a_large_catalog_a_page_at_a_time(setup: Setup) {
         ],
         sync_enabled: None,
         policy: None,
+        location: None,
     });
     let sim = world.sim("sim-a");
     for binding in &bindings {

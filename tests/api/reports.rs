@@ -28,6 +28,7 @@ async fn the_channel_report_counts_a_booked_order_in_its_period() {
         created_at: Some(placed),
         currency: Some("EUR".into()),
         total_minor: Some(2_750),
+        location: None,
         lines: vec![OrderLine {
             line_id: "1".into(),
             listing_id: Some("L1".into()),

@@ -98,6 +98,66 @@ fn planned_writes(answer: &Value) -> BTreeMap<String, (Option<i64>, i64)> {
         .collect()
 }
 
+/// Every page of the shadow report asked with `query` (`limit` included), following `next` to
+/// the end: the listings in the order the pages gave them, and the pages.
+async fn report_pages(world: &World, query: &str) -> (Vec<Value>, Vec<Value>) {
+    let mut listings = Vec::new();
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(after) => format!("/admin/channels/{SHADOW}/shadow?{query}&after={after}"),
+            None => format!("/admin/channels/{SHADOW}/shadow?{query}"),
+        };
+        let (status, page) = world.app.admin_get(ADMIN_TOKEN, &path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        listings.extend(page["listings"].as_array().unwrap().iter().cloned());
+        after = page["next"].as_str().map(str::to_string);
+        pages.push(page);
+        if after.is_none() {
+            return (listings, pages);
+        }
+        assert!(pages.len() < 100, "the report's pages do not end");
+    }
+}
+
+/// Every page of the go-live dry run of `limit` writes a page, following `next` to the end:
+/// the writes in the order the pages gave them, and how many pages.
+async fn dry_run_pages(world: &World, limit: usize) -> (Vec<Value>, usize) {
+    let mut writes = Vec::new();
+    let mut pages = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/admin/channels/{SHADOW}/go-live?limit={limit}");
+        if let Some(after) = &after {
+            path.push_str(&format!("&after={after}"));
+        }
+        let (status, page) = world.app.admin_post(ADMIN_TOKEN, &path, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["dry_run"], true);
+        let on_page = page["writes"].as_array().unwrap();
+        assert!(on_page.len() <= limit, "{page}");
+        writes.extend(on_page.iter().cloned());
+        pages += 1;
+        after = page["next"].as_str().map(str::to_string);
+        if after.is_none() {
+            return (writes, pages);
+        }
+        assert!(pages < 100, "the dry run's pages do not end");
+    }
+}
+
+/// The field a 400 answer names.
+async fn refused_field(world: &World, post: bool, path: &str) -> String {
+    let (status, answer) = if post {
+        world.app.admin_post(ADMIN_TOKEN, path, json!({})).await
+    } else {
+        world.app.admin_get(ADMIN_TOKEN, path).await
+    };
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+    answer["field"].as_str().unwrap_or_default().to_string()
+}
+
 fn written_listings(world: &World, channel: &str) -> BTreeSet<String> {
     world
         .sim(channel)
@@ -180,6 +240,60 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
         differing_only["listings"].as_array().unwrap().len(),
         expected.len()
     );
+    // Paged by three: every listing exactly once, by listing id, the summary on every page
+    // the whole channel's.
+    let (paged, pages) = report_pages(&world, "limit=3").await;
+    assert_eq!(pages.len(), 3, "8 listings by 3");
+    let ids: Vec<&str> = paged
+        .iter()
+        .map(|listing| listing["listing_id"].as_str().unwrap())
+        .collect();
+    let mut in_order = ids.clone();
+    in_order.sort_unstable();
+    in_order.dedup();
+    assert_eq!(ids, in_order, "in order, none twice");
+    let all: Vec<&str> = report["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|listing| listing["listing_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, all);
+    for page in &pages {
+        assert_eq!(page["summary"]["differing"], expected.len() as u64);
+        assert_eq!(
+            page["summary"]["in_agreement"],
+            (skus.len() - expected.len()) as u64
+        );
+    }
+    assert!(report["next"].is_null(), "one page by default");
+    let (differing_paged, _) = report_pages(&world, "differing=true&limit=2").await;
+    assert_eq!(
+        differing_paged
+            .iter()
+            .map(|listing| listing["listing_id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        expected.keys().cloned().collect::<Vec<_>>()
+    );
+    // A bad page is refused, naming what is wrong.
+    let report_path = format!("/admin/channels/{SHADOW}/shadow");
+    let go_live_path = format!("/admin/channels/{SHADOW}/go-live");
+    for (post, query, field) in [
+        (false, "limit=0", "limit"),
+        (false, "limit=10001", "limit"),
+        (false, "limit=many", "limit"),
+        (false, "after=", "after"),
+        (true, "limit=0", "limit"),
+        (true, "after=not-a-cursor", "after"),
+    ] {
+        let path = if post { &go_live_path } else { &report_path };
+        assert_eq!(
+            refused_field(&world, post, &format!("{path}?{query}")).await,
+            field,
+            "{query}"
+        );
+    }
+
     let status = channel_status(&world, SHADOW).await;
     assert_eq!(status["mode"], "shadow", "{status}");
     assert_eq!(status["shadow"]["differing"], expected.len() as u64);
@@ -219,23 +333,41 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
         world.sim(SHADOW).stock_log()
     );
 
-    // The CLI: the report as CSV, the channel table, the dry run.
-    let (ok, csv, stderr) = omnistock_cli(&world, &["shadow", SHADOW, "--format", "csv"]).await;
+    // The CLI: the report as CSV (following pages of three), the channel table, the dry run.
+    let (ok, csv, stderr) = omnistock_cli(
+        &world,
+        &["shadow", SHADOW, "--format", "csv", "--page-size", "3"],
+    )
+    .await;
     assert!(ok, "{csv}{stderr}");
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), skus.len() + 1, "{csv}");
     assert!(rows[0].starts_with("listing_id,sku,would_set,shown,difference"));
     let largest = format!("{},{},10,25,-15,", listing_of(&skus[1]), skus[1]);
     assert!(rows.iter().any(|row| row.starts_with(&largest)), "{csv}");
+    let csv_ids: Vec<&str> = rows[1..]
+        .iter()
+        .map(|row| row.split(',').next().unwrap())
+        .collect();
+    assert_eq!(csv_ids, all, "every listing once, in order");
     let (ok, table, stderr) = omnistock_cli(&world, &["channels"]).await;
     assert!(ok, "{table}{stderr}");
     assert!(table.contains("shadow"), "{table}");
-    let (ok, text, stderr) = omnistock_cli(&world, &["channel", "go-live", SHADOW]).await;
+    let (ok, text, stderr) =
+        omnistock_cli(&world, &["channel", "go-live", SHADOW, "--page-size", "2"]).await;
     assert!(ok, "{text}{stderr}");
     assert!(text.starts_with("dry run"), "{text}");
     for listing in expected.keys() {
-        assert!(text.contains(listing.as_str()), "{listing} missing: {text}");
+        assert_eq!(
+            text.matches(&format!("{listing} ")).count(),
+            1,
+            "{listing} not once: {text}"
+        );
     }
+    assert!(
+        text.ends_with(&format!("dry run: {} write(s) in all\n", expected.len())),
+        "{text}"
+    );
     assert_eq!(channel_status(&world, SHADOW).await["mode"], "shadow");
 
     // The dry run lists exactly the differing listings, with what they show and will be set to.
@@ -249,8 +381,23 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
         .await;
     assert_eq!(status, StatusCode::OK, "{dry_run}");
     assert_eq!(dry_run["dry_run"], true);
+    assert!(dry_run["next"].is_null(), "one page by default");
     let planned = planned_writes(&dry_run);
     assert_eq!(planned, expected);
+    // Paged by two: the same writes, each once, in the same order.
+    let (paged_writes, pages) = dry_run_pages(&world, 2).await;
+    assert_eq!(pages, 3, "5 writes by 2");
+    let listing_ids = |writes: &[Value]| -> Vec<String> {
+        writes
+            .iter()
+            .map(|write| write["listing_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        listing_ids(&paged_writes),
+        listing_ids(dry_run["writes"].as_array().unwrap())
+    );
+    assert_eq!(planned_writes(&json!({ "writes": paged_writes })), planned);
     assert!(world.sim(SHADOW).stock_log().is_empty());
     assert_eq!(channel_status(&world, SHADOW).await["mode"], "shadow");
 
@@ -268,6 +415,7 @@ async fn a_shadow_channel_is_read_never_written_and_goes_live_as_planned(setup: 
     assert!(!switched["went_live_at"].is_null());
     // The same writes (their read times move on with every read of the channel).
     assert_eq!(planned_writes(&switched), planned);
+    assert_eq!(switched["write_count"], planned.len() as u64);
     world.wait_converged().await;
     assert_eq!(
         written_listings(&world, SHADOW),

@@ -53,6 +53,7 @@ async fn catalog_never_pushed() -> (TestDatabase, Ledger) {
             }],
             sync_enabled: None,
             policy: None,
+            location: None,
         })
         .collect();
     ledger.bind_listings(&bindings).await.unwrap();

@@ -73,6 +73,7 @@ fn snapshot(
         created_at: created.map(at),
         currency: None,
         total_minor: None,
+        location: None,
         lines: vec![OrderLine {
             line_id: "1".to_string(),
             listing_id: None,
@@ -426,6 +427,7 @@ async fn events_that_can_never_be_booked_fail_alone_as_refusals(database: &TestD
             components: vec![ListingComponent::new("A", 1), ListingComponent::new("B", 1)],
             sync_enabled: None,
             policy: None,
+            location: None,
         }])
         .await
         .unwrap();

@@ -91,6 +91,7 @@ fn order(id: &str, seconds: i64, status: OrderStatus, lines: Vec<OrderLine>) -> 
         created_at: None,
         currency: Some("EUR".to_string()),
         total_minor: None,
+        location: None,
         lines,
     }
 }
@@ -246,6 +247,7 @@ ledger_suite!(
     policy_rules_shape_what_each_listing_shows,
     bundle_shows_its_scarcest_component_and_follows_each,
     selling_a_bundle_books_its_components,
+    listings_selling_one_location_each_show_and_reserve_there,
     unknown_line_later_bound_to_a_bundle_books_its_components,
     returns_restock_only_when_the_channel_says_so,
     events_out_of_order_end_as_in_order,

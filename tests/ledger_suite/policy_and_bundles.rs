@@ -315,3 +315,130 @@ pub(crate) async fn unknown_line_later_bound_to_a_bundle_books_its_components(
     assert_eq!(booked.lines.len(), 2, "{:?}", booked.lines);
     assert_invariants(&ledger).await;
 }
+
+/// Per-location listings (a TikTok Shop SKU in two mapped warehouses): bound with their
+/// locations, each shows its own location's stock; an order booked at one location lowers only
+/// that listing; a refresh moves a listing to another location and asks for its push.
+pub(crate) async fn listings_selling_one_location_each_show_and_reserve_there(
+    database: &TestDatabase,
+) {
+    use omnistock::cli::listings::import_located;
+    let ledger = seeded(database).await;
+    receive(&ledger, "A", "default", 4).await;
+    receive(&ledger, "A", "east", 10).await;
+    let rows = "channel,listing_id,sku\nsim,A-east,A\nsim,A-west,A\nsim,A-all,A\n";
+    let locate = |channel: &str, listing: &str| match (channel, listing) {
+        (CHANNEL, "A-east") => Some("east".to_string()),
+        (CHANNEL, "A-west") => Some("west".to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        import_located(&ledger, "located.csv", rows.as_bytes(), &locate)
+            .await
+            .unwrap(),
+        3
+    );
+    let west = ledger.listing(CHANNEL, "A-west").await.unwrap().unwrap();
+    assert_eq!(west.location.as_deref(), Some("west"));
+    assert!(
+        ledger
+            .locations()
+            .await
+            .unwrap()
+            .contains(&"west".to_string()),
+        "a listing's location is created with it"
+    );
+    let channel_policy = StockPolicy {
+        locations: vec!["default".into()],
+        ..StockPolicy::new()
+    };
+    assert_eq!(
+        shown(&ledger, &["A"], &channel_policy).await,
+        pairs(&[("A-all", 4), ("A-east", 10), ("A-west", 0)]),
+        "each listing its own location; the others the channel's"
+    );
+
+    // A listing's own override still wins over its location.
+    ledger
+        .set_listing_policy(
+            CHANNEL,
+            "A-west",
+            &ListingPolicy {
+                locations: Some(vec!["east".into(), "default".into()]),
+                ..ListingPolicy::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown(&ledger, &["A"], &channel_policy).await,
+        pairs(&[("A-all", 4), ("A-east", 10), ("A-west", 14)])
+    );
+    ledger
+        .set_listing_policy(CHANNEL, "A-west", &ListingPolicy::default())
+        .await
+        .unwrap();
+
+    // An order placed at east reserves there: only the east listing goes down.
+    let event = order(
+        "o-east",
+        1,
+        OrderStatus::Open,
+        vec![listing_line("1", "A-east", 3)],
+    );
+    ledger.book_order(CHANNEL, "east", &event).await.unwrap();
+    assert_eq!(ledger.balance("A", "east").await.unwrap().reserved, 3);
+    assert_eq!(
+        shown(&ledger, &["A"], &channel_policy).await,
+        pairs(&[("A-all", 4), ("A-east", 7), ("A-west", 0)])
+    );
+
+    // The mapping changes: west now sells east's stock; the refresh says so and asks for a push.
+    let waiting: Vec<i64> = ledger
+        .outbox_fetch(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.id)
+        .collect();
+    ledger.outbox_delete(&waiting).await.unwrap();
+    let relocate = |listing: &str| match listing {
+        "A-east" | "A-west" => Some("east".to_string()),
+        _ => None,
+    };
+    let changes = ledger
+        .refresh_listing_locations(CHANNEL, &relocate)
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (
+            changes[0].listing_id.as_str(),
+            changes[0].before.as_deref(),
+            changes[0].after.as_deref()
+        ),
+        ("A-west", Some("west"), Some("east"))
+    );
+    let outbox: Vec<String> = ledger
+        .outbox_fetch(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.sku)
+        .collect();
+    assert_eq!(
+        outbox,
+        vec!["A".to_string()],
+        "the moved listing is pushed again"
+    );
+    assert_eq!(
+        shown(&ledger, &["A"], &channel_policy).await,
+        pairs(&[("A-all", 4), ("A-east", 7), ("A-west", 7)])
+    );
+    assert!(ledger
+        .refresh_listing_locations(CHANNEL, &relocate)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_invariants(&ledger).await;
+}

@@ -178,6 +178,7 @@ pub(crate) async fn run_policy_steps(
                     created_at: None,
                     currency: None,
                     total_minor: None,
+                    location: None,
                     lines,
                 };
                 ledger
@@ -498,6 +499,7 @@ pub(crate) async fn run_operations(
                     created_at: None,
                     currency: None,
                     total_minor: None,
+                    location: None,
                     lines: snapshot.clone(),
                 };
                 let outcome = ledger

@@ -293,6 +293,7 @@ pub(crate) async fn channel_sku_pages_cover_every_sku_once(database: &TestDataba
             components: vec![ListingComponent::new(sku.clone(), 1)],
             sync_enabled: None,
             policy: None,
+            location: None,
         })
         .collect();
     bindings.push(ListingBinding {
@@ -305,6 +306,7 @@ pub(crate) async fn channel_sku_pages_cover_every_sku_once(database: &TestDataba
         ],
         sync_enabled: None,
         policy: None,
+        location: None,
     });
     for sku in &skus {
         ledger.upsert_item(sku, sku).await.unwrap();
@@ -333,7 +335,7 @@ pub(crate) async fn channel_sku_pages_cover_every_sku_once(database: &TestDataba
     let mut page_number = 0;
     let mut skus_walked = 0;
     while let Some(page) = walk.next(&ledger, &StockPolicy::default()).await.unwrap() {
-        skus_walked += page.skus;
+        skus_walked += page.skus.len();
         met.extend(
             page.targets
                 .into_iter()

@@ -96,6 +96,7 @@ fn shop_order(
         created_at: Some(day_d(placed_hour)),
         currency: Some(currency.to_string()),
         total_minor: Some(total_minor),
+        location: None,
         lines: vec![line],
     }
 }

@@ -215,6 +215,7 @@ pub fn to_event(order: &Order, items: &[OrderItem]) -> Result<OrderEvent, Mappin
         created_at: parse_instant(&order.purchase_date),
         currency,
         total_minor,
+        location: None,
         lines,
     })
 }

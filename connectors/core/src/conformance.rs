@@ -7,7 +7,7 @@
 //! round trips, per-listing rejection and order money (currency, unit prices, total). Each check creates its own listings and orders and
 //! tolerates what earlier checks left on the fake.
 
-use crate::connector::{CallKind, CatalogListing, Connector, PushResult, WebhookRequest};
+use crate::connector::{Connector, PushResult, WebhookRequest};
 use crate::error::{ConnectorError, WebhookError};
 use crate::order::{OrderEvent, OrderStatus};
 use crate::rate::RateLimit;
@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod whole_catalog;
+pub use whole_catalog::{read_whole_catalog, WholeCatalog, WholeCatalogError};
 
 /// The longest a refused call may take: a connector that honours `Retry-After` by sleeping
 /// would take the whole wait (a minute in [`rate_limit_handling`]).
@@ -899,36 +902,6 @@ async fn check_order_money(harness: &dyn ConformanceHarness) -> Result<(), Probl
     Ok(())
 }
 
-/// Reads the whole catalog, page by page, paced as the connector advises; every listing as
-/// the platform gave it.
-async fn read_whole_catalog(
-    harness: &dyn ConformanceHarness,
-    connector: &dyn Connector,
-) -> Result<Vec<CatalogListing>, Problem> {
-    let mut listings = Vec::new();
-    let mut page: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        if let Some(wait) = connector.wait_before(CallKind::ReadCatalog) {
-            harness.pause(wait).await;
-        }
-        let answer = connector.read_catalog(page.as_deref()).await?;
-        listings.extend(answer.listings);
-        match answer.next_page {
-            Some(next) => {
-                ensure!(
-                    page.as_deref() != Some(next.as_str()),
-                    "read_catalog answered its own page position {next:?} as the next one"
-                );
-                page = Some(next);
-            }
-            None => return Ok(listings),
-        }
-    }
-    Err(Problem(format!(
-        "read_catalog still had a next page after {MAX_PAGES} pages"
-    )))
-}
-
 /// The catalog read goes through every page to the end and gives every listing exactly once,
 /// with the SKU and the quantity it was created with. Skipped for a connector whose harness
 /// gives no catalog page size (it cannot read its catalog).
@@ -949,20 +922,15 @@ async fn check_catalog_read(harness: &dyn ConformanceHarness) -> Result<(), Prob
         let listing_id = harness.create_listing(&sku, quantity).await?;
         created.insert(listing_id, (sku, quantity));
     }
-    let listings = read_whole_catalog(harness, connector.as_ref()).await?;
-    let mut by_id = BTreeMap::new();
-    for listing in &listings {
-        ensure!(
-            by_id.insert(listing.listing_id.as_str(), listing).is_none(),
-            "listing {} came twice in the catalog",
-            listing.listing_id
-        );
-    }
+    let by_id = read_whole_catalog(connector.as_ref(), |wait| harness.pause(wait))
+        .await
+        .map_err(|error| Problem(error.to_string()))?
+        .by_listing_id();
     for (listing_id, (sku, quantity)) in &created {
         let Some(listing) = by_id.get(listing_id.as_str()) else {
             return Err(Problem(format!(
                 "listing {listing_id} ({sku}) is missing from the {} listings read",
-                listings.len()
+                by_id.len()
             )));
         };
         ensure!(

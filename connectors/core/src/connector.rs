@@ -308,6 +308,14 @@ pub trait Connector: Send + Sync {
         )))
     }
 
+    /// The ledger location a listing's stock lives in when the channel keeps stock per
+    /// location (TikTok Shop's warehouses mapped in the channel's settings); `None` (the
+    /// default) when the channel's stock policy decides which locations feed it.
+    fn listing_location(&self, listing_id: &str) -> Option<String> {
+        let _ = listing_id;
+        None
+    }
+
     /// The current snapshots of these orders (left out: orders the platform does not know).
     /// Only called with ids from [`Connector::webhook_order_ids`].
     async fn fetch_orders(&self, order_ids: &[String]) -> Result<Vec<OrderEvent>, ConnectorError> {

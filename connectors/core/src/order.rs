@@ -119,6 +119,11 @@ pub struct OrderEvent {
     /// minor units of `currency`, when the platform reports it.
     #[serde(default)]
     pub total_minor: Option<i64>,
+    /// The ledger location the order ships from, when the connector knows it (a platform that
+    /// keeps stock per warehouse, its warehouses mapped to ledger locations in the channel's
+    /// settings); `None` books the order at the channel's `location`.
+    #[serde(default)]
+    pub location: Option<String>,
     pub lines: Vec<OrderLine>,
 }
 

@@ -178,6 +178,9 @@ impl GraphqlClient {
                 operation = operation_name,
                 requested = cost.requested_query_cost,
                 actual = cost.actual_query_cost,
+                available = cost
+                    .throttle_status
+                    .map(|bucket| bucket.currently_available),
                 "shopify query cost"
             );
         }

@@ -318,17 +318,30 @@ impl Connector for ShopifyConnector {
         self.read_catalog_page(page).await
     }
 
-    /// Until the cost bucket as last seen holds what this kind of call last requested (a
-    /// stock push may read levels first, so the dearer of its two operations); `None` before
-    /// such a call was answered once.
+    /// Until the cost bucket as last seen holds what this kind of call is expected to request:
+    /// every query it may send in a row (a stock push may read levels before it sets them).
+    /// An operation not answered yet is expected to need the whole bucket, which no query
+    /// exceeds. Never `None`: the gateway then sends this connector's calls one at a time,
+    /// the first ones too (before any answer showed the bucket, there is nothing to wait for).
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
+        let Some(status) = self.client.throttle_status() else {
+            return Some(Duration::ZERO);
+        };
+        let bucket = status.bucket;
         let operations: &[&str] = match call {
-            CallKind::PushStock => &[queries::SET_OPERATION, queries::STOCK_OPERATION],
+            CallKind::PushStock => &[queries::STOCK_OPERATION, queries::SET_OPERATION],
             CallKind::ReadStock => &[queries::STOCK_OPERATION],
             CallKind::PullOrders => &[queries::ORDERS_OPERATION],
             CallKind::ReadCatalog => &[queries::CATALOG_OPERATION],
         };
-        let mut cost = self.client.expected_cost(operations)?;
+        let mut cost: f64 = operations
+            .iter()
+            .map(|operation| {
+                self.client
+                    .expected_cost(&[operation])
+                    .unwrap_or(bucket.maximum_available)
+            })
+            .sum();
         if call == CallKind::PullOrders {
             // A poll lists its overlap window first (what that took, once refunded), and a
             // stock update may go out while it waits: room for both, so the page is not the

@@ -170,6 +170,7 @@ mod tests {
             created_at: None,
             currency: None,
             total_minor: None,
+            location: None,
             lines: vec![],
         }
     }

@@ -177,6 +177,7 @@ impl OrderSnapshot {
             created_at: self.created_at,
             currency: self.currency,
             total_minor: self.total_minor,
+            location: None,
             lines,
         }
     }

@@ -133,6 +133,7 @@ mod tests {
             created_at: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 1).unwrap()),
             currency: None,
             total_minor: None,
+            location: None,
             lines: vec![OrderLine {
                 line_id: "l".into(),
                 listing_id: Some("v".into()),

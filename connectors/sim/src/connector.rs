@@ -160,6 +160,7 @@ pub fn order_event(order: &SimOrder, delivery_id: Option<String>) -> Result<Orde
         created_at,
         currency: Some(order.currency.clone()),
         total_minor: Some(order.total_minor),
+        location: None,
         lines: order
             .lines
             .iter()

@@ -1,7 +1,9 @@
 //! Discovery on TikTok Shop: Search Products (`POST /product/202502/products/search`), 100
 //! products a page, each SKU one listing (`{product_id}:{sku_id}`, the id stock pushes use)
 //! with its seller SKU, the product's title and the quantity the shop shows (the configured
-//! warehouse's, else every warehouse's).
+//! warehouse's, else every warehouse's). With `warehouses` mapped, each SKU is one listing per
+//! mapped warehouse it is stocked in (`{product_id}:{sku_id}:{warehouse_id}`, that warehouse's
+//! quantity); its other warehouses are not omnistock's and are skipped.
 //!
 //! A search pages through at most 10,000 products (code 12052180). When its first page says
 //! it found more, the read narrows the search to a window of creation times
@@ -10,6 +12,7 @@
 //! began wait for the next one. Deleted products are left out.
 
 use crate::client::{ApiClient, Method};
+use crate::config::TikTokChannelConfig;
 use crate::inventory::shown_quantity;
 use crate::listing::ListingId;
 use omnistock_connector::{CatalogListing, CatalogPage, ConnectorError};
@@ -129,32 +132,61 @@ struct WarehouseStock {
     quantity: i64,
 }
 
-/// Every SKU of the products, but deleted products'.
-fn listings(products: Vec<Product>, target_warehouse: Option<&str>) -> Vec<CatalogListing> {
+/// Every SKU of the products, but deleted products': one listing each, or one per mapped
+/// warehouse in per-warehouse mode.
+fn listings(products: Vec<Product>, config: &TikTokChannelConfig) -> Vec<CatalogListing> {
     let mut listings = Vec::new();
     for product in products {
         if product.status.as_deref() == Some(DELETED) {
             continue;
         }
         for sku in product.skus {
-            let quantity = shown_quantity(
-                target_warehouse,
-                sku.inventory
-                    .iter()
-                    .map(|stock| (stock.warehouse_id.as_str(), stock.quantity)),
-                None,
-            );
-            let platform_ids = BTreeMap::from([
-                ("product_id".to_string(), product.id.clone()),
-                ("sku_id".to_string(), sku.id.clone()),
-            ]);
-            listings.push(CatalogListing {
-                listing_id: ListingId::new(product.id.clone(), sku.id).encode(),
-                sku: sku.seller_sku.filter(|seller_sku| !seller_sku.is_empty()),
-                title: product.title.clone(),
-                platform_ids,
-                quantity: Some(quantity),
-            });
+            let seller_sku = sku.seller_sku.filter(|seller_sku| !seller_sku.is_empty());
+            let listing = |listing: ListingId, quantity: i64| {
+                let mut platform_ids = BTreeMap::from([
+                    ("product_id".to_string(), listing.product_id.clone()),
+                    ("sku_id".to_string(), listing.sku_id.clone()),
+                ]);
+                if let Some(warehouse_id) = &listing.warehouse_id {
+                    platform_ids.insert("warehouse_id".to_string(), warehouse_id.clone());
+                }
+                CatalogListing {
+                    listing_id: listing.encode(),
+                    sku: seller_sku.clone(),
+                    title: product.title.clone(),
+                    platform_ids,
+                    quantity: Some(quantity),
+                }
+            };
+            if !config.per_warehouse() {
+                let quantity = shown_quantity(
+                    config.warehouse_id.as_deref(),
+                    sku.inventory
+                        .iter()
+                        .map(|stock| (stock.warehouse_id.as_str(), stock.quantity)),
+                    None,
+                );
+                listings.push(listing(
+                    ListingId::new(product.id.clone(), sku.id),
+                    quantity,
+                ));
+                continue;
+            }
+            for stock in &sku.inventory {
+                if config.warehouse_location(&stock.warehouse_id).is_none() {
+                    debug!(product = %product.id, sku = %sku.id, warehouse = %stock.warehouse_id,
+                        "TikTok warehouse not mapped in warehouses; its stock is left out of the catalog");
+                    continue;
+                }
+                listings.push(listing(
+                    ListingId::in_warehouse(
+                        product.id.clone(),
+                        sku.id.clone(),
+                        stock.warehouse_id.clone(),
+                    ),
+                    stock.quantity,
+                ));
+            }
         }
     }
     listings
@@ -164,7 +196,7 @@ fn listings(products: Vec<Product>, target_warehouse: Option<&str>) -> Vec<Catal
 pub async fn read_page(
     client: &ApiClient,
     cursor: CatalogCursor,
-    target_warehouse: Option<&str>,
+    config: &TikTokChannelConfig,
 ) -> Result<CatalogPage, ConnectorError> {
     let mut cursor = cursor;
     let mut query = vec![("page_size".to_string(), CATALOG_PAGE_SIZE.to_string())];
@@ -193,7 +225,7 @@ pub async fn read_page(
         }
         warn!(found = data.total_count, window = ?cursor.window, "more TikTok products created in one second than a search pages through; some are not discovered");
     }
-    let listings = listings(data.products, target_warehouse);
+    let listings = listings(data.products, config);
     debug!(listings = listings.len(), window = ?cursor.window, "TikTok catalog page read");
     let next = match data.next_page_token.filter(|token| !token.is_empty()) {
         Some(token) => {
@@ -213,6 +245,19 @@ pub async fn read_page(
 mod tests {
     use super::*;
 
+    /// Settings with `extra` keys added.
+    fn config(extra: serde_json::Value) -> TikTokChannelConfig {
+        let mut settings = json!({
+            "app_key": "key", "app_secret": "secret", "shop_cipher": "cipher",
+            "access_token": "access", "access_token_expire_in": 1,
+            "refresh_token": "refresh", "refresh_token_expire_in": 1,
+        });
+        if let (Some(settings), Some(extra)) = (settings.as_object_mut(), extra.as_object()) {
+            settings.extend(extra.clone());
+        }
+        serde_json::from_value(settings).unwrap()
+    }
+
     #[test]
     fn skus_become_listings_and_deleted_products_are_left_out() {
         let products: Vec<Product> = serde_json::from_value(json!([
@@ -223,9 +268,12 @@ mod tests {
             {"id": "2", "title": "Gone", "status": "DELETED", "skus": [{"id": "21", "seller_sku": "X"}]}
         ]))
         .unwrap();
-        let all = listings(serde_json::from_value(json!([])).unwrap(), None);
+        let all = listings(
+            serde_json::from_value(json!([])).unwrap(),
+            &config(json!({})),
+        );
         assert!(all.is_empty());
-        let found = listings(products, Some("W2"));
+        let found = listings(products, &config(json!({ "warehouse_id": "W2" })));
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].listing_id, "1:11");
         assert_eq!(found[0].sku.as_deref(), Some("RED"));
@@ -236,6 +284,26 @@ mod tests {
             (found[1].sku.as_deref(), found[1].quantity),
             (None, Some(0))
         );
+    }
+
+    #[test]
+    fn per_warehouse_mode_lists_each_mapped_warehouse_and_skips_the_others() {
+        let products: Vec<Product> = serde_json::from_value(json!([
+            {"id": "1", "title": "Socks", "status": "ACTIVATE", "skus": [
+                {"id": "11", "seller_sku": "RED", "inventory": [
+                    {"warehouse_id": "W1", "quantity": 3}, {"warehouse_id": "W2", "quantity": 4},
+                    {"warehouse_id": "W9", "quantity": 8}]}]}
+        ]))
+        .unwrap();
+        let mapped = config(json!({ "warehouses": { "W1": "east", "W2": "west" } }));
+        let found = listings(products, &mapped);
+        let seen: Vec<(&str, Option<i64>)> = found
+            .iter()
+            .map(|listing| (listing.listing_id.as_str(), listing.quantity))
+            .collect();
+        assert_eq!(seen, vec![("1:11:W1", Some(3)), ("1:11:W2", Some(4))]);
+        assert_eq!(found[1].platform_ids["warehouse_id"], "W2");
+        assert_eq!(found[1].sku.as_deref(), Some("RED"));
     }
 
     #[test]

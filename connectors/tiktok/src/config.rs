@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use omnistock_connector::{RateLimit, Secret};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,6 +69,13 @@ pub struct TikTokChannelConfig {
     /// requires). Optional when every SKU has one warehouse.
     #[serde(default)]
     pub warehouse_id: Option<String>,
+    /// Per-warehouse mode: TikTok warehouse id → the ledger location whose stock it sells
+    /// (`{ "7068517275539719942" = "east" }`). Each SKU then has one listing per mapped
+    /// warehouse (`{product_id}:{sku_id}:{warehouse_id}`) showing what the policy allows from
+    /// that location, and an order is booked at the location of the warehouse it ships from.
+    /// Warehouses left out keep their quantities. Not together with `warehouse_id`.
+    #[serde(default)]
+    pub warehouses: Option<BTreeMap<String, String>>,
     /// Orders per search page, 1 to 100; 50 when left out.
     #[serde(default)]
     pub orders_page_size: Option<usize>,
@@ -139,6 +147,7 @@ impl TikTokChannelConfig {
                 format!("above TikTok's documented {DOCUMENTED_RATE_LIMIT}"),
             ));
         }
+        self.validate_warehouses()?;
         for (field, origin) in [
             ("api_origin", self.api_origin()),
             ("auth_origin", self.auth_origin()),
@@ -147,6 +156,65 @@ impl TikTokChannelConfig {
                 .map_err(|error| invalid(field, format!("not a URL: {error}")))?;
         }
         Ok(())
+    }
+
+    /// `warehouses`: not with `warehouse_id`, not empty, ids as TikTok writes them (digits and
+    /// letters: they become part of listing ids), one warehouse per location (two warehouses
+    /// selling one location's stock would each show all of it).
+    fn validate_warehouses(&self) -> Result<(), TikTokConfigError> {
+        let Some(warehouses) = &self.warehouses else {
+            return Ok(());
+        };
+        if self.warehouse_id.is_some() {
+            return Err(invalid(
+                "warehouses",
+                "give either warehouse_id (one warehouse) or warehouses (one listing per warehouse), not both",
+            ));
+        }
+        if warehouses.is_empty() {
+            return Err(invalid("warehouses", "maps no warehouse"));
+        }
+        let mut locations: BTreeMap<&str, &str> = BTreeMap::new();
+        for (warehouse_id, location) in warehouses {
+            if warehouse_id.is_empty()
+                || !warehouse_id
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric())
+            {
+                return Err(invalid(
+                    "warehouses",
+                    format!("{warehouse_id:?} is not a TikTok warehouse id"),
+                ));
+            }
+            if location.trim().is_empty() {
+                return Err(invalid(
+                    "warehouses",
+                    format!("warehouse {warehouse_id} maps to an empty location"),
+                ));
+            }
+            if let Some(other) = locations.insert(location, warehouse_id) {
+                return Err(invalid(
+                    "warehouses",
+                    format!(
+                        "warehouses {other} and {warehouse_id} both map to location {location:?}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ledger location of a mapped warehouse (per-warehouse mode).
+    pub fn warehouse_location(&self, warehouse_id: &str) -> Option<&str> {
+        self.warehouses
+            .as_ref()?
+            .get(warehouse_id)
+            .map(String::as_str)
+    }
+
+    /// Whether each mapped warehouse has listings of its own (`warehouses` is set).
+    pub fn per_warehouse(&self) -> bool {
+        self.warehouses.is_some()
     }
 
     pub fn api_origin(&self) -> String {

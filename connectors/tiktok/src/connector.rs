@@ -5,6 +5,7 @@ use crate::client::{ApiClient, Method};
 use crate::config::{TikTokChannelConfig, TikTokConfigError, REFRESH_TOKEN_WARNING_SECS};
 use crate::cursor::OrdersCursor;
 use crate::inventory::{Inventory, WarehouseCache, INVENTORY_SEARCH_PATH, UPDATE_INVENTORY_PATH};
+use crate::listing::ListingId;
 use crate::orders::{
     DetailData, SearchData, TikTokOrder, MAX_DETAIL_IDS, ORDER_DETAIL_PATH, ORDER_SEARCH_PATH,
 };
@@ -89,9 +90,26 @@ impl TikTokConnector {
         }
     }
 
-    fn to_event(order: TikTokOrder, delivery_id: Option<String>) -> Option<OrderEvent> {
+    fn to_event(&self, order: TikTokOrder, delivery_id: Option<String>) -> Option<OrderEvent> {
         let (id, status) = (order.id.clone(), order.status.clone());
-        let event = order.into_event(delivery_id);
+        let per_warehouse = self.config.per_warehouse();
+        let location = match (per_warehouse, order.warehouse_id.as_deref()) {
+            (false, _) => None,
+            (true, Some(warehouse_id)) => {
+                let location = self.config.warehouse_location(warehouse_id);
+                if location.is_none() {
+                    warn!(shop = self.config.shop_id.as_deref().unwrap_or(""), order = %id, warehouse = %warehouse_id,
+                        "TikTok order ships from a warehouse not mapped in warehouses: booked at the channel's location, its lines bound to no listing");
+                }
+                location.map(str::to_string)
+            }
+            (true, None) => {
+                warn!(shop = self.config.shop_id.as_deref().unwrap_or(""), order = %id,
+                    "TikTok order names no warehouse: booked at the channel's location");
+                None
+            }
+        };
+        let event = order.into_event(delivery_id, per_warehouse, location);
         if event.is_none() {
             warn!(order = %id, status = %status, "TikTok order with an undocumented status skipped");
         }
@@ -158,7 +176,7 @@ impl Connector for TikTokConnector {
         let mut orders: Vec<OrderEvent> = data
             .orders
             .into_iter()
-            .filter_map(|order| Self::to_event(order, None))
+            .filter_map(|order| self.to_event(order, None))
             .collect();
         // Returns first: a return changes the snapshot the cursor remembers.
         apply_returns(&self.client, &mut orders).await?;
@@ -265,7 +283,7 @@ impl Connector for TikTokConnector {
             events.extend(
                 data.orders
                     .into_iter()
-                    .filter_map(|order| Self::to_event(order, None)),
+                    .filter_map(|order| self.to_event(order, None)),
             );
         }
         apply_returns(&self.client, &mut events).await?;
@@ -287,7 +305,16 @@ impl Connector for TikTokConnector {
             Some(text) => CatalogCursor::decode(text)?,
             None => CatalogCursor::default(),
         };
-        catalog::read_page(&self.client, cursor, self.config.warehouse_id.as_deref()).await
+        catalog::read_page(&self.client, cursor, &self.config).await
+    }
+
+    /// The mapped ledger location of a per-warehouse listing (`{product_id}:{sku_id}:{warehouse_id}`);
+    /// `None` for other listings and unmapped warehouses.
+    fn listing_location(&self, listing_id: &str) -> Option<String> {
+        let warehouse_id = ListingId::parse(listing_id)?.warehouse_id?;
+        self.config
+            .warehouse_location(&warehouse_id)
+            .map(str::to_string)
     }
 
     /// Until the API the call uses has room, in the last second, for as many requests as the

@@ -1,8 +1,11 @@
 //! Stock: Update Inventory per product (every warehouse of each SKU listed, as TikTok
-//! requires) and Inventory Search for reconciliation and to learn a SKU's warehouses.
+//! requires; the levels of a SKU's per-warehouse listings merged into its one entry) and
+//! Inventory Search for reconciliation and to learn a SKU's warehouses.
 
 use crate::client::{ApiClient, Method};
-use crate::errors::{classify, CHECK_FAILED, INVENTORY_NOT_UPDATED, MISSING_WAREHOUSES};
+use crate::errors::{
+    classify, CHECK_FAILED, INVENTORY_NOT_UPDATED, MISSING_WAREHOUSES, WAREHOUSE_NOT_FOUND,
+};
 use crate::listing::ListingId;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use serde::Deserialize;
@@ -166,52 +169,73 @@ impl Inventory<'_> {
         Ok(found)
     }
 
-    /// The quantities the shop shows, for reconciliation: in the configured warehouse, or in
-    /// all warehouses when none is configured.
+    /// The quantities the shop shows, for reconciliation: a per-warehouse listing's in its
+    /// warehouse (left out when the SKU is not stocked there); otherwise in the configured
+    /// warehouse, or in all warehouses when none is configured.
     pub async fn read(&self, listing_ids: &[String]) -> Result<Vec<StockLevel>, ConnectorError> {
         let wanted: Vec<ListingId> = listing_ids
             .iter()
             .filter_map(|id| ListingId::parse(id))
             .collect();
-        let sku_ids: Vec<String> = wanted.iter().map(|id| id.sku_id.clone()).collect();
+        let mut sku_ids: Vec<String> = wanted.iter().map(|id| id.sku_id.clone()).collect();
+        sku_ids.sort();
+        sku_ids.dedup();
         if sku_ids.is_empty() {
             return Ok(Vec::new());
         }
         let found = self.search(&sku_ids).await?;
         let mut levels = Vec::new();
-        for (listing, sku) in found {
-            if !wanted.contains(&listing) {
-                continue;
-            }
-            let quantity = shown_quantity(
-                self.target_warehouse,
+        for (found_listing, sku) in found {
+            let stocked = || {
                 sku.warehouse_inventory.iter().map(|warehouse| {
                     (
                         warehouse.warehouse_id.as_str(),
                         warehouse.available_quantity,
                     )
-                }),
-                sku.total_available_quantity,
-            );
-            levels.push(StockLevel {
-                listing_id: listing.encode(),
-                sku: sku.seller_sku.unwrap_or_default(),
-                quantity,
-            });
+                })
+            };
+            for listing in wanted.iter().filter(|listing| {
+                listing.product_id == found_listing.product_id
+                    && listing.sku_id == found_listing.sku_id
+            }) {
+                let quantity = match &listing.warehouse_id {
+                    Some(warehouse_id) => match stocked().find(|(id, _)| id == warehouse_id) {
+                        Some((_, quantity)) => quantity,
+                        None => continue,
+                    },
+                    None => shown_quantity(
+                        self.target_warehouse,
+                        stocked(),
+                        sku.total_available_quantity,
+                    ),
+                };
+                levels.push(StockLevel {
+                    listing_id: listing.encode(),
+                    sku: sku.seller_sku.clone().unwrap_or_default(),
+                    quantity,
+                });
+            }
         }
         Ok(levels)
     }
 
-    /// Sets absolute quantities: one Update Inventory call per product.
+    /// Sets absolute quantities: one Update Inventory call per product, the levels of one
+    /// SKU's warehouses merged into that SKU's one entry.
     pub async fn push(&self, levels: &[StockLevel]) -> Result<Vec<PushResult>, ConnectorError> {
         let mut results = Vec::with_capacity(levels.len());
-        let mut by_product: BTreeMap<String, Vec<(ListingId, &StockLevel)>> = BTreeMap::new();
+        let mut by_product: BTreeMap<String, Vec<SkuLevels<'_>>> = BTreeMap::new();
         for parsed in levels.iter().map(parse_level) {
             match parsed {
-                Parsed::Level(listing, level) => by_product
-                    .entry(listing.product_id.clone())
-                    .or_default()
-                    .push((listing, level)),
+                Parsed::Level(listing, level) => {
+                    let skus = by_product.entry(listing.product_id.clone()).or_default();
+                    match skus.iter_mut().find(|sku| sku.sku_id == listing.sku_id) {
+                        Some(sku) => sku.levels.push((listing, level)),
+                        None => skus.push(SkuLevels {
+                            sku_id: listing.sku_id.clone(),
+                            levels: vec![(listing, level)],
+                        }),
+                    }
+                }
                 Parsed::Refused(result) => results.push(result),
             }
         }
@@ -219,62 +243,91 @@ impl Inventory<'_> {
         let unknown: Vec<String> = by_product
             .values()
             .flatten()
-            .filter(|(listing, _)| self.cache.get(&listing.sku_id).is_none())
-            .map(|(listing, _)| listing.sku_id.clone())
+            .filter(|sku| self.cache.get(&sku.sku_id).is_none())
+            .map(|sku| sku.sku_id.clone())
             .collect();
         if !unknown.is_empty() {
             self.search(&unknown).await?;
         }
         let mut requests = 0;
-        for (product_id, skus) in by_product {
+        let mut outcome = Ok(());
+        'products: for (product_id, skus) in by_product {
             for chunk in skus.chunks(MAX_SKUS_PER_PRODUCT) {
                 requests += 1;
-                results.extend(self.push_product(&product_id, chunk).await?);
+                match self.push_product(&product_id, chunk).await {
+                    Ok(pushed) => results.extend(pushed),
+                    Err(error) => {
+                        outcome = Err(error);
+                        break 'products;
+                    }
+                }
             }
         }
+        // Counted also when a request failed: it was sent, and spent its room.
         if let Some(window) = self.client.window(UPDATE_INVENTORY_PATH) {
             window.call_sent(requests);
         }
-        Ok(results)
+        outcome.map(|()| results)
     }
 
     async fn push_product(
         &self,
         product_id: &str,
-        skus: &[(ListingId, &StockLevel)],
+        skus: &[SkuLevels<'_>],
     ) -> Result<Vec<PushResult>, ConnectorError> {
-        let mut results = Vec::with_capacity(skus.len());
+        let mut results = Vec::new();
         let mut entries = Vec::with_capacity(skus.len());
-        let mut sent: Vec<(&ListingId, i64, SkuWarehouses)> = Vec::with_capacity(skus.len());
-        for (listing, level) in skus {
-            let quantity = level.quantity.clamp(0, MAX_QUANTITY);
-            let Some(known) = self.cache.get(&listing.sku_id) else {
-                results.push(PushResult::Rejected {
-                    listing_id: listing.encode(),
-                    error: ConnectorError::Permanent(format!(
-                        "SKU {} is not in the shop's inventory",
-                        listing.sku_id
-                    )),
-                });
-                continue;
-            };
-            let warehouses = match self.plan(&known, quantity) {
-                Ok(warehouses) => warehouses,
-                Err(error) => {
+        let mut sent: Vec<SentSku<'_>> = Vec::with_capacity(skus.len());
+        for sku in skus {
+            let Some(known) = self.cache.get(&sku.sku_id) else {
+                for (listing, _) in &sku.levels {
                     results.push(PushResult::Rejected {
                         listing_id: listing.encode(),
-                        error,
+                        error: ConnectorError::Permanent(format!(
+                            "SKU {} is not in the shop's inventory",
+                            sku.sku_id
+                        )),
                     });
-                    continue;
                 }
+                continue;
             };
-            let inventory: Vec<serde_json::Value> = warehouses
+            let mut planned = known.clone();
+            let mut listings: Vec<(&ListingId, i64, String)> = Vec::new();
+            for (listing, level) in &sku.levels {
+                let quantity = level.quantity.clamp(0, MAX_QUANTITY);
+                let target = self.target_of(listing, &known).and_then(|target| {
+                    match listings.iter().any(|(_, _, taken)| *taken == target) {
+                        true => Err(ConnectorError::Permanent(format!(
+                            "another listing of this push sets warehouse {target} of the SKU"
+                        ))),
+                        false => Ok(target),
+                    }
+                });
+                match target {
+                    Ok(target) => {
+                        planned.0.insert(target.clone(), quantity);
+                        listings.push((listing, quantity, target));
+                    }
+                    Err(error) => results.push(PushResult::Rejected {
+                        listing_id: listing.encode(),
+                        error,
+                    }),
+                }
+            }
+            if listings.is_empty() {
+                continue;
+            }
+            let inventory: Vec<serde_json::Value> = planned
                 .0
                 .iter()
                 .map(|(warehouse_id, quantity)| json!({ "warehouse_id": warehouse_id, "quantity": quantity }))
                 .collect();
-            entries.push(json!({ "id": listing.sku_id, "inventory": inventory }));
-            sent.push((listing, quantity, warehouses));
+            entries.push(json!({ "id": sku.sku_id, "inventory": inventory }));
+            sent.push(SentSku {
+                sku_id: &sku.sku_id,
+                listings,
+                planned,
+            });
         }
         if entries.is_empty() {
             return Ok(results);
@@ -298,73 +351,61 @@ impl Inventory<'_> {
                 return Err(error);
             }
             warn!(product = %product_id, code = envelope.code, "TikTok refused the product's inventory update");
-            for (listing, _, _) in &sent {
-                self.cache.forget(&listing.sku_id);
-                results.push(PushResult::Rejected {
-                    listing_id: listing.encode(),
-                    error: error.clone(),
-                });
+            for sku in &sent {
+                self.cache.forget(sku.sku_id);
+                for (listing, _, _) in &sku.listings {
+                    results.push(PushResult::Rejected {
+                        listing_id: listing.encode(),
+                        error: error.clone(),
+                    });
+                }
             }
             return Ok(results);
         }
-        let errors = envelope.data.unwrap_or_default().errors;
-        let mut failed: HashMap<String, ConnectorError> = HashMap::new();
-        let mut whole_call: Option<ConnectorError> = None;
-        for problem in errors {
-            let (code, message) = problem
-                .detail
-                .as_ref()
-                .and_then(|detail| detail.extra_errors.first())
-                .map(|extra| {
-                    let place = extra.warehouse_id.as_deref().unwrap_or("?");
-                    (extra.code, format!("warehouse {place}: {}", extra.message))
-                })
-                .unwrap_or((problem.code, problem.message.clone()));
-            let error = classify(200, Some(code), &message, None);
-            match problem.detail.and_then(|detail| detail.sku_id) {
-                Some(sku_id) => {
-                    failed.insert(sku_id, error);
-                }
-                None => whole_call = Some(error),
-            }
-        }
-        for (listing, quantity, warehouses) in sent {
-            let error = failed
-                .remove(&listing.sku_id)
-                .or_else(|| whole_call.clone());
-            match error {
-                Some(error) => {
-                    if matches!(
-                        code_of(&error),
-                        Some(MISSING_WAREHOUSES | INVENTORY_NOT_UPDATED)
-                    ) {
-                        // The SKU's warehouses changed: learn them again before the retry.
-                        self.cache.forget(&listing.sku_id);
-                    }
-                    debug!(listing = %listing.encode(), error = %error, "inventory update refused for a SKU");
-                    results.push(PushResult::Rejected {
-                        listing_id: listing.encode(),
-                        error,
-                    });
-                }
-                None => {
-                    self.cache.put(&listing.sku_id, warehouses);
+        let (mut failed, whole_call) = refusals(envelope.data.unwrap_or_default().errors);
+        for sku in sent {
+            let refused = match failed.remove(sku.sku_id) {
+                Some(refused) => refused,
+                None => match &whole_call {
+                    Some(error) => vec![(None, error.clone())],
+                    None => Vec::new(),
+                },
+            };
+            if refused.is_empty() {
+                self.cache.put(sku.sku_id, sku.planned);
+                for (listing, quantity, _) in sku.listings {
                     results.push(PushResult::Confirmed {
                         listing_id: listing.encode(),
                         quantity,
                     });
                 }
+                continue;
             }
+            if refused.iter().any(|(_, error)| {
+                matches!(
+                    code_of(error),
+                    Some(MISSING_WAREHOUSES | INVENTORY_NOT_UPDATED | WAREHOUSE_NOT_FOUND)
+                )
+            }) {
+                // The SKU's warehouses changed: learn them again before the retry.
+                self.cache.forget(sku.sku_id);
+            }
+            results.extend(reject_sku(&sku, &refused));
         }
         Ok(results)
     }
 
-    /// The quantities to send for a SKU: `quantity` in the target warehouse (its only one when
-    /// none is configured), every other warehouse at what it holds.
-    fn plan(&self, known: &SkuWarehouses, quantity: i64) -> Result<SkuWarehouses, ConnectorError> {
-        let target = match self.target_warehouse {
-            Some(target) => target.to_string(),
-            None => match known.0.keys().collect::<Vec<_>>().as_slice() {
+    /// The warehouse a listing's quantity goes to: its own (per-warehouse listings), else the
+    /// configured one, else the SKU's only one.
+    fn target_of(
+        &self,
+        listing: &ListingId,
+        known: &SkuWarehouses,
+    ) -> Result<String, ConnectorError> {
+        let target = match (&listing.warehouse_id, self.target_warehouse) {
+            (Some(own), _) => own.clone(),
+            (None, Some(configured)) => configured.to_string(),
+            (None, None) => match known.0.keys().collect::<Vec<_>>().as_slice() {
                 [only] => (*only).clone(),
                 [] => {
                     return Err(ConnectorError::Permanent(
@@ -373,7 +414,7 @@ impl Inventory<'_> {
                 }
                 _ => {
                     return Err(ConnectorError::Configuration(
-                        "the SKU is stocked in several warehouses: set warehouse_id".into(),
+                        "the SKU is stocked in several warehouses: set warehouse_id, or map them in warehouses".into(),
                     ))
                 }
             },
@@ -383,10 +424,95 @@ impl Inventory<'_> {
                 "the SKU is not stocked in warehouse {target}"
             )));
         }
-        let mut planned = known.clone();
-        planned.0.insert(target, quantity);
-        Ok(planned)
+        Ok(target)
     }
+}
+
+/// The levels of one SKU in a push (one per warehouse in per-warehouse mode).
+struct SkuLevels<'a> {
+    sku_id: String,
+    levels: Vec<(ListingId, &'a StockLevel)>,
+}
+
+/// A SKU entry sent in an update: its listings (with the quantity and warehouse each set) and
+/// every warehouse's quantity as sent.
+struct SentSku<'a> {
+    sku_id: &'a str,
+    listings: Vec<(&'a ListingId, i64, String)>,
+    planned: SkuWarehouses,
+}
+
+/// A SKU's refusals: the warehouse each names (when it names one) and its error.
+type SkuRefusals = Vec<(Option<String>, ConnectorError)>;
+
+/// The update's errors by SKU id, and the error naming no SKU (the whole call's), if any.
+fn refusals(errors: Vec<UpdateError>) -> (HashMap<String, SkuRefusals>, Option<ConnectorError>) {
+    let mut by_sku: HashMap<String, SkuRefusals> = HashMap::new();
+    let mut whole_call = None;
+    for problem in errors {
+        let (sku_id, extra_errors) = match problem.detail {
+            Some(detail) => (detail.sku_id, detail.extra_errors),
+            None => (None, Vec::new()),
+        };
+        let mut found: SkuRefusals = extra_errors
+            .into_iter()
+            .map(|extra| {
+                let warehouse = extra.warehouse_id.filter(|id| !id.is_empty());
+                let place = warehouse.as_deref().unwrap_or("?");
+                let message = format!("warehouse {place}: {}", extra.message);
+                (warehouse, classify(200, Some(extra.code), &message, None))
+            })
+            .collect();
+        if found.is_empty() {
+            found.push((
+                None,
+                classify(200, Some(problem.code), &problem.message, None),
+            ));
+        }
+        match sku_id {
+            Some(sku_id) => by_sku.entry(sku_id).or_default().extend(found),
+            None => whole_call = found.into_iter().next().map(|(_, error)| error),
+        }
+    }
+    (by_sku, whole_call)
+}
+
+/// The results of a SKU TikTok refused: a listing whose warehouse a refusal names gets that
+/// refusal; when some are named, the SKU's other listings were not applied either (TikTok
+/// updates a SKU's warehouses together) and are refused as passing, to be sent again; when
+/// none is, every listing gets the first refusal.
+fn reject_sku(sku: &SentSku<'_>, refused: &[(Option<String>, ConnectorError)]) -> Vec<PushResult> {
+    let named = |warehouse: &str| {
+        refused
+            .iter()
+            .find(|(named, _)| named.as_deref() == Some(warehouse))
+            .map(|(_, error)| error.clone())
+    };
+    let any_named = sku
+        .listings
+        .iter()
+        .any(|(_, _, warehouse)| named(warehouse).is_some());
+    let first = refused
+        .first()
+        .map(|(_, error)| error.clone())
+        .unwrap_or_else(|| ConnectorError::transient("the SKU's update was refused"));
+    let mut results = Vec::with_capacity(sku.listings.len());
+    for (listing, _, warehouse) in &sku.listings {
+        let error = match named(warehouse) {
+            Some(error) => error,
+            None if any_named => ConnectorError::transient(format!(
+                "not applied: TikTok refused another warehouse of SKU {} ({first})",
+                sku.sku_id
+            )),
+            None => first.clone(),
+        };
+        debug!(listing = %listing.encode(), warehouse = %warehouse, error = %error, "inventory update refused for a SKU");
+        results.push(PushResult::Rejected {
+            listing_id: listing.encode(),
+            error,
+        });
+    }
+    results
 }
 
 /// The quantity of a SKU omnistock compares with its own: the configured warehouse's (other
@@ -413,7 +539,7 @@ fn parse_level(level: &StockLevel) -> Parsed<'_> {
         None => Parsed::Refused(PushResult::Rejected {
             listing_id: level.listing_id.clone(),
             error: ConnectorError::Permanent(format!(
-                "listing id {:?} is not {{product_id}}:{{sku_id}}",
+                "listing id {:?} is not {{product_id}}:{{sku_id}}[:{{warehouse_id}}]",
                 level.listing_id
             )),
         }),

@@ -8,6 +8,12 @@
 //! item already IN_TRANSIT or later counts as shipped); IN_TRANSIT, DELIVERED and COMPLETED are
 //! shipped (fulfilled); CANCELLED releases what has not shipped. A line item CANCELLED on its
 //! own is cancelled whatever the order's status.
+//!
+//! Warehouses: an order carries the `warehouse_id` it ships from (Get Order Detail and Get
+//! Order List, order level; line items carry none). With `warehouses` mapped, its lines name
+//! the SKU's listing in that warehouse (`{product_id}:{sku_id}:{warehouse_id}`) and the event
+//! the warehouse's ledger location (see `connector.rs`); the line id stays `{product_id}:{sku_id}`
+//! so that a line keeps its id whatever TikTok says of the warehouse.
 
 use crate::listing::ListingId;
 use chrono::{DateTime, TimeZone, Utc};
@@ -44,6 +50,9 @@ pub struct TikTokOrder {
     #[serde(default)]
     pub create_time: Option<i64>,
     pub update_time: i64,
+    /// The seller warehouse the order ships from.
+    #[serde(default)]
+    pub warehouse_id: Option<String>,
     #[serde(default)]
     pub payment: Option<Payment>,
     #[serde(default)]
@@ -118,8 +127,15 @@ fn instant(seconds: i64) -> DateTime<Utc> {
 }
 
 impl TikTokOrder {
-    /// The order's snapshot; `None` (logged by the caller) for an undocumented status.
-    pub fn into_event(self, delivery_id: Option<String>) -> Option<OrderEvent> {
+    /// The order's snapshot; `None` (logged by the caller) for an undocumented status. With
+    /// `per_warehouse`, lines name the SKU's listing in the order's warehouse; `location` is the
+    /// ledger location the order ships from, when known.
+    pub fn into_event(
+        self,
+        delivery_id: Option<String>,
+        per_warehouse: bool,
+        location: Option<String>,
+    ) -> Option<OrderEvent> {
         let status = order_status(&self.status)?;
         let currency = self
             .payment
@@ -137,11 +153,22 @@ impl TikTokOrder {
             let cancelled = line_cancelled(display)
                 || status == OrderStatus::Cancelled && !line_shipped(display);
             let shipped = !cancelled && (status == OrderStatus::Fulfilled || line_shipped(display));
-            let listing_id = item
+            let sku_listing = item
                 .product_id
                 .as_ref()
-                .map(|product_id| ListingId::new(product_id.clone(), item.sku_id.clone()).encode());
-            let line_id = listing_id.clone().unwrap_or_else(|| item.sku_id.clone());
+                .map(|product_id| ListingId::new(product_id.clone(), item.sku_id.clone()));
+            let line_id = sku_listing
+                .as_ref()
+                .map(ListingId::encode)
+                .unwrap_or_else(|| item.sku_id.clone());
+            let listing_id = sku_listing.map(|listing| match &self.warehouse_id {
+                Some(warehouse_id) if per_warehouse => ListingId {
+                    warehouse_id: Some(warehouse_id.clone()),
+                    ..listing
+                }
+                .encode(),
+                _ => listing.encode(),
+            });
             let position = match lines.iter().position(|line| line.line_id == line_id) {
                 Some(position) => position,
                 None => {
@@ -175,6 +202,7 @@ impl TikTokOrder {
             created_at: self.create_time.map(instant),
             currency,
             total_minor,
+            location,
             lines,
         })
     }
@@ -190,6 +218,7 @@ mod tests {
             status: status.into(),
             create_time: Some(1_619_611_561),
             update_time: 1_619_621_355,
+            warehouse_id: Some("6955005333819123123".into()),
             payment: Some(Payment {
                 currency: Some("IDR".into()),
                 total_amount: Some("15000".into()),
@@ -241,7 +270,7 @@ mod tests {
                 ("3", "CANCELLED"),
             ],
         )
-        .into_event(None)
+        .into_event(None, false, None)
         .unwrap_or_else(|| panic!("documented status"));
         assert_eq!(event.lines.len(), 1);
         let line = &event.lines[0];
@@ -266,13 +295,27 @@ mod tests {
     }
 
     #[test]
+    fn per_warehouse_lines_name_the_listing_in_the_orders_warehouse() {
+        let event = order("AWAITING_SHIPMENT", &[("1", "AWAITING_SHIPMENT")])
+            .into_event(None, true, Some("east".into()))
+            .unwrap_or_else(|| panic!("documented status"));
+        let line = &event.lines[0];
+        assert_eq!(
+            line.listing_id.as_deref(),
+            Some("1729582718312380123:2729382476852921560:6955005333819123123")
+        );
+        assert_eq!(line.line_id, "1729582718312380123:2729382476852921560");
+        assert_eq!(event.location.as_deref(), Some("east"));
+    }
+
+    #[test]
     fn a_cancelled_order_releases_and_a_shipped_order_commits() {
         let cancelled = order("CANCELLED", &[("1", "CANCELLED")])
-            .into_event(None)
+            .into_event(None, false, None)
             .unwrap_or_else(|| panic!("status"));
         assert_eq!(cancelled.lines[0].target_state(cancelled.status).open, 0);
         let shipped = order("DELIVERED", &[("1", "AWAITING_COLLECTION")])
-            .into_event(None)
+            .into_event(None, false, None)
             .unwrap_or_else(|| panic!("status"));
         assert_eq!(shipped.lines[0].target_state(shipped.status).committed, 1);
     }

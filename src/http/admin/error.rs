@@ -48,6 +48,29 @@ impl AdminError {
     }
 }
 
+/// The whole number a query parameter `name` holds, `default` when it is absent; a 400 naming
+/// it when it is not a whole number within `range` (both ends included).
+pub fn query_number(
+    name: &str,
+    text: Option<&str>,
+    default: i64,
+    range: (i64, i64),
+) -> Result<i64, AdminError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let value: i64 = text.parse().map_err(|_| {
+        AdminError::bad_request(name, format!("expected a whole number, got {text:?}"))
+    })?;
+    if value < range.0 || value > range.1 {
+        return Err(AdminError::bad_request(
+            name,
+            format!("must be between {} and {}", range.0, range.1),
+        ));
+    }
+    Ok(value)
+}
+
 impl From<LedgerError> for AdminError {
     fn from(error: LedgerError) -> Self {
         Self::from_ledger(error, "quantity", "location")

@@ -1,7 +1,7 @@
 //! `GET /admin/items/{sku}` (stock, reservations and what each channel should show) and
 //! `GET /admin/items/{sku}/movements` (the journal, paged).
 
-use super::error::AdminError;
+use super::error::{query_number, AdminError};
 use super::AdminRoute;
 use crate::http::AppState;
 use crate::ledger::{Balance, Movement, Reservation};
@@ -158,27 +158,6 @@ impl From<Movement> for MovementView {
             created_at: movement.created_at,
         }
     }
-}
-
-fn query_number(
-    name: &str,
-    text: Option<&str>,
-    default: i64,
-    range: (i64, i64),
-) -> Result<i64, AdminError> {
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    let value: i64 = text.parse().map_err(|_| {
-        AdminError::bad_request(name, format!("expected a whole number, got {text:?}"))
-    })?;
-    if value < range.0 || value > range.1 {
-        return Err(AdminError::bad_request(
-            name,
-            format!("must be between {} and {}", range.0, range.1),
-        ));
-    }
-    Ok(value)
 }
 
 /// The item's journal, oldest first, paged.

@@ -632,6 +632,7 @@ mod tests {
             delivery_id: None,
             currency: None,
             total_minor: None,
+            location: None,
         }
     }
 

@@ -180,6 +180,25 @@ impl<'l> WriteTx<'l> {
         Ok(())
     }
 
+    /// Creates the location, named by its code, unless it exists (a listing's own location:
+    /// orders can be booked there).
+    pub(crate) async fn create_location_if_missing(
+        &mut self,
+        location: &str,
+    ) -> Result<(), LedgerError> {
+        let now = self.now;
+        sqlx::query(
+            "INSERT INTO locations (code, name, created_at) VALUES ($1, $1, $2) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(location)
+        .bind(now)
+        .execute(self.connection())
+        .await
+        .context("creating a listing's location")?;
+        Ok(())
+    }
+
     pub(crate) async fn ensure_location(&mut self, location: &str) -> Result<(), LedgerError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT code FROM locations WHERE code = $1")
             .bind(location)

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::ledger::db::row_set::{rows_json, rows_table, ColumnType, Columns};
+use crate::ledger::db::row_set::{
+    rows_json, rows_table, ChannelKeyRow, ColumnType, Columns, CHANNEL_KEY_COLUMNS,
+};
 use crate::ledger::db::write::WriteTx;
 use crate::ledger::error::DatabaseContext;
 use crate::ledger::{Ledger, LedgerError};
@@ -154,26 +156,72 @@ impl ShadowStore<'_> {
         Ok(())
     }
 
-    /// Every listing of the channel as last read (only the differing ones when asked), by
-    /// listing id.
-    pub async fn listings(
+    /// A keyset page of the channel's listings as last read (only the differing ones when
+    /// asked), by listing id: at most `limit`, those after `after` (from the first when `None`).
+    pub async fn listings_page(
         &self,
         channel_id: &str,
         differing_only: bool,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<ShadowListingRecord>, LedgerError> {
         let only = if differing_only {
             " AND differs_since IS NOT NULL"
         } else {
             ""
         };
-        sqlx::query_as(&format!(
-            "SELECT {LISTING_COLUMNS} FROM shadow_listings WHERE channel_id = $1{only} \
-             ORDER BY listing_id"
-        ))
-        .bind(channel_id)
-        .fetch_all(&self.ledger.pool)
-        .await
-        .context("reading a channel's shadow listings")
+        let after_condition = if after.is_some() {
+            " AND listing_id > $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {LISTING_COLUMNS} FROM shadow_listings WHERE channel_id = $1{only}\
+             {after_condition} ORDER BY listing_id LIMIT {}",
+            limit.max(1)
+        );
+        let mut query = sqlx::query_as(&sql).bind(channel_id);
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        query
+            .fetch_all(&self.ledger.pool)
+            .await
+            .context("reading a page of a channel's shadow listings")
+    }
+
+    /// Those of `listing_ids` the channel's shadow listings hold, as last read, by listing id.
+    pub async fn listings_by_id(
+        &self,
+        channel_id: &str,
+        listing_ids: &[&str],
+    ) -> Result<BTreeMap<String, ShadowListingRecord>, LedgerError> {
+        if listing_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let rows: Vec<ChannelKeyRow<'_>> = listing_ids
+            .iter()
+            .map(|&key| ChannelKeyRow { channel_id, key })
+            .collect();
+        let columns: Vec<String> = LISTING_COLUMNS
+            .split(", ")
+            .map(|column| format!("s.{column}"))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {} JOIN shadow_listings s \
+             ON s.channel_id = k.channel_id AND s.listing_id = k.key",
+            columns.join(", "),
+            rows_table(self.ledger.backend, "k", CHANNEL_KEY_COLUMNS)
+        );
+        let records: Vec<ShadowListingRecord> = sqlx::query_as(&sql)
+            .bind(rows_json(&rows)?)
+            .fetch_all(&self.ledger.pool)
+            .await
+            .context("reading shadow listings by id")?;
+        Ok(records
+            .into_iter()
+            .map(|record| (record.listing_id.clone(), record))
+            .collect())
     }
 
     /// The `limit` differing listings of the channel farthest from what omnistock would set.

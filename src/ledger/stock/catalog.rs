@@ -24,14 +24,27 @@ type ListingRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 const LISTING_COLUMNS: &str = "l.channel_id, l.listing_id, l.sku, l.multiplier, l.sync_enabled, \
-                               l.last_pushed_quantity, l.last_pushed_at, l.policy_override";
+                               l.last_pushed_quantity, l.last_pushed_at, l.policy_override, \
+                               l.location";
 
 fn listing_from_row(row: ListingRow, components: Vec<ListingComponent>) -> Listing {
-    let (channel_id, listing_id, sku, multiplier, sync_enabled, quantity, pushed_at, policy) = row;
+    let (
+        channel_id,
+        listing_id,
+        sku,
+        multiplier,
+        sync_enabled,
+        quantity,
+        pushed_at,
+        policy,
+        location,
+    ) = row;
     Listing {
+        location,
         channel_id,
         listing_id,
         sku,
@@ -104,18 +117,22 @@ pub(crate) async fn bind_in(
     for component in &binding.components {
         transaction.ensure_item(&component.sku).await?;
     }
+    if let Some(location) = &binding.location {
+        transaction.create_location_if_missing(location).await?;
+    }
     let first = &binding.components[0];
     sqlx::query(
-        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled, location) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (channel_id, listing_id) DO UPDATE SET \
-         sku = excluded.sku, multiplier = excluded.multiplier",
+         sku = excluded.sku, multiplier = excluded.multiplier, location = excluded.location",
     )
     .bind(&binding.channel_id)
     .bind(&binding.listing_id)
     .bind(&first.sku)
     .bind(first.quantity)
     .bind(i64::from(binding.sync_enabled.unwrap_or(true)))
+    .bind(binding.location.as_deref())
     .execute(transaction.connection())
     .await
     .context("binding a listing")?;
@@ -235,6 +252,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// Creates the location, named by its code, unless it exists: the location a connector
+    /// names for an order (a mapped warehouse's) is then bookable, as the channel's own is.
+    pub async fn create_location_if_missing(&self, code: &str) -> Result<(), LedgerError> {
+        let mut transaction = WriteTx::begin(self).await?;
+        transaction.create_location_if_missing(code).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Creates the channel or changes its kind. A channel connected for the first time goes
     /// live now: its cut-over is the moment it is created (see [`Ledger::set_channel_cut_over`]).
     pub async fn upsert_channel(&self, id: &str, kind: &str) -> Result<(), LedgerError> {
@@ -346,6 +372,7 @@ impl Ledger {
             components: components.to_vec(),
             sync_enabled: None,
             policy: None,
+            location: None,
         };
         let mut transaction = WriteTx::begin(self).await?;
         bind_in(&mut transaction, &binding).await?;

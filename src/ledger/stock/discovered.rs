@@ -24,13 +24,24 @@ struct CandidateRow<'a> {
     channel_id: &'a str,
     listing_id: &'a String,
     sku: &'a String,
+    location: Option<&'a str>,
 }
 
 const CANDIDATE_COLUMNS: Columns = &[
     ("channel_id", ColumnType::Text),
     ("listing_id", ColumnType::Text),
     ("sku", ColumnType::Text),
+    ("location", ColumnType::Text),
 ];
+
+/// A listing discovery classified new, to bind to its SKU (one unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewListing {
+    pub listing_id: String,
+    pub sku: String,
+    /// The location it sells from, on a channel that keeps stock per location.
+    pub location: Option<String>,
+}
 
 /// Why a listing discovery classified new was not bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,18 +63,30 @@ pub struct DiscoveredBinding {
 }
 
 impl Ledger {
-    /// Binds each of `candidates` (listing id, SKU) on `channel_id` to its SKU, one unit, in
+    /// Binds each of `candidates` on `channel_id` to its SKU, one unit, at its location, in
     /// one transaction, unless the listing is bound already or the SKU is no item: both are
     /// read inside the transaction, and the insert never replaces a binding another writer
-    /// made meanwhile.
+    /// made meanwhile. A location named is created when missing, as binding does.
     pub async fn bind_discovered(
         &self,
         channel_id: &str,
-        candidates: &[(String, String)],
+        candidates: &[NewListing],
     ) -> Result<DiscoveredBinding, LedgerError> {
         let mut outcome = DiscoveredBinding::default();
         let mut transaction = WriteTx::begin(self).await?;
-        if let Err(error) = transaction.ensure_channel(channel_id).await {
+        let locations: BTreeSet<&str> = candidates
+            .iter()
+            .filter_map(|candidate| candidate.location.as_deref())
+            .collect();
+        let prepared = async {
+            transaction.ensure_channel(channel_id).await?;
+            for location in locations {
+                transaction.create_location_if_missing(location).await?;
+            }
+            Ok::<(), LedgerError>(())
+        }
+        .await;
+        if let Err(error) = prepared {
             transaction.rollback().await?;
             return Err(error);
         }
@@ -84,16 +107,21 @@ impl Ledger {
 async fn bind_chunk(
     transaction: &mut WriteTx<'_>,
     channel_id: &str,
-    chunk: &[(String, String)],
+    chunk: &[NewListing],
     outcome: &mut DiscoveredBinding,
 ) -> Result<(), LedgerError> {
     let backend = transaction.backend();
     let keys: BTreeSet<(&str, &str)> = chunk
         .iter()
-        .map(|(listing_id, _)| (channel_id, listing_id.as_str()))
+        .map(|candidate| (channel_id, candidate.listing_id.as_str()))
         .collect();
     let mut bound = read_components(transaction.connection(), backend, &keys).await?;
-    let rows: Vec<KeyRow<'_>> = chunk.iter().map(|(_, sku)| KeyRow { key: sku }).collect();
+    let rows: Vec<KeyRow<'_>> = chunk
+        .iter()
+        .map(|candidate| KeyRow {
+            key: &candidate.sku,
+        })
+        .collect();
     let sql = format!(
         "SELECT i.sku FROM {} JOIN items i ON i.sku = k.key",
         rows_table(backend, "k", KEY_COLUMNS)
@@ -109,22 +137,23 @@ async fn bind_chunk(
         .map(|((_, listing_id), components)| (listing_id, components))
         .collect();
     let mut eligible: Vec<CandidateRow<'_>> = Vec::with_capacity(chunk.len());
-    for (listing_id, sku) in chunk {
-        let reason = match components.remove(listing_id) {
+    for candidate in chunk {
+        let reason = match components.remove(&candidate.listing_id) {
             Some(components) => NotBound::BoundMeanwhile(components),
-            None if !items.contains(sku) => NotBound::ItemGone,
+            None if !items.contains(&candidate.sku) => NotBound::ItemGone,
             None => {
                 eligible.push(CandidateRow {
                     channel_id,
-                    listing_id,
-                    sku,
+                    listing_id: &candidate.listing_id,
+                    sku: &candidate.sku,
+                    location: candidate.location.as_deref(),
                 });
                 continue;
             }
         };
         outcome
             .not_bound
-            .push((listing_id.clone(), sku.clone(), reason));
+            .push((candidate.listing_id.clone(), candidate.sku.clone(), reason));
     }
     if eligible.is_empty() {
         return Ok(());
@@ -133,8 +162,8 @@ async fn bind_chunk(
     // read above stays, and is not returned. (SQLite needs the `WHERE` to parse an upsert
     // over a `SELECT`.)
     let sql = format!(
-        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled) \
-         SELECT r.channel_id, r.listing_id, r.sku, 1, 1 FROM {} WHERE true \
+        "INSERT INTO listings (channel_id, listing_id, sku, multiplier, sync_enabled, location) \
+         SELECT r.channel_id, r.listing_id, r.sku, 1, 1, r.location FROM {} WHERE true \
          ON CONFLICT (channel_id, listing_id) DO NOTHING RETURNING listing_id",
         rows_table(backend, "r", CANDIDATE_COLUMNS)
     );

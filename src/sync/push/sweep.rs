@@ -292,9 +292,9 @@ async fn read_page(
         .into_iter()
         .partition(|target| shadow || target.last_pushed_quantity != Some(target.quantity));
     let changed_skus: BTreeSet<String> = changed.into_iter().map(|target| target.sku).collect();
-    debug!(channel = %channel.id, skus = page.skus, last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
+    debug!(channel = %channel.id, skus = page.skus.len(), last_sku = pages.after(), changed = changed_skus.len(), "sweep page read");
     Ok(Some(SweepPage {
-        skus: page.skus,
+        skus: page.skus.len(),
         unchanged: unchanged.len(),
         changed_skus: changed_skus.into_iter().collect(),
     }))

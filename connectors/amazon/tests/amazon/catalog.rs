@@ -8,6 +8,7 @@ use omnistock_amazon::catalog::{CATALOG_INCLUDED_DATA, CATALOG_PAGE_SIZE};
 use omnistock_amazon::fake::{specs_dir, FakeOptions, MAX_SEARCHED_LISTINGS};
 use omnistock_amazon::usage::Operation;
 use omnistock_amazon::AmazonConnector;
+use omnistock_connector::conformance::read_whole_catalog;
 use omnistock_connector::{CallKind, CatalogListing, Connector, ConnectorError, RateLimit};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,27 +16,14 @@ use std::time::{Duration, Instant};
 
 const SEARCH: &str = "searchListingsItems";
 
-/// Reads the catalog to its end; the listings by SKU (a repeat fails the test) and the pages.
+/// Reads the catalog to its end as the runtime does (waiting before each page what
+/// `wait_before` advises); the listings by id (a repeat fails the test) and the pages.
 async fn read_all(connector: &AmazonConnector) -> (BTreeMap<String, CatalogListing>, usize) {
-    let mut listings = BTreeMap::new();
-    let mut page: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let read = connector.read_catalog(page.as_deref()).await.unwrap();
-        pages += 1;
-        for listing in read.listings {
-            let id = listing.listing_id.clone();
-            assert!(
-                listings.insert(id.clone(), listing).is_none(),
-                "{id} came twice"
-            );
-        }
-        match read.next_page {
-            Some(next) => page = Some(next),
-            None => return (listings, pages),
-        }
-        assert!(pages < 500, "the catalog read does not end");
-    }
+    let catalog = read_whole_catalog(connector, tokio::time::sleep)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let pages = catalog.pages;
+    (catalog.by_listing_id(), pages)
 }
 
 #[tokio::test]

@@ -204,6 +204,7 @@ impl FakeTikTok {
             token_store_path: None,
             refresh_margin_secs: None,
             warehouse_id: None,
+            warehouses: None,
             orders_page_size: None,
             import_orders_since: None,
             poll_overlap_secs: None,
@@ -315,20 +316,62 @@ impl FakeTikTok {
             .map(|sku| sku.warehouses.clone())
     }
 
-    /// The quantity a listing shows (all warehouses).
+    /// The quantity a listing shows: its warehouse's for a per-warehouse listing
+    /// (`product:sku:warehouse`), else all warehouses'.
     pub fn quantity(&self, listing_id: &str) -> Option<i64> {
-        self.warehouse_quantities(listing_id)
-            .map(|warehouses| warehouses.values().sum())
+        let warehouses = self.warehouse_quantities(listing_id)?;
+        match ListingId::parse(listing_id)?.warehouse_id {
+            Some(warehouse_id) => warehouses.get(&warehouse_id).copied(),
+            None => Some(warehouses.values().sum()),
+        }
     }
 
-    /// Buyers order `(listing id, units)` lines; all orders get the same update time.
+    /// Disables a warehouse (or enables it again): an inventory update changing its quantity is
+    /// refused with 12052531 for that warehouse, listing it at what it holds is accepted.
+    pub fn set_warehouse_disabled(&self, warehouse_id: &str, disabled: bool) {
+        let mut state = lock(&self.state);
+        state
+            .shop
+            .disabled_warehouses
+            .retain(|id| id != warehouse_id);
+        if disabled {
+            state
+                .shop
+                .disabled_warehouses
+                .push(warehouse_id.to_string());
+        }
+    }
+
+    /// Buyers order `(listing id, units)` lines; all orders get the same update time. Each
+    /// order ships from the warehouse holding most of its first line's SKU.
     pub fn place_orders(&self, orders: &[Vec<(String, i64)>]) -> Result<Vec<String>, FakeError> {
+        self.place_orders_from(None, orders)
+    }
+
+    /// A buyer orders `(listing id, units)` lines shipped from `warehouse_id`.
+    pub fn place_order_from(
+        &self,
+        warehouse_id: &str,
+        lines: &[(String, i64)],
+    ) -> Result<String, FakeError> {
+        self.place_orders_from(Some(warehouse_id), &[lines.to_vec()])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| FakeError::Action("no order placed".into()))
+    }
+
+    fn place_orders_from(
+        &self,
+        warehouse_id: Option<&str>,
+        orders: &[Vec<(String, i64)>],
+    ) -> Result<Vec<String>, FakeError> {
         let mut state = lock(&self.state);
         let stamp = now();
         let mut ids = Vec::new();
         for lines in orders {
             let order_id = state.shop.next_id();
             let mut line_items = Vec::new();
+            let mut shipped_from = warehouse_id.map(str::to_string);
             for (listing_id, units) in lines {
                 let listing = ListingId::parse(listing_id)
                     .ok_or_else(|| FakeError::Action(format!("bad listing id {listing_id}")))?;
@@ -339,11 +382,19 @@ impl FakeTikTok {
                     .and_then(|product| product.skus.get_mut(&listing.sku_id))
                     .ok_or_else(|| FakeError::Action(format!("no listing {listing_id}")))?;
                 let seller_sku = sku.seller_sku.clone();
+                let warehouse = shipped_from
+                    .clone()
+                    .filter(|warehouse| sku.warehouses.contains_key(warehouse))
+                    .or_else(|| {
+                        sku.warehouses
+                            .iter()
+                            .max_by_key(|(_, quantity)| **quantity)
+                            .map(|(warehouse, _)| warehouse.clone())
+                    });
+                shipped_from = shipped_from.or_else(|| warehouse.clone());
                 // TikTok takes the units from stock when the order is placed.
-                if let Some((_, quantity)) = sku
-                    .warehouses
-                    .iter_mut()
-                    .max_by_key(|(_, quantity)| **quantity)
+                if let Some(quantity) =
+                    warehouse.and_then(|warehouse| sku.warehouses.get_mut(&warehouse))
                 {
                     *quantity = (*quantity - units).max(0);
                 }
@@ -367,6 +418,7 @@ impl FakeTikTok {
                     create_time: stamp,
                     update_time: stamp,
                     sequence,
+                    warehouse_id: shipped_from.unwrap_or_else(|| DEFAULT_WAREHOUSE.to_string()),
                     line_items,
                 },
             );
@@ -975,6 +1027,16 @@ fn update_inventory(state: &mut FakeState, path: &str, body: &Value) -> Response
                 ));
                 break;
             }
+            if state.shop.disabled_warehouses.contains(&warehouse)
+                && sku.warehouses.get(&warehouse) != Some(&quantity)
+            {
+                problem = Some((
+                    Some(warehouse),
+                    12_052_531,
+                    "The warehouse is disabled.".to_string(),
+                ));
+                break;
+            }
             planned.insert(warehouse, quantity);
         }
         if problem.is_none() && planned.len() != sku.warehouses.len() {
@@ -1166,6 +1228,7 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
         );
     };
     let status = body.get("order_status").and_then(Value::as_str);
+    let warehouse_ids = string_list(body, "warehouse_ids");
     let mut found: Vec<&Order> = state
         .shop
         .orders
@@ -1175,6 +1238,7 @@ fn order_search(state: &mut FakeState, query: &BTreeMap<String, String>, body: &
         .filter(|order| bound("create_time_ge").is_none_or(|ge| order.create_time >= ge))
         .filter(|order| bound("create_time_lt").is_none_or(|lt| order.create_time < lt))
         .filter(|order| status.is_none_or(|status| order.status == status))
+        .filter(|order| warehouse_ids.is_empty() || warehouse_ids.contains(&order.warehouse_id))
         .collect();
     found.sort_by_key(|order| {
         let key = if sort_field == "update_time" {

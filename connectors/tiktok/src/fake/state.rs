@@ -63,6 +63,8 @@ pub struct Order {
     pub update_time: i64,
     /// Placement order, to sort orders sharing a second as TikTok would list them.
     pub sequence: u64,
+    /// The seller warehouse the order ships from (`warehouse_id`, order level as documented).
+    pub warehouse_id: String,
     pub line_items: Vec<LineItem>,
 }
 
@@ -83,6 +85,7 @@ impl Order {
             "status": self.status,
             "create_time": self.create_time,
             "update_time": self.update_time,
+            "warehouse_id": self.warehouse_id,
             "payment": {
                 "currency": CURRENCY,
                 "total_amount": decimal(self.total_cents()),
@@ -161,6 +164,9 @@ pub struct Shop {
     pub products: BTreeMap<String, Product>,
     pub orders: BTreeMap<String, Order>,
     pub returns: Vec<Return>,
+    /// Warehouses the seller disabled: an update changing their quantity is refused
+    /// (12052531, "The warehouse is disabled.").
+    pub disabled_warehouses: Vec<String>,
     next_id: u64,
 }
 

@@ -4,6 +4,7 @@
 //! request and limits checked against the reference page.
 
 use crate::harness::{connector_with, start_fake};
+use omnistock_connector::conformance::read_whole_catalog;
 use omnistock_connector::{CallKind, CatalogListing, Connector, ConnectorError, RateLimit};
 use omnistock_tiktok::catalog::{
     CATALOG_EPOCH, CATALOG_PAGE_SIZE, MAX_SEARCH_RESULTS, PRODUCT_SEARCH_PATH,
@@ -15,31 +16,14 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Reads the catalog to its end, waiting before each page what the connector advises (as the
-/// runtime does); the listings by id (a repeat fails the test) and the pages.
+/// Reads the catalog to its end as the runtime does (waiting before each page what
+/// `wait_before` advises); the listings by id (a repeat fails the test) and the pages.
 async fn read_all(connector: &TikTokConnector) -> (BTreeMap<String, CatalogListing>, usize) {
-    let mut listings = BTreeMap::new();
-    let mut page: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        if let Some(wait) = connector.wait_before(CallKind::ReadCatalog) {
-            tokio::time::sleep(wait).await;
-        }
-        let read = connector.read_catalog(page.as_deref()).await.unwrap();
-        pages += 1;
-        for listing in read.listings {
-            let id = listing.listing_id.clone();
-            assert!(
-                listings.insert(id.clone(), listing).is_none(),
-                "{id} came twice"
-            );
-        }
-        match read.next_page {
-            Some(next) => page = Some(next),
-            None => return (listings, pages),
-        }
-        assert!(pages < 500, "the catalog read does not end");
-    }
+    let catalog = read_whole_catalog(connector, tokio::time::sleep)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let pages = catalog.pages;
+    (catalog.by_listing_id(), pages)
 }
 
 #[tokio::test]

@@ -23,6 +23,18 @@ pub(crate) async fn start_fake() -> Option<FakeTikTok> {
     )
 }
 
+/// The fake's settings with warehouses W1 and W2 mapped to ledger locations `east` and `west`.
+pub(crate) fn per_warehouse(fake: &FakeTikTok) -> TikTokChannelConfig {
+    let mut config = fake.channel_config();
+    config.warehouses = Some(
+        [("W1", "east"), ("W2", "west")]
+            .into_iter()
+            .map(|(warehouse, location)| (warehouse.to_string(), location.to_string()))
+            .collect(),
+    );
+    config
+}
+
 pub(crate) fn connector_with(config: TikTokChannelConfig) -> Arc<TikTokConnector> {
     Arc::new(TikTokConnector::new(config).expect("connector builds"))
 }

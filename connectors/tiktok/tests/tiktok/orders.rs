@@ -1,6 +1,6 @@
 //! Orders by polling against the fake: update-time windows, statuses, detail in batches of 50.
 
-use crate::harness::{connector_with, start_fake};
+use crate::harness::{connector_with, per_warehouse, start_fake};
 use omnistock_connector::{Connector, OrderEvent, OrderStatus};
 use omnistock_tiktok::fake::{ORDER_DETAIL, ORDER_SEARCH};
 use omnistock_tiktok::TikTokConnector;
@@ -158,4 +158,71 @@ async fn units_returned_and_accepted_come_back_as_returned() {
         "polling reads returns too"
     );
     assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}
+
+#[tokio::test]
+async fn per_warehouse_orders_name_the_listing_and_location_of_their_warehouse() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(per_warehouse(&fake));
+    let sku = fake
+        .create_product(&[("RED", &[("W1", 5), ("W2", 5), ("W9", 5)])])
+        .remove(0);
+    let from_west = fake.place_order_from("W2", &[(sku.clone(), 2)]).unwrap();
+    let from_unmapped = fake.place_order_from("W9", &[(sku.clone(), 1)]).unwrap();
+    assert_eq!(
+        fake.quantity(&format!("{sku}:W2")),
+        Some(3),
+        "taken from W2"
+    );
+    assert_eq!(fake.quantity(&format!("{sku}:W1")), Some(5));
+
+    let (_, polled) = pull_all(&connector, None).await;
+    let fetched = connector
+        .fetch_orders(&[from_west.clone(), from_unmapped.clone()])
+        .await
+        .unwrap();
+    for events in [&polled, &fetched] {
+        let west = events
+            .iter()
+            .find(|event| event.external_order_id == from_west)
+            .expect("the W2 order");
+        assert_eq!(west.location.as_deref(), Some("west"));
+        assert_eq!(
+            west.lines[0].listing_id.as_deref(),
+            Some(format!("{sku}:W2").as_str())
+        );
+        assert_eq!(west.lines[0].line_id, sku, "the line id stays the SKU's");
+        assert_eq!(west.lines[0].quantity, 2);
+        let unmapped = events
+            .iter()
+            .find(|event| event.external_order_id == from_unmapped)
+            .expect("the W9 order");
+        assert_eq!(
+            unmapped.location, None,
+            "an unmapped warehouse has no location"
+        );
+        assert_eq!(
+            unmapped.lines[0].listing_id.as_deref(),
+            Some(format!("{sku}:W9").as_str())
+        );
+    }
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}
+
+#[tokio::test]
+async fn without_warehouses_mapped_lines_name_the_sku_listing_and_no_location() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(fake.channel_config());
+    let listing = fake.create_listing("PLAIN", 5);
+    fake.place_order(&[(listing.clone(), 1)]).unwrap();
+    let (_, events) = pull_all(&connector, None).await;
+    assert_eq!(
+        events[0].lines[0].listing_id.as_deref(),
+        Some(listing.as_str())
+    );
+    assert_eq!(events[0].location, None);
 }

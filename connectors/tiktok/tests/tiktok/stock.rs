@@ -1,7 +1,7 @@
 //! Stock against the fake: one request per product listing every warehouse of each SKU, the
 //! documented maximum, 0 for sold out, per-SKU refusals, 429, and reads in pages of 600.
 
-use crate::harness::{connector_with, start_fake};
+use crate::harness::{connector_with, per_warehouse, start_fake};
 use omnistock_connector::{CallKind, Connector, ConnectorError, PushResult, RateLimit, StockLevel};
 use omnistock_tiktok::fake::{INVENTORY_SEARCH, UPDATE_INVENTORY};
 use omnistock_tiktok::inventory::MAX_QUANTITY;
@@ -193,4 +193,138 @@ async fn reads_search_by_sku_ids_in_pages_of_600() {
         .find(|level| level.listing_id == listings[600])
         .unwrap();
     assert_eq!((last.quantity, last.sku.as_str()), (600, "R-600"));
+}
+
+/// The SKU's listing in one warehouse.
+fn in_warehouse(listing: &str, warehouse: &str) -> String {
+    format!("{listing}:{warehouse}")
+}
+
+#[tokio::test]
+async fn per_warehouse_listings_of_one_sku_merge_into_one_entry_of_one_request() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(per_warehouse(&fake));
+    let sku = fake
+        .create_product(&[("RED", &[("W1", 3), ("W2", 4), ("W9", 6)])])
+        .remove(0);
+    let (east, west) = (in_warehouse(&sku, "W1"), in_warehouse(&sku, "W2"));
+    assert_eq!(connector.listing_location(&east).as_deref(), Some("east"));
+    assert_eq!(connector.listing_location(&west).as_deref(), Some("west"));
+    assert_eq!(connector.listing_location(&in_warehouse(&sku, "W9")), None);
+    assert_eq!(connector.listing_location(&sku), None);
+
+    let before = fake.requests(UPDATE_INVENTORY);
+    let results = connector
+        .push_stock(&[level(&east, 11), level(&west, 250_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![confirmed(&east, 11), confirmed(&west, MAX_QUANTITY)]
+    );
+    assert_eq!(fake.requests(UPDATE_INVENTORY) - before, 1, "one request");
+    let held = fake.warehouse_quantities(&sku).unwrap();
+    assert_eq!(
+        (held["W1"], held["W2"], held["W9"]),
+        (11, MAX_QUANTITY, 6),
+        "the unmapped warehouse keeps what it holds"
+    );
+
+    // One warehouse alone: the other is listed at what it holds.
+    let results = connector.push_stock(&[level(&west, 0)]).await.unwrap();
+    assert_eq!(results, vec![confirmed(&west, 0)]);
+    let held = fake.warehouse_quantities(&sku).unwrap();
+    assert_eq!((held["W1"], held["W2"], held["W9"]), (11, 0, 6));
+
+    let read = connector
+        .read_stock(&[east.clone(), west.clone(), in_warehouse(&sku, "W7")])
+        .await
+        .unwrap();
+    let quantities: Vec<(String, i64)> = read
+        .iter()
+        .map(|level| (level.listing_id.clone(), level.quantity))
+        .collect();
+    assert_eq!(
+        quantities,
+        vec![(east, 11), (west, 0)],
+        "each listing reads its own warehouse; a warehouse the SKU is not in is left out"
+    );
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}
+
+#[tokio::test]
+async fn a_refused_warehouse_rejects_its_listing_and_the_skus_other_listing_is_sent_again() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(per_warehouse(&fake));
+    let sku = fake
+        .create_product(&[("RED", &[("W1", 3), ("W2", 4)])])
+        .remove(0);
+    let (east, west) = (in_warehouse(&sku, "W1"), in_warehouse(&sku, "W2"));
+    fake.set_warehouse_disabled("W2", true);
+    let results = connector
+        .push_stock(&[level(&east, 8), level(&west, 9)])
+        .await
+        .unwrap();
+    let refused_west = results.iter().any(|result| {
+        matches!(result,
+        PushResult::Rejected { listing_id, error: ConnectorError::Permanent(message) }
+            if *listing_id == west && message.contains("12052531") && message.contains("W2"))
+    });
+    assert!(refused_west, "{results:?}");
+    let east_again = results.iter().any(|result| {
+        matches!(result,
+        PushResult::Rejected { listing_id, error } if *listing_id == east && error.is_retryable())
+    });
+    assert!(east_again, "not applied, so sent again: {results:?}");
+    let held = fake.warehouse_quantities(&sku).unwrap();
+    assert_eq!(
+        (held["W1"], held["W2"]),
+        (3, 4),
+        "TikTok applied nothing of the SKU"
+    );
+
+    // The retry of the other warehouse alone lists the refused one at what it holds.
+    let results = connector.push_stock(&[level(&east, 8)]).await.unwrap();
+    assert_eq!(results, vec![confirmed(&east, 8)]);
+    let held = fake.warehouse_quantities(&sku).unwrap();
+    assert_eq!((held["W1"], held["W2"]), (8, 4));
+}
+
+#[tokio::test]
+async fn per_warehouse_settings_are_validated_naming_the_key() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let refused = |config: omnistock_tiktok::TikTokChannelConfig| {
+        config.validate().expect_err("refused").to_string()
+    };
+    let mut both = per_warehouse(&fake);
+    both.warehouse_id = Some("W1".into());
+    assert!(refused(both).starts_with("warehouses: give either warehouse_id"));
+    let mut empty = per_warehouse(&fake);
+    empty.warehouses = Some(Default::default());
+    assert!(refused(empty).starts_with("warehouses: maps no warehouse"));
+    let mut shared = per_warehouse(&fake);
+    shared.warehouses = Some(
+        [("W1", "east"), ("W2", "east")]
+            .into_iter()
+            .map(|(warehouse, location)| (warehouse.to_string(), location.to_string()))
+            .collect(),
+    );
+    let message = refused(shared);
+    assert!(
+        message.contains("W1 and W2 both map to location \"east\""),
+        "{message}"
+    );
+    let mut malformed = per_warehouse(&fake);
+    malformed.warehouses = Some([("W:1".to_string(), "east".to_string())].into());
+    assert!(refused(malformed).contains("not a TikTok warehouse id"));
+    let mut blank = per_warehouse(&fake);
+    blank.warehouses = Some([("W1".to_string(), " ".to_string())].into());
+    assert!(refused(blank).contains("empty location"));
+    assert!(per_warehouse(&fake).validate().is_ok());
 }
