@@ -178,6 +178,25 @@ async fn the_runtime_is_told_to_wait_before_a_push_would_exceed_the_limit() {
 }
 
 #[tokio::test]
+async fn a_push_waits_for_room_for_its_search_too() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let mut config = fake.channel_config();
+    config.rate_limit = Some(RateLimit::per_second(3));
+    let connector = connector_with(config);
+    let listing = fake.create_listing("SEARCHED", 1);
+    for _ in 0..3 {
+        connector.read_stock(&[listing.clone()]).await.unwrap();
+    }
+    let wait = connector.wait_before(CallKind::PushStock).unwrap();
+    assert!(
+        wait > Duration::from_millis(500),
+        "the search API's room is spent, the update API's is not: {wait:?}"
+    );
+}
+
+#[tokio::test]
 async fn reads_search_by_sku_ids_in_pages_of_600() {
     let Some(fake) = start_fake().await else {
         return;
