@@ -277,8 +277,9 @@ impl Inventory<'_> {
         // quantities of the warehouses this push lists without setting them, unless what the
         // cache holds is younger than FRESH_FOR: TikTok lowers a warehouse when it sells from
         // it, and the update would set it back to an older quantity. A sale between this
-        // search and the update (a few milliseconds, or up to FRESH_FOR when the cache
-        // answers) can still be undone: TikTok has no compare-and-set.
+        // search and the update can still be undone, as TikTok has no compare-and-set: a few
+        // milliseconds, up to the push's own length for its last product (one request per
+        // product, MAX_STOCK_BATCH at most), or up to FRESH_FOR when the cache answers.
         let to_read: Vec<String> = by_product
             .values()
             .flatten()
