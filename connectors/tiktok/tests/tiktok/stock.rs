@@ -187,7 +187,10 @@ async fn a_push_waits_for_room_for_its_search_too() {
     let connector = connector_with(config);
     let listing = fake.create_listing("SEARCHED", 1);
     for _ in 0..3 {
-        connector.read_stock(&[listing.clone()]).await.unwrap();
+        connector
+            .read_stock(std::slice::from_ref(&listing))
+            .await
+            .unwrap();
     }
     let wait = connector.wait_before(CallKind::PushStock).unwrap();
     assert!(
