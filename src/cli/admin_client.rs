@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// How often a followed resync job is read.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+pub(super) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 const PROGRESS_BAR_WIDTH: usize = 30;
 
 /// Where the daemon's admin API is and how to authenticate.
@@ -171,7 +171,7 @@ pub enum AdminClientError {
     Refused { status: StatusCode, message: String },
     #[error("unexpected answer from the daemon: {0}")]
     BadAnswer(String),
-    #[error("resync job {id} ended {state}: {error}")]
+    #[error("job {id} ended {state}: {error}")]
     JobFailed {
         id: String,
         state: String,
@@ -237,14 +237,17 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> Result<(), Admin
     }
 }
 
-struct AdminClient {
+pub(super) struct AdminClient {
     base_url: String,
     token: String,
     http: reqwest::Client,
 }
 
 impl AdminClient {
-    fn new(settings: &Settings, connection: &Connection) -> Result<Self, AdminClientError> {
+    pub(super) fn new(
+        settings: &Settings,
+        connection: &Connection,
+    ) -> Result<Self, AdminClientError> {
         let base_url = connection
             .url
             .clone()
@@ -268,12 +271,12 @@ impl AdminClient {
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AdminClientError> {
+    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AdminClientError> {
         let request = self.http.get(format!("{}{path}", self.base_url));
         self.send(request).await
     }
 
-    async fn post<T: DeserializeOwned>(
+    pub(super) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: Value,
@@ -314,7 +317,7 @@ impl AdminClient {
 }
 
 /// `text` percent-encoded for a URL path segment or query value (a SKU may hold `/` or `?`).
-fn path_segment(text: &str) -> String {
+pub(super) fn path_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
@@ -715,6 +718,7 @@ pub fn jobs_table(jobs: &[JobView]) -> String {
             vec![
                 job.id.clone(),
                 job.channel.clone().unwrap_or_else(|| "all".to_string()),
+                job.kind.as_str().to_string(),
                 job.mode.as_str().to_string(),
                 format!("{:?}", job.state).to_lowercase(),
                 format!("{}/{}", job.done, job.total),
@@ -729,6 +733,7 @@ pub fn jobs_table(jobs: &[JobView]) -> String {
         &[
             "JOB",
             "CHANNEL",
+            "KIND",
             "MODE",
             "STATE",
             "DONE",

@@ -80,7 +80,8 @@ pub enum ListingsCommand {
     /// Read a configured channel's catalog and bind its listings to ledger items by SKU. By
     /// default a dry run: reports listings already bound, new (would be bound), unmatched (no
     /// such item), ambiguous (a SKU on several listings, or none) and bound differently.
-    /// --apply binds the new ones, each to its SKU, in one transaction.
+    /// --apply binds the new ones, each to its SKU, in one transaction, checking each again in
+    /// it (one bound meanwhile, or whose item is gone, is left alone and reported).
     Discover {
         /// The channel's id in the configuration.
         #[arg(long)]
@@ -88,6 +89,18 @@ pub enum ListingsCommand {
         /// Bind the new listings (default: a dry run that only reports).
         #[arg(long)]
         apply: bool,
+        /// An earlier dry run's report (`--format json`) to compare with: the classes whose
+        /// count changed since are reported.
+        #[arg(long, value_name = "FILE")]
+        since: Option<std::path::PathBuf>,
+        /// Run it as a job of the running daemon (`POST /admin/channels/{id}/discover`),
+        /// through the sync leader's gateway of the channel, following its progress; an
+        /// applying job is compared with the channel's last dry-run job.
+        #[arg(long)]
+        via_admin: bool,
+        /// With --via-admin: where the daemon is and its token.
+        #[command(flatten)]
+        connection: admin_client::Connection,
         /// How the report is printed.
         #[arg(long, value_enum, default_value_t)]
         format: channel_catalog::ReportFormat,
@@ -118,6 +131,8 @@ pub enum CliError {
     UnknownChannel(String),
     #[error(transparent)]
     Catalog(crate::ops::catalog_walk::CatalogError),
+    #[error(transparent)]
+    Admin(#[from] admin_client::AdminClientError),
 }
 
 fn join(errors: &[RowError]) -> String {
@@ -240,19 +255,45 @@ pub async fn run_listings(
     settings: &Settings,
     command: ListingsCommand,
 ) -> Result<String, CliError> {
+    if let ListingsCommand::Discover {
+        channel,
+        apply,
+        since,
+        via_admin: true,
+        connection,
+        format,
+    } = &command
+    {
+        // The daemon reads and binds; this process does not open the ledger.
+        let (report, summary) = channel_catalog::discover_via_admin(
+            settings,
+            connection,
+            channel,
+            *apply,
+            since.as_deref(),
+            *format,
+        )
+        .await?;
+        print!("{report}");
+        return Ok(summary);
+    }
     let ledger = ledger(settings).await?;
     let result = match command {
         ListingsCommand::Import { file } => import_listings(settings, &ledger, &file).await,
         ListingsCommand::Discover {
             channel,
             apply,
+            since,
             format,
-        } => channel_catalog::discover(settings, &ledger, &channel, apply, format)
-            .await
-            .map(|(report, summary)| {
-                print!("{report}");
-                summary
-            }),
+            ..
+        } => {
+            channel_catalog::discover(settings, &ledger, &channel, apply, since.as_deref(), format)
+                .await
+                .map(|(report, summary)| {
+                    print!("{report}");
+                    summary
+                })
+        }
     };
     ledger.close().await;
     result

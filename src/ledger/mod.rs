@@ -44,13 +44,17 @@ pub use db::database_url::{redact_database_url, Backend};
 pub use db::file_lock::DatabaseFileLock;
 pub use dead_letters::{DeadLetterRecord, DeadLetterStore};
 pub use error::{CorruptRow, LedgerError};
+pub use job_kinds::{JobKind, JobMode, JobParams};
 pub use jobs::{JobProgress, JobRecord, JobState, JobStore, ResyncMode, TriggerKind};
 pub use push::targets::{ConfirmedPush, PushTarget, TargetPage, TargetPages};
 pub use quarantine::{QuarantineStore, QuarantinedContent, QuarantinedOrder};
 pub use receipts::{WebhookReceipt, WebhookReceiptStore};
 pub use records::shadow::{ShadowCounts, ShadowListingRecord, ShadowObservation, ShadowStore};
-pub use records::{channel_status, credentials, dead_letters, jobs, quarantine, receipts};
+pub use records::{
+    channel_status, credentials, dead_letters, job_kinds, jobs, quarantine, receipts,
+};
 pub use stock::catalog_match::CatalogMatch;
+pub use stock::discovered::{DiscoveredBinding, NewListing, NotBound};
 pub use stock::item_search;
 pub use types::{
     Application, Balance, BookingOutcome, BookingRequest, BookingResult, Channel,

@@ -18,7 +18,7 @@ use crate::ledger::{Ledger, StockCount};
 use crate::ops::catalog_walk::{CatalogError, CatalogWalk, WalkProgress};
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use tracing::info;
 
@@ -26,7 +26,19 @@ use tracing::info;
 const BALANCE_CHUNK: usize = 500;
 
 /// Why listings were left out of the count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     NoSku,
@@ -52,7 +64,7 @@ impl SkipReason {
 }
 
 /// One item whose on hand the count changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CountChange {
     pub sku: String,
     /// Where it is counted: the listing's own location, else the count's.
@@ -68,7 +80,7 @@ pub struct CountChange {
 }
 
 /// What a count from a channel found and did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelCountReport {
     pub channel: String,
     /// Where listings without a location of their own are counted.

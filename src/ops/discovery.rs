@@ -6,16 +6,21 @@
 //! warehouses), a SKU's listings in different locations are not ambiguous: each binds, with its
 //! location ([`omnistock_connector::Connector::listing_location`]).
 //!
+//! `apply` re-checks every new listing inside the binding transaction
+//! ([`Ledger::bind_discovered`]): one bound meanwhile, or whose item is gone, is left alone and
+//! reported; and a report compared with an earlier dry run's ([`DiscoveryReport::compare_with`])
+//! says which classes changed since.
+//!
 //! Memory stays bounded by what the classification needs: one page of listings at a time, and
 //! per SKU seen its count and the one listing that may become new (a SKU met again on a later
 //! page makes it ambiguous); titles, platform ids and quantities are dropped with the page.
 
-use crate::ledger::{Ledger, ListingBinding, ListingComponent};
+use crate::ledger::{Ledger, ListingComponent, NewListing, NotBound};
 use crate::ops::catalog_walk::{CatalogError, CatalogWalk, WalkProgress};
 use crate::sync::gateway::Interrupt;
 use crate::sync::ChannelRuntime;
 use omnistock_connector::CatalogListing;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use tracing::info;
 
@@ -23,7 +28,19 @@ use tracing::info;
 pub const EXAMPLES_PER_CLASS: usize = 20;
 
 /// What discovery found a listing to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ListingClass {
     /// Already bound to its SKU alone: nothing to do.
@@ -59,7 +76,7 @@ impl ListingClass {
 }
 
 /// A listing named in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiscoveredListing {
     /// `None` for a SKU shared by several listings (the example names the SKU).
     pub listing_id: Option<String>,
@@ -69,8 +86,25 @@ pub struct DiscoveredListing {
     pub detail: Option<String>,
 }
 
+/// What the binding transaction of `--apply` found changed since the catalog was classified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApplyRecheck {
+    /// Listings classified new but left alone: bound meanwhile, or their item is gone.
+    pub left_alone: u64,
+    /// Up to [`EXAMPLES_PER_CLASS`] of them, each with why.
+    pub examples: Vec<DiscoveredListing>,
+}
+
+/// A class whose count differs from an earlier dry run's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClassChange {
+    pub class: ListingClass,
+    pub dry_run: u64,
+    pub now: u64,
+}
+
 /// What a discovery found and did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DiscoveryReport {
     pub channel: String,
     /// Catalog pages read.
@@ -83,11 +117,45 @@ pub struct DiscoveryReport {
     pub examples: BTreeMap<ListingClass, Vec<DiscoveredListing>>,
     /// Listings bound now (`--apply`); `None` for a dry run.
     pub applied: Option<u64>,
+    /// `--apply`: what the binding transaction found changed; `None` for a dry run.
+    #[serde(default)]
+    pub recheck: Option<ApplyRecheck>,
+    /// The classes whose count differs from the dry run this one was compared with (empty:
+    /// none); `None` when it was compared with none.
+    #[serde(default)]
+    pub since_dry_run: Option<Vec<ClassChange>>,
 }
 
 impl DiscoveryReport {
     pub fn count(&self, class: ListingClass) -> u64 {
         self.counts.get(&class).copied().unwrap_or(0)
+    }
+
+    /// Records which classes changed since `dry_run` (a report of the same channel).
+    pub fn compare_with(&mut self, dry_run: &DiscoveryReport) {
+        let changes = ListingClass::ALL
+            .into_iter()
+            .filter(|class| dry_run.count(*class) != self.count(*class))
+            .map(|class| ClassChange {
+                class,
+                dry_run: dry_run.count(class),
+                now: self.count(class),
+            })
+            .collect();
+        self.since_dry_run = Some(changes);
+    }
+}
+
+/// Why a listing was left alone at apply, for a person.
+fn not_bound_text(reason: &NotBound) -> String {
+    match reason {
+        NotBound::BoundMeanwhile(components) if components.is_empty() => {
+            "bound meanwhile by another writer".to_string()
+        }
+        NotBound::BoundMeanwhile(components) => {
+            format!("bound meanwhile to {}", components_text(components))
+        }
+        NotBound::ItemGone => "its item is gone".to_string(),
     }
 }
 
@@ -136,7 +204,7 @@ impl Classifier {
         ledger: &Ledger,
         channel: &str,
         listings: Vec<CatalogListing>,
-        locate: &dyn Fn(&str) -> Option<String>,
+        locate: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<(), CatalogError> {
         let listing_ids: Vec<String> = listings.iter().map(|l| l.listing_id.clone()).collect();
         let skus: Vec<String> = listings.iter().filter_map(|l| l.sku.clone()).collect();
@@ -200,7 +268,11 @@ impl Classifier {
     /// Classifies what waited for the end; returns the new listings to bind, by listing id.
     fn finish(&mut self) -> Vec<(String, String)> {
         let mut new = Vec::new();
-        let skus = std::mem::take(&mut self.skus);
+        // By SKU, so that the examples of each class are the same from run to run (a map's
+        // order is not): the first ones by SKU.
+        let mut skus: Vec<((String, Option<String>), SkuSeen)> =
+            std::mem::take(&mut self.skus).into_iter().collect();
+        skus.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((sku, _), seen) in skus {
             let Some((listing_id, is_item)) = seen.first_unbound else {
                 continue;
@@ -262,22 +334,33 @@ pub async fn discover(
         on_page(walk.progress());
     }
     let new = classifier.finish();
-    let applied = if apply {
-        let bindings: Vec<ListingBinding> = new
+    let (applied, recheck) = if apply {
+        let new: Vec<NewListing> = new
             .into_iter()
-            .map(|(listing_id, sku)| ListingBinding {
-                channel_id: channel.id.clone(),
+            .map(|(listing_id, sku)| NewListing {
                 location: channel.connector.listing_location(&listing_id),
                 listing_id,
-                components: vec![ListingComponent::new(sku, 1)],
-                sync_enabled: None,
-                policy: None,
+                sku,
             })
             .collect();
-        ledger.bind_listings(&bindings).await?;
-        Some(bindings.len() as u64)
+        let outcome = ledger.bind_discovered(&channel.id, &new).await?;
+        let examples = outcome
+            .not_bound
+            .iter()
+            .take(EXAMPLES_PER_CLASS)
+            .map(|(listing_id, sku, reason)| DiscoveredListing {
+                listing_id: Some(listing_id.clone()),
+                sku: Some(sku.clone()),
+                detail: Some(not_bound_text(reason)),
+            })
+            .collect();
+        let recheck = ApplyRecheck {
+            left_alone: outcome.not_bound.len() as u64,
+            examples,
+        };
+        (Some(outcome.bound), Some(recheck))
     } else {
-        None
+        (None, None)
     };
     let mut counts = classifier.counts;
     for class in ListingClass::ALL {
@@ -291,11 +374,14 @@ pub async fn discover(
         counts,
         examples: classifier.examples,
         applied,
+        recheck,
+        since_dry_run: None,
     };
     info!(channel = %channel.id, listings = report.listings, pages = report.pages,
         bound = report.count(ListingClass::Bound), new = report.count(ListingClass::New),
         unmatched = report.count(ListingClass::Unmatched), ambiguous = report.count(ListingClass::Ambiguous),
         bound_differently = report.count(ListingClass::BoundDifferently), applied = report.applied,
+        left_alone = report.recheck.as_ref().map(|recheck| recheck.left_alone),
         "listing discovery done");
     Ok(report)
 }

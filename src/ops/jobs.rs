@@ -1,18 +1,22 @@
-//! Resync jobs: recorded as `queued` by whichever replica accepted them, then claimed and run
-//! by the sync leader's [`run_queued`], which hands the work chunk by chunk to each channel's
-//! pusher (which does live pushes first), writing progress as it goes.
+//! Jobs: recorded as `queued` by whichever replica accepted them, then claimed and run by the
+//! sync leader's [`run_queued`]. A resync hands its work chunk by chunk to each channel's pusher
+//! (which does live pushes first), writing progress as it goes; a catalog job (listing
+//! discovery, a count from a channel) reads the channel's catalog (see `catalog_jobs.rs`).
 //!
 //! Restart behaviour: a job does not resume. When the process running it stops or loses
 //! leadership, the job is marked `interrupted` (at once on a graceful stop; after its heartbeat
 //! went stale on a crash, or at the next start on SQLite, where only one process runs), and
 //! `POST /admin/jobs/{id}/restart` starts a new job of the same scope. A queued job simply
 //! waits for a leader. A resync is idempotent, so restarting from the beginning costs calls,
-//! never correctness.
+//! never correctness; so is a catalog job (an applying discovery binds only listings still
+//! unbound, a count sets on hand to what the channel shows).
 
-use crate::ledger::ResyncMode;
 use crate::ledger::{
-    JobProgress, JobRecord, JobState, Ledger, LedgerError, PushTarget, TargetPages, TriggerKind,
+    JobKind, JobMode, JobProgress, JobRecord, JobState, Ledger, LedgerError, PushTarget,
+    TargetPages, TriggerKind,
 };
+use crate::ledger::{JobParams, ResyncMode};
+use crate::ops::catalog_jobs::{self, CatalogEnd, CatalogTask};
 use crate::sync::push::{ResyncWork, WorkReport};
 use crate::sync::ChannelRuntime;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,6 +52,12 @@ pub enum StartJobError {
     UnknownChannel(String),
     #[error("a resync of an overlapping scope is queued or running: job {0}")]
     Overlap(String),
+    #[error("a catalog job of the channel is queued or running: job {0}")]
+    CatalogBusy(String),
+    #[error("unknown location {0:?}")]
+    UnknownLocation(String),
+    #[error("job {0} is no dry-run discovery of the channel that succeeded")]
+    NotADryRun(String),
     #[error("job {0} cannot be restarted: it is {1}")]
     NotRestartable(String, JobState),
     #[error("unknown job {0}")]
@@ -90,30 +100,15 @@ impl Jobs {
                 return Err(StartJobError::UnknownChannel(channel.clone()));
             }
         }
-        let now = chrono::Utc::now().timestamp_millis();
-        let record = JobRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            channel_id: scope.channel.clone(),
-            skus: scope.skus.clone(),
-            mode: scope.mode,
-            trigger,
-            state: JobState::Queued,
-            total: 0,
-            done: 0,
-            pushed: 0,
-            drifts: 0,
-            errors: 0,
-            last_error: None,
-            restarted_from,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            heartbeat_at: now,
-        };
+        let mut record = new_record(JobKind::Resync, scope.mode.into(), trigger, restarted_from);
+        record.channel_id = scope.channel.clone();
+        record.skus = scope.skus.clone();
         let conflict = self
             .ledger
             .jobs()
-            .insert_unless(&record, |active| overlaps(&scope, &scope_of(active)))
+            .insert_unless(&record, |active| {
+                scope_of(active).is_some_and(|active| overlaps(&scope, &active))
+            })
             .await?;
         if let Some(conflict) = conflict {
             return Err(StartJobError::Overlap(conflict));
@@ -121,6 +116,76 @@ impl Jobs {
         self.queued.notify_one();
         info!(job = %record.id, channel = scope.channel.as_deref(), mode = scope.mode.as_str(), trigger = trigger.as_str(), "resync job queued");
         Ok(record)
+    }
+
+    /// Records a `queued` catalog job of `task` on `channel`, refused when another catalog job
+    /// of the channel is active on any replica (two would share its rate limit). An applying
+    /// discovery given no dry run is compared with the channel's last one that succeeded.
+    pub async fn start_catalog(
+        &self,
+        channel: &str,
+        mut task: CatalogTask,
+        restarted_from: Option<String>,
+    ) -> Result<JobRecord, StartJobError> {
+        if !self.channels.contains_key(channel) {
+            return Err(StartJobError::UnknownChannel(channel.to_string()));
+        }
+        match &mut task {
+            CatalogTask::ChannelCount {
+                location: Some(location),
+                ..
+            } => {
+                if !self.ledger.locations().await?.contains(location) {
+                    return Err(StartJobError::UnknownLocation(location.clone()));
+                }
+            }
+            CatalogTask::Discover { apply, dry_run_job } => match dry_run_job {
+                Some(dry_run) => self.check_dry_run(channel, dry_run).await?,
+                None if *apply => *dry_run_job = self.last_dry_run(channel).await?,
+                None => {}
+            },
+            CatalogTask::ChannelCount { location: None, .. } => {}
+        }
+        let mut record = new_record(task.kind(), task.mode(), TriggerKind::Api, restarted_from);
+        record.channel_id = Some(channel.to_string());
+        record.params = Some(task.params()).filter(|params| *params != JobParams::default());
+        let conflict = self
+            .ledger
+            .jobs()
+            .insert_unless(&record, |active| {
+                active.kind != JobKind::Resync && active.channel_id.as_deref() == Some(channel)
+            })
+            .await?;
+        if let Some(conflict) = conflict {
+            return Err(StartJobError::CatalogBusy(conflict));
+        }
+        self.queued.notify_one();
+        info!(job = %record.id, channel = %channel, kind = record.kind.as_str(), mode = record.mode.as_str(), "catalog job queued");
+        Ok(record)
+    }
+
+    /// Refuses a dry run to compare with that is not a succeeded dry-run discovery of `channel`.
+    async fn check_dry_run(&self, channel: &str, id: &str) -> Result<(), StartJobError> {
+        let job = self.ledger.jobs().get(id).await?;
+        let fits = job.is_some_and(|job| {
+            job.kind == JobKind::Discover
+                && job.mode == JobMode::DryRun
+                && job.state == JobState::Succeeded
+                && job.channel_id.as_deref() == Some(channel)
+        });
+        if fits {
+            Ok(())
+        } else {
+            Err(StartJobError::NotADryRun(id.to_string()))
+        }
+    }
+
+    /// The channel's last dry-run discovery that succeeded.
+    async fn last_dry_run(&self, channel: &str) -> Result<Option<String>, LedgerError> {
+        self.ledger
+            .jobs()
+            .last_succeeded(channel, JobKind::Discover, JobMode::DryRun)
+            .await
     }
 
     /// Starts a new job with the scope of an interrupted or failed one.
@@ -134,8 +199,14 @@ impl Jobs {
         if job.state.is_active() {
             return Err(StartJobError::NotRestartable(job.id, job.state));
         }
-        self.start(scope_of(&job), TriggerKind::Api, Some(job.id))
-            .await
+        match (scope_of(&job), CatalogTask::of(&job), &job.channel_id) {
+            (Some(scope), _, _) => self.start(scope, TriggerKind::Api, Some(job.id)).await,
+            (None, Some(task), Some(channel)) => {
+                self.start_catalog(channel, task, Some(job.id.clone()))
+                    .await
+            }
+            _ => Err(StartJobError::NotRestartable(job.id, job.state)),
+        }
     }
 
     /// Marks this process's running jobs interrupted (it stops or lost leadership).
@@ -184,18 +255,23 @@ impl Jobs {
                 Err(error) => return Err(error),
             };
             self.lock_running().insert(job.id.clone());
-            info!(job = %job.id, channel = job.channel_id.as_deref(), mode = job.mode.as_str(), "resync job started");
-            tasks.spawn(
-                self.clone()
-                    .execute(job.id.clone(), scope_of(&job), stop.clone()),
-            );
+            info!(job = %job.id, channel = job.channel_id.as_deref(), kind = job.kind.as_str(), mode = job.mode.as_str(), "job started");
+            tasks.spawn(self.clone().execute(job, stop.clone()));
         }
         Ok(())
     }
 
     /// Runs one claimed job to its end and records how it ended.
-    async fn execute(self, id: String, scope: ResyncScope, mut stop: watch::Receiver<bool>) {
-        let outcome = self.run(&id, &scope, &mut stop).await;
+    async fn execute(self, job: JobRecord, mut stop: watch::Receiver<bool>) {
+        let id = job.id.clone();
+        let outcome = match (scope_of(&job), CatalogTask::of(&job)) {
+            (Some(scope), _) => self
+                .run(&id, &scope, &mut stop)
+                .await
+                .map_err(|error| error.to_string()),
+            (None, Some(task)) => self.run_catalog(&job, &task, &mut stop).await,
+            (None, None) => Err("the job is of no kind this process runs".to_string()),
+        };
         let (state, error) = match outcome {
             Ok(RunEnd::Done { errors: 0 }) => (JobState::Succeeded, None),
             Ok(RunEnd::Done { .. }) => (JobState::Failed, None),
@@ -203,7 +279,7 @@ impl Jobs {
                 JobState::Interrupted,
                 Some("the daemon stopped or lost sync leadership".to_string()),
             ),
-            Err(error) => (JobState::Failed, Some(error.to_string())),
+            Err(error) => (JobState::Failed, Some(error)),
         };
         if let Err(finish_error) = self
             .ledger
@@ -214,7 +290,31 @@ impl Jobs {
             warn!(job = %id, error = %finish_error, "recording the end of a resync job failed");
         }
         self.lock_running().remove(&id);
-        info!(job = %id, state = state.as_str(), "resync job ended");
+        info!(job = %id, kind = job.kind.as_str(), state = state.as_str(), "job ended");
+    }
+
+    /// Runs a claimed catalog job on its channel.
+    async fn run_catalog(
+        &self,
+        job: &JobRecord,
+        task: &CatalogTask,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<RunEnd, String> {
+        let channel = job
+            .channel_id
+            .as_ref()
+            .and_then(|channel| self.channels.get(channel))
+            .ok_or_else(|| {
+                format!(
+                    "channel {:?} is not enabled on the sync leader",
+                    job.channel_id.as_deref().unwrap_or("")
+                )
+            })?;
+        match catalog_jobs::run(&self.ledger, channel, &job.id, task, stop).await {
+            Ok(CatalogEnd::Done(_)) => Ok(RunEnd::Done { errors: 0 }),
+            Ok(CatalogEnd::Stopped) => Ok(RunEnd::Stopped),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -398,12 +498,45 @@ enum RunEnd {
     Stopped,
 }
 
-/// The scope a stored job covers.
-pub fn scope_of(job: &JobRecord) -> ResyncScope {
-    ResyncScope {
+/// The scope a stored resync covers; `None` for another kind of job.
+pub fn scope_of(job: &JobRecord) -> Option<ResyncScope> {
+    Some(ResyncScope {
         channel: job.channel_id.clone(),
         skus: job.skus.clone(),
-        mode: job.mode,
+        mode: job.resync_mode()?,
+    })
+}
+
+/// A queued job of `kind` and `mode`, of no channel and SKUs yet.
+fn new_record(
+    kind: JobKind,
+    mode: JobMode,
+    trigger: TriggerKind,
+    restarted_from: Option<String>,
+) -> JobRecord {
+    let now = chrono::Utc::now().timestamp_millis();
+    JobRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind,
+        channel_id: None,
+        skus: None,
+        mode,
+        params: None,
+        trigger,
+        state: JobState::Queued,
+        total: 0,
+        done: 0,
+        pushed: 0,
+        drifts: 0,
+        errors: 0,
+        pages: 0,
+        last_error: None,
+        result: None,
+        restarted_from,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        heartbeat_at: now,
     }
 }
 

@@ -1,11 +1,13 @@
-//! Operators' controls over the running sync: pause and resume of a channel's pushes, resync
-//! jobs (`push` and `reconcile`), scheduled reconciliation, dead letters, webhook answer counts
-//! and the count of out-of-date listings the channel status shows.
+//! Operators' controls over the running sync: pause and resume of a channel's pushes, jobs
+//! (resyncs, `push` and `reconcile`; listing discovery and counts from a channel), scheduled
+//! reconciliation, dead letters, webhook answer counts and the count of out-of-date listings
+//! the channel status shows.
 //!
 //! The pusher of each channel does the work (see `sync/push/`); this module decides what it is
 //! asked to do and keeps the records. It depends on `sync`, never the reverse. The admin API
 //! (`http/admin/`) and the CLI reach it through [`Operators`].
 
+pub mod catalog_jobs;
 pub mod catalog_walk;
 pub mod channel_count;
 pub mod dead_letters;

@@ -7,6 +7,7 @@ mod amazon_notifications;
 mod broker_outage;
 mod console;
 mod cost_bucket;
+mod discovery_jobs;
 mod explain;
 mod gateway;
 mod go_live;

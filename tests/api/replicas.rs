@@ -99,6 +99,45 @@ async fn a_resync_accepted_by_the_follower_runs_on_the_leader_within_the_rate_li
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_discovery_accepted_by_the_follower_runs_on_the_leader_and_is_the_channels_only_one() {
+    let plan = WorldPlan::default().channel("sim-a", |plan| {
+        // Three catalog pages at two a second: the job is still active a second later.
+        plan.rate_limit = Some(RateLimit::per_second(2));
+    });
+    let (mut world, follower) = two_replicas(plan).await;
+    world.add_catalog(&skus(8), 10).await;
+    let sim = world.sim("sim-a");
+    for index in 0..2_400 {
+        let name = format!("Z-{index:05}");
+        sim.create_listing(Some(&name), &name, 1).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(is_leader(&world.app).await);
+    assert!(!is_leader(&follower).await, "two leaders");
+
+    let (status, job) = follower
+        .admin_post(ADMIN_TOKEN, "/admin/channels/sim-a/discover", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap();
+    // A second catalog job of the channel, on the other replica, waits for none: refused.
+    let (status, refused) = world
+        .app
+        .admin_post(ADMIN_TOKEN, "/admin/channels/sim-a/count", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["job_id"], id);
+    let ended = wait_job_ended(&follower, id).await;
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert_eq!(ended["pages"], 3, "{ended}");
+    assert_eq!(ended["result"]["counts"]["bound"], 8, "{ended}");
+    assert_eq!(ended["result"]["counts"]["unmatched"], 2_400, "{ended}");
+    assert!(!is_leader(&follower).await, "the follower took over");
+    follower.stop().await.unwrap();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn when_the_leader_stops_the_other_replica_takes_over() {
     let (mut world, follower) = two_replicas(WorldPlan::default()).await;
     world.add_catalog(&skus(2), 10).await;

@@ -1,7 +1,8 @@
 //! `omnistock listings discover` and `omnistock stock import --from-channel` as an operator
 //! runs them, against a sim whose catalog holds every case: a listing already bound, new ones,
 //! one whose SKU is no item, a SKU on two listings, a listing without SKU and one bound as a
-//! multipack.
+//! multipack; on SQLite (the embedded default) and on PostgreSQL, each run its own database.
+use crate::common::{TestBackend, TestDatabase};
 use omnistock::ledger::{Ledger, MovementReason};
 use omnistock_sim::{SimOptions, SimServer};
 use serde_json::Value;
@@ -53,8 +54,21 @@ fn write(folder: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovery_binds_the_unambiguous_listings_and_the_channel_seeds_the_count() {
+mod discovery_binds_the_unambiguous_listings_and_the_channel_seeds_the_count {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded() {
+        discovery_and_count(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn production() {
+        discovery_and_count(TestBackend::Postgres).await;
+    }
+}
+
+async fn discovery_and_count(backend: TestBackend) {
     let sim = SimServer::start(SimOptions::for_tests()).await.unwrap();
     for (listing, sku, quantity) in [
         ("L-A", "A", 5),
@@ -69,14 +83,14 @@ async fn discovery_binds_the_unambiguous_listings_and_the_channel_seeds_the_coun
         sim.create_listing(Some(listing), sku, quantity).unwrap();
     }
     let folder = tempfile::tempdir().unwrap();
-    let database = folder.path().join("ledger.db");
+    let database = TestDatabase::create(backend).await;
     let config = write(
         folder.path(),
         "omnistock.toml",
         &format!(
-            "[database]\nurl = \"sqlite://{}\"\n\n[[channels]]\nid = \"shop\"\nkind = \"sim\"\n\
+            "[database]\nurl = \"{}\"\n\n[[channels]]\nid = \"shop\"\nkind = \"sim\"\n\
              base_url = \"{}\"\napi_token = \"{}\"\nwebhook_secret = \"{}\"\n",
-            database.display(),
+            database.url,
             sim.base_url(),
             sim.api_token().expose(),
             sim.webhook_secret().expose()
@@ -123,16 +137,48 @@ async fn discovery_binds_the_unambiguous_listings_and_the_channel_seeds_the_coun
     // A dry run binds nothing: the same report again.
     let again: Value = serde_json::from_str(&ok(&omnistock(&config, &discover).await)).unwrap();
     assert_eq!(counts(&again), vec![1, 2, 1, 3, 1]);
+    let dry_run_file = write(folder.path(), "dry-run.json", &ok(&dry_run));
 
+    // Between the dry run and --apply an operator binds L-B: apply leaves it as it is, binds
+    // only L-A, and says which classes changed since the dry run.
+    let by_hand = write(
+        folder.path(),
+        "by-hand.csv",
+        "channel,listing_id,sku\nshop,L-B,B\n",
+    );
+    ok(&omnistock(
+        &config,
+        &["listings", "import", &by_hand.display().to_string()],
+    )
+    .await);
     let applied = omnistock(
         &config,
-        &["listings", "discover", "--channel", "shop", "--apply"],
+        &[
+            "listings",
+            "discover",
+            "--channel",
+            "shop",
+            "--apply",
+            "--since",
+            &dry_run_file.display().to_string(),
+            "--format",
+            "json",
+        ],
     )
     .await;
-    let printed = ok(&applied);
-    assert!(printed.contains("new"), "{printed}");
+    let applied_report: Value = serde_json::from_str(&ok(&applied)).unwrap();
+    assert_eq!(applied_report["applied"], 1, "{applied_report:#}");
+    assert_eq!(applied_report["recheck"]["left_alone"], 0);
+    assert_eq!(
+        applied_report["since_dry_run"],
+        serde_json::json!([
+            { "class": "bound", "dry_run": 1, "now": 2 },
+            { "class": "new", "dry_run": 2, "now": 1 },
+        ]),
+        "{applied_report:#}"
+    );
     assert!(
-        text(&applied.stderr).contains("2 listing(s) bound"),
+        text(&applied.stderr).contains("1 listing(s) bound"),
         "{}",
         text(&applied.stderr)
     );
@@ -196,9 +242,7 @@ async fn discovery_binds_the_unambiguous_listings_and_the_channel_seeds_the_coun
     assert!(exported.contains("C,default,2,0,2"), "{exported}");
     assert!(exported.contains("D,default,9,0,9"), "{exported}");
 
-    let ledger = Ledger::connect(&format!("sqlite://{}", database.display()))
-        .await
-        .unwrap();
+    let ledger = Ledger::connect(&database.url).await.unwrap();
     let journal = ledger.movements("A", 0, 100).await.unwrap();
     let last = journal.last().unwrap();
     assert_eq!(last.reason, MovementReason::Count);

@@ -317,18 +317,23 @@ impl Connector for TikTokConnector {
             .map(str::to_string)
     }
 
-    /// Until the API the call uses has room, in the last second, for as many requests as the
-    /// previous call of this kind sent. Pushes and catalog pages are always paced (one at a
-    /// time, so that two never spend the same room); polls, order fetches and reads only when
-    /// they must wait, so that a webhook's fetch never queues behind a long push.
+    /// Until the APIs the call uses have room, in the last second, for as many requests as the
+    /// previous call of this kind sent (a push searches too: the quantities of the warehouses
+    /// it does not set). Pushes and catalog pages are always paced (one at a time, so that two
+    /// never spend the same room); polls, order fetches and reads only when they must wait, so
+    /// that a webhook's fetch never queues behind a long push.
     fn wait_before(&self, call: CallKind) -> Option<Duration> {
-        let api = match call {
-            CallKind::PushStock => UPDATE_INVENTORY_PATH,
-            CallKind::ReadStock => INVENTORY_SEARCH_PATH,
-            CallKind::PullOrders => ORDER_SEARCH_PATH,
-            CallKind::ReadCatalog => PRODUCT_SEARCH_PATH,
+        let apis: &[&str] = match call {
+            CallKind::PushStock => &[UPDATE_INVENTORY_PATH, INVENTORY_SEARCH_PATH],
+            CallKind::ReadStock => &[INVENTORY_SEARCH_PATH],
+            CallKind::PullOrders => &[ORDER_SEARCH_PATH],
+            CallKind::ReadCatalog => &[PRODUCT_SEARCH_PATH],
         };
-        let wait = self.client.window(api).map(|window| window.wait())?;
+        let wait = apis
+            .iter()
+            .filter_map(|api| self.client.window(api))
+            .map(|window| window.wait())
+            .max()?;
         let paced = matches!(call, CallKind::PushStock | CallKind::ReadCatalog);
         (paced || !wait.is_zero()).then_some(wait)
     }

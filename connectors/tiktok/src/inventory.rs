@@ -1,6 +1,7 @@
 //! Stock: Update Inventory per product (every warehouse of each SKU listed, as TikTok
 //! requires; the levels of a SKU's per-warehouse listings merged into its one entry) and
-//! Inventory Search for reconciliation and to learn a SKU's warehouses.
+//! Inventory Search for reconciliation, to learn a SKU's warehouses, and to read, just before an
+//! update, the quantities of the warehouses the update lists without setting them.
 
 use crate::client::{ApiClient, Method};
 use crate::errors::{
@@ -10,8 +11,9 @@ use crate::listing::ListingId;
 use omnistock_connector::{ConnectorError, PushResult, StockLevel};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 pub const UPDATE_INVENTORY_PATH: &str = "/product/202309/products/{product_id}/inventory/update";
@@ -25,6 +27,14 @@ pub const MAX_SKUS_PER_PRODUCT: usize = 100;
 /// Update Inventory's documented range of `quantity` is [1, 99,999]; omnistock sends 0 for a
 /// sold-out SKU (see the README).
 pub const MAX_QUANTITY: i64 = 99_999;
+/// How long a SKU's warehouse quantities, as last read or set, may stand in for a search before
+/// an update lists the warehouses it does not set. TikTok lowers a warehouse when it sells from
+/// it, and listing it at an older quantity sets it back up, so older entries are read again.
+/// Not 0: the runtime pushes at most `MAX_STOCK_BATCH` levels at a time, so one SKU's
+/// per-warehouse listings can fall in consecutive batches, and a batch of 40 products fills most
+/// of a second of the 50 requests/s, so the next one may start about a second later; 2 s lets
+/// it reuse what the previous batch read or set. A sale on TikTok in those 2 s can be undone.
+pub const FRESH_FOR: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 struct SearchData {
@@ -93,18 +103,26 @@ struct ExtraError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SkuWarehouses(pub BTreeMap<String, i64>);
 
-/// What the connector knows of each SKU's warehouses.
+/// What the connector knows of each SKU's warehouses, and when TikTok said so.
 #[derive(Debug, Default)]
-pub struct WarehouseCache(Mutex<HashMap<String, SkuWarehouses>>);
+pub struct WarehouseCache(Mutex<HashMap<String, (SkuWarehouses, Instant)>>);
 
 impl WarehouseCache {
     fn get(&self, sku_id: &str) -> Option<SkuWarehouses> {
-        self.0.lock().ok()?.get(sku_id).cloned()
+        self.aged(sku_id).map(|(warehouses, _)| warehouses)
     }
 
+    /// A SKU's entry and its age.
+    fn aged(&self, sku_id: &str) -> Option<(SkuWarehouses, Duration)> {
+        let map = self.0.lock().ok()?;
+        let (warehouses, at) = map.get(sku_id)?;
+        Some((warehouses.clone(), at.elapsed()))
+    }
+
+    /// What TikTok holds now (answered by a search or an update).
     fn put(&self, sku_id: &str, warehouses: SkuWarehouses) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert(sku_id.to_string(), warehouses);
+            map.insert(sku_id.to_string(), (warehouses, Instant::now()));
         }
     }
 
@@ -130,14 +148,30 @@ enum Parsed<'a> {
 }
 
 impl Inventory<'_> {
-    /// Inventory Search by SKU ids, in pages of the documented 600.
+    /// Inventory Search by SKU ids, in pages of the documented 600; what it finds is cached.
     async fn search(
         &self,
         sku_ids: &[String],
     ) -> Result<Vec<(ListingId, SkuInventory)>, ConnectorError> {
         let mut found = Vec::new();
+        let mut requests = 0;
+        let outcome = self.search_pages(sku_ids, &mut found, &mut requests).await;
+        // Counted also when a request failed: it was sent, and spent its room.
+        if let Some(window) = self.client.window(INVENTORY_SEARCH_PATH) {
+            window.call_sent(requests);
+        }
+        outcome.map(|()| found)
+    }
+
+    async fn search_pages(
+        &self,
+        sku_ids: &[String],
+        found: &mut Vec<(ListingId, SkuInventory)>,
+        requests: &mut usize,
+    ) -> Result<(), ConnectorError> {
         for chunk in sku_ids.chunks(MAX_SKU_IDS_PER_SEARCH) {
             let body = json!({ "sku_ids": chunk });
+            *requests += 1;
             let data: SearchData = self
                 .client
                 .call(
@@ -166,7 +200,7 @@ impl Inventory<'_> {
                 }
             }
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The quantities the shop shows, for reconciliation: a per-warehouse listing's in its
@@ -239,15 +273,26 @@ impl Inventory<'_> {
                 Parsed::Refused(result) => results.push(result),
             }
         }
-        // Learn the warehouses of SKUs not seen yet, in as few searches as possible.
-        let unknown: Vec<String> = by_product
+        // Read, in as few searches as possible, the warehouses of SKUs not seen yet and the
+        // quantities of the warehouses this push lists without setting them, unless what the
+        // cache holds is younger than FRESH_FOR: TikTok lowers a warehouse when it sells from
+        // it, and the update would set it back to an older quantity. A sale between this
+        // search and the update can still be undone, as TikTok has no compare-and-set: a few
+        // milliseconds, up to the push's own length for its last product (one request per
+        // product, MAX_STOCK_BATCH at most), or up to FRESH_FOR when the cache answers.
+        let to_read: Vec<String> = by_product
             .values()
             .flatten()
-            .filter(|sku| self.cache.get(&sku.sku_id).is_none())
+            .filter(|sku| self.needs_read(sku))
             .map(|sku| sku.sku_id.clone())
             .collect();
-        if !unknown.is_empty() {
-            self.search(&unknown).await?;
+        if !to_read.is_empty() {
+            let found = self.search(&to_read).await?;
+            let found: BTreeSet<&str> = found.iter().map(|(_, sku)| sku.id.as_str()).collect();
+            for sku_id in to_read.iter().filter(|id| !found.contains(id.as_str())) {
+                // Gone from the shop: never listed again at what it once held.
+                self.cache.forget(sku_id);
+            }
         }
         let mut requests = 0;
         let mut outcome = Ok(());
@@ -393,6 +438,23 @@ impl Inventory<'_> {
             results.extend(reject_sku(&sku, &refused));
         }
         Ok(results)
+    }
+
+    /// Whether a SKU's warehouses must be read before its update: not seen yet, or seen longer
+    /// than FRESH_FOR ago and stocked in a warehouse this push does not set.
+    fn needs_read(&self, sku: &SkuLevels<'_>) -> bool {
+        let Some((known, age)) = self.cache.aged(&sku.sku_id) else {
+            return true;
+        };
+        if age < FRESH_FOR {
+            return false;
+        }
+        let set: BTreeSet<String> = sku
+            .levels
+            .iter()
+            .filter_map(|(listing, _)| self.target_of(listing, &known).ok())
+            .collect();
+        known.0.keys().any(|warehouse| !set.contains(warehouse))
     }
 
     /// The warehouse a listing's quantity goes to: its own (per-warehouse listings), else the

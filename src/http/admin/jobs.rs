@@ -1,18 +1,22 @@
-//! `GET /admin/jobs` (recent resync jobs), `GET /admin/jobs/{id}` (one job's state and
-//! progress) and `POST /admin/jobs/{id}/restart` (a new job of an ended job's scope).
+//! `GET /admin/jobs` (recent jobs: resyncs, listing discoveries, counts from a channel),
+//! `GET /admin/jobs/{id}` (one job's state, progress and, for a catalog job, its report) and
+//! `POST /admin/jobs/{id}/restart` (a new job of an ended job's scope).
 
 use super::error::AdminError;
 use super::resync::start_error;
 use super::AdminRoute;
 use crate::http::AppState;
 pub use crate::ledger::JobState;
-use crate::ledger::{JobRecord, ResyncMode, TriggerKind};
+use crate::ledger::{JobKind, JobMode, JobRecord, TriggerKind};
+use crate::ops::channel_count::ChannelCountReport;
+use crate::ops::discovery::DiscoveryReport;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 use utoipa::{IntoParams, ToSchema};
 
 const DEFAULT_JOBS: i64 = 20;
@@ -26,33 +30,63 @@ pub fn routes() -> Vec<AdminRoute> {
     ]
 }
 
-/// A resync job.
+/// What a catalog job found and did, once it succeeded.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum JobResult {
+    /// A `discover` job's classification (and, in mode `apply`, what was bound).
+    Discover(DiscoveryReport),
+    /// A `channel_count` job's counts.
+    ChannelCount(ChannelCountReport),
+}
+
+/// A job: a resync, a listing discovery or a count from a channel.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
     pub id: String,
+    /// `resync` (the default of a job that names none), `discover` or `channel_count`.
+    #[serde(default = "resync")]
+    pub kind: JobKind,
     /// `null`: every channel.
     pub channel: Option<String>,
     /// `null`: every SKU.
     pub skus: Option<Vec<String>>,
-    pub mode: ResyncMode,
+    /// `push` or `reconcile` for a resync; `dry_run` or `apply` for a catalog job.
+    pub mode: JobMode,
+    /// A count's location (`null`: the channel's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The dry-run discovery an applying one is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run_job: Option<String>,
     /// `api` (an operator) or `schedule` (the channel's `reconcile_interval`).
     pub trigger: TriggerKind,
     pub state: JobState,
-    /// Listings in scope.
+    /// Listings in scope (a catalog job: known once its last page was read, 0 until then).
     pub total: i64,
-    /// Listings looked at so far.
+    /// Listings looked at (a catalog job: read) so far.
     pub done: i64,
+    /// Catalog pages read so far (a catalog job).
+    #[serde(default)]
+    pub pages: i64,
     /// Listings whose quantity the channel confirmed.
     pub pushed: i64,
     /// Listings whose shown quantity differed (reconcile).
     pub drifts: i64,
     pub errors: i64,
     pub last_error: Option<String>,
+    /// A catalog job's report once it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<JobResult>,
     /// The job this one restarted.
     pub restarted_from: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn resync() -> JobKind {
+    JobKind::Resync
 }
 
 fn time(millis: i64) -> DateTime<Utc> {
@@ -61,11 +95,29 @@ fn time(millis: i64) -> DateTime<Utc> {
 
 impl From<JobRecord> for JobView {
     fn from(job: JobRecord) -> Self {
+        let params = job.params.unwrap_or_default();
+        let result = job.result.and_then(|result| {
+            let read = match job.kind {
+                JobKind::Discover => serde_json::from_value(result).map(JobResult::Discover),
+                JobKind::ChannelCount => {
+                    serde_json::from_value(result).map(JobResult::ChannelCount)
+                }
+                JobKind::Resync => return None,
+            };
+            // A report stored by another version that this one cannot read is left out.
+            read.inspect_err(|error| {
+                warn!(job = %job.id, error = %error, "a job's stored result does not read");
+            })
+            .ok()
+        });
         Self {
             id: job.id,
+            kind: job.kind,
             channel: job.channel_id,
             skus: job.skus,
             mode: job.mode,
+            location: params.location,
+            dry_run_job: params.dry_run_job,
             trigger: job.trigger,
             state: job.state,
             total: job.total,
@@ -73,7 +125,9 @@ impl From<JobRecord> for JobView {
             pushed: job.pushed,
             drifts: job.drifts,
             errors: job.errors,
+            pages: job.pages,
             last_error: job.last_error,
+            result,
             restarted_from: job.restarted_from,
             created_at: time(job.created_at),
             started_at: job.started_at.map(time),
@@ -89,7 +143,7 @@ pub struct JobsQuery {
     pub limit: Option<i64>,
 }
 
-/// Recent resync jobs, newest first.
+/// Recent jobs of every kind, newest first.
 #[utoipa::path(
     get, path = "/admin/jobs", tag = "resync",
     params(JobsQuery),
@@ -113,7 +167,7 @@ pub async fn list_jobs(
     Ok(Json(jobs.into_iter().map(JobView::from).collect()))
 }
 
-/// One job's state, progress and times.
+/// One job's state, progress and times, and a catalog job's report once it succeeded.
 #[utoipa::path(
     get, path = "/admin/jobs/{id}", tag = "resync",
     params(("id" = String, Path, description = "The job id")),
@@ -132,7 +186,8 @@ pub async fn job(
     }
 }
 
-/// Starts a new job with the scope of an ended (interrupted, failed or succeeded) one.
+/// Starts a new job with the scope (or, for a catalog job, the task) of an ended (interrupted,
+/// failed or succeeded) one.
 #[utoipa::path(
     post, path = "/admin/jobs/{id}/restart", tag = "resync",
     params(("id" = String, Path, description = "The job id")),

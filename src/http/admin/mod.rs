@@ -6,6 +6,7 @@
 //! checks them against the OpenAPI document both ways.
 
 pub mod auth;
+pub mod catalog_jobs;
 pub mod channels;
 pub mod dead_letters;
 pub mod error;
@@ -59,6 +60,7 @@ fn routes() -> impl Iterator<Item = AdminRoute> {
         stock::routes(),
         channels::routes(),
         resync::routes(),
+        catalog_jobs::routes(),
         jobs::routes(),
         dead_letters::routes(),
         quarantine::routes(),

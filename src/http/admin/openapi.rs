@@ -3,6 +3,7 @@
 //! it changes with the code. A test compares its operations with [`super::served_routes`]
 //! both ways, so a route can be neither served undocumented nor documented unserved.
 
+use super::catalog_jobs;
 use super::shadow;
 use super::AdminRoute;
 use super::{
@@ -33,6 +34,8 @@ pub fn routes() -> Vec<AdminRoute> {
         channels::pause,
         channels::resume,
         resync::start_resync,
+        catalog_jobs::discover,
+        catalog_jobs::count,
         jobs::list_jobs,
         jobs::job,
         jobs::restart,

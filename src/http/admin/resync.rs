@@ -104,6 +104,20 @@ pub fn start_error(error: StartJobError) -> Response {
             }),
         )
             .into_response(),
+        StartJobError::CatalogBusy(job_id) => (
+            StatusCode::CONFLICT,
+            Json(ConflictBody {
+                error: format!("a catalog job of the channel is queued or running: job {job_id}"),
+                job_id: Some(job_id),
+            }),
+        )
+            .into_response(),
+        error @ StartJobError::UnknownLocation(_) => {
+            AdminError::NotFound(error.to_string()).into_response()
+        }
+        error @ StartJobError::NotADryRun(_) => {
+            AdminError::bad_request("dry_run_job", error.to_string()).into_response()
+        }
         error @ StartJobError::NotRestartable(..) => (
             StatusCode::CONFLICT,
             Json(ConflictBody {

@@ -41,7 +41,8 @@ impl Ledger {
                  AND job.state NOT IN ('queued', 'running') \
                  AND EXISTS (SELECT 1 FROM resync_jobs newer \
                      WHERE newer.channel_id IS NOT DISTINCT FROM job.channel_id \
-                     AND newer.mode = job.mode AND newer.trigger_kind = job.trigger_kind \
+                     AND newer.kind = job.kind AND newer.mode = job.mode \
+                     AND newer.trigger_kind = job.trigger_kind \
                      AND newer.created_at > job.created_at) \
                  ORDER BY job.finished_at LIMIT $2)",
         )

@@ -1,12 +1,14 @@
-//! The store of resync jobs (`resync_jobs`), reached as [`Ledger::jobs`]. Only storage lives
-//! here; when a job starts, runs and ends is decided by `ops/jobs.rs`.
+//! The store of operators' jobs (`resync_jobs`: resyncs, listing discoveries and counts from
+//! a channel, see [`JobKind`]), reached as [`Ledger::jobs`]. Only storage lives here; when a
+//! job starts, runs and ends is decided by `ops/jobs.rs`.
 //!
-//! Rows are read as text and converted with `TryFrom`: a row whose state, trigger, mode or SKU
-//! list does not parse is a [`LedgerError::CorruptRow`], never a default (a job whose SKU list
-//! read as "every SKU" would push the whole catalog).
+//! Rows are read as text and converted with `TryFrom`: a row whose kind, state, trigger, mode,
+//! SKU list, parameters or result does not parse is a [`LedgerError::CorruptRow`], never a
+//! default (a job whose SKU list read as "every SKU" would push the whole catalog).
 
 use serde::{Deserialize, Serialize};
 
+use super::job_kinds::{JobKind, JobMode, JobParams};
 use crate::ledger::db::write::WriteTx;
 use crate::ledger::error::{corrupt_row, DatabaseContext};
 use crate::ledger::types::now_millis;
@@ -123,15 +125,19 @@ impl TriggerKind {
     }
 }
 
-/// A resync job as stored. Times are unix milliseconds UTC.
+/// A job as stored. Times are unix milliseconds UTC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
     pub id: String,
-    /// `None`: every channel.
+    pub kind: JobKind,
+    /// `None`: every channel (a resync only).
     pub channel_id: Option<String>,
     /// `None`: every SKU.
     pub skus: Option<Vec<String>>,
-    pub mode: ResyncMode,
+    /// One of the kind's modes ([`JobKind::allows`]).
+    pub mode: JobMode,
+    /// A catalog job's parameters.
+    pub params: Option<JobParams>,
     pub trigger: TriggerKind,
     pub state: JobState,
     pub total: i64,
@@ -139,7 +145,11 @@ pub struct JobRecord {
     pub pushed: i64,
     pub drifts: i64,
     pub errors: i64,
+    /// Catalog pages read (a catalog job).
+    pub pages: i64,
     pub last_error: Option<String>,
+    /// What a catalog job found and did, once it succeeded (its report as JSON).
+    pub result: Option<serde_json::Value>,
     /// The interrupted job this one restarted.
     pub restarted_from: Option<String>,
     pub created_at: i64,
@@ -148,14 +158,27 @@ pub struct JobRecord {
     pub heartbeat_at: i64,
 }
 
+impl JobRecord {
+    /// A resync's mode; `None` for another kind of job.
+    pub fn resync_mode(&self) -> Option<ResyncMode> {
+        match self.kind {
+            JobKind::Resync => self.mode.resync(),
+            JobKind::Discover | JobKind::ChannelCount => None,
+        }
+    }
+}
+
 /// A row of `resync_jobs` as the database holds it.
 #[derive(Debug, sqlx::FromRow)]
 struct JobRow {
     id: String,
+    kind: String,
     channel_id: Option<String>,
     /// A JSON array of SKUs.
     skus: Option<String>,
     mode: String,
+    /// A JSON object ([`JobParams`]).
+    params: Option<String>,
     trigger_kind: String,
     state: String,
     total: i64,
@@ -163,7 +186,10 @@ struct JobRow {
     pushed: i64,
     drifts: i64,
     errors: i64,
+    pages: i64,
     last_error: Option<String>,
+    /// A JSON document.
+    result: Option<String>,
     restarted_from: Option<String>,
     created_at: i64,
     started_at: Option<i64>,
@@ -185,17 +211,36 @@ impl TryFrom<JobRow> for JobRecord {
                     .map_err(|error| corrupt("skus", text, &error.to_string()))?,
             ),
         };
-        let mode = ResyncMode::parse(&row.mode)
-            .ok_or_else(|| corrupt("mode", &row.mode, "not a resync mode"))?;
+        let kind = JobKind::parse(&row.kind)
+            .ok_or_else(|| corrupt("kind", &row.kind, "not a job kind"))?;
+        let mode = JobMode::parse(&row.mode)
+            .filter(|mode| kind.allows(*mode))
+            .ok_or_else(|| corrupt("mode", &row.mode, "not a mode of the job's kind"))?;
+        let params = match &row.params {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<JobParams>(text)
+                    .map_err(|error| corrupt("params", text, &error.to_string()))?,
+            ),
+        };
+        let result = match &row.result {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|error| corrupt("result", text, &error.to_string()))?,
+            ),
+        };
         let trigger = TriggerKind::parse(&row.trigger_kind)
             .ok_or_else(|| corrupt("trigger_kind", &row.trigger_kind, "not a trigger kind"))?;
         let state = JobState::parse(&row.state)
             .ok_or_else(|| corrupt("state", &row.state, "not a job state"))?;
         Ok(Self {
             id: row.id,
+            kind,
             channel_id: row.channel_id,
             skus,
             mode,
+            params,
             trigger,
             state,
             total: row.total,
@@ -203,7 +248,9 @@ impl TryFrom<JobRow> for JobRecord {
             pushed: row.pushed,
             drifts: row.drifts,
             errors: row.errors,
+            pages: row.pages,
             last_error: row.last_error,
+            result,
             restarted_from: row.restarted_from,
             created_at: row.created_at,
             started_at: row.started_at,
@@ -211,6 +258,14 @@ impl TryFrom<JobRow> for JobRecord {
             heartbeat_at: row.heartbeat_at,
         })
     }
+}
+
+/// `value` as the JSON text a column stores; `what` names it in the error.
+fn json_text<T: Serialize>(value: Option<&T>, what: &str) -> Result<Option<String>, LedgerError> {
+    value
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|error| LedgerError::Corrupt(format!("{what} cannot be written: {error}")))
 }
 
 /// Converts rows, failing on the first that does not parse.
@@ -226,10 +281,13 @@ pub struct JobProgress {
     pub pushed: i64,
     pub drifts: i64,
     pub errors: i64,
+    /// Catalog pages read (a catalog job).
+    pub pages: i64,
 }
 
-const JOB_COLUMNS: &str = "id, channel_id, skus, mode, trigger_kind, state, total, done, pushed, \
-     drifts, errors, last_error, restarted_from, created_at, started_at, finished_at, heartbeat_at";
+const JOB_COLUMNS: &str = "id, kind, channel_id, skus, mode, params, trigger_kind, state, total, \
+     done, pushed, drifts, errors, pages, last_error, result, restarted_from, created_at, \
+     started_at, finished_at, heartbeat_at";
 
 /// The resync jobs of a ledger's database.
 #[derive(Debug, Clone, Copy)]
@@ -254,14 +312,8 @@ impl JobStore<'_> {
         job: &JobRecord,
         conflicts: impl Fn(&JobRecord) -> bool,
     ) -> Result<Option<String>, LedgerError> {
-        let skus = job
-            .skus
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|error| {
-                LedgerError::Corrupt(format!("a SKU list cannot be written: {error}"))
-            })?;
+        let skus = json_text(job.skus.as_ref(), "a SKU list")?;
+        let params = json_text(job.params.as_ref(), "a job's parameters")?;
         let mut transaction = WriteTx::begin(self.ledger).await?;
         if self.ledger.backend == Backend::Postgres {
             // The lock function returns `void`, which the `Any` driver cannot decode: count it.
@@ -286,13 +338,16 @@ impl JobStore<'_> {
             return Ok(Some(conflict.id));
         }
         sqlx::query(
-            "INSERT INTO resync_jobs (id, channel_id, skus, mode, trigger_kind, state, \
-             restarted_from, created_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO resync_jobs (id, kind, channel_id, skus, mode, params, trigger_kind, \
+             state, restarted_from, created_at, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&job.id)
+        .bind(job.kind.as_str())
         .bind(&job.channel_id)
         .bind(skus)
         .bind(job.mode.as_str())
+        .bind(params)
         .bind(job.trigger.as_str())
         .bind(job.state.as_str())
         .bind(&job.restarted_from)
@@ -340,7 +395,7 @@ impl JobStore<'_> {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// When the last job of `mode` for `channel_id` started by `trigger` was created.
+    /// When the last resync of `mode` for `channel_id` started by `trigger` was created.
     pub async fn last_created(
         &self,
         channel_id: &str,
@@ -349,7 +404,7 @@ impl JobStore<'_> {
     ) -> Result<Option<i64>, LedgerError> {
         let row: Option<(Option<i64>,)> = sqlx::query_as(
             "SELECT MAX(created_at) FROM resync_jobs \
-             WHERE channel_id = $1 AND mode = $2 AND trigger_kind = $3",
+             WHERE channel_id = $1 AND kind = 'resync' AND mode = $2 AND trigger_kind = $3",
         )
         .bind(channel_id)
         .bind(mode.as_str())
@@ -358,6 +413,26 @@ impl JobStore<'_> {
         .await
         .context("reading the last scheduled job")?;
         Ok(row.and_then(|(created_at,)| created_at))
+    }
+
+    /// The newest job of `kind` and `mode` on `channel_id` that succeeded.
+    pub async fn last_succeeded(
+        &self,
+        channel_id: &str,
+        kind: JobKind,
+        mode: JobMode,
+    ) -> Result<Option<String>, LedgerError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM resync_jobs WHERE channel_id = $1 AND kind = $2 AND mode = $3 \
+             AND state = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(channel_id)
+        .bind(kind.as_str())
+        .bind(mode.as_str())
+        .fetch_optional(&self.ledger.pool)
+        .await
+        .context("reading the last succeeded job")?;
+        Ok(row.map(|(id,)| id))
     }
 
     /// Moves a queued job to `running`; `false` when it was not queued any more (another
@@ -385,7 +460,7 @@ impl JobStore<'_> {
     ) -> Result<(), LedgerError> {
         sqlx::query(
             "UPDATE resync_jobs SET total = $1, done = $2, pushed = $3, drifts = $4, errors = $5, \
-             last_error = COALESCE($6, last_error), heartbeat_at = $7 WHERE id = $8",
+             pages = $9, last_error = COALESCE($6, last_error), heartbeat_at = $7 WHERE id = $8",
         )
         .bind(progress.total)
         .bind(progress.done)
@@ -395,9 +470,25 @@ impl JobStore<'_> {
         .bind(last_error)
         .bind(now_millis())
         .bind(id)
+        .bind(progress.pages)
         .execute(&self.ledger.pool)
         .await
         .context("recording resync progress")?;
+        Ok(())
+    }
+
+    /// Stores what a catalog job found and did (its report), before it is finished.
+    pub async fn record_result(
+        &self,
+        id: &str,
+        result: &serde_json::Value,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE resync_jobs SET result = $1 WHERE id = $2")
+            .bind(result.to_string())
+            .bind(id)
+            .execute(&self.ledger.pool)
+            .await
+            .context("recording a job's result")?;
         Ok(())
     }
 
@@ -455,9 +546,11 @@ mod tests {
     fn row(skus: Option<&str>, state: &str) -> JobRow {
         JobRow {
             id: "job-1".into(),
+            kind: "resync".into(),
             channel_id: Some("shop".into()),
             skus: skus.map(str::to_string),
             mode: "push".into(),
+            params: None,
             trigger_kind: "api".into(),
             state: state.into(),
             total: 0,
@@ -465,7 +558,9 @@ mod tests {
             pushed: 0,
             drifts: 0,
             errors: 0,
+            pages: 0,
             last_error: None,
+            result: None,
             restarted_from: None,
             created_at: 1,
             started_at: None,
@@ -484,7 +579,7 @@ mod tests {
                 Some(vec!["A".to_string(), "B".to_string()]),
                 JobState::Queued,
                 TriggerKind::Api,
-                ResyncMode::Push
+                JobMode::Push
             ))
         );
     }
@@ -508,6 +603,43 @@ mod tests {
         assert!(matches!(
             unknown_state,
             Err(LedgerError::CorruptRow(row)) if row.column == "state"
+        ));
+    }
+
+    #[test]
+    fn a_catalog_job_reads_back_with_its_parameters_and_a_mode_of_another_kind_does_not() {
+        let mut discovery = row(None, "succeeded");
+        discovery.kind = "discover".into();
+        discovery.mode = "apply".into();
+        discovery.params = Some(r#"{"dry_run_job":"job-0"}"#.into());
+        discovery.result = Some(r#"{"listings":3}"#.into());
+        let record = JobRecord::try_from(discovery).map_err(|error| error.to_string());
+        let record = record.map(|job| {
+            (
+                job.kind,
+                job.mode,
+                job.params
+                    .as_ref()
+                    .and_then(|params| params.dry_run_job.clone()),
+                job.result.as_ref().map(|result| result["listings"].clone()),
+                job.resync_mode(),
+            )
+        });
+        assert_eq!(
+            record,
+            Ok((
+                JobKind::Discover,
+                JobMode::Apply,
+                Some("job-0".to_string()),
+                Some(serde_json::json!(3)),
+                None
+            ))
+        );
+        let mut mixed = row(None, "queued");
+        mixed.kind = "discover".into();
+        assert!(matches!(
+            JobRecord::try_from(mixed),
+            Err(LedgerError::CorruptRow(row)) if row.column == "mode"
         ));
     }
 }

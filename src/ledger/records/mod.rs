@@ -8,6 +8,7 @@ pub mod channel_status;
 pub mod credentials;
 pub mod dead_letters;
 pub(super) mod housekeeping;
+pub mod job_kinds;
 pub mod jobs;
 pub mod quarantine;
 pub mod receipts;

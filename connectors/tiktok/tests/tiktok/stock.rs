@@ -1,10 +1,12 @@
 //! Stock against the fake: one request per product listing every warehouse of each SKU, the
-//! documented maximum, 0 for sold out, per-SKU refusals, 429, and reads in pages of 600.
+//! documented maximum, 0 for sold out, per-SKU refusals, 429, reads in pages of 600, and the
+//! warehouses a push does not set read fresh so that a sale on TikTok is not undone.
 
 use crate::harness::{connector_with, per_warehouse, start_fake};
 use omnistock_connector::{CallKind, Connector, ConnectorError, PushResult, RateLimit, StockLevel};
-use omnistock_tiktok::fake::{INVENTORY_SEARCH, UPDATE_INVENTORY};
-use omnistock_tiktok::inventory::MAX_QUANTITY;
+use omnistock_tiktok::fake::{FakeTikTok, INVENTORY_SEARCH, UPDATE_INVENTORY};
+use omnistock_tiktok::inventory::{FRESH_FOR, MAX_QUANTITY};
+use omnistock_tiktok::TikTokConnector;
 use std::time::Duration;
 
 fn level(listing_id: &str, quantity: i64) -> StockLevel {
@@ -176,6 +178,28 @@ async fn the_runtime_is_told_to_wait_before_a_push_would_exceed_the_limit() {
 }
 
 #[tokio::test]
+async fn a_push_waits_for_room_for_its_search_too() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let mut config = fake.channel_config();
+    config.rate_limit = Some(RateLimit::per_second(3));
+    let connector = connector_with(config);
+    let listing = fake.create_listing("SEARCHED", 1);
+    for _ in 0..3 {
+        connector
+            .read_stock(std::slice::from_ref(&listing))
+            .await
+            .unwrap();
+    }
+    let wait = connector.wait_before(CallKind::PushStock).unwrap();
+    assert!(
+        wait > Duration::from_millis(500),
+        "the search API's room is spent, the update API's is not: {wait:?}"
+    );
+}
+
+#[tokio::test]
 async fn reads_search_by_sku_ids_in_pages_of_600() {
     let Some(fake) = start_fake().await else {
         return;
@@ -327,4 +351,142 @@ async fn per_warehouse_settings_are_validated_naming_the_key() {
     blank.warehouses = Some([("W1".to_string(), " ".to_string())].into());
     assert!(refused(blank).contains("empty location"));
     assert!(per_warehouse(&fake).validate().is_ok());
+}
+
+/// Past the age under which the connector lists a warehouse it does not set at what it cached.
+async fn let_the_cache_age() {
+    tokio::time::sleep(FRESH_FOR + Duration::from_millis(100)).await;
+}
+
+/// Pushes `set` twice; between them TikTok sells 2 units from `sold_from`, a warehouse the push
+/// lists without setting. The second push must leave it at its lowered quantity.
+async fn a_sale_elsewhere_survives_the_next_push(
+    fake: &FakeTikTok,
+    connector: &TikTokConnector,
+    sku: &str,
+    set: &str,
+    sold_from: &str,
+) {
+    let results = connector.push_stock(&[level(set, 5)]).await.unwrap();
+    assert_eq!(results, vec![confirmed(set, 5)]);
+    let held = fake.warehouse_quantities(sku).unwrap()[sold_from];
+    fake.place_order_from(sold_from, &[(sku.to_string(), 2)])
+        .unwrap();
+    assert_eq!(fake.warehouse_quantities(sku).unwrap()[sold_from], held - 2);
+    let_the_cache_age().await;
+
+    let searches = fake.requests(INVENTORY_SEARCH);
+    let results = connector.push_stock(&[level(set, 7)]).await.unwrap();
+    assert_eq!(results, vec![confirmed(set, 7)]);
+    let now = fake.warehouse_quantities(sku).unwrap();
+    assert_eq!(
+        now[sold_from],
+        held - 2,
+        "the sale on TikTok is not undone: {now:?}"
+    );
+    assert_eq!(
+        fake.requests(INVENTORY_SEARCH) - searches,
+        1,
+        "the warehouse not set is read first"
+    );
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}
+
+#[tokio::test]
+async fn a_sale_on_tiktok_in_a_warehouse_omnistock_does_not_set_is_not_undone() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    // Per-warehouse: W9 is not mapped.
+    let connector = connector_with(per_warehouse(&fake));
+    let sku = fake
+        .create_product(&[("RED", &[("W1", 3), ("W9", 6)])])
+        .remove(0);
+    a_sale_elsewhere_survives_the_next_push(
+        &fake,
+        &connector,
+        &sku,
+        &in_warehouse(&sku, "W1"),
+        "W9",
+    )
+    .await;
+    // Per-warehouse: W2 is mapped, but its listing is not in the push.
+    let sku = fake
+        .create_product(&[("BLUE", &[("W1", 3), ("W2", 6)])])
+        .remove(0);
+    a_sale_elsewhere_survives_the_next_push(
+        &fake,
+        &connector,
+        &sku,
+        &in_warehouse(&sku, "W1"),
+        "W2",
+    )
+    .await;
+    // `warehouse_id`: the SKU's other warehouse.
+    let mut config = fake.channel_config();
+    config.warehouse_id = Some("WH-MAIN".into());
+    let connector = connector_with(config);
+    let sku = fake
+        .create_product(&[("GREEN", &[("WH-MAIN", 3), ("WH-OTHER", 6)])])
+        .remove(0);
+    a_sale_elsewhere_survives_the_next_push(&fake, &connector, &sku, &sku, "WH-OTHER").await;
+}
+
+#[tokio::test]
+async fn a_push_setting_every_warehouse_of_its_skus_makes_no_search() {
+    let Some(fake) = start_fake().await else {
+        return;
+    };
+    let connector = connector_with(per_warehouse(&fake));
+    let both = fake
+        .create_product(&[("BOTH", &[("W1", 3), ("W2", 4)])])
+        .remove(0);
+    let one = fake.create_product(&[("ONE", &[("W1", 1)])]).remove(0);
+    let (east, west, one_east) = (
+        in_warehouse(&both, "W1"),
+        in_warehouse(&both, "W2"),
+        in_warehouse(&one, "W1"),
+    );
+    let every = [level(&east, 5), level(&west, 6), level(&one_east, 7)];
+    let searches = fake.requests(INVENTORY_SEARCH);
+    connector.push_stock(&every).await.unwrap();
+    assert_eq!(
+        fake.requests(INVENTORY_SEARCH) - searches,
+        1,
+        "unknown SKUs are learned in one search"
+    );
+    let_the_cache_age().await;
+
+    let searches = fake.requests(INVENTORY_SEARCH);
+    let every = [level(&east, 8), level(&west, 9), level(&one_east, 10)];
+    let results = connector.push_stock(&every).await.unwrap();
+    assert_eq!(
+        results,
+        vec![
+            confirmed(&east, 8),
+            confirmed(&west, 9),
+            confirmed(&one_east, 10)
+        ]
+    );
+    assert_eq!(
+        fake.requests(INVENTORY_SEARCH) - searches,
+        0,
+        "every warehouse of each SKU is set: nothing to read"
+    );
+    let held = fake.warehouse_quantities(&both).unwrap();
+    assert_eq!((held["W1"], held["W2"]), (8, 9));
+
+    // Right after an update, the cache is fresh: no search either.
+    connector.push_stock(&[level(&east, 2)]).await.unwrap();
+    assert_eq!(fake.requests(INVENTORY_SEARCH) - searches, 0);
+
+    // A SKU's only warehouse, no warehouse configured.
+    let connector = connector_with(fake.channel_config());
+    let single = fake.create_listing("SINGLE", 1);
+    connector.push_stock(&[level(&single, 2)]).await.unwrap();
+    let_the_cache_age().await;
+    let searches = fake.requests(INVENTORY_SEARCH);
+    let results = connector.push_stock(&[level(&single, 3)]).await.unwrap();
+    assert_eq!(results, vec![confirmed(&single, 3)]);
+    assert_eq!(fake.requests(INVENTORY_SEARCH) - searches, 0);
 }

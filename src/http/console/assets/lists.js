@@ -7,6 +7,23 @@ const REFRESH_MS = 3000;
 
 const STATE_TONE = { succeeded: 'good', failed: 'bad', interrupted: 'bad', running: 'warn', queued: 'muted' };
 
+const KIND_TITLE = { resync: 'resync', discover: 'discovery', channel_count: 'count from channel' };
+
+/** How far a job got: listings of its total, or, for a catalog job, listings and pages read
+ * (its total is known only once the last page was read) and, once done, what it found. */
+function jobDone(j) {
+  if (!j.kind || j.kind === 'resync') return `${j.done}/${j.total}`;
+  const read = `${j.done} listings, ${j.pages} pages`;
+  const result = j.result;
+  if (!result) return read;
+  if (j.kind === 'discover') {
+    const found = `${result.counts?.new ?? 0} new, ${result.counts?.unmatched ?? 0} unmatched, ${result.counts?.ambiguous ?? 0} ambiguous`;
+    return [read, h('div', { class: 'muted' }, result.applied == null ? found : `${found}; ${result.applied} bound`)];
+  }
+  const changes = result.changes?.length ?? 0;
+  return [read, h('div', { class: 'muted' }, result.applied == null ? `${changes} on hand(s) would change` : `${result.applied} count(s) applied`)];
+}
+
 export function jobsPage(main) {
   const list = h('div', { id: 'jobs' });
   fill(main, h('div', { class: 'toolbar' }, h('h1', {}, 'Jobs')), list);
@@ -15,10 +32,11 @@ export function jobsPage(main) {
     fill(list, table([
       { title: 'Job', value: (j) => h('span', { class: 'mono', title: j.id }, j.id.slice(0, 12)) },
       { title: 'Channel', value: (j) => j.channel ?? 'every channel' },
-      { title: 'Mode', value: (j) => j.mode },
+      { title: 'Kind', value: (j) => KIND_TITLE[j.kind] ?? j.kind ?? 'resync' },
+      { title: 'Mode', value: (j) => j.mode.replace('_', ' ') },
       { title: 'Trigger', value: (j) => j.trigger },
       { title: 'State', key: 'state', value: (j) => badge(j.state, STATE_TONE[j.state] ?? 'muted') },
-      { title: 'Done', number: true, value: (j) => `${j.done}/${j.total}` },
+      { title: 'Done', number: true, value: jobDone },
       { title: 'Pushed', number: true, value: (j) => j.pushed },
       { title: 'Drifts', number: true, value: (j) => j.drifts },
       { title: 'Errors', number: true, value: (j) => [j.errors, j.last_error ? h('div', { class: 'error' }, j.last_error) : null] },
@@ -31,7 +49,7 @@ export function jobsPage(main) {
           await refresh();
         }, { class: 'secondary' })
         : null) },
-    ], jobs, { empty: 'No resync or reconciliation has run yet.', rowAttributes: (j) => ({ 'data-job-id': j.id, 'data-job-state': j.state }) }));
+    ], jobs, { empty: 'No resync, reconciliation, discovery or count has run yet.', rowAttributes: (j) => ({ 'data-job-id': j.id, 'data-job-state': j.state }) }));
   };
   return poll(refresh, REFRESH_MS);
 }
