@@ -5,7 +5,7 @@
 
 use crate::harness::{connector_with, start_fake};
 use omnistock_connector::conformance::read_whole_catalog;
-use omnistock_connector::{CallKind, CatalogListing, Connector, ConnectorError, RateLimit};
+use omnistock_connector::{CatalogListing, Connector, ConnectorError, RateLimit};
 use omnistock_tiktok::catalog::{
     CATALOG_EPOCH, CATALOG_PAGE_SIZE, MAX_SEARCH_RESULTS, PRODUCT_SEARCH_PATH,
 };
@@ -120,23 +120,16 @@ async fn catalog_pages_wait_for_the_request_window_and_are_never_refused() {
         fake.create_listing(&format!("PACE-{index:03}"), 1);
     }
     let started = Instant::now();
-    let mut page: Option<String> = None;
-    let mut waits = Vec::new();
-    let mut count = 0;
-    loop {
-        let wait = connector.wait_before(CallKind::ReadCatalog).unwrap();
-        waits.push(wait);
-        tokio::time::sleep(wait).await;
-        let read = connector
-            .read_catalog(page.as_deref())
-            .await
-            .unwrap_or_else(|error| panic!("page {} refused: {error}", waits.len()));
-        count += read.listings.len();
-        match read.next_page {
-            Some(next) => page = Some(next),
-            None => break,
-        }
-    }
+    // Read as the runtime does, keeping each wait advised before a page.
+    let waits = std::sync::Mutex::new(Vec::new());
+    let catalog = read_whole_catalog(connector.as_ref(), |wait| {
+        waits.lock().unwrap().push(wait);
+        tokio::time::sleep(wait)
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    let waits = waits.into_inner().unwrap();
+    let count = catalog.listings.len();
     assert_eq!(count, 450);
     assert_eq!(waits.len(), 5);
     assert!(waits[..3].iter().all(Duration::is_zero), "{waits:?}");
