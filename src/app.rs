@@ -228,7 +228,6 @@ pub async fn connect_ledger(settings: &Settings, migrate: bool) -> Result<Ledger
     Ok(ledger)
 }
 
-/// Builds the connector of every enabled channel, keyed by channel id.
 /// Listings logged one by one when a start changes their locations; the rest are counted.
 const LOGGED_LOCATION_CHANGES: usize = 20;
 
@@ -254,6 +253,7 @@ async fn refresh_listing_locations(
     Ok(())
 }
 
+/// Builds the connector of every enabled channel, keyed by channel id.
 pub(crate) fn build_channels(
     settings: &Settings,
     metrics: &Metrics,

@@ -24,12 +24,15 @@ impl Ledger {
         channel_id: &str,
         locate: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Vec<LocationChange>, LedgerError> {
-        let mut transaction = WriteTx::begin(self).await?;
+        // Read first, outside a write transaction: on most starts nothing changed, and then
+        // no write transaction (SQLite's one write lock) is taken. What `locate` says depends
+        // on the listing id alone, so a listing bound meanwhile was bound with the same
+        // location.
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT listing_id, location FROM listings WHERE channel_id = $1 ORDER BY listing_id",
         )
         .bind(channel_id)
-        .fetch_all(transaction.connection())
+        .fetch_all(&self.pool)
         .await
         .context("reading a channel's listing locations")?;
         let changes: Vec<LocationChange> = rows
@@ -43,6 +46,11 @@ impl Ledger {
                 })
             })
             .collect();
+        if changes.is_empty() {
+            debug!(channel = %channel_id, "listing locations as the channel's settings say");
+            return Ok(changes);
+        }
+        let mut transaction = WriteTx::begin(self).await?;
         let locations: BTreeSet<&str> = changes
             .iter()
             .filter_map(|change| change.after.as_deref())
